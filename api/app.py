@@ -1,0 +1,99 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.routes import auth, catalogue, certificates, clients, issuers, ops, verify
+from registry.config import Settings
+from registry.context import RegistryContext
+from registry.db import create_engine, session_factory
+from registry.metrics import REQUEST_SECONDS, REQUESTS
+
+MAX_BODY_BYTES = 1 << 20  # single requests; batch uploads get their own, larger limit
+
+
+class MetricsMiddleware:
+    """Counts and times requests by route template (not raw path), so tokens and numbers never become labels."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = route.path if isinstance(route, APIRoute) else "unmatched"
+            REQUESTS.labels(method=scope["method"], route=template, status=str(status)).inc()
+            REQUEST_SECONDS.labels(method=scope["method"], route=template).observe(time.perf_counter() - started)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses oversized bodies before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                    await errors.problem(
+                        413, slug="http-413", title="Request too large", detail=f"the body exceeds {self.max_bytes} bytes"
+                    )(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.check_production()
+    context = RegistryContext.from_settings(settings)
+    engine = create_engine(settings.database_url)
+    read_engine = create_engine(settings.database_read_url, read_only=True) if settings.database_read_url else engine
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+        if read_engine is not engine:
+            await read_engine.dispose()
+
+    app = FastAPI(
+        title="Talent Registry",
+        version="0.1.0",
+        summary="Issues and verifies electronic professional-title (职称) and skill-level (职业技能等级) certificates.",
+        lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.operation_id or route.name,
+    )
+    app.state.context = context
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.read_sessions = session_factory(read_engine)
+    errors.install(app)
+    for module in (ops, auth, catalogue, issuers, clients, certificates, verify):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(MetricsMiddleware)
+    return app

@@ -1,0 +1,80 @@
+"""Dependencies: the request's transaction, the registry context, and the authenticated principal with its scopes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from registry.clients import service as clients
+from registry.clients.models import Role, Scope
+from registry.clients.service import Principal
+from registry.context import RegistryContext
+from registry.errors import Unauthenticated
+
+
+def get_context(request: Request) -> RegistryContext:
+    context: RegistryContext = request.app.state.context
+    return context
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request owns the transaction: committed when the handler returns, rolled back when it raises.
+
+    Used with ``scope="function"`` so the commit happens before the response is sent: a client never sees 201 for
+    something that was not stored.
+    """
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with factory() as session, session.begin():
+        yield session
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Read-only work (public verification) goes to the read replica when one is configured."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.read_sessions
+    async with factory() as session, session.begin():
+        yield session
+
+
+ContextDep = Annotated[RegistryContext, Depends(get_context)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth/token")
+
+
+async def get_principal(
+    context: ContextDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("a Bearer access token is required")
+    return await clients.authenticate(context, session, credentials.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+class Authorize:
+    """``Depends(Authorize(scope=..., roles=...))``: 401 without a valid token, 403 without the scope or role."""
+
+    def __init__(self, *, scope: Scope, roles: frozenset[Role] | None = None) -> None:
+        self.scope = scope
+        self.roles = roles
+
+    async def __call__(self, principal: PrincipalDep) -> Principal:
+        return clients.require(principal, scope=self.scope, roles=self.roles)
+
+
+ADMIN = frozenset({Role.admin})
+ISSUER = frozenset({Role.issuer})
+
+CatalogueWrite = Annotated[Principal, Depends(Authorize(scope=Scope.catalogue_write, roles=ADMIN))]
+IssuersWrite = Annotated[Principal, Depends(Authorize(scope=Scope.issuers_write, roles=ADMIN))]
+ClientsWrite = Annotated[Principal, Depends(Authorize(scope=Scope.clients_write, roles=ADMIN))]
+CertificatesIssue = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_issue, roles=ISSUER))]
+CertificatesRead = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER))]

@@ -1,0 +1,99 @@
+"""Every error leaves as application/problem+json (RFC 9457) with the failing fields named."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry.errors import RegistryError, TooManyRequests, Unauthenticated
+
+log = logging.getLogger("registry.api")
+PROBLEM_TYPE_BASE = "https://talent-registry.example/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(
+    status: int, *, slug: str, title: str, detail: str, instance: str | None = None, **extra: Any
+) -> Response:
+    body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
+    if instance is not None:
+        body["instance"] = instance
+    body.update({key: value for key, value in extra.items() if value is not None})
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _clean_message(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+async def _registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    errors = [
+        {key: value for key, value in {"row": e.row, "field": e.field, "message": e.message}.items() if value is not None}
+        for e in exc.errors
+    ]
+    response = problem(
+        exc.status, slug=exc.slug, title=exc.title, detail=exc.detail, instance=request.url.path, errors=errors or None
+    )
+    if isinstance(exc, Unauthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        field = _field_path(tuple(error.get("loc", ())))
+        message = _clean_message(str(error.get("msg", "is not valid")))
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        # Never echo the rejected value: it may be an identity number.
+        errors.append({"field": field, "message": message})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return problem(
+        422, slug="validation-error", title="The request is not valid", detail=detail, instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large", 415: "Unsupported media type"}
+    response = problem(
+        exc.status_code,
+        slug=f"http-{exc.status_code}",
+        title=titles.get(exc.status_code, "Request failed"),
+        detail=str(exc.detail),
+        instance=request.url.path,
+    )
+    for key, value in (exc.headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, slug="internal-error", title="Internal error", detail="the request could not be completed")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,65 @@
+"""Issuing and reading an evaluation body's own certificates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import CertificatesIssue, CertificatesRead, ContextDep, SessionDep
+from registry.certificates import service as certificates
+from registry.certificates.schemas import CertificateIssue, CertificateIssued, CertificatePage, CertificatePublic
+
+router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retrying with the same key and body returns the first response instead of issuing again.",
+    ),
+]
+
+
+@router.post(
+    "",
+    response_model=CertificateIssued,
+    status_code=201,
+    operation_id="certificates-issue",
+    responses={403: {"description": "outside the filed scope"}, 409: {"description": "same key still in flight"}},
+)
+async def issue_certificate(
+    body: CertificateIssue,
+    context: ContextDep,
+    session: SessionDep,
+    issuer: CertificatesIssue,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    outcome = await certificates.issue(
+        context, session, principal=issuer, request=body, idempotency_key=idempotency_key
+    )
+    content = outcome.body.model_dump(mode="json") if isinstance(outcome.body, CertificateIssued) else outcome.body
+    headers = {"Cache-Control": "no-store"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(content, status_code=outcome.status_code, headers=headers)
+
+
+@router.get("", response_model=CertificatePage, operation_id="certificates-list")
+async def list_certificates(
+    context: ContextDep,
+    session: SessionDep,
+    issuer: CertificatesRead,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=256)] = None,
+) -> CertificatePage:
+    return await certificates.list_own(context, session, principal=issuer, limit=limit, cursor=cursor)
+
+
+@router.get("/{number}", response_model=CertificatePublic, operation_id="certificates-get")
+async def get_certificate(number: str, context: ContextDep, session: SessionDep, issuer: CertificatesRead) -> CertificatePublic:
+    return await certificates.get_own(context, session, principal=issuer, number=number)

@@ -1,0 +1,1 @@
+"""Talent Registry: issues and verifies professional-title and skill-level certificates."""

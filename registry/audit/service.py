@@ -1,0 +1,84 @@
+"""Appending to the audit log and checking its hash chain."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.audit.models import AuditRecord
+from registry.canonical import canonical_json
+from registry.db import utcnow
+
+GENESIS_HASH = "0" * 64
+_CHAIN_LOCK = 0x61756469  # "audi": one appender at a time, so the chain never forks
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did something: a client (``client:<id>``), a holder, the command line, or the public."""
+
+    id: str
+
+
+def record_hash(prev_hash: str, record: AuditRecord) -> str:
+    body = canonical_json(
+        {
+            "at": record.at.isoformat(),
+            "actor": record.actor,
+            "action": record.action,
+            "object_type": record.object_type,
+            "object_id": record.object_id,
+            "purpose": record.purpose,
+            "details": record.details,
+        }
+    )
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
+
+
+async def append(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    purpose: str,
+    details: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """Append in the caller's transaction: the record exists exactly when the change it describes does."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+    head = (
+        await session.execute(select(AuditRecord.hash).order_by(AuditRecord.id.desc()).limit(1))  # type: ignore[union-attr]
+    ).scalar_one_or_none()
+    prev_hash = head or GENESIS_HASH
+    record = AuditRecord(
+        at=utcnow(),
+        actor=actor.id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        purpose=purpose,
+        details=details or {},
+        prev_hash=prev_hash,
+        hash="",
+    )
+    record.hash = record_hash(prev_hash, record)
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def first_broken_record(session: AsyncSession) -> int | None:
+    """The id of the first record whose hash or link does not check out, or None when the chain is intact."""
+    expected_prev = GENESIS_HASH
+    result = await session.stream(select(AuditRecord).order_by(AuditRecord.id))  # type: ignore[arg-type]
+    async for (record,) in result:
+        if record.prev_hash != expected_prev or record_hash(record.prev_hash, record) != record.hash:
+            return record.id
+        expected_prev = record.hash
+    return None

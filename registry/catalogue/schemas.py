@@ -1,0 +1,68 @@
+"""Catalogue request and response shapes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from registry.catalogue.models import CertType
+from registry.schemas import Code, StrictInput, Text64, Text128, Text256
+
+OccupationCode = Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
+LevelCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
+
+
+class CatalogueEntryCreate(StrictInput):
+    code: Code
+    cert_type: CertType
+    series_zh: Text64 | None = None
+    series_en: Text128 | None = None
+    name_zh: Text64
+    name_en: Text128
+    occupation_code: OccupationCode | None = None
+    levels: Annotated[list[LevelCode], Field(min_length=1, max_length=8)]
+    effective_from: date
+    effective_until: date | None = None
+    basis: Text256 | None = None
+
+    @model_validator(mode="after")
+    def _type_specific_fields(self) -> CatalogueEntryCreate:
+        if self.cert_type is CertType.title and self.series_zh is None:
+            raise ValueError("series_zh is required for a title entry")
+        if self.cert_type is CertType.skill and self.occupation_code is None:
+            raise ValueError("occupation_code is required for a skill entry")
+        if self.effective_until is not None and self.effective_until < self.effective_from:
+            raise ValueError("effective_until is before effective_from")
+        if len(set(self.levels)) != len(self.levels):
+            raise ValueError("levels contains duplicates")
+        return self
+
+
+class LevelPublic(BaseModel):
+    code: str
+    rank: int
+    name_zh: str
+    name_en: str
+
+
+class CatalogueEntryPublic(BaseModel):
+    code: str
+    version: int
+    cert_type: CertType
+    series_code: str | None
+    series_zh: str | None
+    series_en: str | None
+    name_zh: str
+    name_en: str
+    occupation_code: str | None
+    levels: list[LevelPublic]
+    effective_from: date
+    effective_until: date | None
+    basis: str | None
+
+
+class CataloguePage(BaseModel):
+    data: list[CatalogueEntryPublic]
+    count: int

@@ -1,0 +1,110 @@
+"""Reading and extending the catalogue."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.audit import service as audit
+from registry.audit.service import Actor
+from registry.catalogue.models import CatalogueEntry, CertType, Level
+from registry.catalogue.schemas import CatalogueEntryCreate, CatalogueEntryPublic, CataloguePage, LevelPublic
+from registry.errors import Conflict, FieldError, InvalidInput
+
+
+async def levels_by_type(session: AsyncSession) -> dict[str, dict[str, Level]]:
+    rows = (await session.execute(select(Level).order_by(Level.cert_type, Level.rank))).scalars().all()
+    table: dict[str, dict[str, Level]] = {CertType.title: {}, CertType.skill: {}}
+    for level in rows:
+        table.setdefault(level.cert_type, {})[level.code] = level
+    return table
+
+
+def to_public(entry: CatalogueEntry, levels: dict[str, Level]) -> CatalogueEntryPublic:
+    return CatalogueEntryPublic(
+        code=entry.code,
+        version=entry.version,
+        cert_type=CertType(entry.cert_type),
+        series_code=entry.series_code,
+        series_zh=entry.series_zh,
+        series_en=entry.series_en,
+        name_zh=entry.name_zh,
+        name_en=entry.name_en,
+        occupation_code=entry.occupation_code,
+        levels=[
+            LevelPublic(code=code, rank=levels[code].rank, name_zh=levels[code].name_zh, name_en=levels[code].name_en)
+            for code in entry.levels
+            if code in levels
+        ],
+        effective_from=entry.effective_from,
+        effective_until=entry.effective_until,
+        basis=entry.basis,
+    )
+
+
+async def search(
+    session: AsyncSession, *, cert_type: CertType | None, q: str | None, limit: int, offset: int
+) -> CataloguePage:
+    query = select(CatalogueEntry)
+    if cert_type is not None:
+        query = query.where(CatalogueEntry.cert_type == cert_type)
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(
+            or_(
+                func.lower(CatalogueEntry.code).like(pattern),
+                func.lower(CatalogueEntry.name_zh).like(pattern),
+                func.lower(CatalogueEntry.name_en).like(pattern),
+                func.lower(func.coalesce(CatalogueEntry.series_zh, "")).like(pattern),
+                func.lower(func.coalesce(CatalogueEntry.series_en, "")).like(pattern),
+                func.coalesce(CatalogueEntry.occupation_code, "").like(pattern),
+            )
+        )
+    count = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    entries = (
+        (await session.execute(query.order_by(CatalogueEntry.code).limit(limit).offset(offset))).scalars().all()
+    )
+    levels = await levels_by_type(session)
+    return CataloguePage(data=[to_public(entry, levels[entry.cert_type]) for entry in entries], count=count)
+
+
+async def get(session: AsyncSession, code: str) -> CatalogueEntry | None:
+    return (await session.execute(select(CatalogueEntry).where(CatalogueEntry.code == code))).scalar_one_or_none()
+
+
+async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntryCreate) -> CatalogueEntryPublic:
+    levels = (await levels_by_type(session))[entry.cert_type]
+    unknown = [code for code in entry.levels if code not in levels]
+    if unknown:
+        raise InvalidInput(
+            f"levels: {', '.join(unknown)} not on the {entry.cert_type} ladder",
+            errors=[FieldError(field="levels", message=f"unknown {entry.cert_type} level {code!r}") for code in unknown],
+        )
+    if await get(session, entry.code) is not None:
+        raise Conflict(f"catalogue entry {entry.code} already exists")
+    row = CatalogueEntry(
+        code=entry.code,
+        cert_type=entry.cert_type,
+        series_code=None,
+        series_zh=entry.series_zh,
+        series_en=entry.series_en,
+        name_zh=entry.name_zh,
+        name_en=entry.name_en,
+        occupation_code=entry.occupation_code,
+        levels=sorted(entry.levels, key=lambda code: levels[code].rank),
+        effective_from=entry.effective_from,
+        effective_until=entry.effective_until,
+        basis=entry.basis,
+    )
+    session.add(row)
+    await session.flush()
+    await audit.append(
+        session,
+        actor=actor,
+        action="catalogue.entry_added",
+        object_type="catalogue_entry",
+        object_id=row.code,
+        purpose="catalogue maintenance",
+        details={"cert_type": row.cert_type, "name_zh": row.name_zh, "levels": row.levels},
+    )
+    return to_public(row, levels)

@@ -1,0 +1,1 @@
+"""Certificates: awarded professional titles and skill levels, and the numbers printed on them."""

@@ -1,0 +1,132 @@
+"""Certificate request and response shapes, including the public verification answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+
+from registry.catalogue.models import CertType
+from registry.catalogue.schemas import LevelCode
+from registry.certificates.models import Status
+from registry.holders.identity import IdType, InvalidIdentityNumber, normalize_id_number
+from registry.schemas import Code, StrictInput, Text64
+
+
+class HolderIn(StrictInput):
+    name: Text64
+    id_type: IdType
+    id_number: Annotated[str, Field(min_length=1, max_length=32)]
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number_is_valid(cls, value: str, info: ValidationInfo) -> str:
+        id_type = info.data.get("id_type")
+        if id_type is None:
+            return value  # id_type already failed and is reported on its own
+        try:
+            return normalize_id_number(id_type, value)
+        except InvalidIdentityNumber as exc:
+            raise ValueError(str(exc)) from None
+
+
+class CertificateIssue(StrictInput):
+    cert_type: CertType
+    catalogue_code: Code
+    level: LevelCode
+    holder: HolderIn
+    awarded_on: date
+    valid_until: date | None = None
+    evaluation_batch: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _validity_after_award(self) -> CertificateIssue:
+        if self.valid_until is not None and self.valid_until <= self.awarded_on:
+            raise ValueError("valid_until must be after awarded_on")
+        return self
+
+
+class HolderPublic(BaseModel):
+    name: str
+    id_type: IdType
+    id_masked: str
+
+
+class CertificatePublic(BaseModel):
+    """What the issuing body sees of its own certificate (masked identity; no claim code)."""
+
+    id: uuid.UUID
+    number: str
+    number_display: str
+    status: Status
+    cert_type: CertType
+    catalogue_code: str
+    catalogue_version: int
+    name_zh: str
+    name_en: str
+    level: str
+    level_name_zh: str
+    level_name_en: str
+    holder: HolderPublic
+    issuer_code: str
+    issuer_name: str
+    awarded_on: date
+    valid_until: date | None
+    evaluation_batch: str | None
+    issued_at: datetime
+    kid: str
+    signature: str
+    verify_url: str
+    qr_token: str
+
+
+class CertificateIssued(CertificatePublic):
+    claim_code: str = Field(description="Give this to the holder; it is shown only in this response.")
+
+
+class CertificatePage(BaseModel):
+    data: list[CertificatePublic]
+    next_cursor: str | None
+
+
+class VerificationResult(StrEnum):
+    valid = "valid"
+    revoked = "revoked"
+    suspended = "suspended"
+    expired = "expired"
+    unknown = "unknown"
+
+
+class VerifiedCertificate(BaseModel):
+    number: str
+    number_display: str
+    holder_name: str
+    holder_id_masked: str
+    cert_type: CertType
+    catalogue_code: str
+    series_zh: str | None
+    name_zh: str
+    name_en: str
+    level: str
+    level_name_zh: str
+    level_name_en: str
+    issuer_code: str
+    issuer_name: str
+    awarded_on: date
+    valid_until: date | None
+
+
+class Verification(BaseModel):
+    result: VerificationResult
+    reason: str | None = Field(default=None, description="Why the result is not 'valid', where the public may know.")
+    certificate: VerifiedCertificate
+    signature_valid: bool
+    checked_at: datetime
+
+
+class VerifyByNumber(StrictInput):
+    number: Annotated[str, Field(min_length=1, max_length=32)]
+    holder_name: Text64

@@ -1,0 +1,482 @@
+"""Issuing certificates, reading an evaluation body's own certificates, and public verification."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import orjson
+from sqlalchemy import and_, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import clock
+from registry.audit import service as audit
+from registry.catalogue import service as catalogue
+from registry.catalogue.models import CatalogueEntry, Level
+from registry.canonical import canonical_json
+from registry.certificates import numbering, signing
+from registry.certificates.models import Certificate, IdempotencyRecord, Status
+from registry.certificates.schemas import (
+    CertificateIssue,
+    CertificateIssued,
+    CertificatePage,
+    CertificatePublic,
+    HolderPublic,
+    Verification,
+    VerificationResult,
+    VerifiedCertificate,
+)
+from registry.clients.service import Principal
+from registry.context import RegistryContext
+from registry.db import utcnow
+from registry.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    OutsideFiledScope,
+)
+from registry.holders import service as holders
+from registry.holders.identity import IdType
+from registry.holders.models import Holder
+from registry.issuers import service as issuers
+from registry.issuers.models import Issuer, IssuerStatus
+from registry.keys import service as keys
+from registry.keys.models import KeyStatus, KeyUse
+from registry.metrics import CERTIFICATES_ISSUED, VERIFICATIONS
+from registry.schemas import person_name_key
+
+CLAIM_CODE_KIND = "claim-code"
+ISSUE_OPERATION = "certificates.issue"
+_CLAIM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_NUMBER_ATTEMPTS = 8
+
+
+def new_claim_code() -> str:
+    """12 Crockford base32 characters (60 bits) in groups of four; guessing is throttled at the holder login."""
+    raw = "".join(secrets.choice(_CLAIM_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def normalize_claim_code(raw: str) -> str:
+    return "".join(raw.upper().split()).replace("-", "")
+
+
+def verify_url(ctx: RegistryContext, token: str) -> str:
+    return f"{ctx.settings.public_base_url}/v/{token}"
+
+
+# --- issuing -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IssueOutcome:
+    status_code: int
+    body: CertificateIssued | dict[str, object]
+    replayed: bool
+
+
+async def issue(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    request: CertificateIssue,
+    idempotency_key: str | None,
+) -> IssueOutcome:
+    if idempotency_key is not None:
+        replay = await _idempotent_replay(ctx, session, principal=principal, key=idempotency_key, request=request)
+        if replay is not None:
+            return replay
+    issued = await _issue_one(ctx, session, principal=principal, request=request)
+    if idempotency_key is not None:
+        session.add(
+            IdempotencyRecord(
+                client_id=principal.client_id,
+                operation=ISSUE_OPERATION,
+                key=idempotency_key,
+                request_hash=_request_hash(request),
+                status_code=201,
+                response_encrypted=ctx.box.encrypt(
+                    issued.model_dump_json().encode(), context=_idempotency_context(principal, idempotency_key)
+                ),
+            )
+        )
+        await session.flush()
+    return IssueOutcome(status_code=201, body=issued, replayed=False)
+
+
+def _request_hash(request: CertificateIssue) -> str:
+    return hashlib.sha256(canonical_json(request.model_dump(mode="json"))).hexdigest()
+
+
+def _idempotency_context(principal: Principal, key: str) -> str:
+    return f"idempotency:{principal.client_id}:{ISSUE_OPERATION}:{key}"
+
+
+async def _idempotent_replay(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, key: str, request: CertificateIssue
+) -> IssueOutcome | None:
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Held to the end of the transaction: a retry racing its original waits for nothing — it is told to come back.
+        lock_id = int.from_bytes(hashlib.sha256(_idempotency_context(principal, key).encode()).digest()[:8], "big", signed=True)
+        got = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": lock_id})).scalar_one()
+        if not got:
+            raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
+    record = (
+        await session.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.client_id == principal.client_id,
+                IdempotencyRecord.operation == ISSUE_OPERATION,
+                IdempotencyRecord.key == key,
+            )
+        )
+    ).scalar_one_or_none()
+    if record is None:
+        return None
+    age = (utcnow() - record.created_at).total_seconds()
+    if age > ctx.settings.idempotency_ttl_seconds:
+        await session.delete(record)
+        await session.flush()
+        return None
+    if not hmac.compare_digest(record.request_hash, _request_hash(request)):
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request body",
+            errors=[FieldError(field="Idempotency-Key", message="already used with a different request body")],
+        )
+    body = orjson.loads(ctx.box.decrypt(record.response_encrypted, context=_idempotency_context(principal, key)))
+    return IssueOutcome(status_code=record.status_code, body=body, replayed=True)
+
+
+async def _issue_one(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, request: CertificateIssue
+) -> CertificateIssued:
+    if principal.issuer_id is None:
+        raise Forbidden("only an evaluation body's client can issue certificates")
+    issuer = await session.get(Issuer, principal.issuer_id)
+    if issuer is None or issuer.id is None:
+        raise Forbidden("the evaluation body of this client no longer exists")
+    if issuer.status != IssuerStatus.active:
+        raise Forbidden(f"evaluation body {issuer.code} is {issuer.status} and cannot issue")
+    entry, level = await _catalogue_entry_and_level(session, request)
+    today = clock.today()
+    if request.awarded_on > today:
+        raise InvalidInput.field("awarded_on", "is in the future")
+    scopes = await issuers.filed_scopes(session, issuer.id)
+    covers = {"cert_type": request.cert_type, "catalogue_code": request.catalogue_code, "level": request.level}
+    if not issuers.scope_covers(scopes, **covers, on=request.awarded_on):
+        raise OutsideFiledScope(
+            f"{issuer.code} is not filed to issue {request.catalogue_code} at level {request.level} "
+            f"on {request.awarded_on.isoformat()}",
+            errors=[FieldError(field="catalogue_code", message="outside the filed scope"),
+                    FieldError(field="level", message="outside the filed scope")],
+        )
+    if not issuers.scope_covers(scopes, **covers, on=today):
+        raise OutsideFiledScope(f"{issuer.code}'s filing for {request.catalogue_code} is not in force today")
+
+    key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
+    if key is None:
+        raise Forbidden(f"evaluation body {issuer.code} has no active signing key")
+    holder = await holders.find_or_create(
+        ctx, session, id_type=request.holder.id_type, id_number=request.holder.id_number
+    )
+    claim_code = new_claim_code()
+    issued_at = utcnow().replace(microsecond=0)
+    for _ in range(_NUMBER_ATTEMPTS):
+        number = numbering.new_number(
+            region=issuer.region, cert_type=request.cert_type.value, year=request.awarded_on.year
+        )
+        taken = (await session.execute(select(Certificate.id).where(Certificate.number == number))).first()
+        if taken is None:
+            break
+    else:  # 40 random bits: reaching this means the random source is broken, not that numbers ran out
+        raise Conflict("could not allocate a certificate number")
+    payload = signing.canonical_payload(
+        number=number,
+        issuer_code=issuer.code,
+        cert_type=request.cert_type,
+        catalogue_code=entry.code,
+        catalogue_version=entry.version,
+        level=request.level,
+        holder_name=request.holder.name,
+        holder_id_type=holder.id_type,
+        holder_id_masked=holder.id_masked,
+        holder_ref=holder.id_index,
+        awarded_on=request.awarded_on,
+        valid_until=request.valid_until,
+        evaluation_batch=request.evaluation_batch,
+        issued_at=issued_at,
+    )
+    certificate = Certificate(
+        number=number,
+        issuer_id=issuer.id,
+        kid=key.kid,
+        cert_type=request.cert_type,
+        catalogue_code=entry.code,
+        catalogue_version=entry.version,
+        level=request.level,
+        holder_id=holder.id,  # type: ignore[arg-type]
+        holder_name=request.holder.name,
+        awarded_on=request.awarded_on,
+        valid_until=request.valid_until,
+        evaluation_batch=request.evaluation_batch,
+        status=Status.active,
+        verify_token=secrets.token_urlsafe(18),  # 144 random bits
+        claim_code_hash=ctx.box.hash_secret(normalize_claim_code(claim_code), kind=CLAIM_CODE_KIND),
+        signature=signing.sign(payload, key=ctx.keyring.private_key(key), kid=key.kid),
+        issued_at=issued_at,
+    )
+    session.add(certificate)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("the certificate could not be recorded; retry with the same Idempotency-Key") from None
+    await audit.append(
+        session,
+        actor=principal.actor,
+        action="certificate.issued",
+        object_type="certificate",
+        object_id=number,
+        purpose="issuance",
+        details={"issuer": issuer.code, "catalogue_code": entry.code, "level": request.level, "kid": key.kid,
+                 "holder_ref": holder.id_index[:16]},
+    )
+    CERTIFICATES_ISSUED.labels(cert_type=request.cert_type.value).inc()
+    public = _to_public(ctx, certificate, issuer=issuer, entry=entry, level=level, holder=holder)
+    return CertificateIssued(**public.model_dump(), claim_code=claim_code)
+
+
+async def _catalogue_entry_and_level(session: AsyncSession, request: CertificateIssue) -> tuple[CatalogueEntry, Level]:
+    entry = await catalogue.get(session, request.catalogue_code)
+    if entry is None or entry.cert_type != request.cert_type:
+        raise InvalidInput.field("catalogue_code", f"no {request.cert_type} catalogue entry {request.catalogue_code}")
+    ladder = (await catalogue.levels_by_type(session))[request.cert_type]
+    if request.level not in ladder:
+        raise InvalidInput.field("level", f"{request.level} is not a {request.cert_type} level")
+    if request.level not in entry.levels:
+        raise InvalidInput.field("level", f"{entry.code} is not awarded at level {request.level}")
+    if not entry.in_force_on(request.awarded_on):
+        raise InvalidInput.field("awarded_on", f"catalogue entry {entry.code} was not in force on that date")
+    return entry, ladder[request.level]
+
+
+def _to_public(
+    ctx: RegistryContext, cert: Certificate, *, issuer: Issuer, entry: CatalogueEntry, level: Level, holder: Holder
+) -> CertificatePublic:
+    return CertificatePublic(
+        id=cert.id,
+        number=cert.number,
+        number_display=numbering.format_number(cert.number),
+        status=Status(cert.status),
+        cert_type=cert.cert_type,  # type: ignore[arg-type]
+        catalogue_code=cert.catalogue_code,
+        catalogue_version=cert.catalogue_version,
+        name_zh=entry.name_zh,
+        name_en=entry.name_en,
+        level=cert.level,
+        level_name_zh=level.name_zh,
+        level_name_en=level.name_en,
+        holder=HolderPublic(name=cert.holder_name, id_type=IdType(holder.id_type), id_masked=holder.id_masked),
+        issuer_code=issuer.code,
+        issuer_name=issuer.name,
+        awarded_on=cert.awarded_on,
+        valid_until=cert.valid_until,
+        evaluation_batch=cert.evaluation_batch,
+        issued_at=cert.issued_at,
+        kid=cert.kid,
+        signature=cert.signature,
+        verify_url=verify_url(ctx, cert.verify_token),
+        qr_token=cert.verify_token,
+    )
+
+
+# --- the issuing body's own certificates ---------------------------------------------------------------------------
+
+_JOINED = (Certificate, Issuer, CatalogueEntry, Level, Holder)
+
+
+def _joined_query():  # type: ignore[no-untyped-def]
+    return (
+        select(*_JOINED)
+        .join(Issuer, Issuer.id == Certificate.issuer_id)  # type: ignore[arg-type]
+        .join(CatalogueEntry, CatalogueEntry.code == Certificate.catalogue_code)  # type: ignore[arg-type]
+        .join(Level, and_(Level.cert_type == Certificate.cert_type, Level.code == Certificate.level))  # type: ignore[arg-type]
+        .join(Holder, Holder.id == Certificate.holder_id)  # type: ignore[arg-type]
+    )
+
+
+async def get_own(ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str) -> CertificatePublic:
+    try:
+        canonical = numbering.normalize_number(number)
+    except numbering.InvalidCertificateNumber:
+        raise NotFound(f"no certificate {number}") from None
+    row = (await session.execute(_joined_query().where(Certificate.number == canonical))).first()
+    # Another body's certificate answers exactly like a missing one.
+    if row is None or row[0].issuer_id != principal.issuer_id:
+        raise NotFound(f"no certificate {number}")
+    cert, issuer, entry, level, holder = row
+    return _to_public(ctx, cert, issuer=issuer, entry=entry, level=level, holder=holder)
+
+
+def _encode_cursor(issued_at: datetime, cert_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([issued_at.isoformat(), str(cert_id)])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        issued_at, cert_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(issued_at), uuid.UUID(cert_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise InvalidInput.field("cursor", "is not a cursor this service returned") from None
+
+
+async def list_own(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, limit: int, cursor: str | None
+) -> CertificatePage:
+    """Newest first, keyset-paginated on (issued_at, id): stable while new certificates keep arriving."""
+    query = _joined_query().where(Certificate.issuer_id == principal.issuer_id)
+    if cursor is not None:
+        issued_at, cert_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Certificate.issued_at < issued_at,  # type: ignore[operator]
+                and_(Certificate.issued_at == issued_at, Certificate.id < cert_id),  # type: ignore[arg-type, operator]
+            )
+        )
+    query = query.order_by(Certificate.issued_at.desc(), Certificate.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+    rows = (await session.execute(query)).all()
+    page = [
+        _to_public(ctx, cert, issuer=issuer, entry=entry, level=level, holder=holder)
+        for cert, issuer, entry, level, holder in rows[:limit]
+    ]
+    next_cursor = _encode_cursor(rows[limit - 1][0].issued_at, rows[limit - 1][0].id) if len(rows) > limit else None
+    return CertificatePage(data=page, next_cursor=next_cursor)
+
+
+# --- public verification -------------------------------------------------------------------------------------------
+
+
+async def verify_by_token(ctx: RegistryContext, session: AsyncSession, *, token: str, channel: str) -> Verification:
+    if not 16 <= len(token) <= 64:
+        raise NotFound("no certificate for this verification link")
+    row = (await session.execute(_joined_query().where(Certificate.verify_token == token))).first()
+    if row is None:
+        VERIFICATIONS.labels(result="not_found", channel=channel).inc()
+        raise NotFound("no certificate for this verification link")
+    return await _verification(ctx, session, row, channel=channel)
+
+
+async def verify_by_number(
+    ctx: RegistryContext, session: AsyncSession, *, number: str, holder_name: str
+) -> Verification:
+    try:
+        canonical = numbering.normalize_number(number)
+    except numbering.InvalidCertificateNumber as exc:
+        raise InvalidInput.field("number", f"{exc} — please check the number for a typo") from None
+    row = (await session.execute(_joined_query().where(Certificate.number == canonical))).first()
+    # A wrong name answers exactly like an unknown number: the endpoint must not confirm that a number exists.
+    if row is None or not hmac.compare_digest(
+        person_name_key(row[0].holder_name).encode(), person_name_key(holder_name).encode()
+    ):
+        VERIFICATIONS.labels(result="not_found", channel="number").inc()
+        raise NotFound("no certificate with this number and holder name")
+    return await _verification(ctx, session, row, channel="number")
+
+
+async def _verification(ctx: RegistryContext, session: AsyncSession, row: tuple[object, ...], *, channel: str) -> Verification:
+    cert, issuer, entry, level, holder = row
+    assert isinstance(cert, Certificate) and isinstance(issuer, Issuer)
+    assert isinstance(entry, CatalogueEntry) and isinstance(level, Level) and isinstance(holder, Holder)
+    signature_valid, key_problem = await _check_signature(ctx, session, cert, issuer=issuer, holder=holder)
+    assert issuer.id is not None
+    in_scope = issuers.scope_covers(
+        await issuers.filed_scopes(session, issuer.id),
+        cert_type=cert.cert_type,
+        catalogue_code=cert.catalogue_code,
+        level=cert.level,
+        on=cert.awarded_on,
+    )
+    result, reason = _judge(cert, signature_valid=signature_valid, key_problem=key_problem, in_scope=in_scope,
+                            today=clock.today())
+    VERIFICATIONS.labels(result=result.value, channel=channel).inc()
+    return Verification(
+        result=result,
+        reason=reason,
+        signature_valid=signature_valid,
+        checked_at=utcnow(),
+        certificate=VerifiedCertificate(
+            number=cert.number,
+            number_display=numbering.format_number(cert.number),
+            holder_name=cert.holder_name,
+            holder_id_masked=holder.id_masked,
+            cert_type=cert.cert_type,  # type: ignore[arg-type]
+            catalogue_code=cert.catalogue_code,
+            series_zh=entry.series_zh,
+            name_zh=entry.name_zh,
+            name_en=entry.name_en,
+            level=cert.level,
+            level_name_zh=level.name_zh,
+            level_name_en=level.name_en,
+            issuer_code=issuer.code,
+            issuer_name=issuer.name,
+            awarded_on=cert.awarded_on,
+            valid_until=cert.valid_until,
+        ),
+    )
+
+
+async def _check_signature(
+    ctx: RegistryContext, session: AsyncSession, cert: Certificate, *, issuer: Issuer, holder: Holder
+) -> tuple[bool, str | None]:
+    kid = signing.signature_kid(cert.signature)
+    info = await ctx.keyring.public_key(session, kid) if kid is not None else None
+    if info is None or info.use != KeyUse.certificate or info.issuer_id != issuer.id or kid != cert.kid:
+        return False, "signing_key_unknown"
+    payload = signing.canonical_payload(
+        number=cert.number,
+        issuer_code=issuer.code,
+        cert_type=cert.cert_type,
+        catalogue_code=cert.catalogue_code,
+        catalogue_version=cert.catalogue_version,
+        level=cert.level,
+        holder_name=cert.holder_name,
+        holder_id_type=holder.id_type,
+        holder_id_masked=holder.id_masked,
+        holder_ref=holder.id_index,
+        awarded_on=cert.awarded_on,
+        valid_until=cert.valid_until,
+        evaluation_batch=cert.evaluation_batch,
+        issued_at=cert.issued_at,
+    )
+    if not signing.verify(cert.signature, payload, key=info.public_key):
+        return False, None
+    if info.status == KeyStatus.compromised and (info.compromised_from is None or cert.issued_at >= info.compromised_from):
+        return True, "signing_key_compromised"
+    return True, None
+
+
+def _judge(
+    cert: Certificate, *, signature_valid: bool, key_problem: str | None, in_scope: bool, today: date
+) -> tuple[VerificationResult, str | None]:
+    """Fail closed: anything the registry cannot vouch for is 'unknown', never 'valid'."""
+    if not signature_valid:
+        return VerificationResult.unknown, key_problem or "signature_invalid"
+    if key_problem is not None:
+        return VerificationResult.unknown, key_problem
+    if not in_scope:
+        return VerificationResult.unknown, "issuer_outside_filed_scope"
+    if cert.status == Status.revoked:
+        return VerificationResult.revoked, "revoked"
+    if cert.status == Status.suspended:
+        return VerificationResult.suspended, "suspended"
+    if cert.valid_until is not None and cert.valid_until < today:
+        return VerificationResult.expired, "expired"
+    return VerificationResult.valid, None

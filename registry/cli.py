@@ -1,0 +1,129 @@
+"""The ``registry`` command: serve, migrate, manage clients, export the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from registry.config import ConfigurationError, Region, Settings
+
+app = typer.Typer(help="Talent Registry — professional-title and skill-level certificates.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients (admin, evaluation body, partner agency).", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+        settings.check_production()
+    except (ConfigurationError, ValueError) as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return settings
+
+
+async def _migrate(settings: Settings) -> None:
+    from registry.db import create_engine
+    from registry.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every pending migration to REGISTRY_DATABASE_URL."""
+    asyncio.run(_migrate(_settings()))
+    typer.echo("database is at the latest revision", err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Apply migrations, then serve the API (SQLite in ./.registry/ when nothing is configured)."""
+    import uvicorn
+
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    settings.master_key_bytes  # noqa: B018 — create the development key once, before workers race to do it
+    typer.echo(f"serving on http://{host}:{port} (database: {settings.database_url.split('@')[-1]})", err=True)
+    uvicorn.run(
+        "api.main:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower(),
+        proxy_headers=True, server_header=False,
+    )
+
+
+@clients_app.command("create")
+def clients_create(
+    role: Annotated[str, typer.Option(help="admin, issuer or partner")],
+    name: Annotated[str, typer.Option(help="who the client is for")],
+    issuer: Annotated[str | None, typer.Option(help="evaluation body code (issuer clients)")] = None,
+    region: Annotated[Region | None, typer.Option(help="region (partner clients)")] = None,
+) -> None:
+    """Create an API client and print {"client_id", "client_secret"}; the secret is shown only this once."""
+    from pydantic import ValidationError
+
+    from registry.audit.service import Actor
+    from registry.clients import service as clients
+    from registry.clients.schemas import ClientCreate
+    from registry.context import RegistryContext
+    from registry.db import create_engine, session_factory, transaction
+    from registry.errors import RegistryError
+
+    settings = _settings()
+    try:
+        body = ClientCreate(role=role, name=name, issuer_code=issuer, region=region)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"]) or "options"
+            typer.echo(f"{field}: {error['msg'].removeprefix('Value error, ')}", err=True)
+        raise typer.Exit(2) from None
+
+    async def run() -> dict[str, str]:
+        await _migrate(settings)
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                created = await clients.create(
+                    RegistryContext.from_settings(settings), session, actor=Actor(id="cli"), body=body
+                )
+        finally:
+            await engine.dispose()
+        return {"client_id": created.client_id, "client_secret": created.client_secret}
+
+    try:
+        result = asyncio.run(run())
+    except RegistryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result))
+
+
+def openapi_document() -> str:
+    from api.app import create_app
+
+    # The document depends on the code only; build it without touching any real configuration or database.
+    document = create_app(
+        Settings(database_url="sqlite+aiosqlite:///:memory:", master_key="00" * 32, env="test")  # type: ignore[arg-type]
+    ).openapi()
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+@app.command()
+def openapi() -> None:
+    """Print the OpenAPI document (what openapi/openapi.json must contain)."""
+    sys.stdout.write(openapi_document())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,108 @@
+"""Settings from the environment (prefix ``REGISTRY_``) and the development defaults that production refuses."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".registry")
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/registry.db"
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+MASTER_KEY_FILE = "master.key"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Region(StrEnum):
+    BJ = "BJ"
+    TJ = "TJ"
+    HE = "HE"
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot be used in the environment they were given for."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.development
+    database_url: str = DEFAULT_DATABASE_URL
+    database_read_url: str | None = None
+    master_key: SecretStr | None = None
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
+    region: Region = Region.BJ
+    data_dir: Path = DEFAULT_DATA_DIR
+    token_audience: str = "talent-registry"
+    access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
+    idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 86_400
+    log_level: str = "INFO"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("master_key")
+    @classmethod
+    def _master_key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _parse_master_key(value.get_secret_value())
+        return value
+
+    @property
+    def token_issuer(self) -> str:
+        return self.public_base_url
+
+    @cached_property
+    def master_key_bytes(self) -> bytes:
+        """The 32-byte master key: configured, or (outside production) generated once and kept in the data folder."""
+        if self.master_key is not None:
+            return _parse_master_key(self.master_key.get_secret_value())
+        if self.env is Environment.production:
+            raise ConfigurationError("REGISTRY_MASTER_KEY is required in production")
+        path = self.data_dir / MASTER_KEY_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting together must not overwrite each other's key.
+            try:
+                with path.open("x", encoding="ascii") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
+                path.chmod(0o600)
+            except FileExistsError:
+                pass
+        return _parse_master_key(path.read_text(encoding="ascii").strip())
+
+    def check_production(self) -> None:
+        """Refuse to run in production on anything that is only fit for a developer's machine."""
+        if self.env is not Environment.production:
+            return
+        problems = []
+        if self.master_key is None:
+            problems.append("REGISTRY_MASTER_KEY is not set (a development key would be generated)")
+        if self.database_url == DEFAULT_DATABASE_URL or self.database_url.startswith("sqlite"):
+            problems.append("REGISTRY_DATABASE_URL is the embedded SQLite default")
+        if self.public_base_url == DEFAULT_PUBLIC_BASE_URL or not self.public_base_url.startswith("https://"):
+            problems.append("REGISTRY_PUBLIC_BASE_URL must be the public https:// address")
+        if problems:
+            raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+
+
+def _parse_master_key(text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError("master key must be 64 hexadecimal characters") from None
+    if len(key) != 32:
+        raise ValueError("master key must be 32 bytes (64 hexadecimal characters)")
+    return key

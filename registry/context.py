@@ -1,0 +1,21 @@
+"""What every service call needs besides the session: settings, the master-key box and the key cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from registry.config import Settings
+from registry.keys.secrets_box import SecretsBox
+from registry.keys.service import KeyRing
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryContext:
+    settings: Settings
+    box: SecretsBox
+    keyring: KeyRing
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RegistryContext:
+        box = SecretsBox.from_master_key(settings.master_key_bytes)
+        return cls(settings=settings, box=box, keyring=KeyRing(box=box))

@@ -1,0 +1,1 @@
+"""Holders: the people certificates are issued to, and the identity documents that identify them."""

@@ -1,0 +1,67 @@
+"""Evaluation-body request and response shapes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from registry.catalogue.models import CertType
+from registry.catalogue.schemas import LevelCode
+from registry.config import Region
+from registry.issuers.credit_code import InvalidCreditCode, normalize_credit_code
+from registry.issuers.models import IssuerKind, IssuerStatus
+from registry.schemas import Code, StrictInput, Text128
+
+
+class FiledScopeIn(StrictInput):
+    cert_type: CertType
+    catalogue_codes: Annotated[list[Code], Field(min_length=1, max_length=500)]
+    levels: Annotated[list[LevelCode], Field(min_length=1, max_length=8)]
+    valid_from: date
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> FiledScopeIn:
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class IssuerCreate(StrictInput):
+    code: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$")]
+    name: Text128
+    credit_code: Annotated[str, Field(min_length=18, max_length=18)]
+    kind: IssuerKind
+    region: Region
+    scopes: Annotated[list[FiledScopeIn], Field(min_length=1, max_length=50)]
+
+    @field_validator("credit_code", mode="before")
+    @classmethod
+    def _credit_code_is_valid(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return normalize_credit_code(value)
+        except InvalidCreditCode as exc:
+            raise ValueError(str(exc)) from None
+
+
+class FiledScopePublic(BaseModel):
+    cert_type: CertType
+    catalogue_codes: list[str]
+    levels: list[str]
+    valid_from: date
+    valid_until: date | None
+
+
+class IssuerPublic(BaseModel):
+    code: str
+    name: str
+    credit_code: str
+    kind: IssuerKind
+    region: Region
+    status: IssuerStatus
+    scopes: list[FiledScopePublic]
+    signing_keys: list[str]

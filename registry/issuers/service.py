@@ -1,0 +1,134 @@
+"""Registering evaluation bodies and checking what they are filed to issue."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.audit import service as audit
+from registry.audit.service import Actor
+from registry.catalogue.models import CatalogueEntry
+from registry.catalogue.service import levels_by_type
+from registry.config import Region
+from registry.context import RegistryContext
+from registry.errors import Conflict, FieldError, InvalidInput, NotFound
+from registry.issuers.models import FiledScope, Issuer, IssuerKind, IssuerStatus
+from registry.issuers.schemas import FiledScopePublic, IssuerCreate, IssuerPublic
+from registry.keys import service as keys
+from registry.keys.models import KeyStatus, KeyUse, SigningKey
+
+
+async def get_by_code(session: AsyncSession, code: str) -> Issuer | None:
+    return (await session.execute(select(Issuer).where(Issuer.code == code))).scalar_one_or_none()
+
+
+async def filed_scopes(session: AsyncSession, issuer_id: int) -> list[FiledScope]:
+    query = select(FiledScope).where(FiledScope.issuer_id == issuer_id).order_by(FiledScope.id)  # type: ignore[arg-type]
+    return list((await session.execute(query)).scalars().all())
+
+
+def scope_covers(scopes: list[FiledScope], *, cert_type: str, catalogue_code: str, level: str, on: date) -> bool:
+    return any(s.covers(cert_type=cert_type, catalogue_code=catalogue_code, level=level, on=on) for s in scopes)
+
+
+async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: IssuerCreate) -> IssuerPublic:
+    await _check_scopes_against_catalogue(session, body)
+    if await get_by_code(session, body.code) is not None:
+        raise Conflict(f"an evaluation body with code {body.code} already exists", errors=[
+            FieldError(field="code", message="already registered")])
+    clash = (await session.execute(select(Issuer.id).where(Issuer.credit_code == body.credit_code))).first()
+    if clash is not None:
+        raise Conflict("an evaluation body with this credit code already exists", errors=[
+            FieldError(field="credit_code", message="already registered")])
+    issuer = Issuer(code=body.code, name=body.name, credit_code=body.credit_code, kind=body.kind, region=body.region)
+    session.add(issuer)
+    await session.flush()
+    assert issuer.id is not None
+    for scope in body.scopes:
+        session.add(
+            FiledScope(
+                issuer_id=issuer.id,
+                cert_type=scope.cert_type,
+                catalogue_codes=sorted(set(scope.catalogue_codes)),
+                levels=sorted(set(scope.levels)),
+                valid_from=scope.valid_from,
+                valid_until=scope.valid_until,
+            )
+        )
+    key = await keys.create_key(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code)
+    await audit.append(
+        session,
+        actor=actor,
+        action="issuer.registered",
+        object_type="issuer",
+        object_id=issuer.code,
+        purpose="filing of an evaluation body",
+        details={"credit_code": issuer.credit_code, "kind": issuer.kind, "region": issuer.region, "kid": key.kid,
+                 "scopes": [s.model_dump(mode="json") for s in body.scopes]},
+    )
+    return await public_view(session, issuer)
+
+
+async def public_view(session: AsyncSession, issuer: Issuer) -> IssuerPublic:
+    assert issuer.id is not None
+    scopes = await filed_scopes(session, issuer.id)
+    kids = (
+        await session.execute(
+            select(SigningKey.kid)
+            .where(SigningKey.issuer_id == issuer.id, SigningKey.status != KeyStatus.compromised)
+            .order_by(SigningKey.id)  # type: ignore[arg-type]
+        )
+    ).scalars().all()
+    return IssuerPublic(
+        code=issuer.code,
+        name=issuer.name,
+        credit_code=issuer.credit_code,
+        kind=IssuerKind(issuer.kind),
+        region=Region(issuer.region),
+        status=IssuerStatus(issuer.status),
+        scopes=[
+            FiledScopePublic(
+                cert_type=s.cert_type,  # type: ignore[arg-type]
+                catalogue_codes=s.catalogue_codes,
+                levels=s.levels,
+                valid_from=s.valid_from,
+                valid_until=s.valid_until,
+            )
+            for s in scopes
+        ],
+        signing_keys=list(kids),
+    )
+
+
+async def get_public(session: AsyncSession, code: str) -> IssuerPublic:
+    issuer = await get_by_code(session, code)
+    if issuer is None:
+        raise NotFound(f"no evaluation body {code}")
+    return await public_view(session, issuer)
+
+
+async def _check_scopes_against_catalogue(session: AsyncSession, body: IssuerCreate) -> None:
+    """Every filed code must be a catalogue entry of the scope's type, and every level on that entry's ladder."""
+    codes = {code for scope in body.scopes for code in scope.catalogue_codes}
+    entries = {
+        e.code: e
+        for e in (await session.execute(select(CatalogueEntry).where(CatalogueEntry.code.in_(codes)))).scalars()  # type: ignore[attr-defined]
+    }
+    ladders = await levels_by_type(session)
+    errors: list[FieldError] = []
+    for i, scope in enumerate(body.scopes):
+        for code in scope.catalogue_codes:
+            entry = entries.get(code)
+            if entry is None:
+                errors.append(FieldError(field=f"scopes.{i}.catalogue_codes", message=f"unknown catalogue entry {code}"))
+            elif entry.cert_type != scope.cert_type:
+                errors.append(
+                    FieldError(field=f"scopes.{i}.catalogue_codes", message=f"{code} is not a {scope.cert_type} entry")
+                )
+        for level in scope.levels:
+            if level not in ladders[scope.cert_type]:
+                errors.append(FieldError(field=f"scopes.{i}.levels", message=f"{level} is not a {scope.cert_type} level"))
+    if errors:
+        raise InvalidInput("the filed scope does not match the catalogue", errors=errors)

@@ -1,0 +1,86 @@
+"""Everything the master key protects: AES-GCM encryption at rest, blind indexes and keyed hashes of secrets.
+
+Each use gets its own subkey derived with HKDF, so one purpose's output can never be replayed as another's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+NONCE_BYTES = 12
+CIPHERTEXT_VERSION = b"\x01"
+
+
+class DecryptionError(Exception):
+    """A stored ciphertext does not open with this master key (wrong key, or the data was altered)."""
+
+
+def _derive(master_key: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"talent-registry/v1", info=purpose).derive(master_key)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretsBox:
+    encryption_key: bytes
+    blind_index_key: bytes
+    secret_hash_key: bytes
+    key_wrapping_key: bytes
+
+    @classmethod
+    def from_master_key(cls, master_key: bytes) -> SecretsBox:
+        return cls(
+            encryption_key=_derive(master_key, b"personal-data-encryption"),
+            blind_index_key=_derive(master_key, b"identity-blind-index"),
+            secret_hash_key=_derive(master_key, b"secret-hash"),
+            key_wrapping_key=_derive(master_key, b"private-key-wrapping"),
+        )
+
+    # --- encryption at rest -------------------------------------------------------------------------------------
+
+    def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
+        """AES-256-GCM; ``context`` is bound as associated data so a ciphertext cannot be moved to another row/column."""
+        return _seal(self.encryption_key, plaintext, context)
+
+    def decrypt(self, ciphertext: bytes, *, context: str) -> bytes:
+        return _open(self.encryption_key, ciphertext, context)
+
+    def wrap_private_key(self, private_key: bytes, *, kid: str) -> bytes:
+        return _seal(self.key_wrapping_key, private_key, f"signing-key:{kid}")
+
+    def unwrap_private_key(self, wrapped: bytes, *, kid: str) -> bytes:
+        return _open(self.key_wrapping_key, wrapped, f"signing-key:{kid}")
+
+    # --- look-ups and secrets -----------------------------------------------------------------------------------
+
+    def blind_index(self, value: str, *, kind: str) -> str:
+        """Deterministic keyed digest for equality look-ups of a value we never store in clear."""
+        return hmac.new(self.blind_index_key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+
+    def hash_secret(self, secret: str, *, kind: str) -> str:
+        """Keyed hash of a high-entropy secret (client secret, claim code); a database dump alone cannot test guesses."""
+        return hmac.new(self.secret_hash_key, f"{kind}\x00{secret}".encode(), hashlib.sha256).hexdigest()
+
+    def secret_matches(self, secret: str, stored_hash: str, *, kind: str) -> bool:
+        return hmac.compare_digest(self.hash_secret(secret, kind=kind), stored_hash)
+
+
+def _seal(key: bytes, plaintext: bytes, context: str) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return CIPHERTEXT_VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext, context.encode())
+
+
+def _open(key: bytes, blob: bytes, context: str) -> bytes:
+    if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != CIPHERTEXT_VERSION:
+        raise DecryptionError("ciphertext has an unknown format")
+    nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
+    try:
+        return AESGCM(key).decrypt(nonce, body, context.encode())
+    except Exception as exc:  # cryptography raises InvalidTag; anything else is equally fatal here
+        raise DecryptionError("ciphertext does not open with this key") from exc

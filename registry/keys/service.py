@@ -1,0 +1,147 @@
+"""Creating, loading and publishing Ed25519 signing keys."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.db import utcnow
+from registry.keys.models import KeyStatus, KeyUse, SigningKey
+from registry.keys.secrets_box import SecretsBox
+
+PUBLIC_KEY_CACHE_SECONDS = 30.0
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeyInfo:
+    """What a verifier needs to know about a key: the key itself and the window in which its signatures count."""
+
+    kid: str
+    use: str
+    issuer_id: int | None
+    status: str
+    public_key: Ed25519PublicKey
+    valid_from: Any
+    retired_at: Any
+    compromised_from: Any
+
+
+@dataclass
+class KeyRing:
+    """Per-process cache of parsed keys: PyJWT signs and verifies twice as fast with key objects as with PEM text."""
+
+    box: SecretsBox
+    _private: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+    _public: dict[str, tuple[float, PublicKeyInfo]] = field(default_factory=dict)
+
+    def private_key(self, key: SigningKey) -> Ed25519PrivateKey:
+        cached = self._private.get(key.kid)
+        if cached is None:
+            raw = self.box.unwrap_private_key(key.private_key_wrapped, kid=key.kid)
+            cached = self._private[key.kid] = Ed25519PrivateKey.from_private_bytes(raw)
+        return cached
+
+    async def public_key(self, session: AsyncSession, kid: str) -> PublicKeyInfo | None:
+        """Looks ``kid`` up server-side; status changes (retirement, compromise) are seen within the cache window."""
+        hit = self._public.get(kid)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < PUBLIC_KEY_CACHE_SECONDS:
+            return hit[1]
+        row = (await session.execute(select(SigningKey).where(SigningKey.kid == kid))).scalar_one_or_none()
+        if row is None:
+            return None
+        info = PublicKeyInfo(
+            kid=row.kid,
+            use=row.use,
+            issuer_id=row.issuer_id,
+            status=row.status,
+            public_key=Ed25519PublicKey.from_public_bytes(row.public_key),
+            valid_from=row.valid_from,
+            retired_at=row.retired_at,
+            compromised_from=row.compromised_from,
+        )
+        self._public[kid] = (now, info)
+        return info
+
+
+async def create_key(
+    session: AsyncSession, box: SecretsBox, *, use: KeyUse, issuer_id: int | None = None, label: str
+) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    kid = f"{label}-{utcnow():%Y%m%d}-{secrets.token_hex(4)}"
+    key = SigningKey(
+        kid=kid,
+        use=use,
+        issuer_id=issuer_id,
+        public_key=private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+        private_key_wrapped=box.wrap_private_key(
+            private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()), kid=kid
+        ),
+        status=KeyStatus.active,
+    )
+    session.add(key)
+    await session.flush()
+    return key
+
+
+async def active_key(session: AsyncSession, *, use: KeyUse, issuer_id: int | None = None) -> SigningKey | None:
+    query = (
+        select(SigningKey)
+        .where(SigningKey.use == use, SigningKey.status == KeyStatus.active, SigningKey.issuer_id == issuer_id)
+        .order_by(SigningKey.valid_from.desc(), SigningKey.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def registry_token_key(session: AsyncSession, box: SecretsBox) -> SigningKey:
+    """The registry's current access-token key, created on first use."""
+    key = await active_key(session, use=KeyUse.access_token)
+    if key is None:
+        key = await create_key(session, box, use=KeyUse.access_token, label="registry")
+    return key
+
+
+def to_jwk(key: SigningKey, *, issuer_code: str | None = None) -> dict[str, Any]:
+    jwk: dict[str, Any] = {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64url(key.public_key),
+        "kid": key.kid,
+        "alg": "EdDSA",
+        "use": "sig",
+        "key_use": key.use,
+        "status": key.status,
+        "valid_from": key.valid_from.isoformat(),
+        "valid_until": key.retired_at.isoformat() if key.retired_at else None,
+    }
+    if issuer_code is not None:
+        jwk["issuer_code"] = issuer_code
+    if key.compromised_from is not None:
+        jwk["compromised_from"] = key.compromised_from.isoformat()
+    return jwk
+
+
+async def jwks(session: AsyncSession) -> dict[str, Any]:
+    from registry.issuers.models import Issuer  # keys sit below issuers; import here to keep the layering one-way
+
+    rows = (
+        await session.execute(
+            select(SigningKey, Issuer.code)
+            .outerjoin(Issuer, Issuer.id == SigningKey.issuer_id)  # type: ignore[arg-type]
+            .order_by(SigningKey.id)  # type: ignore[arg-type]
+        )
+    ).all()
+    return {"keys": [to_jwk(key, issuer_code=code) for key, code in rows]}

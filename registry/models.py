@@ -1,0 +1,26 @@
+"""Every table model, imported in one place so the metadata Alembic compares against is complete."""
+
+from __future__ import annotations
+
+from registry.audit.models import AuditRecord
+from registry.catalogue.models import BasisDocument, CatalogueEntry, Level, Series
+from registry.certificates.models import Certificate, IdempotencyRecord
+from registry.clients.models import ApiClient
+from registry.holders.models import Holder
+from registry.issuers.models import FiledScope, Issuer
+from registry.keys.models import SigningKey
+
+__all__ = [
+    "ApiClient",
+    "AuditRecord",
+    "BasisDocument",
+    "CatalogueEntry",
+    "Certificate",
+    "FiledScope",
+    "Holder",
+    "IdempotencyRecord",
+    "Issuer",
+    "Level",
+    "Series",
+    "SigningKey",
+]

@@ -1,0 +1,139 @@
+"""Test fixtures: a real, freshly migrated database per test, on SQLite and on PostgreSQL.
+
+Each backend is migrated once per run into a template; every test gets its own copy (a file copy on SQLite,
+``CREATE DATABASE ... TEMPLATE`` on PostgreSQL), so tests share no state and may commit freely.
+
+PostgreSQL is taken from REGISTRY_TEST_POSTGRES_URL (default: the local server, database ``test``). When it cannot be
+reached the PostgreSQL variants are skipped with a message saying so — unless REGISTRY_TEST_REQUIRE_POSTGRES=1
+(set by .ci/run), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from registry.config import Settings
+from registry.db import create_engine
+from registry.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("REGISTRY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("REGISTRY_TEST_REQUIRE_POSTGRES") == "1"
+MASTER_KEY = "5f" * 32
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _admin_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _database_url(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+async def _postgres_reachable() -> str | None:
+    try:
+        connection = await asyncpg.connect(_admin_dsn(POSTGRES_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await connection.close()
+    return None
+
+
+@dataclass
+class Templates:
+    sqlite_file: Path
+    postgres_database: str | None
+    postgres_problem: str | None
+
+
+@pytest.fixture(scope="session")
+async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Templates]:
+    sqlite_file = tmp_path_factory.mktemp("template") / "registry.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{sqlite_file}")
+    await upgrade(engine)
+    await engine.dispose()
+
+    problem = await _postgres_reachable()
+    database = None
+    if problem is None:
+        database = f"tr_template_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        await admin.close()
+        engine = create_engine(_database_url(POSTGRES_URL, database))
+        await upgrade(engine)
+        await engine.dispose()
+    yield Templates(sqlite_file=sqlite_file, postgres_database=database, postgres_problem=problem)
+    if database is not None:
+        admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(backend: str, templates: Templates, tmp_path: Path) -> AsyncIterator[str]:
+    """A private, fully migrated database for one test."""
+    if backend == "sqlite":
+        target = tmp_path / "registry.db"
+        shutil.copyfile(templates.sqlite_file, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    if templates.postgres_database is None:
+        message = f"PostgreSQL tests skipped: no server at {POSTGRES_URL} ({templates.postgres_problem})"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " — REGISTRY_TEST_REQUIRE_POSTGRES=1 makes them mandatory")
+        pytest.skip(message)
+    name = f"tr_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates.postgres_database}"')
+    finally:
+        await admin.close()
+    yield _database_url(POSTGRES_URL, name)
+    admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env="test",  # type: ignore[arg-type]
+        database_url=database_url,
+        master_key=MASTER_KEY,  # type: ignore[arg-type]
+        public_base_url="https://registry.test",
+        data_dir=tmp_path / "data",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    yield application
+    await application.state.engine.dispose()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
+        yield http
