@@ -60,7 +60,10 @@ class BodySizeLimitMiddleware:
             for name, value in scope["headers"]:
                 if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                     await errors.problem(
-                        413, slug="http-413", title="Request too large", detail=f"the body exceeds {self.max_bytes} bytes"
+                        413,
+                        slug="http-413",
+                        title="Request too large",
+                        detail=f"the body exceeds {self.max_bytes} bytes",
                     )(scope, receive, send)
                     return
         await self.app(scope, receive, send)

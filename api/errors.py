@@ -18,9 +18,7 @@ PROBLEM_TYPE_BASE = "https://talent-registry.example/problems/"
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(
-    status: int, *, slug: str, title: str, detail: str, instance: str | None = None, **extra: Any
-) -> Response:
+def problem(status: int, *, slug: str, title: str, detail: str, instance: str | None = None, **extra: Any) -> Response:
     body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
     if instance is not None:
         body["instance"] = instance
@@ -42,7 +40,11 @@ def _clean_message(message: str) -> str:
 async def _registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)
     errors = [
-        {key: value for key, value in {"row": e.row, "field": e.field, "message": e.message}.items() if value is not None}
+        {
+            key: value
+            for key, value in {"row": e.row, "field": e.field, "message": e.message}.items()
+            if value is not None
+        }
         for e in exc.errors
     ]
     response = problem(
@@ -67,7 +69,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         errors.append({"field": field, "message": message})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(
-        422, slug="validation-error", title="The request is not valid", detail=detail, instance=request.url.path,
+        422,
+        slug="validation-error",
+        title="The request is not valid",
+        detail=detail,
+        instance=request.url.path,
         errors=errors,
     )
 

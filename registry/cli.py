@@ -58,8 +58,13 @@ def serve(
     settings.master_key_bytes  # noqa: B018 — create the development key once, before workers race to do it
     typer.echo(f"serving on http://{host}:{port} (database: {settings.database_url.split('@')[-1]})", err=True)
     uvicorn.run(
-        "api.main:app", host=host, port=port, workers=workers, log_level=settings.log_level.lower(),
-        proxy_headers=True, server_header=False,
+        "api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
     )
 
 
@@ -82,7 +87,7 @@ def clients_create(
 
     settings = _settings()
     try:
-        body = ClientCreate(role=role, name=name, issuer_code=issuer, region=region)  # type: ignore[arg-type]
+        body = ClientCreate(role=role, name=name, issuer_code=issuer, region=region)
     except ValidationError as exc:
         for error in exc.errors():
             field = ".".join(str(p) for p in error["loc"]) or "options"
@@ -114,7 +119,7 @@ def openapi_document() -> str:
 
     # The document depends on the code only; build it without touching any real configuration or database.
     document = create_app(
-        Settings(database_url="sqlite+aiosqlite:///:memory:", master_key="00" * 32, env="test")  # type: ignore[arg-type]
+        Settings(database_url="sqlite+aiosqlite:///:memory:", master_key="00" * 32, env="test")
     ).openapi()
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     region: Region = Region.BJ
     data_dir: Path = DEFAULT_DATA_DIR
-    token_audience: str = "talent-registry"
+    token_audience: str = "talent-registry"  # noqa: S105 — an audience name
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 86_400
     log_level: str = "INFO"

@@ -25,6 +25,7 @@ SQLModel.metadata.naming_convention = {
 }
 metadata: MetaData = SQLModel.metadata
 
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps are stored and returned in UTC on both backends (SQLite would otherwise hand back naive values)."""
 

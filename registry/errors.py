@@ -1,12 +1,12 @@
 """Typed domain errors, mapped once to problem+json (RFC 9457) by the API.
 
-    RegistryError
-    ├── InvalidInput (422)           — a field is wrong; ``errors`` names each field
-    ├── Unauthenticated (401)        — no credentials, or credentials that do not check out
-    ├── Forbidden (403)              — authenticated, but not allowed (role, scope, filed scope)
-    ├── NotFound (404)               — absent, or not the caller's to see (never tells which)
-    ├── Conflict (409)               — the request clashes with current state (duplicate code, illegal transition)
-    └── TooManyRequests (429)
+RegistryError
+├── InvalidInput (422)           — a field is wrong; ``errors`` names each field
+├── Unauthenticated (401)        — no credentials, or credentials that do not check out
+├── Forbidden (403)              — authenticated, but not allowed (role, scope, filed scope)
+├── NotFound (404)               — absent, or not the caller's to see (never tells which)
+├── Conflict (409)               — the request clashes with current state (duplicate code, illegal transition)
+└── TooManyRequests (429)
 """
 
 from __future__ import annotations

@@ -117,9 +117,9 @@ async def database_url(backend: str, templates: Templates, tmp_path: Path) -> As
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        env="test",  # type: ignore[arg-type]
+        env="test",
         database_url=database_url,
-        master_key=MASTER_KEY,  # type: ignore[arg-type]
+        master_key=MASTER_KEY,
         public_base_url="https://registry.test",
         data_dir=tmp_path / "data",
     )

@@ -42,7 +42,9 @@ def credit_code() -> str:
     return body + credit_code_check_char(body)
 
 
-async def create_client(app: FastAPI, *, role: Role, issuer_code: str | None = None, region: str | None = None) -> tuple[str, str]:
+async def create_client(
+    app: FastAPI, *, role: Role, issuer_code: str | None = None, region: str | None = None
+) -> tuple[str, str]:
     """Create a client the way `registry clients create` does: straight through the service, no HTTP."""
     context: RegistryContext = app.state.context
     async with transaction(app.state.sessions) as session:
@@ -50,7 +52,7 @@ async def create_client(app: FastAPI, *, role: Role, issuer_code: str | None = N
             context,
             session,
             actor=Actor(id="cli"),
-            body=ClientCreate(role=role, name=f"test {role}", issuer_code=issuer_code, region=region),  # type: ignore[arg-type]
+            body=ClientCreate(role=role, name=f"test {role}", issuer_code=issuer_code, region=region),
         )
     return created.client_id, created.client_secret
 

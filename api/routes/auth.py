@@ -57,7 +57,8 @@ async def token(
 ) -> Response:
     if grant_type != "client_credentials":
         raise UnsupportedGrantType(
-            f"grant_type {grant_type!r} is not supported", errors=[FieldError("grant_type", "must be client_credentials")]
+            f"grant_type {grant_type!r} is not supported",
+            errors=[FieldError("grant_type", "must be client_credentials")],
         )
     basic = _basic_credentials(authorization)
     if basic is not None:

@@ -29,7 +29,9 @@ async def list_entries(
 async def levels(session: SessionDep) -> dict[str, list[LevelPublic]]:
     table = await catalogue.levels_by_type(session)
     return {
-        cert_type: [LevelPublic(code=l.code, rank=l.rank, name_zh=l.name_zh, name_en=l.name_en) for l in ladder.values()]
+        cert_type: [
+            LevelPublic(code=lv.code, rank=lv.rank, name_zh=lv.name_zh, name_en=lv.name_en) for lv in ladder.values()
+        ]
         for cert_type, ladder in table.items()
     }
 

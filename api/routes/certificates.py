@@ -61,5 +61,7 @@ async def list_certificates(
 
 
 @router.get("/{number}", response_model=CertificatePublic, operation_id="certificates-get")
-async def get_certificate(number: str, context: ContextDep, session: SessionDep, issuer: CertificatesRead) -> CertificatePublic:
+async def get_certificate(
+    number: str, context: ContextDep, session: SessionDep, issuer: CertificatesRead
+) -> CertificatePublic:
     return await certificates.get_own(context, session, principal=issuer, number=number)

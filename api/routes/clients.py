@@ -12,5 +12,7 @@ router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
 
 @router.post("", response_model=ClientCreated, status_code=201, operation_id="clients-create")
-async def create_client(body: ClientCreate, context: ContextDep, session: SessionDep, admin: ClientsWrite) -> ClientCreated:
+async def create_client(
+    body: ClientCreate, context: ContextDep, session: SessionDep, admin: ClientsWrite
+) -> ClientCreated:
     return await clients.create(context, session, actor=admin.actor, body=body)

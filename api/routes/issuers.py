@@ -12,7 +12,9 @@ router = APIRouter(prefix="/v1/issuers", tags=["issuers"])
 
 
 @router.post("", response_model=IssuerPublic, status_code=201, operation_id="issuers-create")
-async def create_issuer(body: IssuerCreate, context: ContextDep, session: SessionDep, admin: IssuersWrite) -> IssuerPublic:
+async def create_issuer(
+    body: IssuerCreate, context: ContextDep, session: SessionDep, admin: IssuersWrite
+) -> IssuerPublic:
     return await issuers.create(context, session, actor=admin.actor, body=body)
 
 

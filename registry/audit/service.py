@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from registry.audit.models import AuditRecord
 from registry.canonical import canonical_json
@@ -53,7 +54,7 @@ async def append(
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
     head = (
-        await session.execute(select(AuditRecord.hash).order_by(AuditRecord.id.desc()).limit(1))  # type: ignore[union-attr]
+        await session.execute(select(col(AuditRecord.hash)).order_by(col(AuditRecord.id).desc()).limit(1))
     ).scalar_one_or_none()
     prev_hash = head or GENESIS_HASH
     record = AuditRecord(
@@ -76,7 +77,7 @@ async def append(
 async def first_broken_record(session: AsyncSession) -> int | None:
     """The id of the first record whose hash or link does not check out, or None when the chain is intact."""
     expected_prev = GENESIS_HASH
-    result = await session.stream(select(AuditRecord).order_by(AuditRecord.id))  # type: ignore[arg-type]
+    result = await session.stream(select(AuditRecord).order_by(col(AuditRecord.id)))
     async for (record,) in result:
         if record.prev_hash != expected_prev or record_hash(record.prev_hash, record) != record.hash:
             return record.id

@@ -12,7 +12,7 @@ from registry.db import UTCDateTime, utcnow
 
 
 class CertType(StrEnum):
-    title = "title"
+    title = "title"  # type: ignore[assignment]  # str.title is a method; the member shadows it on purpose
     skill = "skill"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from registry.audit import service as audit
 from registry.audit.service import Actor
@@ -13,7 +14,7 @@ from registry.errors import Conflict, FieldError, InvalidInput
 
 
 async def levels_by_type(session: AsyncSession) -> dict[str, dict[str, Level]]:
-    rows = (await session.execute(select(Level).order_by(Level.cert_type, Level.rank))).scalars().all()
+    rows = (await session.execute(select(Level).order_by(col(Level.cert_type), col(Level.rank)))).scalars().all()
     table: dict[str, dict[str, Level]] = {CertType.title: {}, CertType.skill: {}}
     for level in rows:
         table.setdefault(level.cert_type, {})[level.code] = level
@@ -47,29 +48,29 @@ async def search(
 ) -> CataloguePage:
     query = select(CatalogueEntry)
     if cert_type is not None:
-        query = query.where(CatalogueEntry.cert_type == cert_type)
+        query = query.where(col(CatalogueEntry.cert_type) == cert_type)
     if q:
         pattern = f"%{q.lower()}%"
         query = query.where(
             or_(
-                func.lower(CatalogueEntry.code).like(pattern),
-                func.lower(CatalogueEntry.name_zh).like(pattern),
-                func.lower(CatalogueEntry.name_en).like(pattern),
-                func.lower(func.coalesce(CatalogueEntry.series_zh, "")).like(pattern),
-                func.lower(func.coalesce(CatalogueEntry.series_en, "")).like(pattern),
-                func.coalesce(CatalogueEntry.occupation_code, "").like(pattern),
+                func.lower(col(CatalogueEntry.code)).like(pattern),
+                func.lower(col(CatalogueEntry.name_zh)).like(pattern),
+                func.lower(col(CatalogueEntry.name_en)).like(pattern),
+                func.lower(func.coalesce(col(CatalogueEntry.series_zh), "")).like(pattern),
+                func.lower(func.coalesce(col(CatalogueEntry.series_en), "")).like(pattern),
+                func.coalesce(col(CatalogueEntry.occupation_code), "").like(pattern),
             )
         )
     count = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     entries = (
-        (await session.execute(query.order_by(CatalogueEntry.code).limit(limit).offset(offset))).scalars().all()
+        (await session.execute(query.order_by(col(CatalogueEntry.code)).limit(limit).offset(offset))).scalars().all()
     )
     levels = await levels_by_type(session)
     return CataloguePage(data=[to_public(entry, levels[entry.cert_type]) for entry in entries], count=count)
 
 
 async def get(session: AsyncSession, code: str) -> CatalogueEntry | None:
-    return (await session.execute(select(CatalogueEntry).where(CatalogueEntry.code == code))).scalar_one_or_none()
+    return (await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code) == code))).scalar_one_or_none()
 
 
 async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntryCreate) -> CatalogueEntryPublic:
@@ -78,7 +79,9 @@ async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntr
     if unknown:
         raise InvalidInput(
             f"levels: {', '.join(unknown)} not on the {entry.cert_type} ladder",
-            errors=[FieldError(field="levels", message=f"unknown {entry.cert_type} level {code!r}") for code in unknown],
+            errors=[
+                FieldError(field="levels", message=f"unknown {entry.cert_type} level {code!r}") for code in unknown
+            ],
         )
     if await get(session, entry.code) is not None:
         raise Conflict(f"catalogue entry {entry.code} already exists")

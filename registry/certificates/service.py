@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import orjson
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import Select, and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from registry import clock
 from registry.audit import service as audit
+from registry.canonical import canonical_json
 from registry.catalogue import service as catalogue
 from registry.catalogue.models import CatalogueEntry, Level
-from registry.canonical import canonical_json
 from registry.certificates import numbering, signing
 from registry.certificates.models import Certificate, IdempotencyRecord, Status
 from registry.certificates.schemas import (
@@ -58,6 +59,11 @@ CLAIM_CODE_KIND = "claim-code"
 ISSUE_OPERATION = "certificates.issue"
 _CLAIM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NUMBER_ATTEMPTS = 8
+
+
+def _id(value: int | None) -> int:
+    assert value is not None, "flushed rows have ids"
+    return value
 
 
 def new_claim_code() -> str:
@@ -127,16 +133,18 @@ async def _idempotent_replay(
 ) -> IssueOutcome | None:
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # Held to the end of the transaction: a retry racing its original waits for nothing — it is told to come back.
-        lock_id = int.from_bytes(hashlib.sha256(_idempotency_context(principal, key).encode()).digest()[:8], "big", signed=True)
+        lock_id = int.from_bytes(
+            hashlib.sha256(_idempotency_context(principal, key).encode()).digest()[:8], "big", signed=True
+        )
         got = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": lock_id})).scalar_one()
         if not got:
             raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
     record = (
         await session.execute(
             select(IdempotencyRecord).where(
-                IdempotencyRecord.client_id == principal.client_id,
-                IdempotencyRecord.operation == ISSUE_OPERATION,
-                IdempotencyRecord.key == key,
+                col(IdempotencyRecord.client_id) == principal.client_id,
+                col(IdempotencyRecord.operation) == ISSUE_OPERATION,
+                col(IdempotencyRecord.key) == key,
             )
         )
     ).scalar_one_or_none()
@@ -176,8 +184,10 @@ async def _issue_one(
         raise OutsideFiledScope(
             f"{issuer.code} is not filed to issue {request.catalogue_code} at level {request.level} "
             f"on {request.awarded_on.isoformat()}",
-            errors=[FieldError(field="catalogue_code", message="outside the filed scope"),
-                    FieldError(field="level", message="outside the filed scope")],
+            errors=[
+                FieldError(field="catalogue_code", message="outside the filed scope"),
+                FieldError(field="level", message="outside the filed scope"),
+            ],
         )
     if not issuers.scope_covers(scopes, **covers, on=today):
         raise OutsideFiledScope(f"{issuer.code}'s filing for {request.catalogue_code} is not in force today")
@@ -194,7 +204,7 @@ async def _issue_one(
         number = numbering.new_number(
             region=issuer.region, cert_type=request.cert_type.value, year=request.awarded_on.year
         )
-        taken = (await session.execute(select(Certificate.id).where(Certificate.number == number))).first()
+        taken = (await session.execute(select(col(Certificate.id)).where(col(Certificate.number) == number))).first()
         if taken is None:
             break
     else:  # 40 random bits: reaching this means the random source is broken, not that numbers ran out
@@ -223,7 +233,7 @@ async def _issue_one(
         catalogue_code=entry.code,
         catalogue_version=entry.version,
         level=request.level,
-        holder_id=holder.id,  # type: ignore[arg-type]
+        holder_id=_id(holder.id),
         holder_name=request.holder.name,
         awarded_on=request.awarded_on,
         valid_until=request.valid_until,
@@ -246,8 +256,13 @@ async def _issue_one(
         object_type="certificate",
         object_id=number,
         purpose="issuance",
-        details={"issuer": issuer.code, "catalogue_code": entry.code, "level": request.level, "kid": key.kid,
-                 "holder_ref": holder.id_index[:16]},
+        details={
+            "issuer": issuer.code,
+            "catalogue_code": entry.code,
+            "level": request.level,
+            "kid": key.kid,
+            "holder_ref": holder.id_index[:16],
+        },
     )
     CERTIFICATES_ISSUED.labels(cert_type=request.cert_type.value).inc()
     public = _to_public(ctx, certificate, issuer=issuer, entry=entry, level=level, holder=holder)
@@ -276,7 +291,7 @@ def _to_public(
         number=cert.number,
         number_display=numbering.format_number(cert.number),
         status=Status(cert.status),
-        cert_type=cert.cert_type,  # type: ignore[arg-type]
+        cert_type=cert.cert_type,
         catalogue_code=cert.catalogue_code,
         catalogue_version=cert.catalogue_version,
         name_zh=entry.name_zh,
@@ -303,22 +318,26 @@ def _to_public(
 _JOINED = (Certificate, Issuer, CatalogueEntry, Level, Holder)
 
 
-def _joined_query():  # type: ignore[no-untyped-def]
+def _joined_query() -> Select[Certificate, Issuer, CatalogueEntry, Level, Holder]:
     return (
         select(*_JOINED)
-        .join(Issuer, Issuer.id == Certificate.issuer_id)  # type: ignore[arg-type]
-        .join(CatalogueEntry, CatalogueEntry.code == Certificate.catalogue_code)  # type: ignore[arg-type]
-        .join(Level, and_(Level.cert_type == Certificate.cert_type, Level.code == Certificate.level))  # type: ignore[arg-type]
-        .join(Holder, Holder.id == Certificate.holder_id)  # type: ignore[arg-type]
+        .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
+        .join(CatalogueEntry, col(CatalogueEntry.code) == col(Certificate.catalogue_code))
+        .join(
+            Level, and_(col(Level.cert_type) == col(Certificate.cert_type), col(Level.code) == col(Certificate.level))
+        )
+        .join(Holder, col(Holder.id) == col(Certificate.holder_id))
     )
 
 
-async def get_own(ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str) -> CertificatePublic:
+async def get_own(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str
+) -> CertificatePublic:
     try:
         canonical = numbering.normalize_number(number)
     except numbering.InvalidCertificateNumber:
         raise NotFound(f"no certificate {number}") from None
-    row = (await session.execute(_joined_query().where(Certificate.number == canonical))).first()
+    row = (await session.execute(_joined_query().where(col(Certificate.number) == canonical))).first()
     # Another body's certificate answers exactly like a missing one.
     if row is None or row[0].issuer_id != principal.issuer_id:
         raise NotFound(f"no certificate {number}")
@@ -342,16 +361,16 @@ async def list_own(
     ctx: RegistryContext, session: AsyncSession, *, principal: Principal, limit: int, cursor: str | None
 ) -> CertificatePage:
     """Newest first, keyset-paginated on (issued_at, id): stable while new certificates keep arriving."""
-    query = _joined_query().where(Certificate.issuer_id == principal.issuer_id)
+    query = _joined_query().where(col(Certificate.issuer_id) == principal.issuer_id)
     if cursor is not None:
         issued_at, cert_id = _decode_cursor(cursor)
         query = query.where(
             or_(
-                Certificate.issued_at < issued_at,  # type: ignore[operator]
-                and_(Certificate.issued_at == issued_at, Certificate.id < cert_id),  # type: ignore[arg-type, operator]
+                col(Certificate.issued_at) < issued_at,
+                and_(col(Certificate.issued_at) == issued_at, col(Certificate.id) < cert_id),
             )
         )
-    query = query.order_by(Certificate.issued_at.desc(), Certificate.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+    query = query.order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc()).limit(limit + 1)
     rows = (await session.execute(query)).all()
     page = [
         _to_public(ctx, cert, issuer=issuer, entry=entry, level=level, holder=holder)
@@ -367,7 +386,7 @@ async def list_own(
 async def verify_by_token(ctx: RegistryContext, session: AsyncSession, *, token: str, channel: str) -> Verification:
     if not 16 <= len(token) <= 64:
         raise NotFound("no certificate for this verification link")
-    row = (await session.execute(_joined_query().where(Certificate.verify_token == token))).first()
+    row = (await session.execute(_joined_query().where(col(Certificate.verify_token) == token))).first()
     if row is None:
         VERIFICATIONS.labels(result="not_found", channel=channel).inc()
         raise NotFound("no certificate for this verification link")
@@ -381,7 +400,7 @@ async def verify_by_number(
         canonical = numbering.normalize_number(number)
     except numbering.InvalidCertificateNumber as exc:
         raise InvalidInput.field("number", f"{exc} — please check the number for a typo") from None
-    row = (await session.execute(_joined_query().where(Certificate.number == canonical))).first()
+    row = (await session.execute(_joined_query().where(col(Certificate.number) == canonical))).first()
     # A wrong name answers exactly like an unknown number: the endpoint must not confirm that a number exists.
     if row is None or not hmac.compare_digest(
         person_name_key(row[0].holder_name).encode(), person_name_key(holder_name).encode()
@@ -391,10 +410,15 @@ async def verify_by_number(
     return await _verification(ctx, session, row, channel="number")
 
 
-async def _verification(ctx: RegistryContext, session: AsyncSession, row: tuple[object, ...], *, channel: str) -> Verification:
+async def _verification(
+    ctx: RegistryContext, session: AsyncSession, row: tuple[object, ...], *, channel: str
+) -> Verification:
     cert, issuer, entry, level, holder = row
-    assert isinstance(cert, Certificate) and isinstance(issuer, Issuer)
-    assert isinstance(entry, CatalogueEntry) and isinstance(level, Level) and isinstance(holder, Holder)
+    assert isinstance(cert, Certificate)
+    assert isinstance(issuer, Issuer)
+    assert isinstance(entry, CatalogueEntry)
+    assert isinstance(level, Level)
+    assert isinstance(holder, Holder)
     signature_valid, key_problem = await _check_signature(ctx, session, cert, issuer=issuer, holder=holder)
     assert issuer.id is not None
     in_scope = issuers.scope_covers(
@@ -404,8 +428,9 @@ async def _verification(ctx: RegistryContext, session: AsyncSession, row: tuple[
         level=cert.level,
         on=cert.awarded_on,
     )
-    result, reason = _judge(cert, signature_valid=signature_valid, key_problem=key_problem, in_scope=in_scope,
-                            today=clock.today())
+    result, reason = _judge(
+        cert, signature_valid=signature_valid, key_problem=key_problem, in_scope=in_scope, today=clock.today()
+    )
     VERIFICATIONS.labels(result=result.value, channel=channel).inc()
     return Verification(
         result=result,
@@ -417,7 +442,7 @@ async def _verification(ctx: RegistryContext, session: AsyncSession, row: tuple[
             number_display=numbering.format_number(cert.number),
             holder_name=cert.holder_name,
             holder_id_masked=holder.id_masked,
-            cert_type=cert.cert_type,  # type: ignore[arg-type]
+            cert_type=cert.cert_type,
             catalogue_code=cert.catalogue_code,
             series_zh=entry.series_zh,
             name_zh=entry.name_zh,
@@ -458,7 +483,9 @@ async def _check_signature(
     )
     if not signing.verify(cert.signature, payload, key=info.public_key):
         return False, None
-    if info.status == KeyStatus.compromised and (info.compromised_from is None or cert.issued_at >= info.compromised_from):
+    if info.status == KeyStatus.compromised and (
+        info.compromised_from is None or cert.issued_at >= info.compromised_from
+    ):
         return True, "signing_key_compromised"
     return True, None
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 import jwt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from registry.audit import service as audit
 from registry.audit.service import Actor
@@ -20,6 +21,7 @@ from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import FieldError, Forbidden, InvalidInput, RegistryError, Unauthenticated
 from registry.issuers import service as issuers
+from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyStatus, KeyUse
 
@@ -64,7 +66,7 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
         issuer_id = issuer.id
     client_id = f"trc_{secrets.token_hex(10)}"
     client_secret = secrets.token_urlsafe(32)  # 256 bits
-    scopes = sorted(ROLE_SCOPES[body.role])
+    scopes = sorted(scope.value for scope in ROLE_SCOPES[body.role])
     session.add(
         ApiClient(
             client_id=client_id,
@@ -100,7 +102,9 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
 async def issue_token(
     ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None
 ) -> TokenResponse:
-    client = (await session.execute(select(ApiClient).where(ApiClient.client_id == client_id))).scalar_one_or_none()
+    client = (
+        await session.execute(select(ApiClient).where(col(ApiClient.client_id) == client_id))
+    ).scalar_one_or_none()
     # Hash even for unknown clients so response time does not tell which client ids exist.
     candidate = ctx.box.hash_secret(client_secret, kind=SECRET_KIND)
     if client is None or not client.active or not secrets.compare_digest(candidate, client.secret_hash):
@@ -117,7 +121,7 @@ async def issue_token(
     ttl = ctx.settings.access_token_ttl_seconds
     issuer_code = None
     if client.issuer_id is not None:
-        issuer = await session.get(issuers.Issuer, client.issuer_id)
+        issuer = await session.get(Issuer, client.issuer_id)
         issuer_code = issuer.code if issuer else None
     claims: dict[str, object] = {
         "iss": ctx.settings.token_issuer,
@@ -141,7 +145,7 @@ async def issue_token(
 
 
 async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) -> Principal:
-    """Verify an access token: algorithm pinned, typ, kid looked up here, iss/aud/exp/nbf checked, client still active."""
+    """Verify an access token: algorithm pinned; typ, kid (looked up here), iss, aud, exp, nbf; client still active."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -170,7 +174,9 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
         raise Unauthenticated("the access token has expired") from None
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"the access token is not valid: {exc}") from None
-    client = (await session.execute(select(ApiClient).where(ApiClient.client_id == claims["sub"]))).scalar_one_or_none()
+    client = (
+        await session.execute(select(ApiClient).where(col(ApiClient.client_id) == claims["sub"]))
+    ).scalar_one_or_none()
     if client is None or not client.active:
         raise Unauthenticated("the client of this access token is no longer active")
     issuer_code = claims.get("issuer_code")

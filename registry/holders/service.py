@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from registry.context import RegistryContext
 from registry.db import utcnow
@@ -21,7 +22,7 @@ def id_index(ctx: RegistryContext, *, id_type: IdType, id_number: str) -> str:
 
 async def find(ctx: RegistryContext, session: AsyncSession, *, id_type: IdType, id_number: str) -> Holder | None:
     index = id_index(ctx, id_type=id_type, id_number=id_number)
-    return (await session.execute(select(Holder).where(Holder.id_index == index))).scalar_one_or_none()
+    return (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
 
 
 async def find_or_create(ctx: RegistryContext, session: AsyncSession, *, id_type: IdType, id_number: str) -> Holder:
@@ -35,9 +36,11 @@ async def find_or_create(ctx: RegistryContext, session: AsyncSession, *, id_type
         "created_at": utcnow(),
     }
     # Two evaluation bodies may record the same person at once: insert-if-absent, then read whichever row won.
-    insert = postgresql.insert if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite.insert
+    insert = (
+        postgresql.insert if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite.insert
+    )
     await session.execute(insert(Holder).values(**values).on_conflict_do_nothing(index_elements=["id_index"]))
-    holder = (await session.execute(select(Holder).where(Holder.id_index == index))).scalar_one()
+    holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one()
     return holder
 
 

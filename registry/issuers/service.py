@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from registry.audit import service as audit
 from registry.audit.service import Actor
@@ -21,11 +22,11 @@ from registry.keys.models import KeyStatus, KeyUse, SigningKey
 
 
 async def get_by_code(session: AsyncSession, code: str) -> Issuer | None:
-    return (await session.execute(select(Issuer).where(Issuer.code == code))).scalar_one_or_none()
+    return (await session.execute(select(Issuer).where(col(Issuer.code) == code))).scalar_one_or_none()
 
 
 async def filed_scopes(session: AsyncSession, issuer_id: int) -> list[FiledScope]:
-    query = select(FiledScope).where(FiledScope.issuer_id == issuer_id).order_by(FiledScope.id)  # type: ignore[arg-type]
+    query = select(FiledScope).where(col(FiledScope.issuer_id) == issuer_id).order_by(col(FiledScope.id))
     return list((await session.execute(query)).scalars().all())
 
 
@@ -36,12 +37,16 @@ def scope_covers(scopes: list[FiledScope], *, cert_type: str, catalogue_code: st
 async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: IssuerCreate) -> IssuerPublic:
     await _check_scopes_against_catalogue(session, body)
     if await get_by_code(session, body.code) is not None:
-        raise Conflict(f"an evaluation body with code {body.code} already exists", errors=[
-            FieldError(field="code", message="already registered")])
-    clash = (await session.execute(select(Issuer.id).where(Issuer.credit_code == body.credit_code))).first()
+        raise Conflict(
+            f"an evaluation body with code {body.code} already exists",
+            errors=[FieldError(field="code", message="already registered")],
+        )
+    clash = (await session.execute(select(col(Issuer.id)).where(col(Issuer.credit_code) == body.credit_code))).first()
     if clash is not None:
-        raise Conflict("an evaluation body with this credit code already exists", errors=[
-            FieldError(field="credit_code", message="already registered")])
+        raise Conflict(
+            "an evaluation body with this credit code already exists",
+            errors=[FieldError(field="credit_code", message="already registered")],
+        )
     issuer = Issuer(code=body.code, name=body.name, credit_code=body.credit_code, kind=body.kind, region=body.region)
     session.add(issuer)
     await session.flush()
@@ -65,8 +70,13 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
         object_type="issuer",
         object_id=issuer.code,
         purpose="filing of an evaluation body",
-        details={"credit_code": issuer.credit_code, "kind": issuer.kind, "region": issuer.region, "kid": key.kid,
-                 "scopes": [s.model_dump(mode="json") for s in body.scopes]},
+        details={
+            "credit_code": issuer.credit_code,
+            "kind": issuer.kind,
+            "region": issuer.region,
+            "kid": key.kid,
+            "scopes": [s.model_dump(mode="json") for s in body.scopes],
+        },
     )
     return await public_view(session, issuer)
 
@@ -75,12 +85,16 @@ async def public_view(session: AsyncSession, issuer: Issuer) -> IssuerPublic:
     assert issuer.id is not None
     scopes = await filed_scopes(session, issuer.id)
     kids = (
-        await session.execute(
-            select(SigningKey.kid)
-            .where(SigningKey.issuer_id == issuer.id, SigningKey.status != KeyStatus.compromised)
-            .order_by(SigningKey.id)  # type: ignore[arg-type]
+        (
+            await session.execute(
+                select(col(SigningKey.kid))
+                .where(col(SigningKey.issuer_id) == issuer.id, col(SigningKey.status) != KeyStatus.compromised)
+                .order_by(col(SigningKey.id))
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     return IssuerPublic(
         code=issuer.code,
         name=issuer.name,
@@ -90,7 +104,7 @@ async def public_view(session: AsyncSession, issuer: Issuer) -> IssuerPublic:
         status=IssuerStatus(issuer.status),
         scopes=[
             FiledScopePublic(
-                cert_type=s.cert_type,  # type: ignore[arg-type]
+                cert_type=s.cert_type,
                 catalogue_codes=s.catalogue_codes,
                 levels=s.levels,
                 valid_from=s.valid_from,
@@ -114,7 +128,7 @@ async def _check_scopes_against_catalogue(session: AsyncSession, body: IssuerCre
     codes = {code for scope in body.scopes for code in scope.catalogue_codes}
     entries = {
         e.code: e
-        for e in (await session.execute(select(CatalogueEntry).where(CatalogueEntry.code.in_(codes)))).scalars()  # type: ignore[attr-defined]
+        for e in (await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code).in_(codes)))).scalars()
     }
     ladders = await levels_by_type(session)
     errors: list[FieldError] = []
@@ -122,13 +136,17 @@ async def _check_scopes_against_catalogue(session: AsyncSession, body: IssuerCre
         for code in scope.catalogue_codes:
             entry = entries.get(code)
             if entry is None:
-                errors.append(FieldError(field=f"scopes.{i}.catalogue_codes", message=f"unknown catalogue entry {code}"))
+                errors.append(
+                    FieldError(field=f"scopes.{i}.catalogue_codes", message=f"unknown catalogue entry {code}")
+                )
             elif entry.cert_type != scope.cert_type:
                 errors.append(
                     FieldError(field=f"scopes.{i}.catalogue_codes", message=f"{code} is not a {scope.cert_type} entry")
                 )
         for level in scope.levels:
             if level not in ladders[scope.cert_type]:
-                errors.append(FieldError(field=f"scopes.{i}.levels", message=f"{level} is not a {scope.cert_type} level"))
+                errors.append(
+                    FieldError(field=f"scopes.{i}.levels", message=f"{level} is not a {scope.cert_type} level")
+                )
     if errors:
         raise InvalidInput("the filed scope does not match the catalogue", errors=errors)

@@ -45,7 +45,7 @@ class SecretsBox:
     # --- encryption at rest -------------------------------------------------------------------------------------
 
     def encrypt(self, plaintext: bytes, *, context: str) -> bytes:
-        """AES-256-GCM; ``context`` is bound as associated data so a ciphertext cannot be moved to another row/column."""
+        """AES-256-GCM; ``context`` is bound as associated data, so a ciphertext cannot be moved to another row."""
         return _seal(self.encryption_key, plaintext, context)
 
     def decrypt(self, ciphertext: bytes, *, context: str) -> bytes:
@@ -64,7 +64,7 @@ class SecretsBox:
         return hmac.new(self.blind_index_key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
 
     def hash_secret(self, secret: str, *, kind: str) -> str:
-        """Keyed hash of a high-entropy secret (client secret, claim code); a database dump alone cannot test guesses."""
+        """Keyed hash of a high-entropy secret (client secret, claim code): a database dump cannot test guesses."""
         return hmac.new(self.secret_hash_key, f"{kind}\x00{secret}".encode(), hashlib.sha256).hexdigest()
 
     def secret_matches(self, secret: str, stored_hash: str, *, kind: str) -> bool:

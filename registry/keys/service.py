@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from registry.db import utcnow
 from registry.keys.models import KeyStatus, KeyUse, SigningKey
@@ -59,7 +60,7 @@ class KeyRing:
         now = time.monotonic()
         if hit is not None and now - hit[0] < PUBLIC_KEY_CACHE_SECONDS:
             return hit[1]
-        row = (await session.execute(select(SigningKey).where(SigningKey.kid == kid))).scalar_one_or_none()
+        row = (await session.execute(select(SigningKey).where(col(SigningKey.kid) == kid))).scalar_one_or_none()
         if row is None:
             return None
         info = PublicKeyInfo(
@@ -99,8 +100,12 @@ async def create_key(
 async def active_key(session: AsyncSession, *, use: KeyUse, issuer_id: int | None = None) -> SigningKey | None:
     query = (
         select(SigningKey)
-        .where(SigningKey.use == use, SigningKey.status == KeyStatus.active, SigningKey.issuer_id == issuer_id)
-        .order_by(SigningKey.valid_from.desc(), SigningKey.id.desc())  # type: ignore[union-attr]
+        .where(
+            col(SigningKey.use) == use,
+            col(SigningKey.status) == KeyStatus.active,
+            col(SigningKey.issuer_id) == issuer_id,
+        )
+        .order_by(col(SigningKey.valid_from).desc(), col(SigningKey.id).desc())
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
@@ -139,9 +144,9 @@ async def jwks(session: AsyncSession) -> dict[str, Any]:
 
     rows = (
         await session.execute(
-            select(SigningKey, Issuer.code)
-            .outerjoin(Issuer, Issuer.id == SigningKey.issuer_id)  # type: ignore[arg-type]
-            .order_by(SigningKey.id)  # type: ignore[arg-type]
+            select(SigningKey, col(Issuer.code))
+            .outerjoin(Issuer, col(Issuer.id) == col(SigningKey.issuer_id))
+            .order_by(col(SigningKey.id))
         )
     ).all()
     return {"keys": [to_jwk(key, issuer_code=code) for key, code in rows]}

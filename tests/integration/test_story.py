@@ -9,12 +9,12 @@ from registry.clients.models import Role
 from tests.factories import bearer, create_client, credit_code, resident_id, token_for
 
 
-async def test_bureau_registers_body_which_issues_and_employer_verifies(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_bureau_registers_body_which_issues_and_employer_verifies(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     admin = await token_for(client, *await create_client(app, role=Role.admin))
 
-    created = await client.post(
-        "/v1/clients", json={"role": "admin", "name": "second admin"}, headers=bearer(admin)
-    )
+    created = await client.post("/v1/clients", json={"role": "admin", "name": "second admin"}, headers=bearer(admin))
     assert created.status_code == 201
     assert len(created.json()["client_secret"]) >= 43  # 256 bits, base64url
 
