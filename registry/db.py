@@ -60,7 +60,7 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         return _create_sqlite_engine(url, **kwargs)
-    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True, "hide_parameters": True}
     if read_only:
         options["execution_options"] = {"postgresql_readonly": True}
     options.update(kwargs)
@@ -71,7 +71,8 @@ def _create_sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    # hide_parameters: SQL errors and engine logs must never carry bound values (identity numbers, secrets).
+    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,65 @@
+"""Health, readiness, metrics and the exported OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from registry.cli import openapi_document
+from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready"}
+
+
+async def test_metrics_count_requests_by_route_issuance_and_verification_results(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    certificate = await issued_certificate(client, issuer)
+    await client.get(f"/v1/verify/{certificate['qr_token']}")
+    await client.get("/v1/verify/" + "x" * 24)
+
+    text = (await client.get("/metrics")).text
+    assert 'registry_http_requests_total{method="GET",route="/v1/verify/{token}",status="200"}' in text
+    assert 'registry_http_requests_total{method="GET",route="/v1/verify/{token}",status="404"}' in text
+    assert "registry_http_request_duration_seconds_bucket" in text
+    assert 'registry_certificates_issued_total{cert_type="title"}' in text
+    assert 'registry_verifications_total{channel="token",result="valid"}' in text
+    assert 'registry_verifications_total{channel="token",result="not_found"}' in text
+    assert certificate["qr_token"] not in text
+
+
+def test_exported_openapi_matches_the_app() -> None:
+    exported = json.loads((ROOT / "openapi" / "openapi.json").read_text(encoding="utf-8"))
+    assert exported == json.loads(openapi_document()), "run: registry openapi > openapi/openapi.json"
+
+
+def test_openapi_names_the_fixed_routes() -> None:
+    paths = json.loads(openapi_document())["paths"]
+    for path in (
+        "/oauth/token",
+        "/.well-known/jwks.json",
+        "/v1/catalogue",
+        "/v1/issuers",
+        "/v1/issuers/{code}",
+        "/v1/clients",
+        "/v1/certificates",
+        "/v1/certificates/{number}",
+        "/v1/verify/{token}",
+        "/v1/verify",
+        "/healthz",
+        "/readyz",
+    ):
+        assert path in paths, path
