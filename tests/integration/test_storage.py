@@ -105,7 +105,7 @@ async def test_audit_chain_check_names_an_altered_record(app: FastAPI, client: h
     async with transaction(app.state.sessions) as session:
         first_id = (await session.execute(text("SELECT min(id) FROM audit_log"))).scalar_one()
         # Simulate an attacker with database rights: drop the guard, alter a record, put the guard back.
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             await session.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
             await session.execute(
                 text("UPDATE audit_log SET purpose = 'nothing to see' WHERE id = :id"), {"id": first_id}

@@ -39,7 +39,7 @@ def test_production_refuses_a_development_default(override: dict[str, object], c
 
 def test_master_key_must_be_32_bytes_of_hex() -> None:
     with pytest.raises(ValueError, match="64 hexadecimal"):
-        Settings(master_key="abc")  # type: ignore[arg-type]
+        Settings(master_key="abc")
 
 
 def test_development_generates_and_keeps_one_master_key(tmp_path: Path) -> None:
