@@ -8,7 +8,7 @@ from sqlmodel import col
 
 from registry.audit import service as audit
 from registry.audit.service import Actor
-from registry.catalogue.models import CatalogueEntry, CertType, Level
+from registry.catalogue.models import CatalogueEntry, CertType, Level, Series
 from registry.catalogue.schemas import CatalogueEntryCreate, CatalogueEntryPublic, CataloguePage, LevelPublic
 from registry.errors import Conflict, FieldError, InvalidInput
 
@@ -84,13 +84,20 @@ async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntr
             ],
         )
     if await get(session, entry.code) is not None:
-        raise Conflict(f"catalogue entry {entry.code} already exists")
+        raise Conflict(
+            f"catalogue entry {entry.code} already exists", errors=[FieldError(field="code", message="already exists")]
+        )
+    series = None
+    if entry.cert_type is CertType.title:
+        series = (
+            await session.execute(select(Series).where(col(Series.name_zh) == entry.series_zh))
+        ).scalar_one_or_none()
     row = CatalogueEntry(
         code=entry.code,
         cert_type=entry.cert_type,
-        series_code=None,
+        series_code=series.code if series else None,
         series_zh=entry.series_zh,
-        series_en=entry.series_en,
+        series_en=entry.series_en or (series.name_en if series else None),
         name_zh=entry.name_zh,
         name_en=entry.name_en,
         occupation_code=entry.occupation_code,

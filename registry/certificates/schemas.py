@@ -15,6 +15,9 @@ from registry.certificates.models import Status
 from registry.holders.identity import IdType, InvalidIdentityNumber, normalize_id_number
 from registry.schemas import Code, StrictInput, Text64
 
+# Titles and skill levels of the People's Republic; anything earlier is a typo, not a certificate to digitise.
+EARLIEST_AWARD = date(1949, 10, 1)
+
 
 class HolderIn(StrictInput):
     name: Text64
@@ -41,6 +44,13 @@ class CertificateIssue(StrictInput):
     awarded_on: date
     valid_until: date | None = None
     evaluation_batch: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")] | None = None
+
+    @field_validator("awarded_on")
+    @classmethod
+    def _awarded_in_the_registry_era(cls, value: date) -> date:
+        if value < EARLIEST_AWARD:
+            raise ValueError(f"must be on or after {EARLIEST_AWARD.isoformat()}")
+        return value
 
     @model_validator(mode="after")
     def _validity_after_award(self) -> CertificateIssue:

@@ -74,6 +74,7 @@ async def test_bureau_adds_a_new_speciality_without_a_release(app: FastAPI, clie
     created = await client.post("/v1/catalogue", json=body, headers=bearer(admin))
     assert created.status_code == 201, created.text
     assert [lv["code"] for lv in created.json()["levels"]] == ["intermediate", "associate_senior", "senior"]
+    assert created.json()["series_code"] == "ENG"
     found = (await client.get("/v1/catalogue", params={"q": "量子"})).json()
     assert found["data"][0]["code"] == "ENG-QC"
 
