@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
-from api.routes import auth, catalogue, certificates, clients, issuers, ops, verify
+from api.routes import auth, catalogue, certificates, clients, holder, issuers, ops, pages, verify
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, session_factory
@@ -48,25 +49,43 @@ class MetricsMiddleware:
             REQUEST_SECONDS.labels(method=scope["method"], route=template).observe(time.perf_counter() - started)
 
 
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the body exceeds {max_bytes} bytes")
+
+
 class BodySizeLimitMiddleware:
-    """Refuses oversized bodies before they are read into memory."""
+    """Refuses oversized bodies: at once when Content-Length says so, else as soon as the streamed body passes the
+    limit (a chunked upload has no Content-Length to check)."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                    await errors.problem(
-                        413,
-                        slug="http-413",
-                        title="Request too large",
-                        detail=f"the body exceeds {self.max_bytes} bytes",
-                    )(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                detail = f"the body exceeds {self.max_bytes} bytes"
+                await errors.problem(413, slug="http-413", title="Request too large", detail=detail)(
+                    scope, receive, send
+                )
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # An HTTPException, so FastAPI's body parsing passes it on to the problem+json handler.
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited_receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -95,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = session_factory(read_engine)
     errors.install(app)
-    for module in (ops, auth, catalogue, issuers, clients, certificates, verify):
+    for module in (ops, auth, catalogue, issuers, clients, certificates, verify, holder, pages):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(MetricsMiddleware)

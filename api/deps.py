@@ -13,7 +13,7 @@ from registry.clients import service as clients
 from registry.clients.models import Role, Scope
 from registry.clients.service import Principal
 from registry.context import RegistryContext
-from registry.errors import Unauthenticated
+from registry.errors import RegistryError, Unauthenticated
 
 
 def get_context(request: Request) -> RegistryContext:
@@ -28,8 +28,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     something that was not stored.
     """
     factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    async with factory() as session, session.begin():
-        yield session
+    async with factory() as session:
+        await session.begin()
+        try:
+            yield session
+        except RegistryError as exc:
+            await (session.commit() if exc.commit else session.rollback())
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -78,3 +87,12 @@ IssuersWrite = Annotated[Principal, Depends(Authorize(scope=Scope.issuers_write,
 ClientsWrite = Annotated[Principal, Depends(Authorize(scope=Scope.clients_write, roles=ADMIN))]
 CertificatesIssue = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_issue, roles=ISSUER))]
 CertificatesRead = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER))]
+
+
+async def _issuer_or_holder(principal: PrincipalDep) -> Principal:
+    if principal.role is Role.holder:
+        return principal
+    return clients.require(principal, scope=Scope.certificates_read, roles=ISSUER)
+
+
+IssuerOrHolder = Annotated[Principal, Depends(_issuer_or_holder)]

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.errors import RegistryError, TooManyRequests, Unauthenticated
+from registry.schemas import FieldValueError
 
 log = logging.getLogger("registry.api")
 PROBLEM_TYPE_BASE = "https://talent-registry.example/problems/"
@@ -62,6 +63,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     errors = []
     for error in exc.errors():
         field = _field_path(tuple(error.get("loc", ())))
+        if error.get("type") == "json_invalid":
+            field = "body"  # the loc holds a character offset, not a field
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldValueError):
+            field = cause.field if field == "body" else f"{field}.{cause.field}"
         message = _clean_message(str(error.get("msg", "is not valid")))
         if error.get("type") == "extra_forbidden":
             message = "unknown field"

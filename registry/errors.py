@@ -24,6 +24,8 @@ class FieldError:
 
 class RegistryError(Exception):
     status: ClassVar[int] = 400
+    # Most errors undo the request's writes; a few (a failed sign-in attempt) must be kept although the request fails.
+    commit: ClassVar[bool] = False
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from registry.audit.models import AuditRecord
 from registry.catalogue.models import BasisDocument, CatalogueEntry, Level, Series
-from registry.certificates.models import Certificate, IdempotencyRecord
+from registry.certificates.models import Certificate, CertificateEvent, IdempotencyRecord, StatusList
 from registry.clients.models import ApiClient
-from registry.holders.models import Holder
+from registry.holders.models import Holder, HolderLoginThrottle
 from registry.issuers.models import FiledScope, Issuer
 from registry.keys.models import SigningKey
 
@@ -16,11 +16,14 @@ __all__ = [
     "BasisDocument",
     "CatalogueEntry",
     "Certificate",
+    "CertificateEvent",
     "FiledScope",
     "Holder",
+    "HolderLoginThrottle",
     "IdempotencyRecord",
     "Issuer",
     "Level",
     "Series",
     "SigningKey",
+    "StatusList",
 ]

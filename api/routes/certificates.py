@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import CertificatesIssue, CertificatesRead, ContextDep, SessionDep
+from api.deps import CertificatesIssue, CertificatesRead, ContextDep, IssuerOrHolder, SessionDep
+from api.documents import certificate_pdf_response, qr_response
 from registry.certificates import service as certificates
 from registry.certificates.schemas import CertificateIssue, CertificateIssued, CertificatePage, CertificatePublic
 
@@ -58,6 +59,34 @@ async def list_certificates(
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> CertificatePage:
     return await certificates.list_own(context, session, principal=issuer, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/{number}.pdf",
+    operation_id="certificates-pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def certificate_pdf(number: str, context: ContextDep, session: SessionDep, issuer: CertificatesRead) -> Response:
+    return await certificate_pdf_response(context, session, principal=issuer, number=number)
+
+
+@router.get(
+    "/{number}/qr.{fmt}",
+    operation_id="certificates-qr",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+)
+async def certificate_qr(
+    number: str,
+    fmt: Literal["png", "svg"],
+    context: ContextDep,
+    session: SessionDep,
+    viewer: IssuerOrHolder,
+    size: Annotated[int, Query(ge=64, le=2048, description="approximate width in pixels")] = 512,
+) -> Response:
+    """The QR code that opens the verification page; for the issuing body or the holder."""
+    return await qr_response(context, session, principal=viewer, number=number, size=size, fmt=fmt)
 
 
 @router.get("/{number}", response_model=CertificatePublic, operation_id="certificates-get")

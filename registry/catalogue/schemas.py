@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from registry.catalogue.models import CertType
-from registry.schemas import Code, StrictInput, Text64, Text128, Text256
+from registry.schemas import Code, FieldValueError, StrictInput, Text64, Text128, Text256
 
 OccupationCode = Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
 LevelCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
@@ -30,13 +30,13 @@ class CatalogueEntryCreate(StrictInput):
     @model_validator(mode="after")
     def _type_specific_fields(self) -> CatalogueEntryCreate:
         if self.cert_type is CertType.title and self.series_zh is None:
-            raise ValueError("series_zh is required for a title entry")
+            raise FieldValueError("series_zh", "is required for a title entry")
         if self.cert_type is CertType.skill and self.occupation_code is None:
-            raise ValueError("occupation_code is required for a skill entry")
+            raise FieldValueError("occupation_code", "is required for a skill entry")
         if self.effective_until is not None and self.effective_until < self.effective_from:
-            raise ValueError("effective_until is before effective_from")
+            raise FieldValueError("effective_until", "is before effective_from")
         if len(set(self.levels)) != len(self.levels):
-            raise ValueError("levels contains duplicates")
+            raise FieldValueError("levels", "contains duplicates")
         return self
 
 

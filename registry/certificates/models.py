@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from registry.db import UTCDateTime, new_uuid, utcnow
@@ -16,11 +16,16 @@ class Status(StrEnum):
     active = "active"
     suspended = "suspended"
     revoked = "revoked"
+    superseded = "superseded"  # replaced by a corrected successor
 
 
 class Certificate(SQLModel, table=True):
     __tablename__ = "certificates"
-    __table_args__ = (Index("ix_certificates_issuer_id_issued_at_id", "issuer_id", "issued_at", "id"),)
+    __table_args__ = (
+        Index("ix_certificates_issuer_id_issued_at_id", "issuer_id", "issued_at", "id"),
+        # Random status-list indexes: the constraint, not luck, keeps two certificates off one bit.
+        UniqueConstraint("status_list_id", "status_index"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_uuid, primary_key=True)
     number: str = Field(max_length=16, unique=True)
@@ -38,8 +43,42 @@ class Certificate(SQLModel, table=True):
     status: str = Field(default=Status.active, max_length=16)
     verify_token: str = Field(max_length=64, unique=True)
     claim_code_hash: str = Field(max_length=64)
-    signature: str  # detached JWS (EdDSA) over the canonical payload
+    signature: str = Field(sa_type=Text)  # detached JWS (EdDSA) over the canonical payload
     issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    supersedes: str | None = Field(default=None, max_length=16)
+    superseded_by: str | None = Field(default=None, max_length=16)
+    status_list_id: str | None = Field(default=None, max_length=64)
+    status_index: int | None = None
+
+
+class CertificateEvent(SQLModel, table=True):
+    """One entry of a certificate's status history."""
+
+    __tablename__ = "certificate_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    certificate_id: uuid.UUID = Field(foreign_key="certificates.id", index=True)
+    event: str = Field(max_length=16)
+    reason_code: str | None = Field(default=None, max_length=32)
+    reason: str | None = Field(default=None, max_length=500)
+    actor: str = Field(max_length=96)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StatusList(SQLModel, table=True):
+    """One W3C Bitstring Status List of an evaluation body, for one purpose (revocation or suspension)."""
+
+    __tablename__ = "status_lists"
+    __table_args__ = (UniqueConstraint("list_id", "purpose"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: str = Field(max_length=64)
+    issuer_id: int = Field(foreign_key="issuers.id", index=True)
+    purpose: str = Field(max_length=16)
+    size: int
+    bits: bytes = Field(sa_type=LargeBinary)
+    used: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class IdempotencyRecord(SQLModel, table=True):

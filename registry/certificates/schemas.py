@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
@@ -52,11 +52,13 @@ class CertificateIssue(StrictInput):
             raise ValueError(f"must be on or after {EARLIEST_AWARD.isoformat()}")
         return value
 
-    @model_validator(mode="after")
-    def _validity_after_award(self) -> CertificateIssue:
-        if self.valid_until is not None and self.valid_until <= self.awarded_on:
-            raise ValueError("valid_until must be after awarded_on")
-        return self
+    @field_validator("valid_until")
+    @classmethod
+    def _validity_after_award(cls, value: date | None, info: ValidationInfo) -> date | None:
+        awarded_on = info.data.get("awarded_on")
+        if value is not None and awarded_on is not None and value <= awarded_on:
+            raise ValueError("must be after awarded_on")
+        return value
 
 
 class HolderPublic(BaseModel):

@@ -18,11 +18,12 @@ from sqlmodel import col
 
 from registry import clock
 from registry.audit import service as audit
+from registry.audit.service import Actor
 from registry.canonical import canonical_json
 from registry.catalogue import service as catalogue
-from registry.catalogue.models import CatalogueEntry, Level
-from registry.certificates import numbering, signing
-from registry.certificates.models import Certificate, IdempotencyRecord, Status
+from registry.catalogue.models import CatalogueEntry, CertType, Level
+from registry.certificates import credential, numbering, signing, status_lists
+from registry.certificates.models import Certificate, CertificateEvent, IdempotencyRecord, Status
 from registry.certificates.schemas import (
     CertificateIssue,
     CertificateIssued,
@@ -164,46 +165,95 @@ async def _idempotent_replay(
     return IssueOutcome(status_code=record.status_code, body=body, replayed=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Award:
+    """What an evaluation body awards, apart from who the holder is."""
+
+    cert_type: CertType
+    catalogue_code: str
+    level: str
+    holder_name: str
+    awarded_on: date
+    valid_until: date | None
+    evaluation_batch: str | None
+
+    @classmethod
+    def of(cls, request: CertificateIssue) -> Award:
+        return cls(
+            cert_type=request.cert_type,
+            catalogue_code=request.catalogue_code,
+            level=request.level,
+            holder_name=request.holder.name,
+            awarded_on=request.awarded_on,
+            valid_until=request.valid_until,
+            evaluation_batch=request.evaluation_batch,
+        )
+
+
 async def _issue_one(
     ctx: RegistryContext, session: AsyncSession, *, principal: Principal, request: CertificateIssue
 ) -> CertificateIssued:
     if principal.issuer_id is None:
         raise Forbidden("only an evaluation body's client can issue certificates")
     issuer = await session.get(Issuer, principal.issuer_id)
-    if issuer is None or issuer.id is None:
+    if issuer is None:
         raise Forbidden("the evaluation body of this client no longer exists")
+    award = Award.of(request)
+    entry, level = await check_award(session, issuer=issuer, award=award)
+    holder = await holders.find_or_create(
+        ctx, session, id_type=request.holder.id_type, id_number=request.holder.id_number
+    )
+    return await mint(
+        ctx, session, actor=principal.actor, issuer=issuer, award=award, entry=entry, level=level, holder=holder
+    )
+
+
+async def check_award(session: AsyncSession, *, issuer: Issuer, award: Award) -> tuple[CatalogueEntry, Level]:
+    """Everything that must hold before a body may award this: it is active, the catalogue entry and level exist and
+    were in force, and its filed scope covers the award both on the award date and today."""
     if issuer.status != IssuerStatus.active:
         raise Forbidden(f"evaluation body {issuer.code} is {issuer.status} and cannot issue")
-    entry, level = await _catalogue_entry_and_level(session, request)
+    entry, level = await _catalogue_entry_and_level(session, award)
     today = clock.today()
-    if request.awarded_on > today:
+    if award.awarded_on > today:
         raise InvalidInput.field("awarded_on", "is in the future")
-    scopes = await issuers.filed_scopes(session, issuer.id)
-    covers = {"cert_type": request.cert_type, "catalogue_code": request.catalogue_code, "level": request.level}
-    if not issuers.scope_covers(scopes, **covers, on=request.awarded_on):
+    scopes = await issuers.filed_scopes(session, _id(issuer.id))
+    covers = {"cert_type": award.cert_type, "catalogue_code": award.catalogue_code, "level": award.level}
+    if not issuers.scope_covers(scopes, **covers, on=award.awarded_on):
         raise OutsideFiledScope(
-            f"{issuer.code} is not filed to issue {request.catalogue_code} at level {request.level} "
-            f"on {request.awarded_on.isoformat()}",
+            f"{issuer.code} is not filed to issue {award.catalogue_code} at level {award.level} "
+            f"on {award.awarded_on.isoformat()}",
             errors=[
                 FieldError(field="catalogue_code", message="outside the filed scope"),
                 FieldError(field="level", message="outside the filed scope"),
             ],
         )
     if not issuers.scope_covers(scopes, **covers, on=today):
-        raise OutsideFiledScope(f"{issuer.code}'s filing for {request.catalogue_code} is not in force today")
+        raise OutsideFiledScope(f"{issuer.code}'s filing for {award.catalogue_code} is not in force today")
+    return entry, level
 
-    key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
+
+async def mint(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    issuer: Issuer,
+    award: Award,
+    entry: CatalogueEntry,
+    level: Level,
+    holder: Holder,
+    supersedes: str | None = None,
+) -> CertificateIssued:
+    """Number, sign, record, take a status-list slot, log: one certificate, in the caller's transaction."""
+    issuer_id = _id(issuer.id)
+    key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer_id)
     if key is None:
         raise Forbidden(f"evaluation body {issuer.code} has no active signing key")
-    holder = await holders.find_or_create(
-        ctx, session, id_type=request.holder.id_type, id_number=request.holder.id_number
-    )
     claim_code = new_claim_code()
     issued_at = utcnow().replace(microsecond=0)
     for _ in range(_NUMBER_ATTEMPTS):
-        number = numbering.new_number(
-            region=issuer.region, cert_type=request.cert_type.value, year=request.awarded_on.year
-        )
+        number = numbering.new_number(region=issuer.region, cert_type=award.cert_type.value, year=award.awarded_on.year)
         taken = (await session.execute(select(col(Certificate.id)).where(col(Certificate.number) == number))).first()
         if taken is None:
             break
@@ -212,75 +262,89 @@ async def _issue_one(
     payload = signing.canonical_payload(
         number=number,
         issuer_code=issuer.code,
-        cert_type=request.cert_type,
+        cert_type=award.cert_type,
         catalogue_code=entry.code,
         catalogue_version=entry.version,
-        level=request.level,
-        holder_name=request.holder.name,
+        level=award.level,
+        holder_name=award.holder_name,
         holder_id_type=holder.id_type,
         holder_id_masked=holder.id_masked,
         holder_ref=holder.id_index,
-        awarded_on=request.awarded_on,
-        valid_until=request.valid_until,
-        evaluation_batch=request.evaluation_batch,
+        awarded_on=award.awarded_on,
+        valid_until=award.valid_until,
+        evaluation_batch=award.evaluation_batch,
         issued_at=issued_at,
     )
+    list_id, status_index = await status_lists.assign_slot(session, issuer_id=issuer_id)
     certificate = Certificate(
         number=number,
-        issuer_id=issuer.id,
+        issuer_id=issuer_id,
         kid=key.kid,
-        cert_type=request.cert_type,
+        cert_type=award.cert_type,
         catalogue_code=entry.code,
         catalogue_version=entry.version,
-        level=request.level,
+        level=award.level,
         holder_id=_id(holder.id),
-        holder_name=request.holder.name,
-        awarded_on=request.awarded_on,
-        valid_until=request.valid_until,
-        evaluation_batch=request.evaluation_batch,
+        holder_name=award.holder_name,
+        awarded_on=award.awarded_on,
+        valid_until=award.valid_until,
+        evaluation_batch=award.evaluation_batch,
         status=Status.active,
         verify_token=secrets.token_urlsafe(18),  # 144 random bits
         claim_code_hash=ctx.box.hash_secret(normalize_claim_code(claim_code), kind=CLAIM_CODE_KIND),
         signature=signing.sign(payload, key=ctx.keyring.private_key(key), kid=key.kid),
         issued_at=issued_at,
+        supersedes=supersedes,
+        status_list_id=list_id,
+        status_index=status_index,
     )
     session.add(certificate)
     try:
         await session.flush()
     except IntegrityError:
         raise Conflict("the certificate could not be recorded; retry with the same Idempotency-Key") from None
+    session.add(
+        CertificateEvent(
+            certificate_id=certificate.id,
+            event="issued",
+            actor=actor.id,
+            at=issued_at,
+            reason="correction of " + supersedes if supersedes else None,
+        )
+    )
     await audit.append(
         session,
-        actor=principal.actor,
+        actor=actor,
         action="certificate.issued",
         object_type="certificate",
         object_id=number,
-        purpose="issuance",
+        purpose="correction" if supersedes else "issuance",
         details={
             "issuer": issuer.code,
             "catalogue_code": entry.code,
-            "level": request.level,
+            "level": award.level,
             "kid": key.kid,
             "holder_ref": holder.id_index[:16],
+            "supersedes": supersedes,
         },
     )
-    CERTIFICATES_ISSUED.labels(cert_type=request.cert_type.value).inc()
+    CERTIFICATES_ISSUED.labels(cert_type=award.cert_type.value).inc()
     public = _to_public(ctx, certificate, issuer=issuer, entry=entry, level=level, holder=holder)
     return CertificateIssued(**public.model_dump(), claim_code=claim_code)
 
 
-async def _catalogue_entry_and_level(session: AsyncSession, request: CertificateIssue) -> tuple[CatalogueEntry, Level]:
-    entry = await catalogue.get(session, request.catalogue_code)
-    if entry is None or entry.cert_type != request.cert_type:
-        raise InvalidInput.field("catalogue_code", f"no {request.cert_type} catalogue entry {request.catalogue_code}")
-    ladder = (await catalogue.levels_by_type(session))[request.cert_type]
-    if request.level not in ladder:
-        raise InvalidInput.field("level", f"{request.level} is not a {request.cert_type} level")
-    if request.level not in entry.levels:
-        raise InvalidInput.field("level", f"{entry.code} is not awarded at level {request.level}")
-    if not entry.in_force_on(request.awarded_on):
+async def _catalogue_entry_and_level(session: AsyncSession, award: Award) -> tuple[CatalogueEntry, Level]:
+    entry = await catalogue.get(session, award.catalogue_code)
+    if entry is None or entry.cert_type != award.cert_type:
+        raise InvalidInput.field("catalogue_code", f"no {award.cert_type} catalogue entry {award.catalogue_code}")
+    ladder = (await catalogue.levels_by_type(session))[award.cert_type]
+    if award.level not in ladder:
+        raise InvalidInput.field("level", f"{award.level} is not a {award.cert_type} level")
+    if award.level not in entry.levels:
+        raise InvalidInput.field("level", f"{entry.code} is not awarded at level {award.level}")
+    if not entry.in_force_on(award.awarded_on):
         raise InvalidInput.field("awarded_on", f"catalogue entry {entry.code} was not in force on that date")
-    return entry, ladder[request.level]
+    return entry, ladder[award.level]
 
 
 def _to_public(
@@ -330,19 +394,59 @@ def _joined_query() -> Select[Certificate, Issuer, CatalogueEntry, Level, Holder
     )
 
 
-async def get_own(
-    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str
-) -> CertificatePublic:
+@dataclass(frozen=True, slots=True)
+class CertificateRecord:
+    """A certificate with everything needed to show it: its body, catalogue entry, level and holder."""
+
+    certificate: Certificate
+    issuer: Issuer
+    entry: CatalogueEntry
+    level: Level
+    holder: Holder
+
+
+async def get_visible(session: AsyncSession, *, principal: Principal, number: str) -> CertificateRecord:
+    """The certificate if this caller may see it: its issuing body, or its holder. Otherwise 404, exactly as if the
+    number did not exist."""
     try:
         canonical = numbering.normalize_number(number)
     except numbering.InvalidCertificateNumber:
         raise NotFound(f"no certificate {number}") from None
     row = (await session.execute(_joined_query().where(col(Certificate.number) == canonical))).first()
-    # Another body's certificate answers exactly like a missing one.
-    if row is None or row[0].issuer_id != principal.issuer_id:
+    if row is None:
         raise NotFound(f"no certificate {number}")
-    cert, issuer, entry, level, holder = row
-    return _to_public(ctx, cert, issuer=issuer, entry=entry, level=level, holder=holder)
+    record = CertificateRecord(*row)
+    visible = (principal.issuer_id is not None and record.certificate.issuer_id == principal.issuer_id) or (
+        principal.holder_index is not None and record.holder.id_index == principal.holder_index
+    )
+    if not visible:
+        raise NotFound(f"no certificate {number}")
+    return record
+
+
+def to_public(ctx: RegistryContext, record: CertificateRecord) -> CertificatePublic:
+    return _to_public(
+        ctx, record.certificate, issuer=record.issuer, entry=record.entry, level=record.level, holder=record.holder
+    )
+
+
+async def get_own(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str
+) -> CertificatePublic:
+    return to_public(ctx, await get_visible(session, principal=principal, number=number))
+
+
+async def list_for_holder(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal
+) -> list[CertificatePublic]:
+    """Every certificate issued to the holder's identity document, by any evaluation body."""
+    query = (
+        _joined_query()
+        .where(col(Holder.id_index) == principal.holder_index)
+        .order_by(col(Certificate.awarded_on).desc(), col(Certificate.number))
+    )
+    rows = (await session.execute(query)).all()
+    return [to_public(ctx, CertificateRecord(*row)) for row in rows]
 
 
 def _encode_cursor(issued_at: datetime, cert_id: uuid.UUID) -> str:
@@ -507,3 +611,43 @@ def _judge(
     if cert.valid_until is not None and cert.valid_until < today:
         return VerificationResult.expired, "expired"
     return VerificationResult.valid, None
+
+
+async def verify_record(
+    ctx: RegistryContext, session: AsyncSession, record: CertificateRecord, *, channel: str
+) -> Verification:
+    row = (record.certificate, record.issuer, record.entry, record.level, record.holder)
+    return await _verification(ctx, session, row, channel=channel)
+
+
+async def signed_credential(ctx: RegistryContext, session: AsyncSession, record: CertificateRecord) -> str:
+    """The certificate as a compact JWS credential, signed with its issuing body's current key."""
+    cert, issuer = record.certificate, record.issuer
+    key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
+    if key is None:
+        raise Forbidden(f"evaluation body {issuer.code} has no active signing key")
+    facts = credential.CredentialFacts(
+        certificate_id=str(cert.id),
+        number=cert.number,
+        base_url=ctx.settings.public_base_url,
+        issuer_code=issuer.code,
+        issuer_name=issuer.name,
+        cert_type=cert.cert_type,
+        catalogue_code=cert.catalogue_code,
+        catalogue_version=cert.catalogue_version,
+        series_zh=record.entry.series_zh,
+        name_zh=record.entry.name_zh,
+        name_en=record.entry.name_en,
+        occupation_code=record.entry.occupation_code,
+        level=cert.level,
+        level_name_zh=record.level.name_zh,
+        level_name_en=record.level.name_en,
+        holder_name=cert.holder_name,
+        holder_id_type=record.holder.id_type,
+        holder_id_masked=record.holder.id_masked,
+        holder_ref=record.holder.id_index,
+        awarded_on=cert.awarded_on,
+        valid_until=cert.valid_until,
+        issued_at=cert.issued_at,
+    )
+    return credential.sign_credential(facts, key=ctx.keyring.private_key(key), kid=key.kid)

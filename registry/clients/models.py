@@ -15,6 +15,7 @@ class Role(StrEnum):
     admin = "admin"
     issuer = "issuer"
     partner = "partner"
+    holder = "holder"  # only ever from a holder session, never an API client
 
 
 class Scope(StrEnum):
@@ -44,6 +45,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     ),
     Role.issuer: frozenset({Scope.certificates_issue, Scope.certificates_revoke, Scope.certificates_read}),
     Role.partner: frozenset({Scope.recognition_read}),
+    Role.holder: frozenset(),
 }
 
 

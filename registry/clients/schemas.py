@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from registry.clients.models import Role
 from registry.config import Region
-from registry.schemas import StrictInput, Text128
+from registry.schemas import FieldValueError, StrictInput, Text128
 
 
 class ClientCreate(StrictInput):
@@ -19,12 +19,14 @@ class ClientCreate(StrictInput):
 
     @model_validator(mode="after")
     def _role_needs_its_binding(self) -> ClientCreate:
+        if self.role is Role.holder:
+            raise FieldValueError("role", "holders sign in with a claim code; they are not API clients")
         if self.role is Role.issuer and self.issuer_code is None:
-            raise ValueError("issuer_code is required for an issuer client")
+            raise FieldValueError("issuer_code", "issuer_code is required for an issuer client")
         if self.role is not Role.issuer and self.issuer_code is not None:
-            raise ValueError("issuer_code is only for issuer clients")
+            raise FieldValueError("issuer_code", "issuer_code is only for issuer clients")
         if self.role is Role.partner and self.region is None:
-            raise ValueError("region is required for a partner client")
+            raise FieldValueError("region", "region is required for a partner client")
         return self
 
 

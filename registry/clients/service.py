@@ -25,6 +25,7 @@ from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyStatus, KeyUse
 
+HOLDER_TOKEN_TYPE = "holder+jwt"  # noqa: S105 — see registry.holders.sessions
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 — RFC 9068; no other token of the registry uses this typ
 SECRET_KIND = "client-secret"  # noqa: S105
 _FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
@@ -51,6 +52,7 @@ class Principal:
     issuer_id: int | None
     issuer_code: str | None
     region: str | None
+    holder_index: str | None = None  # holder sessions only: the holder's blind index
 
     @property
     def actor(self) -> Actor:
@@ -152,7 +154,8 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
         raise Unauthenticated("the access token is malformed") from None
     if header.get("alg") != "EdDSA":
         raise Unauthenticated("the access token's algorithm is not accepted")
-    if header.get("typ") != ACCESS_TOKEN_TYPE:
+    token_type = header.get("typ")
+    if token_type not in (ACCESS_TOKEN_TYPE, HOLDER_TOKEN_TYPE):
         raise Unauthenticated("the token is not an access token")
     if _FORBIDDEN_HEADERS & header.keys():
         raise Unauthenticated("the access token carries key-location headers, which are never trusted")
@@ -174,6 +177,19 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
         raise Unauthenticated("the access token has expired") from None
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"the access token is not valid: {exc}") from None
+    if token_type == HOLDER_TOKEN_TYPE:
+        subject = str(claims["sub"])
+        if claims.get("role") != Role.holder or not subject.startswith("holder:"):
+            raise Unauthenticated("the holder token is not valid")
+        return Principal(
+            client_id=subject,
+            role=Role.holder,
+            scopes=frozenset(),
+            issuer_id=None,
+            issuer_code=None,
+            region=None,
+            holder_index=subject.removeprefix("holder:"),
+        )
     client = (
         await session.execute(select(ApiClient).where(col(ApiClient.client_id) == claims["sub"]))
     ).scalar_one_or_none()

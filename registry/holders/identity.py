@@ -99,7 +99,7 @@ def birth_date(number: str) -> date:
     try:
         return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
-        raise InvalidIdentityNumber(f"birth date {digits} is not a real date") from None
+        raise InvalidIdentityNumber("the birth date in it is not a real date") from None
 
 
 def _gb11643_check_char(first17: str) -> str:

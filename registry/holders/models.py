@@ -18,3 +18,14 @@ class Holder(SQLModel, table=True):
     id_number_encrypted: bytes  # AES-GCM, bound to this holder's blind index
     id_masked: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class HolderLoginThrottle(SQLModel, table=True):
+    """Failed claim-code attempts per identity (by blind index, whether or not such a holder exists)."""
+
+    __tablename__ = "holder_login_throttle"
+
+    id_index: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    window_started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
@@ -22,11 +22,13 @@ class FiledScopeIn(StrictInput):
     valid_from: date
     valid_until: date | None = None
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> FiledScopeIn:
-        if self.valid_until is not None and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
-        return self
+    @field_validator("valid_until")
+    @classmethod
+    def _dates_in_order(cls, value: date | None, info: ValidationInfo) -> date | None:
+        valid_from = info.data.get("valid_from")
+        if value is not None and valid_from is not None and value < valid_from:
+            raise ValueError("is before valid_from")
+        return value
 
 
 class IssuerCreate(StrictInput):

@@ -1,0 +1,84 @@
+"""Responses that render a certificate: QR codes and the e-certificate PDF, shared by issuer and holder routes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi.responses import Response
+from registry.rendering import pdf, qr
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.audit import service as audit
+from registry.certificates import numbering
+from registry.certificates import service as certificates
+from registry.certificates.schemas import VerificationResult
+from registry.clients.service import Principal
+from registry.context import RegistryContext
+
+STATUS_ZH = {
+    VerificationResult.valid: "有效",
+    VerificationResult.suspended: "暂停",
+    VerificationResult.revoked: "已撤销",
+    VerificationResult.expired: "已过期",
+    VerificationResult.unknown: "无法确认",
+}
+# The QR image for a certificate never changes: cache it for a year (private: it is behind authentication).
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+async def qr_response(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str, size: int, fmt: str
+) -> Response:
+    record = await certificates.get_visible(session, principal=principal, number=number)
+    url = certificates.verify_url(ctx, record.certificate.verify_token)
+    if fmt == "svg":
+        body, media_type = qr.qr_svg(url, size=size), "image/svg+xml"
+    else:
+        body, media_type = qr.qr_png(url, size=size), "image/png"
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return Response(body, media_type=media_type, headers={"Cache-Control": IMMUTABLE, "ETag": etag})
+
+
+async def certificate_pdf_response(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str
+) -> Response:
+    record = await certificates.get_visible(session, principal=principal, number=number)
+    cert = record.certificate
+    verification = await certificates.verify_record(ctx, session, record, channel="pdf")
+    credential = await certificates.signed_credential(ctx, session, record)
+    document = pdf.CertificateDocument(
+        cert_type=cert.cert_type,
+        number_display=numbering.format_number(cert.number),
+        holder_name=cert.holder_name,
+        holder_id_masked=record.holder.id_masked,
+        series_zh=record.entry.series_zh,
+        name_zh=record.entry.name_zh,
+        name_en=record.entry.name_en,
+        occupation_code=record.entry.occupation_code,
+        level_name_zh=record.level.name_zh,
+        level_name_en=record.level.name_en,
+        issuer_name=record.issuer.name,
+        issuer_code=record.issuer.code,
+        awarded_on=cert.awarded_on,
+        valid_until=cert.valid_until,
+        status_zh=STATUS_ZH[verification.result],
+        verify_url=certificates.verify_url(ctx, cert.verify_token),
+        issued_at=cert.issued_at,
+    )
+    body = pdf.certificate_pdf(document, credential=credential.encode(), credential_filename=f"{cert.number}.vc.jwt")
+    await audit.append(
+        session,
+        actor=principal.actor,
+        action="certificate.pdf_downloaded",
+        object_type="certificate",
+        object_id=cert.number,
+        purpose="e-certificate download",
+    )
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{cert.number}.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )

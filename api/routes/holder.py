@@ -1,0 +1,58 @@
+"""Holders: sign in with identity document + claim code, list own certificates, download the e-certificate PDF."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from api.deps import ContextDep, PrincipalDep, SessionDep
+from api.documents import certificate_pdf_response
+from registry.certificates import service as certificates
+from registry.certificates.schemas import CertificatePublic
+from registry.clients.models import Role
+from registry.clients.service import Principal
+from registry.errors import Forbidden
+from registry.holders import sessions
+from registry.holders.schemas import HolderSession, HolderSessionCreate
+
+router = APIRouter(prefix="/v1/holder", tags=["holder"])
+
+
+def _holder(principal: PrincipalDep) -> Principal:
+    if principal.role is not Role.holder:
+        raise Forbidden("this endpoint is for holders; sign in at POST /v1/holder/sessions")
+    return principal
+
+
+HolderDep = Annotated[Principal, Depends(_holder)]
+
+
+@router.post(
+    "/sessions",
+    response_model=HolderSession,
+    status_code=201,
+    operation_id="holder-sessions-create",
+    responses={401: {"description": "no match"}, 429: {"description": "locked after five wrong claim codes"}},
+)
+async def open_session(body: HolderSessionCreate, context: ContextDep, session: SessionDep) -> Response:
+    opened = await sessions.open_session(context, session, request=body)
+    return Response(
+        opened.model_dump_json(), status_code=201, media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/certificates", response_model=list[CertificatePublic], operation_id="holder-certificates-list")
+async def list_certificates(context: ContextDep, session: SessionDep, holder: HolderDep) -> list[CertificatePublic]:
+    return await certificates.list_for_holder(context, session, principal=holder)
+
+
+@router.get(
+    "/certificates/{number}.pdf",
+    operation_id="holder-certificates-pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def certificate_pdf(number: str, context: ContextDep, session: SessionDep, holder: HolderDep) -> Response:
+    return await certificate_pdf_response(context, session, principal=holder, number=number)

@@ -1,0 +1,359 @@
+"""The A4 e-certificate: a reportlab page with searchable Chinese text and a vector QR code, the credential attached."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Final, NamedTuple
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import ArrayObject, ByteStringObject, NameObject, NumberObject, TextStringObject
+from reportlab.lib.colors import Color, HexColor, white
+from reportlab.lib.enums import TA_LEFT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Paragraph
+
+from registry.clock import CHINA_STANDARD_TIME
+from registry.rendering.qr import QUIET_ZONE, qr_matrix
+
+# STSong-Light is one of the Adobe CJK fonts every PDF reader knows by name, so nothing is embedded (the PDF stays
+# ~10 kB) and no font file has to ship with the service; its UniGB-UCS2-H encoding is a predefined CMap, which is
+# how pypdf, pdftotext and viewers map the text back to Unicode: the Chinese is selectable and searchable (the tests
+# check it with pypdf). Latin-only text uses the standard Helvetica.
+CJK: Final = "STSong-Light"
+LATIN: Final = "Helvetica"
+LATIN_BOLD: Final = "Helvetica-Bold"
+pdfmetrics.registerFont(UnicodeCIDFont(CJK))
+
+SUBJECT: Final = "Talent Registry e-certificate"
+CREATOR: Final = "Talent Registry"
+CREDENTIAL_MEDIA_TYPE: Final = "application/vc+jwt"
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN: Final = 64.0
+VALUE_X: Final = 196.0
+ACCENT: Final = HexColor("#9B1C1C")
+MUTED: Final = HexColor("#555555")
+INK: Final = HexColor("#111111")
+
+TITLES: Final = {
+    "title": ("职称证书", "Professional Title Certificate"),
+    "skill": ("职业技能等级证书", "Vocational Skill Level Certificate"),
+}
+TYPE_NAMES: Final = {"title": ("职称", "Professional title"), "skill": ("职业技能等级", "Vocational skill level")}
+STATUS_EN: Final = {
+    "有效": "Valid",
+    "暂停": "Suspended",
+    "已撤销": "Revoked",
+    "已过期": "Expired",
+    "无法确认": "Unknown",
+}
+# 15 or more digits in a row is an identity number (15-digit old style or 18-digit resident ID), not a masked one.
+_UNMASKED: Final = re.compile(r"\d{15}")
+# Text Helvetica can show (its WinAnsi encoding) is drawn in Helvetica: STSong-Light's Latin glyphs are narrow, and
+# readers that substitute a system CJK font for it may have no glyph for the CID of "·" (as in "阿依古丽·买买提").
+_WIN_ANSI: Final = (bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))).decode("cp1252", errors="ignore")
+_SCRIPT_RUNS: Final = re.compile(f"([{re.escape(_WIN_ANSI)}]+)|[^{re.escape(_WIN_ANSI)}]+")
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateDocument:
+    """Everything printed on the e-certificate, already looked up and formatted by the caller."""
+
+    cert_type: str  # "title" | "skill"
+    number_display: str  # "BJ-T-2026-7K3M9Q2X-4"
+    holder_name: str
+    holder_id_masked: str  # "11**************3X" — never a full identity number
+    series_zh: str | None  # title only, e.g. "工程技术"
+    name_zh: str  # speciality or occupation, e.g. "具身智能" / "人工智能训练师"
+    name_en: str
+    occupation_code: str | None
+    level_name_zh: str  # "副高级"
+    level_name_en: str
+    issuer_name: str
+    issuer_code: str
+    awarded_on: date
+    valid_until: date | None
+    status_zh: str  # e.g. "有效"
+    verify_url: str  # what the QR encodes
+    issued_at: datetime
+
+
+def certificate_pdf(doc: CertificateDocument, *, credential: bytes, credential_filename: str) -> bytes:
+    """One A4 page for ``doc`` with ``credential`` embedded as the file ``credential_filename``.
+
+    The bytes depend only on the arguments (reportlab runs in invariant mode and the PDF dates are ``issued_at``),
+    so the same certificate and credential always give the same PDF.
+    """
+    if doc.cert_type not in TITLES:
+        raise ValueError(f"unknown certificate type {doc.cert_type!r}")
+    if "*" not in doc.holder_id_masked or _UNMASKED.search(doc.holder_id_masked):
+        raise ValueError("holder_id_masked must be a masked identity number")
+    if (
+        not credential_filename
+        or any(char in credential_filename for char in '/\\:"')
+        or not credential_filename.isprintable()
+    ):
+        raise ValueError(f"unusable attachment name {credential_filename!r}")
+    title_zh, _ = TITLES[doc.cert_type]
+
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4, invariant=True, pageCompression=True)
+    _draw(canvas, doc, credential_filename)
+    canvas.showPage()
+    canvas.save()
+
+    # reportlab cannot embed files; pypdf adds the EmbeddedFiles name tree to the finished page.
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buffer.getvalue())))
+    attachment = writer.add_attachment(credential_filename, credential)
+    attachment.subtype = NameObject("/" + CREDENTIAL_MEDIA_TYPE)  # pypdf writes the "/" inside as #2F
+    attachment.description = TextStringObject("W3C verifiable credential (JWT) for this certificate")
+    attachment.size = NumberObject(len(credential))
+    # /CheckSum is MD5 by definition (ISO 32000 7.11.4); it detects corruption, the JWS signature does the rest.
+    attachment.checksum = ByteStringObject(hashlib.md5(credential, usedforsecurity=False).digest())
+    attachment.creation_date = doc.issued_at
+    attachment.modification_date = doc.issued_at
+    # reportlab's invariant mode gives every PDF the same /ID; the file identifier should tell documents apart, so
+    # derive it from what this one contains (pypdf has no public setter; it would otherwise keep reportlab's).
+    fingerprint = hashlib.sha256(buffer.getvalue() + credential_filename.encode() + b"\0" + credential).digest()[:16]
+    writer._ID = ArrayObject((ByteStringObject(fingerprint), ByteStringObject(fingerprint)))
+    pdf_date = _pdf_date(doc.issued_at)
+    writer.add_metadata(
+        {
+            "/Title": f"{title_zh} {doc.number_display}",
+            "/Author": doc.issuer_name,
+            "/Subject": SUBJECT,
+            "/Keywords": doc.number_display,
+            "/Creator": CREATOR,
+            "/Producer": CREATOR,
+            "/CreationDate": pdf_date,
+            "/ModDate": pdf_date,
+        }
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _draw(canvas: Canvas, doc: CertificateDocument, credential_filename: str) -> None:
+    title_zh, title_en = TITLES[doc.cert_type]
+
+    # Double frame.
+    canvas.setStrokeColor(ACCENT)
+    canvas.setLineWidth(2)
+    canvas.rect(22, 22, PAGE_WIDTH - 44, PAGE_HEIGHT - 44)
+    canvas.setLineWidth(0.6)
+    canvas.rect(29, 29, PAGE_WIDTH - 58, PAGE_HEIGHT - 58)
+
+    top = PAGE_HEIGHT - 110
+    _line(canvas, [_Run(title_zh, CJK, 32, ACCENT)], y=top, centre=PAGE_WIDTH / 2)
+    _line(canvas, [_Run(title_en, LATIN, 13, MUTED)], y=top - 26, centre=PAGE_WIDTH / 2)
+    number_line = [
+        _Run("证书编号 ", CJK, 11, INK),
+        _Run("Certificate No.  ", LATIN, 9, MUTED),
+        _Run(doc.number_display, LATIN_BOLD, 12, INK),
+    ]
+    _line(canvas, number_line, y=top - 58, centre=PAGE_WIDTH / 2)
+    canvas.setStrokeColor(ACCENT)
+    canvas.setLineWidth(0.5)
+    canvas.line(MARGIN, top - 76, PAGE_WIDTH - MARGIN, top - 76)
+
+    y = top - 108
+    value_width = PAGE_WIDTH - MARGIN - VALUE_X
+    for label_zh, label_en, value, value_en in _fields(doc):
+        _line(canvas, [_Run(label_zh, CJK, 11, INK)], x=MARGIN, y=y)
+        _line(canvas, [_Run(label_en, LATIN, 7, MUTED)], x=MARGIN, y=y - 11)
+        _line(canvas, _runs(value, 13, INK, fit=value_width), x=VALUE_X, y=y)
+        if value_en:
+            _line(canvas, _runs(value_en, 8.5, MUTED, fit=value_width), x=VALUE_X, y=y - 12)
+        y -= 31
+
+    _verification(canvas, doc, credential_filename, top=y - 4)
+    _line(canvas, _runs(f"Talent Registry · {doc.number_display}", 7, MUTED), y=40, centre=PAGE_WIDTH / 2)
+
+
+def _fields(doc: CertificateDocument) -> list[tuple[str, str, str, str]]:
+    """(label zh, label en, value, English value or "") for each line of the certificate, in print order."""
+    type_zh, type_en = TYPE_NAMES[doc.cert_type]
+    fields = [
+        ("姓名", "Name", doc.holder_name, ""),
+        ("身份证件号码", "Identity document No.", doc.holder_id_masked, ""),
+        ("证书类型", "Certificate type", type_zh, type_en),
+    ]
+    if doc.cert_type == "title":
+        fields.append(("职称系列", "Title series", doc.series_zh or "—", ""))
+        fields.append(("专业", "Speciality", doc.name_zh, doc.name_en))
+        fields.append(("职称级别", "Title level", doc.level_name_zh, doc.level_name_en))
+    else:
+        fields.append(("职业（工种）", "Occupation", doc.name_zh, doc.name_en))
+        fields.append(("职业编码", "Occupation code", doc.occupation_code or "—", ""))
+        fields.append(("技能等级", "Skill level", doc.level_name_zh, doc.level_name_en))
+    if doc.valid_until is None:
+        validity, validity_en = "长期有效", "No expiry"
+    else:
+        validity, validity_en = _date_zh(doc.valid_until), doc.valid_until.isoformat()
+    issued = _local(doc.issued_at)
+    fields += [
+        ("发证机构", "Issuing body", doc.issuer_name, f"Issuer code {doc.issuer_code}"),
+        ("取得日期", "Awarded on", _date_zh(doc.awarded_on), doc.awarded_on.isoformat()),
+        ("有效期至", "Valid until", validity, validity_en),
+        (
+            "证书状态",
+            "Status",
+            f"{doc.status_zh}（以在线核验结果为准）",
+            f"{STATUS_EN.get(doc.status_zh, doc.status_zh)} (the online check is authoritative)",
+        ),
+        (
+            "签发时间",
+            "Issued at",
+            f"{_date_zh(issued.date())} {issued:%H:%M}（北京时间）",
+            f"{issued:%Y-%m-%d %H:%M} UTC+8",
+        ),
+    ]
+    return fields
+
+
+def _verification(canvas: Canvas, doc: CertificateDocument, credential_filename: str, *, top: float) -> None:
+    """The QR code (as vector squares) and, beside it, how to verify the certificate in Chinese and English."""
+    canvas.setStrokeColor(ACCENT)
+    canvas.setLineWidth(0.5)
+    canvas.line(MARGIN, top, PAGE_WIDTH - MARGIN, top)
+
+    # Vector modules rather than an embedded PNG: sharp at any print resolution and no image decoder needed. All
+    # runs go into one filled path (no anti-aliasing seams between neighbours when rasterised), written as PDF
+    # operators in module units under one transform: reportlab's path API formats every coordinate in Python,
+    # which made the QR code over half the cost of the page.
+    matrix = qr_matrix(doc.verify_url)
+    total = matrix.modules + 2 * QUIET_ZONE
+    module = min(3.4, 150 / total)
+    side = total * module
+    left, bottom = MARGIN - QUIET_ZONE * module, top - 12 - side
+    canvas.setFillColor(white)
+    canvas.rect(left, bottom, side, side, stroke=0, fill=1)
+    origin_x, origin_y = left + QUIET_ZONE * module, bottom + side - QUIET_ZONE * module
+    operators = [f"q {module:.4f} 0 0 {-module:.4f} {origin_x:.4f} {origin_y:.4f} cm 0 g"]  # y runs down, per row
+    operators += [f"{column} {row} {length} 1 re" for row, column, length in matrix.dark_runs()]
+    operators.append("f Q")
+    canvas.addLiteral("\n".join(operators))
+    _line(canvas, _runs("扫码核验 Scan to verify", 8, MUTED), y=bottom - 4, centre=left + side / 2)
+
+    verify_page = doc.verify_url.rsplit("/", 1)[0]
+    # The registry serves its keys beside the verify pages (public base URL + /.well-known/jwks.json).
+    if "/v/" in doc.verify_url:
+        base = doc.verify_url.rsplit("/v/", 1)[0]
+    else:
+        parts = urlsplit(doc.verify_url)
+        base = f"{parts.scheme}://{parts.netloc}"
+    jwks = f"{base}/.well-known/jwks.json"
+    command = f'<font name="Courier">registry verify-credential {escape(credential_filename)}</font>'
+    zh = "<br/>".join(
+        (
+            '<font size="9.5">核验方法</font>',
+            _markup("1. 用手机扫描左侧二维码，打开核验页面查看本证书的当前状态。"),
+            _markup(f"2. 或访问 {verify_page} ，输入证书编号 {doc.number_display} 和持证人姓名查询。"),
+            _markup(f"3. 离线核验：本 PDF 附有可验证凭证文件 {credential_filename} ，可用命令 ")
+            + command
+            + _markup(" 对照登记系统公布的公钥集（JWKS）验证其签名。公钥集地址：")
+            # Its own line: CJK wrapping cannot split the URL and would push the text past the margin.
+            + "<br/>"
+            + _markup(jwks),
+        )
+    )
+    en = "<br/>".join(
+        (
+            "<b>How to verify</b>",
+            "1. Scan the QR code on the left to open this certificate's verification page and see its current status.",
+            escape(
+                f"2. Or go to {verify_page} and enter the certificate number {doc.number_display} and the holder's name"
+            )
+            + ".",
+            escape(
+                f"3. Offline: the credential file {credential_filename} attached to this PDF can be checked against "
+                f"the registry's JWKS ({jwks}) with "
+            )
+            + command
+            + ".",
+        )
+    )
+    text_left = left + side + 14
+    width = PAGE_WIDTH - MARGIN - text_left
+    zh_style = ParagraphStyle("zh", fontName=CJK, fontSize=8.5, leading=12.5, wordWrap="CJK", alignment=TA_LEFT)
+    en_style = ParagraphStyle("en", fontName=LATIN, fontSize=7.8, leading=10.5, alignment=TA_LEFT, textColor=MUTED)
+    y = top - 12
+    for text, style in ((zh, zh_style), (en, en_style)):
+        paragraph = Paragraph(text, style)
+        _, height = paragraph.wrap(width, PAGE_HEIGHT)
+        paragraph.drawOn(canvas, text_left, y - height)
+        y -= height + 8
+
+
+class _Run(NamedTuple):
+    text: str
+    font: str
+    size: float
+    colour: Color
+
+
+def _runs(text: str, size: float, colour: Color, *, fit: float | None = None) -> list[_Run]:
+    """``text`` split into Western runs (Helvetica) and the rest (STSong-Light), shrunk to ``fit`` points if needed.
+
+    Shrinking keeps an unusually long value, an issuer's full name say, inside the frame instead of over it.
+    """
+    runs = [
+        _Run(match.group(), LATIN if match.group(1) else CJK, size, colour) for match in _SCRIPT_RUNS.finditer(text)
+    ]
+    natural = _width(runs)
+    if fit is None or natural <= fit:
+        return runs
+    return [run._replace(size=size * fit / natural) for run in runs]
+
+
+def _width(runs: list[_Run]) -> float:
+    return sum(pdfmetrics.stringWidth(run.text, run.font, run.size) for run in runs)
+
+
+def _line(canvas: Canvas, runs: list[_Run], *, y: float, x: float | None = None, centre: float | None = None) -> None:
+    """Draw ``runs`` from ``x``, or centred on ``centre``, as one text object.
+
+    One text object per line so that extractors (and a reader's search) see "阿依古丽·买买提" as one string, not
+    one line per font.
+    """
+    start = x if x is not None else (centre or 0) - _width(runs) / 2
+    text = canvas.beginText(start, y)
+    for run in runs:
+        text.setFont(run.font, run.size)
+        text.setFillColor(run.colour)
+        text.textOut(run.text)
+    canvas.drawText(text)
+
+
+def _markup(text: str) -> str:
+    """``text`` as Paragraph markup, its Western runs switched to Helvetica as :func:`_runs` does."""
+    return "".join(
+        f'<font name="{LATIN}">{escape(match.group())}</font>' if match.group(1) else escape(match.group())
+        for match in _SCRIPT_RUNS.finditer(text)
+    )
+
+
+def _date_zh(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _local(moment: datetime) -> datetime:
+    """Beijing time; a naive timestamp is taken to be UTC, as the registry stores them."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(CHINA_STANDARD_TIME)
+
+
+def _pdf_date(moment: datetime) -> str:
+    local = _local(moment)
+    return f"D:{local:%Y%m%d%H%M%S}+08'00'"

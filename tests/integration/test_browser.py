@@ -1,0 +1,99 @@
+"""A real browser at phone size opens the verification page of a valid and of a revoked-looking certificate.
+
+Headless Chromium from Debian (/usr/bin/chromium), driven by Playwright; screenshots go to the test's tmp folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from registry.db import transaction
+from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token, resident_id
+
+CHROMIUM = os.environ.get("REGISTRY_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    if shutil.which(CHROMIUM) is None:
+        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 — uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # what the browser sees does not depend on the database
+async def test_phone_browser_shows_valid_and_revoked(
+    app: FastAPI, client: httpx.AsyncClient, served: str, tmp_path: Path
+) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    number = resident_id(birth="19920101")
+    valid = await issued_certificate(
+        client, issuer, holder={"name": "吴十", "id_type": "resident_id", "id_number": number}
+    )
+    revoked = await issued_certificate(client, issuer)
+    # Revocation has its own endpoint in the lifecycle work; the page must already render the state honestly.
+    async with transaction(app.state.sessions) as session:
+        await session.execute(
+            text("UPDATE certificates SET status = 'revoked' WHERE number = :n"), {"n": revoked["number"]}
+        )
+
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+            await page.goto(f"{served}/v/{valid['qr_token']}")
+            banner = await page.locator("[role=status]").inner_text()
+            assert "有效" in banner
+            body = await page.locator("body").inner_text()
+            assert "吴十" in body
+            assert "具身智能" in body
+            assert number not in body
+            await page.screenshot(path=str(tmp_path / "valid.png"), full_page=True)
+
+            await page.goto(f"{served}/v/{revoked['qr_token']}")
+            assert "已撤销" in await page.locator("[role=status]").inner_text()
+            colour = await page.locator(".banner").evaluate("el => getComputedStyle(el).backgroundColor")
+            assert colour == "rgb(179, 38, 30)"
+            await page.screenshot(path=str(tmp_path / "revoked.png"), full_page=True)
+
+            await page.goto(f"{served}/v/{valid['qr_token']}?lang=en")
+            assert "Valid" in await page.locator("[role=status]").inner_text()
+        finally:
+            await browser.close()
+    assert (tmp_path / "valid.png").stat().st_size > 10_000
+    assert (tmp_path / "revoked.png").stat().st_size > 10_000

@@ -1,0 +1,94 @@
+"""The verification page an employer's phone opens, and the QR code that leads there."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from PIL import Image
+
+from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
+
+
+async def _certificate(app: FastAPI, client: httpx.AsyncClient, number: str) -> tuple[str, dict[str, Any]]:
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    holder = {"name": "周九", "id_type": "resident_id", "id_number": number}
+    return issuer, await issued_certificate(client, issuer, holder=holder)
+
+
+async def test_scanned_qr_code_opens_the_page_of_the_right_certificate(app: FastAPI, client: httpx.AsyncClient) -> None:
+    zxingcpp = pytest.importorskip("zxingcpp")
+    number = resident_id(birth="19850303")
+    issuer, certificate = await _certificate(app, client, number)
+    png = await client.get(f"/v1/certificates/{certificate['number']}/qr.png", headers=bearer(issuer))
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert "immutable" in png.headers["cache-control"]
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+    assert len(results) == 1
+    url = results[0].text
+    assert url == certificate["verify_url"]
+
+    page = await client.get(urlparse(url).path)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "有效" in page.text
+    assert "周九" in page.text
+    assert "具身智能" in page.text
+    assert certificate["number_display"] in page.text
+    assert number not in page.text
+    assert "19850303" not in page.text
+
+
+async def test_page_has_an_english_switch_and_no_external_assets(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _, certificate = await _certificate(app, client, resident_id())
+    page = await client.get(f"/v/{certificate['qr_token']}", params={"lang": "en"})
+    assert page.status_code == 200
+    assert "Valid" in page.text
+    assert "Embodied intelligence" in page.text
+    assert 'name="viewport"' in page.text
+    for external in ("http://", "https://", "//cdn", "<script", "<link"):
+        assert external not in page.text.replace(certificate["verify_url"], ""), external
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+async def test_unknown_token_gets_a_friendly_html_404(client: httpx.AsyncClient) -> None:
+    page = await client.get("/v/" + "A" * 24)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "未找到证书" in page.text
+
+
+async def test_check_by_number_and_name_form(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _, certificate = await _certificate(app, client, resident_id())
+    form = await client.get("/v")
+    assert form.status_code == 200
+    assert '<form method="post"' in form.text
+    found = await client.post("/v", data={"number": str(certificate["number_display"]), "holder_name": "周九"})
+    assert found.status_code == 200
+    assert "有效" in found.text
+    wrong_name = await client.post("/v", data={"number": str(certificate["number"]), "holder_name": "周十"})
+    assert wrong_name.status_code == 404
+    typo = str(certificate["number"])
+    typo = typo[:-2] + typo[-1] + typo[-2] if typo[-1] != typo[-2] else typo[:-1] + ("0" if typo[-1] != "0" else "1")
+    mistyped = await client.post("/v", data={"number": typo, "holder_name": "周九"})
+    assert mistyped.status_code == 422
+    assert "校验位" in mistyped.text
+
+
+async def test_qr_svg_and_size_option(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer, certificate = await _certificate(app, client, resident_id())
+    svg = await client.get(f"/v1/certificates/{certificate['number']}/qr.svg", headers=bearer(issuer))
+    assert svg.status_code == 200
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in svg.content
+    small = await client.get(f"/v1/certificates/{certificate['number']}/qr.png?size=128", headers=bearer(issuer))
+    assert Image.open(io.BytesIO(small.content)).width <= 128
+    too_big = await client.get(f"/v1/certificates/{certificate['number']}/qr.png?size=9999", headers=bearer(issuer))
+    assert too_big.status_code == 422
