@@ -56,6 +56,8 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
+        if self.holder_index is not None:
+            return Actor(id=f"holder:{self.holder_index[:16]}")
         return Actor(id=f"client:{self.client_id}")
 
 
