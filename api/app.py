@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
-from api.routes import auth, catalogue, certificates, clients, holder, issuers, ops, pages, verify
+from api.routes import auth, catalogue, certificates, clients, holder, issuers, ops, pages, status_lists, verify
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, session_factory
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = session_factory(read_engine)
     errors.install(app)
-    for module in (ops, auth, catalogue, issuers, clients, certificates, verify, holder, pages):
+    for module in (ops, auth, catalogue, issuers, clients, certificates, verify, holder, pages, status_lists):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(MetricsMiddleware)

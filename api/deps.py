@@ -96,3 +96,6 @@ async def _issuer_or_holder(principal: PrincipalDep) -> Principal:
 
 
 IssuerOrHolder = Annotated[Principal, Depends(_issuer_or_holder)]
+ISSUER_OR_ADMIN = frozenset({Role.issuer, Role.admin})
+CertificatesRevoke = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_revoke, roles=ISSUER_OR_ADMIN))]
+CertificatesSupervise = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER_OR_ADMIN))]

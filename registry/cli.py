@@ -14,6 +14,8 @@ from registry.config import ConfigurationError, Region, Settings
 app = typer.Typer(help="Talent Registry — professional-title and skill-level certificates.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients (admin, evaluation body, partner agency).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+keys_app = typer.Typer(help="Signing keys of evaluation bodies.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _settings() -> Settings:
@@ -112,6 +114,83 @@ def clients_create(
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps(result))
+
+
+@keys_app.command("rotate")
+def keys_rotate(issuer: Annotated[str, typer.Option(help="evaluation body code")]) -> None:
+    """Retire the body's signing key and start a new one; the old key stays published for older certificates."""
+    from registry.audit.service import Actor
+    from registry.context import RegistryContext
+    from registry.db import create_engine, session_factory, transaction
+    from registry.errors import RegistryError
+    from registry.issuers import service as issuers
+
+    settings = _settings()
+
+    async def run() -> str:
+        await _migrate(settings)
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                key = await issuers.rotate_key(
+                    RegistryContext.from_settings(settings), session, actor=Actor(id="cli"), code=issuer
+                )
+                return key.kid
+        finally:
+            await engine.dispose()
+
+    try:
+        kid = asyncio.run(run())
+    except RegistryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"issuer": issuer, "kid": kid}))
+
+
+def _read_source(source: str) -> str:
+    """A file path, or an http(s) URL fetched once."""
+    if source.startswith(("http://", "https://")):
+        import httpx
+
+        response = httpx.get(source, timeout=10, follow_redirects=False)
+        response.raise_for_status()
+        return response.text
+    with open(source, encoding="utf-8") as handle:
+        return handle.read()
+
+
+@app.command("verify-credential")
+def verify_credential(
+    file: Annotated[str, typer.Argument(help="the credential (compact JWS) file")],
+    jwks: Annotated[str, typer.Option(help="JWKS file or URL")],
+    status_list: Annotated[
+        list[str] | None, typer.Option("--status-list", help="status list file or URL (repeat for each purpose)")
+    ] = None,
+) -> None:
+    """Check a credential offline: format, signature, key window, dates, status. Exits 1 unless valid."""
+    import jwt as pyjwt
+
+    from registry.certificates.offline import verify_credential as check
+
+    try:
+        token = _read_source(file)
+        key_set = json.loads(_read_source(jwks))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"cannot read input: {exc}", err=True)
+        raise typer.Exit(2) from None
+    lists: dict[str, str] = {}
+    for source in status_list or []:
+        try:
+            list_token = _read_source(source).strip()
+            list_id = pyjwt.decode(list_token, options={"verify_signature": False}).get("id")
+        except (OSError, ValueError, pyjwt.PyJWTError) as exc:
+            typer.echo(f"status list {source} unreadable: {exc}", err=True)
+            continue  # its purpose then reports unknown, which fails
+        if isinstance(list_id, str):
+            lists[list_id] = list_token
+    report = check(token, jwks=key_set, status_lists=lists)
+    typer.echo(report.render())
+    raise typer.Exit(0 if report.valid else 1)
 
 
 def openapi_document() -> str:

@@ -7,10 +7,28 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import CertificatesIssue, CertificatesRead, ContextDep, IssuerOrHolder, SessionDep
+from api.deps import (
+    CertificatesIssue,
+    CertificatesRead,
+    CertificatesRevoke,
+    CertificatesSupervise,
+    ContextDep,
+    IssuerOrHolder,
+    SessionDep,
+)
 from api.documents import certificate_pdf_response, qr_response
+from registry.certificates import lifecycle
 from registry.certificates import service as certificates
-from registry.certificates.schemas import CertificateIssue, CertificateIssued, CertificatePage, CertificatePublic
+from registry.certificates.schemas import (
+    CertificateEventPublic,
+    CertificateIssue,
+    CertificateIssued,
+    CertificatePage,
+    CertificatePublic,
+    Correction,
+    Revocation,
+    StatusChange,
+)
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
 
@@ -87,6 +105,90 @@ async def certificate_qr(
 ) -> Response:
     """The QR code that opens the verification page; for the issuing body or the holder."""
     return await qr_response(context, session, principal=viewer, number=number, size=size, fmt=fmt)
+
+
+@router.get(
+    "/{number}/credential",
+    operation_id="certificates-credential",
+    response_class=Response,
+    responses={200: {"content": {"application/vc+jwt": {}}}},
+)
+async def certificate_credential(
+    number: str, context: ContextDep, session: SessionDep, viewer: IssuerOrHolder
+) -> Response:
+    """The signed credential (compact JWS, typ vc+jwt), verifiable offline with `registry verify-credential`."""
+    record = await certificates.get_visible(session, principal=viewer, number=number)
+    token = await certificates.signed_credential(context, session, record)
+    return Response(token, media_type="application/vc+jwt", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/{number}/events", response_model=list[CertificateEventPublic], operation_id="certificates-events")
+async def certificate_events(
+    number: str, session: SessionDep, viewer: CertificatesSupervise
+) -> list[CertificateEventPublic]:
+    return await lifecycle.history(session, principal=viewer, number=number)
+
+
+@router.post(
+    "/{number}/revoke",
+    response_model=CertificatePublic,
+    operation_id="certificates-revoke",
+    responses={409: {"description": "illegal transition"}},
+)
+async def revoke(
+    number: str, body: Revocation, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
+) -> CertificatePublic:
+    return await lifecycle.change_status(
+        context,
+        session,
+        principal=actor,
+        number=number,
+        action="revoke",
+        reason=body.reason,
+        reason_code=body.reason_code,
+    )
+
+
+@router.post(
+    "/{number}/suspend",
+    response_model=CertificatePublic,
+    operation_id="certificates-suspend",
+    responses={409: {"description": "illegal transition"}},
+)
+async def suspend(
+    number: str, body: StatusChange, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
+) -> CertificatePublic:
+    return await lifecycle.change_status(
+        context, session, principal=actor, number=number, action="suspend", reason=body.reason
+    )
+
+
+@router.post(
+    "/{number}/reinstate",
+    response_model=CertificatePublic,
+    operation_id="certificates-reinstate",
+    responses={409: {"description": "illegal transition"}},
+)
+async def reinstate(
+    number: str, body: StatusChange, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
+) -> CertificatePublic:
+    return await lifecycle.change_status(
+        context, session, principal=actor, number=number, action="reinstate", reason=body.reason
+    )
+
+
+@router.post(
+    "/{number}/correct",
+    response_model=CertificateIssued,
+    status_code=201,
+    operation_id="certificates-correct",
+    responses={409: {"description": "not correctable"}},
+)
+async def correct(
+    number: str, body: Correction, context: ContextDep, session: SessionDep, issuer: CertificatesIssue
+) -> Response:
+    successor = await lifecycle.correct(context, session, principal=issuer, number=number, correction=body)
+    return JSONResponse(successor.model_dump(mode="json"), status_code=201, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/{number}", response_model=CertificatePublic, operation_id="certificates-get")

@@ -56,6 +56,7 @@ def upgrade() -> None:
     with op.batch_alter_table("certificates", schema=None) as batch_op:
         batch_op.add_column(sa.Column("supersedes", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("superseded_by", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("revocation_reason", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("status_list_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("status_index", sa.Integer(), nullable=True))
         batch_op.create_unique_constraint(
@@ -68,6 +69,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("uq_certificates_status_list_id_status_index"), type_="unique")
         batch_op.drop_column("status_index")
         batch_op.drop_column("status_list_id")
+        batch_op.drop_column("revocation_reason")
         batch_op.drop_column("superseded_by")
         batch_op.drop_column("supersedes")
 

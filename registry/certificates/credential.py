@@ -40,7 +40,8 @@ class CredentialFacts:
     awarded_on: date
     valid_until: date | None
     issued_at: datetime
-    status_list: dict[str, Any] | None = None
+    status_list: list[dict[str, Any]] | None = None
+    signed_at: datetime | None = None  # when this credential was signed (defaults to the certificate's issuance)
 
 
 def _day_start(day: date) -> str:
@@ -90,7 +91,8 @@ def credential_claims(facts: CredentialFacts) -> dict[str, Any]:
         "iss": issuer_id,
         "sub": f"urn:talent-registry:holder:{facts.holder_ref[:32]}",
         "jti": credential["id"],
-        "iat": int(facts.issued_at.timestamp()),
+        # iat is when this JWS was made: a credential fetched after a key rotation is signed by the new key, now.
+        "iat": int((facts.signed_at or facts.issued_at).timestamp()),
     }
     return claims
 

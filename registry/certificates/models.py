@@ -47,6 +47,7 @@ class Certificate(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     supersedes: str | None = Field(default=None, max_length=16)
     superseded_by: str | None = Field(default=None, max_length=16)
+    revocation_reason: str | None = Field(default=None, max_length=32)  # the public reason code
     status_list_id: str | None = Field(default=None, max_length=64)
     status_index: int | None = None
 

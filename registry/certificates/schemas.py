@@ -7,13 +7,13 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
 from registry.certificates.models import Status
 from registry.holders.identity import IdType, InvalidIdentityNumber, normalize_id_number
-from registry.schemas import Code, StrictInput, Text64
+from registry.schemas import Code, FieldValueError, StrictInput, Text64
 
 # Titles and skill levels of the People's Republic; anything earlier is a typo, not a certificate to digitise.
 EARLIEST_AWARD = date(1949, 10, 1)
@@ -93,6 +93,8 @@ class CertificatePublic(BaseModel):
     signature: str
     verify_url: str
     qr_token: str
+    supersedes: str | None = None
+    superseded_by: str | None = None
 
 
 class CertificateIssued(CertificatePublic):
@@ -110,6 +112,7 @@ class VerificationResult(StrEnum):
     suspended = "suspended"
     expired = "expired"
     unknown = "unknown"
+    superseded = "superseded"
 
 
 class VerifiedCertificate(BaseModel):
@@ -137,6 +140,54 @@ class Verification(BaseModel):
     certificate: VerifiedCertificate
     signature_valid: bool
     checked_at: datetime
+    superseded_by: str | None = Field(default=None, description="The corrected successor's number, if superseded.")
+    supersedes: str | None = Field(default=None, description="The number this certificate corrected, if any.")
+
+
+class RevocationReason(StrEnum):
+    """Reason codes the public may see; the free-text reason stays with the issuer and the admin."""
+
+    issued_in_error = "issued_in_error"
+    fraud = "fraud"  # obtained by deception (e.g. falsified evaluation material)
+    disciplinary = "disciplinary"
+    holder_request = "holder_request"
+    body_withdrawn = "body_withdrawn"  # the evaluation body's filing was withdrawn
+    other = "other"
+
+
+class StatusChange(StrictInput):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Revocation(StrictInput):
+    reason_code: RevocationReason
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CertificateEventPublic(BaseModel):
+    event: str
+    reason_code: str | None
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class Correction(StrictInput):
+    """The fields to correct; anything not given is carried over from the certificate being corrected."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    holder_name: Text64 | None = None
+    catalogue_code: Code | None = None
+    level: LevelCode | None = None
+    awarded_on: date | None = None
+    valid_until: date | None = None
+    evaluation_batch: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Correction:
+        if not (self.model_fields_set - {"reason"}):
+            raise FieldValueError("reason", "a correction must change at least one field")
+        return self
 
 
 class VerifyByNumber(StrictInput):

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import jwt
 import orjson
 from sqlalchemy import Select, and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +35,7 @@ from registry.certificates.schemas import (
     VerificationResult,
     VerifiedCertificate,
 )
+from registry.clients.models import Role
 from registry.clients.service import Principal
 from registry.context import RegistryContext
 from registry.db import utcnow
@@ -374,6 +376,8 @@ def _to_public(
         signature=cert.signature,
         verify_url=verify_url(ctx, cert.verify_token),
         qr_token=cert.verify_token,
+        supersedes=cert.supersedes,
+        superseded_by=cert.superseded_by,
     )
 
 
@@ -405,19 +409,26 @@ class CertificateRecord:
     holder: Holder
 
 
-async def get_visible(session: AsyncSession, *, principal: Principal, number: str) -> CertificateRecord:
+async def get_visible(
+    session: AsyncSession, *, principal: Principal, number: str, for_update: bool = False
+) -> CertificateRecord:
     """The certificate if this caller may see it: its issuing body, or its holder. Otherwise 404, exactly as if the
     number did not exist."""
     try:
         canonical = numbering.normalize_number(number)
     except numbering.InvalidCertificateNumber:
         raise NotFound(f"no certificate {number}") from None
-    row = (await session.execute(_joined_query().where(col(Certificate.number) == canonical))).first()
+    query = _joined_query().where(col(Certificate.number) == canonical)
+    if for_update:  # status changes on one certificate queue up instead of overwriting each other
+        query = query.with_for_update(of=Certificate)
+    row = (await session.execute(query)).first()
     if row is None:
         raise NotFound(f"no certificate {number}")
     record = CertificateRecord(*row)
-    visible = (principal.issuer_id is not None and record.certificate.issuer_id == principal.issuer_id) or (
-        principal.holder_index is not None and record.holder.id_index == principal.holder_index
+    visible = (
+        principal.role is Role.admin
+        or (principal.issuer_id is not None and record.certificate.issuer_id == principal.issuer_id)
+        or (principal.holder_index is not None and record.holder.id_index == principal.holder_index)
     )
     if not visible:
         raise NotFound(f"no certificate {number}")
@@ -541,6 +552,8 @@ async def _verification(
         reason=reason,
         signature_valid=signature_valid,
         checked_at=utcnow(),
+        superseded_by=cert.superseded_by,
+        supersedes=cert.supersedes,
         certificate=VerifiedCertificate(
             number=cert.number,
             number_display=numbering.format_number(cert.number),
@@ -591,6 +604,11 @@ async def _check_signature(
         info.compromised_from is None or cert.issued_at >= info.compromised_from
     ):
         return True, "signing_key_compromised"
+    # A signature dated outside its key's working life was not made by the registry in the ordinary course.
+    if cert.issued_at < info.valid_from.replace(microsecond=0) or (
+        info.retired_at is not None and cert.issued_at > info.retired_at
+    ):
+        return True, "signing_key_not_valid_then"
     return True, None
 
 
@@ -605,7 +623,9 @@ def _judge(
     if not in_scope:
         return VerificationResult.unknown, "issuer_outside_filed_scope"
     if cert.status == Status.revoked:
-        return VerificationResult.revoked, "revoked"
+        return VerificationResult.revoked, cert.revocation_reason or "revoked"
+    if cert.status == Status.superseded:
+        return VerificationResult.superseded, "superseded"
     if cert.status == Status.suspended:
         return VerificationResult.suspended, "suspended"
     if cert.valid_until is not None and cert.valid_until < today:
@@ -649,5 +669,41 @@ async def signed_credential(ctx: RegistryContext, session: AsyncSession, record:
         awarded_on=cert.awarded_on,
         valid_until=cert.valid_until,
         issued_at=cert.issued_at,
+        signed_at=utcnow(),
+        status_list=(
+            status_lists.entries_for(
+                base_url=ctx.settings.public_base_url,
+                issuer_code=issuer.code,
+                list_id=cert.status_list_id,
+                index=cert.status_index,
+            )
+            if cert.status_list_id is not None and cert.status_index is not None
+            else None
+        ),
     )
     return credential.sign_credential(facts, key=ctx.keyring.private_key(key), kid=key.kid)
+
+
+async def status_list_credential(ctx: RegistryContext, session: AsyncSession, *, issuer_code: str, name: str) -> str:
+    """A body's status list as a signed BitstringStatusListCredential (compact JWS, typ vc+jwt)."""
+    parsed = status_lists.parse_list_name(name)
+    issuer = await issuers.get_by_code(session, issuer_code)
+    if parsed is None or issuer is None:
+        raise NotFound(f"no status list {issuer_code}/{name}")
+    list_id, purpose = parsed
+    row = await status_lists.get_list(session, issuer_id=_id(issuer.id), list_id=list_id, purpose=purpose)
+    key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
+    if row is None or key is None:
+        raise NotFound(f"no status list {issuer_code}/{name}")
+    claims = status_lists.list_credential_claims(
+        url=status_lists.list_url(ctx.settings.public_base_url, issuer.code, list_id, purpose),
+        issuer_id=f"{ctx.settings.public_base_url}/v1/issuers/{issuer.code}",
+        purpose=purpose,
+        row=row,
+    )
+    return jwt.encode(
+        claims,
+        ctx.keyring.private_key(key),
+        algorithm="EdDSA",
+        headers={"kid": key.kid, "typ": credential.CREDENTIAL_TYPE},
+    )

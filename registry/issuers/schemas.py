@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
 from registry.config import Region
 from registry.issuers.credit_code import InvalidCreditCode, normalize_credit_code
 from registry.issuers.models import IssuerKind, IssuerStatus
+from registry.keys.models import SigningKey
 from registry.schemas import Code, StrictInput, Text128
 
 
@@ -48,6 +49,28 @@ class IssuerCreate(StrictInput):
             return normalize_credit_code(value)
         except InvalidCreditCode as exc:
             raise ValueError(str(exc)) from None
+
+
+class KeyCompromise(StrictInput):
+    compromised_from: AwareDatetime
+
+
+class KeyPublic(BaseModel):
+    kid: str
+    status: str
+    valid_from: datetime
+    retired_at: datetime | None
+    compromised_from: datetime | None
+
+    @classmethod
+    def of(cls, key: SigningKey) -> KeyPublic:
+        return cls(
+            kid=key.kid,
+            status=key.status,
+            valid_from=key.valid_from,
+            retired_at=key.retired_at,
+            compromised_from=key.compromised_from,
+        )
 
 
 class FiledScopePublic(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from registry.catalogue.models import CatalogueEntry
 from registry.catalogue.service import levels_by_type
 from registry.config import Region
 from registry.context import RegistryContext
+from registry.db import utcnow
 from registry.errors import Conflict, FieldError, InvalidInput, NotFound
 from registry.issuers.models import FiledScope, Issuer, IssuerKind, IssuerStatus
 from registry.issuers.schemas import FiledScopePublic, IssuerCreate, IssuerPublic
@@ -150,3 +151,88 @@ async def _check_scopes_against_catalogue(session: AsyncSession, body: IssuerCre
                 )
     if errors:
         raise InvalidInput("the filed scope does not match the catalogue", errors=errors)
+
+
+class IssuerStatusConflict(Conflict):
+    slug = "illegal-transition"
+    title = "The evaluation body cannot make this status change"
+
+
+async def set_status(
+    session: AsyncSession, *, actor: Actor, code: str, status: IssuerStatus, reason: str
+) -> IssuerPublic:
+    """Suspend or reinstate a body. Its certificates are untouched: they stay valid unless revoked one by one."""
+    issuer = await get_by_code(session, code)
+    if issuer is None:
+        raise NotFound(f"no evaluation body {code}")
+    if issuer.status == status:
+        raise IssuerStatusConflict(f"evaluation body {code} is already {status.value}")
+    previous, issuer.status = issuer.status, status
+    await audit.append(
+        session,
+        actor=actor,
+        action="issuer.suspended" if status is IssuerStatus.suspended else "issuer.reinstated",
+        object_type="issuer",
+        object_id=code,
+        purpose="supervision of evaluation bodies",
+        details={"from": previous, "to": status.value, "reason": reason},
+    )
+    await session.flush()
+    return await public_view(session, issuer)
+
+
+async def rotate_key(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, code: str) -> SigningKey:
+    """New certificates are signed with a new key; the old one is retired but stays published, so every
+    certificate it signed keeps verifying."""
+    issuer = await get_by_code(session, code)
+    if issuer is None:
+        raise NotFound(f"no evaluation body {code}")
+    retired = await keys.retire_active(session, use=KeyUse.certificate, issuer_id=issuer.id)
+    key = await keys.create_key(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code)
+    await audit.append(
+        session,
+        actor=actor,
+        action="key.rotated",
+        object_type="signing_key",
+        object_id=key.kid,
+        purpose="key management",
+        details={"issuer": code, "retired": [k.kid for k in retired]},
+    )
+    return key
+
+
+async def mark_key_compromised(
+    ctx: RegistryContext, session: AsyncSession, *, actor: Actor, code: str, kid: str, since: datetime
+) -> SigningKey:
+    """Certificates this key signed at or after ``since`` verify as 'unknown' until re-issued; if the key was in use,
+    a fresh one takes over at once."""
+    issuer = await get_by_code(session, code)
+    key = await keys.get_by_kid(session, kid)
+    if issuer is None or key is None or key.issuer_id != issuer.id:
+        raise NotFound(f"no signing key {kid} for evaluation body {code}")
+    was_active = key.status == KeyStatus.active
+    key.status = KeyStatus.compromised
+    key.compromised_from = since
+    if key.retired_at is None:
+        key.retired_at = utcnow()
+    ctx.keyring.forget(kid)
+    replacement = None
+    if was_active:
+        replacement = await keys.create_key(
+            session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code
+        )
+    await audit.append(
+        session,
+        actor=actor,
+        action="key.compromised",
+        object_type="signing_key",
+        object_id=kid,
+        purpose="key management",
+        details={
+            "issuer": code,
+            "compromised_from": since.isoformat(),
+            "replacement": replacement.kid if replacement else None,
+        },
+    )
+    await session.flush()
+    return key

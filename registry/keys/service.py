@@ -47,6 +47,11 @@ class KeyRing:
     _private: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
     _public: dict[str, tuple[float, PublicKeyInfo]] = field(default_factory=dict)
 
+    def forget(self, kid: str) -> None:
+        """Drop a key whose status changed, so this process sees the change at once."""
+        self._public.pop(kid, None)
+        self._private.pop(kid, None)
+
     def private_key(self, key: SigningKey) -> Ed25519PrivateKey:
         cached = self._private.get(key.kid)
         if cached is None:
@@ -109,6 +114,23 @@ async def active_key(session: AsyncSession, *, use: KeyUse, issuer_id: int | Non
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_by_kid(session: AsyncSession, kid: str) -> SigningKey | None:
+    return (await session.execute(select(SigningKey).where(col(SigningKey.kid) == kid))).scalar_one_or_none()
+
+
+async def retire_active(session: AsyncSession, *, use: KeyUse, issuer_id: int | None) -> list[SigningKey]:
+    query = select(SigningKey).where(
+        col(SigningKey.use) == use, col(SigningKey.status) == KeyStatus.active, col(SigningKey.issuer_id) == issuer_id
+    )
+    retired = list((await session.execute(query.with_for_update())).scalars())
+    now = utcnow()
+    for key in retired:
+        key.status = KeyStatus.retired
+        key.retired_at = now
+    await session.flush()
+    return retired
 
 
 async def registry_token_key(session: AsyncSession, box: SecretsBox) -> SigningKey:

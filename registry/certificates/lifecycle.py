@@ -1,0 +1,183 @@
+"""Status changes (suspend, reinstate, revoke), corrections, and a certificate's history.
+
+Which transitions are allowed is data, not code paths; each change is an event, an audit record and a status-list
+bit, all in the request's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from registry.audit import service as audit
+from registry.catalogue.models import CertType
+from registry.certificates import service as certificates
+from registry.certificates import status_lists
+from registry.certificates.models import CertificateEvent, Status
+from registry.certificates.schemas import (
+    CertificateEventPublic,
+    CertificateIssued,
+    CertificatePublic,
+    Correction,
+    RevocationReason,
+)
+from registry.certificates.service import Award
+from registry.certificates.status_lists import Purpose
+from registry.clients.service import Principal
+from registry.context import RegistryContext
+from registry.errors import Conflict, Forbidden
+from registry.issuers.models import Issuer
+
+# (from status, action) -> to status. Revoked and superseded are final: nothing leaves them.
+TRANSITIONS: dict[tuple[Status, str], Status] = {
+    (Status.active, "suspend"): Status.suspended,
+    (Status.suspended, "reinstate"): Status.active,
+    (Status.active, "revoke"): Status.revoked,
+    (Status.suspended, "revoke"): Status.revoked,
+}
+CORRECTABLE = frozenset({Status.active, Status.suspended})
+# What each resulting status means for the two published bits (revocation, suspension).
+STATUS_BITS: dict[Status, tuple[bool, bool]] = {
+    Status.active: (False, False),
+    Status.suspended: (False, True),
+    Status.revoked: (True, False),
+    Status.superseded: (True, False),  # the old credential must not pass offline checks once replaced
+}
+
+
+class IllegalTransition(Conflict):
+    slug = "illegal-transition"
+    title = "The certificate cannot make this status change"
+
+
+async def change_status(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    number: str,
+    action: str,
+    reason: str,
+    reason_code: RevocationReason | None = None,
+) -> CertificatePublic:
+    record = await certificates.get_visible(session, principal=principal, number=number, for_update=True)
+    cert = record.certificate
+    current = Status(cert.status)
+    target = TRANSITIONS.get((current, action))
+    if target is None:
+        raise IllegalTransition(f"a {current.value} certificate cannot be {_past(action)}")
+    cert.status = target
+    if target is Status.revoked:
+        cert.revocation_reason = reason_code.value if reason_code else RevocationReason.other.value
+    await _publish_bits(session, cert_list=cert.status_list_id, index=cert.status_index, status=target)
+    session.add(
+        CertificateEvent(
+            certificate_id=cert.id,
+            event=_past(action),
+            reason_code=reason_code.value if reason_code else None,
+            reason=reason,
+            actor=principal.actor.id,
+        )
+    )
+    await audit.append(
+        session,
+        actor=principal.actor,
+        action=f"certificate.{_past(action)}",
+        object_type="certificate",
+        object_id=cert.number,
+        purpose="status change",
+        details={"from": current.value, "to": target.value, "reason_code": reason_code, "reason": reason},
+    )
+    await session.flush()
+    return certificates.to_public(ctx, record)
+
+
+async def correct(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str, correction: Correction
+) -> CertificateIssued:
+    """Issue a corrected successor with a new number; the original answers 'superseded' and points to it."""
+    record = await certificates.get_visible(session, principal=principal, number=number, for_update=True)
+    old = record.certificate
+    if principal.issuer_id != old.issuer_id:
+        raise Forbidden("only the issuing body corrects its certificates")
+    if Status(old.status) not in CORRECTABLE:
+        raise IllegalTransition(f"a {old.status} certificate cannot be corrected")
+    given = correction.model_dump(exclude_unset=True)
+    award = replace(
+        Award(
+            cert_type=CertType(old.cert_type),
+            catalogue_code=old.catalogue_code,
+            level=old.level,
+            holder_name=old.holder_name,
+            awarded_on=old.awarded_on,
+            valid_until=old.valid_until,
+            evaluation_batch=old.evaluation_batch,
+        ),
+        **{key: value for key, value in given.items() if key != "reason"},
+    )
+    issuer: Issuer = record.issuer
+    entry, level = await certificates.check_award(session, issuer=issuer, award=award)
+    successor = await certificates.mint(
+        ctx,
+        session,
+        actor=principal.actor,
+        issuer=issuer,
+        award=award,
+        entry=entry,
+        level=level,
+        holder=record.holder,
+        supersedes=old.number,
+    )
+    old.status = Status.superseded
+    old.superseded_by = successor.number
+    await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
+    session.add(
+        CertificateEvent(certificate_id=old.id, event="superseded", reason=correction.reason, actor=principal.actor.id)
+    )
+    await audit.append(
+        session,
+        actor=principal.actor,
+        action="certificate.superseded",
+        object_type="certificate",
+        object_id=old.number,
+        purpose="correction",
+        details={
+            "superseded_by": successor.number,
+            "reason": correction.reason,
+            "changed": sorted(key for key in given if key != "reason"),
+        },
+    )
+    await session.flush()
+    return successor
+
+
+async def history(session: AsyncSession, *, principal: Principal, number: str) -> list[CertificateEventPublic]:
+    record = await certificates.get_visible(session, principal=principal, number=number)
+    if principal.holder_index is not None:
+        raise Forbidden("the status history is for the issuing body and the bureau")
+    rows = (
+        await session.execute(
+            select(CertificateEvent)
+            .where(col(CertificateEvent.certificate_id) == record.certificate.id)
+            .order_by(col(CertificateEvent.at), col(CertificateEvent.id))
+        )
+    ).scalars()
+    return [
+        CertificateEventPublic(event=e.event, reason_code=e.reason_code, reason=e.reason, actor=e.actor, at=e.at)
+        for e in rows
+    ]
+
+
+async def _publish_bits(session: AsyncSession, *, cert_list: str | None, index: int | None, status: Status) -> None:
+    if cert_list is None or index is None:
+        return
+    revoked, suspended = STATUS_BITS[status]
+    await status_lists.set_status(session, list_id=cert_list, index=index, purpose=Purpose.revocation, value=revoked)
+    await status_lists.set_status(session, list_id=cert_list, index=index, purpose=Purpose.suspension, value=suspended)
+
+
+def _past(action: str) -> str:
+    return {"suspend": "suspended", "reinstate": "reinstated", "revoke": "revoked"}[action]

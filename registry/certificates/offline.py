@@ -1,0 +1,173 @@
+"""Offline verification of a signed credential against a JWKS and status lists — no database, no trust in the network.
+
+Every step reports pass/fail/unknown; the credential is valid only when every step passes. A status that cannot be
+read is 'unknown', and unknown fails: this never says valid without knowing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from registry.certificates.credential import CREDENTIAL_TYPE
+from registry.certificates.status_lists import bit, decode
+
+STEPS = ("format", "signature", "key", "dates", "status")
+
+
+@dataclass
+class Step:
+    name: str
+    outcome: str  # "pass" | "fail" | "unknown"
+    detail: str
+
+
+@dataclass
+class Report:
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return len(self.steps) == len(STEPS) and all(step.outcome == "pass" for step in self.steps)
+
+    def add(self, name: str, outcome: str, detail: str) -> bool:
+        self.steps.append(Step(name, outcome, detail))
+        return outcome == "pass"
+
+    def render(self) -> str:
+        lines = [f"{step.name:<10} {step.outcome.upper():<8} {step.detail}" for step in self.steps]
+        done = {step.name for step in self.steps}
+        lines += [f"{name:<10} {'SKIPPED':<8} not reached" for name in STEPS if name not in done]
+        lines.append("RESULT     " + ("VALID" if self.valid else "NOT VALID"))
+        return "\n".join(lines)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _find_key(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:
+    for key in jwks.get("keys", []):
+        if isinstance(key, dict) and key.get("kid") == kid:
+            return key
+    return None
+
+
+def _verify_jws(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        return None, None, f"not a compact JWS: {exc}"
+    if header.get("alg") != "EdDSA":
+        return None, None, f"algorithm {header.get('alg')!r} is not accepted"
+    kid = header.get("kid")
+    jwk = _find_key(jwks, kid) if isinstance(kid, str) else None
+    if jwk is None:
+        return None, None, f"key {kid!r} is not in the JWKS"
+    try:
+        claims = jwt.decode(
+            token,
+            key=jwt.PyJWK({k: jwk[k] for k in ("kty", "crv", "x") if k in jwk}, algorithm="EdDSA").key,
+            algorithms=["EdDSA"],
+            options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError as exc:
+        return None, jwk, f"signature does not verify: {exc}"
+    return claims, jwk, f"EdDSA signature by {kid} verifies"
+
+
+def verify_credential(
+    token: str, *, jwks: dict[str, Any], status_lists: dict[str, str], now: datetime | None = None
+) -> Report:
+    """``status_lists`` maps a status-list URL to its signed BitstringStatusListCredential (compact JWS)."""
+    now = now or datetime.now(UTC)
+    report = Report()
+    token = token.strip()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        report.add("format", "fail", f"not a compact JWS: {exc}")
+        return report
+    if header.get("typ") != CREDENTIAL_TYPE:
+        report.add("format", "fail", f"typ is {header.get('typ')!r}, expected {CREDENTIAL_TYPE!r}")
+        return report
+    if not report.add("format", "pass", f"compact JWS, typ {CREDENTIAL_TYPE}, kid {header.get('kid')}"):
+        return report
+
+    claims, jwk, detail = _verify_jws(token, jwks)
+    if claims is None or jwk is None:
+        report.add("signature", "fail", detail)
+        return report
+    report.add("signature", "pass", detail)
+
+    issued_at = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
+    key_from, key_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
+    compromised = _parse_time(jwk.get("compromised_from"))
+    if compromised is not None and issued_at >= compromised:
+        report.add("key", "fail", f"key {jwk['kid']} is compromised from {compromised.isoformat()}")
+        return report
+    if key_from is None or issued_at < key_from.replace(microsecond=0) or (key_until and issued_at > key_until):
+        report.add("key", "fail", f"signed {issued_at.isoformat()}, outside the key's validity window")
+        return report
+    report.add("key", "pass", f"signed {issued_at.isoformat()} within the key's validity window")
+
+    valid_from, valid_until = _parse_time(claims.get("validFrom")), _parse_time(claims.get("validUntil"))
+    if valid_from is None or valid_from > now:
+        report.add("dates", "fail", "validFrom is missing or in the future")
+        return report
+    if valid_until is not None and valid_until < now:
+        report.add("dates", "fail", f"expired on {valid_until.date().isoformat()}")
+        return report
+    report.add(
+        "dates",
+        "pass",
+        f"valid from {valid_from.date().isoformat()}"
+        + (f" until {valid_until.date().isoformat()}" if valid_until else ", no expiry"),
+    )
+
+    entries = claims.get("credentialStatus")
+    if not isinstance(entries, list) or not entries:
+        report.add("status", "unknown", "the credential names no status list, so its status cannot be known")
+        return report
+    findings = []
+    for entry in entries:
+        url, purpose = entry.get("statusListCredential"), entry.get("statusPurpose")
+        try:
+            index = int(entry.get("statusListIndex"))
+        except (TypeError, ValueError):
+            report.add("status", "fail", "a status entry has no usable index")
+            return report
+        list_token = status_lists.get(url) if isinstance(url, str) else None
+        if list_token is None:
+            report.add("status", "unknown", f"status list {url} was not provided or could not be read")
+            return report
+        list_claims, _, list_detail = _verify_jws(list_token, jwks)
+        subject = (list_claims or {}).get("credentialSubject", {})
+        if list_claims is None or list_claims.get("id") != url or subject.get("statusPurpose") != purpose:
+            report.add("status", "unknown", f"status list {url} does not verify: {list_detail}")
+            return report
+        try:
+            bits = decode(subject["encodedList"])
+            flagged = bit(bits, index)
+        except (KeyError, ValueError, IndexError, OSError):
+            report.add("status", "unknown", f"status list {url} cannot be decoded")
+            return report
+        if flagged:
+            report.add("status", "fail", f"{purpose} bit {index} is set: the certificate is {_word(purpose)}")
+            return report
+        findings.append(f"{purpose} bit {index} clear")
+    report.add("status", "pass", "; ".join(findings))
+    return report
+
+
+def _word(purpose: Any) -> str:
+    return {"revocation": "revoked (or superseded)", "suspension": "suspended"}.get(str(purpose), str(purpose))
