@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -40,6 +40,48 @@ def record_hash(prev_hash: str, record: AuditRecord) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
 
 
+async def _chain_head(session: AsyncSession) -> str:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+    head = (
+        await session.execute(select(col(AuditRecord.hash)).order_by(col(AuditRecord.id).desc()).limit(1))
+    ).scalar_one_or_none()
+    return head or GENESIS_HASH
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    action: str
+    object_type: str
+    object_id: str
+    purpose: str
+    details: dict[str, Any]
+
+
+async def append_many(session: AsyncSession, *, actor: Actor, entries: list[Entry]) -> None:
+    """Chain many records in one go (batch issuance): one head read, one multi-row insert."""
+    if not entries:
+        return
+    prev_hash = await _chain_head(session)
+    rows = []
+    at = utcnow()
+    for entry in entries:
+        record = AuditRecord(
+            at=at,
+            actor=actor.id,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            purpose=entry.purpose,
+            details=entry.details,
+            prev_hash=prev_hash,
+            hash="",
+        )
+        record.hash = prev_hash = record_hash(record.prev_hash, record)
+        rows.append(record.model_dump(exclude={"id"}))
+    await session.execute(insert(AuditRecord), rows)
+
+
 async def append(
     session: AsyncSession,
     *,
@@ -51,12 +93,7 @@ async def append(
     details: dict[str, Any] | None = None,
 ) -> AuditRecord:
     """Append in the caller's transaction: the record exists exactly when the change it describes does."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-    head = (
-        await session.execute(select(col(AuditRecord.hash)).order_by(col(AuditRecord.id).desc()).limit(1))
-    ).scalar_one_or_none()
-    prev_hash = head or GENESIS_HASH
+    prev_hash = await _chain_head(session)
     record = AuditRecord(
         at=utcnow(),
         actor=actor.id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -12,7 +11,7 @@ from datetime import date, datetime
 
 import jwt
 import orjson
-from sqlalchemy import Select, and_, or_, select, text
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -20,11 +19,10 @@ from sqlmodel import col
 from registry import clock
 from registry.audit import service as audit
 from registry.audit.service import Actor
-from registry.canonical import canonical_json
 from registry.catalogue import service as catalogue
 from registry.catalogue.models import CatalogueEntry, CertType, Level
-from registry.certificates import credential, numbering, signing, status_lists
-from registry.certificates.models import Certificate, CertificateEvent, IdempotencyRecord, Status
+from registry.certificates import credential, idempotency, numbering, signing, status_lists
+from registry.certificates.models import Certificate, CertificateEvent, Status
 from registry.certificates.schemas import (
     CertificateIssue,
     CertificateIssued,
@@ -43,7 +41,6 @@ from registry.errors import (
     Conflict,
     FieldError,
     Forbidden,
-    IdempotencyKeyReused,
     InvalidInput,
     NotFound,
     OutsideFiledScope,
@@ -101,70 +98,26 @@ async def issue(
     request: CertificateIssue,
     idempotency_key: str | None,
 ) -> IssueOutcome:
+    digest = idempotency.request_hash(request.model_dump(mode="json"))
     if idempotency_key is not None:
-        replay = await _idempotent_replay(ctx, session, principal=principal, key=idempotency_key, request=request)
-        if replay is not None:
-            return replay
+        stored = await idempotency.replay(
+            ctx, session, principal=principal, operation=ISSUE_OPERATION, key=idempotency_key, digest=digest
+        )
+        if stored is not None:
+            return IssueOutcome(status_code=stored.status_code, body=stored.body, replayed=True)
     issued = await _issue_one(ctx, session, principal=principal, request=request)
     if idempotency_key is not None:
-        session.add(
-            IdempotencyRecord(
-                client_id=principal.client_id,
-                operation=ISSUE_OPERATION,
-                key=idempotency_key,
-                request_hash=_request_hash(request),
-                status_code=201,
-                response_encrypted=ctx.box.encrypt(
-                    issued.model_dump_json().encode(), context=_idempotency_context(principal, idempotency_key)
-                ),
-            )
+        await idempotency.store(
+            ctx,
+            session,
+            principal=principal,
+            operation=ISSUE_OPERATION,
+            key=idempotency_key,
+            digest=digest,
+            status_code=201,
+            body=issued.model_dump_json().encode(),
         )
-        await session.flush()
     return IssueOutcome(status_code=201, body=issued, replayed=False)
-
-
-def _request_hash(request: CertificateIssue) -> str:
-    return hashlib.sha256(canonical_json(request.model_dump(mode="json"))).hexdigest()
-
-
-def _idempotency_context(principal: Principal, key: str) -> str:
-    return f"idempotency:{principal.client_id}:{ISSUE_OPERATION}:{key}"
-
-
-async def _idempotent_replay(
-    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, key: str, request: CertificateIssue
-) -> IssueOutcome | None:
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # Held to the end of the transaction: a retry racing its original waits for nothing — it is told to come back.
-        lock_id = int.from_bytes(
-            hashlib.sha256(_idempotency_context(principal, key).encode()).digest()[:8], "big", signed=True
-        )
-        got = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": lock_id})).scalar_one()
-        if not got:
-            raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
-    record = (
-        await session.execute(
-            select(IdempotencyRecord).where(
-                col(IdempotencyRecord.client_id) == principal.client_id,
-                col(IdempotencyRecord.operation) == ISSUE_OPERATION,
-                col(IdempotencyRecord.key) == key,
-            )
-        )
-    ).scalar_one_or_none()
-    if record is None:
-        return None
-    age = (utcnow() - record.created_at).total_seconds()
-    if age > ctx.settings.idempotency_ttl_seconds:
-        await session.delete(record)
-        await session.flush()
-        return None
-    if not hmac.compare_digest(record.request_hash, _request_hash(request)):
-        raise IdempotencyKeyReused(
-            "this Idempotency-Key was already used with a different request body",
-            errors=[FieldError(field="Idempotency-Key", message="already used with a different request body")],
-        )
-    body = orjson.loads(ctx.box.decrypt(record.response_encrypted, context=_idempotency_context(principal, key)))
-    return IssueOutcome(status_code=record.status_code, body=body, replayed=True)
 
 
 @dataclass(frozen=True, slots=True)

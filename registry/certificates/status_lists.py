@@ -69,8 +69,8 @@ def parse_list_name(name: str) -> tuple[str, Purpose] | None:
     return list_id, Purpose(purpose)
 
 
-async def assign_slot(session: AsyncSession, *, issuer_id: int) -> tuple[str, int]:
-    """A random free index in the body's open list pair (opening a new pair when the current one is filling up)."""
+async def open_list(session: AsyncSession, *, issuer_id: int) -> StatusList:
+    """The body's revocation list that still takes new entries (locked), opening a new pair when none does."""
     query = (
         select(StatusList)
         .where(col(StatusList.issuer_id) == issuer_id, col(StatusList.purpose) == Purpose.revocation)
@@ -88,6 +88,12 @@ async def assign_slot(session: AsyncSession, *, issuer_id: int) -> tuple[str, in
             )
         await session.flush()
         current = (await session.execute(query)).scalar_one()
+    return current
+
+
+async def assign_slot(session: AsyncSession, *, issuer_id: int) -> tuple[str, int]:
+    """A random free index in the body's open list pair."""
+    current = await open_list(session, issuer_id=issuer_id)
     for _ in range(_PICK_ATTEMPTS):
         index = secrets.randbelow(current.size)
         taken = await session.execute(

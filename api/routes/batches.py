@@ -1,0 +1,103 @@
+"""Batch issuance: JSON or CSV, up to 10,000 rows, all or nothing, Idempotency-Key required."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import Field, ValidationError
+
+from api.deps import CertificatesIssue, ContextDep, SessionDep
+from registry.certificates import batches
+from registry.errors import InvalidInput, RegistryError
+from registry.schemas import StrictInput
+
+router = APIRouter(prefix="/v1/certificate-batches", tags=["certificates"])
+
+
+class BatchBody(StrictInput):
+    certificates: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=batches.MAX_ROWS)]
+
+
+class UnsupportedMediaType(RegistryError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Send application/json or text/csv"
+
+
+_ROW_SCHEMA = {"$ref": "#/components/schemas/CertificateIssue"}
+_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["certificates"],
+                    "properties": {
+                        "certificates": {"type": "array", "maxItems": batches.MAX_ROWS, "items": _ROW_SCHEMA}
+                    },
+                }
+            },
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": ",".join(batches.CSV_COLUMNS),
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    operation_id="certificate-batches-create",
+    openapi_extra=_OPENAPI,
+    responses={
+        200: {"description": "dry run: every row is valid"},
+        422: {"description": "every bad row, with row number and field; nothing issued"},
+        409: {"description": "a request with this Idempotency-Key is still being processed"},
+    },
+)
+async def create_batch(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    issuer: CertificatesIssue,
+    idempotency_key: Annotated[
+        str, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+    ],
+    dry_run: Annotated[bool, Query(description="validate every row, issue nothing")] = False,
+) -> Response:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if media_type == "text/csv":
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput.field("body", "the CSV is not UTF-8") from None
+        rows = batches.rows_from_csv(text)
+        if len(rows) > batches.MAX_ROWS:
+            raise InvalidInput.field("certificates", f"at most {batches.MAX_ROWS} rows per batch, got {len(rows)}")
+    elif media_type == "application/json":
+        try:
+            body = BatchBody.model_validate(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            raise InvalidInput.field("body", "is not valid JSON") from None
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        rows = body.certificates
+    else:
+        raise UnsupportedMediaType(f"content type {media_type or 'none'} is not accepted")
+    outcome = await batches.submit(
+        context, session, principal=issuer, rows=rows, idempotency_key=idempotency_key, dry_run=dry_run
+    )
+    headers = {"Cache-Control": "no-store"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        orjson.dumps(outcome.body), status_code=outcome.status_code, media_type="application/json", headers=headers
+    )

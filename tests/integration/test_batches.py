@@ -1,0 +1,174 @@
+"""Batch issuance after an evaluation round: all or nothing, every bad row named, safe to retry."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from registry.db import transaction
+from tests.factories import admin_token, bearer, certificate_body, create_issuer, issuer_token, resident_id
+
+
+async def _issuer(app: FastAPI, client: httpx.AsyncClient) -> str:
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    return await issuer_token(app, client, "BJ-AI-COMMITTEE")
+
+
+async def _count(app: FastAPI, table: str) -> int:
+    async with transaction(app.state.sessions) as session:
+        return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+
+
+def _rows(count: int) -> list[dict[str, Any]]:
+    return [
+        certificate_body(holder={"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)})
+        for i in range(count)
+    ]
+
+
+async def test_a_batch_is_issued_in_row_order_and_every_certificate_verifies(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await _issuer(app, client)
+    rows = _rows(25)
+    response = await client.post(
+        "/v1/certificate-batches", json={"certificates": rows}, headers={**bearer(issuer), "Idempotency-Key": "round-1"}
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["count"] == 25
+    assert [c["row"] for c in body["certificates"]] == list(range(1, 26))
+    for row, issued in zip(rows, body["certificates"], strict=True):
+        answer = await client.post(
+            "/v1/verify", json={"number": issued["number"], "holder_name": row["holder"]["name"]}
+        )
+        assert answer.status_code == 200
+        assert answer.json()["result"] == "valid"
+        assert answer.json()["signature_valid"] is True
+    assert await _count(app, "certificates") == 25
+    assert await _count(app, "audit_log") >= 25
+
+
+async def test_one_bad_row_rejects_the_batch_and_every_bad_row_is_listed(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await _issuer(app, client)
+    rows = _rows(6)
+    rows[1]["holder"]["id_number"] = rows[1]["holder"]["id_number"][:-1] + (
+        "0" if rows[1]["holder"]["id_number"][-1] != "0" else "1"
+    )
+    rows[3]["level"] = "clerk"
+    rows[4]["surprise"] = True
+    rows[5]["holder"] = dict(rows[0]["holder"])  # same person, entry and level as row 1
+    response = await client.post(
+        "/v1/certificate-batches", json={"certificates": rows}, headers={**bearer(issuer), "Idempotency-Key": "bad"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert {(e["row"], e["field"]) for e in errors} == {
+        (2, "holder.id_number"),
+        (4, "level"),
+        (5, "surprise"),
+        (6, "holder.id_number"),
+    }
+    assert rows[1]["holder"]["id_number"] not in response.text
+    assert await _count(app, "certificates") == 0
+    assert await _count(app, "holders") == 0
+
+
+async def test_csv_batch_and_dry_run(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await _issuer(app, client)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "cert_type",
+            "catalogue_code",
+            "level",
+            "holder_name",
+            "holder_id_type",
+            "holder_id_number",
+            "awarded_on",
+            "valid_until",
+            "evaluation_batch",
+        ]
+    )
+    for i in range(3):
+        writer.writerow(
+            [
+                "title",
+                "ENG-BCI",
+                "senior",
+                f"脑机{i}",
+                "resident_id",
+                resident_id(sequence=500 + i),
+                "2026-07-01",
+                "",
+                "2026-BCI",
+            ]
+        )
+    headers = {**bearer(issuer), "Idempotency-Key": "csv-1", "Content-Type": "text/csv"}
+    dry = await client.post("/v1/certificate-batches?dry_run=true", content=buffer.getvalue(), headers=headers)
+    assert dry.status_code == 200
+    assert dry.json() == {"dry_run": True, "valid": True, "count": 3}
+    assert await _count(app, "certificates") == 0
+    issued = await client.post("/v1/certificate-batches", content=buffer.getvalue(), headers=headers)
+    assert issued.status_code == 201, issued.text
+    assert issued.json()["count"] == 3
+
+
+async def test_retrying_a_batch_returns_the_same_numbers_and_issues_nothing_twice(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await _issuer(app, client)
+    rows = _rows(10)
+    headers = {**bearer(issuer), "Idempotency-Key": "round-2"}
+    first = await client.post("/v1/certificate-batches", json={"certificates": rows}, headers=headers)
+    again = await client.post("/v1/certificate-batches", json={"certificates": rows}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    other = await client.post("/v1/certificate-batches", json={"certificates": rows[:5]}, headers=headers)
+    assert other.status_code == 422
+    assert await _count(app, "certificates") == 10
+
+
+async def test_a_holder_who_already_holds_the_award_is_refused(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await _issuer(app, client)
+    rows = _rows(2)
+    headers = {**bearer(issuer), "Idempotency-Key": "a"}
+    assert (
+        await client.post("/v1/certificate-batches", json={"certificates": rows[:1]}, headers=headers)
+    ).status_code == 201
+    response = await client.post(
+        "/v1/certificate-batches", json={"certificates": rows}, headers={**bearer(issuer), "Idempotency-Key": "b"}
+    )
+    assert response.status_code == 422
+    assert [(e["row"], e["field"]) for e in response.json()["errors"]] == [(1, "holder.id_number")]
+
+
+async def test_batches_need_a_key_and_at_most_ten_thousand_rows(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await _issuer(app, client)
+    no_key = await client.post("/v1/certificate-batches", json={"certificates": _rows(1)}, headers=bearer(issuer))
+    assert no_key.status_code == 422
+    assert no_key.json()["errors"][0]["field"] == "Idempotency-Key"
+    too_many = await client.post(
+        "/v1/certificate-batches",
+        json={"certificates": [{"x": 1}] * 10_001},
+        headers={**bearer(issuer), "Idempotency-Key": "big"},
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["field"] == "certificates"
+    xml = await client.post(
+        "/v1/certificate-batches",
+        content=b"<a/>",
+        headers={**bearer(issuer), "Idempotency-Key": "x", "Content-Type": "application/xml"},
+    )
+    assert xml.status_code == 415
