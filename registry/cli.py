@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -157,6 +158,80 @@ def _read_source(source: str) -> str:
         return response.text
     with open(source, encoding="utf-8") as handle:
         return handle.read()
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="CSV with the batch columns (see README)", exists=True, dir_okay=False)],
+    issuer: Annotated[str, typer.Option(help="evaluation body code")],
+) -> None:
+    """Issue every valid row of a (possibly huge) CSV in chunks; re-running resumes. Rejected rows go to a file."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from registry.certificates import imports
+    from registry.context import RegistryContext
+    from registry.db import create_engine, session_factory
+    from registry.errors import RegistryError
+
+    settings = _settings()
+    total = imports.count_rows(file)
+    started = time.monotonic()
+
+    async def run() -> imports.ImportSummary:
+        await _migrate(settings)
+        engine = create_engine(settings.database_url)
+        columns = (
+            TextColumn("[bold]importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8.0f} rows/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        try:
+            with Progress(*columns, transient=False) as progress:
+                task = progress.add_task("import", total=total, rate=0.0)
+
+                def advance(rows: int) -> None:
+                    done = progress.tasks[0].completed + rows
+                    progress.update(task, advance=rows, rate=done / max(time.monotonic() - started, 1e-9))
+
+                return await imports.run_import(
+                    RegistryContext.from_settings(settings),
+                    session_factory(engine),
+                    path=file,
+                    issuer_code=issuer,
+                    on_progress=advance,
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        summary = asyncio.run(run())
+    except RegistryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    elapsed = time.monotonic() - started
+    typer.echo(
+        f"rows {summary.rows}  issued {summary.issued}  already issued {summary.already_issued}  "
+        f"rejected {summary.rejected}  in {elapsed:.1f}s ({summary.rows / max(elapsed, 1e-9):.0f} rows/s)"
+    )
+    typer.echo(f"issued certificates (with claim codes): {summary.issued_file}")
+    if summary.rejected:
+        typer.echo(f"rejected rows with reasons: {summary.rejected_file}")
+        for reason, count in sorted(summary.reasons.items(), key=lambda item: -item[1]):
+            typer.echo(f"  {count:>8}  {reason}")
+    raise typer.Exit(0 if summary.rejected == 0 else 3)
 
 
 @app.command("verify-credential")

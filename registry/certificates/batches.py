@@ -97,6 +97,10 @@ class _Row:
     holder_index: str
 
 
+def renumber(row: _Row, number: int) -> _Row:
+    return _Row(number=number, request=row.request, holder_index=row.holder_index)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchOutcome:
     status_code: int
@@ -117,7 +121,7 @@ async def submit(
         raise InvalidInput.field("certificates", "the batch has no rows")
     if len(rows) > MAX_ROWS:
         raise InvalidInput.field("certificates", f"at most {MAX_ROWS} rows per batch, got {len(rows)}")
-    issuer = await _issuer_of(session, principal)
+    issuer = await issuer_of(session, principal)
     digest = idempotency.request_hash({"rows": rows, "dry_run": dry_run})
     if not dry_run:
         stored = await idempotency.replay(
@@ -149,7 +153,7 @@ def _encode(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
 
 
-async def _issuer_of(session: AsyncSession, principal: Principal) -> Issuer:
+async def issuer_of(session: AsyncSession, principal: Principal) -> Issuer:
     if principal.issuer_id is None:
         raise Forbidden("only an evaluation body's client can issue certificates")
     issuer = await session.get(Issuer, principal.issuer_id)

@@ -1,0 +1,191 @@
+"""Large imports (``registry import FILE.csv --issuer CODE``): a national roll-out of millions of rows.
+
+The file is streamed in chunks; each chunk is one transaction under a deterministic idempotency key derived from
+its content, so re-running the same file skips every chunk that was already issued and carries on where it stopped.
+Bad rows do not stop the import: they are set aside, with their reasons, into a rejected-rows file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from registry.certificates import batches, idempotency
+from registry.clients.models import Role
+from registry.clients.service import Principal
+from registry.context import RegistryContext
+from registry.db import transaction
+from registry.errors import NotFound
+from registry.issuers import service as issuers
+
+CHUNK_ROWS = 5_000
+OPERATION = "certificates.import"
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    issued: int = 0
+    already_issued: int = 0
+    rejected: int = 0
+    chunks: int = 0
+    rejected_file: Path | None = None
+    issued_file: Path | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def count_rows(path: Path) -> int:
+    """Data rows in the file (for the progress bar's ETA): a fast newline count, header excluded."""
+    with path.open("rb") as handle:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(0, lines - 1)
+
+
+def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str]]]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        chunk: list[list[str]] = []
+        for record in reader:
+            chunk.append(record)
+            if len(chunk) == CHUNK_ROWS:
+                yield header, chunk
+                chunk = []
+        if chunk:
+            yield header, chunk
+
+
+def _as_rows(header: list[str], records: list[list[str]]) -> list[dict[str, Any]]:
+    text_rows = [header, *records]
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(text_rows)
+    return batches.rows_from_csv(buffer.getvalue())
+
+
+async def run_import(
+    ctx: RegistryContext,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    path: Path,
+    issuer_code: str,
+    on_progress: Callable[[int], None] = lambda _rows: None,
+) -> ImportSummary:
+    async with transaction(sessions) as session:
+        issuer = await issuers.get_by_code(session, issuer_code)
+    if issuer is None:
+        raise NotFound(f"no evaluation body {issuer_code}")
+    principal = Principal(
+        client_id=f"import:{issuer.code}"[:64],
+        role=Role.issuer,
+        scopes=frozenset(),
+        issuer_id=issuer.id,
+        issuer_code=issuer.code,
+        region=issuer.region,
+    )
+    rejected_file, issued_file = path.with_suffix(".rejected.csv"), path.with_suffix(".issued.csv")
+    summary = ImportSummary(rejected_file=rejected_file, issued_file=issued_file)
+    # Both output files hold personal data (the operator's own input and claim codes): readable by the owner only.
+    with _private(rejected_file) as rejected_out, _private(issued_file) as issued_out:
+        rejected_writer, issued_writer = csv.writer(rejected_out), csv.writer(issued_out)
+        issued_writer.writerow(["row", "number", "verify_url", "claim_code"])
+        first_row = 1
+        for header, records in _chunks(path):
+            if summary.chunks == 0:
+                rejected_writer.writerow(["row", *header, "reasons"])
+            outcome, replayed = await _import_chunk(ctx, sessions, principal=principal, header=header, records=records)
+            for item in outcome["issued"]:
+                issued_writer.writerow(
+                    [first_row - 1 + item["row"], item["number"], item["verify_url"], item["claim_code"]]
+                )
+            for row_number, reasons in outcome["rejected"]:
+                rejected_writer.writerow([first_row - 1 + row_number, *records[row_number - 1], "; ".join(reasons)])
+                for reason in reasons:
+                    summary.reasons[reason.split(":")[0]] = summary.reasons.get(reason.split(":")[0], 0) + 1
+            summary.rows += len(records)
+            summary.rejected += len(outcome["rejected"])
+            if replayed:
+                summary.already_issued += len(outcome["issued"])
+            else:
+                summary.issued += len(outcome["issued"])
+            summary.chunks += 1
+            first_row += len(records)
+            on_progress(len(records))
+    return summary
+
+
+async def _import_chunk(
+    ctx: RegistryContext,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    principal: Principal,
+    header: list[str],
+    records: list[list[str]],
+) -> tuple[dict[str, Any], bool]:
+    key = "chunk-" + hashlib.sha256(orjson.dumps([header, records])).hexdigest()[:48]
+    async with transaction(sessions) as session:
+        stored = await idempotency.replay(ctx, session, principal=principal, operation=OPERATION, key=key, digest=key)
+        if stored is not None:
+            return stored.body, True
+        issuer = await batches.issuer_of(session, principal)
+        rows = _as_rows(header, records)
+        rejected: dict[int, list[str]] = {}
+        try:
+            valid = await batches.validate(ctx, session, issuer=issuer, rows=rows)
+        except batches.BatchRejected as exc:
+            for error in exc.errors:
+                if error.row:
+                    rejected.setdefault(error.row, []).append(f"{error.field}: {error.message}")
+            if any(not error.row for error in exc.errors):  # a header problem: nothing in this file can be read
+                raise
+            keep = [row if i + 1 not in rejected else None for i, row in enumerate(rows)]
+            valid = (
+                await batches.validate(ctx, session, issuer=issuer, rows=[row for row in keep if row is not None])
+                if any(row is not None for row in keep)
+                else []
+            )
+            # validate() numbers the kept rows 1..n; map them back to their place in the chunk.
+            positions = [i + 1 for i, row in enumerate(keep) if row is not None]
+            valid = [batches.renumber(row, positions[row.number - 1]) for row in valid]
+        issued = (
+            await batches.issue_rows(ctx, session, principal=principal, issuer=issuer, rows=valid)
+            if valid
+            else {"certificates": []}
+        )
+        outcome = {
+            "issued": issued["certificates"],
+            "rejected": sorted((row, reasons) for row, reasons in rejected.items()),
+        }
+        await idempotency.store(
+            ctx,
+            session,
+            principal=principal,
+            operation=OPERATION,
+            key=key,
+            digest=key,
+            status_code=201,
+            body=orjson.dumps(outcome),
+        )
+        return orjson.loads(orjson.dumps(outcome)), False
+
+
+class _private:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Any:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
