@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.context = context
     app.state.engine = engine
+    app.state.read_engine = read_engine
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = session_factory(read_engine)
     errors.install(app)

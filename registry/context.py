@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from registry.config import Settings
 from registry.keys.secrets_box import SecretsBox
@@ -14,8 +15,12 @@ class RegistryContext:
     settings: Settings
     box: SecretsBox
     keyring: KeyRing
+    # registry.certificates.verification.ReadCaches; typed loosely to keep this module below the domain packages.
+    caches: Any = field(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RegistryContext:
         box = SecretsBox.from_master_key(settings.master_key_bytes)
-        return cls(settings=settings, box=box, keyring=KeyRing(box=box))
+        from registry.certificates.verification import ReadCaches
+
+        return cls(settings=settings, box=box, keyring=KeyRing(box=box), caches=ReadCaches())

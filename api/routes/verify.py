@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
-from api.deps import ContextDep, ReadSessionDep
-from registry.certificates import service as certificates
+from api.deps import ContextDep, ReadConnectionDep
+from registry.certificates import verification
 from registry.certificates.schemas import Verification, VerifyByNumber
 
 router = APIRouter(prefix="/v1/verify", tags=["verify"])
 
 
+def _json(answer: Verification) -> Response:
+    # Serialised once by pydantic-core; the model is already validated, so FastAPI need not check it again.
+    return Response(answer.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
 @router.get("/{token}", response_model=Verification, operation_id="verify-token", responses={404: {}})
-async def verify_token(token: str, context: ContextDep, session: ReadSessionDep) -> Verification:
-    return await certificates.verify_by_token(context, session, token=token, channel="token")
+async def verify_token(token: str, context: ContextDep, connection: ReadConnectionDep) -> Response:
+    return _json(await verification.by_token(context, connection, token=token, channel="token"))
 
 
 @router.post("", response_model=Verification, operation_id="verify-number", responses={404: {}})
-async def verify_number(body: VerifyByNumber, context: ContextDep, session: ReadSessionDep) -> Verification:
-    return await certificates.verify_by_number(context, session, number=body.number, holder_name=body.holder_name)
+async def verify_number(body: VerifyByNumber, context: ContextDep, connection: ReadConnectionDep) -> Response:
+    return _json(await verification.by_number(context, connection, number=body.number, holder_name=body.holder_name))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -21,17 +20,16 @@ from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.catalogue import service as catalogue
 from registry.catalogue.models import CatalogueEntry, CertType, Level
-from registry.certificates import credential, idempotency, numbering, signing, status_lists
+from registry.certificates import credential, idempotency, numbering, signing, status_lists, verification
 from registry.certificates.models import Certificate, CertificateEvent, Status
 from registry.certificates.schemas import (
+    EARLIEST_AWARD,
     CertificateIssue,
     CertificateIssued,
     CertificatePage,
     CertificatePublic,
     HolderPublic,
     Verification,
-    VerificationResult,
-    VerifiedCertificate,
 )
 from registry.clients.models import Role
 from registry.clients.service import Principal
@@ -51,9 +49,8 @@ from registry.holders.models import Holder
 from registry.issuers import service as issuers
 from registry.issuers.models import Issuer, IssuerStatus
 from registry.keys import service as keys
-from registry.keys.models import KeyStatus, KeyUse
-from registry.metrics import CERTIFICATES_ISSUED, VERIFICATIONS
-from registry.schemas import person_name_key
+from registry.keys.models import KeyUse
+from registry.metrics import CERTIFICATES_ISSUED
 
 CLAIM_CODE_KIND = "claim-code"
 ISSUE_OPERATION = "certificates.issue"
@@ -168,6 +165,10 @@ async def check_award(session: AsyncSession, *, issuer: Issuer, award: Award) ->
     were in force, and its filed scope covers the award both on the award date and today."""
     if issuer.status != IssuerStatus.active:
         raise Forbidden(f"evaluation body {issuer.code} is {issuer.status} and cannot issue")
+    if award.valid_until is not None and award.valid_until <= award.awarded_on:
+        raise InvalidInput.field("valid_until", "must be after awarded_on")
+    if award.awarded_on < EARLIEST_AWARD:
+        raise InvalidInput.field("awarded_on", f"must be on or after {EARLIEST_AWARD.isoformat()}")
     entry, level = await _catalogue_entry_and_level(session, award)
     today = clock.today()
     if award.awarded_on > today:
@@ -452,145 +453,29 @@ async def list_own(
 
 
 async def verify_by_token(ctx: RegistryContext, session: AsyncSession, *, token: str, channel: str) -> Verification:
-    if not 16 <= len(token) <= 64:
-        raise NotFound("no certificate for this verification link")
-    row = (await session.execute(_joined_query().where(col(Certificate.verify_token) == token))).first()
-    if row is None:
-        VERIFICATIONS.labels(result="not_found", channel=channel).inc()
-        raise NotFound("no certificate for this verification link")
-    return await _verification(ctx, session, row, channel=channel)
+    return await verification.by_token(ctx, session, token=token, channel=channel)
 
 
 async def verify_by_number(
     ctx: RegistryContext, session: AsyncSession, *, number: str, holder_name: str
 ) -> Verification:
-    try:
-        canonical = numbering.normalize_number(number)
-    except numbering.InvalidCertificateNumber as exc:
-        raise InvalidInput.field("number", f"{exc} — please check the number for a typo") from None
-    row = (await session.execute(_joined_query().where(col(Certificate.number) == canonical))).first()
-    # A wrong name answers exactly like an unknown number: the endpoint must not confirm that a number exists.
-    if row is None or not hmac.compare_digest(
-        person_name_key(row[0].holder_name).encode(), person_name_key(holder_name).encode()
-    ):
-        VERIFICATIONS.labels(result="not_found", channel="number").inc()
-        raise NotFound("no certificate with this number and holder name")
-    return await _verification(ctx, session, row, channel="number")
-
-
-async def _verification(
-    ctx: RegistryContext, session: AsyncSession, row: tuple[object, ...], *, channel: str
-) -> Verification:
-    cert, issuer, entry, level, holder = row
-    assert isinstance(cert, Certificate)
-    assert isinstance(issuer, Issuer)
-    assert isinstance(entry, CatalogueEntry)
-    assert isinstance(level, Level)
-    assert isinstance(holder, Holder)
-    signature_valid, key_problem = await _check_signature(ctx, session, cert, issuer=issuer, holder=holder)
-    assert issuer.id is not None
-    in_scope = issuers.scope_covers(
-        await issuers.filed_scopes(session, issuer.id),
-        cert_type=cert.cert_type,
-        catalogue_code=cert.catalogue_code,
-        level=cert.level,
-        on=cert.awarded_on,
-    )
-    result, reason = _judge(
-        cert, signature_valid=signature_valid, key_problem=key_problem, in_scope=in_scope, today=clock.today()
-    )
-    VERIFICATIONS.labels(result=result.value, channel=channel).inc()
-    return Verification(
-        result=result,
-        reason=reason,
-        signature_valid=signature_valid,
-        checked_at=utcnow(),
-        superseded_by=cert.superseded_by,
-        supersedes=cert.supersedes,
-        certificate=VerifiedCertificate(
-            number=cert.number,
-            number_display=numbering.format_number(cert.number),
-            holder_name=cert.holder_name,
-            holder_id_masked=holder.id_masked,
-            cert_type=cert.cert_type,
-            catalogue_code=cert.catalogue_code,
-            series_zh=entry.series_zh,
-            name_zh=entry.name_zh,
-            name_en=entry.name_en,
-            level=cert.level,
-            level_name_zh=level.name_zh,
-            level_name_en=level.name_en,
-            issuer_code=issuer.code,
-            issuer_name=issuer.name,
-            awarded_on=cert.awarded_on,
-            valid_until=cert.valid_until,
-        ),
-    )
-
-
-async def _check_signature(
-    ctx: RegistryContext, session: AsyncSession, cert: Certificate, *, issuer: Issuer, holder: Holder
-) -> tuple[bool, str | None]:
-    kid = signing.signature_kid(cert.signature)
-    info = await ctx.keyring.public_key(session, kid) if kid is not None else None
-    if info is None or info.use != KeyUse.certificate or info.issuer_id != issuer.id or kid != cert.kid:
-        return False, "signing_key_unknown"
-    payload = signing.canonical_payload(
-        number=cert.number,
-        issuer_code=issuer.code,
-        cert_type=cert.cert_type,
-        catalogue_code=cert.catalogue_code,
-        catalogue_version=cert.catalogue_version,
-        level=cert.level,
-        holder_name=cert.holder_name,
-        holder_id_type=holder.id_type,
-        holder_id_masked=holder.id_masked,
-        holder_ref=holder.id_index,
-        awarded_on=cert.awarded_on,
-        valid_until=cert.valid_until,
-        evaluation_batch=cert.evaluation_batch,
-        issued_at=cert.issued_at,
-    )
-    if not signing.verify(cert.signature, payload, key=info.public_key):
-        return False, None
-    if info.status == KeyStatus.compromised and (
-        info.compromised_from is None or cert.issued_at >= info.compromised_from
-    ):
-        return True, "signing_key_compromised"
-    # A signature dated outside its key's working life was not made by the registry in the ordinary course.
-    if cert.issued_at < info.valid_from.replace(microsecond=0) or (
-        info.retired_at is not None and cert.issued_at > info.retired_at
-    ):
-        return True, "signing_key_not_valid_then"
-    return True, None
-
-
-def _judge(
-    cert: Certificate, *, signature_valid: bool, key_problem: str | None, in_scope: bool, today: date
-) -> tuple[VerificationResult, str | None]:
-    """Fail closed: anything the registry cannot vouch for is 'unknown', never 'valid'."""
-    if not signature_valid:
-        return VerificationResult.unknown, key_problem or "signature_invalid"
-    if key_problem is not None:
-        return VerificationResult.unknown, key_problem
-    if not in_scope:
-        return VerificationResult.unknown, "issuer_outside_filed_scope"
-    if cert.status == Status.revoked:
-        return VerificationResult.revoked, cert.revocation_reason or "revoked"
-    if cert.status == Status.superseded:
-        return VerificationResult.superseded, "superseded"
-    if cert.status == Status.suspended:
-        return VerificationResult.suspended, "suspended"
-    if cert.valid_until is not None and cert.valid_until < today:
-        return VerificationResult.expired, "expired"
-    return VerificationResult.valid, None
+    return await verification.by_number(ctx, session, number=number, holder_name=holder_name)
 
 
 async def verify_record(
     ctx: RegistryContext, session: AsyncSession, record: CertificateRecord, *, channel: str
 ) -> Verification:
-    row = (record.certificate, record.issuer, record.entry, record.level, record.holder)
-    return await _verification(ctx, session, row, channel=channel)
+    """The public answer for a certificate already loaded (PDF, holder views): the same rules as the hot path."""
+    cert, holder, issuer = record.certificate, record.holder, record.issuer
+    row = {
+        **cert.model_dump(),
+        "id_type": holder.id_type,
+        "id_masked": holder.id_masked,
+        "id_index": holder.id_index,
+        "issuer_code": issuer.code,
+        "issuer_name": issuer.name,
+    }
+    return await verification.answer(ctx, session, row, channel=channel)
 
 
 async def signed_credential(ctx: RegistryContext, session: AsyncSession, record: CertificateRecord) -> str:
