@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import Field, ValidationError
@@ -51,27 +51,9 @@ _OPENAPI = {
 }
 
 
-@router.post(
-    "",
-    status_code=201,
-    operation_id="certificate-batches-create",
-    openapi_extra=_OPENAPI,
-    responses={
-        200: {"description": "dry run: every row is valid"},
-        422: {"description": "every bad row, with row number and field; nothing issued"},
-        409: {"description": "a request with this Idempotency-Key is still being processed"},
-    },
-)
-async def create_batch(
-    request: Request,
-    context: ContextDep,
-    session: SessionDep,
-    issuer: CertificatesIssue,
-    idempotency_key: Annotated[
-        str, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
-    ],
-    dry_run: Annotated[bool, Query(description="validate every row, issue nothing")] = False,
-) -> Response:
+async def read_rows(request: Request) -> list[dict[str, Any]]:
+    """The uploaded rows, read and parsed before any database work: a slow upload must not hold a transaction
+    (on SQLite, the write lock) open while it trickles in."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     if media_type == "text/csv":
@@ -92,6 +74,33 @@ async def create_batch(
         rows = body.certificates
     else:
         raise UnsupportedMediaType(f"content type {media_type or 'none'} is not accepted")
+    return rows
+
+
+BatchRows = Annotated[list[dict[str, Any]], Depends(read_rows)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    operation_id="certificate-batches-create",
+    openapi_extra=_OPENAPI,
+    responses={
+        200: {"description": "dry run: every row is valid"},
+        422: {"description": "every bad row, with row number and field; nothing issued"},
+        409: {"description": "a request with this Idempotency-Key is still being processed"},
+    },
+)
+async def create_batch(
+    rows: BatchRows,
+    context: ContextDep,
+    session: SessionDep,
+    issuer: CertificatesIssue,
+    idempotency_key: Annotated[
+        str, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")
+    ],
+    dry_run: Annotated[bool, Query(description="validate every row, issue nothing")] = False,
+) -> Response:
     outcome = await batches.submit(
         context, session, principal=issuer, rows=rows, idempotency_key=idempotency_key, dry_run=dry_run
     )

@@ -28,6 +28,7 @@ async def status_list(
     token = await certificates.status_list_credential(context, session, issuer_code=issuer_code, name=list_name)
     etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
     headers = {"Cache-Control": f"public, max-age={MAX_AGE_SECONDS}", "ETag": etag}
-    if request.headers.get("if-none-match") == etag:
+    wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)
     return Response(token, media_type="application/vc+jwt", headers=headers)

@@ -109,6 +109,11 @@ def verify_credential(
         return report
     report.add("signature", "pass", detail)
 
+    issuer = claims.get("iss")
+    issuer_code = issuer.rsplit("/v1/issuers/", 1)[-1] if isinstance(issuer, str) and "/v1/issuers/" in issuer else None
+    if not _signs_for(jwk, issuer_code):
+        report.add("key", "fail", f"key {jwk.get('kid')} is not a certificate key of the issuer {issuer!r}")
+        return report
     issued_at = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
     key_from, key_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
     compromised = _parse_time(jwk.get("compromised_from"))
@@ -150,10 +155,22 @@ def verify_credential(
         if list_token is None:
             report.add("status", "unknown", f"status list {url} was not provided or could not be read")
             return report
-        list_claims, _, list_detail = _verify_jws(list_token, jwks)
+        list_claims, list_key, list_detail = _verify_jws(list_token, jwks)
         subject = (list_claims or {}).get("credentialSubject", {})
         if list_claims is None or list_claims.get("id") != url or subject.get("statusPurpose") != purpose:
             report.add("status", "unknown", f"status list {url} does not verify: {list_detail}")
+            return report
+        # Only the same body's own, uncompromised key may speak for its certificates' status.
+        if (
+            list_claims.get("iss") != issuer
+            or not _signs_for(list_key, issuer_code)
+            or (list_key or {}).get("compromised_from")
+        ):
+            report.add("status", "unknown", f"status list {url} is not signed by the credential's issuer")
+            return report
+        list_until = _parse_time(list_claims.get("validUntil"))
+        if list_until is None or list_until < now:
+            report.add("status", "unknown", f"status list {url} is out of date; fetch a current one")
             return report
         try:
             bits = decode(subject["encodedList"])
@@ -167,6 +184,16 @@ def verify_credential(
         findings.append(f"{purpose} bit {index} clear")
     report.add("status", "pass", "; ".join(findings))
     return report
+
+
+def _signs_for(jwk: dict[str, Any] | None, issuer_code: str | None) -> bool:
+    """A key counts for a credential only if the JWKS names it a certificate key of that very issuer."""
+    return (
+        jwk is not None
+        and issuer_code is not None
+        and jwk.get("key_use") == "certificate"
+        and jwk.get("issuer_code") == issuer_code
+    )
 
 
 def _word(purpose: Any) -> str:

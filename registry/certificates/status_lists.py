@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import secrets
-from datetime import UTC
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +21,8 @@ from registry.certificates.models import Certificate, StatusList
 from registry.db import utcnow
 
 LIST_SIZE = 131_072  # the recommendation's minimum: large enough that one index says nothing about a holder
-FILL_LIMIT = 0.75  # start a new pair before random picks start colliding often
+FILL_LIMIT = 0.75
+LIST_VALIDITY = timedelta(days=1)  # start a new pair before random picks start colliding often
 _PICK_ATTEMPTS = 64
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 
@@ -129,13 +130,16 @@ async def get_list(session: AsyncSession, *, issuer_id: int, list_id: str, purpo
 
 
 def list_credential_claims(*, url: str, issuer_id: str, purpose: Purpose, row: StatusList) -> dict[str, Any]:
-    valid_from = row.updated_at.astimezone(UTC).replace(microsecond=0)
+    """Valid for a day from the minute it is served: an offline verifier can tell a current list from a stale one,
+    and within a minute the bytes (and ETag) stay the same for caches."""
+    valid_from = utcnow().replace(second=0, microsecond=0)
     return {
         "@context": [VC_CONTEXT],
         "id": url,
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": issuer_id,
         "validFrom": valid_from.isoformat(),
+        "validUntil": (valid_from + LIST_VALIDITY).isoformat(),
         "credentialSubject": {
             "id": f"{url}#list",
             "type": "BitstringStatusList",

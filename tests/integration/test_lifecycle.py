@@ -371,6 +371,19 @@ async def test_a_correction_must_change_something(app: FastAPI, client: httpx.As
     assert (await _verify(client, certificate))["result"] == "valid"
 
 
+async def test_a_correction_cannot_end_validity_before_the_award(app: FastAPI, client: httpx.AsyncClient) -> None:
+    world = await _world(app, client)
+    certificate = await issued_certificate(client, world.issuer)  # awarded 2026-06-30
+    response = await client.post(
+        f"/v1/certificates/{certificate['number']}/correct",
+        json={"reason": "validity", "valid_until": "2020-01-01"},
+        headers=bearer(world.issuer),
+    )
+    problem = _assert_problem(response, 422)
+    assert "valid_until" in {error["field"] for error in problem.get("errors", [])}, problem
+    assert (await _verify(client, certificate))["result"] == "valid"
+
+
 # --- evaluation bodies ---------------------------------------------------------------------------------------------
 
 
@@ -739,4 +752,3 @@ async def test_status_lists_are_cacheable_and_unknown_lists_are_404(app: FastAPI
         _assert_problem(await client.get(path), 404)
     await create_issuer(client, world.admin, code=OTHER)
     _assert_problem(await client.get(f"/v1/status-lists/{OTHER}/{list_name}"), 404)
-

@@ -1,0 +1,382 @@
+"""Offline verification of a signed credential: `registry verify-credential` against files only, as a verifier with
+no access to the registry's database would run it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+
+from registry.certificates.offline import verify_credential
+from registry.context import RegistryContext
+from registry.issuers import service as issuers
+from registry.keys import service as keys
+from registry.keys.models import KeyUse
+from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token
+
+CODE = "BJ-AI-COMMITTEE"
+OTHER = "BJ-OTHER-COMMITTEE"
+VERIFY = [sys.executable, "-m", "registry", "verify-credential"]
+
+
+@dataclass
+class Outcome:
+    code: int
+    steps: dict[str, str]
+    out: str
+    err: str
+
+
+@dataclass
+class Files:
+    credential: Path
+    jwks: Path
+    revocation: Path
+    suspension: Path
+
+
+async def _run(*args: str) -> Outcome:
+    process = await asyncio.create_subprocess_exec(
+        *VERIFY, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out_bytes, err_bytes = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    out, err = out_bytes.decode(), err_bytes.decode()
+    steps: dict[str, str] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in {"format", "signature", "key", "dates", "status"}:
+            steps[parts[0]] = parts[1]
+    return Outcome(code=process.returncode, steps=steps, out=out, err=err)
+
+
+async def _setup(app: FastAPI, client: httpx.AsyncClient) -> tuple[str, str]:
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    return admin, await issuer_token(app, client, CODE)
+
+
+async def _credential(client: httpx.AsyncClient, token: str, number: str) -> str:
+    response = await client.get(f"/v1/certificates/{number}/credential", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    return response.text.strip()
+
+
+def _status_urls(credential: str) -> dict[str, str]:
+    claims = jwt.decode(credential, options={"verify_signature": False})
+    return {entry["statusPurpose"]: entry["statusListCredential"] for entry in claims["credentialStatus"]}
+
+
+async def _fetch(client: httpx.AsyncClient, url: str) -> str:
+    response = await client.get(url)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def _save(directory: Path, contents: dict[str, str]) -> dict[str, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {name: directory / name for name in contents}
+    for name, text in contents.items():
+        paths[name].write_text(text, encoding="utf-8")
+    return paths
+
+
+async def _write(client: httpx.AsyncClient, directory: Path, credential: str, name: str = "credential") -> Files:
+    """The credential, the JWKS and both status lists as a verifier would have saved them."""
+    urls = _status_urls(credential)
+    paths = _save(
+        directory,
+        {
+            f"{name}.vc.jwt": credential,
+            "jwks.json": await _fetch(client, "/.well-known/jwks.json"),
+            "revocation.vc.jwt": await _fetch(client, urls["revocation"]),
+            "suspension.vc.jwt": await _fetch(client, urls["suspension"]),
+        },
+    )
+    return Files(
+        credential=paths[f"{name}.vc.jwt"],
+        jwks=paths["jwks.json"],
+        revocation=paths["revocation.vc.jwt"],
+        suspension=paths["suspension.vc.jwt"],
+    )
+
+
+async def _check(files: Files, *, credential: Path | None = None, lists: tuple[Path, ...] | None = None) -> Outcome:
+    given = (files.revocation, files.suspension) if lists is None else lists
+    args = [str(credential or files.credential), "--jwks", str(files.jwks)]
+    for path in given:
+        args += ["--status-list", str(path)]
+    return await _run(*args)
+
+
+def _tamper(credential: str, change: dict[str, Any]) -> str:
+    """Change claims in the payload segment, keeping the header and the signature as they were."""
+    header, payload, signature = credential.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    subject = claims["credentialSubject"]
+    subject.update(change)
+    encoded = base64.urlsafe_b64encode(json.dumps(claims, ensure_ascii=False).encode()).rstrip(b"=").decode()
+    return f"{header}.{encoded}.{signature}"
+
+
+async def _signing_key_of(app: FastAPI, code: str | None) -> tuple[Ed25519PrivateKey, str]:
+    """An evaluation body's own current private key, as an insider at that body holds it (None: the registry's
+    access-token key)."""
+    context: RegistryContext = app.state.context
+    async with app.state.sessions() as session:
+        if code is None:
+            key = await keys.active_key(session, use=KeyUse.access_token)
+        else:
+            issuer = await issuers.get_by_code(session, code)
+            assert issuer is not None
+            key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
+        assert key is not None
+        return context.keyring.private_key(key), key.kid
+
+
+def _resign(token: str, *, key: Ed25519PrivateKey, kid: str, change: dict[str, Any] | None = None) -> str:
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    claims.update(change or {})
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": "vc+jwt"})
+
+
+async def test_a_valid_credential_passes_every_step(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer, valid_until="2031-06-30")
+    files = await _write(client, tmp_path, await _credential(client, issuer, certificate["number"]))
+    outcome = await _check(files)
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert outcome.steps == {step: "PASS" for step in ("format", "signature", "key", "dates", "status")}, outcome.out
+    assert "RESULT     VALID" in outcome.out
+
+
+async def test_a_revoked_certificate_fails_at_status(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer)
+    credential = await _credential(client, issuer, certificate["number"])  # the holder saved it while still valid
+    revoked = await client.post(
+        f"/v1/certificates/{certificate['number']}/revoke",
+        json={"reason": "falsified papers", "reason_code": "fraud"},
+        headers=bearer(issuer),
+    )
+    assert revoked.status_code == 200, revoked.text
+    files = await _write(client, tmp_path, credential)
+    outcome = await _check(files)
+    assert outcome.code == 1, outcome.out
+    assert outcome.steps["signature"] == "PASS"
+    assert outcome.steps["status"] == "FAIL", outcome.out
+    assert "RESULT     NOT VALID" in outcome.out
+    assert "revocation" in outcome.out
+
+
+async def test_a_suspended_certificate_fails_at_status(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer)
+    credential = await _credential(client, issuer, certificate["number"])
+    suspended = await client.post(
+        f"/v1/certificates/{certificate['number']}/suspend", json={"reason": "checking"}, headers=bearer(issuer)
+    )
+    assert suspended.status_code == 200, suspended.text
+    outcome = await _check(await _write(client, tmp_path, credential))
+    assert outcome.code == 1, outcome.out
+    assert outcome.steps["status"] == "FAIL", outcome.out
+    assert "suspension" in outcome.out
+
+
+async def test_a_superseded_certificate_fails_offline(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer)
+    credential = await _credential(client, issuer, certificate["number"])
+    corrected = await client.post(
+        f"/v1/certificates/{certificate['number']}/correct",
+        json={"reason": "level", "level": "senior"},
+        headers=bearer(issuer),
+    )
+    assert corrected.status_code == 201, corrected.text
+    outcome = await _check(await _write(client, tmp_path / "old", credential))
+    assert outcome.code == 1, outcome.out
+    assert outcome.steps["status"] == "FAIL", outcome.out
+    successor = await _credential(client, issuer, corrected.json()["number"])
+    assert (await _check(await _write(client, tmp_path / "new", successor))).code == 0
+
+
+async def test_a_changed_claim_fails_at_signature(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer)
+    credential = await _credential(client, issuer, certificate["number"])
+    files = await _write(client, tmp_path, credential)
+    forged = tmp_path / "forged.vc.jwt"
+    forged.write_text(
+        _tamper(credential, {"level": {"code": "senior", "name_zh": "正高级", "name_en": "Senior"}}), encoding="utf-8"
+    )
+    outcome = await _check(files, credential=forged)
+    assert outcome.code == 1, outcome.out
+    assert outcome.steps["format"] == "PASS"
+    assert outcome.steps["signature"] == "FAIL", outcome.out
+    assert "RESULT     NOT VALID" in outcome.out
+    # The untouched original still passes with the very same files.
+    assert (await _check(files)).code == 0
+
+
+async def test_a_missing_status_list_fails_closed(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer)
+    files = await _write(client, tmp_path, await _credential(client, issuer, certificate["number"]))
+
+    only_revocation = await _check(files, lists=(files.revocation,))
+    assert only_revocation.code == 1, only_revocation.out
+    assert only_revocation.steps["status"] == "UNKNOWN", only_revocation.out
+    assert "RESULT     NOT VALID" in only_revocation.out
+
+    none = await _check(files, lists=())
+    assert none.code == 1, none.out
+    assert none.steps["status"] == "UNKNOWN", none.out
+
+    unreadable = await _check(files, lists=(files.revocation, tmp_path / "does-not-exist.vc.jwt"))
+    assert unreadable.code == 1, unreadable.out
+    assert unreadable.steps["status"] == "UNKNOWN", unreadable.out
+
+
+async def test_a_status_list_from_another_list_does_not_stand_in(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer)
+    files = await _write(client, tmp_path, await _credential(client, issuer, certificate["number"]))
+    # The revocation list passed twice: the suspension purpose has no list of its own.
+    outcome = await _check(files, lists=(files.revocation, files.revocation))
+    assert outcome.code == 1, outcome.out
+    assert outcome.steps["status"] == "UNKNOWN", outcome.out
+
+
+async def test_credentials_from_before_and_after_a_rotation_both_pass(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    admin, issuer = await _setup(app, client)
+    before = await issued_certificate(client, issuer)
+    before_credential = await _credential(client, issuer, before["number"])
+    rotated = await client.post(f"/v1/issuers/{CODE}/keys/rotate", headers=bearer(admin))
+    assert rotated.status_code == 201, rotated.text
+    after = await issued_certificate(client, issuer)
+    after_credential = await _credential(client, issuer, after["number"])
+
+    assert jwt.get_unverified_header(before_credential)["kid"] == before["kid"]
+    assert jwt.get_unverified_header(after_credential)["kid"] == rotated.json()["kid"] != before["kid"]
+
+    files = await _write(client, tmp_path, after_credential, name="after")
+    assert _status_urls(before_credential) == _status_urls(after_credential)
+    before_file = tmp_path / "before.vc.jwt"
+    before_file.write_text(before_credential, encoding="utf-8")
+    for path in (before_file, files.credential):
+        outcome = await _check(files, credential=path)
+        assert outcome.code == 0, outcome.out + outcome.err
+        assert set(outcome.steps.values()) == {"PASS"}, outcome.out
+
+
+async def test_an_expired_credential_fails_at_dates(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer, valid_until="2030-06-30")
+    credential = await _credential(client, issuer, certificate["number"])
+    keys: dict[str, Any] = (await client.get("/.well-known/jwks.json")).json()
+    urls = _status_urls(credential)
+    lists = {url: (await _fetch(client, url)).strip() for url in urls.values()}
+
+    today = verify_credential(credential, jwks=keys, status_lists=lists)
+    assert today.valid, today.render()
+
+    later = verify_credential(credential, jwks=keys, status_lists=lists, now=datetime(2100, 1, 1, tzinfo=UTC))
+    assert not later.valid
+    outcomes = {step.name: step.outcome for step in later.steps}
+    assert outcomes["format"] == outcomes["signature"] == outcomes["key"] == "pass"
+    assert outcomes["dates"] == "fail", later.render()
+    assert "2030-06-30" in later.render()
+    assert "RESULT     NOT VALID" in later.render()
+
+    before_award = verify_credential(credential, jwks=keys, status_lists=lists, now=datetime(2020, 1, 1, tzinfo=UTC))
+    assert {step.name: step.outcome for step in before_award.steps}["dates"] == "fail"
+
+
+async def test_a_credential_signed_by_another_bodys_key_fails(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    admin, issuer = await _setup(app, client)
+    await create_issuer(client, admin, code=OTHER)
+    certificate = await issued_certificate(client, issuer)
+    genuine = await _credential(client, issuer, certificate["number"])
+    files = await _write(client, tmp_path, genuine)
+    assert (await _check(files)).code == 0
+
+    # Another evaluation body signs a credential in BJ-AI-COMMITTEE's name with its own (published, valid) key; and
+    # the registry's access-token key is in the same JWKS but is not a certificate-signing key at all.
+    for signer in (OTHER, None):
+        other_key, other_kid = await _signing_key_of(app, signer)
+        forged = tmp_path / f"forged-{signer}.vc.jwt"
+        forged.write_text(_resign(genuine, key=other_key, kid=other_kid), encoding="utf-8")
+        outcome = await _check(files, credential=forged)
+        assert outcome.code == 1, f"signed by {other_kid}:\n{outcome.out}"
+        assert "RESULT     NOT VALID" in outcome.out
+        assert outcome.steps["signature"] != "PASS" or outcome.steps["key"] != "PASS", outcome.out
+
+
+async def test_a_status_list_signed_by_another_bodys_key_does_not_count(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    admin, issuer = await _setup(app, client)
+    await create_issuer(client, admin, code=OTHER)
+    certificate = await issued_certificate(client, issuer)
+    credential = await _credential(client, issuer, certificate["number"])
+    clean_revocation_list = await _fetch(client, _status_urls(credential)["revocation"])
+    revoked = await client.post(
+        f"/v1/certificates/{certificate['number']}/revoke",
+        json={"reason": "falsified papers", "reason_code": "fraud"},
+        headers=bearer(issuer),
+    )
+    assert revoked.status_code == 200, revoked.text
+    files = await _write(client, tmp_path, credential)
+    assert (await _check(files)).code == 1
+
+    # Another body re-signs the old, clean revocation list (same id and purpose) with its own key.
+    other_key, other_kid = await _signing_key_of(app, OTHER)
+    stale = tmp_path / "stale-revocation.vc.jwt"
+    stale.write_text(_resign(clean_revocation_list, key=other_key, kid=other_kid), encoding="utf-8")
+    outcome = await _check(files, lists=(stale, files.suspension))
+    assert outcome.code == 1, outcome.out
+    assert outcome.steps["status"] in {"FAIL", "UNKNOWN"}, outcome.out
+
+
+async def test_a_credential_signed_after_the_compromise_fails_at_key(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    admin, issuer = await _setup(app, client)
+    first = await issued_certificate(client, issuer)
+    first_credential = await _credential(client, issuer, first["number"])
+    await asyncio.sleep(1.1)  # whole seconds: the second credential is signed strictly later
+    second = await issued_certificate(client, issuer)
+    second_credential = await _credential(client, issuer, second["number"])
+    compromised = await client.post(
+        f"/v1/issuers/{CODE}/keys/{first['kid']}/compromise",
+        json={"compromised_from": second["issued_at"]},
+        headers=bearer(admin),
+    )
+    assert compromised.status_code == 200, compromised.text
+
+    files = await _write(client, tmp_path, second_credential, name="second")
+    before = tmp_path / "first.vc.jwt"
+    before.write_text(first_credential, encoding="utf-8")
+    earlier = await _check(files, credential=before)
+    assert earlier.code == 0, earlier.out + earlier.err
+    later = await _check(files)
+    assert later.code == 1, later.out
+    assert later.steps["signature"] == "PASS"
+    assert later.steps["key"] == "FAIL", later.out
+    assert "compromised" in later.out
