@@ -113,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        if context.identity_provider is not None:
+            await context.identity_provider.close()
         await engine.dispose()
         if read_engine is not engine:
             await read_engine.dispose()

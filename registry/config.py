@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 86_400
     log_level: str = "INFO"
+    # Optional: holders may also sign in with a token from an external identity provider.
+    holder_idp_jwks_url: str | None = None
+    holder_idp_issuer: str | None = None
+    holder_idp_audience: str | None = None
+    holder_idp_id_claim: str = "id_number"
+    holder_idp_id_type_claim: str | None = None
 
     @field_validator("public_base_url")
     @classmethod

@@ -15,7 +15,7 @@ from registry.clients.models import Role
 from registry.clients.service import Principal
 from registry.errors import Forbidden
 from registry.holders import sessions
-from registry.holders.schemas import HolderSession, HolderSessionCreate
+from registry.holders.schemas import ExternalSessionCreate, HolderSession, HolderSessionCreate
 
 router = APIRouter(prefix="/v1/holder", tags=["holder"])
 
@@ -38,6 +38,24 @@ HolderDep = Annotated[Principal, Depends(_holder)]
 )
 async def open_session(body: HolderSessionCreate, context: ContextDep, session: SessionDep) -> Response:
     opened = await sessions.open_session(context, session, request=body)
+    return Response(
+        opened.model_dump_json(), status_code=201, media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.post(
+    "/sessions/external",
+    response_model=HolderSession,
+    status_code=201,
+    operation_id="holder-sessions-external",
+    responses={
+        401: {"description": "token not valid, or no certificates for this identity"},
+        404: {"description": "no identity provider configured"},
+    },
+)
+async def open_external_session(body: ExternalSessionCreate, context: ContextDep, session: SessionDep) -> Response:
+    """Sign in with an ID token from the configured external identity provider (REGISTRY_HOLDER_IDP_*)."""
+    opened = await sessions.open_external_session(context, session, id_token=body.id_token)
     return Response(
         opened.model_dump_json(), status_code=201, media_type="application/json", headers={"Cache-Control": "no-store"}
     )

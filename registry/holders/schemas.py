@@ -27,6 +27,10 @@ class HolderSessionCreate(StrictInput):
             raise ValueError(str(exc)) from None
 
 
+class ExternalSessionCreate(StrictInput):
+    id_token: Annotated[str, Field(min_length=20, max_length=8192)]
+
+
 class HolderSession(BaseModel):
     access_token: str
     token_type: str = "Bearer"  # noqa: S105 — the RFC 6749 token type

@@ -16,8 +16,9 @@ from registry.certificates.models import Certificate
 from registry.clients.service import HOLDER_TOKEN_TYPE
 from registry.context import RegistryContext
 from registry.db import utcnow
-from registry.errors import TooManyRequests, Unauthenticated
+from registry.errors import NotFound, TooManyRequests, Unauthenticated
 from registry.holders import service as holders
+from registry.holders.idp import IdentityProvider
 from registry.holders.models import Holder, HolderLoginThrottle
 from registry.holders.schemas import HolderSession, HolderSessionCreate
 from registry.keys import service as keys
@@ -60,6 +61,24 @@ async def open_session(ctx: RegistryContext, session: AsyncSession, *, request: 
         raise _WrongClaim("identity document and claim code do not match")
     if throttle is not None:
         await session.delete(throttle)
+    return await _holder_session(ctx, session, holder=holder, via="claim_code")
+
+
+async def open_external_session(ctx: RegistryContext, session: AsyncSession, *, id_token: str) -> HolderSession:
+    """Sign in with a token from the configured external identity provider instead of a claim code."""
+    provider: IdentityProvider | None = ctx.identity_provider
+    if provider is None:
+        raise NotFound("no external identity provider is configured")
+    id_type, id_number = await provider.identity(id_token)
+    index = holders.id_index(ctx, id_type=id_type, id_number=id_number)
+    holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
+    if holder is None:
+        raise Unauthenticated("no certificates are registered for this identity")
+    return await _holder_session(ctx, session, holder=holder, via="identity_provider")
+
+
+async def _holder_session(ctx: RegistryContext, session: AsyncSession, *, holder: Holder, via: str) -> HolderSession:
+    now = utcnow()
     key = await keys.registry_token_key(session, ctx.box)
     expires = now + HOLDER_TOKEN_TTL
     token = jwt.encode(
@@ -85,6 +104,7 @@ async def open_session(ctx: RegistryContext, session: AsyncSession, *, request: 
         object_type="holder",
         object_id=holder.id_index[:16],
         purpose="holder access to own certificates",
+        details={"via": via},
     )
     return HolderSession(
         access_token=token,

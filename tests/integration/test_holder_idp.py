@@ -1,0 +1,83 @@
+"""Holders signing in with an external identity provider's token (a locally generated provider key)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+
+from registry.holders.idp import IdentityProvider
+from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
+
+ISSUER = "https://id.example.gov.cn"
+AUDIENCE = "talent-registry-holders"
+
+
+def _provider(app: FastAPI, key: Ed25519PrivateKey) -> None:
+    jwk: dict[str, Any] = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    jwk.update({"kid": "idp-1", "alg": "EdDSA", "use": "sig"})
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        assert str(request.url) == f"{ISSUER}/jwks.json"
+        return httpx.Response(200, json={"keys": [jwk]})
+
+    provider = IdentityProvider(
+        jwks_url=f"{ISSUER}/jwks.json",
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        id_claim="id_number",
+        transport=httpx.MockTransport(serve),
+    )
+    app.state.context = dataclasses.replace(app.state.context, identity_provider=provider)
+
+
+def _id_token(key: Ed25519PrivateKey, number: str, **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u-1", "iat": now, "exp": now + 300, "id_number": number}
+    claims.update(overrides)
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": "idp-1"})
+
+
+async def test_holder_signs_in_with_the_identity_providers_token(app: FastAPI, client: httpx.AsyncClient) -> None:
+    key = Ed25519PrivateKey.generate()
+    _provider(app, key)
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    number = resident_id(birth="19950505")
+    certificate = await issued_certificate(
+        client, issuer, holder={"name": "冯十二", "id_type": "resident_id", "id_number": number}
+    )
+    session = await client.post("/v1/holder/sessions/external", json={"id_token": _id_token(key, number.lower())})
+    assert session.status_code == 201, session.text
+    listed = await client.get("/v1/holder/certificates", headers=bearer(session.json()["access_token"]))
+    assert [c["number"] for c in listed.json()] == [certificate["number"]]
+
+
+async def test_forged_expired_or_foreign_provider_tokens_are_refused(app: FastAPI, client: httpx.AsyncClient) -> None:
+    key = Ed25519PrivateKey.generate()
+    _provider(app, key)
+    number = resident_id()
+    cases = {
+        "other key": _id_token(Ed25519PrivateKey.generate(), number),
+        "expired": _id_token(key, number, exp=int(time.time()) - 60),
+        "wrong audience": _id_token(key, number, aud="someone-else"),
+        "wrong issuer": _id_token(key, number, iss="https://evil.example"),
+        "bad id number": _id_token(key, number[:-1] + ("0" if number[-1] != "0" else "1")),
+        "no certificates": _id_token(key, number),
+    }
+    for name, token in cases.items():
+        response = await client.post("/v1/holder/sessions/external", json={"id_token": token})
+        assert response.status_code == 401, name
+        assert response.headers["content-type"] == "application/problem+json"
+        assert number not in response.text
+
+
+async def test_external_sign_in_is_off_unless_configured(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/holder/sessions/external", json={"id_token": "x" * 40})
+    assert response.status_code == 404
