@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
 from registry.certificates.models import Status
-from registry.holders.identity import IdType, InvalidIdentityNumber, normalize_id_number
+from registry.holders.identity import IdType
+from registry.holders.schemas import checked_id_number
 from registry.schemas import Code, FieldValueError, StrictInput, Text64
 
 # Titles and skill levels of the People's Republic; anything earlier is a typo, not a certificate to digitise.
@@ -24,16 +25,7 @@ class HolderIn(StrictInput):
     id_type: IdType
     id_number: Annotated[str, Field(min_length=1, max_length=32)]
 
-    @field_validator("id_number")
-    @classmethod
-    def _id_number_is_valid(cls, value: str, info: ValidationInfo) -> str:
-        id_type = info.data.get("id_type")
-        if id_type is None:
-            return value  # id_type already failed and is reported on its own
-        try:
-            return normalize_id_number(id_type, value)
-        except InvalidIdentityNumber as exc:
-            raise ValueError(str(exc)) from None
+    _id_number_is_valid = field_validator("id_number")(checked_id_number)
 
 
 class CertificateIssue(StrictInput):
