@@ -30,6 +30,7 @@ from registry.context import RegistryContext
 from registry.db import create_engine, session_factory
 from registry.metrics import REQUEST_SECONDS, REQUESTS
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_BODY_BYTES = 1 << 20  # single requests
 LARGE_BODY_PATHS = {"/v1/certificate-batches": 32 << 20}  # 10,000 rows of JSON fit well inside 32 MiB
 
@@ -58,8 +59,9 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = route.path if isinstance(route, APIRoute) else "unmatched"
-            REQUESTS.labels(method=scope["method"], route=template, status=str(status)).inc()
-            REQUEST_SECONDS.labels(method=scope["method"], route=template).observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"  # label values stay bounded
+            REQUESTS.labels(method=method, route=template, status=str(status)).inc()
+            REQUEST_SECONDS.labels(method=method, route=template).observe(time.perf_counter() - started)
 
 
 class BodyTooLarge(StarletteHTTPException):

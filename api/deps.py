@@ -76,6 +76,24 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+async def issuer_before_upload(
+    request: Request,
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Authenticate on a short session of its own, so a large upload is read only for a caller allowed to issue and
+    no transaction (on SQLite: the write lock) is held while it arrives."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("a Bearer access token is required")
+    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with factory() as session, session.begin():
+        principal = await clients.authenticate(context, session, credentials.credentials)
+    return clients.require(principal, scope=Scope.certificates_issue, roles=ISSUER)
+
+
+IssuerBeforeUpload = Annotated[Principal, Depends(issuer_before_upload)]
+
+
 class Authorize:
     """``Depends(Authorize(scope=..., roles=...))``: 401 without a valid token, 403 without the scope or role."""
 

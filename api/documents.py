@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 from fastapi.responses import Response
-from registry.rendering import pdf, qr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.audit import service as audit
@@ -14,6 +13,7 @@ from registry.certificates import service as certificates
 from registry.certificates.schemas import VerificationResult
 from registry.clients.service import Principal
 from registry.context import RegistryContext
+from registry.rendering import pdf, qr
 
 STATUS_ZH = {
     VerificationResult.valid: "有效",
@@ -21,6 +21,7 @@ STATUS_ZH = {
     VerificationResult.revoked: "已撤销",
     VerificationResult.expired: "已过期",
     VerificationResult.unknown: "无法确认",
+    VerificationResult.superseded: "已更正（以更正后的新证书为准）",
 }
 # The QR image for a certificate never changes: cache it for a year (private: it is behind authentication).
 IMMUTABLE = "private, max-age=31536000, immutable"

@@ -20,7 +20,7 @@ async def list_entries(
     cert_type: CertType | None = None,
     q: Annotated[str | None, Query(max_length=64, description="matches code, names, series, occupation code")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CataloguePage:
     return await catalogue.search(session, cert_type=cert_type, q=q, limit=limit, offset=offset)
 

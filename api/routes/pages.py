@@ -9,8 +9,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ContextDep, ReadSessionDep
-from registry.certificates import service as certificates
+from api.deps import ContextDep, ReadConnectionDep
+from registry.certificates import numbering
+from registry.certificates import verification as verify
 from registry.certificates.schemas import Verification
 from registry.clock import CHINA_STANDARD_TIME
 from registry.errors import InvalidInput, NotFound
@@ -31,6 +32,7 @@ TEXT: dict[str, dict[str, Any]] = {
             "revoked": "已撤销",
             "expired": "已过期",
             "unknown": "无法确认",
+            "superseded": "已更正",
         },
         "explain": {
             "valid": "证书真实，当前有效。",
@@ -38,12 +40,21 @@ TEXT: dict[str, dict[str, Any]] = {
             "revoked": "证书已被发证机构撤销，不再有效。",
             "expired": "证书已超过有效期。",
             "unknown": "系统无法确认此证书，请勿以此为据。",
+            "superseded": "此证书已被更正后的新证书替代，请以新证书为准。",
         },
         "reasons": {
             "signature_invalid": "签名校验失败",
             "signing_key_unknown": "签名密钥无法识别",
             "signing_key_compromised": "签名密钥已泄露",
             "issuer_outside_filed_scope": "发证机构在颁发日不在备案范围内",
+            "signing_key_not_valid_then": "签名时间不在密钥有效期内",
+            "status_tampered": "证书状态记录校验失败",
+            "issued_in_error": "误发",
+            "fraud": "以不正当手段取得",
+            "disciplinary": "违纪处理",
+            "holder_request": "持证人申请",
+            "body_withdrawn": "评价机构备案被撤销",
+            "other": "其他原因",
         },
         "holder": "持证人",
         "id": "证件号码",
@@ -61,6 +72,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "signature": "电子签名",
         "signature_ok": "已验证",
         "signature_bad": "未通过",
+        "superseded_by": "更正后证书编号",
         "checked_at": "查验时间",
         "form_title": "按编号查验证书",
         "form_intro": "请输入证书编号和持证人姓名。",
@@ -80,6 +92,7 @@ TEXT: dict[str, dict[str, Any]] = {
             "revoked": "Revoked",
             "expired": "Expired",
             "unknown": "Cannot confirm",
+            "superseded": "Superseded",
         },
         "explain": {
             "valid": "The certificate is genuine and currently valid.",
@@ -87,12 +100,21 @@ TEXT: dict[str, dict[str, Any]] = {
             "revoked": "The issuing body has revoked this certificate; it is no longer valid.",
             "expired": "The certificate is past its validity date.",
             "unknown": "The registry cannot confirm this certificate. Do not rely on it.",
+            "superseded": "A corrected certificate has replaced this one; rely on the new one.",
         },
         "reasons": {
             "signature_invalid": "signature check failed",
             "signing_key_unknown": "signing key not recognised",
             "signing_key_compromised": "signing key compromised",
             "issuer_outside_filed_scope": "issuer was outside its filed scope on the award date",
+            "signing_key_not_valid_then": "signed outside the key's validity",
+            "status_tampered": "the status record does not check out",
+            "issued_in_error": "issued in error",
+            "fraud": "obtained by deception",
+            "disciplinary": "disciplinary decision",
+            "holder_request": "at the holder's request",
+            "body_withdrawn": "the evaluation body's filing was withdrawn",
+            "other": "other reason",
         },
         "holder": "Holder",
         "id": "ID number",
@@ -110,6 +132,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "signature": "Digital signature",
         "signature_ok": "Verified",
         "signature_bad": "Failed",
+        "superseded_by": "Replaced by",
         "checked_at": "Checked at",
         "form_title": "Check a certificate by number",
         "form_intro": "Enter the certificate number and the holder's name.",
@@ -152,6 +175,7 @@ def _result_page(request: Request, verification: Verification, *, lang: str) -> 
         reason_text=text["reasons"].get(verification.reason or "", ""),
         c=verification.certificate,
         signature_valid=verification.signature_valid,
+        superseded_by=numbering.format_number(verification.superseded_by) if verification.superseded_by else None,
         checked_at=verification.checked_at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M:%S (UTC+8)"),
     )
 
@@ -165,13 +189,15 @@ async def verify_form(request: Request, lang: Lang = "zh") -> HTMLResponse:
 async def verify_by_number(
     request: Request,
     context: ContextDep,
-    session: ReadSessionDep,
+    connection: ReadConnectionDep,
     number: Annotated[str, Form(max_length=32)],
     holder_name: Annotated[str, Form(max_length=64)],
     lang: Lang = "zh",
 ) -> HTMLResponse:
     try:
-        verification = await certificates.verify_by_number(context, session, number=number, holder_name=holder_name)
+        verification = await verify.by_number(
+            context, connection, number=number, holder_name=holder_name, channel="page"
+        )
     except InvalidInput:
         return _page(
             request,
@@ -189,10 +215,10 @@ async def verify_by_number(
 
 @router.get("/v/{token}", response_class=HTMLResponse, operation_id="pages-verify-token")
 async def verify_page(
-    token: str, request: Request, context: ContextDep, session: ReadSessionDep, lang: Lang = "zh"
+    token: str, request: Request, context: ContextDep, connection: ReadConnectionDep, lang: Lang = "zh"
 ) -> HTMLResponse:
     try:
-        verification = await certificates.verify_by_token(context, session, token=token, channel="page")
+        verification = await verify.by_token(context, connection, token=token, channel="page")
     except NotFound:
         return _page(request, "missing.html", lang=lang, status=404)
     return _result_page(request, verification, lang=lang)

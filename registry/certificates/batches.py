@@ -63,8 +63,9 @@ class BatchRejected(InvalidInput):
     title = "The batch has invalid rows; nothing was issued"
 
 
-def rows_from_csv(text: str) -> list[dict[str, Any]]:
-    """CSV with the columns of CSV_COLUMNS (header required); holder_* columns become the nested holder object."""
+def rows_from_csv(text: str, *, max_rows: int | None = None) -> list[dict[str, Any]]:
+    """CSV with the columns of CSV_COLUMNS (header required); holder_* columns become the nested holder object.
+    Stops reading as soon as there are more than ``max_rows`` rows."""
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     missing = [c for c in CSV_COLUMNS if c not in header and c not in ("valid_until", "evaluation_batch")]
@@ -75,6 +76,8 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
         raise BatchRejected("the CSV header does not match", errors=errors)
     rows: list[dict[str, Any]] = []
     for record in reader:
+        if max_rows is not None and len(rows) >= max_rows:
+            raise InvalidInput.field("certificates", f"at most {max_rows} rows per batch")
         if None in record:
             rows.append({"__extra_values__": True})
             continue
@@ -211,8 +214,8 @@ async def validate(
         seen[key] = number
         accepted.append(_Row(number=number, request=request, holder_index=index))
 
-    for clash, existing in await _already_held(session, accepted):
-        message = f"the holder already holds {numbering.format_number(existing)} for this entry and level"
+    for clash in await _already_held(session, accepted, issuer_id=issuer.id or 0):
+        message = "this body already issued this holder a live certificate for this entry and level"
         errors.append(FieldError(field="holder.id_number", message=message, row=clash.number))
     if errors:
         errors.sort(key=lambda e: (e.row or 0, e.field))
@@ -249,23 +252,25 @@ def _award_problem(
     return None
 
 
-async def _already_held(session: AsyncSession, rows: list[_Row]) -> list[tuple[_Row, str]]:
-    """Rows whose holder already has a live certificate for the same entry and level (from any body)."""
-    clashes: list[tuple[_Row, str]] = []
+async def _already_held(session: AsyncSession, rows: list[_Row], *, issuer_id: int) -> list[_Row]:
+    """Rows whose holder already has a live certificate of this body for the same entry and level. Only the body's
+    own certificates count: a batch must not become a way to learn what other bodies awarded someone."""
+    clashes: list[_Row] = []
     for start in range(0, len(rows), _IN_CHUNK):
         chunk = rows[start : start + _IN_CHUNK]
-        by_index = {row.holder_index: row for row in chunk}
         found = await session.execute(
-            select(
-                col(Holder.id_index), col(Certificate.catalogue_code), col(Certificate.level), col(Certificate.number)
-            )
+            select(col(Holder.id_index), col(Certificate.catalogue_code), col(Certificate.level))
             .join(Certificate, col(Certificate.holder_id) == col(Holder.id))
-            .where(col(Holder.id_index).in_(list(by_index)), col(Certificate.status).in_(LIVE))
+            .where(
+                col(Holder.id_index).in_({row.holder_index for row in chunk}),
+                col(Certificate.status).in_(LIVE),
+                col(Certificate.issuer_id) == issuer_id,
+            )
         )
-        for index, code, level, number in found:
-            for row in chunk:
-                if row.holder_index == index and row.request.catalogue_code == code and row.request.level == level:
-                    clashes.append((row, number))
+        held = {(index, code, level) for index, code, level in found}
+        clashes.extend(
+            row for row in chunk if (row.holder_index, row.request.catalogue_code, row.request.level) in held
+        )
     return clashes
 
 
@@ -338,6 +343,14 @@ async def issue_rows(
                 "issued_at": issued_at,
                 "status_list_id": list_id,
                 "status_index": status_index,
+                "status_seal": signing.status_seal(
+                    ctx.box,
+                    certificate_id=certificate_id,
+                    number=number,
+                    status=Status.active,
+                    revocation_reason=None,
+                    superseded_by=None,
+                ),
             }
         )
         event_rows.append(
@@ -462,6 +475,8 @@ async def _status_slots(session: AsyncSession, *, issuer_id: int, count: int) ->
             if index not in used and index not in picked:
                 picked.add(index)
         current.used += room
-        slots.extend((current.list_id, index) for index in picked)
+        ordered = list(picked)
+        secrets.SystemRandom().shuffle(ordered)  # a set of ints iterates nearly sorted: rows must not map to order
+        slots.extend((current.list_id, index) for index in ordered)
         await session.flush()
     return slots

@@ -15,8 +15,8 @@ from sqlmodel import col
 from registry.audit import service as audit
 from registry.catalogue.models import CertType
 from registry.certificates import service as certificates
-from registry.certificates import status_lists
-from registry.certificates.models import CertificateEvent, Status
+from registry.certificates import signing, status_lists
+from registry.certificates.models import Certificate, CertificateEvent, Status
 from registry.certificates.schemas import (
     CertificateEventPublic,
     CertificateIssued,
@@ -26,6 +26,7 @@ from registry.certificates.schemas import (
 )
 from registry.certificates.service import Award
 from registry.certificates.status_lists import Purpose
+from registry.clients.models import Role
 from registry.clients.service import Principal
 from registry.context import RegistryContext
 from registry.errors import Conflict, Forbidden
@@ -38,7 +39,9 @@ TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.active, "revoke"): Status.revoked,
     (Status.suspended, "revoke"): Status.revoked,
 }
-CORRECTABLE = frozenset({Status.active, Status.suspended})
+# A suspended certificate is under review: correcting it would hand out an active successor behind the suspension.
+CORRECTABLE = frozenset({Status.active})
+BUREAU = "bureau"  # reason_code marking a suspension by the bureau, which only the bureau may lift
 # What each resulting status means for the two published bits (revocation, suspension).
 STATUS_BITS: dict[Status, tuple[bool, bool]] = {
     Status.active: (False, False),
@@ -69,15 +72,26 @@ async def change_status(
     target = TRANSITIONS.get((current, action))
     if target is None:
         raise IllegalTransition(f"a {current.value} certificate cannot be {_past(action)}")
+    if action == "reinstate" and principal.role is not Role.admin and await _suspended_by_bureau(session, cert):
+        raise Forbidden("the bureau suspended this certificate; only the bureau can reinstate it")
+    if action == "suspend" and principal.role is Role.admin:
+        reason_code = None
     cert.status = target
     if target is Status.revoked:
         cert.revocation_reason = reason_code.value if reason_code else RevocationReason.other.value
+    _reseal(ctx, cert)
     await _publish_bits(session, cert_list=cert.status_list_id, index=cert.status_index, status=target)
     session.add(
         CertificateEvent(
             certificate_id=cert.id,
             event=_past(action),
-            reason_code=reason_code.value if reason_code else None,
+            reason_code=(
+                reason_code.value
+                if reason_code
+                else BUREAU
+                if action == "suspend" and principal.role is Role.admin
+                else None
+            ),
             reason=reason,
             actor=principal.actor.id,
         )
@@ -133,6 +147,7 @@ async def correct(
     )
     old.status = Status.superseded
     old.superseded_by = successor.number
+    _reseal(ctx, old)
     await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
     session.add(
         CertificateEvent(certificate_id=old.id, event="superseded", reason=correction.reason, actor=principal.actor.id)
@@ -177,6 +192,29 @@ async def _publish_bits(session: AsyncSession, *, cert_list: str | None, index: 
     revoked, suspended = STATUS_BITS[status]
     await status_lists.set_status(session, list_id=cert_list, index=index, purpose=Purpose.revocation, value=revoked)
     await status_lists.set_status(session, list_id=cert_list, index=index, purpose=Purpose.suspension, value=suspended)
+
+
+async def _suspended_by_bureau(session: AsyncSession, cert: Certificate) -> bool:
+    last = (
+        await session.execute(
+            select(CertificateEvent)
+            .where(col(CertificateEvent.certificate_id) == cert.id, col(CertificateEvent.event) == "suspended")
+            .order_by(col(CertificateEvent.at).desc(), col(CertificateEvent.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return last is not None and last.reason_code == BUREAU
+
+
+def _reseal(ctx: RegistryContext, cert: Certificate) -> None:
+    cert.status_seal = signing.status_seal(
+        ctx.box,
+        certificate_id=cert.id,
+        number=cert.number,
+        status=cert.status,
+        revocation_reason=cert.revocation_reason,
+        superseded_by=cert.superseded_by,
+    )
 
 
 def _past(action: str) -> str:

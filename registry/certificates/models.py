@@ -48,6 +48,7 @@ class Certificate(SQLModel, table=True):
     supersedes: str | None = Field(default=None, max_length=16)
     superseded_by: str | None = Field(default=None, max_length=16)
     revocation_reason: str | None = Field(default=None, max_length=32)  # the public reason code
+    status_seal: str | None = Field(default=None, max_length=64)  # SecretsBox.seal over the status fields
     status_list_id: str | None = Field(default=None, max_length=64)
     status_index: int | None = None
 

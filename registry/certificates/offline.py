@@ -117,8 +117,10 @@ def verify_credential(
     issued_at = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
     key_from, key_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
     compromised = _parse_time(jwk.get("compromised_from"))
-    if compromised is not None and issued_at >= compromised:
-        report.add("key", "fail", f"key {jwk['kid']} is compromised from {compromised.isoformat()}")
+    if compromised is not None:
+        # The signing time is the signer's own claim: whoever holds a stolen key can backdate it. Nothing signed
+        # by a compromised key counts offline; the registry re-issues credentials from a sound key on request.
+        report.add("key", "fail", f"key {jwk['kid']} is compromised (from {compromised.isoformat()})")
         return report
     if key_from is None or issued_at < key_from.replace(microsecond=0) or (key_until and issued_at > key_until):
         report.add("key", "fail", f"signed {issued_at.isoformat()}, outside the key's validity window")

@@ -30,6 +30,7 @@ from registry.certificates.schemas import (
     CertificatePublic,
     HolderPublic,
     Verification,
+    VerificationResult,
 )
 from registry.clients.models import Role
 from registry.clients.service import Principal
@@ -56,6 +57,11 @@ CLAIM_CODE_KIND = "claim-code"
 ISSUE_OPERATION = "certificates.issue"
 _CLAIM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _NUMBER_ATTEMPTS = 8
+
+
+class NotVouchedFor(Conflict):
+    slug = "cannot-confirm"
+    title = "The registry cannot confirm this certificate"
 
 
 def _id(value: int | None) -> int:
@@ -254,6 +260,14 @@ async def mint(
         status_list_id=list_id,
         status_index=status_index,
     )
+    certificate.status_seal = signing.status_seal(
+        ctx.box,
+        certificate_id=certificate.id,
+        number=number,
+        status=Status.active,
+        revocation_reason=None,
+        superseded_by=None,
+    )
     session.add(certificate)
     try:
         await session.flush()
@@ -421,7 +435,10 @@ def _encode_cursor(issued_at: datetime, cert_id: uuid.UUID) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         issued_at, cert_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(issued_at), uuid.UUID(cert_id)
+        moment = datetime.fromisoformat(issued_at)
+        if moment.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        return moment, uuid.UUID(cert_id)
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise InvalidInput.field("cursor", "is not a cursor this service returned") from None
 
@@ -479,7 +496,13 @@ async def verify_record(
 
 
 async def signed_credential(ctx: RegistryContext, session: AsyncSession, record: CertificateRecord) -> str:
-    """The certificate as a compact JWS credential, signed with its issuing body's current key."""
+    """The certificate as a compact JWS credential, signed with its issuing body's current key — but only for what
+    the registry can vouch for: a row whose stored signature, key or filing does not check out is never re-signed."""
+    checked = await verify_record(ctx, session, record, channel="credential")
+    if checked.result is VerificationResult.unknown:
+        raise NotVouchedFor(
+            f"certificate {record.certificate.number} cannot be confirmed ({checked.reason}); no credential is issued"
+        )
     cert, issuer = record.certificate, record.issuer
     key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
     if key is None:

@@ -60,6 +60,7 @@ _QUERY: Select[Any] = (
         _c.supersedes,
         _c.superseded_by,
         _c.revocation_reason,
+        _c.status_seal,
         _h.id_type,
         _h.id_masked,
         _h.id_index,
@@ -159,6 +160,19 @@ async def answer(ctx: RegistryContext, connection: Connection, row: Any, *, chan
     )
     level = await caches.level(connection, row["cert_type"], row["level"]) or (row["level"], row["level"])
     signature_valid, key_problem = await check_signature(ctx, connection, row)
+    status_intact = hmac.compare_digest(
+        row["status_seal"] or "",
+        signing.status_seal(
+            ctx.box,
+            certificate_id=row["id"],
+            number=row["number"],
+            status=row["status"],
+            revocation_reason=row["revocation_reason"],
+            superseded_by=row["superseded_by"],
+        ),
+    )
+    if signature_valid and key_problem is None and not status_intact:
+        key_problem = "status_tampered"
     scopes = await caches.filed_scopes(connection, row["issuer_id"])
     in_scope = any(
         s.covers(

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import jwt
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -38,7 +39,15 @@ async def open_session(ctx: RegistryContext, session: AsyncSession, *, request: 
     so the answer never tells whether someone holds certificates here."""
     index = holders.id_index(ctx, id_type=request.id_type, id_number=request.id_number)
     now = utcnow()
-    throttle = await session.get(HolderLoginThrottle, index, with_for_update=True)
+    # Make sure the row exists before locking it: FOR UPDATE locks nothing that is not there, and concurrent first
+    # attempts would each see "no failures yet".
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.execute(
+        dialect_insert(HolderLoginThrottle)
+        .values(id_index=index, failures=0, window_started_at=now, locked_until=None)
+        .on_conflict_do_nothing(index_elements=["id_index"])
+    )
+    throttle = await session.get(HolderLoginThrottle, index, with_for_update=True, populate_existing=True)
     if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
         raise TooManyRequests(
             "too many wrong claim codes for this identity; try again later",
@@ -60,7 +69,7 @@ async def open_session(ctx: RegistryContext, session: AsyncSession, *, request: 
         # The failure must be stored even though this request fails: commit it through the caller's unit of work.
         raise _WrongClaim("identity document and claim code do not match")
     if throttle is not None:
-        await session.delete(throttle)
+        throttle.failures, throttle.locked_until = 0, None
     return await _holder_session(ctx, session, holder=holder, via="claim_code")
 
 

@@ -187,7 +187,7 @@ async def rotate_key(ctx: RegistryContext, session: AsyncSession, *, actor: Acto
     issuer = await get_by_code(session, code)
     if issuer is None:
         raise NotFound(f"no evaluation body {code}")
-    retired = await keys.retire_active(session, use=KeyUse.certificate, issuer_id=issuer.id)
+    retired = await keys.retire_active(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id)
     key = await keys.create_key(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code)
     await audit.append(
         session,
@@ -215,6 +215,7 @@ async def mark_key_compromised(
     key.compromised_from = since
     if key.retired_at is None:
         key.retired_at = utcnow()
+    keys.reseal(ctx.box, key)
     ctx.keyring.forget(kid)
     replacement = None
     if was_active:

@@ -35,3 +35,4 @@ class SigningKey(SQLModel, table=True):
     valid_from: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     compromised_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    seal: str | None = Field(default=None, max_length=64)  # SecretsBox.seal over public key, owner and status

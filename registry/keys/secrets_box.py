@@ -32,6 +32,7 @@ class SecretsBox:
     blind_index_key: bytes
     secret_hash_key: bytes
     key_wrapping_key: bytes
+    record_seal_key: bytes
 
     @classmethod
     def from_master_key(cls, master_key: bytes) -> SecretsBox:
@@ -40,6 +41,7 @@ class SecretsBox:
             blind_index_key=_derive(master_key, b"identity-blind-index"),
             secret_hash_key=_derive(master_key, b"secret-hash"),
             key_wrapping_key=_derive(master_key, b"private-key-wrapping"),
+            record_seal_key=_derive(master_key, b"record-seal"),
         )
 
     # --- encryption at rest -------------------------------------------------------------------------------------
@@ -66,6 +68,15 @@ class SecretsBox:
     def hash_secret(self, secret: str, *, kind: str) -> str:
         """Keyed hash of a high-entropy secret (client secret, claim code): a database dump cannot test guesses."""
         return hmac.new(self.secret_hash_key, f"{kind}\x00{secret}".encode(), hashlib.sha256).hexdigest()
+
+    def seal(self, *fields: object, kind: str) -> str:
+        """Keyed MAC over the fields of a record that verification trusts but no signature covers (a certificate's
+        status, a key's status and validity): someone who can write the database cannot forge it."""
+        text = "\x1f".join("" if f is None else f.isoformat() if hasattr(f, "isoformat") else str(f) for f in fields)
+        return hmac.new(self.record_seal_key, f"{kind}\x00{text}".encode(), hashlib.sha256).hexdigest()
+
+    def seal_matches(self, seal: str | None, *fields: object, kind: str) -> bool:
+        return seal is not None and hmac.compare_digest(self.seal(*fields, kind=kind), seal)
 
     def secret_matches(self, secret: str, stored_hash: str, *, kind: str) -> bool:
         return hmac.compare_digest(self.hash_secret(secret, kind=kind), stored_hash)

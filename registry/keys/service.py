@@ -68,8 +68,8 @@ class KeyRing:
         table = SigningKey.__table__  # type: ignore[attr-defined]
         # A Core select, so the hot verification path can call this on a bare connection too.
         row = (await session.execute(select(table).where(table.c.kid == kid))).first()
-        if row is None:
-            return None
+        if row is None or not seal_intact(self.box, row):
+            return None  # a key row not sealed by this registry (edited in the database) is no key at all
         info = PublicKeyInfo(
             kid=row.kid,
             use=row.use,
@@ -82,6 +82,28 @@ class KeyRing:
         )
         self._public[kid] = (now, info)
         return info
+
+
+def _key_fields(key: Any) -> tuple[object, ...]:
+    return (
+        key.kid,
+        key.use,
+        key.issuer_id,
+        bytes(key.public_key).hex(),
+        key.status,
+        key.valid_from,
+        key.retired_at,
+        key.compromised_from,
+    )
+
+
+def reseal(box: SecretsBox, key: SigningKey) -> None:
+    """Call after every change to a key's status or validity."""
+    key.seal = box.seal(*_key_fields(key), kind="signing-key")
+
+
+def seal_intact(box: SecretsBox, key: Any) -> bool:
+    return box.seal_matches(key.seal, *_key_fields(key), kind="signing-key")
 
 
 async def create_key(
@@ -98,7 +120,9 @@ async def create_key(
             private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()), kid=kid
         ),
         status=KeyStatus.active,
+        valid_from=utcnow(),
     )
+    reseal(box, key)
     session.add(key)
     await session.flush()
     return key
@@ -122,7 +146,9 @@ async def get_by_kid(session: AsyncSession, kid: str) -> SigningKey | None:
     return (await session.execute(select(SigningKey).where(col(SigningKey.kid) == kid))).scalar_one_or_none()
 
 
-async def retire_active(session: AsyncSession, *, use: KeyUse, issuer_id: int | None) -> list[SigningKey]:
+async def retire_active(
+    session: AsyncSession, box: SecretsBox, *, use: KeyUse, issuer_id: int | None
+) -> list[SigningKey]:
     query = select(SigningKey).where(
         col(SigningKey.use) == use, col(SigningKey.status) == KeyStatus.active, col(SigningKey.issuer_id) == issuer_id
     )
@@ -131,6 +157,7 @@ async def retire_active(session: AsyncSession, *, use: KeyUse, issuer_id: int | 
     for key in retired:
         key.status = KeyStatus.retired
         key.retired_at = now
+        reseal(box, key)
     await session.flush()
     return retired
 

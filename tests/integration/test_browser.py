@@ -16,10 +16,8 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import text
 
-from registry.db import transaction
-from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token, resident_id
+from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
 
 CHROMIUM = os.environ.get("REGISTRY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,11 +64,12 @@ async def test_phone_browser_shows_valid_and_revoked(
         client, issuer, holder={"name": "吴十", "id_type": "resident_id", "id_number": number}
     )
     revoked = await issued_certificate(client, issuer)
-    # Revocation has its own endpoint in the lifecycle work; the page must already render the state honestly.
-    async with transaction(app.state.sessions) as session:
-        await session.execute(
-            text("UPDATE certificates SET status = 'revoked' WHERE number = :n"), {"n": revoked["number"]}
-        )
+    revoke = await client.post(
+        f"/v1/certificates/{revoked['number']}/revoke",
+        json={"reason_code": "issued_in_error", "reason": "wrong person"},
+        headers=bearer(issuer),
+    )
+    assert revoke.status_code == 200
 
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

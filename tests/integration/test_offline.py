@@ -371,12 +371,20 @@ async def test_a_credential_signed_after_the_compromise_fails_at_key(
     assert compromised.status_code == 200, compromised.text
 
     files = await _write(client, tmp_path, second_credential, name="second")
-    before = tmp_path / "first.vc.jwt"
-    before.write_text(first_credential, encoding="utf-8")
-    earlier = await _check(files, credential=before)
-    assert earlier.code == 0, earlier.out + earlier.err
     later = await _check(files)
     assert later.code == 1, later.out
     assert later.steps["signature"] == "PASS"
     assert later.steps["key"] == "FAIL", later.out
     assert "compromised" in later.out
+    # Offline, a signing time is only the signer's claim (a thief can backdate it), so even the credential signed
+    # before the compromise date no longer counts...
+    before = tmp_path / "first.vc.jwt"
+    before.write_text(first_credential, encoding="utf-8")
+    stale = await _check(files, credential=before)
+    assert stale.code == 1, stale.out
+    assert stale.steps["key"] == "FAIL"
+    # ...but the registry still vouches for that certificate online, and re-issues its credential from the new key.
+    renewed = tmp_path / "first-renewed.vc.jwt"
+    renewed.write_text(await _credential(client, issuer, first["number"]), encoding="utf-8")
+    fresh = await _check(files, credential=renewed)
+    assert fresh.code == 0, fresh.out + fresh.err
