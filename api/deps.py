@@ -16,7 +16,8 @@ from registry.context import RegistryContext
 from registry.errors import RegistryError, Unauthenticated
 
 
-def get_context(request: Request) -> RegistryContext:
+async def get_context(request: Request) -> RegistryContext:
+    # async on purpose: FastAPI runs a plain def dependency in a worker thread, a thread hop on every request.
     context: RegistryContext = request.app.state.context
     return context
 

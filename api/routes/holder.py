@@ -20,7 +20,7 @@ from registry.holders.schemas import ExternalSessionCreate, HolderSession, Holde
 router = APIRouter(prefix="/v1/holder", tags=["holder"])
 
 
-def _holder(principal: PrincipalDep) -> Principal:
+async def _holder(principal: PrincipalDep) -> Principal:
     if principal.role is not Role.holder:
         raise Forbidden("this endpoint is for holders; sign in at POST /v1/holder/sessions")
     return principal
