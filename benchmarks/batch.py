@@ -1,0 +1,619 @@
+"""Batch issuance over HTTP against the no-HTTP floor, on PostgreSQL, in one run.
+
+    python benchmarks/batch.py                 # 10 batches of 10,000 rows (100,000 certificates)
+    python benchmarks/batch.py --batches 4 --max-seconds 120
+
+* **HTTP**: the real service (``registry serve --workers 2``) on a fresh database ``<prefix>``; an evaluation body's
+  client POSTs 10,000-row JSON batches to ``/v1/certificate-batches`` (a fresh Idempotency-Key each), one at a time
+  (``--concurrency`` for more). Timed from sending the request to having the whole 201 response; bodies are encoded
+  before the clock starts.
+* **floor**: the same rows, in this process, on a fresh database ``<prefix>_floor``: blind index, AES-GCM encryption
+  and masking of the identity number, canonical payload and Ed25519 signature, claim code and its keyed hash, number
+  and token — with the registry's own functions — then ``COPY`` (asyncpg ``copy_records_to_table``) into ``holders``
+  and ``certificates``, one transaction per batch. No HTTP, no validation, no events, audit or idempotency record.
+
+Prints certificates/s for both and the ratio; targets: >= 5,000/s over HTTP and >= 1/3 of the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import secrets
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import bench_common as common
+import httpx
+import load
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.dialects import postgresql
+
+from registry.audit import service as audit
+from registry.audit.models import AuditRecord
+from registry.audit.service import Actor
+from registry.canonical import canonical_json
+from registry.certificates import numbering, signing
+from registry.certificates.schemas import CertificateIssue
+from registry.certificates.service import CLAIM_CODE_KIND, new_claim_code, normalize_claim_code
+from registry.clients import service as clients
+from registry.clients.models import Role
+from registry.clients.schemas import ClientCreate
+from registry.config import Settings
+from registry.context import RegistryContext
+from registry.db import session_factory, transaction, utcnow
+from registry.holders import service as holders
+from registry.holders.identity import IdType, mask_id_number
+from registry.holders.models import Holder
+from registry.issuers.models import Issuer
+from registry.keys import service as keys
+from registry.keys.models import KeyUse
+
+CLAIM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, as registry.certificates.service uses
+TARGET_RATE = 5_000.0
+TARGET_SHARE = 1 / 3
+HOLDER_COLUMNS = ("id", "id_type", "id_index", "id_number_encrypted", "id_masked", "created_at")
+CERTIFICATE_COLUMNS = (
+    "id",
+    "number",
+    "issuer_id",
+    "kid",
+    "cert_type",
+    "catalogue_code",
+    "catalogue_version",
+    "level",
+    "holder_id",
+    "holder_name",
+    "awarded_on",
+    "valid_until",
+    "evaluation_batch",
+    "status",
+    "verify_token",
+    "claim_code_hash",
+    "signature",
+    "issued_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    rows: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    label: str
+    batches: int
+    certificates: int
+    seconds: float
+    rate: float
+    per_batch_rates: list[float]
+    load_before: float
+
+
+# --- HTTP ----------------------------------------------------------------------------------------------------------
+
+
+async def prepare_http_database(url: str, key: str) -> tuple[str, str]:
+    """A fresh registry with the benchmark's evaluation body and one issuer client; returns its credentials."""
+    ctx, engine, _issuer = await load.fresh_registry(url, key)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            created = await clients.create(
+                ctx,
+                session,
+                actor=Actor(id="cli"),
+                body=ClientCreate(role=Role.issuer, name="batch benchmark", issuer_code=common.ISSUER_CODE),
+            )
+    finally:
+        await engine.dispose()
+    return created.client_id, created.client_secret
+
+
+def start_service(url: str, key: str, data_dir: Path) -> common.Server:
+    registry = shutil.which("registry") or str(Path(sys.executable).with_name("registry"))
+    port = common.free_port()
+    env = {
+        "REGISTRY_DATABASE_URL": url,
+        "REGISTRY_MASTER_KEY": key,
+        "REGISTRY_ENV": "test",
+        "REGISTRY_LOG_LEVEL": "WARNING",
+        "REGISTRY_DATA_DIR": str(data_dir / "registry-data"),
+        "REGISTRY_DATABASE_READ_URL": "",
+    }
+    command = [registry, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    return common.start_server("batch", command, env=env, port=port, log_dir=data_dir / "logs")
+
+
+def access_token(client: httpx.Client, client_id: str, client_secret: str) -> str:
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+    response = client.post("/oauth/token", data=form)
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def post_batch(client: httpx.Client, token: str, body: bytes, rows: int) -> float:
+    """POST one batch; the seconds from sending it to holding the whole 201 answer with ``rows`` certificates."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": f"bench-{uuid.uuid4()}",
+    }
+    started = time.perf_counter()
+    response = client.post("/v1/certificate-batches", content=body, headers=headers)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 201:
+        raise RuntimeError(f"batch answered {response.status_code}: {response.text[:500]}")
+    if response.json()["count"] != rows:
+        raise RuntimeError("the batch answer does not list every row")
+    return elapsed
+
+
+async def analyze(url: str) -> None:
+    connection = await asyncpg.connect(common.driver_dsn(url))
+    try:
+        await connection.execute("ANALYZE certificates, holders, certificate_events, audit_log")
+    finally:
+        await connection.close()
+
+
+def run_http(
+    server: common.Server,
+    url: str,
+    credentials: tuple[str, str],
+    bodies: list[tuple[bytes, int]],
+    *,
+    concurrency: int,
+    deadline: float,
+    analyze_between: bool,
+) -> tuple[list[Timing], float]:
+    """All batches, ``concurrency`` at a time; returns per-batch timings and the wall-clock seconds of the whole.
+
+    With ``analyze_between``, ANALYZE runs after each batch, outside its timing: what autovacuum does within a minute
+    or so. Without it, a registry that starts empty keeps the generic plans its prepared statements got while the
+    tables were empty (sequential scans for the batch path's IN-list look-ups), and every batch is slower than the
+    one before.
+    """
+    timeout = httpx.Timeout(600.0, connect=10.0)
+    with httpx.Client(base_url=server.base_url, timeout=timeout) as client:
+        token = access_token(client, *credentials)
+        warm = orjson.dumps({"certificates": common.make_rows(500, offset=10_000_000, batch_label="2026-BJ-WARM")})
+        post_batch(client, token, warm, 500)  # first-request costs (imports, pools, key unwrap) are not the subject
+    if analyze_between:
+        asyncio.run(analyze(url))
+
+    def one(item: tuple[bytes, int]) -> Timing | None:
+        if time.monotonic() > deadline:
+            return None
+        with httpx.Client(base_url=server.base_url, timeout=timeout) as client:
+            seconds = post_batch(client, access_token(client, *credentials), item[0], item[1])
+        print(f"  HTTP batch of {item[1]:,}: {seconds:6.2f} s  {item[1] / seconds:8,.0f} certificates/s", flush=True)
+        if analyze_between:
+            asyncio.run(analyze(url))
+        return Timing(rows=item[1], seconds=seconds)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        timings = [t for t in pool.map(one, bodies) if t is not None]
+    return timings, time.perf_counter() - started
+
+
+# --- the floor -----------------------------------------------------------------------------------------------------
+
+
+def floor_records(
+    ctx: RegistryContext,
+    rows: list[dict[str, Any]],
+    *,
+    issuer: Issuer,
+    key_kid: str,
+    private_key: Ed25519PrivateKey,
+    versions: dict[str, int],
+    ids: list[int],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Holder and certificate records for COPY: every secret and signature the registry would make, nothing else."""
+    now = utcnow()
+    issued_at = now.replace(microsecond=0)
+    holder_records: list[tuple[Any, ...]] = []
+    certificate_records: list[tuple[Any, ...]] = []
+    awarded_on = date.fromisoformat(rows[0]["awarded_on"])
+    for row, holder_id in zip(rows, ids, strict=True):
+        holder = row["holder"]
+        id_type = IdType(holder["id_type"])
+        id_number: str = holder["id_number"]
+        index = holders.id_index(ctx, id_type=id_type, id_number=id_number)
+        masked = mask_id_number(id_type, id_number)
+        encrypted = ctx.box.encrypt(id_number.encode(), context=f"holder:{index}")
+        holder_records.append((holder_id, id_type.value, index, encrypted, masked, now))
+        number = numbering.new_number(region=issuer.region, cert_type=row["cert_type"], year=awarded_on.year)
+        payload = signing.canonical_payload(
+            number=number,
+            issuer_code=issuer.code,
+            cert_type=row["cert_type"],
+            catalogue_code=row["catalogue_code"],
+            catalogue_version=versions[row["catalogue_code"]],
+            level=row["level"],
+            holder_name=holder["name"],
+            holder_id_type=id_type.value,
+            holder_id_masked=masked,
+            holder_ref=index,
+            awarded_on=awarded_on,
+            valid_until=None,
+            evaluation_batch=row["evaluation_batch"],
+            issued_at=issued_at,
+        )
+        claim_hash = ctx.box.hash_secret(normalize_claim_code(new_claim_code()), kind=CLAIM_CODE_KIND)
+        certificate_records.append(
+            (
+                uuid.uuid4(),
+                number,
+                issuer.id,
+                key_kid,
+                row["cert_type"],
+                row["catalogue_code"],
+                versions[row["catalogue_code"]],
+                row["level"],
+                holder_id,
+                holder["name"],
+                awarded_on,
+                None,
+                row["evaluation_batch"],
+                "active",
+                secrets.token_urlsafe(18),
+                claim_hash,
+                signing.sign(payload, key=private_key, kid=key_kid),
+                issued_at,
+            )
+        )
+    return holder_records, certificate_records
+
+
+async def run_floor(url: str, key: str, batches: list[list[dict[str, Any]]], deadline: float) -> list[Timing]:
+    ctx, engine, issuer = await load.fresh_registry(url, key)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            signing_key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
+        assert signing_key is not None
+        private_key = ctx.keyring.private_key(signing_key)
+    finally:
+        await engine.dispose()
+    connection = await asyncpg.connect(common.driver_dsn(url))
+    timings: list[Timing] = []
+    try:
+        versions: dict[str, int] = {
+            r["code"]: r["version"]
+            for r in await connection.fetch(
+                "SELECT code, version FROM catalogue_entries WHERE code = ANY($1::text[])", list(common.CATALOGUE_CODES)
+            )
+        }
+        for rows in batches:
+            if time.monotonic() > deadline:
+                break
+            started = time.perf_counter()
+            async with connection.transaction():
+                ids = [
+                    r[0]
+                    for r in await connection.fetch(
+                        "SELECT nextval('holders_id_seq') FROM generate_series(1, $1)", len(rows)
+                    )
+                ]
+                holder_records, certificate_records = floor_records(
+                    ctx,
+                    rows,
+                    issuer=issuer,
+                    key_kid=signing_key.kid,
+                    private_key=private_key,
+                    versions=versions,
+                    ids=ids,
+                )
+                await connection.copy_records_to_table("holders", records=holder_records, columns=HOLDER_COLUMNS)
+                await connection.copy_records_to_table(
+                    "certificates", records=certificate_records, columns=CERTIFICATE_COLUMNS
+                )
+            seconds = time.perf_counter() - started
+            timings.append(Timing(rows=len(rows), seconds=seconds))
+            print(f"  floor batch of {len(rows):,}: {seconds:6.2f} s  {len(rows) / seconds:8,.0f} certificates/s")
+        count: int = await connection.fetchval("SELECT count(*) FROM certificates")
+    finally:
+        await connection.close()
+    if count != sum(t.rows for t in timings):
+        raise RuntimeError(f"the floor wrote {count} certificates, expected {sum(t.rows for t in timings)}")
+    return timings
+
+
+# --- per-row costs ------------------------------------------------------------------------------------------------
+
+
+def _per_row_us(work: Callable[[int], object], count: int) -> float:
+    started = time.perf_counter()
+    for i in range(count):
+        work(i)
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def _claim_code_from_one_draw() -> str:
+    """12 Crockford characters from one 60-bit draw: the same code space as new_claim_code, one urandom call."""
+    value = secrets.randbits(60)
+    raw = "".join(CLAIM_ALPHABET[(value >> (5 * i)) & 31] for i in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def step_costs(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Microseconds per row for each step the batch path takes, with the app's functions and, where one is
+    obviously cheaper, an alternative producing the same output; one core, no database."""
+    ctx = RegistryContext.from_settings(
+        Settings(database_url="sqlite+aiosqlite:///:memory:", master_key=secrets.token_hex(32), env="test")
+    )
+    private_key = Ed25519PrivateKey.generate()
+    n = len(rows)
+    issued_at = utcnow().replace(microsecond=0)
+    requests = [CertificateIssue.model_validate(row) for row in rows]
+    indexes = [holders.id_index(ctx, id_type=r.holder.id_type, id_number=r.holder.id_number) for r in requests]
+
+    def payload_of(i: int) -> bytes:
+        r = requests[i]
+        return signing.canonical_payload(
+            number="BJT2026ABCDEFGH1",
+            issuer_code=common.ISSUER_CODE,
+            cert_type=r.cert_type,
+            catalogue_code=r.catalogue_code,
+            catalogue_version=1,
+            level=r.level,
+            holder_name=r.holder.name,
+            holder_id_type=r.holder.id_type.value,
+            holder_id_masked=mask_id_number(r.holder.id_type, r.holder.id_number),
+            holder_ref=indexes[i],
+            awarded_on=r.awarded_on,
+            valid_until=None,
+            evaluation_batch=r.evaluation_batch,
+            issued_at=issued_at,
+        )
+
+    payloads = [payload_of(i) for i in range(n)]
+    header = base64.urlsafe_b64encode(b'{"alg":"EdDSA","kid":"k","typ":"tr-cert-sig+jws"}').rstrip(b"=")
+
+    def audit_entry(i: int) -> dict[str, Any]:
+        return {
+            "issuer": common.ISSUER_CODE,
+            "catalogue_code": rows[i]["catalogue_code"],
+            "level": rows[i]["level"],
+            "kid": "k",
+            "holder_ref": indexes[i][:16],
+        }
+
+    def audit_as_model(i: int) -> object:
+        record = AuditRecord(
+            at=issued_at,
+            actor="client:x",
+            action="certificate.issued",
+            object_type="certificate",
+            object_id="BJT2026ABCDEFGH1",
+            purpose="batch issuance",
+            details=audit_entry(i),
+            prev_hash="0" * 64,
+            hash="",
+        )
+        record.hash = audit.record_hash(record.prev_hash, record)
+        return record.model_dump(exclude={"id"})
+
+    def audit_as_dict(i: int) -> object:
+        row = {
+            "at": issued_at,
+            "actor": "client:x",
+            "action": "certificate.issued",
+            "object_type": "certificate",
+            "object_id": "BJT2026ABCDEFGH1",
+            "purpose": "batch issuance",
+            "details": audit_entry(i),
+        }
+        body = canonical_json({**row, "at": issued_at.isoformat()})
+        row["prev_hash"] = "0" * 64
+        row["hash"] = hashlib.sha256(b"0" * 64 + b"\n" + body).hexdigest()
+        return row
+
+    holder_values = [
+        {
+            "id_type": "resident_id",
+            "id_index": indexes[i],
+            "id_number_encrypted": b"x" * 48,
+            "id_masked": "11**************1X",
+            "created_at": issued_at,
+        }
+        for i in range(min(n, 1000))
+    ]
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+    def compile_multi_values(_: int) -> object:
+        statement = postgresql.insert(Holder).values(holder_values).on_conflict_do_nothing(index_elements=["id_index"])
+        return statement.compile(dialect=dialect)
+
+    return [
+        (
+            "CertificateIssue.model_validate (pydantic)",
+            _per_row_us(lambda i: CertificateIssue.model_validate(rows[i]), n),
+        ),
+        (
+            "blind index (HMAC-SHA256)",
+            _per_row_us(
+                lambda i: holders.id_index(
+                    ctx, id_type=requests[i].holder.id_type, id_number=requests[i].holder.id_number
+                ),
+                n,
+            ),
+        ),
+        (
+            "encrypt identity number (AES-GCM)",
+            _per_row_us(
+                lambda i: ctx.box.encrypt(requests[i].holder.id_number.encode(), context=f"holder:{indexes[i]}"), n
+            ),
+        ),
+        (
+            "numbering.new_number",
+            _per_row_us(lambda i: numbering.new_number(region="BJ", cert_type="title", year=2026), n),
+        ),
+        ("signing.canonical_payload (+ masking)", _per_row_us(payload_of, n)),
+        (
+            "signing.sign (PyJWT detached JWS)",
+            _per_row_us(lambda i: signing.sign(payloads[i], key=private_key, kid="k"), n),
+        ),
+        (
+            "  the same JWS by hand (base64 + Ed25519)",
+            _per_row_us(
+                lambda i: private_key.sign(header + b"." + base64.urlsafe_b64encode(payloads[i]).rstrip(b"=")), n
+            ),
+        ),
+        ("new_claim_code (12 x secrets.choice)", _per_row_us(lambda i: new_claim_code(), n)),
+        ("  claim code from one 60-bit draw", _per_row_us(lambda i: _claim_code_from_one_draw(), n)),
+        (
+            "claim-code hash (HMAC-SHA256)",
+            _per_row_us(lambda i: ctx.box.hash_secret("ABCD1234EFGH", kind=CLAIM_CODE_KIND), n),
+        ),
+        ("audit record: AuditRecord model + hash + model_dump", _per_row_us(audit_as_model, n)),
+        ("  audit record: plain dict + the same hash", _per_row_us(audit_as_dict, n)),
+        ("holders INSERT .values(1000 rows) compiled (per row)", _per_row_us(compile_multi_values, 20) / 1000),
+    ]
+
+
+# --- the run -------------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def running_service(url: str, key: str, data_dir: Path) -> Iterator[common.Server]:
+    server = start_service(url, key, data_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def summarise(label: str, timings: list[Timing], wall: float | None, load_before: float) -> Outcome:
+    rows = sum(t.rows for t in timings)
+    seconds = wall if wall is not None else sum(t.seconds for t in timings)
+    return Outcome(
+        label=label,
+        batches=len(timings),
+        certificates=rows,
+        seconds=round(seconds, 2),
+        rate=round(rows / seconds, 1) if seconds else 0.0,
+        per_batch_rates=[round(t.rate) for t in timings],
+        load_before=round(load_before, 2),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=10, help="timed batches (each side)")
+    parser.add_argument("--rows", type=int, default=10_000, help="rows per batch (the API takes at most 10,000)")
+    parser.add_argument("--concurrency", type=int, default=1, help="batches in flight at once over HTTP")
+    parser.add_argument("--server", default=common.DEFAULT_SERVER, help="PostgreSQL server URL (no database)")
+    parser.add_argument("--prefix", default="bench_batch", help="database names: <prefix> and <prefix>_floor")
+    parser.add_argument("--max-seconds", type=float, default=600, help="stop starting batches after this, per side")
+    parser.add_argument("--max-load", type=float, default=0.5, help="wait for the 1-min load average below this")
+    parser.add_argument("--load-wait", type=float, default=300, help="longest wait for a quiet machine, seconds")
+    parser.add_argument("--data-dir", type=Path, default=common.DEFAULT_DATA_DIR)
+    parser.add_argument("--keep", action="store_true", help="keep the two databases afterwards")
+    parser.add_argument(
+        "--no-analyze", action="store_true", help="no ANALYZE between batches (shows the stale-plan slowdown)"
+    )
+    args = parser.parse_args()
+    data_dir: Path = args.data_dir
+    http_url = common.database_url(args.prefix, args.server)
+    floor_url = common.database_url(f"{args.prefix}_floor", args.server)
+    key = common.master_key_for(data_dir, args.prefix)
+
+    print(f"machine: {common.machine()}; python {sys.version.split()[0]}; 1-min load {common.loadavg():.2f}")
+    print(f"code: {common.code_state()}")
+    print(
+        f"{args.batches} batches of {args.rows:,} rows per side; HTTP: 2 uvicorn workers, {args.concurrency} in flight"
+    )
+    batches = [common.make_rows(args.rows, offset=i * args.rows) for i in range(args.batches)]
+    bodies = [(orjson.dumps({"certificates": rows}), len(rows)) for rows in batches]
+    print(f"request bodies: {sum(len(b) for b, _ in bodies) / len(bodies) / 1e6:.1f} MB each")
+
+    credentials = asyncio.run(prepare_http_database(http_url, key))
+    with running_service(http_url, key, data_dir) as server:
+        load_http = common.wait_for_quiet(args.max_load, args.load_wait, label="HTTP batches")
+        timings, wall = run_http(
+            server,
+            http_url,
+            credentials,
+            bodies,
+            concurrency=args.concurrency,
+            deadline=time.monotonic() + args.max_seconds,
+            analyze_between=not args.no_analyze,
+        )
+    # One batch at a time: the sum of the batches' own times (ANALYZE between them is not the service's work).
+    http = summarise("HTTP", timings, wall if args.concurrency > 1 else None, load_http)
+    issued = asyncio.run(common.certificate_count(http_url))
+    if issued != http.certificates + 500:
+        raise RuntimeError(f"the service holds {issued} certificates, expected {http.certificates + 500}")
+
+    load_floor = common.wait_for_quiet(args.max_load, args.load_wait, label="floor")
+    floor = summarise(
+        "floor", asyncio.run(run_floor(floor_url, key, batches, time.monotonic() + args.max_seconds)), None, load_floor
+    )
+
+    share = http.rate / floor.rate
+    print()
+    print(f"{'':<6} {'batches':>7} {'certificates':>12} {'seconds':>8} {'certificates/s':>14}  load")
+    for o in (http, floor):
+        print(
+            f"{o.label:<6} {o.batches:>7} {o.certificates:>12,} {o.seconds:>8.1f} {o.rate:>14,.0f}  {o.load_before:.2f}"
+        )
+    print()
+    print(
+        f"HTTP: {http.rate:,.0f} certificates/s (target >= {TARGET_RATE:,.0f}: "
+        f"{'met' if http.rate >= TARGET_RATE else 'MISSED'})"
+    )
+    print(f"HTTP / floor: {share:.2f} (target >= 0.33: {'met' if share >= TARGET_SHARE else 'MISSED'})")
+    print()
+    print("per-row cost of each step (one core, no database, µs):")
+    costs = step_costs(batches[0][:2000])
+    for label, micros in costs:
+        print(f"  {label:<56} {micros:8.1f}")
+    out = data_dir / "batch-results.json"
+    out.write_text(
+        json.dumps(
+            {
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": common.machine(),
+                "code": common.code_state(),
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "http": asdict(http),
+                "floor": asdict(floor),
+                "ratio": round(share, 3),
+                "step_costs_us": {label: round(micros, 1) for label, micros in costs},
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"results: {out}")
+    if not args.keep:
+        for url in (http_url, floor_url):
+            asyncio.run(common.drop_database(url))
+
+
+if __name__ == "__main__":
+    main()
