@@ -542,7 +542,8 @@ def main() -> None:
     key = common.master_key_for(data_dir, args.prefix)
 
     print(f"machine: {common.machine()}; python {sys.version.split()[0]}; 1-min load {common.loadavg():.2f}")
-    print(f"code: {common.code_state()}")
+    code = common.code_state()  # at the start: the servers run the code as it was then
+    print(f"code: {code}")
     print(
         f"{args.batches} batches of {args.rows:,} rows per side; HTTP: 2 uvicorn workers, {args.concurrency} in flight"
     )
@@ -597,7 +598,7 @@ def main() -> None:
             {
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": common.machine(),
-                "code": common.code_state(),
+                "code": code,
                 "args": {k: str(v) for k, v in vars(args).items()},
                 "http": asdict(http),
                 "floor": asdict(floor),

@@ -259,7 +259,8 @@ def main() -> None:
         parser.error("wrk is not installed (apt-get install -y wrk)")
 
     print(f"machine: {common.machine()}; python {sys.version.split()[0]}; 1-min load {common.loadavg():.2f}")
-    print(f"code: {common.code_state()}")
+    code = common.code_state()  # at the start: the servers run the code as it was then
+    print(f"code: {code}")
     print(
         f"wrk: {args.connections} connections, {args.threads} threads, {args.warmup:.0f} s warm-up, "
         f"{args.duration:.0f} s measured; servers: 2 uvicorn workers each, loopback"
@@ -287,7 +288,7 @@ def main() -> None:
             {
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": common.machine(),
-                "code": common.code_state(),
+                "code": code,
                 "args": {k: str(v) for k, v in vars(args).items()},
                 "results": [asdict(m) for m in results],
                 "ratios": ratios,
