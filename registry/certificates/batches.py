@@ -306,22 +306,6 @@ async def issue_rows(
         request = row.request
         holder_id, id_type, id_masked = holder_rows[row.holder_index]
         entry = entries[request.catalogue_code]
-        payload = signing.canonical_payload(
-            number=number,
-            issuer_code=issuer.code,
-            cert_type=request.cert_type,
-            catalogue_code=entry.code,
-            catalogue_version=entry.version,
-            level=request.level,
-            holder_name=request.holder.name,
-            holder_id_type=id_type,
-            holder_id_masked=id_masked,
-            holder_ref=row.holder_index,
-            awarded_on=request.awarded_on,
-            valid_until=request.valid_until,
-            evaluation_batch=request.evaluation_batch,
-            issued_at=issued_at,
-        )
         claim_code = new_claim_code()
         token = secrets.token_urlsafe(18)
         certificate_id = uuid.uuid4()
@@ -343,7 +327,6 @@ async def issue_rows(
                 "status": Status.active.value,
                 "verify_token": token,
                 "claim_code_hash": ctx.box.hash_secret(normalize_claim_code(claim_code), kind=CLAIM_CODE_KIND),
-                "signature": signing.sign(payload, key=private_key, kid=key.kid),
                 "issued_at": issued_at,
                 "status_list_id": list_id,
                 "status_index": status_index,
@@ -356,6 +339,18 @@ async def issue_rows(
                     superseded_by=None,
                 ),
             }
+        )
+        signed = certificate_rows[-1]
+        signed["signature"] = signing.sign(
+            signing.payload_of(
+                signed,
+                issuer_code=issuer.code,
+                holder_id_type=id_type,
+                holder_id_masked=id_masked,
+                holder_ref=row.holder_index,
+            ),
+            key=private_key,
+            kid=key.kid,
         )
         event_rows.append(
             {"certificate_id": certificate_id, "event": "issued", "actor": principal.actor.id, "at": issued_at}

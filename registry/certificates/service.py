@@ -221,22 +221,6 @@ async def mint(
             break
     else:  # 40 random bits: reaching this means the random source is broken, not that numbers ran out
         raise Conflict("could not allocate a certificate number")
-    payload = signing.canonical_payload(
-        number=number,
-        issuer_code=issuer.code,
-        cert_type=award.cert_type,
-        catalogue_code=entry.code,
-        catalogue_version=entry.version,
-        level=award.level,
-        holder_name=award.holder_name,
-        holder_id_type=holder.id_type,
-        holder_id_masked=holder.id_masked,
-        holder_ref=holder.id_index,
-        awarded_on=award.awarded_on,
-        valid_until=award.valid_until,
-        evaluation_batch=award.evaluation_batch,
-        issued_at=issued_at,
-    )
     list_id, status_index = await status_lists.assign_slot(session, issuer_id=issuer_id)
     certificate = Certificate(
         number=number,
@@ -254,11 +238,22 @@ async def mint(
         status=Status.active,
         verify_token=secrets.token_urlsafe(18),  # 144 random bits
         claim_code_hash=ctx.box.hash_secret(normalize_claim_code(claim_code), kind=CLAIM_CODE_KIND),
-        signature=signing.sign(payload, key=ctx.keyring.private_key(key), kid=key.kid),
+        signature="",
         issued_at=issued_at,
         supersedes=supersedes,
         status_list_id=list_id,
         status_index=status_index,
+    )
+    certificate.signature = signing.sign(
+        signing.payload_of(
+            certificate.model_dump(),
+            issuer_code=issuer.code,
+            holder_id_type=holder.id_type,
+            holder_id_masked=holder.id_masked,
+            holder_ref=holder.id_index,
+        ),
+        key=ctx.keyring.private_key(key),
+        kid=key.kid,
     )
     certificate.status_seal = signing.status_seal(
         ctx.box,

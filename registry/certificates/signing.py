@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -48,6 +49,29 @@ def canonical_payload(
         "issued_at": issued_at.isoformat(timespec="seconds"),
     }
     return canonical_json(payload)
+
+
+def payload_of(
+    certificate: Mapping[str, Any], *, issuer_code: str, holder_id_type: str, holder_id_masked: str, holder_ref: str
+) -> bytes:
+    """The canonical payload of a certificate given as its row (column names), whoever holds the row: issuance, batch
+    issuance and verification all sign or check exactly these bytes."""
+    return canonical_payload(
+        number=certificate["number"],
+        issuer_code=issuer_code,
+        cert_type=certificate["cert_type"],
+        catalogue_code=certificate["catalogue_code"],
+        catalogue_version=certificate["catalogue_version"],
+        level=certificate["level"],
+        holder_name=certificate["holder_name"],
+        holder_id_type=holder_id_type,
+        holder_id_masked=holder_id_masked,
+        holder_ref=holder_ref,
+        awarded_on=certificate["awarded_on"],
+        valid_until=certificate["valid_until"],
+        evaluation_batch=certificate["evaluation_batch"],
+        issued_at=certificate["issued_at"],
+    )
 
 
 def status_seal(

@@ -225,21 +225,12 @@ async def check_signature(ctx: RegistryContext, connection: Any, row: Any) -> tu
     if info is None or info.use != KeyUse.certificate or info.issuer_id != row["issuer_id"] or kid != row["kid"]:
         return False, "signing_key_unknown"
     assert kid is not None
-    payload = signing.canonical_payload(
-        number=row["number"],
+    payload = signing.payload_of(
+        row,
         issuer_code=row["issuer_code"],
-        cert_type=row["cert_type"],
-        catalogue_code=row["catalogue_code"],
-        catalogue_version=row["catalogue_version"],
-        level=row["level"],
-        holder_name=row["holder_name"],
         holder_id_type=row["id_type"],
         holder_id_masked=row["id_masked"],
         holder_ref=row["id_index"],
-        awarded_on=row["awarded_on"],
-        valid_until=row["valid_until"],
-        evaluation_batch=row["evaluation_batch"],
-        issued_at=row["issued_at"],
     )
     caches: ReadCaches = ctx.caches
     digest = hashlib.sha256(kid.encode() + b"\0" + payload + b"\0" + row["signature"].encode()).digest()
