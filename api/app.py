@@ -27,8 +27,9 @@ from api.routes import (
 )
 from registry.config import Settings
 from registry.context import RegistryContext
-from registry.db import create_engine, session_factory
+from registry.db import create_engine, is_sqlite, session_factory
 from registry.metrics import REQUEST_SECONDS, REQUESTS
+from registry.readpool import ReadPool
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_BODY_BYTES = 1 << 20  # single requests
@@ -110,16 +111,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_production()
     context = RegistryContext.from_settings(settings)
     engine = create_engine(settings.database_url)
-    read_engine = create_engine(settings.database_read_url, read_only=True) if settings.database_read_url else engine
+    read_url = settings.database_read_url or settings.database_url
+    read_engine = create_engine(read_url, read_only=True) if settings.database_read_url else engine
+    size = settings.database_read_pool_size
+    read_pool = None if is_sqlite(read_url) else ReadPool(read_url, min_size=min(4, size), max_size=size)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        if context.identity_provider is not None:
-            await context.identity_provider.close()
-        await engine.dispose()
-        if read_engine is not engine:
-            await read_engine.dispose()
+        await dispose(app)
 
     app = FastAPI(
         title="Talent Registry",
@@ -131,11 +131,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.context = context
     app.state.engine = engine
     app.state.read_engine = read_engine
+    app.state.read_pool = read_pool
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = session_factory(read_engine)
     errors.install(app)
-    for module in (ops, auth, catalogue, issuers, clients, certificates, batches, verify, holder, pages, status_lists):
+    # Public verification first: each request walks the included routers in order until one matches.
+    for module in (verify, ops, pages, auth, catalogue, issuers, clients, certificates, batches, holder, status_lists):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES, overrides=LARGE_BODY_PATHS)
     app.add_middleware(MetricsMiddleware)
     return app
+
+
+async def dispose(app: FastAPI) -> None:
+    """Close what ``create_app`` opened: the identity provider's client, the driver pool and the engines."""
+    context: RegistryContext = app.state.context
+    if context.identity_provider is not None:
+        await context.identity_provider.close()
+    if app.state.read_pool is not None:
+        await app.state.read_pool.close()
+    await app.state.engine.dispose()
+    if app.state.read_engine is not app.state.engine:
+        await app.state.read_engine.dispose()

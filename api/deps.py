@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from registry.certificates.verification import Reader
 from registry.clients import service as clients
 from registry.clients.models import Role, Scope
 from registry.clients.service import Principal
@@ -49,15 +50,18 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """Public verification: a bare autocommit connection (replica when configured) — one round trip per query."""
-    engine: AsyncEngine = request.app.state.read_engine
-    async with engine.connect() as connection:
-        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+def reader(request: Request) -> Reader:
+    """Public verification's reads (replica when configured): the driver pool on PostgreSQL, autocommit otherwise."""
+    return Reader(request.app.state.read_engine, request.app.state.read_pool)
+
+
+async def get_reader(request: Request) -> AsyncIterator[Reader]:
+    async with reader(request) as opened:
+        yield opened
 
 
 ContextDep = Annotated[RegistryContext, Depends(get_context)]
-ReadConnectionDep = Annotated[AsyncConnection, Depends(get_read_connection, scope="function")]
+ReaderDep = Annotated[Reader, Depends(get_reader, scope="function")]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 

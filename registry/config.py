@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     database_url: str = DEFAULT_DATABASE_URL
     database_read_url: str | None = None
+    # Connections per process for public verification on PostgreSQL (its own driver pool, see registry.readpool).
+    database_read_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     master_key: SecretStr | None = None
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     region: Region = Region.BJ

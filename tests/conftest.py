@@ -23,7 +23,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from api.app import create_app
+from api.app import create_app, dispose
 from registry.config import Settings
 from registry.db import create_engine
 from registry.migrate import upgrade
@@ -129,7 +129,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     yield application
-    await application.state.engine.dispose()
+    await dispose(application)
 
 
 @pytest.fixture

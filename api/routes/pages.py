@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ContextDep, ReadConnectionDep
+from api.deps import ContextDep, ReaderDep
 from registry.certificates import numbering
 from registry.certificates import verification as verify
 from registry.certificates.schemas import Verification
@@ -189,7 +189,7 @@ async def verify_form(request: Request, lang: Lang = "zh") -> HTMLResponse:
 async def verify_by_number(
     request: Request,
     context: ContextDep,
-    connection: ReadConnectionDep,
+    connection: ReaderDep,
     number: Annotated[str, Form(max_length=32)],
     holder_name: Annotated[str, Form(max_length=64)],
     lang: Lang = "zh",
@@ -215,7 +215,7 @@ async def verify_by_number(
 
 @router.get("/v/{token}", response_class=HTMLResponse, operation_id="pages-verify-token")
 async def verify_page(
-    token: str, request: Request, context: ContextDep, connection: ReadConnectionDep, lang: Lang = "zh"
+    token: str, request: Request, context: ContextDep, connection: ReaderDep, lang: Lang = "zh"
 ) -> HTMLResponse:
     try:
         verification = await verify.by_token(context, connection, token=token, channel="page")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import ContextDep, ReadConnectionDep
+from api.deps import ContextDep, ReaderDep, reader
 from registry.certificates import verification
 from registry.certificates.schemas import Verification, VerifyByNumber
 
@@ -18,10 +18,12 @@ def _json(answer: Verification) -> Response:
 
 
 @router.get("/{token}", response_model=Verification, operation_id="verify-token", responses={404: {}})
-async def verify_token(token: str, context: ContextDep, connection: ReadConnectionDep) -> Response:
-    return _json(await verification.by_token(context, connection, token=token, channel="token"))
+async def verify_token(token: str, request: Request) -> Response:
+    # Every scan lands here: no dependencies to solve, the reader is opened and closed inline.
+    async with reader(request) as source:
+        return _json(await verification.by_token(request.app.state.context, source, token=token, channel="token"))
 
 
 @router.post("", response_model=Verification, operation_id="verify-number", responses={404: {}})
-async def verify_number(body: VerifyByNumber, context: ContextDep, connection: ReadConnectionDep) -> Response:
-    return _json(await verification.by_number(context, connection, number=body.number, holder_name=body.holder_name))
+async def verify_number(body: VerifyByNumber, context: ContextDep, source: ReaderDep) -> Response:
+    return _json(await verification.by_number(context, source, number=body.number, holder_name=body.holder_name))

@@ -341,16 +341,16 @@ async def issue_rows(
             }
         )
         signed = certificate_rows[-1]
-        signed["signature"] = signing.sign(
-            signing.payload_of(
-                signed,
-                issuer_code=issuer.code,
-                holder_id_type=id_type,
-                holder_id_masked=id_masked,
-                holder_ref=row.holder_index,
-            ),
-            key=private_key,
-            kid=key.kid,
+        payload = signing.payload_of(
+            signed,
+            issuer_code=issuer.code,
+            holder_id_type=id_type,
+            holder_id_masked=id_masked,
+            holder_ref=row.holder_index,
+        )
+        signed["signature"] = signing.sign(payload, key=private_key, kid=key.kid)
+        signed["record_seal"] = signing.record_seal(
+            ctx.box, certificate_id=certificate_id, kid=key.kid, payload=payload, signature=signed["signature"]
         )
         event_rows.append(
             {"certificate_id": certificate_id, "event": "issued", "actor": principal.actor.id, "at": issued_at}

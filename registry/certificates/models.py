@@ -49,6 +49,7 @@ class Certificate(SQLModel, table=True):
     superseded_by: str | None = Field(default=None, max_length=16)
     revocation_reason: str | None = Field(default=None, max_length=32)  # the public reason code
     status_seal: str | None = Field(default=None, max_length=64)  # SecretsBox.seal over the status fields
+    record_seal: str | None = Field(default=None, max_length=64)  # signing.record_seal, made at issuance
     status_list_id: str | None = Field(default=None, max_length=64)
     status_index: int | None = None
 

@@ -244,16 +244,16 @@ async def mint(
         status_list_id=list_id,
         status_index=status_index,
     )
-    certificate.signature = signing.sign(
-        signing.payload_of(
-            certificate.model_dump(),
-            issuer_code=issuer.code,
-            holder_id_type=holder.id_type,
-            holder_id_masked=holder.id_masked,
-            holder_ref=holder.id_index,
-        ),
-        key=ctx.keyring.private_key(key),
-        kid=key.kid,
+    payload = signing.payload_of(
+        certificate.model_dump(),
+        issuer_code=issuer.code,
+        holder_id_type=holder.id_type,
+        holder_id_masked=holder.id_masked,
+        holder_ref=holder.id_index,
+    )
+    certificate.signature = signing.sign(payload, key=ctx.keyring.private_key(key), kid=key.kid)
+    certificate.record_seal = signing.record_seal(
+        ctx.box, certificate_id=certificate.id, kid=key.kid, payload=payload, signature=certificate.signature
     )
     certificate.status_seal = signing.status_seal(
         ctx.box,

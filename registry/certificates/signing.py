@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -85,6 +86,17 @@ def status_seal(
 ) -> str:
     """The status is not in the signed payload (it changes); this keyed MAC makes it just as hard to fake."""
     return box.seal(certificate_id, number, status, revocation_reason, superseded_by, kind="certificate-status")
+
+
+def record_seal(box: SecretsBox, *, certificate_id: object, kid: str, payload: bytes, signature: str) -> str:
+    """Keyed MAC, made at issuance, binding the canonical payload to the signature the registry made over it.
+
+    Public verification checks this seal (a few microseconds) instead of an Ed25519 verify (about 140 µs here) on every
+    scan: both fail for anyone who can write the database but does not hold the master key, which also wraps the
+    bodies' private keys. A row whose seal is missing or does not match gets the full signature check, so the seal can
+    only save work, never vouch for a row the signature would reject. The JWS stays for offline verifiers.
+    """
+    return box.seal(certificate_id, kid, hashlib.sha256(payload).hexdigest(), signature, kind="certificate-record")
 
 
 def sign(payload: bytes, *, key: Ed25519PrivateKey, kid: str) -> str:

@@ -1,23 +1,28 @@
 """Public verification, the registry's hottest path: one indexed query, everything else from small caches.
 
-Per request: one Core SELECT (certificate + holder + issuer) on an autocommit connection — no ORM identity map, no
-BEGIN/COMMIT round trips. The catalogue, the levels and each body's filed scope come from per-process caches that
-expire within a minute; key status comes from the key ring's cache. The signature is really checked: the canonical
-payload is rebuilt from the row and verified, with the outcome memoised on the exact payload and signature bytes.
+Per request: one SELECT (certificate + holder + issuer) — on PostgreSQL a prepared statement on the driver's own pool
+(``registry.readpool``), elsewhere a prebuilt Core statement on an autocommit connection; no ORM, no BEGIN/COMMIT.
+The catalogue, the levels, each body's filed scope and each key's status come from per-process caches that expire
+within a minute; a cache that needs filling opens a SQLAlchemy connection for that request only. The record is really
+checked: the canonical payload is rebuilt from the row and its record seal (a keyed MAC made at issuance over payload
+and signature) must match — or, failing that, the Ed25519 signature must verify.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql import Select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
+from sqlalchemy.engine import Result
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.sql import Executable, Select
 
 from registry import clock
 from registry.catalogue.models import CatalogueEntry, Level
@@ -31,11 +36,11 @@ from registry.holders.models import Holder
 from registry.issuers.models import FiledScope, Issuer
 from registry.keys.models import KeyStatus, KeyUse
 from registry.metrics import VERIFICATIONS
+from registry.readpool import ReadPool
 from registry.schemas import person_name_key
 
 CATALOGUE_SECONDS = 60.0
 SCOPE_SECONDS = 30.0  # a change to a body's filing reaches every process within this
-SIGNATURE_MEMO_LIMIT = 200_000
 
 _c = Certificate.__table__.c  # type: ignore[attr-defined]
 _h = Holder.__table__.c  # type: ignore[attr-defined]
@@ -61,6 +66,7 @@ _QUERY: Select[Any] = (
         _c.superseded_by,
         _c.revocation_reason,
         _c.status_seal,
+        _c.record_seal,
         _h.id_type,
         _h.id_masked,
         _h.id_index,
@@ -71,6 +77,13 @@ _QUERY: Select[Any] = (
     .join(Holder.__table__, _h.id == _c.holder_id)  # type: ignore[attr-defined]
     .join(Issuer.__table__, _i.id == _c.issuer_id)  # type: ignore[attr-defined]
 )
+# Built once: a statement built per request costs more than running it.
+_BY_TOKEN = _QUERY.where(_c.verify_token == bindparam("value"))
+_BY_NUMBER = _QUERY.where(_c.number == bindparam("value"))
+_DRIVER_SQL = {
+    name: str(statement.compile(dialect=postgresql_asyncpg.dialect()))  # type: ignore[no-untyped-call]
+    for name, statement in (("token", _BY_TOKEN), ("number", _BY_NUMBER))
+}
 
 
 @dataclass
@@ -81,7 +94,6 @@ class ReadCaches:
     levels: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     catalogue_loaded: float = -1e9
     scopes: dict[int, tuple[float, list[FiledScope]]] = field(default_factory=dict)
-    signatures: dict[bytes, bool] = field(default_factory=dict)
 
     async def entry(self, connection: Connection, code: str) -> tuple[str | None, str, str] | None:
         if code not in self.catalogue or time.monotonic() - self.catalogue_loaded > CATALOGUE_SECONDS:
@@ -111,27 +123,65 @@ class ReadCaches:
         self.scopes[issuer_id] = (time.monotonic(), scopes)
         return scopes
 
-    def signature_checked(self, digest: bytes) -> bool | None:
-        return self.signatures.get(digest)
 
-    def remember_signature(self, digest: bytes, valid: bool) -> None:
-        if len(self.signatures) >= SIGNATURE_MEMO_LIMIT:
-            self.signatures.clear()
-        self.signatures[digest] = valid
+class Reader:
+    """Where public verification reads: the certificate through the driver pool when there is one, and anything a
+    cache needs through a SQLAlchemy connection opened on first use — most requests never open one.
+
+    ``async with Reader(engine, pool) as reader:``; it quacks like a connection (``execute``) for the caches and the
+    key ring.
+    """
+
+    __slots__ = ("_connection", "_engine", "_pool")
+
+    def __init__(self, engine: AsyncEngine, pool: ReadPool | None = None) -> None:
+        self._engine = engine
+        self._pool = pool
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Reader:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result[Any]:
+        if self._connection is None:
+            connection = await self._engine.connect()
+            self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return await self._connection.execute(statement, parameters)
+
+    async def certificate(self, by: str, value: str) -> Mapping[str, Any] | None:
+        if self._pool is not None:
+            return await self._pool.fetchrow(_DRIVER_SQL[by], value)
+        return await _core_certificate(self, by, value)
 
 
-Connection = AsyncConnection | AsyncSession  # the hot path uses a bare connection; other callers their session
+# The hot path reads through a Reader; other callers (PDF, holder views) pass their session.
+Connection = AsyncConnection | AsyncSession | Reader
+
+
+async def _certificate(connection: Connection, by: str, value: str) -> Mapping[str, Any] | None:
+    if isinstance(connection, Reader):
+        return await connection.certificate(by, value)
+    return await _core_certificate(connection, by, value)
+
+
+async def _core_certificate(connection: Connection, by: str, value: str) -> Mapping[str, Any] | None:
+    row = (await connection.execute(_BY_TOKEN if by == "token" else _BY_NUMBER, {"value": value})).first()
+    return None if row is None else cast(Mapping[str, Any], row._mapping)
 
 
 async def by_token(ctx: RegistryContext, connection: Connection, *, token: str, channel: str) -> Verification:
-    if not 16 <= len(token) <= 64:
-        VERIFICATIONS.labels(result="not_found", channel=channel).inc()
-        raise NotFound("no certificate for this verification link")
-    row = (await connection.execute(_QUERY.where(_c.verify_token == token))).first()
+    row = await _certificate(connection, "token", token) if 16 <= len(token) <= 64 else None
     if row is None:
         VERIFICATIONS.labels(result="not_found", channel=channel).inc()
         raise NotFound("no certificate for this verification link")
-    return await answer(ctx, connection, row._mapping, channel=channel)
+    return await answer(ctx, connection, row, channel=channel)
 
 
 async def by_number(
@@ -141,14 +191,14 @@ async def by_number(
         canonical = numbering.normalize_number(number)
     except numbering.InvalidCertificateNumber as exc:
         raise InvalidInput.field("number", f"{exc} — please check the number for a typo") from None
-    row = (await connection.execute(_QUERY.where(_c.number == canonical))).first()
+    row = await _certificate(connection, "number", canonical)
     # A wrong name answers exactly like an unknown number: the endpoint must not confirm that a number exists.
     if row is None or not hmac.compare_digest(
-        person_name_key(row.holder_name).encode(), person_name_key(holder_name).encode()
+        person_name_key(row["holder_name"]).encode(), person_name_key(holder_name).encode()
     ):
         VERIFICATIONS.labels(result="not_found", channel=channel).inc()
         raise NotFound("no certificate with this number and holder name")
-    return await answer(ctx, connection, row._mapping, channel=channel)
+    return await answer(ctx, connection, row, channel=channel)
 
 
 async def answer(ctx: RegistryContext, connection: Connection, row: Any, *, channel: str) -> Verification:
@@ -219,12 +269,12 @@ async def answer(ctx: RegistryContext, connection: Connection, row: Any, *, chan
 
 
 async def check_signature(ctx: RegistryContext, connection: Any, row: Any) -> tuple[bool, str | None]:
-    """Rebuild the canonical payload from the stored values and verify the detached JWS with the body's key."""
-    kid = signing.signature_kid(row["signature"])
-    info = await ctx.keyring.public_key(connection, kid) if kid is not None else None
-    if info is None or info.use != KeyUse.certificate or info.issuer_id != row["issuer_id"] or kid != row["kid"]:
+    """Rebuild the canonical payload from the stored values and check it against the record seal made at issuance;
+    without a matching seal, verify the detached JWS with the body's key (the seal only ever saves that work)."""
+    kid: str = row["kid"]
+    info = await ctx.keyring.public_key(connection, kid)
+    if info is None or info.use != KeyUse.certificate or info.issuer_id != row["issuer_id"]:
         return False, "signing_key_unknown"
-    assert kid is not None
     payload = signing.payload_of(
         row,
         issuer_code=row["issuer_code"],
@@ -232,14 +282,15 @@ async def check_signature(ctx: RegistryContext, connection: Any, row: Any) -> tu
         holder_id_masked=row["id_masked"],
         holder_ref=row["id_index"],
     )
-    caches: ReadCaches = ctx.caches
-    digest = hashlib.sha256(kid.encode() + b"\0" + payload + b"\0" + row["signature"].encode()).digest()
-    valid = caches.signature_checked(digest)
-    if valid is None:
-        valid = signing.verify(row["signature"], payload, key=info.public_key)
-        caches.remember_signature(digest, valid)
-    if not valid:
-        return False, None
+    signature: str = row["signature"]
+    sealed = row["record_seal"]
+    if sealed is None or not hmac.compare_digest(
+        sealed, signing.record_seal(ctx.box, certificate_id=row["id"], kid=kid, payload=payload, signature=signature)
+    ):
+        if signing.signature_kid(signature) != kid:
+            return False, "signing_key_unknown"
+        if not signing.verify(signature, payload, key=info.public_key):
+            return False, None
     issued_at: datetime = row["issued_at"]
     if info.status == KeyStatus.compromised and (info.compromised_from is None or issued_at >= info.compromised_from):
         return True, "signing_key_compromised"
