@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     token_audience: str = "talent-registry"  # noqa: S105 — an audience name
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 86_400
+    # How long a cache (browser, CDN) may reuse a verification answer: a scan storm of one code reaches the registry
+    # once per window, and a revocation reaches every scanner within it. 0 sends ``no-store``.
+    verify_max_age_seconds: Annotated[int, Field(ge=0, le=3_600)] = 30
     log_level: str = "INFO"
     # Optional: holders may also sign in with a token from an external identity provider.
     holder_idp_jwks_url: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -11,19 +13,52 @@ from registry.certificates.schemas import Verification, VerifyByNumber
 
 router = APIRouter(prefix="/v1/verify", tags=["verify"])
 
+_NO_STORE = {"Cache-Control": "no-store"}
+
 
 def _json(answer: Verification) -> Response:
     # Serialised once by pydantic-core; the model is already validated, so FastAPI need not check it again.
-    return Response(answer.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
+    return Response(answer.model_dump_json(), media_type="application/json", headers=_NO_STORE)
 
 
-@router.get("/{token}", response_model=Verification, operation_id="verify-token", responses={404: {}})
+def etag(answer: Verification) -> str:
+    """Weak: two answers differ only in ``checked_at`` when nothing about the certificate or its standing changed."""
+    digest = hashlib.sha256(answer.model_dump_json(exclude={"checked_at"}).encode()).hexdigest()
+    return f'W/"{digest[:32]}"'
+
+
+def _matches(if_none_match: str, tag: str) -> bool:
+    candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in candidates or tag.removeprefix("W/") in candidates
+
+
+def _cacheable(request: Request, answer: Verification, max_age: int) -> Response:
+    """A CDN or the scanning phone may reuse the answer for ``max_age`` seconds and revalidate it with the ETag."""
+    if max_age == 0:
+        return _json(answer)
+    tag = etag(answer)
+    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": tag}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _matches(if_none_match, tag):
+        return Response(status_code=304, headers=headers)
+    return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/{token}",
+    response_model=Verification,
+    operation_id="verify-token",
+    responses={304: {"description": "Not modified: the answer matching If-None-Match still holds"}, 404: {}},
+)
 async def verify_token(token: str, request: Request) -> Response:
     # Every scan lands here: no dependencies to solve, the reader is opened and closed inline.
+    context = request.app.state.context
     async with reader(request) as source:
-        return _json(await verification.by_token(request.app.state.context, source, token=token, channel="token"))
+        answer = await verification.by_token(context, source, token=token, channel="token")
+    return _cacheable(request, answer, context.settings.verify_max_age_seconds)
 
 
 @router.post("", response_model=Verification, operation_id="verify-number", responses={404: {}})
 async def verify_number(body: VerifyByNumber, context: ContextDep, source: ReaderDep) -> Response:
+    # Not cacheable: the question (number and holder name) is in the body, and shared caches do not key on bodies.
     return _json(await verification.by_number(context, source, number=body.number, holder_name=body.holder_name))

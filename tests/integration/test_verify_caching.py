@@ -1,0 +1,85 @@
+"""Verification answers are cacheable (DESIGN: a CDN absorbs scan storms): a short max-age and a weak ETag that
+changes exactly when the answer does."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from api.app import create_app, dispose
+from registry.config import Settings
+from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token
+
+
+async def _certificate(app: FastAPI, client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    return issuer, await issued_certificate(client, issuer)
+
+
+async def test_a_verification_answer_may_be_cached_briefly_and_revalidated(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    _, certificate = await _certificate(app, client)
+    first = await client.get(f"/v1/verify/{certificate['qr_token']}")
+    assert first.status_code == 200
+    assert first.headers["Cache-Control"] == "public, max-age=30"
+    tag = first.headers["ETag"]
+    assert tag.startswith('W/"')
+    second = await client.get(f"/v1/verify/{certificate['qr_token']}")
+    assert {**second.json(), "checked_at": None} == {**first.json(), "checked_at": None}
+    assert second.headers["ETag"] == tag  # checked_at is not part of what the tag stands for
+
+    not_modified = await client.get(f"/v1/verify/{certificate['qr_token']}", headers={"If-None-Match": tag})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified.headers["ETag"] == tag
+    listed = await client.get(
+        f"/v1/verify/{certificate['qr_token']}", headers={"If-None-Match": f'"other", {tag.removeprefix("W/")}'}
+    )
+    assert listed.status_code == 304
+    stale = await client.get(f"/v1/verify/{certificate['qr_token']}", headers={"If-None-Match": 'W/"0000"'})
+    assert stale.status_code == 200
+    assert stale.json()["result"] == "valid"
+
+
+async def test_the_etag_changes_when_the_certificate_is_revoked(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer, certificate = await _certificate(app, client)
+    tag = (await client.get(f"/v1/verify/{certificate['qr_token']}")).headers["ETag"]
+    revoked = await client.post(
+        f"/v1/certificates/{certificate['number']}/revoke",
+        json={"reason": "found to be forged", "reason_code": "fraud"},
+        headers=bearer(issuer),
+    )
+    assert revoked.status_code == 200, revoked.text
+    answer = await client.get(f"/v1/verify/{certificate['qr_token']}", headers={"If-None-Match": tag})
+    assert answer.status_code == 200
+    assert answer.json()["result"] == "revoked"
+    assert answer.headers["ETag"] != tag
+
+
+async def test_verification_by_number_and_misses_are_not_cached(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _, certificate = await _certificate(app, client)
+    by_number = await client.post("/v1/verify", json={"number": certificate["number"], "holder_name": "张三"})
+    assert by_number.status_code == 200
+    assert by_number.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in by_number.headers
+    missing = await client.get("/v1/verify/" + "A" * 24)
+    assert missing.status_code == 404
+    assert "ETag" not in missing.headers
+
+
+async def test_max_age_zero_turns_caching_off(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"verify_max_age_seconds": 0}))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="https://registry.test"
+        ) as client:
+            _, certificate = await _certificate(app, client)
+            answer = await client.get(f"/v1/verify/{certificate['qr_token']}")
+            assert answer.status_code == 200
+            assert answer.headers["Cache-Control"] == "no-store"
+            assert "ETag" not in answer.headers
+    finally:
+        await dispose(app)
