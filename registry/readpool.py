@@ -29,6 +29,13 @@ def driver_dsn(url: str) -> str:
     return parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset: asyncpg's default runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
+    on every release — a second round trip per scan, on top of the query. This pool runs single read statements
+    outside transactions and never locks, listens, declares cursors or sets anything, so none of that state can exist;
+    an open transaction, should one ever be left, is still rolled back by asyncpg before this is called."""
+
+
 class ReadPool:
     def __init__(self, url: str, *, min_size: int, max_size: int) -> None:
         self._dsn = driver_dsn(url)
@@ -46,6 +53,7 @@ class ReadPool:
                     self._dsn,
                     min_size=self._min_size,
                     max_size=self._max_size,
+                    reset=_keep_session,
                     server_settings={
                         "default_transaction_read_only": "on",
                         "application_name": "talent-registry-verify",
