@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from api.app import GC_THRESHOLDS
 from registry.cli import openapi_document
 from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token
 
@@ -63,3 +65,14 @@ def test_openapi_names_the_fixed_routes() -> None:
         "/readyz",
     ):
         assert path in paths, path
+
+
+async def test_the_server_freezes_start_up_objects_out_of_garbage_collection(app: FastAPI) -> None:
+    thresholds = gc.get_threshold()
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > 10_000  # modules, the app, its routes and models
+            assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
