@@ -108,6 +108,5 @@ async def create_batch(
     headers = {"Cache-Control": "no-store"}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return Response(
-        orjson.dumps(outcome.body), status_code=outcome.status_code, media_type="application/json", headers=headers
-    )
+    content = outcome.encoded if outcome.encoded is not None else orjson.dumps(outcome.body)
+    return Response(content, status_code=outcome.status_code, media_type="application/json", headers=headers)

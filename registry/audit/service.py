@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry import bulk
 from registry.audit.models import AuditRecord
 from registry.canonical import canonical_json
 from registry.db import utcnow
@@ -26,15 +28,32 @@ class Actor:
 
 
 def record_hash(prev_hash: str, record: AuditRecord) -> str:
-    body = canonical_json(
+    return fields_hash(
+        prev_hash,
         {
-            "at": record.at.isoformat(),
+            "at": record.at,
             "actor": record.actor,
             "action": record.action,
             "object_type": record.object_type,
             "object_id": record.object_id,
             "purpose": record.purpose,
             "details": record.details,
+        },
+    )
+
+
+def fields_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """The chain hash of a record given as its columns (a row dict; other keys are ignored): exactly ``record_hash``
+    of the same record, without building an ``AuditRecord`` for it."""
+    body = canonical_json(
+        {
+            "at": fields["at"].isoformat(),
+            "actor": fields["actor"],
+            "action": fields["action"],
+            "object_type": fields["object_type"],
+            "object_id": fields["object_id"],
+            "purpose": fields["purpose"],
+            "details": fields["details"],
         }
     )
     return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
@@ -59,27 +78,27 @@ class Entry:
 
 
 async def append_many(session: AsyncSession, *, actor: Actor, entries: list[Entry]) -> None:
-    """Chain many records in one go (batch issuance): one head read, one multi-row insert."""
+    """Chain many records in one go (batch issuance): one head read, one bulk insert. The records are plain rows
+    (the columns of ``AuditRecord`` but its id), hashed with ``fields_hash``: the same hashes as ``append`` makes."""
     if not entries:
         return
     prev_hash = await _chain_head(session)
-    rows = []
+    rows: list[dict[str, Any]] = []
     at = utcnow()
     for entry in entries:
-        record = AuditRecord(
-            at=at,
-            actor=actor.id,
-            action=entry.action,
-            object_type=entry.object_type,
-            object_id=entry.object_id,
-            purpose=entry.purpose,
-            details=entry.details,
-            prev_hash=prev_hash,
-            hash="",
-        )
-        record.hash = prev_hash = record_hash(record.prev_hash, record)
-        rows.append(record.model_dump(exclude={"id"}))
-    await session.execute(insert(AuditRecord), rows)
+        row: dict[str, Any] = {
+            "at": at,
+            "actor": actor.id,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": entry.object_id,
+            "purpose": entry.purpose,
+            "details": entry.details,
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = prev_hash = fields_hash(prev_hash, row)
+        rows.append(row)
+    await bulk.insert_rows(session, bulk.table_of(AuditRecord), rows)  # in order: ids follow the chain
 
 
 async def append(

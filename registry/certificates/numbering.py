@@ -28,6 +28,7 @@ from typing import Final, Literal
 
 _SYMBOLS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # MOD 37-2 values 0-35, in order
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_SYMBOL_VALUES: Final[dict[str, int]] = {symbol: value for value, symbol in enumerate(_SYMBOLS)}
 _SERIAL_LENGTH: Final = 8
 _SERIAL_BYTES: Final = 5  # 8 symbols x 5 bits
 _BODY_LENGTH: Final = 15
@@ -91,8 +92,12 @@ def normalize_number(raw: str) -> str:
 
 def format_number(number: str) -> str:
     """The number grouped for print and display, e.g. ``BJ-T-2025-QKCCH3GN-X``; accepts any form normalize accepts."""
-    canonical = normalize_number(number)
-    return "-".join((canonical[:2], canonical[2], canonical[3:7], canonical[7:15], canonical[15]))
+    return group_canonical(normalize_number(number))
+
+
+def group_canonical(canonical: str) -> str:
+    """``format_number`` for a number already canonical (as ``new_number`` returns it), without checking it again."""
+    return f"{canonical[:2]}-{canonical[2]}-{canonical[3:7]}-{canonical[7:15]}-{canonical[15]}"
 
 
 def is_valid_number(raw: str) -> bool:
@@ -131,7 +136,7 @@ def _mod37_2(body: str) -> int:
     """ISO/IEC 7064 MOD 37-2 check value (0-36) of ``body``, whose characters must all be in 0-9A-Z."""
     remainder = 0
     for char in body:
-        remainder = (remainder + _SYMBOLS.index(char)) * 2 % 37
+        remainder = (remainder + _SYMBOL_VALUES[char]) * 2 % 37
     return (38 - remainder) % 37
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -99,12 +102,26 @@ def record_seal(box: SecretsBox, *, certificate_id: object, kid: str, payload: b
     return box.seal(certificate_id, kid, hashlib.sha256(payload).hexdigest(), signature, kind="certificate-record")
 
 
+@functools.lru_cache(maxsize=256)
+def _protected_header(kid: str) -> bytes:
+    """The base64url protected header, exactly as PyJWT writes it for a detached payload: RFC 7797's unencoded
+    payload (``"b64": false``, listed in ``crit``), keys sorted, no spaces."""
+    header = {"typ": SIGNATURE_TYPE, "alg": "EdDSA", "kid": kid, "b64": False, "crit": ["b64"]}
+    return base64.urlsafe_b64encode(json.dumps(header, separators=(",", ":"), sort_keys=True).encode()).rstrip(b"=")
+
+
 def sign(payload: bytes, *, key: Ed25519PrivateKey, kid: str) -> str:
-    """Compact JWS with the payload detached: ``header..signature``."""
-    token = jwt.api_jws.encode(
-        payload, key, algorithm="EdDSA", headers={"kid": kid, "typ": SIGNATURE_TYPE}, is_payload_detached=True
-    )
-    return token
+    """Compact JWS with the payload detached: ``header..signature``.
+
+    Byte for byte what ``jwt.api_jws.encode(payload, key, algorithm="EdDSA", headers={"kid": kid, "typ":
+    SIGNATURE_TYPE}, is_payload_detached=True)`` returns (Ed25519 is deterministic), without its per-call header JSON
+    and algorithm look-up: batch issuance signs 10,000 of these at a time.
+    """
+    if not isinstance(kid, str):
+        raise jwt.InvalidTokenError("Key ID header parameter must be a string")  # as PyJWT says it
+    header = _protected_header(kid)
+    signature = key.sign(header + b"." + payload)
+    return (header + b".." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode("ascii")
 
 
 def signature_kid(signature: str) -> str | None:

@@ -5,7 +5,6 @@ Each use gets its own subkey derived with HKDF, so one purpose's output can neve
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from dataclasses import dataclass
@@ -63,17 +62,18 @@ class SecretsBox:
 
     def blind_index(self, value: str, *, kind: str) -> str:
         """Deterministic keyed digest for equality look-ups of a value we never store in clear."""
-        return hmac.new(self.blind_index_key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+        # hmac.digest: HMAC-SHA256 in one C call, the same bytes as hmac.new(...).digest() (these run per batch row).
+        return hmac.digest(self.blind_index_key, f"{kind}\x00{value}".encode(), "sha256").hex()
 
     def hash_secret(self, secret: str, *, kind: str) -> str:
         """Keyed hash of a high-entropy secret (client secret, claim code): a database dump cannot test guesses."""
-        return hmac.new(self.secret_hash_key, f"{kind}\x00{secret}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.secret_hash_key, f"{kind}\x00{secret}".encode(), "sha256").hex()
 
     def seal(self, *fields: object, kind: str) -> str:
         """Keyed MAC over the fields of a record that verification trusts but no signature covers (a certificate's
         status, a key's status and validity): someone who can write the database cannot forge it."""
         text = "\x1f".join("" if f is None else f.isoformat() if hasattr(f, "isoformat") else str(f) for f in fields)
-        return hmac.new(self.record_seal_key, f"{kind}\x00{text}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.record_seal_key, f"{kind}\x00{text}".encode(), "sha256").hex()
 
     def seal_matches(self, seal: str | None, *fields: object, kind: str) -> bool:
         return seal is not None and hmac.compare_digest(self.seal(*fields, kind=kind), seal)

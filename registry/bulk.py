@@ -1,0 +1,137 @@
+"""Bulk writes for batch issuance: PostgreSQL's own driver inside the session's transaction, executemany elsewhere.
+
+Through SQLAlchemy, 10,000 rows cost a multi-row INSERT compiled for every 1,000 rows and every value passed through
+the statement machinery, which at batch sizes takes longer than making the certificates. On PostgreSQL these helpers
+give the rows to asyncpg instead (``COPY``, or one array statement), on the connection and in the transaction the
+session already holds. Each value first goes through the bind processor SQLAlchemy would have applied to it (UTC
+timestamps, JSON text), so the stored data is the same either way. On SQLite they execute one cached statement with
+all the rows as parameters.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Column, Table, insert, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+
+async def driver_connection(session: AsyncSession) -> Any | None:
+    """The asyncpg connection under the session's transaction, or None when the database is not PostgreSQL.
+
+    SQLAlchemy's asyncpg adapter begins the transaction with the first statement, so a session that has run none yet
+    runs a trivial one first: a write made on the driver outside the transaction would commit on its own.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is not None and not driver.is_in_transaction():
+        await connection.execute(text("SELECT 1"))
+    if driver is None or not driver.is_in_transaction():
+        raise RuntimeError("bulk writes must run inside the session's transaction")
+    return driver
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table model."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+def _columns(table: Table, names: Iterable[str]) -> list[Column[Any]]:
+    columns = [table.c[name] for name in names]
+    given = {column.name for column in columns}
+    # A column the rows leave out gets its Python-side default from SQLAlchemy; on the driver it would be NULL (or the
+    # server default) instead. No caller leaves one out; should one ever do so, this says it rather than store NULL.
+    missing = [c.name for c in table.columns if c.name not in given and c.default is not None]
+    if missing:
+        raise ValueError(f"rows for {table.name} leave out columns with Python defaults: {', '.join(missing)}")
+    return columns
+
+
+def _records(
+    rows: Iterable[Mapping[str, Any]], names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
+) -> Iterator[tuple[Any, ...]]:
+    """The rows as tuples in column order, each value bound as SQLAlchemy would bind it; lazily, row by row."""
+    values = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    processors = [(i, column.type.dialect_impl(dialect).bind_processor(dialect)) for i, column in enumerate(columns)]
+    steps: list[tuple[int, Callable[[Any], Any]]] = [(i, process) for i, process in processors if process is not None]
+    if not steps:
+        yield from map(values, rows)
+        return
+    for row in rows:
+        fields = list(values(row))
+        for i, process in steps:
+            fields[i] = process(fields[i])
+        yield tuple(fields)
+
+
+def _integrity_error(statement: str, exc: Exception) -> IntegrityError:
+    """The error SQLAlchemy would have raised for the same constraint violation (no parameters: they hold secrets)."""
+    return IntegrityError(statement, None, exc, hide_parameters=True)
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+    """INSERT every row, in order, in the session's transaction; the columns are the keys of the rows (all alike).
+
+    PostgreSQL: one ``COPY`` on the driver connection, which sends rows as ``rows`` yields them: given a generator,
+    the database inserts the first rows while the generator makes the next. Serial ids are drawn in row order, as with
+    INSERT, and triggers fire just the same (the audit log's forbid UPDATE and DELETE only).
+    """
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return
+    driver = await driver_connection(session)
+    if driver is None:
+        await session.execute(insert(table), [first, *iterator])
+        return
+    names = list(first)
+    columns = _columns(table, names)
+    records = _records(itertools.chain((first,), iterator), names, columns, session.get_bind().dialect)
+    try:
+        await driver.copy_records_to_table(table.name, records=records, columns=names, schema_name=table.schema)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise _integrity_error(f"COPY {table.name}", exc) from exc
+
+
+async def insert_missing(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, index_elements: Sequence[str]
+) -> None:
+    """INSERT … ON CONFLICT (index_elements) DO NOTHING for every row, in order; the columns are the rows' keys.
+
+    PostgreSQL: one ``INSERT … SELECT * FROM unnest($1::type[], …)`` on the driver connection, one array per column.
+    SQLite: one cached statement, executemany.
+    """
+    if not rows:
+        return
+    driver = await driver_connection(session)
+    if driver is None:
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+        await session.execute(statement, list(rows))
+        return
+    names = list(rows[0])
+    columns = _columns(table, names)
+    dialect = session.get_bind().dialect
+    arrays = [list(values) for values in zip(*_records(rows, names, columns, dialect), strict=True)]
+    quote = dialect.identifier_preparer.quote
+    target = dialect.identifier_preparer.format_table(table)
+    casts = ", ".join(f"${i}::{column.type.compile(dialect=dialect)}[]" for i, column in enumerate(columns, start=1))
+    # Names and types come from the table's metadata, quoted; the values travel as parameters.
+    into = f"{target} ({', '.join(quote(name) for name in names)})"
+    conflict = ", ".join(quote(name) for name in index_elements)
+    sql = f"INSERT INTO {into} SELECT * FROM unnest({casts}) ON CONFLICT ({conflict}) DO NOTHING"  # noqa: S608
+    try:
+        await driver.execute(sql, *arrays)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise _integrity_error(sql, exc) from exc
