@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from api.routes import (
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, is_sqlite, session_factory
+from registry.gc_tuning import settle_garbage_collector
 from registry.metrics import REQUEST_SECONDS, REQUESTS
 from registry.readpool import ReadPool
 
@@ -105,23 +105,6 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-GC_THRESHOLDS = (10_000, 20, 20)
-
-
-def settle_garbage_collector() -> None:
-    """Keep the collector's pauses out of request latency.
-
-    After start-up the worker holds some 150,000 long-lived objects (modules, the app, models, the catalogue); a full
-    collection walks all of them and stalled every request in flight for about 110 ms, two or three times a minute
-    under the verify benchmark. Frozen, they are never walked again. The larger first threshold makes young
-    collections rarer (requests allocate in bursts that die young): measured in-process, 8,000 verifications saw 9
-    collections totalling 7 ms instead of about 450 totalling some 300 ms.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -56,6 +56,7 @@ from registry.clients.schemas import ClientCreate
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import session_factory, transaction, utcnow
+from registry.gc_tuning import settle_garbage_collector
 from registry.holders import service as holders
 from registry.holders.identity import IdType, mask_id_number
 from registry.holders.models import Holder
@@ -570,6 +571,7 @@ def main() -> None:
         raise RuntimeError(f"the service holds {issued} certificates, expected {http.certificates + 500}")
 
     load_floor = common.wait_for_quiet(args.max_load, args.load_wait, label="floor")
+    settle_garbage_collector()  # the floor runs with the same collector settings as the service's workers
     floor = summarise(
         "floor", asyncio.run(run_floor(floor_url, key, batches, time.monotonic() + args.max_seconds)), None, load_floor
     )

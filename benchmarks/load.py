@@ -31,6 +31,7 @@ from registry.clients.service import Principal
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, session_factory, transaction
+from registry.gc_tuning import settle_garbage_collector
 from registry.issuers import service as issuers
 from registry.issuers.models import Issuer
 from registry.issuers.schemas import IssuerCreate
@@ -251,6 +252,7 @@ def main() -> None:
         print(f"{common.database_name(url)} already holds {args.count:,} certificates; nothing to do")
         return
     print(f"loading {args.count:,} certificates into {common.database_name(url)} in chunks of {CHUNK:,}")
+    settle_garbage_collector()  # as `registry import` does
     result = asyncio.run(load(url, args.count, data_dir=args.data_dir, max_seconds=args.max_seconds))
     print(
         f"loaded {result.count:,} certificates in {result.seconds:,.1f} s: {result.rate:,.0f} certificates/s "

@@ -181,10 +181,12 @@ def import_file(
     from registry.context import RegistryContext
     from registry.db import create_engine, session_factory
     from registry.errors import RegistryError
+    from registry.gc_tuning import settle_garbage_collector
 
     settings = _settings()
     total = imports.count_rows(file)
     started = time.monotonic()
+    settle_garbage_collector()  # a long bulk run: the same collector settings as a server worker
 
     async def run() -> imports.ImportSummary:
         await _migrate(settings)

@@ -249,7 +249,7 @@ async def answer(ctx: RegistryContext, connection: Connection, row: Any, *, chan
         supersedes=row["supersedes"],
         certificate=VerifiedCertificate(
             number=row["number"],
-            number_display=numbering.format_number(row["number"]),
+            number_display=numbering.group_canonical(row["number"]),
             holder_name=row["holder_name"],
             holder_id_masked=row["id_masked"],
             cert_type=row["cert_type"],

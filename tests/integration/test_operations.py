@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from api.app import GC_THRESHOLDS
 from registry.cli import openapi_document
+from registry.gc_tuning import GC_THRESHOLDS
 from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token
 
 ROOT = Path(__file__).resolve().parents[2]
