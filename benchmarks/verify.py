@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import bench_common as common
 import httpx
 import load
@@ -119,6 +120,43 @@ def ensure_loaded(url: str, size: int, data_dir: Path, *, reload: bool) -> None:
     subprocess.run([*command, "--data-dir", str(data_dir)], check=True)  # noqa: S603 - our own script
 
 
+HOT_RELATIONS = ("certificates", "holders", "issuers")
+
+
+async def prewarm(url: str) -> tuple[int, int]:
+    """Read the tables verification touches, and their indexes, into shared_buffers (``pg_prewarm``): both apps are
+    measured in steady state rather than on whatever the kernel happened to keep cached. Returns (hot set,
+    shared_buffers) in bytes."""
+    connection = await asyncpg.connect(common.driver_dsn(url))
+    try:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        relations = await connection.fetch(
+            "SELECT c.oid::regclass::text AS name, pg_relation_size(c.oid) AS bytes FROM pg_class c "
+            "WHERE c.oid = ANY($1::regclass[]) OR c.oid IN "
+            "(SELECT indexrelid FROM pg_index WHERE indrelid = ANY($1::regclass[]))",
+            list(HOT_RELATIONS),
+        )
+        for relation in relations:
+            await connection.fetchval("SELECT pg_prewarm($1::regclass)", relation["name"])
+        shared = await connection.fetchval(
+            "SELECT setting::bigint * pg_size_bytes(unit) FROM pg_settings WHERE name = 'shared_buffers'"
+        )
+    finally:
+        await connection.close()
+    return sum(r["bytes"] for r in relations), int(shared)
+
+
+def warm(url: str, label: str) -> None:
+    hot, shared = asyncio.run(prewarm(url))
+    mib = 2**20
+    print(f"  [{label}] prewarmed {hot / mib:,.0f} MiB of tables and indexes; shared_buffers {shared / mib:,.0f} MiB")
+    if hot > shared:
+        print(
+            f"  [{label}] WARNING: the hot set does not fit in shared_buffers, so look-ups read from the kernel's "
+            "cache or the disk, and the figures measure that (see README: PostgreSQL settings)"
+        )
+
+
 def start_verify_service(url: str, key: str, data_dir: Path) -> common.Server:
     registry = shutil.which("registry") or str(Path(sys.executable).with_name("registry"))
     port = common.free_port()
@@ -161,6 +199,7 @@ def measure(
     app: str, size: int, url: str, key: str, args: argparse.Namespace, script: Path, sample: list[str]
 ) -> Measurement:
     data_dir: Path = args.data_dir
+    warm(url, f"{app}@{size:,}")
     server = start_verify_service(url, key, data_dir) if app == "verify" else start_baseline(url, data_dir)
     try:
         check_answers(server, app, sample)
