@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 from api.deps import ContextDep, ReaderDep, reader
 from registry.certificates import verification
@@ -44,18 +47,40 @@ def _cacheable(request: Request, answer: Verification, max_age: int) -> Response
     return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
 
 
-@router.get(
-    "/{token}",
-    response_model=Verification,
-    operation_id="verify-token",
-    responses={304: {"description": "Not modified: the answer matching If-None-Match still holds"}, 404: {}},
-)
+class ScanRoute(APIRoute):
+    """The route every QR scan takes. FastAPI's handler validates the declared parameters and solves dependencies on
+    each request (about 4 % of a worker's time under the verify benchmark); this one hands the endpoint the request
+    and the path's token as they are. The declared signature still documents the route in OpenAPI."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint: Callable[..., Awaitable[Response]] = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            return await endpoint(token=request.path_params["token"], request=request)
+
+        return handler
+
+
 async def verify_token(token: str, request: Request) -> Response:
-    # Every scan lands here: no dependencies to solve, the reader is opened and closed inline.
     context = request.app.state.context
     async with reader(request) as source:
         answer = await verification.by_token(context, source, token=token, channel="token")
     return _cacheable(request, answer, context.settings.verify_max_age_seconds)
+
+
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the answer matching If-None-Match still holds"},
+    404: {},
+}
+router.add_api_route(
+    "/{token}",
+    verify_token,
+    methods=["GET"],
+    response_model=Verification,
+    operation_id="verify-token",
+    responses=_NOT_MODIFIED,
+    route_class_override=ScanRoute,
+)
 
 
 @router.post("", response_model=Verification, operation_id="verify-number", responses={404: {}})
