@@ -117,6 +117,12 @@ async def issuer_token(app: FastAPI, http: httpx.AsyncClient, issuer_code: str) 
     return await token_for(http, *await create_client(app, role=Role.issuer, issuer_code=issuer_code))
 
 
+async def ready_issuer(app: FastAPI, http: httpx.AsyncClient) -> str:
+    """The usual start of a test: the default evaluation body registered, and an issuer token for it."""
+    await create_issuer(http, await admin_token(app, http))
+    return await issuer_token(app, http, "BJ-AI-COMMITTEE")
+
+
 def certificate_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "cert_type": "title",

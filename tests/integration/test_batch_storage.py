@@ -22,20 +22,16 @@ from registry.certificates.models import Certificate, CertificateEvent
 from registry.db import transaction, utcnow
 from registry.holders.models import Holder
 from tests.factories import (
-    admin_token,
     bearer,
     certificate_body,
-    create_issuer,
     issued_certificate,
-    issuer_token,
+    ready_issuer,
     resident_id,
 )
 
 
 async def test_a_batch_stores_what_single_issuance_stores(app: FastAPI, client: httpx.AsyncClient) -> None:
-    admin = await admin_token(app, client)
-    await create_issuer(client, admin)
-    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    issuer = await ready_issuer(app, client)
     known = {"name": "张三", "id_type": "resident_id", "id_number": resident_id(sequence=900)}
     single = await issued_certificate(client, issuer, holder=known, level="intermediate")
     rows = [certificate_body(holder=known, level="senior")] + [

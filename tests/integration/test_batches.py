@@ -11,13 +11,12 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from registry.db import transaction
-from tests.factories import admin_token, bearer, certificate_body, create_issuer, issuer_token, resident_id
-
-
-async def _issuer(app: FastAPI, client: httpx.AsyncClient) -> str:
-    admin = await admin_token(app, client)
-    await create_issuer(client, admin)
-    return await issuer_token(app, client, "BJ-AI-COMMITTEE")
+from tests.factories import (
+    bearer,
+    certificate_body,
+    ready_issuer,
+    resident_id,
+)
 
 
 async def _count(app: FastAPI, table: str) -> int:
@@ -35,7 +34,7 @@ def _rows(count: int) -> list[dict[str, Any]]:
 async def test_a_batch_is_issued_in_row_order_and_every_certificate_verifies(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    issuer = await _issuer(app, client)
+    issuer = await ready_issuer(app, client)
     rows = _rows(25)
     response = await client.post(
         "/v1/certificate-batches", json={"certificates": rows}, headers={**bearer(issuer), "Idempotency-Key": "round-1"}
@@ -58,7 +57,7 @@ async def test_a_batch_is_issued_in_row_order_and_every_certificate_verifies(
 async def test_one_bad_row_rejects_the_batch_and_every_bad_row_is_listed(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    issuer = await _issuer(app, client)
+    issuer = await ready_issuer(app, client)
     rows = _rows(6)
     rows[1]["holder"]["id_number"] = rows[1]["holder"]["id_number"][:-1] + (
         "0" if rows[1]["holder"]["id_number"][-1] != "0" else "1"
@@ -84,7 +83,7 @@ async def test_one_bad_row_rejects_the_batch_and_every_bad_row_is_listed(
 
 
 async def test_csv_batch_and_dry_run(app: FastAPI, client: httpx.AsyncClient) -> None:
-    issuer = await _issuer(app, client)
+    issuer = await ready_issuer(app, client)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
@@ -127,7 +126,7 @@ async def test_csv_batch_and_dry_run(app: FastAPI, client: httpx.AsyncClient) ->
 async def test_retrying_a_batch_returns_the_same_numbers_and_issues_nothing_twice(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    issuer = await _issuer(app, client)
+    issuer = await ready_issuer(app, client)
     rows = _rows(10)
     headers = {**bearer(issuer), "Idempotency-Key": "round-2"}
     first = await client.post("/v1/certificate-batches", json={"certificates": rows}, headers=headers)
@@ -141,7 +140,7 @@ async def test_retrying_a_batch_returns_the_same_numbers_and_issues_nothing_twic
 
 
 async def test_a_holder_who_already_holds_the_award_is_refused(app: FastAPI, client: httpx.AsyncClient) -> None:
-    issuer = await _issuer(app, client)
+    issuer = await ready_issuer(app, client)
     rows = _rows(2)
     headers = {**bearer(issuer), "Idempotency-Key": "a"}
     assert (
@@ -155,7 +154,7 @@ async def test_a_holder_who_already_holds_the_award_is_refused(app: FastAPI, cli
 
 
 async def test_batches_need_a_key_and_at_most_ten_thousand_rows(app: FastAPI, client: httpx.AsyncClient) -> None:
-    issuer = await _issuer(app, client)
+    issuer = await ready_issuer(app, client)
     no_key = await client.post("/v1/certificate-batches", json={"certificates": _rows(1)}, headers=bearer(issuer))
     assert no_key.status_code == 422
     assert no_key.json()["errors"][0]["field"] == "Idempotency-Key"

@@ -17,20 +17,12 @@ from registry.certificates import signing
 from registry.db import transaction
 from registry.readpool import driver_dsn
 from tests.factories import (
-    admin_token,
     bearer,
     certificate_body,
-    create_issuer,
     issued_certificate,
-    issuer_token,
+    ready_issuer,
     resident_id,
 )
-
-
-async def _issuer(app: FastAPI, client: httpx.AsyncClient) -> str:
-    admin = await admin_token(app, client)
-    await create_issuer(client, admin)
-    return await issuer_token(app, client, "BJ-AI-COMMITTEE")
 
 
 @pytest.fixture
@@ -58,7 +50,7 @@ async def _set(app: FastAPI, number: str, assignments: str, **values: Any) -> No
 async def test_a_sealed_certificate_verifies_without_an_ed25519_verify(
     app: FastAPI, client: httpx.AsyncClient, ed25519_calls: list[str]
 ) -> None:
-    certificate = await issued_certificate(client, await _issuer(app, client))
+    certificate = await issued_certificate(client, await ready_issuer(app, client))
     async with transaction(app.state.sessions) as session:
         seal = (
             await session.execute(
@@ -77,7 +69,7 @@ async def test_a_sealed_certificate_verifies_without_an_ed25519_verify(
 async def test_without_a_seal_the_signature_is_checked_in_full(
     app: FastAPI, client: httpx.AsyncClient, ed25519_calls: list[str]
 ) -> None:
-    certificate = await issued_certificate(client, await _issuer(app, client))
+    certificate = await issued_certificate(client, await ready_issuer(app, client))
     await _set(app, certificate["number"], "record_seal = NULL")
     answer = await client.get(f"/v1/verify/{certificate['qr_token']}")
     assert answer.json()["result"] == "valid"
@@ -88,7 +80,7 @@ async def test_without_a_seal_the_signature_is_checked_in_full(
 async def test_a_wrong_seal_falls_back_to_the_signature_and_an_altered_row_still_fails(
     app: FastAPI, client: httpx.AsyncClient, ed25519_calls: list[str]
 ) -> None:
-    certificate = await issued_certificate(client, await _issuer(app, client), level="intermediate")
+    certificate = await issued_certificate(client, await ready_issuer(app, client), level="intermediate")
     await _set(app, certificate["number"], "record_seal = :seal", seal="0" * 64)
     answer = await client.get(f"/v1/verify/{certificate['qr_token']}")
     assert answer.json()["result"] == "valid"
@@ -105,7 +97,7 @@ async def test_a_wrong_seal_falls_back_to_the_signature_and_an_altered_row_still
 async def test_a_seal_and_signature_copied_from_another_certificate_do_not_vouch(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    issuer = await _issuer(app, client)
+    issuer = await ready_issuer(app, client)
     genuine = await issued_certificate(client, issuer, level="intermediate")
     other = {"name": "李四", "id_type": "resident_id", "id_number": resident_id(sequence=7)}
     target = await issued_certificate(client, issuer, level="intermediate", holder=other)
@@ -127,7 +119,7 @@ async def test_a_seal_and_signature_copied_from_another_certificate_do_not_vouch
 async def test_batch_issued_certificates_are_sealed(
     app: FastAPI, client: httpx.AsyncClient, ed25519_calls: list[str]
 ) -> None:
-    issuer = await _issuer(app, client)
+    issuer = await ready_issuer(app, client)
     rows = [
         certificate_body(holder={"name": name, "id_type": "resident_id", "id_number": resident_id(sequence=i)})
         for i, name in enumerate(("王五", "赵六"))
@@ -145,7 +137,7 @@ async def test_batch_issued_certificates_are_sealed(
 async def test_verification_reads_through_a_read_only_driver_pool_on_postgresql(
     app: FastAPI, client: httpx.AsyncClient, backend: str
 ) -> None:
-    certificate = await issued_certificate(client, await _issuer(app, client))
+    certificate = await issued_certificate(client, await ready_issuer(app, client))
     answer = await client.get(f"/v1/verify/{certificate['qr_token']}")
     assert answer.json()["result"] == "valid"
     pool = app.state.read_pool

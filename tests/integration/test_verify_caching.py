@@ -8,13 +8,11 @@ from fastapi import FastAPI
 
 from api.app import create_app, dispose
 from registry.config import Settings
-from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token
+from tests.factories import bearer, issued_certificate, ready_issuer
 
 
 async def _certificate(app: FastAPI, client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
-    admin = await admin_token(app, client)
-    await create_issuer(client, admin)
-    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    issuer = await ready_issuer(app, client)
     return issuer, await issued_certificate(client, issuer)
 
 
