@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import secrets
-import shutil
 import sys
 import time
 import uuid
@@ -126,21 +125,6 @@ async def prepare_http_database(url: str, key: str) -> tuple[str, str]:
     finally:
         await engine.dispose()
     return created.client_id, created.client_secret
-
-
-def start_service(url: str, key: str, data_dir: Path) -> common.Server:
-    registry = shutil.which("registry") or str(Path(sys.executable).with_name("registry"))
-    port = common.free_port()
-    env = {
-        "REGISTRY_DATABASE_URL": url,
-        "REGISTRY_MASTER_KEY": key,
-        "REGISTRY_ENV": "test",
-        "REGISTRY_LOG_LEVEL": "WARNING",
-        "REGISTRY_DATA_DIR": str(data_dir / "registry-data"),
-        "REGISTRY_DATABASE_READ_URL": "",
-    }
-    command = [registry, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    return common.start_server("batch", command, env=env, port=port, log_dir=data_dir / "logs")
 
 
 def access_token(client: httpx.Client, client_id: str, client_secret: str) -> str:
@@ -502,7 +486,7 @@ def step_costs(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
 
 @contextmanager
 def running_service(url: str, key: str, data_dir: Path) -> Iterator[common.Server]:
-    server = start_service(url, key, data_dir)
+    server = common.start_registry("batch", url, key, data_dir)
     try:
         yield server
     finally:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -360,3 +361,20 @@ class RssSampler:
 
     def peak_mib(self) -> float:
         return max(self.peak_kib.values(), default=0) / 1024
+
+
+def start_registry(label: str, url: str, key: str, data_dir: Path) -> Server:
+    """The real service as the benchmarks run it: ``registry serve --workers 2`` on loopback, no access log, no read
+    replica, on the given database and master key."""
+    registry = shutil.which("registry") or str(Path(sys.executable).with_name("registry"))
+    port = free_port()
+    env = {
+        "REGISTRY_DATABASE_URL": url,
+        "REGISTRY_MASTER_KEY": key,
+        "REGISTRY_ENV": "test",
+        "REGISTRY_LOG_LEVEL": "WARNING",  # no access log line per request (the baseline runs the same way)
+        "REGISTRY_DATA_DIR": str(data_dir / "registry-data"),
+        "REGISTRY_DATABASE_READ_URL": "",
+    }
+    command = [registry, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    return start_server(label, command, env=env, port=port, log_dir=data_dir / "logs")

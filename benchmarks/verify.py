@@ -157,21 +157,6 @@ def warm(url: str, label: str) -> None:
         )
 
 
-def start_verify_service(url: str, key: str, data_dir: Path) -> common.Server:
-    registry = shutil.which("registry") or str(Path(sys.executable).with_name("registry"))
-    port = common.free_port()
-    env = {
-        "REGISTRY_DATABASE_URL": url,
-        "REGISTRY_MASTER_KEY": key,
-        "REGISTRY_ENV": "test",
-        "REGISTRY_LOG_LEVEL": "WARNING",  # no access log line per request (the baseline runs the same way)
-        "REGISTRY_DATA_DIR": str(data_dir / "registry-data"),
-        "REGISTRY_DATABASE_READ_URL": "",
-    }
-    command = [registry, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    return common.start_server("verify", command, env=env, port=port, log_dir=data_dir / "logs")
-
-
 def start_baseline(url: str, data_dir: Path) -> common.Server:
     port = common.free_port()
     command = [sys.executable, "-m", "uvicorn", "baseline_app:app", "--app-dir", str(BENCH_DIR)]
@@ -200,7 +185,7 @@ def measure(
 ) -> Measurement:
     data_dir: Path = args.data_dir
     warm(url, f"{app}@{size:,}")
-    server = start_verify_service(url, key, data_dir) if app == "verify" else start_baseline(url, data_dir)
+    server = common.start_registry("verify", url, key, data_dir) if app == "verify" else start_baseline(url, data_dir)
     try:
         check_answers(server, app, sample)
         run_wrk(server.base_url, script, connections=args.connections, threads=args.threads, seconds=args.warmup)
