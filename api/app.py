@@ -29,8 +29,10 @@ from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, is_sqlite, session_factory
 from registry.gc_tuning import settle_garbage_collector
+from registry.holder_access.identity_provider import IdentityProvider
 from registry.metrics import REQUEST_SECONDS, REQUESTS
-from registry.readpool import ReadPool
+from registry.verification.readpool import ReadPool
+from registry.verification.verifier import Verifier
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_BODY_BYTES = 1 << 20  # single requests
@@ -131,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.operation_id or route.name,
     )
     app.state.context = context
+    app.state.verifier = Verifier(box=context.box, keyring=context.keyring)
+    app.state.identity_provider = IdentityProvider.configured(settings)
     app.state.engine = engine
     app.state.read_engine = read_engine
     app.state.read_pool = read_pool
@@ -147,9 +151,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def dispose(app: FastAPI) -> None:
     """Close what ``create_app`` opened: the identity provider's client, the driver pool and the engines."""
-    context: RegistryContext = app.state.context
-    if context.identity_provider is not None:
-        await context.identity_provider.close()
+    provider: IdentityProvider | None = app.state.identity_provider
+    if provider is not None:
+        await provider.close()
     if app.state.read_pool is not None:
         await app.state.read_pool.close()
     await app.state.engine.dispose()

@@ -1,4 +1,5 @@
-"""Dependencies: the request's transaction, the registry context, and the authenticated principal with its scopes."""
+"""Dependencies: the request's transaction, the registry context and verifier, the authenticated principal with its
+scopes, and the certificate a request is about (loaded and checked for the caller before its body is read)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,31 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.certificates.verification import Reader
-from registry.clients import service as clients
-from registry.clients.models import Role, Scope
-from registry.clients.service import Principal
+from registry.auth import tokens
+from registry.auth.principals import Principal, require
+from registry.auth.scopes import Role, Scope
+from registry.certificates.records import CertificateRecord, get_visible
 from registry.context import RegistryContext
-from registry.errors import RegistryError, Unauthenticated
+from registry.errors import Unauthenticated
+from registry.holder_access.identity_provider import IdentityProvider
+from registry.verification.reading import Reader
+from registry.verification.verifier import Verifier
 
 
 async def get_context(request: Request) -> RegistryContext:
     # async on purpose: FastAPI runs a plain def dependency in a worker thread, a thread hop on every request.
     context: RegistryContext = request.app.state.context
     return context
+
+
+async def get_verifier(request: Request) -> Verifier:
+    verifier: Verifier = request.app.state.verifier
+    return verifier
+
+
+async def get_identity_provider(request: Request) -> IdentityProvider | None:
+    provider: IdentityProvider | None = request.app.state.identity_provider
+    return provider
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -34,9 +48,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.begin()
         try:
             yield session
-        except RegistryError as exc:
-            await (session.commit() if exc.commit else session.rollback())
-            raise
         except BaseException:
             await session.rollback()
             raise
@@ -44,56 +55,53 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Read-only work (public verification) goes to the read replica when one is configured."""
+    """Read-only work (status lists) goes to the read replica when one is configured."""
     factory: async_sessionmaker[AsyncSession] = request.app.state.read_sessions
     async with factory() as session, session.begin():
         yield session
 
 
-def reader(request: Request) -> Reader:
-    """Public verification's reads (replica when configured): the driver pool on PostgreSQL, autocommit otherwise."""
-    return Reader(request.app.state.read_engine, request.app.state.read_pool)
-
-
 async def get_reader(request: Request) -> AsyncIterator[Reader]:
-    async with reader(request) as opened:
-        yield opened
+    """Public verification's reads (replica when configured): the driver pool on PostgreSQL, autocommit otherwise."""
+    async with Reader(request.app.state.read_engine, request.app.state.read_pool) as reader:
+        yield reader
 
 
 ContextDep = Annotated[RegistryContext, Depends(get_context)]
+VerifierDep = Annotated[Verifier, Depends(get_verifier)]
+IdentityProviderDep = Annotated[IdentityProvider | None, Depends(get_identity_provider)]
 ReaderDep = Annotated[Reader, Depends(get_reader, scope="function")]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth/token")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def get_principal(
-    context: ContextDep,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("a Bearer access token is required")
-    return await clients.authenticate(context, session, credentials.credentials)
+    return credentials.credentials
+
+
+async def get_principal(context: ContextDep, session: SessionDep, credentials: BearerDep) -> Principal:
+    return await tokens.authenticate(context, session, _bearer_token(credentials))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ADMIN = frozenset({Role.admin})
+ISSUER = frozenset({Role.issuer})
+ISSUER_OR_ADMIN = frozenset({Role.issuer, Role.admin})
 
 
-async def issuer_before_upload(
-    request: Request,
-    context: ContextDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+async def issuer_before_upload(request: Request, context: ContextDep, credentials: BearerDep) -> Principal:
     """Authenticate on a short session of its own, so a large upload is read only for a caller allowed to issue and
     no transaction (on SQLite: the write lock) is held while it arrives."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("a Bearer access token is required")
+    token = _bearer_token(credentials)
     factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with factory() as session, session.begin():
-        principal = await clients.authenticate(context, session, credentials.credentials)
-    return clients.require(principal, scope=Scope.certificates_issue, roles=ISSUER)
+        principal = await tokens.authenticate(context, session, token)
+    return require(principal, scope=Scope.certificates_issue, roles=ISSUER)
 
 
 IssuerBeforeUpload = Annotated[Principal, Depends(issuer_before_upload)]
@@ -107,26 +115,43 @@ class Authorize:
         self.roles = roles
 
     async def __call__(self, principal: PrincipalDep) -> Principal:
-        return clients.require(principal, scope=self.scope, roles=self.roles)
+        return require(principal, scope=self.scope, roles=self.roles)
 
-
-ADMIN = frozenset({Role.admin})
-ISSUER = frozenset({Role.issuer})
 
 CatalogueWrite = Annotated[Principal, Depends(Authorize(scope=Scope.catalogue_write, roles=ADMIN))]
 IssuersWrite = Annotated[Principal, Depends(Authorize(scope=Scope.issuers_write, roles=ADMIN))]
 ClientsWrite = Annotated[Principal, Depends(Authorize(scope=Scope.clients_write, roles=ADMIN))]
 CertificatesIssue = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_issue, roles=ISSUER))]
 CertificatesRead = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER))]
+CertificatesRevoke = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_revoke, roles=ISSUER_OR_ADMIN))]
+CertificatesSupervise = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER_OR_ADMIN))]
 
 
 async def _issuer_or_holder(principal: PrincipalDep) -> Principal:
     if principal.role is Role.holder:
         return principal
-    return clients.require(principal, scope=Scope.certificates_read, roles=ISSUER)
+    return require(principal, scope=Scope.certificates_read, roles=ISSUER)
 
 
 IssuerOrHolder = Annotated[Principal, Depends(_issuer_or_holder)]
-ISSUER_OR_ADMIN = frozenset({Role.issuer, Role.admin})
-CertificatesRevoke = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_revoke, roles=ISSUER_OR_ADMIN))]
-CertificatesSupervise = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER_OR_ADMIN))]
+
+
+# The certificate a status change or correction is about, locked for the change. A dependency, so it runs before
+# FastAPI reads the request body: another body's caller gets 404 whatever the body says, never a 422 about it.
+async def _certificate_to_change(number: str, session: SessionDep, actor: CertificatesRevoke) -> CertificateRecord:
+    return await get_visible(session, principal=actor, number=number, for_update=True)
+
+
+async def _certificate_to_correct(number: str, session: SessionDep, issuer: CertificatesIssue) -> CertificateRecord:
+    return await get_visible(session, principal=issuer, number=number, for_update=True)
+
+
+async def _certificate_to_supervise(
+    number: str, session: SessionDep, viewer: CertificatesSupervise
+) -> CertificateRecord:
+    return await get_visible(session, principal=viewer, number=number)
+
+
+CertificateToChange = Annotated[CertificateRecord, Depends(_certificate_to_change)]
+CertificateToCorrect = Annotated[CertificateRecord, Depends(_certificate_to_correct)]
+CertificateToSupervise = Annotated[CertificateRecord, Depends(_certificate_to_supervise)]

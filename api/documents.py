@@ -8,12 +8,13 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.audit import service as audit
-from registry.certificates import numbering
-from registry.certificates import service as certificates
-from registry.certificates.schemas import VerificationResult
-from registry.clients.service import Principal
+from registry.auth.principals import Principal
+from registry.certificates import numbering, records
 from registry.context import RegistryContext
+from registry.credentials import service as credentials
 from registry.rendering import pdf, qr
+from registry.verification.schemas import VerificationResult
+from registry.verification.verifier import Verifier
 
 STATUS_ZH = {
     VerificationResult.valid: "有效",
@@ -30,8 +31,8 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 async def qr_response(
     ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str, size: int, fmt: str
 ) -> Response:
-    record = await certificates.get_visible(session, principal=principal, number=number)
-    url = certificates.verify_url(ctx, record.certificate.verify_token)
+    record = await records.get_visible(session, principal=principal, number=number)
+    url = records.verify_url(ctx.settings, record.certificate.verify_token)
     if fmt == "svg":
         body, media_type = qr.qr_svg(url, size=size), "image/svg+xml"
     else:
@@ -41,12 +42,12 @@ async def qr_response(
 
 
 async def certificate_pdf_response(
-    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str
+    ctx: RegistryContext, session: AsyncSession, verifier: Verifier, *, principal: Principal, number: str
 ) -> Response:
-    record = await certificates.get_visible(session, principal=principal, number=number)
+    record = await records.get_visible(session, principal=principal, number=number)
     cert = record.certificate
-    verification = await certificates.verify_record(ctx, session, record, channel="pdf")
-    credential = await certificates.signed_credential(ctx, session, record)
+    verification = await verifier.of_record(session, record, channel="pdf")
+    credential = await credentials.signed_credential(ctx, session, verifier, record)
     document = pdf.CertificateDocument(
         cert_type=cert.cert_type,
         number_display=numbering.format_number(cert.number),
@@ -63,7 +64,7 @@ async def certificate_pdf_response(
         awarded_on=cert.awarded_on,
         valid_until=cert.valid_until,
         status_zh=STATUS_ZH[verification.result],
-        verify_url=certificates.verify_url(ctx, cert.verify_token),
+        verify_url=records.verify_url(ctx.settings, cert.verify_token),
         issued_at=cert.issued_at,
     )
     body = pdf.certificate_pdf(document, credential=credential.encode(), credential_filename=f"{cert.number}.vc.jwt")

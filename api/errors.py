@@ -11,8 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from registry.errors import RegistryError, TooManyRequests, Unauthenticated
-from registry.schemas import FieldValueError
+from registry.errors import RegistryError, field_errors
 
 log = logging.getLogger("registry.api")
 PROBLEM_TYPE_BASE = "https://talent-registry.example/problems/"
@@ -27,52 +26,31 @@ def problem(status: int, *, slug: str, title: str, detail: str, instance: str | 
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON)
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts = [str(part) for part in loc]
-    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
-        parts = parts[1:]
-    return ".".join(parts) or "body"
-
-
-def _clean_message(message: str) -> str:
-    return message.removeprefix("Value error, ")
-
-
-async def _registry_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RegistryError)
+def registry_problem(error: RegistryError, *, instance: str) -> Response:
+    """The problem+json answer for a domain error: its status, its fields, the headers it calls for."""
     errors = [
         {
             key: value
             for key, value in {"row": e.row, "field": e.field, "message": e.message}.items()
             if value is not None
         }
-        for e in exc.errors
+        for e in error.errors
     ]
     response = problem(
-        exc.status, slug=exc.slug, title=exc.title, detail=exc.detail, instance=request.url.path, errors=errors or None
+        error.status, slug=error.slug, title=error.title, detail=error.detail, instance=instance, errors=errors or None
     )
-    if isinstance(exc, Unauthenticated):
-        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    if isinstance(exc, TooManyRequests):
-        response.headers["Retry-After"] = str(exc.retry_after)
+    response.headers.update(error.headers())
     return response
+
+
+async def _registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    return registry_problem(exc, instance=request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = []
-    for error in exc.errors():
-        field = _field_path(tuple(error.get("loc", ())))
-        if error.get("type") == "json_invalid":
-            field = "body"  # the loc holds a character offset, not a field
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, FieldValueError):
-            field = cause.field if field == "body" else f"{field}.{cause.field}"
-        message = _clean_message(str(error.get("msg", "is not valid")))
-        if error.get("type") == "extra_forbidden":
-            message = "unknown field"
-        # Never echo the rejected value: it may be an identity number.
-        errors.append({"field": field, "message": message})
+    errors = [{"field": e.field, "message": e.message} for e in field_errors(exc.errors())]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(
         422,

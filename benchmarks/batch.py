@@ -44,11 +44,11 @@ from sqlalchemy.dialects import postgresql
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
 from registry.audit.service import Actor
+from registry.auth.claim_codes import claim_code_hash, new_claim_code
+from registry.auth.scopes import Role
 from registry.certificates import numbering, signing
 from registry.certificates.schemas import CertificateIssue
-from registry.certificates.service import CLAIM_CODE_KIND, new_claim_code, normalize_claim_code
 from registry.clients import service as clients
-from registry.clients.models import Role
 from registry.clients.schemas import ClientCreate
 from registry.config import Settings
 from registry.context import RegistryContext
@@ -61,7 +61,7 @@ from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyUse
 
-CLAIM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, as registry.certificates.service uses
+CLAIM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, as registry.auth.claim_codes uses
 TARGET_RATE = 5_000.0
 TARGET_SHARE = 1 / 3
 HOLDER_COLUMNS = ("id", "id_type", "id_index", "id_number_encrypted", "id_masked", "created_at")
@@ -245,7 +245,7 @@ def floor_records(
             evaluation_batch=row["evaluation_batch"],
             issued_at=issued_at,
         )
-        claim_hash = ctx.box.hash_secret(normalize_claim_code(new_claim_code()), kind=CLAIM_CODE_KIND)
+        claim_hash = claim_code_hash(ctx.box, new_claim_code())
         certificate_records.append(
             (
                 uuid.uuid4(),
@@ -473,7 +473,7 @@ def step_costs(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
         ("  before: 12 x secrets.choice", _per_row_us(lambda i: _claim_code_twelve_choices(), n)),
         (
             "claim-code hash (HMAC-SHA256)",
-            _per_row_us(lambda i: ctx.box.hash_secret("ABCD1234EFGH", kind=CLAIM_CODE_KIND), n),
+            _per_row_us(lambda i: claim_code_hash(ctx.box, "ABCD1234EFGH"), n),
         ),
         ("audit row: plain dict + audit.fields_hash", _per_row_us(audit_as_dict, n)),
         ("  before: AuditRecord model + hash + model_dump", _per_row_us(audit_as_model, n)),

@@ -3,7 +3,7 @@
     python benchmarks/load.py --database-url postgresql+asyncpg://postgres@127.0.0.1/bench_verify --count 1000000
 
 The database is dropped and re-created, migrated with ``registry.migrate.upgrade``, given one evaluation body, and
-filled through the registry's own batch path (``batches.validate`` + ``batches.issue_rows``), 10,000 rows per
+filled through the registry's own issuance pipeline (``awards.screen`` + ``recording.record``), 10,000 rows per
 transaction. The verify tokens go to ``<data-dir>/<database>.tokens`` (one per line) for the load generator.
 REGISTRY_MASTER_KEY is used when set; otherwise a key is generated for this database and kept (mode 600) in
 ``<data-dir>/<database>.master-key`` so the service can be started on the same data later.
@@ -25,9 +25,10 @@ import bench_common as common
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from registry.audit.service import Actor
-from registry.certificates import batches
-from registry.clients.models import ROLE_SCOPES, Role
-from registry.clients.service import Principal
+from registry.auth.principals import Principal
+from registry.auth.scopes import ROLE_SCOPES, Role
+from registry.certificates import awards, recording
+from registry.certificates import rows as certificate_rows
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, session_factory, transaction
@@ -176,15 +177,20 @@ async def _fill(
             rows = common.make_rows(min(CHUNK, count - done), offset=done)
             t0 = time.perf_counter()
             async with transaction(sessions) as session:
-                valid = await batches.validate(ctx, session, issuer=issuer, rows=rows)
+                parsed, unreadable = certificate_rows.parse_rows(rows)
+                screening = await awards.screen(ctx, session, issuer=issuer, awards=parsed)
+                screening.refusals += unreadable
+                screening.refuse_batch(rows=len(rows))
                 t1 = time.perf_counter()
-                body = await batches.issue_rows(ctx, session, principal=principal, issuer=issuer, rows=valid)
+                minted = await recording.record(
+                    ctx, session, actor=principal.actor, issuer=issuer, accepted=screening.accepted, purpose="load"
+                )
                 t2 = time.perf_counter()
             t3 = time.perf_counter()
             spent["validate"] += t1 - t0
             spent["issue"] += t2 - t1
             spent["commit"] += t3 - t2
-            tokens.writelines(f"{c['qr_token']}\n" for c in body["certificates"])
+            tokens.writelines(f"{m.values['verify_token']}\n" for m in minted)
             done += len(rows)
             if done >= analyzed_at * 2:
                 await _analyze(database_url)

@@ -5,7 +5,7 @@ the statement machinery, which at batch sizes takes longer than making the certi
 give the rows to asyncpg instead (``COPY``, or one array statement), on the connection and in the transaction the
 session already holds. Each value first goes through the bind processor SQLAlchemy would have applied to it (UTC
 timestamps, JSON text), so the stored data is the same either way. On SQLite they execute one cached statement with
-all the rows as parameters.
+all the rows as parameters. The look-up helpers at the end ask about many values in one statement the same way.
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import Column, Table, insert, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Column, String, Table, any_, bindparam, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 from sqlmodel import SQLModel
+
+_T = TypeVar("_T")
 
 
 async def driver_connection(session: AsyncSession) -> Any | None:
@@ -30,7 +33,7 @@ async def driver_connection(session: AsyncSession) -> Any | None:
     SQLAlchemy's asyncpg adapter begins the transaction with the first statement, so a session that has run none yet
     runs a trivial one first: a write made on the driver outside the transaction would commit on its own.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgres(session):
         return None
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
@@ -135,3 +138,35 @@ async def insert_missing(
         await driver.execute(sql, *arrays)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise _integrity_error(sql, exc) from exc
+
+
+# --- look-ups of many values at once ------------------------------------------------------------------------------
+
+_IN_CHUNK = 1_000  # values per IN (...) look-up on SQLite: well inside its parameter limit
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lookup_chunks(items: Sequence[_T], *, postgres: bool) -> list[Sequence[_T]]:
+    """PostgreSQL takes a whole batch in one array parameter; elsewhere IN (...) lists stay within parameter limits."""
+    if postgres:
+        return [items] if items else []
+    return [items[start : start + _IN_CHUNK] for start in range(0, len(items), _IN_CHUNK)]
+
+
+def one_of(column: Any, values: Sequence[Any], *, postgres: bool, element: TypeEngine[Any] | None = None) -> Any:
+    """``column = ANY($1::type[])`` on PostgreSQL: one statement whatever the count, compiled once and prepared
+    once, where an IN list of n values is a new statement for every n. Elsewhere ``column IN (...)``."""
+    if postgres:
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(element or String())))
+    return column.in_(values)
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    """Whether an IntegrityError is a unique-index clash (a random value drawn twice: retrying helps), as opposed to
+    a foreign-key or check failure (a bug: retrying does not)."""
+    cause = error.orig
+    code = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
+    return code == "23505" or "UNIQUE constraint failed" in str(cause)

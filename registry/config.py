@@ -11,6 +11,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.errors import ConfigurationError
+
 DEFAULT_DATA_DIR = Path(".registry")
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/registry.db"
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
@@ -27,10 +29,6 @@ class Region(StrEnum):
     BJ = "BJ"
     TJ = "TJ"
     HE = "HE"
-
-
-class ConfigurationError(RuntimeError):
-    """The settings cannot be used in the environment they were given for."""
 
 
 class Settings(BaseSettings):

@@ -1,18 +1,41 @@
-"""Typed domain errors, mapped once to problem+json (RFC 9457) by the API.
+"""Every error the registry raises, in one place; the API maps each RegistryError once to problem+json (RFC 9457).
 
-RegistryError
-├── InvalidInput (422)           — a field is wrong; ``errors`` names each field
-├── Unauthenticated (401)        — no credentials, or credentials that do not check out
-├── Forbidden (403)              — authenticated, but not allowed (role, scope, filed scope)
-├── NotFound (404)               — absent, or not the caller's to see (never tells which)
-├── Conflict (409)               — the request clashes with current state (duplicate code, illegal transition)
-└── TooManyRequests (429)
+RegistryError                      status  raised when
+├── BadRequest                       400   the request cannot be understood as asked
+│   ├── InvalidScope                 400     a token request asks for scopes its client does not hold
+│   └── UnsupportedGrantType         400     POST /oauth/token with a grant other than client_credentials
+├── Unauthenticated                  401   no credentials, or credentials that do not check out
+│   ├── InvalidClient                401     wrong client id or secret (POST /oauth/token)
+│   └── WrongClaimCode               401     identity document and claim code do not match (holder sign-in)
+├── Forbidden                        403   authenticated, but not allowed (role, scope, suspended body)
+│   └── OutsideFiledScope            403     the award is outside the body's filed scope (备案范围)
+├── NotFound                         404   absent, or not the caller's to see (never tells which)
+├── Conflict                         409   the request clashes with the current state
+│   ├── IllegalTransition            409     a status change the rules do not allow (certificate or body)
+│   ├── DuplicateCertificate         409     the holder already has a live certificate for the entry and level
+│   ├── IdempotencyKeyInFlight       409     the same Idempotency-Key is still being processed
+│   ├── NotVouchedFor                409     a stored certificate no longer checks out; nothing is re-signed
+│   └── RecordingConflict            409     a unique value clashed while recording; retrying is safe
+├── UnsupportedMediaType             415   a body in a format the endpoint does not take
+├── InvalidInput                     422   fields are wrong; ``errors`` names each ({field, message}, with row)
+│   ├── BatchRejected                422     a batch with bad rows: every bad row listed, nothing issued
+│   └── IdempotencyKeyReused         422     an Idempotency-Key reused with a different request
+└── TooManyRequests                  429   locked out for a while; ``Retry-After`` says how long
+
+ValueError subclasses, raised by pure parsers and turned into InvalidInput (422) naming the field by the schemas:
+FieldValueError (a model validator blaming one field), InvalidCertificateNumber, InvalidIdentityNumber,
+InvalidCreditCode.
+
+Never answered as such: ConfigurationError (the process refuses to start), DecryptionError (a stored secret does not
+open under the master key: a 500, and an operator's problem) and KeySetUnavailable (another party's published keys
+cannot be fetched; each caller says what that means for its answer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +47,6 @@ class FieldError:
 
 class RegistryError(Exception):
     status: ClassVar[int] = 400
-    # Most errors undo the request's writes; a few (a failed sign-in attempt) must be kept although the request fails.
-    commit: ClassVar[bool] = False
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
 
@@ -34,21 +55,42 @@ class RegistryError(Exception):
         self.detail = detail
         self.errors = errors or []
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer must carry (authentication challenge, retry delay)."""
+        return {}
 
-class InvalidInput(RegistryError):
-    status = 422
-    slug = "validation-error"
-    title = "The request is not valid"
 
-    @classmethod
-    def field(cls, field: str, message: str) -> InvalidInput:
-        return cls(f"{field}: {message}", errors=[FieldError(field=field, message=message)])
+class BadRequest(RegistryError):
+    pass
+
+
+class InvalidScope(BadRequest):
+    slug = "invalid-scope"
+    title = "Requested scope is not allowed"
+
+
+class UnsupportedGrantType(BadRequest):
+    slug = "unsupported-grant-type"
+    title = "Only the client_credentials grant is supported"
 
 
 class Unauthenticated(RegistryError):
     status = 401
     slug = "unauthenticated"
     title = "Authentication required"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class InvalidClient(Unauthenticated):
+    slug = "invalid-client"
+    title = "Client authentication failed"
+
+
+class WrongClaimCode(Unauthenticated):
+    slug = "wrong-claim-code"
+    title = "Identity document and claim code do not match"
 
 
 class Forbidden(RegistryError):
@@ -74,6 +116,52 @@ class Conflict(RegistryError):
     title = "Conflict"
 
 
+class IllegalTransition(Conflict):
+    slug = "illegal-transition"
+    title = "This status change is not allowed"
+
+
+class DuplicateCertificate(Conflict):
+    slug = "duplicate-certificate"
+    title = "The holder already has a live certificate for this entry and level"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    slug = "idempotency-key-in-flight"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class NotVouchedFor(Conflict):
+    slug = "cannot-confirm"
+    title = "The registry cannot confirm this certificate"
+
+
+class RecordingConflict(Conflict):
+    slug = "recording-conflict"
+    title = "The change could not be recorded; retrying is safe"
+
+
+class UnsupportedMediaType(RegistryError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Send application/json or text/csv"
+
+
+class InvalidInput(RegistryError):
+    status = 422
+    slug = "validation-error"
+    title = "The request is not valid"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> InvalidInput:
+        return cls(f"{field}: {message}", errors=[FieldError(field=field, message=message)])
+
+
+class BatchRejected(InvalidInput):
+    slug = "batch-rejected"
+    title = "The batch has invalid rows; nothing was issued"
+
+
 class IdempotencyKeyReused(InvalidInput):
     slug = "idempotency-key-reused"
     title = "Idempotency key was used with a different request"
@@ -87,3 +175,74 @@ class TooManyRequests(RegistryError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+# --- parse errors of pure functions --------------------------------------------------------------------------------
+
+
+class FieldValueError(ValueError):
+    """Raised by a model-level validator to blame one field (a plain ValueError there would name the whole body)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidCertificateNumber(ValueError):
+    """A string that is not a well-formed certificate number; the message says why, in English."""
+
+
+class InvalidIdentityNumber(ValueError):
+    """An identity number that cannot belong to any document of its type; the message says why, in English."""
+
+
+class InvalidCreditCode(ValueError):
+    """A string that is not a well-formed unified social credit code; the message says why, in English."""
+
+
+# --- never answered as such ----------------------------------------------------------------------------------------
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot be used in the environment they were given for."""
+
+
+class DecryptionError(Exception):
+    """Ciphertext that does not open under this master key and context (tampered, or another key)."""
+
+
+class KeySetUnavailable(Exception):
+    """A JWKS could not be fetched or read (network down, an error status, not a key set)."""
+
+
+# --- pydantic's validation errors, named the registry's way --------------------------------------------------------
+
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie", "form"})
+
+
+def field_errors(
+    errors: Iterable[Mapping[str, Any]], *, row: int | None = None, whole: str = "body"
+) -> list[FieldError]:
+    """pydantic's error list as FieldErrors: the field as a dotted path without the request location, the message
+    without pydantic's prefixes. Single requests (the API) and batch rows (JSON, CSV, ``registry import``) both go
+    through here, so the same bad value is named alike everywhere. The rejected value is never echoed: it may be an
+    identity number. ``whole`` names an error about the value as a whole (a request body, a batch row)."""
+    named: list[FieldError] = []
+    for error in errors:
+        parts: Sequence[Any] = tuple(error.get("loc", ()))
+        if parts and parts[0] in _LOCATIONS:
+            parts = parts[1:]
+        field = ".".join(str(part) for part in parts) or whole
+        if error.get("type") == "json_invalid":
+            field = whole  # the loc holds a character offset, not a field
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldValueError):
+            field = cause.field if field == whole else f"{field}.{cause.field}"
+        message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        named.append(FieldError(field=field, message=message, row=row))
+    return named

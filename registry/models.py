@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from registry.audit.models import AuditRecord
+from registry.auth.models import ApiClient
 from registry.catalogue.models import BasisDocument, CatalogueEntry, Level, Series
 from registry.certificates.models import Certificate, CertificateEvent, IdempotencyRecord, StatusList
-from registry.clients.models import ApiClient
 from registry.holders.models import Holder, HolderLoginThrottle
 from registry.issuers.models import FiledScope, Issuer
 from registry.keys.models import SigningKey

@@ -36,14 +36,6 @@ Text256 = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterV
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,47}$")]
 
 
-class FieldValueError(ValueError):
-    """Raised by a model-level validator to blame one field (a plain ValueError there would name the whole body)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 class StrictInput(BaseModel):
     """Request bodies: unknown fields are an error, not silently dropped."""
 

@@ -11,8 +11,8 @@ import httpx
 from fastapi import FastAPI
 
 from registry.audit.service import Actor
+from registry.auth.scopes import Role
 from registry.clients import service as clients
-from registry.clients.models import Role
 from registry.clients.schemas import ClientCreate
 from registry.context import RegistryContext
 from registry.db import transaction

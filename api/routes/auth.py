@@ -11,19 +11,12 @@ from fastapi import APIRouter, Form, Header
 from fastapi.responses import Response
 
 from api.deps import ContextDep, SessionDep
-from registry.clients import service as clients
-from registry.clients.schemas import TokenResponse
-from registry.clients.service import InvalidClient
-from registry.errors import FieldError, RegistryError
-from registry.keys import service as keys
+from registry.auth import tokens
+from registry.auth.schemas import TokenResponse
+from registry.credentials import discovery
+from registry.errors import FieldError, InvalidClient, UnsupportedGrantType
 
 router = APIRouter(tags=["auth"])
-
-
-class UnsupportedGrantType(RegistryError):
-    status = 400
-    slug = "unsupported-grant-type"
-    title = "Only the client_credentials grant is supported"
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
@@ -65,7 +58,9 @@ async def token(
         client_id, client_secret = basic
     if not client_id or not client_secret:
         raise InvalidClient("client_id and client_secret are required")
-    issued = await clients.issue_token(context, session, client_id=client_id, client_secret=client_secret, scope=scope)
+    issued = await tokens.issue_access_token(
+        context, session, client_id=client_id, client_secret=client_secret, scope=scope
+    )
     # RFC 6749 §5.1: token responses must not be cached.
     return Response(
         issued.model_dump_json(),
@@ -77,4 +72,4 @@ async def token(
 @router.get("/.well-known/jwks.json", operation_id="auth-jwks")
 async def jwks(session: SessionDep) -> dict[str, Any]:
     """Every public key: the registry's access-token keys and every evaluation body's signing keys, with validity."""
-    return await keys.jwks(session)
+    return await discovery.jwks(session)

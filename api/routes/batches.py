@@ -12,21 +12,16 @@ from fastapi.responses import Response
 from pydantic import Field, ValidationError
 
 from api.deps import ContextDep, IssuerBeforeUpload, SessionDep
-from registry.certificates import batches
-from registry.errors import InvalidInput, RegistryError
+from api.responses import outcome_response
+from registry.certificates import issuance, rows
+from registry.errors import InvalidInput, UnsupportedMediaType
 from registry.schemas import StrictInput
 
 router = APIRouter(prefix="/v1/certificate-batches", tags=["certificates"])
 
 
 class BatchBody(StrictInput):
-    certificates: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=batches.MAX_ROWS)]
-
-
-class UnsupportedMediaType(RegistryError):
-    status = 415
-    slug = "unsupported-media-type"
-    title = "Send application/json or text/csv"
+    certificates: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=rows.MAX_ROWS)]
 
 
 _ROW_SCHEMA = {"$ref": "#/components/schemas/CertificateIssue"}
@@ -38,14 +33,12 @@ _OPENAPI = {
                 "schema": {
                     "type": "object",
                     "required": ["certificates"],
-                    "properties": {
-                        "certificates": {"type": "array", "maxItems": batches.MAX_ROWS, "items": _ROW_SCHEMA}
-                    },
+                    "properties": {"certificates": {"type": "array", "maxItems": rows.MAX_ROWS, "items": _ROW_SCHEMA}},
                 }
             },
             "text/csv": {
                 "schema": {"type": "string"},
-                "example": ",".join(batches.CSV_COLUMNS),
+                "example": ",".join(rows.CSV_COLUMNS),
             },
         },
     }
@@ -58,7 +51,7 @@ def _parse(media_type: str, raw: bytes) -> list[dict[str, Any]]:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidInput.field("body", "the CSV is not UTF-8") from None
-        return batches.rows_from_csv(text, max_rows=batches.MAX_ROWS)
+        return rows.rows_from_csv(text, max_rows=rows.MAX_ROWS)
     try:
         body = BatchBody.model_validate(orjson.loads(raw))
     except orjson.JSONDecodeError:
@@ -94,7 +87,7 @@ BatchRows = Annotated[list[dict[str, Any]], Depends(read_rows)]
 )
 async def create_batch(
     issuer: IssuerBeforeUpload,
-    rows: BatchRows,
+    given: BatchRows,
     context: ContextDep,
     session: SessionDep,
     idempotency_key: Annotated[
@@ -102,11 +95,7 @@ async def create_batch(
     ],
     dry_run: Annotated[bool, Query(description="validate every row, issue nothing")] = False,
 ) -> Response:
-    outcome = await batches.submit(
-        context, session, principal=issuer, rows=rows, idempotency_key=idempotency_key, dry_run=dry_run
+    outcome = await issuance.issue_batch(
+        context, session, principal=issuer, rows_given=given, idempotency_key=idempotency_key, dry_run=dry_run
     )
-    headers = {"Cache-Control": "no-store"}
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    content = outcome.encoded if outcome.encoded is not None else orjson.dumps(outcome.body)
-    return Response(content, status_code=outcome.status_code, media_type="application/json", headers=headers)
+    return outcome_response(outcome)

@@ -12,13 +12,17 @@ from api.deps import (
     CertificatesRead,
     CertificatesRevoke,
     CertificatesSupervise,
+    CertificateToChange,
+    CertificateToCorrect,
+    CertificateToSupervise,
     ContextDep,
     IssuerOrHolder,
     SessionDep,
+    VerifierDep,
 )
 from api.documents import certificate_pdf_response, qr_response
-from registry.certificates import lifecycle
-from registry.certificates import service as certificates
+from api.responses import outcome_response
+from registry.certificates import issuance, lifecycle, records
 from registry.certificates.schemas import (
     CertificateEventPublic,
     CertificateIssue,
@@ -29,6 +33,7 @@ from registry.certificates.schemas import (
     Revocation,
     StatusChange,
 )
+from registry.credentials import service as credentials
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
 
@@ -49,7 +54,13 @@ IdempotencyKey = Annotated[
     response_model=CertificateIssued,
     status_code=201,
     operation_id="certificates-issue",
-    responses={403: {"description": "outside the filed scope"}, 409: {"description": "same key still in flight"}},
+    responses={
+        403: {"description": "outside the filed scope, or the body is suspended"},
+        409: {
+            "description": "the holder already has a live certificate for this entry and level (named), or the "
+            "same Idempotency-Key is still in flight"
+        },
+    },
 )
 async def issue_certificate(
     body: CertificateIssue,
@@ -58,14 +69,10 @@ async def issue_certificate(
     issuer: CertificatesIssue,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    outcome = await certificates.issue(
+    outcome = await issuance.issue_one(
         context, session, principal=issuer, request=body, idempotency_key=idempotency_key
     )
-    content = outcome.body.model_dump(mode="json") if isinstance(outcome.body, CertificateIssued) else outcome.body
-    headers = {"Cache-Control": "no-store"}
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(content, status_code=outcome.status_code, headers=headers)
+    return outcome_response(outcome)
 
 
 @router.get("", response_model=CertificatePage, operation_id="certificates-list")
@@ -76,7 +83,7 @@ async def list_certificates(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> CertificatePage:
-    return await certificates.list_own(context, session, principal=issuer, limit=limit, cursor=cursor)
+    return await records.list_own(context, session, principal=issuer, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -85,8 +92,10 @@ async def list_certificates(
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-async def certificate_pdf(number: str, context: ContextDep, session: SessionDep, issuer: CertificatesRead) -> Response:
-    return await certificate_pdf_response(context, session, principal=issuer, number=number)
+async def certificate_pdf(
+    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, issuer: CertificatesRead
+) -> Response:
+    return await certificate_pdf_response(context, session, verifier, principal=issuer, number=number)
 
 
 @router.get(
@@ -114,19 +123,19 @@ async def certificate_qr(
     responses={200: {"content": {"application/vc+jwt": {}}}},
 )
 async def certificate_credential(
-    number: str, context: ContextDep, session: SessionDep, viewer: IssuerOrHolder
+    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, viewer: IssuerOrHolder
 ) -> Response:
     """The signed credential (compact JWS, typ vc+jwt), verifiable offline with `registry verify-credential`."""
-    record = await certificates.get_visible(session, principal=viewer, number=number)
-    token = await certificates.signed_credential(context, session, record)
+    record = await records.get_visible(session, principal=viewer, number=number)
+    token = await credentials.signed_credential(context, session, verifier, record)
     return Response(token, media_type="application/vc+jwt", headers={"Cache-Control": "private, no-store"})
 
 
 @router.get("/{number}/events", response_model=list[CertificateEventPublic], operation_id="certificates-events")
 async def certificate_events(
-    number: str, session: SessionDep, viewer: CertificatesSupervise
+    record: CertificateToSupervise, session: SessionDep, viewer: CertificatesSupervise
 ) -> list[CertificateEventPublic]:
-    return await lifecycle.history(session, principal=viewer, number=number)
+    return await lifecycle.history(session, principal=viewer, record=record)
 
 
 @router.post(
@@ -136,13 +145,13 @@ async def certificate_events(
     responses={409: {"description": "illegal transition"}},
 )
 async def revoke(
-    number: str, body: Revocation, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
+    record: CertificateToChange, body: Revocation, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
 ) -> CertificatePublic:
     return await lifecycle.change_status(
         context,
         session,
         principal=actor,
-        number=number,
+        record=record,
         action="revoke",
         reason=body.reason,
         reason_code=body.reason_code,
@@ -156,10 +165,10 @@ async def revoke(
     responses={409: {"description": "illegal transition"}},
 )
 async def suspend(
-    number: str, body: StatusChange, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
+    record: CertificateToChange, body: StatusChange, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
 ) -> CertificatePublic:
     return await lifecycle.change_status(
-        context, session, principal=actor, number=number, action="suspend", reason=body.reason
+        context, session, principal=actor, record=record, action="suspend", reason=body.reason
     )
 
 
@@ -170,10 +179,10 @@ async def suspend(
     responses={409: {"description": "illegal transition"}},
 )
 async def reinstate(
-    number: str, body: StatusChange, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
+    record: CertificateToChange, body: StatusChange, context: ContextDep, session: SessionDep, actor: CertificatesRevoke
 ) -> CertificatePublic:
     return await lifecycle.change_status(
-        context, session, principal=actor, number=number, action="reinstate", reason=body.reason
+        context, session, principal=actor, record=record, action="reinstate", reason=body.reason
     )
 
 
@@ -185,9 +194,9 @@ async def reinstate(
     responses={409: {"description": "not correctable"}},
 )
 async def correct(
-    number: str, body: Correction, context: ContextDep, session: SessionDep, issuer: CertificatesIssue
+    record: CertificateToCorrect, body: Correction, context: ContextDep, session: SessionDep, issuer: CertificatesIssue
 ) -> Response:
-    successor = await lifecycle.correct(context, session, principal=issuer, number=number, correction=body)
+    successor = await lifecycle.correct(context, session, principal=issuer, record=record, correction=body)
     return JSONResponse(successor.model_dump(mode="json"), status_code=201, headers={"Cache-Control": "no-store"})
 
 
@@ -195,4 +204,4 @@ async def correct(
 async def get_certificate(
     number: str, context: ContextDep, session: SessionDep, issuer: CertificatesRead
 ) -> CertificatePublic:
-    return await certificates.get_own(context, session, principal=issuer, number=number)
+    return await records.get_own(context, session, principal=issuer, number=number)

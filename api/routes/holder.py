@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from api.deps import ContextDep, PrincipalDep, SessionDep
+from api.deps import ContextDep, IdentityProviderDep, PrincipalDep, SessionDep, VerifierDep
 from api.documents import certificate_pdf_response
-from registry.certificates import service as certificates
+from api.errors import registry_problem
+from registry.auth.principals import Principal
+from registry.auth.scopes import Role
+from registry.certificates import records
 from registry.certificates.schemas import CertificatePublic
-from registry.clients.models import Role
-from registry.clients.service import Principal
-from registry.errors import Forbidden
-from registry.holders import sessions
-from registry.holders.schemas import ExternalSessionCreate, HolderSession, HolderSessionCreate
+from registry.errors import Forbidden, WrongClaimCode
+from registry.holder_access import sign_in
+from registry.holder_access.schemas import ExternalSessionCreate, HolderSession, HolderSessionCreate
 
 router = APIRouter(prefix="/v1/holder", tags=["holder"])
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def _holder(principal: PrincipalDep) -> Principal:
@@ -36,11 +38,15 @@ HolderDep = Annotated[Principal, Depends(_holder)]
     operation_id="holder-sessions-create",
     responses={401: {"description": "no match"}, 429: {"description": "locked after five wrong claim codes"}},
 )
-async def open_session(body: HolderSessionCreate, context: ContextDep, session: SessionDep) -> Response:
-    opened = await sessions.open_session(context, session, request=body)
-    return Response(
-        opened.model_dump_json(), status_code=201, media_type="application/json", headers={"Cache-Control": "no-store"}
-    )
+async def open_session(
+    body: HolderSessionCreate, request: Request, context: ContextDep, session: SessionDep
+) -> Response:
+    opened = await sign_in.with_claim_code(context, session, request=body)
+    if isinstance(opened, WrongClaimCode):
+        # Answered, not raised: the request's transaction then commits the strike this attempt recorded. This is the
+        # one place a failed request keeps a write.
+        return registry_problem(opened, instance=request.url.path)
+    return Response(opened.model_dump_json(), status_code=201, media_type="application/json", headers=_NO_STORE)
 
 
 @router.post(
@@ -53,17 +59,17 @@ async def open_session(body: HolderSessionCreate, context: ContextDep, session: 
         404: {"description": "no identity provider configured"},
     },
 )
-async def open_external_session(body: ExternalSessionCreate, context: ContextDep, session: SessionDep) -> Response:
+async def open_external_session(
+    body: ExternalSessionCreate, context: ContextDep, session: SessionDep, provider: IdentityProviderDep
+) -> Response:
     """Sign in with an ID token from the configured external identity provider (REGISTRY_HOLDER_IDP_*)."""
-    opened = await sessions.open_external_session(context, session, id_token=body.id_token)
-    return Response(
-        opened.model_dump_json(), status_code=201, media_type="application/json", headers={"Cache-Control": "no-store"}
-    )
+    opened = await sign_in.with_identity_provider(context, session, provider=provider, id_token=body.id_token)
+    return Response(opened.model_dump_json(), status_code=201, media_type="application/json", headers=_NO_STORE)
 
 
 @router.get("/certificates", response_model=list[CertificatePublic], operation_id="holder-certificates-list")
 async def list_certificates(context: ContextDep, session: SessionDep, holder: HolderDep) -> list[CertificatePublic]:
-    return await certificates.list_for_holder(context, session, principal=holder)
+    return await records.list_for_holder(context, session, principal=holder)
 
 
 @router.get(
@@ -72,5 +78,7 @@ async def list_certificates(context: ContextDep, session: SessionDep, holder: Ho
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-async def certificate_pdf(number: str, context: ContextDep, session: SessionDep, holder: HolderDep) -> Response:
-    return await certificate_pdf_response(context, session, principal=holder, number=number)
+async def certificate_pdf(
+    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, holder: HolderDep
+) -> Response:
+    return await certificate_pdf_response(context, session, verifier, principal=holder, number=number)

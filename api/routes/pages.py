@@ -9,12 +9,11 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ContextDep, ReaderDep
+from api.deps import ReaderDep, VerifierDep
 from registry.certificates import numbering
-from registry.certificates import verification as verify
-from registry.certificates.schemas import Verification
 from registry.clock import CHINA_STANDARD_TIME
 from registry.errors import InvalidInput, NotFound
+from registry.verification.schemas import Verification
 
 router = APIRouter(tags=["pages"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
@@ -188,16 +187,14 @@ async def verify_form(request: Request, lang: Lang = "zh") -> HTMLResponse:
 @router.post("/v", response_class=HTMLResponse, operation_id="pages-verify-number")
 async def verify_by_number(
     request: Request,
-    context: ContextDep,
+    verifier: VerifierDep,
     connection: ReaderDep,
     number: Annotated[str, Form(max_length=32)],
     holder_name: Annotated[str, Form(max_length=64)],
     lang: Lang = "zh",
 ) -> HTMLResponse:
     try:
-        verification = await verify.by_number(
-            context, connection, number=number, holder_name=holder_name, channel="page"
-        )
+        verification = await verifier.by_number(connection, number=number, holder_name=holder_name, channel="page")
     except InvalidInput:
         return _page(
             request,
@@ -215,10 +212,10 @@ async def verify_by_number(
 
 @router.get("/v/{token}", response_class=HTMLResponse, operation_id="pages-verify-token")
 async def verify_page(
-    token: str, request: Request, context: ContextDep, connection: ReaderDep, lang: Lang = "zh"
+    token: str, request: Request, verifier: VerifierDep, connection: ReaderDep, lang: Lang = "zh"
 ) -> HTMLResponse:
     try:
-        verification = await verify.by_token(context, connection, token=token, channel="page")
+        verification = await verifier.by_token(connection, token=token, channel="page")
     except NotFound:
         return _page(request, "missing.html", lang=lang, status=404)
     return _result_page(request, verification, lang=lang)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.deps import ContextDep, ReadSessionDep
-from registry.certificates import service as certificates
+from registry.credentials import service as credentials
 
 router = APIRouter(prefix="/v1/status-lists", tags=["status-lists"])
 # Short enough that a revocation reaches verifiers within a minute; long enough for a CDN to absorb scan storms.
@@ -25,7 +25,7 @@ async def status_list(
     issuer_code: str, list_name: str, request: Request, context: ContextDep, session: ReadSessionDep
 ) -> Response:
     """`list_name` is `{list_id}-revocation` or `{list_id}-suspension`, as named in a credential's status entry."""
-    token = await certificates.status_list_credential(context, session, issuer_code=issuer_code, name=list_name)
+    token = await credentials.status_list_credential(context, session, issuer_code=issuer_code, name=list_name)
     etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
     headers = {"Cache-Control": f"public, max-age={MAX_AGE_SECONDS}", "ETag": etag}
     wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}

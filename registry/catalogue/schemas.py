@@ -8,7 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from registry.catalogue.models import CertType
-from registry.schemas import Code, FieldValueError, StrictInput, Text64, Text128, Text256
+from registry.errors import FieldValueError
+from registry.schemas import Code, StrictInput, Text64, Text128, Text256
 
 OccupationCode = Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
 LevelCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]

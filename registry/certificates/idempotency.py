@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,17 +18,42 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry.auth.principals import Principal
 from registry.certificates.models import IdempotencyRecord
-from registry.clients.service import Principal
 from registry.context import RegistryContext
 from registry.db import utcnow
-from registry.errors import Conflict, FieldError, IdempotencyKeyReused
+from registry.errors import FieldError, IdempotencyKeyInFlight, IdempotencyKeyReused
 
 
 @dataclass(frozen=True, slots=True)
-class Replay:
+class Outcome:
+    """An answer to a request that creates certificates: its status and its JSON body, already encoded."""
+
     status_code: int
-    body: Any
+    body: bytes
+    replayed: bool = False
+
+
+async def once(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    operation: str,
+    key: str | None,
+    digest: str,
+    run: Callable[[], Awaitable[Outcome]],
+) -> Outcome:
+    """``run()`` unless this key was used before with the same request, in which case its stored answer; without a
+    key, simply ``run()``. The answer is stored in the same transaction as the work it describes."""
+    if key is None:
+        return await run()
+    stored = await replay(ctx, session, principal=principal, operation=operation, key=key, digest=digest)
+    if stored is not None:
+        return stored
+    outcome = await run()
+    await store(ctx, session, principal=principal, operation=operation, key=key, digest=digest, outcome=outcome)
+    return outcome
 
 
 def request_hash(payload: Any) -> str:
@@ -40,7 +66,7 @@ def _context(principal: Principal, operation: str, key: str) -> str:
 
 async def replay(
     ctx: RegistryContext, session: AsyncSession, *, principal: Principal, operation: str, key: str, digest: str
-) -> Replay | None:
+) -> Outcome | None:
     """The stored response for this key, or None when the operation should run (and then call ``store``)."""
     if session.get_bind().dialect.name == "postgresql":
         # Held to the end of the transaction: a retry racing its original is told to come back, not left waiting.
@@ -49,7 +75,7 @@ async def replay(
         )
         got = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": lock_id})).scalar_one()
         if not got:
-            raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
+            raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed; retry shortly")
     record = (
         await session.execute(
             select(IdempotencyRecord).where(
@@ -70,8 +96,8 @@ async def replay(
             "this Idempotency-Key was already used with a different request body",
             errors=[FieldError(field="Idempotency-Key", message="already used with a different request body")],
         )
-    body = orjson.loads(ctx.box.decrypt(record.response_encrypted, context=_context(principal, operation, key)))
-    return Replay(status_code=record.status_code, body=body)
+    body = ctx.box.decrypt(record.response_encrypted, context=_context(principal, operation, key))
+    return Outcome(status_code=record.status_code, body=body, replayed=True)
 
 
 async def store(
@@ -82,8 +108,7 @@ async def store(
     operation: str,
     key: str,
     digest: str,
-    status_code: int,
-    body: bytes,
+    outcome: Outcome,
 ) -> None:
     session.add(
         IdempotencyRecord(
@@ -91,8 +116,8 @@ async def store(
             operation=operation,
             key=key,
             request_hash=digest,
-            status_code=status_code,
-            response_encrypted=ctx.box.encrypt(body, context=_context(principal, operation, key)),
+            status_code=outcome.status_code,
+            response_encrypted=ctx.box.encrypt(outcome.body, context=_context(principal, operation, key)),
         )
     )
     await session.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,9 +19,10 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.certificates import batches, idempotency
-from registry.clients.models import Role
-from registry.clients.service import Principal
+from registry.auth.principals import Principal
+from registry.auth.scopes import Role
+from registry.certificates import awards, idempotency, issuance, recording, rows
+from registry.certificates.idempotency import Outcome
 from registry.context import RegistryContext
 from registry.db import transaction
 from registry.errors import NotFound
@@ -65,11 +67,9 @@ def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str]]]]:
 
 def _as_rows(header: list[str], records: list[list[str]]) -> list[dict[str, Any]]:
     text_rows = [header, *records]
-    import io
-
     buffer = io.StringIO()
     csv.writer(buffer).writerows(text_rows)
-    return batches.rows_from_csv(buffer.getvalue())
+    return rows.rows_from_csv(buffer.getvalue())
 
 
 async def run_import(
@@ -131,51 +131,31 @@ async def _import_chunk(
     header: list[str],
     records: list[list[str]],
 ) -> tuple[dict[str, Any], bool]:
+    """Issue a chunk's good rows, set its bad rows aside: one transaction, replayed when the chunk was done before."""
     key = "chunk-" + hashlib.sha256(orjson.dumps([header, records])).hexdigest()[:48]
     async with transaction(sessions) as session:
-        stored = await idempotency.replay(ctx, session, principal=principal, operation=OPERATION, key=key, digest=key)
-        if stored is not None:
-            return stored.body, True
-        issuer = await batches.issuer_of(session, principal)
-        rows = _as_rows(header, records)
-        rejected: dict[int, list[str]] = {}
-        try:
-            valid = await batches.validate(ctx, session, issuer=issuer, rows=rows)
-        except batches.BatchRejected as exc:
-            for error in exc.errors:
-                if error.row:
-                    rejected.setdefault(error.row, []).append(f"{error.field}: {error.message}")
-            if any(not error.row for error in exc.errors):  # a header problem: nothing in this file can be read
-                raise
-            keep = [row if i + 1 not in rejected else None for i, row in enumerate(rows)]
-            valid = (
-                await batches.validate(ctx, session, issuer=issuer, rows=[row for row in keep if row is not None])
-                if any(row is not None for row in keep)
-                else []
+
+        async def run() -> Outcome:
+            issuer = await issuance.issuing_body(session, principal)
+            parsed, unreadable = rows.parse_rows(_as_rows(header, records))
+            screening = await awards.screen(ctx, session, issuer=issuer, awards=parsed)
+            minted = await recording.record(
+                ctx, session, actor=principal.actor, issuer=issuer, accepted=screening.accepted, purpose="import"
             )
-            # validate() numbers the kept rows 1..n; map them back to their place in the chunk.
-            positions = [i + 1 for i, row in enumerate(keep) if row is not None]
-            valid = [batches.renumber(row, positions[row.number - 1]) for row in valid]
-        issued = (
-            await batches.issue_rows(ctx, session, principal=principal, issuer=issuer, rows=valid)
-            if valid
-            else {"certificates": []}
+            rejected: dict[int, list[str]] = {}
+            for refusal in sorted(unreadable + screening.refusals, key=lambda r: r.row):
+                rejected.setdefault(refusal.row, []).append(f"{refusal.field}: {refusal.message}")
+            outcome = {
+                "issued": issuance.batch_answer(ctx, minted)["certificates"],
+                "rejected": sorted(rejected.items()),
+            }
+            return Outcome(201, orjson.dumps(outcome))
+
+        answer = await idempotency.once(
+            ctx, session, principal=principal, operation=OPERATION, key=key, digest=key, run=run
         )
-        outcome = {
-            "issued": issued["certificates"],
-            "rejected": sorted((row, reasons) for row, reasons in rejected.items()),
-        }
-        await idempotency.store(
-            ctx,
-            session,
-            principal=principal,
-            operation=OPERATION,
-            key=key,
-            digest=key,
-            status_code=201,
-            body=orjson.dumps(outcome),
-        )
-        return orjson.loads(orjson.dumps(outcome)), False
+    body: dict[str, Any] = orjson.loads(answer.body)
+    return body, answer.replayed
 
 
 class _private:

@@ -13,10 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from registry.audit import service as audit
+from registry.auth.principals import Principal
+from registry.auth.scopes import Role
 from registry.catalogue.models import CertType
-from registry.certificates import service as certificates
-from registry.certificates import signing, status_lists
+from registry.certificates import awards, issuance, recording, signing, status_lists
+from registry.certificates.awards import Award
 from registry.certificates.models import Certificate, CertificateEvent, Status
+from registry.certificates.records import CertificateRecord, to_public
 from registry.certificates.schemas import (
     CertificateEventPublic,
     CertificateIssued,
@@ -24,13 +27,11 @@ from registry.certificates.schemas import (
     Correction,
     RevocationReason,
 )
-from registry.certificates.service import Award
 from registry.certificates.status_lists import Purpose
-from registry.clients.models import Role
-from registry.clients.service import Principal
 from registry.context import RegistryContext
-from registry.errors import Conflict, Forbidden
-from registry.issuers.models import Issuer
+from registry.errors import Forbidden, IllegalTransition
+from registry.holders import service as holders
+from registry.holders.identity import IdType
 
 # (from status, action) -> to status. Revoked and superseded are final: nothing leaves them.
 TRANSITIONS: dict[tuple[Status, str], Status] = {
@@ -51,22 +52,17 @@ STATUS_BITS: dict[Status, tuple[bool, bool]] = {
 }
 
 
-class IllegalTransition(Conflict):
-    slug = "illegal-transition"
-    title = "The certificate cannot make this status change"
-
-
 async def change_status(
     ctx: RegistryContext,
     session: AsyncSession,
     *,
     principal: Principal,
-    number: str,
+    record: CertificateRecord,
     action: str,
     reason: str,
     reason_code: RevocationReason | None = None,
 ) -> CertificatePublic:
-    record = await certificates.get_visible(session, principal=principal, number=number, for_update=True)
+    """``record`` is the certificate as ``records.get_visible(..., for_update=True)`` loaded it for ``principal``."""
     cert = record.certificate
     current = Status(cert.status)
     target = TRANSITIONS.get((current, action))
@@ -78,7 +74,7 @@ async def change_status(
         reason_code = None
     cert.status = target
     if target is Status.revoked:
-        cert.revocation_reason = reason_code.value if reason_code else RevocationReason.other.value
+        cert.revocation_reason = (reason_code or RevocationReason.other).value
     _reseal(ctx, cert)
     await _publish_bits(session, cert_list=cert.status_list_id, index=cert.status_index, status=target)
     session.add(
@@ -106,14 +102,19 @@ async def change_status(
         details={"from": current.value, "to": target.value, "reason_code": reason_code, "reason": reason},
     )
     await session.flush()
-    return certificates.to_public(ctx, record)
+    return to_public(ctx, record)
 
 
 async def correct(
-    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str, correction: Correction
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    record: CertificateRecord,
+    correction: Correction,
 ) -> CertificateIssued:
-    """Issue a corrected successor with a new number; the original answers 'superseded' and points to it."""
-    record = await certificates.get_visible(session, principal=principal, number=number, for_update=True)
+    """Issue a corrected successor with a new number; the original answers 'superseded' and points to it. The
+    successor goes through every rule of issuance, except that the original does not count as a duplicate."""
     old = record.certificate
     if principal.issuer_id != old.issuer_id:
         raise Forbidden("only the issuing body corrects its certificates")
@@ -126,25 +127,26 @@ async def correct(
             catalogue_code=old.catalogue_code,
             level=old.level,
             holder_name=old.holder_name,
+            id_type=IdType(record.holder.id_type),
+            id_number=holders.reveal_id_number(ctx, record.holder),
             awarded_on=old.awarded_on,
             valid_until=old.valid_until,
             evaluation_batch=old.evaluation_batch,
         ),
         **{key: value for key, value in given.items() if key != "reason"},
     )
-    issuer: Issuer = record.issuer
-    entry, level = await certificates.check_award(session, issuer=issuer, award=award)
-    successor = await certificates.mint(
+    screening = await awards.screen(ctx, session, issuer=record.issuer, awards=[(1, award)], replacing=old.id)
+    screening.refuse_single()
+    [minted] = await recording.record(
         ctx,
         session,
         actor=principal.actor,
-        issuer=issuer,
-        award=award,
-        entry=entry,
-        level=level,
-        holder=record.holder,
+        issuer=record.issuer,
+        accepted=screening.accepted,
+        purpose="correction",
         supersedes=old.number,
     )
+    successor = issuance.issued_view(ctx, record.issuer, minted)
     old.status = Status.superseded
     old.superseded_by = successor.number
     _reseal(ctx, old)
@@ -169,8 +171,9 @@ async def correct(
     return successor
 
 
-async def history(session: AsyncSession, *, principal: Principal, number: str) -> list[CertificateEventPublic]:
-    record = await certificates.get_visible(session, principal=principal, number=number)
+async def history(
+    session: AsyncSession, *, principal: Principal, record: CertificateRecord
+) -> list[CertificateEventPublic]:
     if principal.holder_index is not None:
         raise Forbidden("the status history is for the issuing body and the bureau")
     rows = (

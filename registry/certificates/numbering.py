@@ -26,6 +26,8 @@ import secrets
 from collections.abc import Callable
 from typing import Final, Literal
 
+from registry.errors import InvalidCertificateNumber
+
 _SYMBOLS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # MOD 37-2 values 0-35, in order
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _SYMBOL_VALUES: Final[dict[str, int]] = {symbol: value for value, symbol in enumerate(_SYMBOLS)}
@@ -42,10 +44,6 @@ _REGION: Final = re.compile(r"[A-Z]{2}")
 _YEAR: Final = re.compile(r"[0-9]{4}")
 _SERIAL: Final = re.compile(f"[{_CROCKFORD}]{{{_SERIAL_LENGTH}}}")
 _CHECK: Final = re.compile(r"[0-9A-Z]")
-
-
-class InvalidCertificateNumber(ValueError):
-    """A string that is not a well-formed certificate number; the message says why, in English."""
 
 
 def check_char(body15: str) -> str:

@@ -1,4 +1,4 @@
-"""Certificate request and response shapes, including the public verification answer."""
+"""Certificate request and response shapes for evaluation bodies, holders and the bureau."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
 from registry.certificates.models import Status
+from registry.errors import FieldValueError
 from registry.holders.identity import IdType
 from registry.holders.schemas import checked_id_number
-from registry.schemas import Code, FieldValueError, StrictInput, Text64
-
-# Titles and skill levels of the People's Republic; anything earlier is a typo, not a certificate to digitise.
-EARLIEST_AWARD = date(1949, 10, 1)
+from registry.schemas import Code, StrictInput, Text64
 
 
 class HolderIn(StrictInput):
@@ -36,21 +34,6 @@ class CertificateIssue(StrictInput):
     awarded_on: date
     valid_until: date | None = None
     evaluation_batch: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")] | None = None
-
-    @field_validator("awarded_on")
-    @classmethod
-    def _awarded_in_the_registry_era(cls, value: date) -> date:
-        if value < EARLIEST_AWARD:
-            raise ValueError(f"must be on or after {EARLIEST_AWARD.isoformat()}")
-        return value
-
-    @field_validator("valid_until")
-    @classmethod
-    def _validity_after_award(cls, value: date | None, info: ValidationInfo) -> date | None:
-        awarded_on = info.data.get("awarded_on")
-        if value is not None and awarded_on is not None and value <= awarded_on:
-            raise ValueError("must be after awarded_on")
-        return value
 
 
 class HolderPublic(BaseModel):
@@ -98,44 +81,6 @@ class CertificatePage(BaseModel):
     next_cursor: str | None
 
 
-class VerificationResult(StrEnum):
-    valid = "valid"
-    revoked = "revoked"
-    suspended = "suspended"
-    expired = "expired"
-    unknown = "unknown"
-    superseded = "superseded"
-
-
-class VerifiedCertificate(BaseModel):
-    number: str
-    number_display: str
-    holder_name: str
-    holder_id_masked: str
-    cert_type: CertType
-    catalogue_code: str
-    series_zh: str | None
-    name_zh: str
-    name_en: str
-    level: str
-    level_name_zh: str
-    level_name_en: str
-    issuer_code: str
-    issuer_name: str
-    awarded_on: date
-    valid_until: date | None
-
-
-class Verification(BaseModel):
-    result: VerificationResult
-    reason: str | None = Field(default=None, description="Why the result is not 'valid', where the public may know.")
-    certificate: VerifiedCertificate
-    signature_valid: bool
-    checked_at: datetime
-    superseded_by: str | None = Field(default=None, description="The corrected successor's number, if superseded.")
-    supersedes: str | None = Field(default=None, description="The number this certificate corrected, if any.")
-
-
 class RevocationReason(StrEnum):
     """Reason codes the public may see; the free-text reason stays with the issuer and the admin."""
 
@@ -152,8 +97,11 @@ class StatusChange(StrictInput):
 
 
 class Revocation(StrictInput):
-    reason_code: RevocationReason
     reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason_code: RevocationReason = Field(
+        default=RevocationReason.other,
+        description="The public reason code shown to verifiers; `other` when not given.",
+    )
 
 
 class CertificateEventPublic(BaseModel):
@@ -180,8 +128,3 @@ class Correction(StrictInput):
         if not (self.model_fields_set - {"reason"}):
             raise FieldValueError("reason", "a correction must change at least one field")
         return self
-
-
-class VerifyByNumber(StrictInput):
-    number: Annotated[str, Field(min_length=1, max_length=32)]
-    holder_name: Text64

@@ -9,22 +9,18 @@ from __future__ import annotations
 import base64
 import gzip
 import secrets
-from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry import bulk
 from registry.certificates.models import Certificate, StatusList
 from registry.db import utcnow
 
 LIST_SIZE = 131_072  # the recommendation's minimum: large enough that one index says nothing about a holder
-FILL_LIMIT = 0.75
-LIST_VALIDITY = timedelta(days=1)  # start a new pair before random picks start colliding often
-_PICK_ATTEMPTS = 64
-VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+FILL_LIMIT = 0.75  # start a new pair before random picks start colliding often
 
 
 class Purpose(StrEnum):
@@ -59,17 +55,6 @@ def decode(encoded: str) -> bytes:
     return gzip.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def list_url(base_url: str, issuer_code: str, list_id: str, purpose: Purpose) -> str:
-    return f"{base_url}/v1/status-lists/{issuer_code}/{list_id}-{purpose.value}"
-
-
-def parse_list_name(name: str) -> tuple[str, Purpose] | None:
-    list_id, _, purpose = name.rpartition("-")
-    if not list_id or purpose not in Purpose.__members__:
-        return None
-    return list_id, Purpose(purpose)
-
-
 async def open_list(session: AsyncSession, *, issuer_id: int) -> StatusList:
     """The body's revocation list that still takes new entries (locked), opening a new pair when none does."""
     query = (
@@ -92,20 +77,47 @@ async def open_list(session: AsyncSession, *, issuer_id: int) -> StatusList:
     return current
 
 
-async def assign_slot(session: AsyncSession, *, issuer_id: int) -> tuple[str, int]:
-    """A random free index in the body's open list pair."""
-    current = await open_list(session, issuer_id=issuer_id)
-    for _ in range(_PICK_ATTEMPTS):
-        index = secrets.randbelow(current.size)
-        taken = await session.execute(
-            select(col(Certificate.id)).where(
-                col(Certificate.status_list_id) == current.list_id, col(Certificate.status_index) == index
+async def take_slots(session: AsyncSession, *, issuer_id: int, count: int) -> list[tuple[str, int]]:
+    """Random free indexes for ``count`` new certificates, in random order: the open list pair fills up, and new pairs
+    open as needed. One look-up per round of candidates, whether one certificate is issued or ten thousand."""
+    slots: list[tuple[str, int]] = []
+    limit = int(LIST_SIZE * FILL_LIMIT)
+    postgres = bulk.is_postgres(session)
+    while len(slots) < count:
+        current = await open_list(session, issuer_id=issuer_id)  # locked to the end of the transaction
+        room = min(count - len(slots), limit - current.used)
+        picked = await _free_indexes(session, current, room, postgres=postgres)
+        current.used += room
+        ordered = list(picked)
+        secrets.SystemRandom().shuffle(ordered)  # a set of ints iterates nearly sorted: rows must not map to order
+        slots.extend((current.list_id, index) for index in ordered)
+        await session.flush()
+    return slots
+
+
+async def _free_indexes(session: AsyncSession, current: StatusList, wanted: int, *, postgres: bool) -> set[int]:
+    """``wanted`` distinct unused indexes of ``current``. Below the fill limit at least a quarter of the list is free,
+    so twice as many random candidates as still wanted finish in a round or two."""
+    picked: set[int] = set()
+    in_list = col(Certificate.status_list_id) == current.list_id
+    while len(picked) < wanted:
+        need = wanted - len(picked)
+        candidates: set[int] = set()
+        while len(candidates) < min(2 * need + 8, current.size - len(picked)):
+            index = secrets.randbelow(current.size)
+            if index not in picked:
+                candidates.add(index)
+        taken: set[int] = set()
+        for chunk in bulk.lookup_chunks(list(candidates), postgres=postgres):
+            found = await session.execute(
+                select(col(Certificate.status_index)).where(
+                    in_list, bulk.one_of(col(Certificate.status_index), chunk, postgres=postgres, element=Integer())
+                )
             )
-        )
-        if taken.first() is None:
-            current.used += 1
-            return current.list_id, index
-    raise RuntimeError("no free status-list index found; the fill limit should make this impossible")
+            taken.update(index for index in found.scalars() if index is not None)
+        free = list(candidates - taken)
+        picked.update(free[:need])
+    return picked
 
 
 async def set_status(session: AsyncSession, *, list_id: str, index: int, purpose: Purpose, value: bool) -> None:
@@ -127,42 +139,3 @@ async def get_list(session: AsyncSession, *, issuer_id: int, list_id: str, purpo
         col(StatusList.issuer_id) == issuer_id, col(StatusList.list_id) == list_id, col(StatusList.purpose) == purpose
     )
     return (await session.execute(query)).scalar_one_or_none()
-
-
-def list_credential_claims(*, url: str, issuer_id: str, purpose: Purpose, row: StatusList) -> dict[str, Any]:
-    """Valid for a day from the minute it is served: an offline verifier can tell a current list from a stale one,
-    and within a minute the bytes (and ETag) stay the same for caches."""
-    valid_from = utcnow().replace(second=0, microsecond=0)
-    return {
-        "@context": [VC_CONTEXT],
-        "id": url,
-        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
-        "issuer": issuer_id,
-        "validFrom": valid_from.isoformat(),
-        "validUntil": (valid_from + LIST_VALIDITY).isoformat(),
-        "credentialSubject": {
-            "id": f"{url}#list",
-            "type": "BitstringStatusList",
-            "statusPurpose": purpose.value,
-            "encodedList": encode(row.bits),
-        },
-        "iss": issuer_id,
-        "jti": url,
-        "iat": int(valid_from.timestamp()),
-    }
-
-
-def entries_for(*, base_url: str, issuer_code: str, list_id: str, index: int) -> list[dict[str, Any]]:
-    """The ``credentialStatus`` entries of a certificate's credential, one per purpose."""
-    return [
-        {
-            "id": f"{list_url(base_url, issuer_code, list_id, purpose)}#{index}",
-            "type": "BitstringStatusListEntry",
-            "statusPurpose": purpose.value,
-            "statusListIndex": str(index),
-            "statusListCredential": list_url(base_url, issuer_code, list_id, purpose),
-            "status_list_url": list_url(base_url, issuer_code, list_id, purpose),
-            "index": index,
-        }
-        for purpose in Purpose
-    ]

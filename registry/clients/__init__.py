@@ -1,1 +1,1 @@
-"""API clients (admin, evaluation body, partner agency) and the access tokens they obtain."""
+"""Registering API clients: admin, evaluation body (issuer) and partner agency."""

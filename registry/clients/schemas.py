@@ -6,9 +6,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from registry.clients.models import Role
+from registry.auth.scopes import Role
 from registry.config import Region
-from registry.schemas import FieldValueError, StrictInput, Text128
+from registry.errors import FieldValueError
+from registry.schemas import StrictInput, Text128
 
 
 class ClientCreate(StrictInput):
@@ -38,10 +39,3 @@ class ClientCreated(BaseModel):
     issuer_code: str | None
     region: Region | None
     scopes: list[str]
-
-
-class TokenResponse(BaseModel):
-    access_token: str
-    token_type: str = "Bearer"  # noqa: S105 — the RFC 6749 token type, not a secret
-    expires_in: int
-    scope: str

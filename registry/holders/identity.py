@@ -7,6 +7,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Final, assert_never
 
+from registry.errors import InvalidIdentityNumber
+
 
 class IdType(StrEnum):
     RESIDENT_ID = "resident_id"
@@ -14,10 +16,6 @@ class IdType(StrEnum):
     HK_MACAU_PERMIT = "hk_macau_permit"  # 港澳居民来往内地通行证
     TAIWAN_PERMIT = "taiwan_permit"  # 台湾居民来往大陆通行证
     FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence"  # 外国人永久居留身份证
-
-
-class InvalidIdentityNumber(ValueError):
-    """An identity number that cannot belong to any document of its type; the message says why, in English."""
 
 
 # GB 11643-1999 is ISO 7064 MOD 11-2: the weights are 2**17 .. 2**1 mod 11, the map turns "sum + c ≡ 1" into a char.

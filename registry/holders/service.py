@@ -1,12 +1,15 @@
-"""Finding or recording a holder by identity document, without ever storing the number in clear."""
+"""Finding or recording holders by identity document, without ever storing the number in clear."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry import bulk
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.holders.identity import IdType, mask_id_number
@@ -20,30 +23,60 @@ def id_index(ctx: RegistryContext, *, id_type: IdType, id_number: str) -> str:
     return ctx.box.blind_index(f"{id_type}:{id_number}", kind=INDEX_KIND)
 
 
-async def find(ctx: RegistryContext, session: AsyncSession, *, id_type: IdType, id_number: str) -> Holder | None:
-    index = id_index(ctx, id_type=id_type, id_number=id_number)
-    return (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An identity document as presented: its type, its normalised number and that number's blind index."""
+
+    id_type: IdType
+    id_number: str
+    index: str
 
 
-async def find_or_create(ctx: RegistryContext, session: AsyncSession, *, id_type: IdType, id_number: str) -> Holder:
-    """``id_number`` must already be normalised (``identity.normalize_id_number``)."""
-    index = id_index(ctx, id_type=id_type, id_number=id_number)
-    values = {
-        "id_type": id_type.value,
-        "id_index": index,
-        "id_number_encrypted": ctx.box.encrypt(id_number.encode(), context=f"holder:{index}"),
-        "id_masked": mask_id_number(id_type, id_number),
-        "created_at": utcnow(),
-    }
-    # Two evaluation bodies may record the same person at once: insert-if-absent, then read whichever row won.
-    insert = (
-        postgresql.insert if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite.insert
-    )
-    await session.execute(insert(Holder).values(**values).on_conflict_do_nothing(index_elements=["id_index"]))
-    holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one()
-    return holder
+@dataclass(frozen=True, slots=True)
+class HolderRef:
+    """What issuance needs of a stored holder: the row id and the public (masked) form of the document."""
+
+    id: int
+    id_type: str
+    id_masked: str
+
+
+def identity(ctx: RegistryContext, *, id_type: IdType, id_number: str) -> Identity:
+    """``id_number`` must already be normalised (``identity.normalize_id_number``, done by the request schemas)."""
+    return Identity(id_type=id_type, id_number=id_number, index=id_index(ctx, id_type=id_type, id_number=id_number))
+
+
+async def upsert(ctx: RegistryContext, session: AsyncSession, identities: Sequence[Identity]) -> dict[str, HolderRef]:
+    """The holder of each identity by blind index, recording those not seen before (the number only encrypted).
+
+    Insert-if-absent, then read whichever row won: two evaluation bodies may record the same person at once."""
+    unique = {item.index: item for item in identities}
+    now = utcnow()
+    values = [
+        {
+            "id_type": item.id_type.value,
+            "id_index": index,
+            "id_number_encrypted": ctx.box.encrypt(item.id_number.encode(), context=f"holder:{index}"),
+            "id_masked": mask_id_number(item.id_type, item.id_number),
+            "created_at": now,
+        }
+        for index, item in unique.items()
+    ]
+    await bulk.insert_missing(session, bulk.table_of(Holder), values, index_elements=["id_index"])
+    found: dict[str, HolderRef] = {}
+    postgres = bulk.is_postgres(session)
+    for chunk in bulk.lookup_chunks(list(unique), postgres=postgres):
+        rows = await session.execute(
+            select(col(Holder.id_index), col(Holder.id), col(Holder.id_type), col(Holder.id_masked)).where(
+                bulk.one_of(col(Holder.id_index), chunk, postgres=postgres)
+            )
+        )
+        for index, holder_id, id_type, masked in rows:
+            assert holder_id is not None, "stored rows have ids"
+            found[index] = HolderRef(id=holder_id, id_type=id_type, id_masked=masked)
+    return found
 
 
 def reveal_id_number(ctx: RegistryContext, holder: Holder) -> str:
-    """Decrypt for the rare cases that need the clear number (a holder's own view); never for public output."""
+    """Decrypt for the rare cases that need the clear number (re-issuing to the same holder); never for output."""
     return ctx.box.decrypt(holder.id_number_encrypted, context=f"holder:{holder.id_index}").decode()

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from registry.errors import InvalidCreditCode
+
 # 31 symbols: I, O, Z, S and V are left out because they are easily confused with 1, 0, 2, 5 and U.
 _ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _LENGTH: Final = 18
-
-
-class InvalidCreditCode(ValueError):
-    """A string that is not a well-formed unified social credit code; the message says why, in English."""
 
 
 def credit_code_check_char(first17: str) -> str:

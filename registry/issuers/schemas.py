@@ -10,7 +10,8 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_vali
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
 from registry.config import Region
-from registry.issuers.credit_code import InvalidCreditCode, normalize_credit_code
+from registry.errors import InvalidCreditCode
+from registry.issuers.credit_code import normalize_credit_code
 from registry.issuers.models import IssuerKind, IssuerStatus
 from registry.keys.models import SigningKey
 from registry.schemas import Code, StrictInput, Text128

@@ -13,12 +13,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from registry.errors import DecryptionError
+
 NONCE_BYTES = 12
 CIPHERTEXT_VERSION = b"\x01"
-
-
-class DecryptionError(Exception):
-    """A stored ciphertext does not open with this master key (wrong key, or the data was altered)."""
 
 
 def _derive(master_key: bytes, purpose: bytes) -> bytes:

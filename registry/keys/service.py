@@ -6,12 +6,15 @@ import base64
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.engine import Result
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 from sqlmodel import col
 
 from registry.db import utcnow
@@ -19,6 +22,12 @@ from registry.keys.models import KeyStatus, KeyUse, SigningKey
 from registry.keys.secrets_box import SecretsBox
 
 PUBLIC_KEY_CACHE_SECONDS = 30.0
+
+
+class Executes(Protocol):
+    """Anything that runs a Core statement: a session, a connection, or verification's reader."""
+
+    async def execute(self, statement: Executable, /) -> Result[Any]: ...
 
 
 def b64url(data: bytes) -> str:
@@ -34,9 +43,9 @@ class PublicKeyInfo:
     issuer_id: int | None
     status: str
     public_key: Ed25519PublicKey
-    valid_from: Any
-    retired_at: Any
-    compromised_from: Any
+    valid_from: datetime
+    retired_at: datetime | None
+    compromised_from: datetime | None
 
 
 @dataclass
@@ -59,7 +68,7 @@ class KeyRing:
             cached = self._private[key.kid] = Ed25519PrivateKey.from_private_bytes(raw)
         return cached
 
-    async def public_key(self, session: AsyncSession | AsyncConnection, kid: str) -> PublicKeyInfo | None:
+    async def public_key(self, session: Executes, kid: str) -> PublicKeyInfo | None:
         """Looks ``kid`` up server-side; status changes (retirement, compromise) are seen within the cache window."""
         hit = self._public.get(kid)
         now = time.monotonic()
@@ -188,16 +197,3 @@ def to_jwk(key: SigningKey, *, issuer_code: str | None = None) -> dict[str, Any]
     if key.compromised_from is not None:
         jwk["compromised_from"] = key.compromised_from.isoformat()
     return jwk
-
-
-async def jwks(session: AsyncSession) -> dict[str, Any]:
-    from registry.issuers.models import Issuer  # keys sit below issuers; import here to keep the layering one-way
-
-    rows = (
-        await session.execute(
-            select(SigningKey, col(Issuer.code))
-            .outerjoin(Issuer, col(Issuer.id) == col(SigningKey.issuer_id))
-            .order_by(col(SigningKey.id))
-        )
-    ).all()
-    return {"keys": [to_jwk(key, issuer_code=code) for key, code in rows]}

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from registry.auth.scopes import Role
 from registry.certificates import numbering
-from registry.clients.models import Role
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import transaction

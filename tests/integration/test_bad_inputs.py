@@ -17,8 +17,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from registry.auth.scopes import Role
 from registry.certificates import numbering
-from registry.clients.models import Role
 from registry.db import transaction
 from tests.factories import (
     admin_token,

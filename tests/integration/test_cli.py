@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from tests.conftest import MASTER_KEY
 
-REGISTRY = [sys.executable, "-m", "registry"]
+REGISTRY = [sys.executable, "-m", "cli"]
 EXPORTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -11,7 +10,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from registry.holders.idp import IdentityProvider
+from registry.holder_access.identity_provider import IdentityProvider
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
 
 ISSUER = "https://id.example.gov.cn"
@@ -33,7 +32,7 @@ def _provider(app: FastAPI, key: Ed25519PrivateKey) -> None:
         id_claim="id_number",
         transport=httpx.MockTransport(serve),
     )
-    app.state.context = dataclasses.replace(app.state.context, identity_provider=provider)
+    app.state.identity_provider = provider
 
 
 def _id_token(key: Ed25519PrivateKey, number: str, **overrides: Any) -> str:

@@ -106,7 +106,7 @@ async def test_import_command_shows_progress_and_a_summary(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "registry",
+        "cli",
         "import",
         str(path),
         "--issuer",

@@ -35,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from registry.audit.service import first_broken_record
-from registry.clients.models import Role
+from registry.auth.scopes import Role
 from registry.config import Settings
 from registry.db import transaction
 from tests.conftest import MASTER_KEY
@@ -112,7 +112,7 @@ def _accepts_connections(port: int) -> bool:
 
 
 class Server:
-    """`python -m registry serve` as an operator starts it, on the test's database and master key."""
+    """`registry serve` (as `python -m cli serve`) as an operator starts it, on the test database and master key."""
 
     def __init__(self, settings: Settings, log: Path) -> None:
         self.port = _free_port()
@@ -142,7 +142,7 @@ class Server:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "registry",
+                "cli",
                 "serve",
                 "--port",
                 str(self.port),

@@ -18,7 +18,7 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from registry.clients.models import Role
+from registry.auth.scopes import Role
 from tests.conftest import MASTER_KEY
 from tests.factories import (
     bearer,
@@ -244,18 +244,53 @@ async def test_the_bureau_can_revoke_any_certificate(app: FastAPI, client: httpx
     assert events[-1]["actor"] == f"client:{world.admin_client_id}"
 
 
-async def test_revoking_needs_a_reason_code(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_revoking_with_a_reason_alone_shows_the_public_reason_code_other(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     world = await _world(app, client)
     certificate = await issued_certificate(client, world.issuer)
-    response = await _action(client, world.issuer, certificate["number"], "revoke", reason_code=None)
-    problem = _assert_problem(response, 422)
-    assert "reason_code" in {error["field"] for error in problem["errors"]}, problem["errors"]
+    response = await client.post(
+        f"/v1/certificates/{certificate['number']}/revoke", json={"reason": "复核不通过"}, headers=bearer(world.issuer)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "revoked"
+    verification = await _verify(client, certificate)
+    assert (verification["result"], verification["reason"]) == ("revoked", "other")
+    events = await _events(client, world.issuer, certificate["number"])
+    assert (events[-1]["event"], events[-1]["reason_code"], events[-1]["reason"]) == ("revoked", "other", "复核不通过")
+
+
+async def test_revoking_with_an_unknown_reason_code_is_refused_naming_it(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await _world(app, client)
+    certificate = await issued_certificate(client, world.issuer)
     unknown = await client.post(
         f"/v1/certificates/{certificate['number']}/revoke",
         json={"reason": "x", "reason_code": "because"},
         headers=bearer(world.issuer),
     )
     assert "reason_code" in {error["field"] for error in _assert_problem(unknown, 422)["errors"]}
+    assert (await _verify(client, certificate))["result"] == "valid"
+
+
+async def test_another_body_changing_a_certificate_gets_404_whatever_the_body_says(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await _world(app, client)
+    await create_issuer(client, world.admin, code=OTHER)
+    other = await token_for(client, *await create_client(app, role=Role.issuer, issuer_code=OTHER))
+    certificate = await issued_certificate(client, world.issuer)
+    bodies: list[dict[str, Any]] = [{"reason": "fraud"}, {}, {"reason_code": "because"}, {"reason": "x", "extra": 1}]
+    for action in ("revoke", "suspend", "reinstate", "correct", "events"):
+        for body in bodies:
+            path = f"/v1/certificates/{certificate['number']}/{action}"
+            if action == "events":
+                response = await client.get(path, headers=bearer(other))
+            else:
+                response = await client.post(path, json=body, headers=bearer(other))
+            assert response.status_code == 404, (action, body, response.text)
+            _assert_problem(response, 404)
     assert (await _verify(client, certificate))["result"] == "valid"
 
 
@@ -500,7 +535,7 @@ async def test_keys_rotate_command_starts_a_new_key(app: FastAPI, client: httpx.
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "registry",
+        "cli",
         "keys",
         "rotate",
         "--issuer",
@@ -527,7 +562,7 @@ async def test_keys_rotate_command_starts_a_new_key(app: FastAPI, client: httpx.
     unknown = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "registry",
+        "cli",
         "keys",
         "rotate",
         "--issuer",

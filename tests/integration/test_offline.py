@@ -17,8 +17,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from registry.certificates.offline import verify_credential
 from registry.context import RegistryContext
+from registry.credentials.offline import verify_credential
 from registry.issuers import service as issuers
 from registry.keys import service as keys
 from registry.keys.models import KeyUse
@@ -26,7 +26,7 @@ from tests.factories import admin_token, bearer, create_issuer, issued_certifica
 
 CODE = "BJ-AI-COMMITTEE"
 OTHER = "BJ-OTHER-COMMITTEE"
-VERIFY = [sys.executable, "-m", "registry", "verify-credential"]
+VERIFY = [sys.executable, "-m", "cli", "verify-credential"]
 
 
 @dataclass

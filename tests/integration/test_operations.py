@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from registry.cli import openapi_document
+from cli.main import openapi_document
 from registry.gc_tuning import GC_THRESHOLDS
 from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token
 

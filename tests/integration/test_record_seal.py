@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from registry.certificates import signing
 from registry.db import transaction
-from registry.readpool import driver_dsn
+from registry.verification.readpool import driver_dsn
 from tests.factories import (
     bearer,
     certificate_body,

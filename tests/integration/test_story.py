@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from registry.clients.models import Role
+from registry.auth.scopes import Role
 from tests.factories import bearer, create_client, credit_code, resident_id, token_for
 
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
+from registry.auth.claim_codes import new_claim_code, normalize_claim_code
 from registry.certificates import numbering, signing
-from registry.certificates.service import new_claim_code, normalize_claim_code
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry.issuers.credit_code import InvalidCreditCode, credit_code_check_char, normalize_credit_code
+from registry.errors import InvalidCreditCode
+from registry.issuers.credit_code import credit_code_check_char, normalize_credit_code
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 

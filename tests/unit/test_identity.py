@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
+from registry.errors import InvalidIdentityNumber
 from registry.holders.identity import (
     IdType,
-    InvalidIdentityNumber,
     birth_date,
     mask_id_number,
     normalize_id_number,

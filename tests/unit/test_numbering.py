@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from registry.certificates.numbering import (
-    InvalidCertificateNumber,
     _mod37_2,
     check_char,
     format_number,
@@ -17,6 +16,7 @@ from registry.certificates.numbering import (
     new_number,
     normalize_number,
 )
+from registry.errors import InvalidCertificateNumber
 
 SYMBOLS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from registry.config import ConfigurationError, Settings
+from registry.config import Settings
+from registry.errors import ConfigurationError
 
 PRODUCTION = {
     "env": "production",

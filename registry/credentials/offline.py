@@ -12,8 +12,8 @@ from typing import Any
 
 import jwt
 
-from registry.certificates.credential import CREDENTIAL_TYPE
 from registry.certificates.status_lists import bit, decode
+from registry.credentials.credential import CREDENTIAL_TYPE
 
 STEPS = ("format", "signature", "key", "dates", "status")
 
@@ -88,104 +88,136 @@ def _verify_jws(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any] | None
 def verify_credential(
     token: str, *, jwks: dict[str, Any], status_lists: dict[str, str], now: datetime | None = None
 ) -> Report:
-    """``status_lists`` maps a status-list URL to its signed BitstringStatusListCredential (compact JWS)."""
+    """``status_lists`` maps a status-list URL to its signed BitstringStatusListCredential (compact JWS).
+
+    The steps run in order and the first that does not pass ends the check: format → signature → key → dates →
+    status."""
     now = now or datetime.now(UTC)
     report = Report()
     token = token.strip()
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        report.add("format", "fail", f"not a compact JWS: {exc}")
+    if not _format_step(report, token):
         return report
-    if header.get("typ") != CREDENTIAL_TYPE:
-        report.add("format", "fail", f"typ is {header.get('typ')!r}, expected {CREDENTIAL_TYPE!r}")
-        return report
-    if not report.add("format", "pass", f"compact JWS, typ {CREDENTIAL_TYPE}, kid {header.get('kid')}"):
-        return report
-
     claims, jwk, detail = _verify_jws(token, jwks)
     if claims is None or jwk is None:
         report.add("signature", "fail", detail)
         return report
     report.add("signature", "pass", detail)
-
     issuer = claims.get("iss")
     issuer_code = issuer.rsplit("/v1/issuers/", 1)[-1] if isinstance(issuer, str) and "/v1/issuers/" in issuer else None
+    if _key_step(report, claims, jwk, issuer_code=issuer_code, issuer=issuer) and _dates_step(report, claims, now):
+        _status_step(report, claims, jwks, status_lists, issuer=issuer, issuer_code=issuer_code, now=now)
+    return report
+
+
+def _format_step(report: Report, token: str) -> bool:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        return report.add("format", "fail", f"not a compact JWS: {exc}")
+    if header.get("typ") != CREDENTIAL_TYPE:
+        return report.add("format", "fail", f"typ is {header.get('typ')!r}, expected {CREDENTIAL_TYPE!r}")
+    return report.add("format", "pass", f"compact JWS, typ {CREDENTIAL_TYPE}, kid {header.get('kid')}")
+
+
+def _key_step(
+    report: Report, claims: dict[str, Any], jwk: dict[str, Any], *, issuer_code: str | None, issuer: Any
+) -> bool:
     if not _signs_for(jwk, issuer_code):
-        report.add("key", "fail", f"key {jwk.get('kid')} is not a certificate key of the issuer {issuer!r}")
-        return report
+        return report.add("key", "fail", f"key {jwk.get('kid')} is not a certificate key of the issuer {issuer!r}")
     issued_at = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
     key_from, key_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
     compromised = _parse_time(jwk.get("compromised_from"))
     if compromised is not None:
         # The signing time is the signer's own claim: whoever holds a stolen key can backdate it. Nothing signed
         # by a compromised key counts offline; the registry re-issues credentials from a sound key on request.
-        report.add("key", "fail", f"key {jwk['kid']} is compromised (from {compromised.isoformat()})")
-        return report
+        return report.add("key", "fail", f"key {jwk['kid']} is compromised (from {compromised.isoformat()})")
     if key_from is None or issued_at < key_from.replace(microsecond=0) or (key_until and issued_at > key_until):
-        report.add("key", "fail", f"signed {issued_at.isoformat()}, outside the key's validity window")
-        return report
-    report.add("key", "pass", f"signed {issued_at.isoformat()} within the key's validity window")
+        return report.add("key", "fail", f"signed {issued_at.isoformat()}, outside the key's validity window")
+    return report.add("key", "pass", f"signed {issued_at.isoformat()} within the key's validity window")
 
+
+def _dates_step(report: Report, claims: dict[str, Any], now: datetime) -> bool:
     valid_from, valid_until = _parse_time(claims.get("validFrom")), _parse_time(claims.get("validUntil"))
     if valid_from is None or valid_from > now:
-        report.add("dates", "fail", "validFrom is missing or in the future")
-        return report
+        return report.add("dates", "fail", "validFrom is missing or in the future")
     if valid_until is not None and valid_until < now:
-        report.add("dates", "fail", f"expired on {valid_until.date().isoformat()}")
-        return report
-    report.add(
-        "dates",
-        "pass",
-        f"valid from {valid_from.date().isoformat()}"
-        + (f" until {valid_until.date().isoformat()}" if valid_until else ", no expiry"),
-    )
+        return report.add("dates", "fail", f"expired on {valid_until.date().isoformat()}")
+    until = f" until {valid_until.date().isoformat()}" if valid_until else ", no expiry"
+    return report.add("dates", "pass", f"valid from {valid_from.date().isoformat()}{until}")
 
+
+def _status_step(
+    report: Report,
+    claims: dict[str, Any],
+    jwks: dict[str, Any],
+    status_lists: dict[str, str],
+    *,
+    issuer: Any,
+    issuer_code: str | None,
+    now: datetime,
+) -> bool:
     entries = claims.get("credentialStatus")
     if not isinstance(entries, list) or not entries:
-        report.add("status", "unknown", "the credential names no status list, so its status cannot be known")
-        return report
+        return report.add("status", "unknown", "the credential names no status list, so its status cannot be known")
     findings = []
     for entry in entries:
         url, purpose = entry.get("statusListCredential"), entry.get("statusPurpose")
         try:
             index = int(entry.get("statusListIndex"))
         except (TypeError, ValueError):
-            report.add("status", "fail", "a status entry has no usable index")
-            return report
+            return report.add("status", "fail", "a status entry has no usable index")
         list_token = status_lists.get(url) if isinstance(url, str) else None
         if list_token is None:
-            report.add("status", "unknown", f"status list {url} was not provided or could not be read")
-            return report
-        list_claims, list_key, list_detail = _verify_jws(list_token, jwks)
-        subject = (list_claims or {}).get("credentialSubject", {})
-        if list_claims is None or list_claims.get("id") != url or subject.get("statusPurpose") != purpose:
-            report.add("status", "unknown", f"status list {url} does not verify: {list_detail}")
-            return report
-        # Only the same body's own, uncompromised key may speak for its certificates' status.
-        if (
-            list_claims.get("iss") != issuer
-            or not _signs_for(list_key, issuer_code)
-            or (list_key or {}).get("compromised_from")
-        ):
-            report.add("status", "unknown", f"status list {url} is not signed by the credential's issuer")
-            return report
-        list_until = _parse_time(list_claims.get("validUntil"))
-        if list_until is None or list_until < now:
-            report.add("status", "unknown", f"status list {url} is out of date; fetch a current one")
-            return report
+            return report.add("status", "unknown", f"status list {url} was not provided or could not be read")
+        bits = _status_bits(
+            report, list_token, jwks, url=url, purpose=purpose, issuer=issuer, issuer_code=issuer_code, now=now
+        )
+        if bits is None:
+            return False
         try:
-            bits = decode(subject["encodedList"])
             flagged = bit(bits, index)
-        except (KeyError, ValueError, IndexError, OSError):
-            report.add("status", "unknown", f"status list {url} cannot be decoded")
-            return report
+        except IndexError:
+            return report.add("status", "unknown", f"status list {url} has no index {index}")
         if flagged:
-            report.add("status", "fail", f"{purpose} bit {index} is set: the certificate is {_word(purpose)}")
-            return report
+            return report.add("status", "fail", f"{purpose} bit {index} is set: the certificate is {_word(purpose)}")
         findings.append(f"{purpose} bit {index} clear")
-    report.add("status", "pass", "; ".join(findings))
-    return report
+    return report.add("status", "pass", "; ".join(findings))
+
+
+def _status_bits(
+    report: Report,
+    list_token: str,
+    jwks: dict[str, Any],
+    *,
+    url: str,
+    purpose: Any,
+    issuer: Any,
+    issuer_code: str | None,
+    now: datetime,
+) -> bytes | None:
+    """The bitstring of a status list that verifies, is the issuer's own and is current; else reported unknown."""
+    list_claims, list_key, list_detail = _verify_jws(list_token, jwks)
+    subject = (list_claims or {}).get("credentialSubject", {})
+    if list_claims is None or list_claims.get("id") != url or subject.get("statusPurpose") != purpose:
+        report.add("status", "unknown", f"status list {url} does not verify: {list_detail}")
+        return None
+    # Only the same body's own, uncompromised key may speak for its certificates' status.
+    if (
+        list_claims.get("iss") != issuer
+        or not _signs_for(list_key, issuer_code)
+        or (list_key or {}).get("compromised_from")
+    ):
+        report.add("status", "unknown", f"status list {url} is not signed by the credential's issuer")
+        return None
+    list_until = _parse_time(list_claims.get("validUntil"))
+    if list_until is None or list_until < now:
+        report.add("status", "unknown", f"status list {url} is out of date; fetch a current one")
+        return None
+    try:
+        return decode(subject["encodedList"])
+    except (KeyError, ValueError, OSError):
+        report.add("status", "unknown", f"status list {url} cannot be decoded")
+        return None
 
 
 def _signs_for(jwk: dict[str, Any] | None, issuer_code: str | None) -> bool:

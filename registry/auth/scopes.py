@@ -1,14 +1,8 @@
-"""API clients: who may call the registry, in which role and with which scopes."""
+"""Roles and scopes: what each kind of caller may do. Plain data, checked by ``principals.require``."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
-
-from sqlalchemy import JSON, Column
-from sqlmodel import Field, SQLModel
-
-from registry.db import UTCDateTime, utcnow
 
 
 class Role(StrEnum):
@@ -47,18 +41,3 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.partner: frozenset({Scope.recognition_read}),
     Role.holder: frozenset(),
 }
-
-
-class ApiClient(SQLModel, table=True):
-    __tablename__ = "api_clients"
-
-    id: int | None = Field(default=None, primary_key=True)
-    client_id: str = Field(max_length=64, unique=True)
-    secret_hash: str = Field(max_length=64)
-    role: str = Field(max_length=16)
-    name: str = Field(max_length=128)
-    issuer_id: int | None = Field(default=None, foreign_key="issuers.id", index=True)
-    region: str | None = Field(default=None, max_length=2)
-    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    active: bool = True
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -12,6 +12,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from registry.credentials.status_list import issuer_url
+
 CREDENTIAL_TYPE = "vc+jwt"  # VC-JOSE-COSE; distinct from access tokens (at+jwt) and holder tokens (holder+jwt)
 CONTEXTS = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
 
@@ -49,7 +51,7 @@ def _day_start(day: date) -> str:
 
 
 def credential_claims(facts: CredentialFacts) -> dict[str, Any]:
-    issuer_id = f"{facts.base_url}/v1/issuers/{facts.issuer_code}"
+    issuer_id = issuer_url(facts.base_url, facts.issuer_code)
     achievement: dict[str, Any] = {
         "id": f"{facts.base_url}/v1/catalogue/{facts.catalogue_code}#v{facts.catalogue_version}",
         "type": ["Achievement"],

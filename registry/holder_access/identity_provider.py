@@ -1,22 +1,20 @@
 """An external identity provider's tokens as a way for holders to sign in (optional).
 
-Configured with its JWKS URL, issuer, audience and the claim that carries the resident ID number. Keys are fetched
-from that URL only (never from token headers), cached, and re-fetched once when an unknown kid appears.
+Configured with its JWKS URL, issuer, audience and the claim that carries the identity number; its keys come through
+``registry.auth.jwks.RemoteKeySet`` (that URL only, cached, re-fetched once when an unknown kid appears).
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import httpx
 import jwt
 
-from registry.errors import Unauthenticated
-from registry.holders.identity import IdType, InvalidIdentityNumber, normalize_id_number
+from registry.auth.jwks import RemoteKeySet
+from registry.config import Settings
+from registry.errors import InvalidIdentityNumber, KeySetUnavailable, Unauthenticated
+from registry.holders.identity import IdType, normalize_id_number
 
 ALGORITHMS = ["EdDSA", "ES256"]
-JWKS_CACHE_SECONDS = 300.0
 
 
 class IdentityProvider:
@@ -30,33 +28,24 @@ class IdentityProvider:
         id_type_claim: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.jwks_url = jwks_url
         self.issuer = issuer
         self.audience = audience
         self.id_claim = id_claim
         self.id_type_claim = id_type_claim
-        self._client = httpx.AsyncClient(transport=transport, timeout=5.0, follow_redirects=False)
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched = -1e9
+        self.keys = RemoteKeySet(jwks_url, transport=transport)
 
-    async def _key(self, kid: str) -> jwt.PyJWK | None:
-        stale = time.monotonic() - self._fetched > JWKS_CACHE_SECONDS
-        if stale or kid not in self._keys:
-            try:
-                response = await self._client.get(self.jwks_url)
-                response.raise_for_status()
-                document: dict[str, Any] = response.json()
-            except (httpx.HTTPError, ValueError):
-                raise Unauthenticated("the identity provider's keys cannot be fetched") from None
-            keys: dict[str, jwt.PyJWK] = {}
-            for item in document.get("keys", []):
-                try:
-                    if isinstance(item, dict) and isinstance(item.get("kid"), str):
-                        keys[item["kid"]] = jwt.PyJWK(item)
-                except jwt.PyJWTError:
-                    continue  # a key we cannot use (other type, unsupported curve) just does not count
-            self._keys, self._fetched = keys, time.monotonic()
-        return self._keys.get(kid)
+    @classmethod
+    def configured(cls, settings: Settings) -> IdentityProvider | None:
+        """The provider of ``REGISTRY_HOLDER_IDP_*``, or None when it is not (fully) configured."""
+        if not (settings.holder_idp_jwks_url and settings.holder_idp_issuer and settings.holder_idp_audience):
+            return None
+        return cls(
+            jwks_url=settings.holder_idp_jwks_url,
+            issuer=settings.holder_idp_issuer,
+            audience=settings.holder_idp_audience,
+            id_claim=settings.holder_idp_id_claim,
+            id_type_claim=settings.holder_idp_id_type_claim,
+        )
 
     async def identity(self, token: str) -> tuple[IdType, str]:
         """(document type, normalised number) from a verified provider token, or 401."""
@@ -67,7 +56,10 @@ class IdentityProvider:
         kid = header.get("kid")
         if header.get("alg") not in ALGORITHMS or not isinstance(kid, str):
             raise Unauthenticated("the identity token's algorithm or key id is not accepted")
-        key = await self._key(kid)
+        try:
+            key = await self.keys.key(kid)
+        except KeySetUnavailable:
+            raise Unauthenticated("the identity provider's keys cannot be fetched") from None
         if key is None:
             raise Unauthenticated("the identity token's key is not published by the provider")
         try:
@@ -90,4 +82,4 @@ class IdentityProvider:
             raise Unauthenticated("the identity token does not carry a valid identity number") from None
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self.keys.close()

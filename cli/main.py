@@ -6,11 +6,15 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from registry.config import ConfigurationError, Region, Settings
+from registry.config import Region, Settings
+from registry.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from registry.certificates.imports import ImportSummary
 
 app = typer.Typer(help="Talent Registry — professional-title and skill-level certificates.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients (admin, evaluation body, partner agency).", no_args_is_help=True)
@@ -168,58 +172,14 @@ def import_file(
     """Issue every valid row of a (possibly huge) CSV in chunks; re-running resumes. Rejected rows go to a file."""
     import time
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from registry.certificates import imports
-    from registry.context import RegistryContext
-    from registry.db import create_engine, session_factory
     from registry.errors import RegistryError
     from registry.gc_tuning import settle_garbage_collector
 
     settings = _settings()
-    total = imports.count_rows(file)
     started = time.monotonic()
     settle_garbage_collector()  # a long bulk run: the same collector settings as a server worker
-
-    async def run() -> imports.ImportSummary:
-        await _migrate(settings)
-        engine = create_engine(settings.database_url)
-        columns = (
-            TextColumn("[bold]importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>8.0f} rows/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
-        try:
-            with Progress(*columns, transient=False) as progress:
-                task = progress.add_task("import", total=total, rate=0.0)
-
-                def advance(rows: int) -> None:
-                    done = progress.tasks[0].completed + rows
-                    progress.update(task, advance=rows, rate=done / max(time.monotonic() - started, 1e-9))
-
-                return await imports.run_import(
-                    RegistryContext.from_settings(settings),
-                    session_factory(engine),
-                    path=file,
-                    issuer_code=issuer,
-                    on_progress=advance,
-                )
-        finally:
-            await engine.dispose()
-
     try:
-        summary = asyncio.run(run())
+        summary = asyncio.run(_import_with_progress(settings, file=file, issuer=issuer, started=started))
     except RegistryError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
@@ -236,6 +196,52 @@ def import_file(
     raise typer.Exit(0 if summary.rejected == 0 else 3)
 
 
+async def _import_with_progress(settings: Settings, *, file: Path, issuer: str, started: float) -> ImportSummary:
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from registry.certificates import imports
+    from registry.context import RegistryContext
+    from registry.db import create_engine, session_factory
+
+    await _migrate(settings)
+    engine = create_engine(settings.database_url)
+    columns = (
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f} rows/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task("import", total=imports.count_rows(file), rate=0.0)
+
+            def advance(rows: int) -> None:
+                done = progress.tasks[0].completed + rows
+                progress.update(task, advance=rows, rate=done / max(time.monotonic() - started, 1e-9))
+
+            return await imports.run_import(
+                RegistryContext.from_settings(settings),
+                session_factory(engine),
+                path=file,
+                issuer_code=issuer,
+                on_progress=advance,
+            )
+    finally:
+        await engine.dispose()
+
+
 @app.command("verify-credential")
 def verify_credential(
     file: Annotated[str, typer.Argument(help="the credential (compact JWS) file")],
@@ -247,7 +253,7 @@ def verify_credential(
     """Check a credential offline: format, signature, key window, dates, status. Exits 1 unless valid."""
     import jwt as pyjwt
 
-    from registry.certificates.offline import verify_credential as check
+    from registry.credentials.offline import verify_credential as check
 
     try:
         token = _read_source(file)

@@ -1,0 +1,77 @@
+"""Other parties' signing keys, fetched from their published JWKS and cached: an identity provider's today, a peer
+registry node's for federation. Keys come from the configured URL only, never from a token's own headers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import jwt
+
+from registry.errors import KeySetUnavailable
+
+MAX_AGE_SECONDS = 300.0
+# An unknown kid triggers one early re-fetch (the party may have rotated), but not more often than this: a stream of
+# tokens with made-up kids must not become a stream of requests to the party.
+MIN_REFETCH_SECONDS = 10.0
+
+
+class RemoteKeySet:
+    """``await keys.key(kid)``: the party's key with this kid, or None when its current JWKS has no such usable key.
+
+    The set is re-fetched when it is older than ``max_age``, or early for a kid it does not know; when that fetch
+    fails, KeySetUnavailable is raised rather than answering from keys that may have been withdrawn.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 5.0,
+        max_age: float = MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self._client = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
+        self._max_age = max_age
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched: float | None = None
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        now = self._clock()
+        age = None if self._fetched is None else now - self._fetched
+        if age is None or age > self._max_age or (kid not in self._keys and age > MIN_REFETCH_SECONDS):
+            await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        try:
+            response = await self._client.get(self.url)
+            response.raise_for_status()
+            document: Any = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise KeySetUnavailable(f"the key set at {self.url} cannot be fetched: {type(exc).__name__}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise KeySetUnavailable(f"{self.url} does not hold a JWK set")
+        self._keys = _usable_keys(document["keys"])
+        self._fetched = self._clock()
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _usable_keys(items: list[Any]) -> dict[str, jwt.PyJWK]:
+    keys: dict[str, jwt.PyJWK] = {}
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("kid"), str):
+            continue
+        try:
+            keys[item["kid"]] = jwt.PyJWK(item)
+        except jwt.PyJWTError:
+            continue  # a key we cannot use (other type, unsupported curve) just does not count
+    return keys

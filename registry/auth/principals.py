@@ -1,0 +1,36 @@
+"""The authenticated caller of one request, and the one check of its role and scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from registry.audit.service import Actor
+from registry.auth.scopes import Role, Scope
+from registry.errors import Forbidden
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API client (admin, evaluation body, partner agency) or a signed-in holder."""
+
+    client_id: str
+    role: Role
+    scopes: frozenset[str]
+    issuer_id: int | None
+    issuer_code: str | None
+    region: str | None
+    holder_index: str | None = None  # holder sessions only: the holder's blind index
+
+    @property
+    def actor(self) -> Actor:
+        if self.holder_index is not None:
+            return Actor(id=f"holder:{self.holder_index[:16]}")
+        return Actor(id=f"client:{self.client_id}")
+
+
+def require(principal: Principal, *, scope: Scope, roles: frozenset[Role] | None = None) -> Principal:
+    if roles is not None and principal.role not in roles:
+        raise Forbidden(f"this endpoint is not for {principal.role} clients")
+    if scope not in principal.scopes:
+        raise Forbidden(f"the access token lacks the {scope} scope")
+    return principal

@@ -1,0 +1,158 @@
+"""The registry's own tokens: access tokens for API clients (RFC 9068 ``at+jwt``) and holder tokens (``holder+jwt``).
+
+Both are signed with the registry's current token key and checked here, the one place: algorithm pinned, typ, kid
+looked up server-side (never a key from the token's headers), iss, aud, exp, nbf, and for API clients that the client
+is still active and still holds every scope the token names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from registry.auth import client_secrets
+from registry.auth.models import ApiClient
+from registry.auth.principals import Principal
+from registry.auth.schemas import TokenResponse
+from registry.auth.scopes import Role
+from registry.context import RegistryContext
+from registry.db import utcnow
+from registry.errors import FieldError, InvalidClient, InvalidScope, Unauthenticated
+from registry.issuers.models import Issuer
+from registry.keys import service as keys
+from registry.keys.models import KeyStatus, KeyUse
+
+ALGORITHM = "EdDSA"
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 — RFC 9068; no other token of the registry uses this typ
+HOLDER_TOKEN_TYPE = "holder+jwt"  # noqa: S105 — a holder's session; never accepted where a client is required
+HOLDER_TOKEN_TTL = timedelta(minutes=15)
+_TOKEN_TYPES = frozenset({ACCESS_TOKEN_TYPE, HOLDER_TOKEN_TYPE})
+_FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
+_REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "nbf", "iat", "jti", "scope", "role"]
+_HOLDER_SUBJECT = "holder:"
+
+
+async def sign(ctx: RegistryContext, session: AsyncSession, *, typ: str, claims: dict[str, Any], ttl: timedelta) -> str:
+    """A token of type ``typ`` with the registry's standard claims (iss, aud, iat, nbf, exp, jti) around ``claims``."""
+    key = await keys.registry_token_key(session, ctx.box)
+    now = int(utcnow().timestamp())
+    standard: dict[str, Any] = {
+        "iss": ctx.settings.token_issuer,
+        "aud": ctx.settings.token_audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + int(ttl.total_seconds()),
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(
+        {**standard, **claims}, ctx.keyring.private_key(key), algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}
+    )
+
+
+async def issue_access_token(
+    ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None
+) -> TokenResponse:
+    """OAuth 2.0 client credentials (RFC 6749 §4.4): the client's secret for a short-lived access token."""
+    client = (
+        await session.execute(select(ApiClient).where(col(ApiClient.client_id) == client_id))
+    ).scalar_one_or_none()
+    stored = client.secret_hash if client is not None and client.active else None
+    matches = client_secrets.secret_matches(ctx.box, client_secret, stored)  # hashed for unknown ids too
+    if client is None or not matches:
+        raise InvalidClient("client_id or client_secret is wrong")
+    allowed = set(client.scopes)
+    requested = set(scope.split()) if scope else allowed
+    if not requested <= allowed:
+        raise InvalidScope(
+            f"scope not allowed for this client: {' '.join(sorted(requested - allowed))}",
+            errors=[FieldError(field="scope", message="not allowed for this client")],
+        )
+    granted = " ".join(sorted(requested))
+    claims: dict[str, Any] = {"sub": client.client_id, "role": client.role, "scope": granted}
+    if client.issuer_id is not None:
+        issuer = await session.get(Issuer, client.issuer_id)
+        if issuer is not None:
+            claims["issuer_code"] = issuer.code
+    if client.region is not None:
+        claims["region"] = client.region
+    ttl = ctx.settings.access_token_ttl_seconds
+    token = await sign(ctx, session, typ=ACCESS_TOKEN_TYPE, claims=claims, ttl=timedelta(seconds=ttl))
+    return TokenResponse(access_token=token, expires_in=ttl, scope=granted)
+
+
+async def holder_token(ctx: RegistryContext, session: AsyncSession, *, holder_index: str) -> str:
+    """A holder's session token: it names the holder's blind index, never the identity number."""
+    claims = {"sub": _HOLDER_SUBJECT + holder_index, "role": Role.holder.value, "scope": ""}
+    return await sign(ctx, session, typ=HOLDER_TOKEN_TYPE, claims=claims, ttl=HOLDER_TOKEN_TTL)
+
+
+async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) -> Principal:
+    """The caller a bearer token stands for, or Unauthenticated (401) saying what did not check out."""
+    token_type, claims = await _verified_claims(ctx, session, token)
+    if token_type == HOLDER_TOKEN_TYPE:
+        subject = str(claims["sub"])
+        if claims.get("role") != Role.holder or not subject.startswith(_HOLDER_SUBJECT):
+            raise Unauthenticated("the holder token is not valid")
+        return Principal(
+            client_id=subject,
+            role=Role.holder,
+            scopes=frozenset(),
+            issuer_id=None,
+            issuer_code=None,
+            region=None,
+            holder_index=subject.removeprefix(_HOLDER_SUBJECT),
+        )
+    client = (
+        await session.execute(select(ApiClient).where(col(ApiClient.client_id) == claims["sub"]))
+    ).scalar_one_or_none()
+    if client is None or not client.active:
+        raise Unauthenticated("the client of this access token is no longer active")
+    issuer_code = claims.get("issuer_code")
+    return Principal(
+        client_id=client.client_id,
+        role=Role(client.role),
+        # A token never grants more than its client holds today.
+        scopes=frozenset(str(claims["scope"]).split()) & frozenset(client.scopes),
+        issuer_id=client.issuer_id,
+        issuer_code=issuer_code if isinstance(issuer_code, str) else None,
+        region=client.region,
+    )
+
+
+async def _verified_claims(ctx: RegistryContext, session: AsyncSession, token: str) -> tuple[str, dict[str, Any]]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise Unauthenticated("the access token is malformed") from None
+    if header.get("alg") != ALGORITHM:
+        raise Unauthenticated("the access token's algorithm is not accepted")
+    token_type = header.get("typ")
+    if not isinstance(token_type, str) or token_type not in _TOKEN_TYPES:
+        raise Unauthenticated("the token is not an access token")
+    if _FORBIDDEN_HEADERS & header.keys():
+        raise Unauthenticated("the access token carries key-location headers, which are never trusted")
+    kid = header.get("kid")
+    info = await ctx.keyring.public_key(session, kid) if isinstance(kid, str) else None
+    if info is None or info.use != KeyUse.access_token or info.status == KeyStatus.compromised:
+        raise Unauthenticated("the access token's key is not known")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key=info.public_key,
+            algorithms=[ALGORITHM],
+            audience=ctx.settings.token_audience,
+            issuer=ctx.settings.token_issuer,
+            leeway=5,
+            options={"require": _REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the access token has expired") from None
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated(f"the access token is not valid: {exc}") from None
+    return token_type, claims

@@ -1,0 +1,295 @@
+"""Which awards an evaluation body may make: every rule of issuance, in one place, for single issuance, batches,
+``registry import`` and corrections.
+
+``screen`` takes any number of awards and answers, for each, either that it may be issued or why not (the field and
+a message, the same words whichever entry point asked). It reads what the rules need once per call — the catalogue
+entries named, the level ladders, the body's filed scope, the holders' live certificates — so ten thousand rows cost
+a handful of queries, and one row costs the same handful.
+
+Refused, and why:
+- an award before 1949-10-01, in the future, or valid until a day not after the award: a typo, not a certificate;
+- a catalogue entry that does not exist, is of the other type, was not in force on the award date, or is not awarded
+  at that level;
+- an award outside the body's filed scope on the award date, or one whose filing is not in force today;
+- a second live (active or suspended) certificate of the same body for the same holder, entry and level, already
+  issued or earlier in the same request. Only the body's own certificates count: issuing must not become a way to
+  learn what other bodies awarded someone. A correction (``/correct``) replaces its original, which does not count.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from registry import bulk, clock
+from registry.catalogue.models import CatalogueEntry, CertType, Level
+from registry.catalogue.service import levels_by_type
+from registry.certificates import numbering
+from registry.certificates.models import Certificate, Status
+from registry.certificates.schemas import CertificateIssue
+from registry.context import RegistryContext
+from registry.errors import (
+    BatchRejected,
+    DuplicateCertificate,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    OutsideFiledScope,
+    RegistryError,
+)
+from registry.holders import service as holders
+from registry.holders.identity import IdType
+from registry.holders.models import Holder
+from registry.issuers import service as issuers
+from registry.issuers.models import FiledScope, Issuer, IssuerStatus
+
+# Titles and skill levels of the People's Republic; anything earlier is a typo, not a certificate to digitise.
+EARLIEST_AWARD = date(1949, 10, 1)
+LIVE = (Status.active, Status.suspended)
+
+
+class Refused(StrEnum):
+    """Why an award is refused, which decides the status a single request answers with (``ANSWERS``)."""
+
+    invalid = "invalid"
+    outside_scope = "outside_scope"
+    duplicate = "duplicate"
+
+
+ANSWERS: dict[Refused, type[RegistryError]] = {
+    Refused.invalid: InvalidInput,  # 422
+    Refused.outside_scope: OutsideFiledScope,  # 403
+    Refused.duplicate: DuplicateCertificate,  # 409
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Award:
+    """What an evaluation body awards to whom; ``id_number`` already normalised by the request schema."""
+
+    cert_type: CertType
+    catalogue_code: str
+    level: str
+    holder_name: str
+    id_type: IdType
+    id_number: str
+    awarded_on: date
+    valid_until: date | None
+    evaluation_batch: str | None
+
+    @classmethod
+    def of(cls, request: CertificateIssue) -> Award:
+        return cls(
+            cert_type=request.cert_type,
+            catalogue_code=request.catalogue_code,
+            level=request.level,
+            holder_name=request.holder.name,
+            id_type=request.holder.id_type,
+            id_number=request.holder.id_number,
+            awarded_on=request.awarded_on,
+            valid_until=request.valid_until,
+            evaluation_batch=request.evaluation_batch,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    row: int  # 1-based, as a person counts rows; 1 for a single request
+    field: str
+    message: str
+    why: Refused = Refused.invalid
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An award that may be issued, with what recording it needs."""
+
+    row: int
+    award: Award
+    holder: holders.Identity
+    entry: CatalogueEntry
+    level: Level
+
+
+@dataclass
+class Screening:
+    accepted: list[Accepted] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def refuse_single(self) -> None:
+        """A single request with a refusal raises it, with the status its reason calls for."""
+        if self.refusals:
+            first = self.refusals[0]
+            raise ANSWERS[first.why](
+                f"{first.field}: {first.message}", errors=[FieldError(field=first.field, message=first.message)]
+            )
+
+    def refuse_batch(self, *, rows: int) -> None:
+        """A batch with any refusal raises them all, row by row: nothing of it is issued."""
+        if self.refusals:
+            errors = [FieldError(field=r.field, message=r.message, row=r.row) for r in self.refusals]
+            errors.sort(key=lambda e: (e.row or 0, e.field))
+            bad_rows = len({r.row for r in self.refusals})
+            raise BatchRejected(f"{bad_rows} of {rows} rows are not valid; nothing was issued", errors=errors)
+
+
+def ensure_may_issue(issuer: Issuer) -> None:
+    if issuer.status != IssuerStatus.active:
+        raise Forbidden(f"evaluation body {issuer.code} is {issuer.status} and cannot issue")
+
+
+async def screen(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    issuer: Issuer,
+    awards: Sequence[tuple[int, Award]],
+    replacing: uuid.UUID | None = None,
+) -> Screening:
+    """Every rule for every (row, award); ``replacing`` is the certificate a correction supersedes."""
+    ensure_may_issue(issuer)
+    if bulk.is_postgres(session):
+        # The look-ups below are prepared statements; on a young table PostgreSQL would keep the sequential-scan plan
+        # it chose while the table was empty, and every later batch of an import would get slower.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    rules = _Rules(
+        entries=await _entries(session, {award.catalogue_code for _, award in awards}),
+        ladders=await levels_by_type(session),
+        scopes=await issuers.filed_scopes(session, issuer.id or 0),
+        today=clock.today(),
+    )
+    screening = Screening()
+    seen: dict[tuple[str, str, str], int] = {}
+    for row, award in awards:
+        refusal = rules.refusal(row, award)
+        if refusal is not None:
+            screening.refusals.append(refusal)
+            continue
+        identity = holders.identity(ctx, id_type=award.id_type, id_number=award.id_number)
+        key = (identity.index, award.catalogue_code, award.level)
+        if key in seen:
+            message = f"same holder, entry and level as row {seen[key]}"
+            screening.refusals.append(Refusal(row, "holder.id_number", message, Refused.duplicate))
+            continue
+        seen[key] = row
+        entry = rules.entries[award.catalogue_code]
+        screening.accepted.append(Accepted(row, award, identity, entry, rules.ladders[award.cert_type][award.level]))
+    await _refuse_live_duplicates(session, screening, issuer_id=issuer.id or 0, replacing=replacing)
+    screening.refusals.sort(key=lambda r: r.row)
+    return screening
+
+
+async def _entries(session: AsyncSession, codes: set[str]) -> dict[str, CatalogueEntry]:
+    found = await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code).in_(codes)))
+    return {entry.code: entry for entry in found.scalars()}
+
+
+@dataclass
+class _Rules:
+    """The rules on data loaded once. Rows of one evaluation round repeat a few (type, entry, level, date)
+    combinations, so their verdicts are remembered."""
+
+    entries: dict[str, CatalogueEntry]
+    ladders: dict[str, dict[str, Level]]
+    scopes: list[FiledScope]
+    today: date
+    verdicts: dict[tuple[str, str, str, date], tuple[str, str, Refused] | None] = field(default_factory=dict)
+
+    def refusal(self, row: int, award: Award) -> Refusal | None:
+        dates = self._dates(award)
+        if dates is not None:
+            return Refusal(row, *dates)
+        combination = (award.cert_type.value, award.catalogue_code, award.level, award.awarded_on)
+        if combination not in self.verdicts:
+            self.verdicts[combination] = self._catalogue(award) or self._filed_scope(award)
+        verdict = self.verdicts[combination]
+        return None if verdict is None else Refusal(row, *verdict)
+
+    def _dates(self, award: Award) -> tuple[str, str] | None:
+        if award.awarded_on < EARLIEST_AWARD:
+            return "awarded_on", f"must be on or after {EARLIEST_AWARD.isoformat()}"
+        if award.awarded_on > self.today:
+            return "awarded_on", "is in the future"
+        if award.valid_until is not None and award.valid_until <= award.awarded_on:
+            return "valid_until", "must be after awarded_on"
+        return None
+
+    def _catalogue(self, award: Award) -> tuple[str, str, Refused] | None:
+        entry = self.entries.get(award.catalogue_code)
+        if entry is None or entry.cert_type != award.cert_type:
+            return "catalogue_code", f"no {award.cert_type} catalogue entry {award.catalogue_code}", Refused.invalid
+        if award.level not in self.ladders[award.cert_type]:
+            return "level", f"{award.level} is not a {award.cert_type} level", Refused.invalid
+        if award.level not in entry.levels:
+            return "level", f"{entry.code} is not awarded at level {award.level}", Refused.invalid
+        if not entry.in_force_on(award.awarded_on):
+            return "awarded_on", f"catalogue entry {entry.code} was not in force on that date", Refused.invalid
+        return None
+
+    def _filed_scope(self, award: Award) -> tuple[str, str, Refused] | None:
+        """Names what falls outside the filing: the entry, the level, or the award date."""
+        filed = {"cert_type": award.cert_type, "catalogue_code": award.catalogue_code, "level": award.level}
+        if issuers.scope_covers(self.scopes, **filed, on=award.awarded_on):
+            if issuers.scope_covers(self.scopes, **filed, on=self.today):
+                return None
+            return "catalogue_code", "the evaluation body's filing for this entry is not in force today", _OUTSIDE
+        for_entry = [
+            s for s in self.scopes if s.cert_type == award.cert_type and award.catalogue_code in s.catalogue_codes
+        ]
+        if not for_entry:
+            return "catalogue_code", "outside the evaluation body's filed scope", _OUTSIDE
+        if not any(award.level in s.levels for s in for_entry):
+            return "level", "outside the evaluation body's filed scope", _OUTSIDE
+        return "awarded_on", "outside the evaluation body's filed scope on that date", _OUTSIDE
+
+
+_OUTSIDE = Refused.outside_scope
+
+
+_HELD_COLUMNS = (col(Holder.id_index), col(Certificate.catalogue_code), col(Certificate.level), col(Certificate.number))
+
+
+async def _refuse_live_duplicates(
+    session: AsyncSession, screening: Screening, *, issuer_id: int, replacing: uuid.UUID | None
+) -> None:
+    """Moves to the refusals every accepted award whose holder already has a live certificate of this body for the
+    same entry and level, naming that certificate."""
+    postgres = bulk.is_postgres(session)
+    held: dict[tuple[str, str, str], str] = {}
+    indexes = list({accepted.holder.index: None for accepted in screening.accepted})
+    for chunk in bulk.lookup_chunks(indexes, postgres=postgres):
+        query = (
+            select(
+                col(Holder.id_index), col(Certificate.catalogue_code), col(Certificate.level), col(Certificate.number)
+            )
+            .join(Certificate, col(Certificate.holder_id) == col(Holder.id))
+            .where(
+                bulk.one_of(col(Holder.id_index), chunk, postgres=postgres),
+                col(Certificate.status).in_(LIVE),
+                col(Certificate.issuer_id) == issuer_id,
+            )
+        )
+        if replacing is not None:
+            query = query.where(col(Certificate.id) != replacing)
+        held.update({(index, code, level): number for index, code, level, number in await session.execute(query)})
+    if not held:
+        return
+    kept: list[Accepted] = []
+    for accepted in screening.accepted:
+        number = held.get((accepted.holder.index, accepted.award.catalogue_code, accepted.award.level))
+        if number is None:
+            kept.append(accepted)
+            continue
+        message = (
+            "this body already issued this holder a live certificate for this entry and level: "
+            + numbering.group_canonical(number)
+        )
+        screening.refusals.append(Refusal(accepted.row, "holder.id_number", message, Refused.duplicate))
+    screening.accepted = kept

@@ -1,0 +1,134 @@
+"""Issuing certificates: one at a time (``POST /v1/certificates``) or a batch of up to 10,000 rows
+(``POST /v1/certificate-batches``). Both are the same pipeline — ``awards.screen`` decides, ``recording.record``
+records — and differ only in how they answer: a single request raises its one refusal with the status its reason
+calls for (422, 403 or 409); a batch lists every bad row (422) and issues none of them, or issues all of them.
+``registry import`` (``imports``) runs the same pipeline on chunks of a file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.auth.principals import Principal
+from registry.catalogue.models import CatalogueEntry, Level
+from registry.certificates import awards, idempotency, numbering, recording, records, rows
+from registry.certificates.awards import Award
+from registry.certificates.idempotency import Outcome
+from registry.certificates.models import Certificate
+from registry.certificates.schemas import CertificateIssue, CertificateIssued
+from registry.context import RegistryContext
+from registry.errors import Forbidden, InvalidInput
+from registry.issuers.models import Issuer
+
+ISSUE_OPERATION = "certificates.issue"
+BATCH_OPERATION = "certificates.batch"
+
+
+async def issuing_body(session: AsyncSession, principal: Principal) -> Issuer:
+    """The evaluation body an issuer client acts for (that it may issue at all is ``awards.screen``'s to say)."""
+    if principal.issuer_id is None:
+        raise Forbidden("only an evaluation body's client can issue certificates")
+    issuer = await session.get(Issuer, principal.issuer_id)
+    if issuer is None:
+        raise Forbidden("the evaluation body of this client no longer exists")
+    return issuer
+
+
+async def issue_one(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    request: CertificateIssue,
+    idempotency_key: str | None,
+) -> Outcome:
+    """201 with the certificate and its claim code; the same answer again for a retry with the same key."""
+
+    async def run() -> Outcome:
+        issuer = await issuing_body(session, principal)
+        screening = await awards.screen(ctx, session, issuer=issuer, awards=[(1, Award.of(request))])
+        screening.refuse_single()
+        [minted] = await recording.record(
+            ctx, session, actor=principal.actor, issuer=issuer, accepted=screening.accepted, purpose="issuance"
+        )
+        return Outcome(201, issued_view(ctx, issuer, minted).model_dump_json().encode())
+
+    digest = idempotency.request_hash(request.model_dump(mode="json"))
+    return await idempotency.once(
+        ctx, session, principal=principal, operation=ISSUE_OPERATION, key=idempotency_key, digest=digest, run=run
+    )
+
+
+async def issue_batch(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    rows_given: list[dict[str, Any]],
+    idempotency_key: str,
+    dry_run: bool,
+) -> Outcome:
+    """All rows or none: 201 listing each row's number and claim code in row order, or 422 listing every bad row.
+    With ``dry_run`` every rule is checked and nothing is issued (200)."""
+    if not rows_given:
+        raise InvalidInput.field("certificates", "the batch has no rows")
+    if len(rows_given) > rows.MAX_ROWS:
+        raise InvalidInput.field("certificates", f"at most {rows.MAX_ROWS} rows per batch, got {len(rows_given)}")
+
+    async def run() -> Outcome:
+        issuer = await issuing_body(session, principal)
+        parsed, unreadable = rows.parse_rows(rows_given)
+        screening = await awards.screen(ctx, session, issuer=issuer, awards=parsed)
+        screening.refusals = sorted(unreadable + screening.refusals, key=lambda refusal: refusal.row)
+        screening.refuse_batch(rows=len(rows_given))
+        if dry_run:
+            return Outcome(200, orjson.dumps({"dry_run": True, "valid": True, "count": len(screening.accepted)}))
+        minted = await recording.record(
+            ctx, session, actor=principal.actor, issuer=issuer, accepted=screening.accepted, purpose="batch issuance"
+        )
+        return Outcome(201, orjson.dumps(batch_answer(ctx, minted)))
+
+    digest = idempotency.request_hash({"rows": rows_given, "dry_run": dry_run})
+    key = None if dry_run else idempotency_key  # a dry run changes nothing, so there is nothing to replay
+    return await idempotency.once(
+        ctx, session, principal=principal, operation=BATCH_OPERATION, key=key, digest=digest, run=run
+    )
+
+
+def issued_view(ctx: RegistryContext, issuer: Issuer, minted: recording.Minted) -> CertificateIssued:
+    """A newly issued certificate as its body sees it, with the claim code to hand to the holder (shown once)."""
+    entry: CatalogueEntry = minted.accepted.entry
+    level: Level = minted.accepted.level
+    public = records.public_view(
+        ctx.settings,
+        Certificate(**minted.values),
+        issuer=issuer,
+        entry=entry,
+        level=level,
+        id_type=minted.holder.id_type,
+        id_masked=minted.holder.id_masked,
+    )
+    return CertificateIssued(**public.model_dump(), claim_code=minted.claim_code)
+
+
+def batch_answer(ctx: RegistryContext, minted: list[recording.Minted]) -> dict[str, Any]:
+    """Each row's number, verification link and claim code, in row order."""
+    return {
+        "batch_id": str(uuid.uuid4()),
+        "count": len(minted),
+        "certificates": [
+            {
+                "row": item.accepted.row,
+                "number": item.number,
+                "number_display": numbering.group_canonical(item.number),  # minted canonical
+                "verify_url": records.verify_url(ctx.settings, item.values["verify_token"]),
+                "qr_token": item.values["verify_token"],
+                "claim_code": item.claim_code,
+            }
+            for item in minted
+        ],
+    }

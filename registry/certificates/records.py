@@ -1,0 +1,190 @@
+"""Reading certificates as their issuing body, their holder or the bureau sees them (masked identity, no claim
+code): one certificate, a body's own list, a holder's list."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from registry.auth.principals import Principal
+from registry.auth.scopes import Role
+from registry.catalogue.models import CatalogueEntry, Level
+from registry.certificates import numbering
+from registry.certificates.models import Certificate, Status
+from registry.certificates.schemas import CertificatePage, CertificatePublic, HolderPublic
+from registry.config import Settings
+from registry.context import RegistryContext
+from registry.errors import InvalidCertificateNumber, InvalidInput, NotFound
+from registry.holders.identity import IdType
+from registry.holders.models import Holder
+from registry.issuers.models import Issuer
+
+
+def verify_url(settings: Settings, token: str) -> str:
+    """The verification page a certificate's QR code opens."""
+    return f"{settings.public_base_url}/v/{token}"
+
+
+_JOINED = (Certificate, Issuer, CatalogueEntry, Level, Holder)
+
+
+def _joined_query() -> Select[Certificate, Issuer, CatalogueEntry, Level, Holder]:
+    return (
+        select(*_JOINED)
+        .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
+        .join(CatalogueEntry, col(CatalogueEntry.code) == col(Certificate.catalogue_code))
+        .join(
+            Level, and_(col(Level.cert_type) == col(Certificate.cert_type), col(Level.code) == col(Certificate.level))
+        )
+        .join(Holder, col(Holder.id) == col(Certificate.holder_id))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRecord:
+    """A certificate with everything needed to show it: its body, catalogue entry, level and holder."""
+
+    certificate: Certificate
+    issuer: Issuer
+    entry: CatalogueEntry
+    level: Level
+    holder: Holder
+
+
+async def get_visible(
+    session: AsyncSession, *, principal: Principal, number: str, for_update: bool = False
+) -> CertificateRecord:
+    """The certificate if this caller may see it: its issuing body, or its holder. Otherwise 404, exactly as if the
+    number did not exist."""
+    try:
+        canonical = numbering.normalize_number(number)
+    except InvalidCertificateNumber:
+        raise NotFound(f"no certificate {number}") from None
+    query = _joined_query().where(col(Certificate.number) == canonical)
+    if for_update:  # status changes on one certificate queue up instead of overwriting each other
+        query = query.with_for_update(of=Certificate)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound(f"no certificate {number}")
+    record = CertificateRecord(*row)
+    visible = (
+        principal.role is Role.admin
+        or (principal.issuer_id is not None and record.certificate.issuer_id == principal.issuer_id)
+        or (principal.holder_index is not None and record.holder.id_index == principal.holder_index)
+    )
+    if not visible:
+        raise NotFound(f"no certificate {number}")
+    return record
+
+
+def to_public(ctx: RegistryContext, record: CertificateRecord) -> CertificatePublic:
+    return public_view(
+        ctx.settings,
+        record.certificate,
+        issuer=record.issuer,
+        entry=record.entry,
+        level=record.level,
+        id_type=record.holder.id_type,
+        id_masked=record.holder.id_masked,
+    )
+
+
+async def get_own(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str
+) -> CertificatePublic:
+    return to_public(ctx, await get_visible(session, principal=principal, number=number))
+
+
+async def list_for_holder(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal
+) -> list[CertificatePublic]:
+    """Every certificate issued to the holder's identity document, by any evaluation body."""
+    query = (
+        _joined_query()
+        .where(col(Holder.id_index) == principal.holder_index)
+        .order_by(col(Certificate.awarded_on).desc(), col(Certificate.number))
+    )
+    rows = (await session.execute(query)).all()
+    return [to_public(ctx, CertificateRecord(*row)) for row in rows]
+
+
+def _encode_cursor(issued_at: datetime, cert_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([issued_at.isoformat(), str(cert_id)])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        issued_at, cert_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.fromisoformat(issued_at)
+        if moment.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        return moment, uuid.UUID(cert_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise InvalidInput.field("cursor", "is not a cursor this service returned") from None
+
+
+async def list_own(
+    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, limit: int, cursor: str | None
+) -> CertificatePage:
+    """Newest first, keyset-paginated on (issued_at, id): stable while new certificates keep arriving."""
+    query = _joined_query().where(col(Certificate.issuer_id) == principal.issuer_id)
+    if cursor is not None:
+        issued_at, cert_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Certificate.issued_at) < issued_at,
+                and_(col(Certificate.issued_at) == issued_at, col(Certificate.id) < cert_id),
+            )
+        )
+    query = query.order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc()).limit(limit + 1)
+    rows = (await session.execute(query)).all()
+    page = [to_public(ctx, CertificateRecord(*row)) for row in rows[:limit]]
+    next_cursor = _encode_cursor(rows[limit - 1][0].issued_at, rows[limit - 1][0].id) if len(rows) > limit else None
+    return CertificatePage(data=page, next_cursor=next_cursor)
+
+
+def public_view(
+    settings: Settings,
+    cert: Certificate,
+    *,
+    issuer: Issuer,
+    entry: CatalogueEntry,
+    level: Level,
+    id_type: str,
+    id_masked: str,
+) -> CertificatePublic:
+    """A certificate as its body and its holder see it: names from the catalogue, the identity number masked."""
+    return CertificatePublic(
+        id=cert.id,
+        number=cert.number,
+        number_display=numbering.format_number(cert.number),
+        status=Status(cert.status),
+        cert_type=cert.cert_type,
+        catalogue_code=cert.catalogue_code,
+        catalogue_version=cert.catalogue_version,
+        name_zh=entry.name_zh,
+        name_en=entry.name_en,
+        level=cert.level,
+        level_name_zh=level.name_zh,
+        level_name_en=level.name_en,
+        holder=HolderPublic(name=cert.holder_name, id_type=IdType(id_type), id_masked=id_masked),
+        issuer_code=issuer.code,
+        issuer_name=issuer.name,
+        awarded_on=cert.awarded_on,
+        valid_until=cert.valid_until,
+        evaluation_batch=cert.evaluation_batch,
+        issued_at=cert.issued_at,
+        kid=cert.kid,
+        signature=cert.signature,
+        verify_url=verify_url(settings, cert.verify_token),
+        qr_token=cert.verify_token,
+        supersedes=cert.supersedes,
+        superseded_by=cert.superseded_by,
+    )

@@ -1,0 +1,120 @@
+"""Where public verification reads: one indexed query per scan, on the driver pool when there is one.
+
+Per request: one SELECT (certificate + holder + issuer) — on PostgreSQL a prepared statement on the driver's own pool
+(``readpool``), elsewhere a prebuilt Core statement on an autocommit connection; no ORM, no BEGIN/COMMIT. Anything a
+cache needs now and then goes through a SQLAlchemy connection opened on first use — most requests never open one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Literal, cast
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
+from sqlalchemy.engine import Result
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.sql import Executable, Select
+
+from registry.certificates.models import Certificate
+from registry.holders.models import Holder
+from registry.issuers.models import Issuer
+from registry.verification.readpool import ReadPool
+
+By = Literal["token", "number"]
+
+_c = Certificate.__table__.c  # type: ignore[attr-defined]
+_h = Holder.__table__.c  # type: ignore[attr-defined]
+_i = Issuer.__table__.c  # type: ignore[attr-defined]
+_QUERY: Select[Any] = (
+    select(
+        _c.id,
+        _c.number,
+        _c.issuer_id,
+        _c.kid,
+        _c.cert_type,
+        _c.catalogue_code,
+        _c.catalogue_version,
+        _c.level,
+        _c.holder_name,
+        _c.awarded_on,
+        _c.valid_until,
+        _c.evaluation_batch,
+        _c.status,
+        _c.signature,
+        _c.issued_at,
+        _c.supersedes,
+        _c.superseded_by,
+        _c.revocation_reason,
+        _c.status_seal,
+        _c.record_seal,
+        _h.id_type,
+        _h.id_masked,
+        _h.id_index,
+        _i.code.label("issuer_code"),
+        _i.name.label("issuer_name"),
+    )
+    .select_from(Certificate.__table__)  # type: ignore[attr-defined]
+    .join(Holder.__table__, _h.id == _c.holder_id)  # type: ignore[attr-defined]
+    .join(Issuer.__table__, _i.id == _c.issuer_id)  # type: ignore[attr-defined]
+)
+# Built once: a statement built per request costs more than running it.
+_STATEMENTS: dict[By, Select[Any]] = {
+    "token": _QUERY.where(_c.verify_token == bindparam("value")),
+    "number": _QUERY.where(_c.number == bindparam("value")),
+}
+_DRIVER_SQL: dict[By, str] = {
+    by: str(statement.compile(dialect=postgresql_asyncpg.dialect()))  # type: ignore[no-untyped-call]
+    for by, statement in _STATEMENTS.items()
+}
+
+
+class Reader:
+    """``async with Reader(engine, pool) as reader:`` — the certificate through the driver pool when there is one,
+    anything a cache needs through a SQLAlchemy connection opened on first use. It quacks like a connection
+    (``execute``) for the caches and the key ring."""
+
+    __slots__ = ("_connection", "_engine", "_pool")
+
+    def __init__(self, engine: AsyncEngine, pool: ReadPool | None = None) -> None:
+        self._engine = engine
+        self._pool = pool
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Reader:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
+
+    async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result[Any]:
+        if self._connection is None:
+            connection = await self._engine.connect()
+            self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return await self._connection.execute(statement, parameters)
+
+    async def certificate(self, by: By, value: str) -> Mapping[str, Any] | None:
+        if self._pool is not None:
+            return await self._pool.fetchrow(_DRIVER_SQL[by], value)
+        return await _core_certificate(self, by, value)
+
+
+# The hot path reads through a Reader; other callers (PDF, holder views) pass their session.
+Connection = AsyncConnection | AsyncSession | Reader
+
+
+async def certificate_row(connection: Connection, by: By, value: str) -> Mapping[str, Any] | None:
+    """The certificate with its holder's public fields and its body's code and name, as one row."""
+    if isinstance(connection, Reader):
+        return await connection.certificate(by, value)
+    return await _core_certificate(connection, by, value)
+
+
+async def _core_certificate(connection: Connection, by: By, value: str) -> Mapping[str, Any] | None:
+    row = (await connection.execute(_STATEMENTS[by], {"value": value})).first()
+    return None if row is None else cast(Mapping[str, Any], row._mapping)

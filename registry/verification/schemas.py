@@ -1,0 +1,55 @@
+"""The public verification answer: only what an employer may see (a masked identity number, never the full one)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from registry.catalogue.models import CertType
+from registry.schemas import StrictInput, Text64
+
+
+class VerificationResult(StrEnum):
+    valid = "valid"
+    revoked = "revoked"
+    suspended = "suspended"
+    expired = "expired"
+    unknown = "unknown"
+    superseded = "superseded"
+
+
+class VerifiedCertificate(BaseModel):
+    number: str
+    number_display: str
+    holder_name: str
+    holder_id_masked: str
+    cert_type: CertType
+    catalogue_code: str
+    series_zh: str | None
+    name_zh: str
+    name_en: str
+    level: str
+    level_name_zh: str
+    level_name_en: str
+    issuer_code: str
+    issuer_name: str
+    awarded_on: date
+    valid_until: date | None
+
+
+class Verification(BaseModel):
+    result: VerificationResult
+    reason: str | None = Field(default=None, description="Why the result is not 'valid', where the public may know.")
+    certificate: VerifiedCertificate
+    signature_valid: bool
+    checked_at: datetime
+    superseded_by: str | None = Field(default=None, description="The corrected successor's number, if superseded.")
+    supersedes: str | None = Field(default=None, description="The number this certificate corrected, if any.")
+
+
+class VerifyByNumber(StrictInput):
+    number: Annotated[str, Field(min_length=1, max_length=32)]
+    holder_name: Text64
