@@ -127,4 +127,10 @@ class Correction(StrictInput):
     def _changes_something(self) -> Correction:
         if not (self.model_fields_set - {"reason"}):
             raise FieldValueError("reason", "a correction must change at least one field")
+        for name in _REQUIRED_ON_A_CERTIFICATE & self.model_fields_set:
+            if getattr(self, name) is None:  # valid_until and evaluation_batch may be cleared; these may not
+                raise FieldValueError(name, "cannot be removed from a certificate; give the corrected value")
         return self
+
+
+_REQUIRED_ON_A_CERTIFICATE = frozenset({"holder_name", "catalogue_code", "level", "awarded_on"})

@@ -1,0 +1,143 @@
+"""A holder has at most one live certificate of a body for an entry and level: a second is refused, naming the first,
+whichever way it is asked for; a correction replaces the original and is not a second."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from registry.certificates import numbering
+from tests.checks import assert_problem, leaves_no_trace
+from tests.factories import (
+    admin_token,
+    bearer,
+    certificate_body,
+    create_issuer,
+    issued_certificate,
+    issuer_token,
+    ready_issuer,
+    resident_id,
+)
+
+
+def _holder(name: str = "周九") -> dict[str, str]:
+    return {"name": name, "id_type": "resident_id", "id_number": resident_id(birth="19850909")}
+
+
+async def test_a_second_single_issuance_for_the_same_holder_entry_and_level_is_refused_naming_the_first(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await ready_issuer(app, client)
+    holder = _holder()
+    first = await issued_certificate(client, issuer, holder=holder)
+    again = await leaves_no_trace(
+        app, client.post("/v1/certificates", json=certificate_body(holder=holder), headers=bearer(issuer))
+    )
+    problem = assert_problem(
+        again, 409, slug="duplicate-certificate", field="holder.id_number", secret=holder["id_number"]
+    )
+    assert numbering.format_number(first["number"]) in problem["errors"][0]["message"]
+    # Another evaluation batch or another name spelling does not make it another certificate.
+    renamed = {**holder, "name": "周 九"}
+    other_round = certificate_body(holder=renamed, evaluation_batch="2026-BJ-AI-02")
+    assert_problem(await client.post("/v1/certificates", json=other_round, headers=bearer(issuer)), 409)
+
+
+async def test_a_suspended_certificate_still_counts_a_revoked_one_does_not(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await ready_issuer(app, client)
+    holder = _holder()
+    first = await issued_certificate(client, issuer, holder=holder)
+    path = f"/v1/certificates/{first['number']}"
+    assert (await client.post(f"{path}/suspend", json={"reason": "复核"}, headers=bearer(issuer))).status_code == 200
+    assert_problem(
+        await client.post("/v1/certificates", json=certificate_body(holder=holder), headers=bearer(issuer)), 409
+    )
+    assert (await client.post(f"{path}/revoke", json={"reason": "撤销"}, headers=bearer(issuer))).status_code == 200
+    reissued = await issued_certificate(client, issuer, holder=holder)
+    assert reissued["number"] != first["number"]
+
+
+async def test_another_level_or_another_body_is_not_a_duplicate(app: FastAPI, client: httpx.AsyncClient) -> None:
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    await create_issuer(client, admin, code="BJ-SECOND-BODY")
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    second_body = await issuer_token(app, client, "BJ-SECOND-BODY")
+    holder = _holder()
+    await issued_certificate(client, issuer, holder=holder, level="intermediate")
+    await issued_certificate(client, issuer, holder=holder, level="associate_senior")
+    # Each body sees only its own certificates: the second body may not learn what the first awarded.
+    await issued_certificate(client, second_body, holder=holder, level="intermediate")
+
+
+async def test_a_batch_refuses_the_same_duplicate_with_the_single_requests_words(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await ready_issuer(app, client)
+    holder = _holder()
+    first = await issued_certificate(client, issuer, holder=holder)
+    single = await client.post("/v1/certificates", json=certificate_body(holder=holder), headers=bearer(issuer))
+    rows = [certificate_body(holder=_holder("吴十")), certificate_body(holder=holder)]
+    batch = await client.post(
+        "/v1/certificate-batches", json={"certificates": rows}, headers={**bearer(issuer), "Idempotency-Key": "dup"}
+    )
+    errors = assert_problem(batch, 422, slug="batch-rejected")["errors"]
+    assert errors == [{"row": 2, "field": "holder.id_number", "message": single.json()["errors"][0]["message"]}]
+    assert numbering.format_number(first["number"]) in errors[0]["message"]
+
+
+async def test_a_correction_is_not_a_duplicate_of_what_it_corrects(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await ready_issuer(app, client)
+    holder = _holder()
+    first = await issued_certificate(client, issuer, holder=holder, level="senior")
+    corrected = await client.post(
+        f"/v1/certificates/{first['number']}/correct",
+        json={"reason": "姓名有误", "holder_name": "周玖"},
+        headers=bearer(issuer),
+    )
+    assert corrected.status_code == 201, corrected.text
+    successor: dict[str, Any] = corrected.json()
+    assert (successor["level"], successor["holder"]["name"], successor["supersedes"]) == (
+        "senior",
+        "周玖",
+        first["number"],
+    )
+    assert successor["holder"]["id_masked"] == first["holder"]["id_masked"]
+
+
+async def test_a_correction_onto_a_level_the_holder_already_holds_is_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await ready_issuer(app, client)
+    holder = _holder()
+    senior = await issued_certificate(client, issuer, holder=holder, level="senior")
+    intermediate = await issued_certificate(client, issuer, holder=holder, level="intermediate")
+    clash = await leaves_no_trace(
+        app,
+        client.post(
+            f"/v1/certificates/{intermediate['number']}/correct",
+            json={"reason": "等级有误", "level": "senior"},
+            headers=bearer(issuer),
+        ),
+    )
+    problem = assert_problem(clash, 409, field="holder.id_number")
+    assert numbering.format_number(senior["number"]) in problem["errors"][0]["message"]
+
+
+async def test_a_correction_cannot_remove_a_required_field(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await ready_issuer(app, client)
+    certificate = await issued_certificate(client, issuer)
+    for field in ("awarded_on", "level", "catalogue_code", "holder_name"):
+        response = await leaves_no_trace(
+            app,
+            client.post(
+                f"/v1/certificates/{certificate['number']}/correct",
+                json={"reason": "x", field: None},
+                headers=bearer(issuer),
+            ),
+        )
+        assert_problem(response, 422, field=field, message="cannot be removed")
