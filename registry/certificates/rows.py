@@ -52,13 +52,12 @@ def rows_from_csv(text: str, *, max_rows: int | None = None) -> list[dict[str, A
         if None in record:
             rows.append({_EXTRA_VALUES: True})
             continue
-        row: dict[str, Any] = {
-            key: (value if value != "" else None) for key, value in record.items() if not key.startswith("holder_")
-        }
+        # An empty cell is a value not given, as if the key were left out of a JSON row: "Field required" for a
+        # required column, the default for an optional one.
+        given = {key: value for key, value in record.items() if value not in ("", None)}
+        row: dict[str, Any] = {key: value for key, value in given.items() if not key.startswith("holder_")}
         row["holder"] = {
-            "name": record.get("holder_name"),
-            "id_type": record.get("holder_id_type"),
-            "id_number": record.get("holder_id_number"),
+            key.removeprefix("holder_"): value for key, value in given.items() if key.startswith("holder_")
         }
         rows.append(row)
     return rows
