@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from typing import Any
 
 import httpx
@@ -12,8 +13,12 @@ from sqlalchemy import text
 
 from registry.db import transaction
 from tests.factories import (
+    admin_token,
     bearer,
     certificate_body,
+    create_issuer,
+    issued_certificate,
+    issuer_token,
     ready_issuer,
     resident_id,
 )
@@ -171,3 +176,47 @@ async def test_batches_need_a_key_and_at_most_ten_thousand_rows(app: FastAPI, cl
         headers={**bearer(issuer), "Idempotency-Key": "x", "Content-Type": "application/xml"},
     )
     assert xml.status_code == 415
+
+
+async def test_an_anonymous_upload_is_refused_before_its_body_is_read(client: httpx.AsyncClient) -> None:
+    huge = b"cert_type\n" + b"a\n" * 2_000_000
+    response = await client.post(
+        "/v1/certificate-batches", content=huge, headers={"Content-Type": "text/csv", "Idempotency-Key": "k"}
+    )
+    assert response.status_code == 401
+
+
+async def test_a_batch_does_not_reveal_another_bodys_certificates(app: FastAPI, client: httpx.AsyncClient) -> None:
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    await create_issuer(client, admin, code="BJ-SECOND-BODY")
+    other = await issuer_token(app, client, "BJ-SECOND-BODY")
+    number = resident_id()
+    holder = {"name": "陈十三", "id_type": "resident_id", "id_number": number}
+    first = await issued_certificate(client, issuer, holder=holder)
+    response = await client.post(
+        "/v1/certificate-batches?dry_run=true",
+        json={"certificates": [certificate_body(holder=holder)]},
+        headers={**bearer(other), "Idempotency-Key": "probe"},
+    )
+    assert response.status_code == 200  # nothing this body issued clashes; nothing about the other body leaks
+    assert first["number"] not in response.text
+
+
+async def test_batch_indexes_do_not_follow_row_order(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await ready_issuer(app, client)
+    rows = [
+        certificate_body(holder={"name": f"序{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)})
+        for i in range(60)
+    ]
+    response = await client.post(
+        "/v1/certificate-batches", json={"certificates": rows}, headers={**bearer(issuer), "Idempotency-Key": "order"}
+    )
+    assert response.status_code == 201
+    async with transaction(app.state.sessions) as session:
+        result = await session.execute(text("SELECT number, status_index FROM certificates"))
+        by_number: dict[str, int] = {number: index for number, index in result}
+    indexes = [by_number[c["number"]] for c in response.json()["certificates"]]
+    ascending = sum(1 for a, b in itertools.pairwise(indexes) if a < b)
+    assert 10 < ascending < 50  # about half, as for a random order; sorted order would give 59

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
+from tests.factories import (
+    admin_token,
+    bearer,
+    create_issuer,
+    issued_certificate,
+    issuer_token,
+    resident_id,
+)
 
 
 async def _setup(app: FastAPI, client: httpx.AsyncClient) -> tuple[str, str, dict[str, Any]]:
@@ -93,3 +101,14 @@ async def test_holder_token_is_refused_on_issuer_and_admin_endpoints(app: FastAP
 async def test_issuer_token_is_refused_on_holder_endpoints(app: FastAPI, client: httpx.AsyncClient) -> None:
     issuer, _, _ = await _setup(app, client)
     assert (await client.get("/v1/holder/certificates", headers=bearer(issuer))).status_code == 403
+
+
+async def test_concurrent_wrong_claim_codes_are_all_counted(
+    app: FastAPI, client: httpx.AsyncClient, backend: str
+) -> None:
+    number = resident_id()
+    body = {"id_type": "resident_id", "id_number": number, "claim_code": "AAAA-BBBB-CCCC"}
+    answers = await asyncio.gather(*(client.post("/v1/holder/sessions", json=body) for _ in range(12)))
+    codes = sorted(a.status_code for a in answers)
+    assert set(codes) <= {401, 429}, codes
+    assert codes.count(401) == 5, codes  # five attempts were checked; every later one was refused unchecked

@@ -11,7 +11,15 @@ import pytest
 from fastapi import FastAPI
 from PIL import Image
 
-from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
+from tests.factories import (
+    admin_token,
+    bearer,
+    create_issuer,
+    issued_certificate,
+    issuer_token,
+    ready_issuer,
+    resident_id,
+)
 
 
 async def _certificate(app: FastAPI, client: httpx.AsyncClient, number: str) -> tuple[str, dict[str, Any]]:
@@ -92,3 +100,22 @@ async def test_qr_svg_and_size_option(app: FastAPI, client: httpx.AsyncClient) -
     assert Image.open(io.BytesIO(small.content)).width <= 128
     too_big = await client.get(f"/v1/certificates/{certificate['number']}/qr.png?size=9999", headers=bearer(issuer))
     assert too_big.status_code == 422
+
+
+async def test_a_superseded_certificate_has_a_page_and_a_pdf(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await ready_issuer(app, client)
+    certificate = await issued_certificate(client, issuer, level="intermediate")
+    corrected = await client.post(
+        f"/v1/certificates/{certificate['number']}/correct",
+        json={"reason": "level typed wrong", "level": "associate_senior"},
+        headers=bearer(issuer),
+    )
+    assert corrected.status_code == 201
+    page = await client.get(f"/v/{certificate['qr_token']}")
+    assert page.status_code == 200
+    assert "已更正" in page.text
+    assert corrected.json()["number_display"] in page.text
+    english = await client.get(f"/v/{certificate['qr_token']}?lang=en")
+    assert "Superseded" in english.text
+    pdf = await client.get(f"/v1/certificates/{certificate['number']}.pdf", headers=bearer(issuer))
+    assert pdf.status_code == 200

@@ -10,12 +10,15 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from registry.certificates import signing
 from registry.db import transaction
 from registry.verification.readpool import driver_dsn
+from tests.checks import run_sql
 from tests.factories import (
     bearer,
     certificate_body,
@@ -156,3 +159,41 @@ def test_the_driver_dsn_drops_sqlalchemy_options_and_keeps_the_rest() -> None:
         "postgresql+asyncpg://app:s3cret@db.internal:6432/registry?prepared_statement_cache_size=0&ssl=require"
     )
     assert dsn == "postgresql://app:s3cret@db.internal:6432/registry?ssl=require"
+
+
+async def test_reactivating_a_revoked_certificate_in_the_database_does_not_make_it_valid(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await ready_issuer(app, client)
+    certificate = await issued_certificate(client, issuer)
+    revoked = await client.post(
+        f"/v1/certificates/{certificate['number']}/revoke",
+        json={"reason_code": "fraud", "reason": "forged papers"},
+        headers=bearer(issuer),
+    )
+    assert revoked.status_code == 200
+    await run_sql(app, "UPDATE certificates SET status = 'active' WHERE number = :n", n=certificate["number"])
+    answer = (await client.get(f"/v1/verify/{certificate['qr_token']}")).json()
+    assert answer["result"] == "unknown"
+    assert answer["reason"] == "status_tampered"
+
+
+async def test_a_public_key_swapped_in_the_database_is_not_trusted(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await ready_issuer(app, client)
+    certificate = await issued_certificate(client, issuer)
+    forged = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    await run_sql(app, "UPDATE signing_keys SET public_key = :k WHERE kid = :kid", k=forged, kid=certificate["kid"])
+    answer = (await client.get(f"/v1/verify/{certificate['qr_token']}")).json()
+    assert answer["result"] == "unknown"
+    assert answer["signature_valid"] is False
+
+
+async def test_no_credential_is_signed_for_a_row_that_does_not_verify(app: FastAPI, client: httpx.AsyncClient) -> None:
+    issuer = await ready_issuer(app, client)
+    certificate = await issued_certificate(client, issuer, level="intermediate")
+    await run_sql(app, "UPDATE certificates SET level = 'senior' WHERE number = :n", n=certificate["number"])
+    credential = await client.get(f"/v1/certificates/{certificate['number']}/credential", headers=bearer(issuer))
+    assert credential.status_code == 409
+    assert credential.headers["content-type"] == "application/problem+json"
+    pdf = await client.get(f"/v1/certificates/{certificate['number']}.pdf", headers=bearer(issuer))
+    assert pdf.status_code == 409
