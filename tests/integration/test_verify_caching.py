@@ -4,9 +4,11 @@ changes exactly when the answer does."""
 from __future__ import annotations
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from api.app import create_app, dispose
+from api.routes import verify
 from registry.config import Settings
 from tests.factories import bearer, issued_certificate, ready_issuer
 
@@ -81,3 +83,38 @@ async def test_max_age_zero_turns_caching_off(settings: Settings) -> None:
             assert "ETag" not in answer.headers
     finally:
         await dispose(app)
+
+
+async def test_the_scan_route_answers_exactly_as_the_same_endpoint_on_a_plain_route(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """ScanRoute skips FastAPI's per-request parameter handling for speed (see api/routes/verify.py); it must not
+    change a single answer. The same endpoint is mounted on an ordinary route and both are asked the same things."""
+    scan = next(r for r in verify.router.routes if isinstance(r, APIRoute) and r.path == "/v1/verify/{token}")
+    assert isinstance(scan, verify.ScanRoute)
+    plain = APIRouter()
+    plain.add_api_route("/plain-verify/{token}", verify.verify_token, methods=["GET"])
+    app.include_router(plain)
+    _, certificate = await _certificate(app, client)
+    token = certificate["qr_token"]
+    tag = (await client.get(f"/v1/verify/{token}")).headers["ETag"]
+    for path, headers in [
+        (token, {}),
+        (token, {"If-None-Match": tag}),
+        (token, {"If-None-Match": 'W/"0000"'}),
+        ("x" * 24, {}),
+        ("short", {}),
+        ("%E4%B8%AD" * 8, {}),
+    ]:
+        fast = await client.get(f"/v1/verify/{path}", headers=headers)
+        slow = await client.get(f"/plain-verify/{path}", headers=headers)
+        assert (fast.status_code, _comparable(fast)) == (slow.status_code, _comparable(slow)), path
+        for name in ("content-type", "cache-control", "etag"):
+            assert fast.headers.get(name) == slow.headers.get(name), (path, name)
+
+
+def _comparable(response: httpx.Response) -> object:
+    if not response.content:
+        return None
+    body = response.json()
+    return {key: value for key, value in body.items() if key not in ("checked_at", "instance")}
