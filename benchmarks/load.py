@@ -152,6 +152,7 @@ async def load(database_url: str, count: int, *, data_dir: Path, max_seconds: fl
     return result
 
 
+# Long: the load loop with its timing, progress line and ANALYZE schedule, which share its counters.
 async def _fill(
     ctx: RegistryContext,
     sessions: async_sessionmaker[AsyncSession],
@@ -262,7 +263,7 @@ def main() -> None:
     result = asyncio.run(load(url, args.count, data_dir=args.data_dir, max_seconds=args.max_seconds))
     print(
         f"loaded {result.count:,} certificates in {result.seconds:,.1f} s: {result.rate:,.0f} certificates/s "
-        f"(validate {result.validate_seconds:,.0f} s, issue_rows {result.issue_seconds:,.0f} s, "
+        f"(screen {result.validate_seconds:,.0f} s, record {result.issue_seconds:,.0f} s, "
         f"commit {result.commit_seconds:,.0f} s; then VACUUM ANALYZE {result.vacuum_seconds:,.0f} s)"
     )
     print(f"tokens: {tokens_path(args.data_dir, result.database)}")

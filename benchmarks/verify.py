@@ -262,6 +262,7 @@ def report(results: list[Measurement], sizes: list[int]) -> dict[str, float]:
     return ratios
 
 
+# Long: a benchmark's script: arguments, each size and app, the table and the JSON, read top to bottom.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,1000000", help="comma-separated certificate counts")

@@ -1,6 +1,7 @@
 """Every error the registry raises, in one place; the API maps each RegistryError once to problem+json (RFC 9457).
+Each line: the class, the HTTP status it is answered with, and when it is raised.
 
-RegistryError                      status  raised when
+RegistryError                        400   the base: a request the registry refuses
 ├── BadRequest                       400   the request cannot be understood as asked
 │   ├── InvalidScope                 400     a token request asks for scopes its client does not hold
 │   └── UnsupportedGrantType         400     POST /oauth/token with a grant other than client_credentials

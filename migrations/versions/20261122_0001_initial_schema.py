@@ -18,6 +18,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Long: the first schema, every table in one revision, read top to bottom.
 def upgrade() -> None:
     op.create_table(
         "audit_log",

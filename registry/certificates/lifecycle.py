@@ -120,21 +120,8 @@ async def correct(
         raise Forbidden("only the issuing body corrects its certificates")
     if Status(old.status) not in CORRECTABLE:
         raise IllegalTransition(f"a {old.status} certificate cannot be corrected")
-    given = correction.model_dump(exclude_unset=True)
-    award = replace(
-        Award(
-            cert_type=CertType(old.cert_type),
-            catalogue_code=old.catalogue_code,
-            level=old.level,
-            holder_name=old.holder_name,
-            id_type=IdType(record.holder.id_type),
-            id_number=holders.reveal_id_number(ctx, record.holder),
-            awarded_on=old.awarded_on,
-            valid_until=old.valid_until,
-            evaluation_batch=old.evaluation_batch,
-        ),
-        **{key: value for key, value in given.items() if key != "reason"},
-    )
+    given = correction.model_dump(exclude_unset=True, exclude={"reason"})
+    award = replace(_award_of(ctx, record), **given)
     screening = await awards.screen(ctx, session, issuer=record.issuer, awards=[(1, award)], replacing=old.id)
     screening.refuse_single()
     [minted] = await recording.record(
@@ -146,9 +133,8 @@ async def correct(
         purpose="correction",
         supersedes=old.number,
     )
-    successor = issuance.issued_view(ctx, record.issuer, minted)
     old.status = Status.superseded
-    old.superseded_by = successor.number
+    old.superseded_by = minted.number
     _reseal(ctx, old)
     await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
     session.add(
@@ -161,14 +147,26 @@ async def correct(
         object_type="certificate",
         object_id=old.number,
         purpose="correction",
-        details={
-            "superseded_by": successor.number,
-            "reason": correction.reason,
-            "changed": sorted(key for key in given if key != "reason"),
-        },
+        details={"superseded_by": minted.number, "reason": correction.reason, "changed": sorted(given)},
     )
     await session.flush()
-    return successor
+    return issuance.issued_view(ctx, record.issuer, minted)
+
+
+def _award_of(ctx: RegistryContext, record: CertificateRecord) -> Award:
+    """What the certificate awarded, to whom: the starting point of its correction."""
+    cert = record.certificate
+    return Award(
+        cert_type=CertType(cert.cert_type),
+        catalogue_code=cert.catalogue_code,
+        level=cert.level,
+        holder_name=cert.holder_name,
+        id_type=IdType(record.holder.id_type),
+        id_number=holders.reveal_id_number(ctx, record.holder),
+        awarded_on=cert.awarded_on,
+        valid_until=cert.valid_until,
+        evaluation_batch=cert.evaluation_batch,
+    )
 
 
 async def history(

@@ -149,17 +149,31 @@ async def record(
         # rows written below, one per row and key: a third of the time the database spends on them. Those checks are
         # primary-key probes, which a generic plan serves well however young the table.
         await session.execute(text("SET LOCAL plan_cache_mode = auto"))
+    await _insert(session, rows(), minted, actor=actor, at=signer.issued_at, supersedes=supersedes)
+    entries = [_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes) for m in minted]
+    await audit.append_many(session, actor=actor, entries=entries)
+    for cert_type in {item.award.cert_type for item in accepted}:
+        CERTIFICATES_ISSUED.labels(cert_type=cert_type.value).inc(
+            sum(1 for item in accepted if item.award.cert_type == cert_type)
+        )
+    return minted
+
+
+async def _insert(
+    session: AsyncSession,
+    rows: Iterator[dict[str, Any]],
+    minted: list[Minted],
+    *,
+    actor: Actor,
+    at: datetime,
+    supersedes: str | None,
+) -> None:
+    """The certificates as ``rows`` makes them (filling ``minted``), then their "issued" events."""
     reason = f"correction of {supersedes}" if supersedes else None
     try:
-        await bulk.insert_rows(session, bulk.table_of(Certificate), rows())
+        await bulk.insert_rows(session, bulk.table_of(Certificate), rows)
         events = [
-            {
-                "certificate_id": m.values["id"],
-                "event": "issued",
-                "actor": actor.id,
-                "at": signer.issued_at,
-                "reason": reason,
-            }
+            {"certificate_id": m.values["id"], "event": "issued", "actor": actor.id, "at": at, "reason": reason}
             for m in minted
         ]
         await bulk.insert_rows(session, bulk.table_of(CertificateEvent), events)
@@ -168,13 +182,6 @@ async def record(
             raise
         # 40 random bits of number, 144 of token, random status indexes: a clash means a retry will succeed.
         raise RecordingConflict("the certificates could not be recorded; retry with the same Idempotency-Key") from None
-    entries = [_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes) for m in minted]
-    await audit.append_many(session, actor=actor, entries=entries)
-    for cert_type in {item.award.cert_type for item in accepted}:
-        CERTIFICATES_ISSUED.labels(cert_type=cert_type.value).inc(
-            sum(1 for item in accepted if item.award.cert_type == cert_type)
-        )
-    return minted
 
 
 def _audit_entry(minted: Minted, *, issuer: Issuer, purpose: str, supersedes: str | None) -> audit.Entry:

@@ -15,7 +15,7 @@ from registry.catalogue.service import levels_by_type
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import utcnow
-from registry.errors import Conflict, FieldError, InvalidInput, NotFound
+from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound
 from registry.issuers.models import FiledScope, Issuer, IssuerKind, IssuerStatus
 from registry.issuers.schemas import FiledScopePublic, IssuerCreate, IssuerPublic
 from registry.keys import service as keys
@@ -153,11 +153,6 @@ async def _check_scopes_against_catalogue(session: AsyncSession, body: IssuerCre
         raise InvalidInput("the filed scope does not match the catalogue", errors=errors)
 
 
-class IssuerStatusConflict(Conflict):
-    slug = "illegal-transition"
-    title = "The evaluation body cannot make this status change"
-
-
 async def set_status(
     session: AsyncSession, *, actor: Actor, code: str, status: IssuerStatus, reason: str
 ) -> IssuerPublic:
@@ -166,7 +161,7 @@ async def set_status(
     if issuer is None:
         raise NotFound(f"no evaluation body {code}")
     if issuer.status == status:
-        raise IssuerStatusConflict(f"evaluation body {code} is already {status.value}")
+        raise IllegalTransition(f"evaluation body {code} is already {status.value}")
     previous, issuer.status = issuer.status, status
     await audit.append(
         session,

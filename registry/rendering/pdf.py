@@ -227,12 +227,17 @@ def _verification(canvas: Canvas, doc: CertificateDocument, credential_filename:
     canvas.setStrokeColor(ACCENT)
     canvas.setLineWidth(0.5)
     canvas.line(MARGIN, top, PAGE_WIDTH - MARGIN, top)
+    right_of_code = _qr_code(canvas, doc.verify_url, top=top)
+    _how_to_verify(canvas, doc, credential_filename, left=right_of_code + 14, top=top)
 
+
+def _qr_code(canvas: Canvas, url: str, *, top: float) -> float:
+    """Draws the QR code of ``url`` below ``top`` at the left margin; returns where it ends on the right."""
     # Vector modules rather than an embedded PNG: sharp at any print resolution and no image decoder needed. All
     # runs go into one filled path (no anti-aliasing seams between neighbours when rasterised), written as PDF
     # operators in module units under one transform: reportlab's path API formats every coordinate of the ~300
     # rectangles with its pure-Python float formatter, about a tenth of the page's cost.
-    matrix = qr_matrix(doc.verify_url)
+    matrix = qr_matrix(url)
     total = matrix.modules + 2 * QUIET_ZONE
     module = min(3.4, 150 / total)
     side = total * module
@@ -245,7 +250,12 @@ def _verification(canvas: Canvas, doc: CertificateDocument, credential_filename:
     operators.append("f Q")
     canvas.addLiteral("\n".join(operators))
     _line(canvas, _runs("扫码核验 Scan to verify", 8, MUTED), y=bottom - 4, centre=left + side / 2)
+    return left + side
 
+
+def _how_to_verify(
+    canvas: Canvas, doc: CertificateDocument, credential_filename: str, *, left: float, top: float
+) -> None:
     verify_page = doc.verify_url.rsplit("/", 1)[0]
     # The registry serves its keys beside the verify pages (public base URL + /.well-known/jwks.json).
     if "/v/" in doc.verify_url:
@@ -284,15 +294,14 @@ def _verification(canvas: Canvas, doc: CertificateDocument, credential_filename:
             + ".",
         )
     )
-    text_left = left + side + 14
-    width = PAGE_WIDTH - MARGIN - text_left
+    width = PAGE_WIDTH - MARGIN - left
     zh_style = ParagraphStyle("zh", fontName=CJK, fontSize=8.5, leading=12.5, wordWrap="CJK", alignment=TA_LEFT)
     en_style = ParagraphStyle("en", fontName=LATIN, fontSize=7.8, leading=10.5, alignment=TA_LEFT, textColor=MUTED)
     y = top - 12
     for text, style in ((zh, zh_style), (en, en_style)):
         paragraph = Paragraph(text, style)
         _, height = paragraph.wrap(width, PAGE_HEIGHT)
-        paragraph.drawOn(canvas, text_left, y - height)
+        paragraph.drawOn(canvas, left, y - height)
         y -= height + 8
 
 

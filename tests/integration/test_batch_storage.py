@@ -30,6 +30,7 @@ from tests.factories import (
 )
 
 
+# Long: compares every stored column of both ways of issuing, side by side.
 async def test_a_batch_stores_what_single_issuance_stores(app: FastAPI, client: httpx.AsyncClient) -> None:
     issuer = await ready_issuer(app, client)
     known = {"name": "张三", "id_type": "resident_id", "id_number": resident_id(sequence=900)}

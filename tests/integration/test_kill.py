@@ -210,6 +210,7 @@ async def _wait_until(probe: Probe, *, batch: asyncio.Task[httpx.Response], seco
         await asyncio.sleep(0.02)
 
 
+# Long: one scenario with a real server process: start, wait for proof of work, kill -9, restart, retry, check.
 async def test_kill_9_in_the_middle_of_a_batch_then_retry_issues_each_certificate_once(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, backend: str, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from registry.auth.scopes import Role
 from tests.factories import bearer, create_client, credit_code, resident_id, token_for
 
 
+# Long: one user story end to end, in the order people live it.
 async def test_bureau_registers_body_which_issues_and_employer_verifies(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
