@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -14,7 +15,12 @@ from registry.config import Region, Settings
 from registry.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from registry.certificates.imports import ImportSummary
+    from registry.context import RegistryContext
+
+_T = TypeVar("_T")
 
 app = typer.Typer(help="Talent Registry — professional-title and skill-level certificates.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients (admin, evaluation body, partner agency).", no_args_is_help=True)
@@ -42,6 +48,28 @@ async def _migrate(settings: Settings) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+def _run_in_transaction(settings: Settings, work: Callable[[RegistryContext, AsyncSession], Awaitable[_T]]) -> _T:
+    """Migrate, then ``work`` in one transaction; a refusal is printed and exits 1."""
+    from registry.context import RegistryContext
+    from registry.db import create_engine, session_factory, transaction
+    from registry.errors import RegistryError
+
+    async def run() -> _T:
+        await _migrate(settings)
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                return await work(RegistryContext.from_settings(settings), session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except RegistryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -88,36 +116,21 @@ def clients_create(
     from registry.audit.service import Actor
     from registry.clients import service as clients
     from registry.clients.schemas import ClientCreate
-    from registry.context import RegistryContext
-    from registry.db import create_engine, session_factory, transaction
-    from registry.errors import RegistryError
+    from registry.errors import field_errors
 
     settings = _settings()
     try:
         body = ClientCreate(role=role, name=name, issuer_code=issuer, region=region)
     except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"]) or "options"
-            typer.echo(f"{field}: {error['msg'].removeprefix('Value error, ')}", err=True)
+        for error in field_errors(exc.errors(), whole="options"):
+            typer.echo(f"{error.field}: {error.message}", err=True)
         raise typer.Exit(2) from None
 
-    async def run() -> dict[str, str]:
-        await _migrate(settings)
-        engine = create_engine(settings.database_url)
-        try:
-            async with transaction(session_factory(engine)) as session:
-                created = await clients.create(
-                    RegistryContext.from_settings(settings), session, actor=Actor(id="cli"), body=body
-                )
-        finally:
-            await engine.dispose()
+    async def create(ctx: RegistryContext, session: AsyncSession) -> dict[str, str]:
+        created = await clients.create(ctx, session, actor=Actor(id="cli"), body=body)
         return {"client_id": created.client_id, "client_secret": created.client_secret}
 
-    try:
-        result = asyncio.run(run())
-    except RegistryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
+    result = _run_in_transaction(settings, create)
     typer.echo(json.dumps(result))
 
 
@@ -125,30 +138,14 @@ def clients_create(
 def keys_rotate(issuer: Annotated[str, typer.Option(help="evaluation body code")]) -> None:
     """Retire the body's signing key and start a new one; the old key stays published for older certificates."""
     from registry.audit.service import Actor
-    from registry.context import RegistryContext
-    from registry.db import create_engine, session_factory, transaction
-    from registry.errors import RegistryError
     from registry.issuers import service as issuers
 
     settings = _settings()
 
-    async def run() -> str:
-        await _migrate(settings)
-        engine = create_engine(settings.database_url)
-        try:
-            async with transaction(session_factory(engine)) as session:
-                key = await issuers.rotate_key(
-                    RegistryContext.from_settings(settings), session, actor=Actor(id="cli"), code=issuer
-                )
-                return key.kid
-        finally:
-            await engine.dispose()
+    async def rotate(ctx: RegistryContext, session: AsyncSession) -> str:
+        return (await issuers.rotate_key(ctx, session, actor=Actor(id="cli"), code=issuer)).kid
 
-    try:
-        kid = asyncio.run(run())
-    except RegistryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
+    kid = _run_in_transaction(settings, rotate)
     typer.echo(json.dumps({"issuer": issuer, "kid": kid}))
 
 
