@@ -6,6 +6,7 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY registry ./registry
 COPY api ./api
+COPY cli ./cli
 COPY migrations ./migrations
 RUN pip install . && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin registry \
     && mkdir -p /app/.registry && chown registry /app/.registry

@@ -8,6 +8,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +106,12 @@ def test_functions_over_60_lines_say_why_beside_them() -> None:
 def test_the_domain_package_has_no_entry_point_of_its_own() -> None:
     """`registry` is the command (cli.main); `python -m registry` would need the domain to import the CLI."""
     assert not (Path(registry.__file__).parent / "__main__.py").exists()
+
+
+def test_the_image_copies_every_package_the_distribution_installs() -> None:
+    """`registry` (cli.main) fails in the container if the Dockerfile leaves out a package pyproject.toml installs."""
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    for pattern in packages["find"]["include"]:
+        name = pattern.rstrip("*")
+        assert re.search(rf"^COPY {name} \./{name}$", dockerfile, re.MULTILINE), f"the Dockerfile does not copy {name}/"
