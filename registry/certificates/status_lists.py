@@ -88,25 +88,24 @@ async def take_slots(session: AsyncSession, *, issuer_id: int, count: int) -> li
         room = min(count - len(slots), limit - current.used)
         picked = await _free_indexes(session, current, room, postgres=postgres)
         current.used += room
-        ordered = list(picked)
-        secrets.SystemRandom().shuffle(ordered)  # a set of ints iterates nearly sorted: rows must not map to order
-        slots.extend((current.list_id, index) for index in ordered)
+        slots.extend((current.list_id, index) for index in picked)  # in draw order: rows map to random indexes
         await session.flush()
     return slots
 
 
-async def _free_indexes(session: AsyncSession, current: StatusList, wanted: int, *, postgres: bool) -> set[int]:
-    """``wanted`` distinct unused indexes of ``current``. Below the fill limit at least a quarter of the list is free,
-    so twice as many random candidates as still wanted finish in a round or two."""
-    picked: set[int] = set()
+async def _free_indexes(session: AsyncSession, current: StatusList, wanted: int, *, postgres: bool) -> list[int]:
+    """``wanted`` distinct unused indexes of ``current``, each uniformly random. Below the fill limit at least a
+    quarter of the list is free, so twice as many random candidates as still wanted finish in a round or two.
+    Candidates are kept in the order they were drawn: a set's iteration order would prefer some residues."""
+    picked: dict[int, None] = {}  # insertion-ordered: draw order
     in_list = col(Certificate.status_list_id) == current.list_id
     while len(picked) < wanted:
         need = wanted - len(picked)
-        candidates: set[int] = set()
+        candidates: dict[int, None] = {}
         while len(candidates) < min(2 * need + 8, current.size - len(picked)):
             index = secrets.randbelow(current.size)
             if index not in picked:
-                candidates.add(index)
+                candidates[index] = None
         taken: set[int] = set()
         for chunk in bulk.lookup_chunks(list(candidates), postgres=postgres):
             found = await session.execute(
@@ -115,9 +114,9 @@ async def _free_indexes(session: AsyncSession, current: StatusList, wanted: int,
                 )
             )
             taken.update(index for index in found.scalars() if index is not None)
-        free = list(candidates - taken)
-        picked.update(free[:need])
-    return picked
+        free = [index for index in candidates if index not in taken]
+        picked.update(dict.fromkeys(free[:need]))
+    return list(picked)
 
 
 async def set_status(session: AsyncSession, *, list_id: str, index: int, purpose: Purpose, value: bool) -> None:
