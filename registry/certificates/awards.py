@@ -18,6 +18,7 @@ Refused, and why:
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,7 @@ async def screen(
 ) -> Screening:
     """Every rule for every (row, award); ``replacing`` is the certificate a correction supersedes."""
     ensure_may_issue(issuer)
+    await _one_issuance_at_a_time(session, issuer_id=issuer.id or 0)
     if bulk.is_postgres(session):
         # The look-ups below are prepared statements; on a young table PostgreSQL would keep the sequential-scan plan
         # it chose while the table was empty, and every later batch of an import would get slower.
@@ -184,6 +186,16 @@ async def screen(
     await _refuse_live_duplicates(session, screening, issuer_id=issuer.id or 0, replacing=replacing)
     screening.refusals.sort(key=lambda r: r.row)
     return screening
+
+
+async def _one_issuance_at_a_time(session: AsyncSession, *, issuer_id: int) -> None:
+    """Until the transaction ends, no other request issues for this body: the duplicate check below and the insert
+    that follows it are one step, however many requests arrive at once. (Issuance for one body was serialised anyway,
+    later, by its status list's row lock; this takes the turn before the check instead of after it.) On SQLite every
+    writer already holds the database's write lock from BEGIN IMMEDIATE."""
+    if bulk.is_postgres(session):
+        key = int.from_bytes(hashlib.sha256(f"issuance:{issuer_id}".encode()).digest()[:8], "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def _entries(session: AsyncSession, codes: set[str]) -> dict[str, CatalogueEntry]:

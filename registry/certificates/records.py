@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -61,27 +61,29 @@ class CertificateRecord:
 async def get_visible(
     session: AsyncSession, *, principal: Principal, number: str, for_update: bool = False
 ) -> CertificateRecord:
-    """The certificate if this caller may see it: its issuing body, or its holder. Otherwise 404, exactly as if the
-    number did not exist."""
+    """The certificate if this caller may see it: its issuing body, its holder, or the bureau. Otherwise 404, exactly
+    as if the number did not exist — and, with ``for_update``, without locking a row the caller may not see."""
     try:
         canonical = numbering.normalize_number(number)
     except InvalidCertificateNumber:
         raise NotFound(f"no certificate {number}") from None
-    query = _joined_query().where(col(Certificate.number) == canonical)
+    query = _joined_query().where(col(Certificate.number) == canonical, _visible_to(principal))
     if for_update:  # status changes on one certificate queue up instead of overwriting each other
         query = query.with_for_update(of=Certificate)
     row = (await session.execute(query)).first()
     if row is None:
         raise NotFound(f"no certificate {number}")
-    record = CertificateRecord(*row)
-    visible = (
-        principal.role is Role.admin
-        or (principal.issuer_id is not None and record.certificate.issuer_id == principal.issuer_id)
-        or (principal.holder_index is not None and record.holder.id_index == principal.holder_index)
-    )
-    if not visible:
-        raise NotFound(f"no certificate {number}")
-    return record
+    return CertificateRecord(*row)
+
+
+def _visible_to(principal: Principal) -> ColumnElement[bool]:
+    if principal.role is Role.admin:
+        return true()
+    if principal.issuer_id is not None:
+        return col(Certificate.issuer_id) == principal.issuer_id
+    if principal.holder_index is not None:
+        return col(Holder.id_index) == principal.holder_index
+    return false()
 
 
 def to_public(ctx: RegistryContext, record: CertificateRecord) -> CertificatePublic:

@@ -3,12 +3,15 @@ whichever way it is asked for; a correction replaces the original and is not a s
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from registry.certificates import numbering
+from registry.db import transaction
 from tests.checks import assert_problem, leaves_no_trace
 from tests.factories import (
     admin_token,
@@ -141,3 +144,32 @@ async def test_a_correction_cannot_remove_a_required_field(app: FastAPI, client:
             ),
         )
         assert_problem(response, 422, field=field, message="cannot be removed")
+
+
+async def test_twelve_requests_at_once_for_the_same_award_issue_exactly_one(
+    app: FastAPI, client: httpx.AsyncClient, backend: str
+) -> None:
+    issuer = await ready_issuer(app, client)
+    holder = _holder()
+    body = certificate_body(holder=holder)
+    answers = await asyncio.gather(
+        *(
+            client.post("/v1/certificates", json=body, headers={**bearer(issuer), "Idempotency-Key": f"single-{i}"})
+            for i in range(6)
+        ),
+        *(
+            client.post(
+                "/v1/certificate-batches",
+                json={"certificates": [certificate_body(holder=_holder(f"旁{i}")), body]},
+                headers={**bearer(issuer), "Idempotency-Key": f"batch-{i}"},
+            )
+            for i in range(6)
+        ),
+    )
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes.count(201) == 1, codes  # one request won, single or batch; every other one was refused
+    assert set(codes) <= {201, 409, 422}, codes
+    async with transaction(app.state.sessions) as session:
+        live = await session.execute(text("SELECT count(*) FROM certificates WHERE status = 'active'"))
+        count = live.scalar_one()
+    assert count in (1, 2), count  # the winner's certificate, and its neighbour row if the winner was a batch
