@@ -122,6 +122,9 @@ async def correct(
         raise IllegalTransition(f"a {old.status} certificate cannot be corrected")
     given = correction.model_dump(exclude_unset=True, exclude={"reason"})
     award = replace(_award_of(ctx, record), **given)
+    # The original's status-list bits first: locks are taken old list, then the body's turn to issue, then its open
+    # list, then the audit chain — the order a revocation on the old list also follows, so the two cannot deadlock.
+    await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
     screening = await awards.screen(ctx, session, issuer=record.issuer, awards=[(1, award)], replacing=old.id)
     screening.refuse_single()
     [minted] = await recording.record(
@@ -136,7 +139,6 @@ async def correct(
     old.status = Status.superseded
     old.superseded_by = minted.number
     _reseal(ctx, old)
-    await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
     session.add(
         CertificateEvent(certificate_id=old.id, event="superseded", reason=correction.reason, actor=principal.actor.id)
     )

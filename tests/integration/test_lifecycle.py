@@ -3,15 +3,18 @@ Keys and status lists: test_keys_and_status_lists.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from registry.auth.scopes import Role
+from registry.verification.readpool import driver_dsn
 from tests.checks import assert_problem
 from tests.factories import (
     admin_token,
@@ -431,3 +434,25 @@ async def test_only_the_bureau_lifts_its_own_suspension(app: FastAPI, client: ht
     assert corrected.status_code == 409
     by_bureau = await client.post(f"{path}/reinstate", json={"reason": "cleared"}, headers=bearer(admin))
     assert by_bureau.status_code == 200
+
+
+async def test_another_body_is_answered_at_once_while_the_owner_is_changing_the_certificate(
+    app: FastAPI, client: httpx.AsyncClient, backend: str, database_url: str
+) -> None:
+    """The 404 for a certificate another body may not see is decided before any row lock is taken: it does not wait
+    for (and so does not reveal) the owner's change in progress."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has no row locks: every writer waits for the one database write lock")
+    world = await set_up(app, client)
+    await create_issuer(client, world.admin, code=OTHER)
+    other = await token_for(client, *await create_client(app, role=Role.issuer, issuer_code=OTHER))
+    certificate = await issued_certificate(client, world.issuer)
+    owner = await asyncpg.connect(driver_dsn(database_url))
+    try:
+        async with owner.transaction():
+            await owner.execute("SELECT 1 FROM certificates WHERE number = $1 FOR UPDATE", certificate["number"])
+            path = f"/v1/certificates/{certificate['number']}/suspend"
+            answer = await asyncio.wait_for(client.post(path, json={"reason": "x"}, headers=bearer(other)), timeout=5)
+            assert_problem(answer, 404)
+    finally:
+        await owner.close()
