@@ -19,7 +19,6 @@ Refused, and why:
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -73,17 +72,20 @@ ANSWERS: dict[Refused, type[RegistryError]] = {
 
 @dataclass(frozen=True, slots=True)
 class Award:
-    """What an evaluation body awards to whom; ``id_number`` already normalised by the request schema."""
+    """What an evaluation body awards to whom. ``id_number`` is normalised by the request schema; for a holder
+    already on record (a correction) it is empty and ``known_holder`` is the holder's blind index instead, so the
+    number is never decrypted to re-issue."""
 
     cert_type: CertType
     catalogue_code: str
     level: str
     holder_name: str
     id_type: IdType
-    id_number: str
+    id_number: str = field(repr=False)
     awarded_on: date
     valid_until: date | None
     evaluation_batch: str | None
+    known_holder: str | None = None
 
     @classmethod
     def of(cls, request: CertificateIssue) -> Award:
@@ -152,7 +154,7 @@ async def screen(
     *,
     issuer: Issuer,
     awards: Sequence[tuple[int, Award]],
-    replacing: uuid.UUID | None = None,
+    replacing: Certificate | None = None,
 ) -> Screening:
     """Every rule for every (row, award); ``replacing`` is the certificate a correction supersedes."""
     ensure_may_issue(issuer)
@@ -174,7 +176,11 @@ async def screen(
         if refusal is not None:
             screening.refusals.append(refusal)
             continue
-        identity = holders.identity(ctx, id_type=award.id_type, id_number=award.id_number)
+        identity = (
+            holders.identity(ctx, id_type=award.id_type, id_number=award.id_number)
+            if award.known_holder is None
+            else holders.Identity(id_type=award.id_type, id_number="", index=award.known_holder)
+        )
         key = (identity.index, award.catalogue_code, award.level)
         if key in seen:
             message = f"same holder, entry and level as row {seen[key]}"
@@ -269,18 +275,19 @@ _HELD_COLUMNS = (col(Holder.id_index), col(Certificate.catalogue_code), col(Cert
 
 
 async def _refuse_live_duplicates(
-    session: AsyncSession, screening: Screening, *, issuer_id: int, replacing: uuid.UUID | None
+    session: AsyncSession, screening: Screening, *, issuer_id: int, replacing: Certificate | None
 ) -> None:
     """Moves to the refusals every accepted award whose holder already has a live certificate of this body for the
-    same entry and level, naming that certificate."""
+    same entry and level, naming that certificate. A correction that keeps its original's entry and level replaces
+    one live certificate with one, so only a correction onto another entry or level is checked (and its refusal
+    names the field it changes)."""
+    unchanged = (replacing.catalogue_code, replacing.level) if replacing is not None else None
+    to_check = [a for a in screening.accepted if (a.award.catalogue_code, a.award.level) != unchanged]
     postgres = bulk.is_postgres(session)
     held: dict[tuple[str, str, str], str] = {}
-    indexes = list({accepted.holder.index: None for accepted in screening.accepted})
-    for chunk in bulk.lookup_chunks(indexes, postgres=postgres):
+    for chunk in bulk.lookup_chunks(list({a.holder.index: None for a in to_check}), postgres=postgres):
         query = (
-            select(
-                col(Holder.id_index), col(Certificate.catalogue_code), col(Certificate.level), col(Certificate.number)
-            )
+            select(*_HELD_COLUMNS)
             .join(Certificate, col(Certificate.holder_id) == col(Holder.id))
             .where(
                 bulk.one_of(col(Holder.id_index), chunk, postgres=postgres),
@@ -288,20 +295,20 @@ async def _refuse_live_duplicates(
                 col(Certificate.issuer_id) == issuer_id,
             )
         )
-        if replacing is not None:
-            query = query.where(col(Certificate.id) != replacing)
         held.update({(index, code, level): number for index, code, level, number in await session.execute(query)})
-    if not held:
-        return
     kept: list[Accepted] = []
     for accepted in screening.accepted:
-        number = held.get((accepted.holder.index, accepted.award.catalogue_code, accepted.award.level))
+        award = accepted.award
+        number = held.get((accepted.holder.index, award.catalogue_code, award.level))
         if number is None:
             kept.append(accepted)
             continue
+        field_name = "holder.id_number"
+        if replacing is not None:
+            field_name = "catalogue_code" if award.catalogue_code != replacing.catalogue_code else "level"
         message = (
             "this body already issued this holder a live certificate for this entry and level: "
             + numbering.group_canonical(number)
         )
-        screening.refusals.append(Refusal(accepted.row, "holder.id_number", message, Refused.duplicate))
+        screening.refusals.append(Refusal(accepted.row, field_name, message, Refused.duplicate))
     screening.accepted = kept

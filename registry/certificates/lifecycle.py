@@ -30,7 +30,6 @@ from registry.certificates.schemas import (
 from registry.certificates.status_lists import Purpose
 from registry.context import RegistryContext
 from registry.errors import Forbidden, IllegalTransition
-from registry.holders import service as holders
 from registry.holders.identity import IdType
 
 # (from status, action) -> to status. Revoked and superseded are final: nothing leaves them.
@@ -121,11 +120,11 @@ async def correct(
     if Status(old.status) not in CORRECTABLE:
         raise IllegalTransition(f"a {old.status} certificate cannot be corrected")
     given = correction.model_dump(exclude_unset=True, exclude={"reason"})
-    award = replace(_award_of(ctx, record), **given)
+    award = replace(_award_of(record), **given)
     # The original's status-list bits first: locks are taken old list, then the body's turn to issue, then its open
     # list, then the audit chain — the order a revocation on the old list also follows, so the two cannot deadlock.
     await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
-    screening = await awards.screen(ctx, session, issuer=record.issuer, awards=[(1, award)], replacing=old.id)
+    screening = await awards.screen(ctx, session, issuer=record.issuer, awards=[(1, award)], replacing=old)
     screening.refuse_single()
     [minted] = await recording.record(
         ctx,
@@ -155,8 +154,8 @@ async def correct(
     return issuance.issued_view(ctx, record.issuer, minted)
 
 
-def _award_of(ctx: RegistryContext, record: CertificateRecord) -> Award:
-    """What the certificate awarded, to whom: the starting point of its correction."""
+def _award_of(record: CertificateRecord) -> Award:
+    """What the certificate awarded, to whom (the holder on record, by blind index): what a correction changes."""
     cert = record.certificate
     return Award(
         cert_type=CertType(cert.cert_type),
@@ -164,7 +163,8 @@ def _award_of(ctx: RegistryContext, record: CertificateRecord) -> Award:
         level=cert.level,
         holder_name=cert.holder_name,
         id_type=IdType(record.holder.id_type),
-        id_number=holders.reveal_id_number(ctx, record.holder),
+        id_number="",
+        known_holder=record.holder.id_index,
         awarded_on=cert.awarded_on,
         valid_until=cert.valid_until,
         evaluation_batch=cert.evaluation_batch,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,10 +25,11 @@ def id_index(ctx: RegistryContext, *, id_type: IdType, id_number: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """An identity document as presented: its type, its normalised number and that number's blind index."""
+    """An identity document: its type, its normalised number and that number's blind index. The number is empty for
+    a holder already on record (found by index, never decrypted to be used again)."""
 
     id_type: IdType
-    id_number: str
+    id_number: str = field(repr=False)
     index: str
 
 
@@ -49,8 +50,10 @@ def identity(ctx: RegistryContext, *, id_type: IdType, id_number: str) -> Identi
 async def upsert(ctx: RegistryContext, session: AsyncSession, identities: Sequence[Identity]) -> dict[str, HolderRef]:
     """The holder of each identity by blind index, recording those not seen before (the number only encrypted).
 
-    Insert-if-absent, then read whichever row won: two evaluation bodies may record the same person at once."""
-    unique = {item.index: item for item in identities}
+    Insert-if-absent, then read whichever row won: two evaluation bodies may record the same person at once. Rows go
+    in blind-index order, so two batches sharing new holders take their index locks in the same order."""
+    unique = {item.index: item for item in sorted(identities, key=lambda item: item.index)}
+    new = {index: item for index, item in unique.items() if item.id_number}
     now = utcnow()
     values = [
         {
@@ -60,7 +63,7 @@ async def upsert(ctx: RegistryContext, session: AsyncSession, identities: Sequen
             "id_masked": mask_id_number(item.id_type, item.id_number),
             "created_at": now,
         }
-        for index, item in unique.items()
+        for index, item in new.items()
     ]
     await bulk.insert_missing(session, bulk.table_of(Holder), values, index_elements=["id_index"])
     found: dict[str, HolderRef] = {}

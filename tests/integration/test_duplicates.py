@@ -127,7 +127,7 @@ async def test_a_correction_onto_a_level_the_holder_already_holds_is_refused(
             headers=bearer(issuer),
         ),
     )
-    problem = assert_problem(clash, 409, field="holder.id_number")
+    problem = assert_problem(clash, 409, field="level")  # the field the correction changes
     assert numbering.format_number(senior["number"]) in problem["errors"][0]["message"]
 
 
