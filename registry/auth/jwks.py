@@ -4,6 +4,7 @@ registry node's for federation. Keys come from the configured URL only, never fr
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,9 @@ class RemoteKeySet:
     """``await keys.key(kid)``: the party's key with this kid, or None when its current JWKS has no such usable key.
 
     The set is re-fetched when it is older than ``max_age``, or early for a kid it does not know; when that fetch
-    fails, KeySetUnavailable is raised rather than answering from keys that may have been withdrawn.
+    fails, KeySetUnavailable is raised rather than answering from keys that may have been withdrawn. Callers share
+    one fetch at a time, and after a failure the party is not asked again for ``MIN_REFETCH_SECONDS``: while it is
+    down, requests fail at once instead of each waiting out a timeout.
     """
 
     def __init__(
@@ -41,15 +44,32 @@ class RemoteKeySet:
         self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched: float | None = None
+        self._failed: float | None = None
+        self._fetching = asyncio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        now = self._clock()
-        age = None if self._fetched is None else now - self._fetched
-        if age is None or age > self._max_age or (kid not in self._keys and age > MIN_REFETCH_SECONDS):
-            await self._refresh()
+        if self._wants_fetch(kid):
+            async with self._fetching:
+                if self._wants_fetch(kid):  # another caller may have fetched while this one waited
+                    await self._refresh()
         return self._keys.get(kid)
 
+    def _wants_fetch(self, kid: str) -> bool:
+        now = self._clock()
+        age = None if self._fetched is None else now - self._fetched
+        return age is None or age > self._max_age or (kid not in self._keys and age > MIN_REFETCH_SECONDS)
+
     async def _refresh(self) -> None:
+        if self._failed is not None and self._clock() - self._failed < MIN_REFETCH_SECONDS:
+            raise KeySetUnavailable(f"the key set at {self.url} could not be fetched a moment ago")
+        try:
+            await self._fetch()
+        except KeySetUnavailable:
+            self._failed = self._clock()
+            raise
+        self._failed = None
+
+    async def _fetch(self) -> None:
         try:
             response = await self._client.get(self.url)
             response.raise_for_status()

@@ -4,6 +4,7 @@ from a stale set when the party cannot be reached."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -109,4 +110,33 @@ async def test_keys_that_cannot_be_used_do_not_count() -> None:
     keys = party.key_set()
     assert await keys.key("good") is not None
     assert await keys.key("broken") is None
+    await keys.close()
+
+
+async def test_while_the_party_is_down_requests_fail_at_once_without_asking_it_again() -> None:
+    party = Party(_jwk("k1"))
+    party.answer = httpx.Response(503, text="down")
+    keys = party.key_set()
+    for _ in range(20):
+        with pytest.raises(KeySetUnavailable):
+            await keys.key("k1")
+    assert party.fetches == 1
+    party.answer = None
+    party.now += MIN_REFETCH_SECONDS + 1
+    assert await keys.key("k1") is not None  # back up: asked again, and answered
+    assert party.fetches == 2
+    await keys.close()
+
+
+async def test_callers_arriving_together_share_one_fetch() -> None:
+    party = Party(_jwk("k1"))
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)  # the party takes a while: everyone else arrives meanwhile
+        return party.handle(request)
+
+    keys = RemoteKeySet(URL, transport=httpx.MockTransport(slow), clock=lambda: party.now)
+    found = await asyncio.gather(*(keys.key("k1") for _ in range(25)))
+    assert all(key is not None for key in found)
+    assert party.fetches == 1
     await keys.close()
