@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry import bulk
 from registry.audit import service as audit
 from registry.auth import tokens
 from registry.auth.claim_codes import claim_code_hash
@@ -38,7 +39,7 @@ async def with_claim_code(
     now = utcnow()
     # Make sure the row exists before locking it: FOR UPDATE locks nothing that is not there, and concurrent first
     # attempts would each see "no failures yet".
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    dialect_insert = postgresql.insert if bulk.is_postgres(session) else sqlite.insert
     await session.execute(
         dialect_insert(HolderLoginThrottle)
         .values(id_index=index, failures=0, window_started_at=now, locked_until=None)
@@ -52,7 +53,9 @@ async def with_claim_code(
             retry_after=max(1, int((throttle.locked_until - now).total_seconds())),
         )
     holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
-    if holder is None or not await _holds_claim_code(ctx, session, holder=holder, code=request.claim_code):
+    # The claim-code look-up runs for an unknown identity too: the answer's timing must not tell either.
+    matched = await _holds_claim_code(ctx, session, holder_id=holder.id if holder else None, code=request.claim_code)
+    if holder is None or not matched:
         await _record_strike(session, throttle)
         return WrongClaimCode("identity document and claim code do not match")
     throttle.failures, throttle.locked_until = 0, None
@@ -73,13 +76,14 @@ async def with_identity_provider(
     return await _holder_session(ctx, session, holder=holder, via="identity_provider")
 
 
-async def _holds_claim_code(ctx: RegistryContext, session: AsyncSession, *, holder: Holder, code: str) -> bool:
+async def _holds_claim_code(ctx: RegistryContext, session: AsyncSession, *, holder_id: int | None, code: str) -> bool:
     matched = await session.execute(
         select(col(Certificate.number)).where(
-            col(Certificate.holder_id) == holder.id, col(Certificate.claim_code_hash) == claim_code_hash(ctx.box, code)
+            col(Certificate.holder_id) == (holder_id if holder_id is not None else -1),
+            col(Certificate.claim_code_hash) == claim_code_hash(ctx.box, code),
         )
     )
-    return matched.first() is not None
+    return holder_id is not None and matched.first() is not None
 
 
 async def _holder_session(ctx: RegistryContext, session: AsyncSession, *, holder: Holder, via: str) -> HolderSession:
