@@ -60,7 +60,7 @@ def fields_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
 
 
 async def _chain_head(session: AsyncSession) -> str:
-    if session.get_bind().dialect.name == "postgresql":
+    if bulk.is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
     head = (
         await session.execute(select(col(AuditRecord.hash)).order_by(col(AuditRecord.id).desc()).limit(1))

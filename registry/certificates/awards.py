@@ -159,9 +159,10 @@ async def screen(
     """Every rule for every (row, award); ``replacing`` is the certificate a correction supersedes."""
     ensure_may_issue(issuer)
     await _one_issuance_at_a_time(session, issuer_id=issuer.id or 0)
-    if bulk.is_postgres(session):
+    if bulk.is_postgres(session) and len(awards) > 1:
         # The look-ups below are prepared statements; on a young table PostgreSQL would keep the sequential-scan plan
-        # it chose while the table was empty, and every later batch of an import would get slower.
+        # it chose while the table was empty, and every later batch of an import would get slower. (A single award
+        # looks up one value: any plan serves it, and the two round trips are not worth it.)
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     rules = _Rules(
         entries=await _entries(session, {award.catalogue_code for _, award in awards}),

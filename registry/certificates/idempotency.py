@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry import bulk
 from registry.auth.principals import Principal
 from registry.certificates.models import IdempotencyRecord
 from registry.context import RegistryContext
@@ -68,7 +69,7 @@ async def replay(
     ctx: RegistryContext, session: AsyncSession, *, principal: Principal, operation: str, key: str, digest: str
 ) -> Outcome | None:
     """The stored response for this key, or None when the operation should run (and then call ``store``)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if bulk.is_postgres(session):
         # Held to the end of the transaction: a retry racing its original is told to come back, not left waiting.
         lock_id = int.from_bytes(
             hashlib.sha256(_context(principal, operation, key).encode()).digest()[:8], "big", signed=True

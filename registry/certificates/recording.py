@@ -144,11 +144,12 @@ async def record(
             minted.append(certificate)
             yield certificate.values
 
-    if bulk.is_postgres(session):
+    if bulk.is_postgres(session) and len(accepted) > 1:
         # The look-ups are done. Custom plans (see awards.screen) would now re-plan every foreign-key check of the
         # rows written below, one per row and key: a third of the time the database spends on them. Those checks are
-        # primary-key probes, which a generic plan serves well however young the table.
-        await session.execute(text("SET LOCAL plan_cache_mode = auto"))
+        # primary-key probes, which a generic plan serves well however young the table. Back to whatever the
+        # operator configured (DEFAULT), not to a value chosen here.
+        await session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
     await _insert(session, rows(), minted, actor=actor, at=signer.issued_at, supersedes=supersedes)
     entries = [_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes) for m in minted]
     await audit.append_many(session, actor=actor, entries=entries)

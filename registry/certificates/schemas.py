@@ -17,6 +17,9 @@ from registry.holders.identity import IdType
 from registry.holders.schemas import checked_id_number
 from registry.schemas import Code, StrictInput, Text64
 
+# A label the body gives its evaluation round; printable, so it can be typed and searched for.
+EvaluationBatch = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")]
+
 
 class HolderIn(StrictInput):
     name: Text64
@@ -33,7 +36,7 @@ class CertificateIssue(StrictInput):
     holder: HolderIn
     awarded_on: date
     valid_until: date | None = None
-    evaluation_batch: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")] | None = None
+    evaluation_batch: EvaluationBatch | None = None
 
 
 class HolderPublic(BaseModel):
@@ -121,7 +124,7 @@ class Correction(StrictInput):
     level: LevelCode | None = None
     awarded_on: date | None = None
     valid_until: date | None = None
-    evaluation_batch: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")] | None = None
+    evaluation_batch: EvaluationBatch | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> Correction:

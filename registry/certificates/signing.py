@@ -91,6 +91,12 @@ def status_seal(
     return box.seal(certificate_id, number, status, revocation_reason, superseded_by, kind="certificate-status")
 
 
+def status_seal_intact(box: SecretsBox, seal: str | None, row: Mapping[str, Any]) -> bool:
+    """Whether a stored certificate's status fields (given as its row) still carry the seal of ``status_seal``."""
+    fields = (row["id"], row["number"], row["status"], row["revocation_reason"], row["superseded_by"])
+    return box.seal_matches(seal, *fields, kind="certificate-status")
+
+
 def record_seal(box: SecretsBox, *, certificate_id: object, kid: str, payload: bytes, signature: str) -> str:
     """Keyed MAC, made at issuance, binding the canonical payload to the signature the registry made over it.
 

@@ -43,7 +43,7 @@ async def judge_row(
 ) -> Judgement:
     """The judgement of one stored certificate (a row of ``reading``'s query) on ``today``."""
     signature_valid, key_problem = await check_signature(box, keyring, connection, row)
-    if signature_valid and key_problem is None and not status_intact(box, row):
+    if signature_valid and key_problem is None and not signing.status_seal_intact(box, row["status_seal"], row):
         key_problem = "status_tampered"
     in_scope = any(
         s.covers(
@@ -61,19 +61,6 @@ async def judge_row(
         today=today,
     )
     return Judgement(result=result, reason=reason, signature_valid=signature_valid)
-
-
-def status_intact(box: SecretsBox, row: Mapping[str, Any]) -> bool:
-    """The status fields still carry the seal the registry put on them at the last status change."""
-    expected = signing.status_seal(
-        box,
-        certificate_id=row["id"],
-        number=row["number"],
-        status=row["status"],
-        revocation_reason=row["revocation_reason"],
-        superseded_by=row["superseded_by"],
-    )
-    return hmac.compare_digest(row["status_seal"] or "", expected)
 
 
 async def check_signature(
