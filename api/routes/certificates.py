@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from api.deps import (
     CertificatesIssue,
@@ -191,13 +191,26 @@ async def reinstate(
     response_model=CertificateIssued,
     status_code=201,
     operation_id="certificates-correct",
-    responses={409: {"description": "not correctable"}},
+    responses={
+        403: {"description": "not the issuing body, or the corrected award is outside its filed scope"},
+        409: {
+            "description": "not correctable (only an active certificate is), the holder already has a live "
+            "certificate for the corrected entry and level (named), or the same Idempotency-Key is still in flight"
+        },
+    },
 )
 async def correct(
-    record: CertificateToCorrect, body: Correction, context: ContextDep, session: SessionDep, issuer: CertificatesIssue
+    record: CertificateToCorrect,
+    body: Correction,
+    context: ContextDep,
+    session: SessionDep,
+    issuer: CertificatesIssue,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    successor = await lifecycle.correct(context, session, principal=issuer, record=record, correction=body)
-    return JSONResponse(successor.model_dump(mode="json"), status_code=201, headers={"Cache-Control": "no-store"})
+    outcome = await lifecycle.correct(
+        context, session, principal=issuer, record=record, correction=body, idempotency_key=idempotency_key
+    )
+    return outcome_response(outcome)
 
 
 @router.get("/{number}", response_model=CertificatePublic, operation_id="certificates-get")

@@ -16,8 +16,9 @@ from registry.audit import service as audit
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
 from registry.catalogue.models import CertType
-from registry.certificates import awards, issuance, recording, signing, status_lists
+from registry.certificates import awards, idempotency, issuance, recording, signing, status_lists
 from registry.certificates.awards import Award
+from registry.certificates.idempotency import Outcome
 from registry.certificates.models import Certificate, CertificateEvent, Status
 from registry.certificates.records import CertificateRecord, to_public
 from registry.certificates.schemas import (
@@ -39,6 +40,7 @@ TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.active, "revoke"): Status.revoked,
     (Status.suspended, "revoke"): Status.revoked,
 }
+CORRECT_OPERATION = "certificates.correct"
 # A suspended certificate is under review: correcting it would hand out an active successor behind the suspension.
 CORRECTABLE = frozenset({Status.active})
 BUREAU = "bureau"  # reason_code marking a suspension by the bureau, which only the bureau may lift
@@ -105,6 +107,29 @@ async def change_status(
 
 
 async def correct(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    record: CertificateRecord,
+    correction: Correction,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """201 with the corrected successor (see ``_supersede``); a retry with the same Idempotency-Key gets the same
+    answer instead of a second successor."""
+
+    async def run() -> Outcome:
+        successor = await _supersede(ctx, session, principal=principal, record=record, correction=correction)
+        return Outcome(201, successor.model_dump_json().encode())
+
+    given = correction.model_dump(mode="json", exclude_unset=True)
+    digest = idempotency.request_hash({"number": record.certificate.number, "correction": given})
+    return await idempotency.once(
+        ctx, session, principal=principal, operation=CORRECT_OPERATION, key=idempotency_key, digest=digest, run=run
+    )
+
+
+async def _supersede(
     ctx: RegistryContext,
     session: AsyncSession,
     *,

@@ -173,3 +173,28 @@ async def test_twelve_requests_at_once_for_the_same_award_issue_exactly_one(
         live = await session.execute(text("SELECT count(*) FROM certificates WHERE status = 'active'"))
         count = live.scalar_one()
     assert count in (1, 2), count  # the winner's certificate, and its neighbour row if the winner was a batch
+
+
+async def test_a_retried_correction_with_its_idempotency_key_gets_the_first_successor_again(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await ready_issuer(app, client)
+    original = await issued_certificate(client, issuer)
+    path = f"/v1/certificates/{original['number']}/correct"
+    body = {"reason": "等级有误", "level": "senior"}
+    headers = {**bearer(issuer), "Idempotency-Key": "fix-level-1"}
+    first = await client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await client.post(path, json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    other = await client.post(path, json={**body, "level": "intermediate"}, headers=headers)
+    assert_problem(other, 422, slug="idempotency-key-reused")
+    async with transaction(app.state.sessions) as session:
+        successors = await session.execute(
+            text("SELECT count(*) FROM certificates WHERE supersedes = :n"), {"n": original["number"]}
+        )
+        assert successors.scalar_one() == 1
+    without_key = await client.post(path, json=body, headers=bearer(issuer))
+    assert_problem(without_key, 409)  # the original is superseded: a second correction is not a retry
