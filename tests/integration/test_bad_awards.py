@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as default
@@ -22,6 +23,7 @@ from fastapi import FastAPI
 
 from registry.certificates import imports, numbering
 from registry.certificates.rows import CSV_COLUMNS
+from registry.errors import Forbidden
 from tests.checks import assert_problem, leaves_no_trace, row_counts
 from tests.factories import (
     admin_token,
@@ -249,3 +251,65 @@ async def test_every_entry_point_refuses_a_bad_award_with_the_same_field_and_mes
         rejected = list(csv.DictReader(handle))
     assert [row["row"] for row in rejected] == ["2"]
     assert f"{case.field}: {message}" in rejected[0]["reasons"]
+
+    correction = _correction_of(case, good, bad)
+    if correction is None:
+        return
+    with path.with_suffix(".issued.csv").open(encoding="utf-8", newline="") as handle:
+        [issued] = list(csv.DictReader(handle))  # the good row, issued by the import above
+    response = await leaves_no_trace(
+        app,
+        client.post(f"/v1/certificates/{issued['number']}/correct", json=correction, headers=bearer(token)),
+    )
+    field = _CORRECTION_FIELDS.get(case.field, case.field)
+    assert _message(assert_problem(response, case.status, field=field), field) == message
+
+
+# How the fields of a row are named in a correction's body (`/correct` changes an issued certificate's award).
+_CORRECTION_FIELDS = {"holder.name": "holder_name"}
+_CORRECTABLE = ("catalogue_code", "level", "awarded_on", "valid_until", "evaluation_batch")
+
+
+def _correction_of(case: BadAward, good: dict[str, Any], bad: dict[str, Any]) -> dict[str, Any] | None:
+    """The correction that would turn the good certificate's award into the bad row's, if a correction can say it:
+    only awards differing in correctable fields, with the value given (not a field left out)."""
+    if case.duplicate_of_issued or case.field.startswith("holder.id") or set(bad) != set(good):
+        return None
+    if bad["cert_type"] != good["cert_type"] or set(bad["holder"]) != set(good["holder"]):
+        return None
+    changes: dict[str, Any] = {key: bad[key] for key in _CORRECTABLE if bad[key] != good[key]}
+    if bad["holder"]["name"] != good["holder"]["name"] and case.field == "holder.name":
+        changes["holder_name"] = bad["holder"]["name"]
+    return {"reason": "更正", **changes} if changes else None
+
+
+async def test_a_suspended_body_is_refused_by_every_entry_point(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    token = await issuer_token(app, client, ISSUER)
+    earlier = await issued_certificate(client, token)
+    suspended = await client.post(f"/v1/issuers/{ISSUER}/suspend", json={"reason": "整改"}, headers=bearer(admin))
+    assert suspended.status_code == 200, suspended.text
+    row = certificate_body(holder=_holder(resident_id()))
+    single = await leaves_no_trace(app, client.post("/v1/certificates", json=row, headers=bearer(token)))
+    message = assert_problem(single, 403, slug="forbidden")["detail"]
+    headers = {**bearer(token), "Idempotency-Key": "while-suspended"}
+    batch = await leaves_no_trace(
+        app, client.post("/v1/certificate-batches", json={"certificates": [row]}, headers=headers)
+    )
+    assert assert_problem(batch, 403)["detail"] == message
+    correction = await leaves_no_trace(
+        app,
+        client.post(
+            f"/v1/certificates/{earlier['number']}/correct",
+            json={"reason": "x", "level": "senior"},
+            headers=bearer(token),
+        ),
+    )
+    assert assert_problem(correction, 403)["detail"] == message
+    path = tmp_path / "rows.csv"
+    path.write_text(_csv([row]), encoding="utf-8")
+    with pytest.raises(Forbidden, match=re.escape(message)):
+        await imports.run_import(app.state.context, app.state.sessions, path=path, issuer_code=ISSUER)
