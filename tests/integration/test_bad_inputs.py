@@ -117,6 +117,27 @@ async def test_issuing_with_a_malformed_json_body_is_rejected_without_echoing_it
     assert all(error["field"] == "body" for error in problem["errors"]), problem["errors"]
 
 
+async def test_a_malformed_body_to_change_a_certificate_tells_nothing_about_the_certificate(
+    app: FastAPI, client: httpx.AsyncClient, admin: str, issuer: str
+) -> None:
+    """FastAPI reads a JSON body before it authenticates the caller, so malformed JSON is a 422 even for a caller
+    who would get 401 or 404. It must then be the same 422 whatever the number and whoever asks: it reveals nothing."""
+    await create_issuer(client, admin, code="BJ-SECOND-BODY")
+    other = await issuer_token(app, client, "BJ-SECOND-BODY")
+    certificate = await issued_certificate(client, issuer)
+    answers = set()
+    for number in (certificate["number"], "BJT2026AAAAAAAAA"):
+        for headers in (bearer(issuer), bearer(other), {}):
+            response = await client.post(
+                f"/v1/certificates/{number}/revoke",
+                content=b'{"reason": "x"',
+                headers={**headers, "Content-Type": "application/json"},
+            )
+            problem = assert_problem(response, 422)
+            answers.add((response.status_code, problem["detail"], json.dumps(problem["errors"])))
+    assert len(answers) == 1, answers
+
+
 async def test_issuing_with_a_json_array_instead_of_an_object_is_rejected(
     app: FastAPI, client: httpx.AsyncClient, issuer: str
 ) -> None:
