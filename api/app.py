@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.routes import (
+    audit,
     auth,
     batches,
     catalogue,
@@ -142,7 +143,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessions = session_factory(read_engine)
     errors.install(app)
     # Public verification first: each request walks the included routers in order until one matches.
-    for module in (verify, ops, pages, auth, catalogue, issuers, clients, certificates, batches, holder, status_lists):
+    routers = (
+        verify,
+        ops,
+        pages,
+        auth,
+        catalogue,
+        issuers,
+        clients,
+        certificates,
+        batches,
+        holder,
+        status_lists,
+        audit,
+    )
+    for module in routers:
         app.include_router(module.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES, overrides=LARGE_BODY_PATHS)
     app.add_middleware(MetricsMiddleware)

@@ -27,6 +27,8 @@ clients_app = typer.Typer(help="API clients (admin, evaluation body, partner age
 app.add_typer(clients_app, name="clients")
 keys_app = typer.Typer(help="Signing keys of evaluation bodies.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -147,6 +149,23 @@ def keys_rotate(issuer: Annotated[str, typer.Option(help="evaluation body code")
 
     kid = _run_in_transaction(settings, rotate)
     typer.echo(json.dumps({"issuer": issuer, "kid": kid}))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first record altered or removed."""
+    from registry.audit import service as audit
+
+    settings = _settings()
+
+    async def check(_ctx: RegistryContext, session: AsyncSession) -> tuple[audit.ChainBreak | None, int]:
+        return await audit.first_broken_record(session), await audit.count_records(session)
+
+    broken, records = _run_in_transaction(settings, check)
+    if broken is not None:
+        typer.echo(broken.describe())
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {records} records")
 
 
 def _read_source(source: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -130,12 +131,45 @@ async def append(
     return record
 
 
-async def first_broken_record(session: AsyncSession) -> int | None:
-    """The id of the first record whose hash or link does not check out, or None when the chain is intact."""
+class ChainFault(StrEnum):
+    """Why a record does not check out."""
+
+    altered = "altered"  # its hash does not match its contents: the record itself was changed
+    unlinked = "unlinked"  # it does not follow on from the record before it: a predecessor was removed or altered
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """The first record where the chain does not check out, and why."""
+
+    record_id: int
+    fault: ChainFault
+
+    def describe(self) -> str:
+        if self.fault is ChainFault.altered:
+            return f"audit record {self.record_id} was altered: its hash does not match its contents"
+        return (
+            f"audit record {self.record_id} does not follow on from the record before it: "
+            "the record before it was removed (or altered and re-hashed)"
+        )
+
+
+async def first_broken_record(session: AsyncSession) -> ChainBreak | None:
+    """The first record whose hash or link does not check out, or None when the chain is intact.
+
+    A record is checked against its own contents first, so an altered record is named as such rather than as a
+    broken link. Removing the newest records leaves no trace in the chain itself."""
     expected_prev = GENESIS_HASH
     result = await session.stream(select(AuditRecord).order_by(col(AuditRecord.id)))
     async for (record,) in result:
-        if record.prev_hash != expected_prev or record_hash(record.prev_hash, record) != record.hash:
-            return record.id
+        assert record.id is not None
+        if record_hash(record.prev_hash, record) != record.hash:
+            return ChainBreak(record.id, ChainFault.altered)
+        if record.prev_hash != expected_prev:
+            return ChainBreak(record.id, ChainFault.unlinked)
         expected_prev = record.hash
     return None
+
+
+async def count_records(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(AuditRecord))).scalar_one())

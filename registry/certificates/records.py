@@ -3,12 +3,11 @@ code): one certificate, a body's own list, a holder's list."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -21,10 +20,11 @@ from registry.certificates.models import Certificate, Status
 from registry.certificates.schemas import CertificatePage, CertificatePublic, HolderPublic
 from registry.config import Settings
 from registry.context import RegistryContext
-from registry.errors import InvalidCertificateNumber, InvalidInput, NotFound
+from registry.errors import InvalidCertificateNumber, NotFound
 from registry.holders.identity import IdType
 from registry.holders.models import Holder
 from registry.issuers.models import Issuer
+from registry.pagination import decode_cursor, encode_cursor
 
 
 def verify_url(settings: Settings, token: str) -> str:
@@ -117,19 +117,18 @@ async def list_for_holder(
     return [to_public(ctx, CertificateRecord(*row)) for row in rows]
 
 
-def _encode_cursor(issued_at: datetime, cert_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([issued_at.isoformat(), str(cert_id)])).decode().rstrip("=")
+def _cursor(issued_at: datetime, cert_id: uuid.UUID) -> str:
+    return encode_cursor([issued_at.isoformat(), str(cert_id)])
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        issued_at, cert_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(issued_at)
-        if moment.tzinfo is None:
-            raise ValueError("cursor time without a zone")
-        return moment, uuid.UUID(cert_id)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise InvalidInput.field("cursor", "is not a cursor this service returned") from None
+def _read_cursor(position: list[Any]) -> tuple[datetime, uuid.UUID]:
+    issued_at, cert_id = position
+    if not isinstance(issued_at, str) or not isinstance(cert_id, str):
+        raise TypeError("a certificate cursor holds two strings")
+    moment = datetime.fromisoformat(issued_at)
+    if moment.tzinfo is None:
+        raise ValueError("cursor time without a zone")
+    return moment, uuid.UUID(cert_id)
 
 
 async def list_own(
@@ -138,7 +137,7 @@ async def list_own(
     """Newest first, keyset-paginated on (issued_at, id): stable while new certificates keep arriving."""
     query = _joined_query().where(col(Certificate.issuer_id) == principal.issuer_id)
     if cursor is not None:
-        issued_at, cert_id = _decode_cursor(cursor)
+        issued_at, cert_id = decode_cursor(cursor, _read_cursor)
         query = query.where(
             or_(
                 col(Certificate.issued_at) < issued_at,
@@ -148,7 +147,7 @@ async def list_own(
     query = query.order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc()).limit(limit + 1)
     rows = (await session.execute(query)).all()
     page = [to_public(ctx, CertificateRecord(*row)) for row in rows[:limit]]
-    next_cursor = _encode_cursor(rows[limit - 1][0].issued_at, rows[limit - 1][0].id) if len(rows) > limit else None
+    next_cursor = _cursor(rows[limit - 1][0].issued_at, rows[limit - 1][0].id) if len(rows) > limit else None
     return CertificatePage(data=page, next_cursor=next_cursor)
 
 

@@ -6,32 +6,21 @@ import asyncio
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
-from tests.conftest import MASTER_KEY
+from tests.integration.cli_support import REGISTRY, registry_env, run_registry
 
-REGISTRY = [sys.executable, "-m", "cli"]
 EXPORTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
-
-
-async def _run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        *REGISTRY, *args, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_clients_create_prints_credentials_that_obtain_a_token(
     app: FastAPI, client: httpx.AsyncClient, database_url: str
 ) -> None:
-    env = {"REGISTRY_DATABASE_URL": database_url, "REGISTRY_MASTER_KEY": MASTER_KEY, "REGISTRY_ENV": "test"}
-    code, out, err = await _run("clients", "create", "--role", "admin", "--name", "HR bureau ops", env=env)
+    env = registry_env(database_url)
+    code, out, err = await run_registry("clients", "create", "--role", "admin", "--name", "HR bureau ops", env=env)
     assert code == 0, err
     created = json.loads(out)
     assert set(created) == {"client_id", "client_secret"}
@@ -44,17 +33,19 @@ async def test_clients_create_prints_credentials_that_obtain_a_token(
 
 
 async def test_clients_create_explains_a_missing_issuer(database_url: str) -> None:
-    env = {"REGISTRY_DATABASE_URL": database_url, "REGISTRY_MASTER_KEY": MASTER_KEY, "REGISTRY_ENV": "test"}
-    code, _, err = await _run("clients", "create", "--role", "issuer", "--name", "x", env=env)
+    env = registry_env(database_url)
+    code, _, err = await run_registry("clients", "create", "--role", "issuer", "--name", "x", env=env)
     assert code == 2
     assert "issuer_code is required" in err
-    code, _, err = await _run("clients", "create", "--role", "issuer", "--name", "x", "--issuer", "NOPE-1", env=env)
+    code, _, err = await run_registry(
+        "clients", "create", "--role", "issuer", "--name", "x", "--issuer", "NOPE-1", env=env
+    )
     assert code == 1
     assert "no evaluation body NOPE-1" in err
 
 
 async def test_openapi_command_prints_the_exported_document() -> None:
-    code, out, _ = await _run("openapi", env={})
+    code, out, _ = await run_registry("openapi", env={})
     assert code == 0
     exported = EXPORTED.read_text(encoding="utf-8")
     assert json.loads(out) == json.loads(exported)

@@ -117,7 +117,7 @@ async def test_audit_chain_check_names_an_altered_record(app: FastAPI, client: h
                 text("UPDATE audit_log SET purpose = 'nothing to see' WHERE id = :id"), {"id": first_id}
             )
     async with transaction(app.state.sessions) as session:
-        assert await audit.first_broken_record(session) == first_id
+        assert await audit.first_broken_record(session) == audit.ChainBreak(first_id, audit.ChainFault.altered)
 
 
 async def test_certificate_altered_in_the_database_verifies_as_unknown(app: FastAPI, client: httpx.AsyncClient) -> None:
