@@ -19,16 +19,19 @@ from api.routes import (
     catalogue,
     certificates,
     clients,
+    federation,
     holder,
     issuers,
     ops,
     pages,
+    recognition,
     status_lists,
     verify,
 )
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, is_sqlite, session_factory
+from registry.federation.peers import Federation
 from registry.gc_tuning import settle_garbage_collector
 from registry.holder_access.identity_provider import IdentityProvider
 from registry.metrics import REQUEST_SECONDS, REQUESTS
@@ -134,12 +137,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=lambda route: route.operation_id or route.name,
     )
     app.state.context = context
-    app.state.verifier = Verifier(box=context.box, keyring=context.keyring)
+    app.state.verifier = Verifier(box=context.box, keyring=context.keyring, region=settings.region.value)
     app.state.identity_provider = IdentityProvider.configured(settings)
+    app.state.federation = Federation(context, session_factory(engine))
     app.state.engine = engine
     app.state.read_engine = read_engine
     app.state.read_pool = read_pool
     app.state.sessions = session_factory(engine)
+    app.state.unlocked_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     app.state.read_sessions = session_factory(read_engine)
     errors.install(app)
     # Public verification first: each request walks the included routers in order until one matches.
@@ -147,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         verify,
         ops,
         pages,
+        recognition,
         auth,
         catalogue,
         issuers,
@@ -156,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         holder,
         status_lists,
         audit,
+        federation,
     )
     for module in routers:
         app.include_router(module.router)
@@ -169,6 +176,7 @@ async def dispose(app: FastAPI) -> None:
     provider: IdentityProvider | None = app.state.identity_provider
     if provider is not None:
         await provider.close()
+    await app.state.federation.close()
     if app.state.read_pool is not None:
         await app.state.read_pool.close()
     await app.state.engine.dispose()

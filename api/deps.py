@@ -16,6 +16,7 @@ from registry.auth.scopes import Role, Scope
 from registry.certificates.records import CertificateRecord, get_visible
 from registry.context import RegistryContext
 from registry.errors import Unauthenticated
+from registry.federation.peers import Federation
 from registry.holder_access.identity_provider import IdentityProvider
 from registry.verification.reading import Reader
 from registry.verification.verifier import Verifier
@@ -30,6 +31,11 @@ async def get_context(request: Request) -> RegistryContext:
 async def get_verifier(request: Request) -> Verifier:
     verifier: Verifier = request.app.state.verifier
     return verifier
+
+
+async def get_federation(request: Request) -> Federation:
+    federation: Federation = request.app.state.federation
+    return federation
 
 
 async def get_identity_provider(request: Request) -> IdentityProvider | None:
@@ -61,6 +67,15 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_unlocked_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Reads that take no lock (autocommit, each statement on its own; on SQLite every transaction is BEGIN
+    IMMEDIATE and holds the write lock): for handlers that wait on another node, and for what a node fetches from
+    this one while it waits (the JWKS) — so two nodes asking each other never wait on each other's lock."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.unlocked_sessions
+    async with factory() as session:
+        yield session
+
+
 async def get_reader(request: Request) -> AsyncIterator[Reader]:
     """Public verification's reads (replica when configured): the driver pool on PostgreSQL, autocommit otherwise."""
     async with Reader(request.app.state.read_engine, request.app.state.read_pool) as reader:
@@ -69,10 +84,12 @@ async def get_reader(request: Request) -> AsyncIterator[Reader]:
 
 ContextDep = Annotated[RegistryContext, Depends(get_context)]
 VerifierDep = Annotated[Verifier, Depends(get_verifier)]
+FederationDep = Annotated[Federation, Depends(get_federation)]
 IdentityProviderDep = Annotated[IdentityProvider | None, Depends(get_identity_provider)]
 ReaderDep = Annotated[Reader, Depends(get_reader, scope="function")]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+UnlockedSessionDep = Annotated[AsyncSession, Depends(get_unlocked_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth/token")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -94,19 +111,6 @@ ISSUER = frozenset({Role.issuer})
 ISSUER_OR_ADMIN = frozenset({Role.issuer, Role.admin})
 
 
-async def issuer_before_upload(request: Request, context: ContextDep, credentials: BearerDep) -> Principal:
-    """Authenticate on a short session of its own, so a large upload is read only for a caller allowed to issue and
-    no transaction (on SQLite: the write lock) is held while it arrives."""
-    token = _bearer_token(credentials)
-    factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    async with factory() as session, session.begin():
-        principal = await tokens.authenticate(context, session, token)
-    return require(principal, scope=Scope.certificates_issue, roles=ISSUER)
-
-
-IssuerBeforeUpload = Annotated[Principal, Depends(issuer_before_upload)]
-
-
 class Authorize:
     """``Depends(Authorize(scope=..., roles=...))``: 401 without a valid token, 403 without the scope or role."""
 
@@ -118,6 +122,26 @@ class Authorize:
         return require(principal, scope=self.scope, roles=self.roles)
 
 
+RecognitionWrite = Annotated[Principal, Depends(Authorize(scope=Scope.recognition_write, roles=ADMIN))]
+RecognitionRead = Annotated[Principal, Depends(Authorize(scope=Scope.recognition_read))]
+
+
+class AuthorizeBriefly(Authorize):
+    """Like ``Authorize``, but on a short session of its own, so the request holds no transaction (on SQLite: the
+    write lock) while it waits: for a large upload to arrive, or for another region's node to answer."""
+
+    async def __call__(  # type: ignore[override]
+        self, request: Request, context: ContextDep, credentials: BearerDep
+    ) -> Principal:
+        token = _bearer_token(credentials)
+        factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
+        async with factory() as session, session.begin():
+            principal = await tokens.authenticate(context, session, token)
+        return require(principal, scope=self.scope, roles=self.roles)
+
+
+IssuerBeforeUpload = Annotated[Principal, Depends(AuthorizeBriefly(scope=Scope.certificates_issue, roles=ISSUER))]
+RecognitionAsk = Annotated[Principal, Depends(AuthorizeBriefly(scope=Scope.recognition_read))]
 CatalogueWrite = Annotated[Principal, Depends(Authorize(scope=Scope.catalogue_write, roles=ADMIN))]
 IssuersWrite = Annotated[Principal, Depends(Authorize(scope=Scope.issuers_write, roles=ADMIN))]
 ClientsWrite = Annotated[Principal, Depends(Authorize(scope=Scope.clients_write, roles=ADMIN))]

@@ -11,10 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from registry.errors import RegistryError, field_errors
+from registry.errors import PROBLEM_TYPE_BASE, RegistryError, field_errors
 
 log = logging.getLogger("registry.api")
-PROBLEM_TYPE_BASE = "https://talent-registry.example/problems/"
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -28,16 +27,8 @@ def problem(status: int, *, slug: str, title: str, detail: str, instance: str | 
 
 def registry_problem(error: RegistryError, *, instance: str) -> Response:
     """The problem+json answer for a domain error: its status, its fields, the headers it calls for."""
-    errors = [
-        {
-            key: value
-            for key, value in {"row": e.row, "field": e.field, "message": e.message}.items()
-            if value is not None
-        }
-        for e in error.errors
-    ]
-    response = problem(
-        error.status, slug=error.slug, title=error.title, detail=error.detail, instance=instance, errors=errors or None
+    response = Response(
+        orjson.dumps(error.problem(instance=instance)), status_code=error.status, media_type=PROBLEM_JSON
     )
     response.headers.update(error.headers())
     return response

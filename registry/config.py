@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry.errors import ConfigurationError
@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     # once per window, and a revocation reaches every scanner within it. 0 sends ``no-store``.
     verify_max_age_seconds: Annotated[int, Field(ge=0, le=3_600)] = 30
     log_level: str = "INFO"
+    # Federation: the other regions' nodes (region -> base URL, e.g. {"TJ": "http://10.0.0.2:8000"}). A question about
+    # a certificate whose number carries one of these regions is answered by that region's node.
+    peers: dict[Region, str] = Field(default_factory=dict)
+    # How stale a peer's answer may be when reused; 0 asks the peer every time.
+    peer_cache_seconds: Annotated[int, Field(ge=0, le=3_600)] = 60
+    # Per attempt; a question is tried at most ``peer_attempts`` times, and never longer than twice this in all.
+    peer_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 3.0
+    peer_attempts: Annotated[int, Field(ge=1, le=5)] = 2
+    # After 3 failures in a row a peer is not asked for this long (answers are ``unknown`` at once); then one trial.
+    peer_reset_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
     # Optional: holders may also sign in with a token from an external identity provider.
     holder_idp_jwks_url: str | None = None
     holder_idp_issuer: str | None = None
@@ -61,6 +71,20 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("peers")
+    @classmethod
+    def _peer_urls(cls, value: dict[Region, str]) -> dict[Region, str]:
+        for region, url in value.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"the peer URL for {region} must start with http:// or https://")
+        return {region: url.rstrip("/") for region, url in value.items()}
+
+    @model_validator(mode="after")
+    def _peers_are_other_regions(self) -> Settings:
+        if self.region in self.peers:
+            raise ValueError(f"REGISTRY_PEERS names this node's own region {self.region}: a node never asks itself")
+        return self
 
     @field_validator("master_key")
     @classmethod

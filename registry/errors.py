@@ -16,6 +16,7 @@ RegistryError                        400   the base: a request the registry refu
 │   ├── DuplicateCertificate         409     the holder already has a live certificate for the entry and level
 │   ├── IdempotencyKeyInFlight       409     the same Idempotency-Key is still being processed
 │   ├── NotVouchedFor                409     a stored certificate no longer checks out; nothing is re-signed
+│   ├── OverlappingRule              409     a recognition rule as specific as one in force for the same cases
 │   └── RecordingConflict            409     a unique value clashed while recording; retrying is safe
 ├── UnsupportedMediaType             415   a body in a format the endpoint does not take
 ├── InvalidInput                     422   fields are wrong; ``errors`` names each ({field, message}, with row)
@@ -29,7 +30,10 @@ InvalidCreditCode.
 
 Never answered as such: ConfigurationError (the process refuses to start), DecryptionError (a stored secret does not
 open under the master key: a 500, and an operator's problem) and KeySetUnavailable (another party's published keys
-cannot be fetched; each caller says what that means for its answer).
+cannot be fetched; each caller says what that means for its answer). Federation's own, turned into ``result:
+"unknown"`` with a reason (or 401 for a peer's token) by registry.federation: PeerFailure (no usable answer from a peer
+node), CircuitOpen (the peer failed repeatedly a moment ago and is not being asked), PeerOverloaded (a 502/503/504
+worth one more try) and ProtocolError (a peer's token or statement that does not check out).
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ class FieldError:
     row: int | None = None
 
 
+PROBLEM_TYPE_BASE = "https://talent-registry.example/problems/"
+
+
 class RegistryError(Exception):
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
@@ -59,6 +66,27 @@ class RegistryError(Exception):
     def headers(self) -> dict[str, str]:
         """HTTP headers the answer must carry (authentication challenge, retry delay)."""
         return {}
+
+    def problem(self, *, instance: str | None = None) -> dict[str, Any]:
+        """The RFC 9457 problem document: for a response, or for one item of a bulk answer."""
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance is not None:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [
+                {
+                    key: value
+                    for key, value in (("row", e.row), ("field", e.field), ("message", e.message))
+                    if value is not None
+                }
+                for e in self.errors
+            ]
+        return body
 
 
 class BadRequest(RegistryError):
@@ -135,6 +163,11 @@ class IdempotencyKeyInFlight(Conflict):
 class NotVouchedFor(Conflict):
     slug = "cannot-confirm"
     title = "The registry cannot confirm this certificate"
+
+
+class OverlappingRule(Conflict):
+    slug = "overlapping-rule"
+    title = "A rule in force already decides these cases with the same precedence"
 
 
 class RecordingConflict(Conflict):
@@ -247,3 +280,23 @@ def field_errors(
             message = "unknown field"
         named.append(FieldError(field=field, message=message, row=row))
     return named
+
+
+class PeerFailure(Exception):
+    """No usable answer from the peer; ``reason`` is what the public answer says (``result: unknown``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CircuitOpen(Exception):
+    """The peer failed repeatedly a moment ago; it is not being asked now."""
+
+
+class PeerOverloaded(Exception):
+    """A peer answer worth one more try (the peer is overloaded or restarting)."""
+
+
+class ProtocolError(Exception):
+    """A peer's token or statement that does not check out; the message says what."""

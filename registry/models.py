@@ -9,6 +9,7 @@ from registry.certificates.models import Certificate, CertificateEvent, Idempote
 from registry.holders.models import Holder, HolderLoginThrottle
 from registry.issuers.models import FiledScope, Issuer
 from registry.keys.models import SigningKey
+from registry.recognition.models import RecognitionRule
 
 __all__ = [
     "ApiClient",
@@ -23,6 +24,7 @@ __all__ = [
     "IdempotencyRecord",
     "Issuer",
     "Level",
+    "RecognitionRule",
     "Series",
     "SigningKey",
     "StatusList",

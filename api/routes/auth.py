@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Form, Header
 from fastapi.responses import Response
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, SessionDep, UnlockedSessionDep
 from registry.auth import tokens
 from registry.auth.schemas import TokenResponse
 from registry.credentials import discovery
@@ -70,6 +70,6 @@ async def token(
 
 
 @router.get("/.well-known/jwks.json", operation_id="auth-jwks")
-async def jwks(session: SessionDep) -> dict[str, Any]:
+async def jwks(session: UnlockedSessionDep) -> dict[str, Any]:
     """Every public key: the registry's access-token keys and every evaluation body's signing keys, with validity."""
     return await discovery.jwks(session)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from api.deps import ReaderDep, VerifierDep
+from api.deps import FederationDep, ReaderDep, VerifierDep
 from registry.certificates import numbering
 from registry.clock import CHINA_STANDARD_TIME
 from registry.errors import InvalidInput, NotFound
+from registry.federation import forwarding
 from registry.verification.schemas import Verification
 
 router = APIRouter(tags=["pages"])
@@ -48,6 +49,12 @@ TEXT: dict[str, dict[str, Any]] = {
             "issuer_outside_filed_scope": "发证机构在颁发日不在备案范围内",
             "signing_key_not_valid_then": "签名时间不在密钥有效期内",
             "status_tampered": "证书状态记录校验失败",
+            "peer_timeout": "证书所属地区的登记系统未及时应答",
+            "peer_unavailable": "证书所属地区的登记系统暂不可用",
+            "peer_unreachable": "无法连接证书所属地区的登记系统",
+            "peer_circuit_open": "证书所属地区的登记系统暂不可用",
+            "peer_keys_unavailable": "无法取得证书所属地区登记系统的公钥",
+            "peer_answer_not_trusted": "证书所属地区登记系统的应答未通过校验",
             "issued_in_error": "误发",
             "fraud": "以不正当手段取得",
             "disciplinary": "违纪处理",
@@ -79,6 +86,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "missing_title": "未找到证书",
         "missing_text": "没有与此链接或编号、姓名相符的证书。请核对后重试。",
         "try_form": "按证书编号和姓名查验",
+        "answered_by": "查验结果来自",
+        "regions": {"BJ": "北京市人才证书登记系统", "TJ": "天津市人才证书登记系统", "HE": "河北省人才证书登记系统"},
         "bad_number": "证书编号有误（校验位不符），请检查是否输入错误。",
     },
     "en": {
@@ -108,6 +117,12 @@ TEXT: dict[str, dict[str, Any]] = {
             "issuer_outside_filed_scope": "issuer was outside its filed scope on the award date",
             "signing_key_not_valid_then": "signed outside the key's validity",
             "status_tampered": "the status record does not check out",
+            "peer_timeout": "the registry of the certificate's region did not answer in time",
+            "peer_unavailable": "the registry of the certificate's region is unavailable",
+            "peer_unreachable": "the registry of the certificate's region cannot be reached",
+            "peer_circuit_open": "the registry of the certificate's region is unavailable",
+            "peer_keys_unavailable": "the keys of the certificate's region's registry cannot be fetched",
+            "peer_answer_not_trusted": "the answer of the certificate's region's registry did not check out",
             "issued_in_error": "issued in error",
             "fraud": "obtained by deception",
             "disciplinary": "disciplinary decision",
@@ -139,6 +154,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "missing_title": "Certificate not found",
         "missing_text": "No certificate matches this link, or this number and name. Please check and try again.",
         "try_form": "Check by number and name",
+        "answered_by": "Answered by",
+        "regions": {"BJ": "the Beijing registry", "TJ": "the Tianjin registry", "HE": "the Hebei registry"},
         "bad_number": "The certificate number is wrong (its check character does not match): please look for a typo.",
     },
 }
@@ -173,6 +190,7 @@ def _result_page(request: Request, verification: Verification, *, lang: str) -> 
         result=verification.result.value,
         reason_text=text["reasons"].get(verification.reason or "", ""),
         c=verification.certificate,
+        answered_by=verification.answered_by or request.app.state.context.settings.region.value,
         signature_valid=verification.signature_valid,
         superseded_by=numbering.format_number(verification.superseded_by) if verification.superseded_by else None,
         checked_at=verification.checked_at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M:%S (UTC+8)"),
@@ -188,13 +206,16 @@ async def verify_form(request: Request, lang: Lang = "zh") -> HTMLResponse:
 async def verify_by_number(
     request: Request,
     verifier: VerifierDep,
+    federation: FederationDep,
     connection: ReaderDep,
     number: Annotated[str, Form(max_length=32)],
     holder_name: Annotated[str, Form(max_length=64)],
     lang: Lang = "zh",
 ) -> HTMLResponse:
     try:
-        verification = await verifier.by_number(connection, number=number, holder_name=holder_name, channel="page")
+        verification = await forwarding.verify_by_number(
+            federation, verifier, connection, number=number, holder_name=holder_name, channel="page"
+        )
     except InvalidInput:
         return _page(
             request,

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
-from api.deps import ReaderDep, VerifierDep
+from api.deps import FederationDep, ReaderDep, VerifierDep
+from registry.federation import forwarding
 from registry.verification.reading import Reader
 from registry.verification.schemas import Verification, VerifyByNumber
 from registry.verification.verifier import Verifier
@@ -89,6 +90,13 @@ router.add_api_route(
 
 
 @router.post("", response_model=Verification, operation_id="verify-number", responses={404: {}})
-async def verify_number(body: VerifyByNumber, verifier: VerifierDep, source: ReaderDep) -> Response:
+async def verify_number(
+    body: VerifyByNumber, verifier: VerifierDep, federation: FederationDep, source: ReaderDep
+) -> Response:
     # Not cacheable: the question (number and holder name) is in the body, and shared caches do not key on bodies.
-    return _json(await verifier.by_number(source, number=body.number, holder_name=body.holder_name))
+    # A number of another region with a configured peer is answered by that region's node.
+    return _json(
+        await forwarding.verify_by_number(
+            federation, verifier, source, number=body.number, holder_name=body.holder_name
+        )
+    )

@@ -21,7 +21,8 @@ MIN_REFETCH_SECONDS = 10.0
 
 
 class RemoteKeySet:
-    """``await keys.key(kid)``: the party's key with this kid, or None when its current JWKS has no such usable key.
+    """``await keys.key(kid)``: the party's key with this kid, or None when its current JWKS has no such usable key
+    (``accept`` narrows which published keys count, e.g. a peer node's own key but not its evaluation bodies').
 
     The set is re-fetched when it is older than ``max_age``, or early for a kid it does not know; when that fetch
     fails, KeySetUnavailable is raised rather than answering from keys that may have been withdrawn. Callers share
@@ -37,8 +38,10 @@ class RemoteKeySet:
         timeout: float = 5.0,
         max_age: float = MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        accept: Callable[[dict[str, Any]], bool] = lambda jwk: True,
     ) -> None:
         self.url = url
+        self._accept = accept
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
         self._max_age = max_age
         self._clock = clock
@@ -78,7 +81,7 @@ class RemoteKeySet:
             raise KeySetUnavailable(f"the key set at {self.url} cannot be fetched: {type(exc).__name__}") from None
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise KeySetUnavailable(f"{self.url} does not hold a JWK set")
-        self._keys = _usable_keys(document["keys"])
+        self._keys = _usable_keys([item for item in document["keys"] if isinstance(item, dict) and self._accept(item)])
         self._fetched = self._clock()
 
     async def close(self) -> None:

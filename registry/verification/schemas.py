@@ -43,11 +43,16 @@ class VerifiedCertificate(BaseModel):
 class Verification(BaseModel):
     result: VerificationResult
     reason: str | None = Field(default=None, description="Why the result is not 'valid', where the public may know.")
-    certificate: VerifiedCertificate
+    certificate: VerifiedCertificate | None = Field(
+        description="Absent only when a peer node that holds the certificate could not be asked (result unknown)."
+    )
     signature_valid: bool
     checked_at: datetime
     superseded_by: str | None = Field(default=None, description="The corrected successor's number, if superseded.")
     supersedes: str | None = Field(default=None, description="The number this certificate corrected, if any.")
+    answered_by: str | None = Field(
+        default=None, description="The region whose registry node answered (BJ, TJ, HE): this node's, or a peer's."
+    )
 
 
 class VerifyByNumber(StrictInput):

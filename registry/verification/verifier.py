@@ -33,6 +33,7 @@ class Verifier:
     box: SecretsBox
     keyring: KeyRing
     caches: ReadCaches = field(default_factory=ReadCaches)
+    region: str | None = None  # this node's region, named in every answer
 
     async def by_token(self, connection: Connection, *, token: str, channel: str) -> Verification:
         row = await certificate_row(connection, "token", token) if len(token) in _TOKEN_LENGTHS else None
@@ -76,11 +77,16 @@ class Verifier:
         VERIFICATIONS.labels(result=judgement.result.value, channel=channel).inc()
         entry = await self.caches.entry(connection, row["catalogue_code"])
         level = await self.caches.level(connection, row["cert_type"], row["level"])
-        return public_answer(row, judgement, entry=entry, level=level)
+        return public_answer(row, judgement, entry=entry, level=level, region=self.region)
 
 
 def public_answer(
-    row: Mapping[str, Any], judgement: Judgement, *, entry: EntryNames | None, level: LevelNames | None
+    row: Mapping[str, Any],
+    judgement: Judgement,
+    *,
+    entry: EntryNames | None,
+    level: LevelNames | None,
+    region: str | None = None,
 ) -> Verification:
     """The answer as the public sees it; the identity number only in the masked form stored at issuance."""
     entry = entry or EntryNames(series_zh=None, name_zh=row["catalogue_code"], name_en=row["catalogue_code"])
@@ -92,6 +98,7 @@ def public_answer(
         checked_at=utcnow(),
         superseded_by=row["superseded_by"],
         supersedes=row["supersedes"],
+        answered_by=region,
         certificate=VerifiedCertificate(
             number=row["number"],
             number_display=numbering.group_canonical(row["number"]),

@@ -17,10 +17,6 @@ sleeping a fixed time keeps the kill inside the write phase however fast or slow
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -38,13 +34,12 @@ from registry.audit.service import first_broken_record
 from registry.auth.scopes import Role
 from registry.config import Settings
 from registry.db import transaction
-from tests.conftest import MASTER_KEY
 from tests.factories import admin_token, bearer, certificate_body, create_client, create_issuer, resident_id
+from tests.integration.server_support import Server
 
 ROWS = 10_000
 IDEMPOTENCY_KEY = "round-2026-BJ-AI-01"
 BATCHES = "/v1/certificate-batches"
-STARTUP_SECONDS = 60
 REQUEST_SECONDS = 180
 Probe = Callable[[], Awaitable[bool]]
 
@@ -74,107 +69,11 @@ class _Upload:
         self.sent_at = time.monotonic()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (Linux /proc): uvicorn with one worker must have none."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
-
-
-def _accepts_connections(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-class Server:
-    """`registry serve` (as `python -m cli serve`) as an operator starts it, on the test database and master key."""
-
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.port = _free_port()
-        self.log = log
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-        self.env = {
-            **inherited,
-            "REGISTRY_DATABASE_URL": settings.database_url,
-            "REGISTRY_MASTER_KEY": MASTER_KEY,
-            "REGISTRY_PUBLIC_BASE_URL": settings.public_base_url,  # the token issuer: must match the setup app's
-            "REGISTRY_DATA_DIR": str(settings.data_dir),
-            "REGISTRY_ENV": "test",
-        }
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    async def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "cli",
-                "serve",
-                "--port",
-                str(self.port),
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as http:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while time.monotonic() < deadline:
-                if self.process.returncode is not None:
-                    break
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        pytest.fail(f"registry serve did not become ready; log:\n{self.log.read_text(errors='replace')[-4000:]}")
-
-    async def kill_9(self) -> None:
-        assert self.process is not None
-        assert _children(self.pid) == [], "the server has worker processes: SIGKILL to one pid would miss them"
-        os.kill(self.pid, signal.SIGKILL)
-        assert await asyncio.wait_for(self.process.wait(), timeout=20) == -signal.SIGKILL
-        assert not _accepts_connections(self.port), "something still serves on the port after the kill"
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await asyncio.wait_for(self.process.wait(), timeout=20)
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -219,7 +118,7 @@ async def test_kill_9_in_the_middle_of_a_batch_then_retry_issues_each_certificat
     client_id, client_secret = await create_client(app, role=Role.issuer, issuer_code="BJ-AI-COMMITTEE")
     rows = _rows()
     body = orjson.dumps({"certificates": rows})
-    server = Server(settings, tmp_path / "server.log")
+    server = Server.for_settings(settings, tmp_path / "server.log")
     pg: asyncpg.Connection | None = None
     batch: asyncio.Task[httpx.Response] | None = None
     try:

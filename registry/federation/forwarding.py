@@ -1,0 +1,95 @@
+"""Verification by number + name, answered by the node of the region the number carries.
+
+A number of this node's region — or of a region with no configured peer — is answered here. Any other is forwarded
+to its region's node, which answers from its own records only: a forwarded question is never forwarded again (the
+peer-facing endpoint calls ``Verifier.by_number`` directly, never this module), so no loop can form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from registry.certificates import numbering
+from registry.db import utcnow
+from registry.errors import InvalidCertificateNumber, InvalidInput, NotFound, PeerFailure
+from registry.federation.peers import Federation
+from registry.metrics import VERIFICATIONS
+from registry.verification.reading import Connection
+from registry.verification.schemas import Verification, VerificationResult
+from registry.verification.verifier import Verifier
+
+VERIFY_PATH = "/v1/federation/verify"
+
+
+def home_region(number: str) -> str | None:
+    """The region a well-formed number carries, or None for a malformed one (the local answer says what is wrong)."""
+    try:
+        return numbering.normalize_number(number)[:2]
+    except InvalidCertificateNumber:
+        return None
+
+
+def unknown(number: str, region: str, reason: str) -> Verification:
+    """What a scanner sees when the node that holds the certificate cannot be asked: never valid."""
+    return Verification(
+        result=VerificationResult.unknown,
+        reason=reason,
+        certificate=None,
+        signature_valid=False,
+        checked_at=utcnow(),
+        answered_by=region,
+    )
+
+
+async def verify_by_number(
+    federation: Federation,
+    verifier: Verifier,
+    connection: Connection,
+    *,
+    number: str,
+    holder_name: str,
+    channel: str = "number",
+) -> Verification:
+    region = home_region(number)
+    if region is None or federation.peer_for_region(region) is None:
+        return await verifier.by_number(connection, number=number, holder_name=holder_name, channel=channel)
+    canonical = numbering.normalize_number(number)
+    try:
+        answer = await federation.ask(region, VERIFY_PATH, {"number": canonical, "holder_name": holder_name})
+    except PeerFailure as failure:
+        VERIFICATIONS.labels(result="unknown", channel=f"peer:{channel}").inc()
+        return unknown(canonical, region, failure.reason)
+    return _from_peer(answer, canonical, region, channel)
+
+
+def _from_peer(answer: Any, number: str, region: str, channel: str) -> Verification:
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if status == 404:
+        VERIFICATIONS.labels(result="not_found", channel=f"peer:{channel}").inc()
+        raise NotFound("no certificate with this number and holder name")
+    if status == 200:
+        try:
+            verification = Verification.model_validate(answer["body"])
+        except (ValidationError, KeyError):
+            return unknown(number, region, "peer_answer_not_trusted")
+        if verification.answered_by == region and (
+            verification.certificate is None or verification.certificate.number == number
+        ):
+            VERIFICATIONS.labels(result=verification.result.value, channel=f"peer:{channel}").inc()
+            return verification
+    if status == 422:
+        raise InvalidInput.field("number", "the certificate number is not valid")
+    return unknown(number, region, "peer_answer_not_trusted")
+
+
+async def answer_peer(verifier: Verifier, connection: Connection, *, number: str, holder_name: str) -> dict[str, Any]:
+    """This node's own answer to a peer's question, as ``{status, body}``: looked up here, never forwarded."""
+    try:
+        verification = await verifier.by_number(connection, number=number, holder_name=holder_name, channel="peer")
+    except NotFound:
+        return {"status": 404}
+    except InvalidInput:
+        return {"status": 422}
+    return {"status": 200, "body": verification.model_dump(mode="json")}

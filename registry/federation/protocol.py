@@ -1,0 +1,136 @@
+"""What crosses the wire between regional nodes, and what a node signs for partners.
+
+* **Service token** (``typ: peer+jwt``): a node asking a peer sends ``Authorization: Bearer`` with a short-lived JWT
+  signed by its registry key: ``iss`` its public URL, ``sub`` ``node:<region>``, ``region``, ``aud``
+  ``talent-registry:node:<peer region>``, ``iat``/``nbf``/``exp`` (at most ``SERVICE_TOKEN_TTL``), ``jti``. The peer
+  checks it against the key set published at the asking region's configured URL (``REGISTRY_PEERS``), so only the
+  nodes a peer is configured to know can ask it anything.
+* **Statement** (``typ: <kind>+jwt``): every answer a node gives — to a peer, or to a partner agency as evidence — is a
+  compact JWS by the node's registry key (the ``kid`` is in its ``/.well-known/jwks.json``), with ``iss``, ``region``
+  (the answering node), ``iat`` and the answer. An answer to a peer also echoes the question's ``nonce``, so an old
+  answer cannot be replayed as a new one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.context import RegistryContext
+from registry.db import utcnow
+from registry.errors import ProtocolError
+from registry.keys import service as keys
+from registry.keys.models import KeyStatus, KeyUse
+
+ALGORITHM = "EdDSA"
+SERVICE_TOKEN_TYPE = "peer+jwt"  # noqa: S105 — a JOSE typ, not a secret
+PEER_ANSWER_TYPE = "peer-answer+jwt"
+RECOGNITION_ANSWER_TYPE = "recognition-answer+jwt"
+SERVICE_TOKEN_TTL = timedelta(minutes=2)
+MAX_STATEMENT_AGE_SECONDS = 120
+_FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
+
+
+def node_audience(region: str) -> str:
+    return f"talent-registry:node:{region}"
+
+
+def is_node_key(jwk: dict[str, Any]) -> bool:
+    """Of a node's published keys, only its own registry key speaks for the node (not its evaluation bodies' keys)."""
+    return jwk.get("key_use") == KeyUse.access_token and jwk.get("status") != KeyStatus.compromised
+
+
+Signer = Callable[[str, dict[str, Any]], str]
+
+
+async def signer(ctx: RegistryContext, session: AsyncSession) -> Signer:
+    """Sign many statements with one key look-up: ``sign(typ, claims)`` adds ``iss``, ``region`` and ``iat``."""
+    key = await keys.registry_token_key(session, ctx.box)
+    private_key = ctx.keyring.private_key(key)
+    standard = {"iss": ctx.settings.public_base_url, "region": ctx.settings.region.value}
+
+    def sign(typ: str, claims: dict[str, Any]) -> str:
+        payload = {**standard, "iat": int(utcnow().timestamp()), **claims}
+        return jwt.encode(payload, private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ})
+
+    return sign
+
+
+def service_token(sign: Signer, *, own_region: str, peer_region: str) -> str:
+    now = int(utcnow().timestamp())
+    claims = {
+        "sub": f"node:{own_region}",
+        "aud": node_audience(peer_region),
+        "nbf": now,
+        "exp": now + int(SERVICE_TOKEN_TTL.total_seconds()),
+        "jti": str(uuid.uuid4()),
+    }
+    return sign(SERVICE_TOKEN_TYPE, claims)
+
+
+def header_of(token: str, typ: str) -> str:
+    """The kid of a token of type ``typ``, after the header checks that need no key."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise ProtocolError("malformed JWS") from None
+    if header.get("alg") != ALGORITHM:
+        raise ProtocolError("algorithm not accepted")
+    if header.get("typ") != typ:
+        raise ProtocolError(f"expected typ {typ}")
+    if _FORBIDDEN_HEADERS & header.keys():
+        raise ProtocolError("key-location headers are never trusted")
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        raise ProtocolError("no kid")
+    return kid
+
+
+def unverified_region(token: str) -> str:
+    """The region a service token claims to come from: only to choose whose key set to check it against."""
+    try:
+        region = jwt.decode(token, options={"verify_signature": False}).get("region")
+    except jwt.PyJWTError:
+        raise ProtocolError("malformed JWS") from None
+    if not isinstance(region, str):
+        raise ProtocolError("the token names no region")
+    return region
+
+
+def check_service_token(token: str, key: jwt.PyJWK, *, own_region: str, caller_region: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key=key,
+            algorithms=[ALGORITHM],
+            audience=node_audience(own_region),
+            leeway=5,
+            options={"require": ["iss", "sub", "aud", "exp", "iat", "jti", "region"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise ProtocolError(f"service token not valid: {exc}") from None
+    if claims["region"] != caller_region or claims["sub"] != f"node:{caller_region}":
+        raise ProtocolError("service token's region does not match its key")
+    if claims["exp"] - claims["iat"] > SERVICE_TOKEN_TTL.total_seconds():
+        raise ProtocolError("service token lives too long")
+    return claims
+
+
+def check_statement(token: str, key: jwt.PyJWK, *, region: str) -> dict[str, Any]:
+    """The claims of a statement signed by ``region``'s node with ``key``, issued within the last two minutes."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, key=key, algorithms=[ALGORITHM], options={"require": ["iss", "iat", "region"], "verify_aud": False}
+        )
+    except jwt.PyJWTError as exc:
+        raise ProtocolError(f"statement not valid: {exc}") from None
+    if claims["region"] != region:
+        raise ProtocolError(f"statement signed for region {claims['region']}, not {region}")
+    if abs(utcnow().timestamp() - claims["iat"]) > MAX_STATEMENT_AGE_SECONDS:
+        raise ProtocolError("statement is not fresh")
+    return claims

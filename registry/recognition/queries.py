@@ -1,0 +1,295 @@
+"""Partner agencies' questions: is this certificate genuine, current and recognised in my region, and as what?
+
+One path for every item, single or bulk: the number is checked, then judged here (a certificate of this node's region,
+or of a region with no configured peer) or by its region's node (grouped per peer, one request each, concurrently).
+Every item of a partner's question is one audit record, and every answer is signed by this node for the agency's
+files. A peer's question is judged here only — never forwarded again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from registry import clock
+from registry.audit import service as audit
+from registry.audit.service import Actor
+from registry.catalogue.models import CatalogueEntry
+from registry.certificates import numbering
+from registry.db import utcnow
+from registry.errors import (
+    FieldError,
+    InvalidCertificateNumber,
+    InvalidInput,
+    NotFound,
+    PeerFailure,
+    RegistryError,
+    field_errors,
+)
+from registry.federation.peers import Federation
+from registry.federation.protocol import RECOGNITION_ANSWER_TYPE, Signer
+from registry.recognition import matching
+from registry.recognition.models import Decision, RecognitionRule
+from registry.recognition.rules import entry_names, equivalent_of
+from registry.recognition.schemas import (
+    BasisPublic,
+    Bridge,
+    LocalizedText,
+    Purpose,
+    QueryItem,
+    QueryResult,
+    RecognitionAnswer,
+)
+from registry.verification.schemas import VerificationResult
+from registry.verification.verifier import Verifier
+
+RECOGNITION_PATH = "/v1/federation/recognition"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    to_region: str
+    purpose: Purpose
+    purpose_text: str | None
+
+    def purpose_label(self) -> str:
+        return f"{self.purpose.value}: {self.purpose_text}" if self.purpose_text else self.purpose.value
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    index: int
+    number: str
+    holder_name: str
+
+
+class _Judge:
+    """Judges certificates held by this node, with the rules and catalogue entries read once per question."""
+
+    def __init__(self, session: AsyncSession, verifier: Verifier, rules: list[RecognitionRule], today: date) -> None:
+        self.session, self.verifier, self.rules, self.today = session, verifier, rules, today
+        self._entries: dict[str, CatalogueEntry | None] = {}
+        self._names: dict[str, CatalogueEntry] = {}
+
+    @classmethod
+    async def for_region(cls, session: AsyncSession, verifier: Verifier, to_region: str) -> _Judge:
+        query = select(RecognitionRule).where(
+            col(RecognitionRule.to_region) == to_region, col(RecognitionRule.retired_at).is_(None)
+        )
+        rules = list((await session.execute(query)).scalars())
+        judge = cls(session, verifier, rules, clock.today())
+        judge._names = await entry_names(session, rules)
+        return judge
+
+    async def _series(self, code: str) -> str | None:
+        if code not in self._entries:
+            found = await self.session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code) == code))
+            self._entries[code] = found.scalar_one_or_none()
+        entry = self._entries[code]
+        return entry.series_code if entry else None
+
+    async def judge(self, item: _Item, to_region: str) -> RecognitionAnswer:
+        verification = await self.verifier.by_number(
+            self.session, number=item.number, holder_name=item.holder_name, channel="recognition"
+        )
+        certificate = verification.certificate
+        assert certificate is not None
+        answer = RecognitionAnswer(
+            number=certificate.number,
+            result=verification.result,
+            reason=verification.reason,
+            to_region=to_region,
+            decision=Decision.not_recognised,
+            certificate=certificate,
+            answered_by=verification.answered_by or certificate.number[:2],
+            checked_at=verification.checked_at,
+        )
+        if verification.result is not VerificationResult.valid:
+            answer.decision_reason = verification.result.value
+            return answer
+        case = matching.Case(
+            from_region=certificate.number[:2],
+            to_region=to_region,
+            cert_type=certificate.cert_type.value,
+            catalogue_code=certificate.catalogue_code,
+            series_code=await self._series(certificate.catalogue_code),
+            level=certificate.level,
+        )
+        rule = matching.deciding_rule(self.rules, case, self.today)
+        if rule is None:
+            answer.decision_reason = "no_rule"
+        else:
+            answer.decision = Decision(rule.decision)
+            answer.rule_id = rule.id
+            answer.equivalent = equivalent_of(rule, self._names)
+            answer.conditions = _conditions(rule)
+            answer.basis = [BasisPublic(code=rule.basis_code, title=rule.basis_title)]
+        answer.bridges = [
+            Bridge(
+                rule_id=bridge.id or 0,
+                equivalent=equivalent_of(bridge, self._names),
+                conditions=_conditions(bridge),
+                basis=BasisPublic(code=bridge.basis_code, title=bridge.basis_title),
+            )
+            for bridge in matching.bridges(self.rules, case, self.today)
+        ]
+        return answer
+
+
+def _conditions(rule: RecognitionRule) -> LocalizedText | None:
+    if rule.conditions_zh is None and rule.conditions_en is None:
+        return None
+    return LocalizedText(zh=rule.conditions_zh or "", en=rule.conditions_en or "")
+
+
+def _failed(index: int, error: RegistryError) -> QueryResult:
+    return QueryResult(index=index, status=error.status, problem=error.problem())
+
+
+def _parse(index: int, raw: Any, to_region: str) -> _Item | QueryResult:
+    """One item checked on its own: a bad item is answered with its problem, and does not fail the others."""
+    prefix = f"items[{index}]"
+    try:
+        item = QueryItem.model_validate(raw)
+    except ValidationError as exc:
+        errors = [FieldError(f"{prefix}.{e.field}", e.message) for e in field_errors(exc.errors())]
+        return _failed(index, InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
+    try:
+        number = numbering.normalize_number(item.number)
+    except InvalidCertificateNumber as exc:
+        return _failed(index, InvalidInput.field(f"{prefix}.number", str(exc)))
+    if number[:2] == to_region:
+        message = f"issued in {to_region} itself: recognition is between regions; check it with POST /v1/verify"
+        return _failed(index, InvalidInput.field(f"{prefix}.number", message))
+    return _Item(index=index, number=number, holder_name=item.holder_name)
+
+
+def _unknown(item: _Item, to_region: str, reason: str) -> QueryResult:
+    answer = RecognitionAnswer(
+        number=item.number,
+        result=VerificationResult.unknown,
+        reason=reason,
+        to_region=to_region,
+        decision=Decision.not_recognised,
+        decision_reason=reason,
+        certificate=None,
+        answered_by=item.number[:2],
+        checked_at=utcnow(),
+    )
+    return QueryResult(index=item.index, status=200, answer=answer)
+
+
+async def _judge_here(judge: _Judge, item: _Item, to_region: str) -> QueryResult:
+    try:
+        return QueryResult(index=item.index, status=200, answer=await judge.judge(item, to_region))
+    except (NotFound, InvalidInput) as error:
+        return _failed(item.index, error)
+
+
+async def _ask_peer(federation: Federation, region: str, question: Question, items: list[_Item]) -> list[QueryResult]:
+    body = {
+        "to_region": question.to_region,
+        "purpose": question.purpose.value,
+        "purpose_text": question.purpose_text,
+        "items": [{"number": item.number, "holder_name": item.holder_name} for item in items],
+    }
+    try:
+        answer = await federation.ask(region, RECOGNITION_PATH, body)
+        parsed = [QueryResult.model_validate(result) for result in answer]
+        if len(parsed) != len(items):
+            raise ValueError("the peer answered a different number of items")
+    except PeerFailure as failure:
+        return [_unknown(item, question.to_region, failure.reason) for item in items]
+    except (ValidationError, ValueError, TypeError):
+        return [_unknown(item, question.to_region, "peer_answer_not_trusted") for item in items]
+    results = []
+    for item, result in zip(items, parsed, strict=True):
+        trusted = result.answer is None or (result.answer.number == item.number and result.answer.answered_by == region)
+        results.append(
+            result.model_copy(update={"index": item.index})
+            if trusted
+            else _unknown(item, question.to_region, "peer_answer_not_trusted")
+        )
+    return results
+
+
+async def answer_items(
+    session: AsyncSession,
+    verifier: Verifier,
+    federation: Federation | None,
+    *,
+    question: Question,
+    items: Sequence[Any],
+) -> list[QueryResult]:
+    """One result per item, in order. ``federation=None`` (a peer's question) judges everything here."""
+    results: dict[int, QueryResult] = {}
+    here: list[_Item] = []
+    remote: dict[str, list[_Item]] = {}
+    for index, raw in enumerate(items):
+        parsed = _parse(index, raw, question.to_region)
+        if isinstance(parsed, QueryResult):
+            results[index] = parsed
+        elif federation is not None and federation.peer_for_region(parsed.number[:2]) is not None:
+            remote.setdefault(parsed.number[:2], []).append(parsed)
+        else:
+            here.append(parsed)
+    asked = [_ask_peer(federation, region, question, batch) for region, batch in remote.items()] if federation else []
+    peer_answers = asyncio.gather(*asked)  # under way while this node judges its own
+    if here:
+        judge = await _Judge.for_region(session, verifier, question.to_region)
+        for item in here:
+            results[item.index] = await _judge_here(judge, item, question.to_region)
+    for batch in await peer_answers:
+        results.update((result.index, result) for result in batch)
+    return [results[index] for index in range(len(items))]
+
+
+def _audit_entry(result: QueryResult, raw: Any, question: Question, partner: dict[str, Any]) -> audit.Entry:
+    answer = result.answer
+    number = answer.number if answer else str(raw.get("number", ""))[:32] if isinstance(raw, dict) else ""
+    details: dict[str, Any] = {**partner, "to_region": question.to_region, "status": result.status}
+    if answer is not None:
+        details.update(
+            result=answer.result.value,
+            decision=answer.decision.value,
+            rule_id=answer.rule_id,
+            answered_by=answer.answered_by.value,
+        )
+    return audit.Entry(
+        action="recognition.query",
+        object_type="certificate",
+        object_id=number[:64],
+        purpose=question.purpose_label()[:256],
+        details=details,
+    )
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    partner: dict[str, Any],
+    question: Question,
+    items: Sequence[Any],
+    results: list[QueryResult],
+) -> None:
+    """One audit record per item asked, whatever its answer."""
+    entries = [_audit_entry(result, raw, question, partner) for result, raw in zip(results, items, strict=True)]
+    await audit.append_many(session, actor=actor, entries=entries)
+
+
+def sign_answers(sign: Signer, *, audience: str, question: Question, results: list[QueryResult]) -> None:
+    """Each answer signed by this node, for the agency's files: the JWS payload is the answer without its signature."""
+    for result in results:
+        if result.answer is not None:
+            claims = {"aud": audience, "purpose": question.purpose_label()}
+            payload = result.answer.model_dump(mode="json", exclude={"signature"})
+            result.answer.signature = sign(RECOGNITION_ANSWER_TYPE, {**claims, "answer": payload})

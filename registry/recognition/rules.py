@@ -1,0 +1,266 @@
+"""Keeping the recognition rules: create, revise, retire (never an edit in place), list, and read them back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from registry import bulk, clock
+from registry.audit import service as audit
+from registry.audit.service import Actor
+from registry.catalogue import service as catalogue
+from registry.catalogue.models import CatalogueEntry, CertType, Series
+from registry.db import utcnow
+from registry.errors import FieldError, IllegalTransition, InvalidInput, NotFound, OverlappingRule
+from registry.recognition import matching
+from registry.recognition.models import RecognitionRule
+from registry.recognition.schemas import (
+    BasisPublic,
+    EquivalentPublic,
+    LocalizedText,
+    RuleCreate,
+    RulePage,
+    RulePublic,
+    RuleStatus,
+)
+
+_RULES_LOCK = 0x72756C65  # "rule"
+
+
+def status_of(rule: RecognitionRule, today: date) -> RuleStatus:
+    if rule.retired_at is not None:
+        return RuleStatus.retired
+    if today < rule.effective_from:
+        return RuleStatus.scheduled
+    if rule.effective_until is not None and rule.effective_until < today:
+        return RuleStatus.lapsed
+    return RuleStatus.in_force
+
+
+def equivalent_of(rule: RecognitionRule, names: dict[str, CatalogueEntry]) -> EquivalentPublic | None:
+    if not (rule.equivalent_cert_type or rule.equivalent_catalogue_code or rule.equivalent_level):
+        return None
+    entry = names.get(rule.equivalent_catalogue_code or "")
+    return EquivalentPublic(
+        cert_type=CertType(rule.equivalent_cert_type or rule.cert_type),
+        series_code=rule.equivalent_series_code or (entry.series_code if entry else None),
+        catalogue_code=rule.equivalent_catalogue_code,
+        name_zh=entry.name_zh if entry else None,
+        name_en=entry.name_en if entry else None,
+        level=rule.equivalent_level,
+    )
+
+
+def to_public(rule: RecognitionRule, names: dict[str, CatalogueEntry], today: date) -> RulePublic:
+    assert rule.id is not None
+    conditions = (
+        LocalizedText(zh=rule.conditions_zh or "", en=rule.conditions_en or "")
+        if rule.conditions_zh or rule.conditions_en
+        else None
+    )
+    return RulePublic(
+        id=rule.id,
+        kind=rule.kind,
+        status=status_of(rule, today),
+        from_region=rule.from_region,
+        to_region=rule.to_region,
+        cert_type=CertType(rule.cert_type),
+        catalogue_codes=rule.catalogue_codes,
+        series_code=rule.series_code,
+        levels=rule.levels,
+        decision=rule.decision,
+        equivalent=equivalent_of(rule, names),
+        conditions=conditions,
+        basis=BasisPublic(code=rule.basis_code, title=rule.basis_title),
+        effective_from=rule.effective_from,
+        effective_until=rule.effective_until,
+        supersedes=rule.supersedes,
+        superseded_by=rule.superseded_by,
+        created_at=rule.created_at,
+        created_by=rule.created_by,
+        retired_at=rule.retired_at,
+        retired_reason=rule.retired_reason,
+    )
+
+
+async def entry_names(session: AsyncSession, rules: Sequence[RecognitionRule]) -> dict[str, CatalogueEntry]:
+    codes = {rule.equivalent_catalogue_code for rule in rules if rule.equivalent_catalogue_code}
+    if not codes:
+        return {}
+    found = await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code).in_(codes)))
+    return {entry.code: entry for entry in found.scalars()}
+
+
+async def _check_references(session: AsyncSession, body: RuleCreate) -> None:
+    """Every entry, series and level the rule names exists, on the ladder it claims."""
+    errors: list[FieldError] = []
+    ladders = await catalogue.levels_by_type(session)
+    for index, code in enumerate(body.catalogue_codes):
+        entry = await catalogue.get(session, code)
+        if entry is None or entry.cert_type != body.cert_type:
+            errors.append(FieldError(f"catalogue_codes[{index}]", f"no {body.cert_type} catalogue entry {code}"))
+        elif body.series_code is not None and entry.series_code != body.series_code:
+            errors.append(FieldError(f"catalogue_codes[{index}]", f"{code} is not in series {body.series_code}"))
+    for index, level in enumerate(body.levels):
+        if level not in ladders[body.cert_type]:
+            errors.append(FieldError(f"levels[{index}]", f"{level!r} is not on the {body.cert_type} ladder"))
+    for field, series in (("series_code", body.series_code), ("equivalent.series_code", _eq_series(body))):
+        if series is not None and await session.get(Series, series) is None:
+            errors.append(FieldError(field, f"no title series {series}"))
+    equivalent = body.equivalent
+    target_type = (equivalent.cert_type if equivalent else None) or body.cert_type
+    if equivalent is not None and equivalent.catalogue_code is not None:
+        entry = await catalogue.get(session, equivalent.catalogue_code)
+        if entry is None or entry.cert_type != target_type:
+            message = f"no {target_type} catalogue entry {equivalent.catalogue_code}"
+            errors.append(FieldError("equivalent.catalogue_code", message))
+    if equivalent is not None and equivalent.level is not None and equivalent.level not in ladders[target_type]:
+        errors.append(FieldError("equivalent.level", f"{equivalent.level!r} is not on the {target_type} ladder"))
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+
+
+def _eq_series(body: RuleCreate) -> str | None:
+    return body.equivalent.series_code if body.equivalent else None
+
+
+def _row(body: RuleCreate, actor: Actor, supersedes: int | None) -> RecognitionRule:
+    equivalent = body.equivalent
+    return RecognitionRule(
+        kind=body.kind,
+        from_region=body.from_region,
+        to_region=body.to_region,
+        cert_type=body.cert_type,
+        catalogue_codes=sorted(set(body.catalogue_codes)),
+        series_code=body.series_code,
+        levels=sorted(set(body.levels)),
+        decision=body.decision,
+        equivalent_cert_type=equivalent.cert_type if equivalent else None,
+        equivalent_series_code=equivalent.series_code if equivalent else None,
+        equivalent_catalogue_code=equivalent.catalogue_code if equivalent else None,
+        equivalent_level=equivalent.level if equivalent else None,
+        conditions_zh=body.conditions_zh,
+        conditions_en=body.conditions_en,
+        basis_code=body.basis.code,
+        basis_title=body.basis.title,
+        effective_from=body.effective_from,
+        effective_until=body.effective_until,
+        supersedes=supersedes,
+        created_by=actor.id,
+    )
+
+
+async def _live(session: AsyncSession, *, from_region: str, to_region: str) -> list[RecognitionRule]:
+    query = select(RecognitionRule).where(
+        col(RecognitionRule.retired_at).is_(None),
+        col(RecognitionRule.from_region) == from_region,
+        col(RecognitionRule.to_region) == to_region,
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def create(
+    session: AsyncSession, *, actor: Actor, body: RuleCreate, replacing: RecognitionRule | None = None
+) -> RulePublic:
+    """A new rule, or (``replacing``) a new version of one: the old version is retired in the same transaction."""
+    await _check_references(session, body)
+    if bulk.is_postgres(session):  # one rule writer at a time: two tying rules created together must not both land
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RULES_LOCK})
+    rule = _row(body, actor, supersedes=replacing.id if replacing else None)
+    live = await _live(session, from_region=body.from_region, to_region=body.to_region)
+    clashes = matching.ties(rule, [other for other in live if replacing is None or other.id != replacing.id])
+    if clashes:
+        ids = ", ".join(str(other.id) for other in clashes)
+        raise OverlappingRule(
+            f"rule(s) {ids} already decide some of these cases with the same precedence; revise or retire them first",
+            errors=[FieldError("catalogue_codes", f"ties with rule {other.id}") for other in clashes],
+        )
+    session.add(rule)
+    await session.flush()
+    if replacing is not None:
+        _retire(replacing, actor, f"revised: superseded by rule {rule.id}")
+        replacing.superseded_by = rule.id
+    await audit.append(
+        session,
+        actor=actor,
+        action="recognition.rule_revised" if replacing else "recognition.rule_created",
+        object_type="recognition_rule",
+        object_id=str(rule.id),
+        purpose="recognition rule maintenance",
+        details={"supersedes": rule.supersedes, "decision": rule.decision, "from": rule.from_region},
+    )
+    return to_public(rule, await entry_names(session, [rule]), clock.today())
+
+
+def _retire(rule: RecognitionRule, actor: Actor, reason: str) -> None:
+    rule.retired_at = utcnow()
+    rule.retired_by = actor.id
+    rule.retired_reason = reason
+
+
+async def get_live(session: AsyncSession, rule_id: int) -> RecognitionRule:
+    rule = await session.get(RecognitionRule, rule_id, with_for_update=True)
+    if rule is None:
+        raise NotFound(f"no recognition rule {rule_id}")
+    if rule.retired_at is not None:
+        raise IllegalTransition(f"rule {rule_id} was retired on {rule.retired_at:%Y-%m-%d}; rules are never revived")
+    return rule
+
+
+async def revise(session: AsyncSession, *, actor: Actor, rule_id: int, body: RuleCreate) -> RulePublic:
+    return await create(session, actor=actor, body=body, replacing=await get_live(session, rule_id))
+
+
+async def retire(session: AsyncSession, *, actor: Actor, rule_id: int, reason: str) -> RulePublic:
+    rule = await get_live(session, rule_id)
+    _retire(rule, actor, reason)
+    await session.flush()
+    await audit.append(
+        session,
+        actor=actor,
+        action="recognition.rule_retired",
+        object_type="recognition_rule",
+        object_id=str(rule_id),
+        purpose="recognition rule maintenance",
+        details={"reason": reason},
+    )
+    return to_public(rule, await entry_names(session, [rule]), clock.today())
+
+
+async def read(session: AsyncSession, rule_id: int) -> RulePublic:
+    rule = await session.get(RecognitionRule, rule_id)
+    if rule is None:
+        raise NotFound(f"no recognition rule {rule_id}")
+    return to_public(rule, await entry_names(session, [rule]), clock.today())
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    from_region: str | None,
+    to_region: str | None,
+    kind: str | None,
+    cert_type: str | None,
+    include_retired: bool,
+    limit: int,
+    offset: int,
+) -> RulePage:
+    query = select(RecognitionRule)
+    for column, value in (
+        (RecognitionRule.from_region, from_region),
+        (RecognitionRule.to_region, to_region),
+        (RecognitionRule.kind, kind),
+        (RecognitionRule.cert_type, cert_type),
+    ):
+        if value is not None:
+            query = query.where(col(column) == value)
+    if not include_retired:
+        query = query.where(col(RecognitionRule.retired_at).is_(None))
+    count = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rules = list((await session.execute(query.order_by(col(RecognitionRule.id)).limit(limit).offset(offset))).scalars())
+    names, today = await entry_names(session, rules), clock.today()
+    return RulePage(data=[to_public(rule, names, today) for rule in rules], count=count)

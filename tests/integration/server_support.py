@@ -1,0 +1,135 @@
+"""`registry serve` as a real process, as an operator starts it: shared by the tests that need one (or several).
+
+The process is configured through the environment only (``REGISTRY_*``; nothing inherited from the test's own
+environment), runs one in-process uvicorn worker, and is signalled by its own pid only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from registry.config import Settings
+from tests.conftest import MASTER_KEY
+
+STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc): uvicorn with one worker must have none."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that serves ``settings``' database with the test master key."""
+    return {
+        "REGISTRY_DATABASE_URL": settings.database_url,
+        "REGISTRY_MASTER_KEY": MASTER_KEY,
+        "REGISTRY_PUBLIC_BASE_URL": settings.public_base_url,  # the token issuer: must match the setup app's
+        "REGISTRY_DATA_DIR": str(settings.data_dir),
+        "REGISTRY_ENV": "test",
+    }
+
+
+class Server:
+    """`registry serve` (as `python -m cli serve`) on ``port`` (a free one by default), configured by ``env``."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, port: int | None = None) -> None:
+        self.port = port if port is not None else free_port()
+        self.log = log
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        # No abuse limits unless ``env`` asks for them: these tests send many requests from one address.
+        self.env = {**inherited, "REGISTRY_RATE_LIMITS_ENABLED": "false", **env}
+        self.process: asyncio.subprocess.Process | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, log: Path) -> Server:
+        return cls(settings_env(settings), log)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "cli",
+                "serve",
+                "--port",
+                str(self.port),
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as http:
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while time.monotonic() < deadline:
+                if self.process.returncode is not None:
+                    break
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        pytest.fail(f"registry serve did not become ready; log:\n{self.log.read_text(errors='replace')[-4000:]}")
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections (the kernel's backlog), but nothing answers."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+    async def kill_9(self) -> None:
+        assert self.process is not None
+        assert children(self.pid) == [], "the server has worker processes: SIGKILL to one pid would miss them"
+        os.kill(self.pid, signal.SIGKILL)
+        assert await asyncio.wait_for(self.process.wait(), timeout=20) == -signal.SIGKILL
+        assert not accepts_connections(self.port), "something still serves on the port after the kill"
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await asyncio.wait_for(self.process.wait(), timeout=20)
