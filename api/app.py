@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import contract, errors
+from api.limits import RateLimitMiddleware, RateLimits
+from api.logs import RequestLogMiddleware
 from api.routes import (
     audit,
     auth,
@@ -21,11 +21,13 @@ from api.routes import (
     clients,
     federation,
     holder,
+    holder_pages,
     issuers,
     ops,
     pages,
     recognition,
     status_lists,
+    transparency,
     verify,
 )
 from registry.config import Settings
@@ -34,42 +36,31 @@ from registry.db import create_engine, is_sqlite, session_factory
 from registry.federation.peers import Federation
 from registry.gc_tuning import settle_garbage_collector
 from registry.holder_access.identity_provider import IdentityProvider
-from registry.metrics import REQUEST_SECONDS, REQUESTS
 from registry.verification.readpool import ReadPool
 from registry.verification.verifier import Verifier
+from registry.verification.visits import VisitLog
 
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Public verification first: each request walks the included routers in order until one matches.
+ROUTERS = (
+    verify,
+    ops,
+    pages,
+    recognition,
+    auth,
+    catalogue,
+    issuers,
+    clients,
+    certificates,
+    batches,
+    holder,
+    holder_pages,
+    status_lists,
+    audit,
+    transparency,
+    federation,
+)
 MAX_BODY_BYTES = 1 << 20  # single requests
 LARGE_BODY_PATHS = {"/v1/certificate-batches": 32 << 20}  # 10,000 rows of JSON fit well inside 32 MiB
-
-
-class MetricsMiddleware:
-    """Counts and times requests by route template (not raw path), so tokens and numbers never become labels."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            template = route.path if isinstance(route, APIRoute) else "unmatched"
-            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"  # label values stay bounded
-            REQUESTS.labels(method=method, route=template, status=str(status)).inc()
-            REQUEST_SECONDS.labels(method=method, route=template).observe(time.perf_counter() - started)
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -117,11 +108,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.check_production()
     context = RegistryContext.from_settings(settings)
-    engine = create_engine(settings.database_url)
+    wait = settings.database_pool_timeout_seconds
+    engine = create_engine(settings.database_url, pool_timeout=wait)
     read_url = settings.database_read_url or settings.database_url
-    read_engine = create_engine(read_url, read_only=True) if settings.database_read_url else engine
+    read_engine = create_engine(read_url, read_only=True, pool_timeout=wait) if settings.database_read_url else engine
     size = settings.database_read_pool_size
-    read_pool = None if is_sqlite(read_url) else ReadPool(read_url, min_size=min(4, size), max_size=size)
+    read_pool = None
+    if not is_sqlite(read_url):
+        read_pool = ReadPool(read_url, min_size=min(4, size), max_size=size, acquire_timeout=wait)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,9 +129,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Issues and verifies electronic professional-title (职称) and skill-level (职业技能等级) certificates.",
         lifespan=lifespan,
         generate_unique_id_function=lambda route: route.operation_id or route.name,
+        # Off in production unless REGISTRY_DOCS says otherwise (``registry openapi`` still prints the document).
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.context = context
-    app.state.verifier = Verifier(box=context.box, keyring=context.keyring, region=settings.region.value)
+    # Who looked: written in batches, off the verification path.
+    app.state.visits = VisitLog(engine) if settings.record_visits else None
+    app.state.verifier = Verifier(
+        box=context.box, keyring=context.keyring, region=settings.region.value, visits=app.state.visits
+    )
     app.state.identity_provider = IdentityProvider.configured(settings)
     app.state.federation = Federation(context, session_factory(engine))
     app.state.engine = engine
@@ -147,27 +149,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.unlocked_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     app.state.read_sessions = session_factory(read_engine)
     errors.install(app)
-    # Public verification first: each request walks the included routers in order until one matches.
-    routers = (
-        verify,
-        ops,
-        pages,
-        recognition,
-        auth,
-        catalogue,
-        issuers,
-        clients,
-        certificates,
-        batches,
-        holder,
-        status_lists,
-        audit,
-        federation,
-    )
-    for module in routers:
+    contract.install(app)
+    for module in ROUTERS:
         app.include_router(module.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES, overrides=LARGE_BODY_PATHS)
-    app.add_middleware(MetricsMiddleware)
+    # Outside the body cap: a request over its limit is refused before anything reads its body.
+    app.state.rate_limits = RateLimits(settings, box=context.box) if settings.rate_limits_enabled else None
+    if app.state.rate_limits is not None:
+        app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
+    # Outermost: every other line of a request carries its request id, and metrics count what the client got.
+    app.add_middleware(RequestLogMiddleware)
     return app
 
 
@@ -177,8 +168,12 @@ async def dispose(app: FastAPI) -> None:
     if provider is not None:
         await provider.close()
     await app.state.federation.close()
+    if app.state.rate_limits is not None:
+        await app.state.rate_limits.close()
     if app.state.read_pool is not None:
         await app.state.read_pool.close()
+    if app.state.visits is not None:
+        await app.state.visits.close()
     await app.state.engine.dispose()
     if app.state.read_engine is not app.state.engine:
         await app.state.read_engine.dispose()

@@ -16,6 +16,7 @@ from registry.auth.scopes import Role, Scope
 from registry.certificates.records import CertificateRecord, get_visible
 from registry.context import RegistryContext
 from registry.errors import Unauthenticated
+from registry.faults import Reads
 from registry.federation.peers import Federation
 from registry.holder_access.identity_provider import IdentityProvider
 from registry.verification.reading import Reader
@@ -60,11 +61,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Read-only work (status lists) goes to the read replica when one is configured."""
-    factory: async_sessionmaker[AsyncSession] = request.app.state.read_sessions
-    async with factory() as session, session.begin():
-        yield session
+async def get_reads(request: Request) -> Reads:
+    """Public reads that change nothing (status lists), on the read replica when one is configured, each in a
+    session of its own: one that loses its connection runs once more on a fresh one (registry.faults.Reads)."""
+    return Reads(request.app.state.read_sessions)
+
+
+async def get_unlocked_reads(request: Request) -> Reads:
+    """Like ``get_reads``, taking no lock (see ``get_unlocked_session``): for the JWKS, which peers fetch."""
+    return Reads(request.app.state.unlocked_sessions)
 
 
 async def get_unlocked_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -88,7 +93,8 @@ FederationDep = Annotated[Federation, Depends(get_federation)]
 IdentityProviderDep = Annotated[IdentityProvider | None, Depends(get_identity_provider)]
 ReaderDep = Annotated[Reader, Depends(get_reader, scope="function")]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+ReadsDep = Annotated[Reads, Depends(get_reads)]
+UnlockedReadsDep = Annotated[Reads, Depends(get_unlocked_reads)]
 UnlockedSessionDep = Annotated[AsyncSession, Depends(get_unlocked_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /oauth/token")

@@ -12,8 +12,9 @@ from registry.auth.principals import Principal
 from registry.certificates import numbering, records
 from registry.context import RegistryContext
 from registry.credentials import service as credentials
-from registry.rendering import pdf, qr
-from registry.verification.schemas import VerificationResult
+from registry.rendering import pdf, qr, signed_pdf
+from registry.rendering.stamps import StatusMark
+from registry.verification.schemas import Verification, VerificationResult
 from registry.verification.verifier import Verifier
 
 STATUS_ZH = {
@@ -23,6 +24,23 @@ STATUS_ZH = {
     VerificationResult.expired: "已过期",
     VerificationResult.unknown: "无法确认",
     VerificationResult.superseded: "已更正（以更正后的新证书为准）",
+}
+# Stamped across the PDF of a certificate that is not simply valid: (Chinese, English).
+STATUS_MARKS = {
+    VerificationResult.suspended: ("已暂停", "SUSPENDED"),
+    VerificationResult.revoked: ("已撤销", "REVOKED"),
+    VerificationResult.expired: ("已过期", "EXPIRED"),
+    VerificationResult.superseded: ("已更正", "SUPERSEDED"),
+}
+# The public reason codes (the free-text reason stays with the issuer and the bureau).
+PUBLIC_REASONS = {
+    "issued_in_error": "误发 issued in error",
+    "fraud": "以欺骗手段取得 obtained by deception",
+    "disciplinary": "纪律处分 disciplinary action",
+    "holder_request": "持证人申请 at the holder's request",
+    "body_withdrawn": "评价机构备案撤销 evaluation body's filing withdrawn",
+    "bureau": "主管部门暂停 suspended by the bureau",
+    "other": "其他 other",
 }
 # The QR image for a certificate never changes: cache it for a year (private: it is behind authentication).
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -67,7 +85,16 @@ async def certificate_pdf_response(
         verify_url=records.verify_url(ctx.settings, cert.verify_token),
         issued_at=cert.issued_at,
     )
-    body = pdf.certificate_pdf(document, credential=credential.encode(), credential_filename=f"{cert.number}.vc.jwt")
+    body = await signed_pdf.signed_certificate_pdf(
+        session,
+        ctx.box,
+        doc=document,
+        issuer_id=cert.issuer_id,
+        credential=credential.encode(),
+        credential_filename=f"{cert.number}.vc.jwt",
+        status_mark=status_mark(verification),
+        crl_url=f"{ctx.settings.public_base_url.rstrip('/')}/.well-known/pdf-signing-root.crl",
+    )
     await audit.append(
         session,
         actor=principal.actor,
@@ -84,3 +111,13 @@ async def certificate_pdf_response(
             "Cache-Control": "private, no-store",
         },
     )
+
+
+def status_mark(verification: Verification) -> StatusMark | None:
+    """What to stamp across the PDF: nothing while valid; else the status, the day it changed and the public reason."""
+    labels = STATUS_MARKS.get(verification.result)
+    if labels is None:
+        return None
+    code = verification.status_reason
+    reason = PUBLIC_REASONS.get(code, code) if code else None
+    return StatusMark(labels[0], labels[1], changed_on=verification.status_changed_on, reason=reason)

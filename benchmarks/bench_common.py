@@ -365,7 +365,7 @@ class RssSampler:
 
 def start_registry(label: str, url: str, key: str, data_dir: Path) -> Server:
     """The real service as the benchmarks run it: ``registry serve --workers 2`` on loopback, no access log, no read
-    replica, on the given database and master key."""
+    replica, no rate limits, on the given database and master key."""
     registry = shutil.which("registry") or str(Path(sys.executable).with_name("registry"))
     port = free_port()
     env = {
@@ -375,6 +375,7 @@ def start_registry(label: str, url: str, key: str, data_dir: Path) -> Server:
         "REGISTRY_LOG_LEVEL": "WARNING",  # no access log line per request (the baseline runs the same way)
         "REGISTRY_DATA_DIR": str(data_dir / "registry-data"),
         "REGISTRY_DATABASE_READ_URL": "",
+        "REGISTRY_RATE_LIMITS_ENABLED": "false",  # one load generator on one address measures throughput, not limits
     }
     command = [registry, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     return start_server(label, command, env=env, port=port, log_dir=data_dir / "logs")

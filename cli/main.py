@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -87,19 +88,38 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
-    """Apply migrations, then serve the API (SQLite in ./.registry/ when nothing is configured)."""
+    """Apply migrations, then serve the API (SQLite in ./.registry/ when nothing is configured). Logs are JSON lines
+    on standard output (api/logs.py); request heads are bounded (api/server.py)."""
+    import logging
+    import logging.config
+
     import uvicorn
 
+    from api.logs import log_config
+    from api.server import BoundedHttpToolsProtocol
+
     settings = _settings()
+    derived = settings.base_url_for_serving(host, port)
+    if derived is not None:  # the app (and every worker) reads its settings from the environment
+        os.environ["REGISTRY_PUBLIC_BASE_URL"] = derived
+        settings = _settings()
+    logging_settings = log_config(settings.log_level)
+    logging.config.dictConfig(logging_settings)  # migrations and start-up lines are JSON too
     asyncio.run(_migrate(settings))
     settings.master_key_bytes  # noqa: B018 — create the development key once, before workers race to do it
-    typer.echo(f"serving on http://{host}:{port} (database: {settings.database_url.split('@')[-1]})", err=True)
+    database = settings.database_url.split("@")[-1]
+    logging.getLogger("registry.serve").info(
+        "serving on http://%s:%d (public base URL %s; database: %s)", host, port, settings.public_base_url, database
+    )
     uvicorn.run(
         "api.main:app",
         host=host,
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=logging_settings,
+        access_log=False,  # RequestLogMiddleware writes the access log, with route templates instead of paths
+        http=BoundedHttpToolsProtocol,
         proxy_headers=True,
         server_header=False,
     )
@@ -153,31 +173,25 @@ def keys_rotate(issuer: Annotated[str, typer.Option(help="evaluation body code")
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit log's hash chain; exit 1 naming the first record altered or removed."""
+    """Recompute the audit log's hash chain and the transparency log's tree; exit 1 naming the first record or leaf
+    altered or removed."""
     from registry.audit import service as audit
+    from registry.transparency import integrity
 
     settings = _settings()
 
-    async def check(_ctx: RegistryContext, session: AsyncSession) -> tuple[audit.ChainBreak | None, int]:
-        return await audit.first_broken_record(session), await audit.count_records(session)
+    async def check(_ctx: RegistryContext, session: AsyncSession) -> tuple[list[str], int, int]:
+        broken = [await audit.first_broken_record(session), await integrity.first_broken_leaf(session)]
+        found = [problem.describe() for problem in broken if problem is not None]
+        return found, await audit.count_records(session), await integrity.count_leaves(session)
 
-    broken, records = _run_in_transaction(settings, check)
-    if broken is not None:
-        typer.echo(broken.describe())
+    problems, records, leaves = _run_in_transaction(settings, check)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {records} records")
-
-
-def _read_source(source: str) -> str:
-    """A file path, or an http(s) URL fetched once."""
-    if source.startswith(("http://", "https://")):
-        import httpx
-
-        response = httpx.get(source, timeout=10, follow_redirects=False)
-        response.raise_for_status()
-        return response.text
-    with open(source, encoding="utf-8") as handle:
-        return handle.read()
+    typer.echo(f"transparency log intact: {leaves} leaves")
 
 
 @app.command("import")
@@ -198,6 +212,8 @@ def import_file(
         summary = asyncio.run(_import_with_progress(settings, file=file, issuer=issuer, started=started))
     except RegistryError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
+        for error in exc.errors:  # e.g. the header's missing or unreadable columns
+            typer.echo(f"  {error.field}: {error.message}", err=True)
         raise typer.Exit(1) from None
     elapsed = time.monotonic() - started
     typer.echo(
@@ -261,33 +277,31 @@ async def _import_with_progress(settings: Settings, *, file: Path, issuer: str, 
 @app.command("verify-credential")
 def verify_credential(
     file: Annotated[str, typer.Argument(help="the credential (compact JWS) file")],
-    jwks: Annotated[str, typer.Option(help="JWKS file or URL")],
-    status_list: Annotated[
-        list[str] | None, typer.Option("--status-list", help="status list file or URL (repeat for each purpose)")
+    jwks: Annotated[
+        str | None, typer.Option(help="JWKS file or URL (default: fetched from the registry that issued it)")
     ] = None,
+    status_list: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status-list", help="status list file or URL, repeat for each (default: the ones the credential names)"
+        ),
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="fetch nothing: --jwks, --status-list are files")] = False,
 ) -> None:
-    """Check a credential offline: format, signature, key window, dates, status. Exits 1 unless valid."""
-    import jwt as pyjwt
+    """Check a credential: format, signature, key window, dates, status. Exits 0 only when VALID; 1 when NOT VALID or
+    UNKNOWN (something could not be read or fetched: the reason is printed); 2 when it cannot run as asked."""
+    from registry.credentials import sources
 
-    from registry.credentials.offline import verify_credential as check
-
-    try:
-        token = _read_source(file)
-        key_set = json.loads(_read_source(jwks))
-    except (OSError, ValueError) as exc:
-        typer.echo(f"cannot read input: {exc}", err=True)
-        raise typer.Exit(2) from None
-    lists: dict[str, str] = {}
-    for source in status_list or []:
-        try:
-            list_token = _read_source(source).strip()
-            list_id = pyjwt.decode(list_token, options={"verify_signature": False}).get("id")
-        except (OSError, ValueError, pyjwt.PyJWTError) as exc:
-            typer.echo(f"status list {source} unreadable: {exc}", err=True)
-            continue  # its purpose then reports unknown, which fails
-        if isinstance(list_id, str):
-            lists[list_id] = list_token
-    report = check(token, jwks=key_set, status_lists=lists)
+    lists = status_list or []
+    problem = sources.offline_problem(credential=file, jwks=jwks, status_lists=lists) if offline else None
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    token, unreadable = sources.load(file)
+    if token is None:
+        typer.echo(f"error: {unreadable}", err=True)
+        raise typer.Exit(2)
+    report = sources.check(token, jwks=jwks, status_lists=lists, offline=offline)
     typer.echo(report.render())
     raise typer.Exit(0 if report.valid else 1)
 

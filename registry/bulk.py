@@ -133,7 +133,7 @@ async def insert_missing(
     # Names and types come from the table's metadata, quoted; the values travel as parameters.
     into = f"{target} ({', '.join(quote(name) for name in names)})"
     conflict = ", ".join(quote(name) for name in index_elements)
-    sql = f"INSERT INTO {into} SELECT * FROM unnest({casts}) ON CONFLICT ({conflict}) DO NOTHING"  # noqa: S608
+    sql = f"INSERT INTO {into} SELECT * FROM unnest({casts}) ON CONFLICT ({conflict}) DO NOTHING"  # noqa: S608  # nosec B608
     try:
         await driver.execute(sql, *arrays)
     except asyncpg.IntegrityConstraintViolationError as exc:

@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
+import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -39,6 +40,8 @@ class Settings(BaseSettings):
     database_read_url: str | None = None
     # Connections per process for public verification on PostgreSQL (its own driver pool, see registry.readpool).
     database_read_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
+    # How long a request waits for a free database connection before it is answered 503 with Retry-After.
+    database_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     master_key: SecretStr | None = None
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     region: Region = Region.BJ
@@ -60,12 +63,55 @@ class Settings(BaseSettings):
     peer_attempts: Annotated[int, Field(ge=1, le=5)] = 2
     # After 3 failures in a row a peer is not asked for this long (answers are ``unknown`` at once); then one trial.
     peer_reset_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
+    # Who looked (registry.verification.visits): each verification of a holder's certificate is recorded for the
+    # holder; false records nothing (benchmarks/README.md compares the two).
+    record_visits: bool = True
     # Optional: holders may also sign in with a token from an external identity provider.
     holder_idp_jwks_url: str | None = None
     holder_idp_issuer: str | None = None
     holder_idp_audience: str | None = None
     holder_idp_id_claim: str = "id_number"
     holder_idp_id_type_claim: str | None = None
+    # Abuse limits (api/limits.py), in the `limits` library's notation ("120/minute", "10/minute;60/hour"); "" or "0"
+    # turns one off, REGISTRY_RATE_LIMITS_ENABLED=false all of them. Counted in Redis when REGISTRY_REDIS_URL is set
+    # (shared by every process), else in each process.
+    rate_limits_enabled: bool = True
+    redis_url: str | None = None  # redis://host:6379/0, rediss://… or unix:///path.sock
+    redis_key_prefix: str = "talent-registry"  # several registries (or test runs) can share one Redis
+    rate_limit_verify: str = "120/minute"  # per client address, all public verification routes together
+    rate_limit_verify_number: str = "10/minute;60/hour"  # per certificate number asked by number + name
+    rate_limit_token: str = "30/minute"  # noqa: S105 — a rate: per client address, POST /oauth/token
+    rate_limit_token_client: str = "20/minute"  # noqa: S105 — a rate: per client_id, POST /oauth/token
+    rate_limit_holder_sign_in: str = "10/minute"  # per client address, POST /v1/holder/sessions
+    # /docs, /redoc and /openapi.json; unset: on, except in production.
+    docs: bool | None = None
+    # /metrics; unset: on, except in production. With a token, only ``Authorization: Bearer <token>`` may read it.
+    metrics: bool | None = None
+    metrics_token: SecretStr | None = None
+
+    @field_validator(
+        "rate_limit_verify",
+        "rate_limit_verify_number",
+        "rate_limit_token",
+        "rate_limit_token_client",
+        "rate_limit_holder_sign_in",
+    )
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("", "0"):
+            return ""
+        limits.parse_many(value)  # ValueError names the notation it could not read
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REGISTRY_REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("public_base_url")
     @classmethod
@@ -97,6 +143,15 @@ class Settings(BaseSettings):
     def token_issuer(self) -> str:
         return self.public_base_url
 
+    def base_url_for_serving(self, host: str, port: int) -> str | None:
+        """The public base URL ``registry serve --host H --port P`` derives when REGISTRY_PUBLIC_BASE_URL is unset
+        outside production (None: keep the configured one). Links, QR codes and credentials then point at the port
+        actually served; the access-token issuer follows it, so a client's token from a run on another port is refused
+        (401) and it asks for a new one — set REGISTRY_PUBLIC_BASE_URL to keep one address across runs."""
+        if "public_base_url" in self.model_fields_set or self.env is Environment.production:
+            return None
+        return served_base_url(host, port)
+
     @cached_property
     def master_key_bytes(self) -> bytes:
         """The 32-byte master key: configured, or (outside production) generated once and kept in the data folder."""
@@ -116,6 +171,14 @@ class Settings(BaseSettings):
                 pass
         return _parse_master_key(path.read_text(encoding="ascii").strip())
 
+    @property
+    def docs_enabled(self) -> bool:
+        return self.docs if self.docs is not None else self.env is not Environment.production
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.metrics if self.metrics is not None else self.env is not Environment.production
+
     def check_production(self) -> None:
         """Refuse to run in production on anything that is only fit for a developer's machine."""
         if self.env is not Environment.production:
@@ -129,6 +192,17 @@ class Settings(BaseSettings):
             problems.append("REGISTRY_PUBLIC_BASE_URL must be the public https:// address")
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+
+
+def served_base_url(host: str, port: int) -> str:
+    """``http://H:P`` for a listening address: a wildcard bind (0.0.0.0, ::) is reached on 127.0.0.1 from this
+    machine, and an IPv6 literal goes in brackets."""
+    host = host.strip().strip("[]")
+    if host in ("", "0.0.0.0", "::", "*"):  # noqa: S104  # nosec B104 — recognising a wildcard bind, not binding
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _parse_master_key(text: str) -> bytes:

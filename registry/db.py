@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, ExceptionContext, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+from registry.faults import Fault, database_fault
 
 # Stable constraint names, so Alembic migrations can refer to them on both backends.
 SQLModel.metadata.naming_convention = {
@@ -57,16 +61,44 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, read_only: bool = False, pool_timeout: float = 30, **kwargs: Any) -> AsyncEngine:
+    """``pool_timeout``: how long a request waits for a free pooled connection before it is answered 503."""
     if is_sqlite(url):
+        if make_url(url).database not in (None, "", ":memory:"):  # in memory: one shared connection, no queue
+            kwargs.setdefault("pool_timeout", pool_timeout)
         return _create_sqlite_engine(url, **kwargs)
-    # No pool_pre_ping: it costs a round trip on every checkout of the hot path; recycling plus the driver's own
-    # connection-loss errors cover what it would catch.
-    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "pool_recycle": 1800, "hide_parameters": True}
+    # No pool_pre_ping: with asyncpg it is BEGIN, a ping and ROLLBACK on every checkout (1.5-1.7x a one-row read,
+    # benchmarks/pool_checks.py). A connection the server closed while pooled is known closed to the driver without
+    # asking (_discard_closed); one that dies under a request is invalidated with every older one
+    # (_treat_broken_as_lost), and idempotent reads run once more on a fresh one (registry.faults.Reads, the
+    # verification reader and read pool).
+    options: dict[str, Any] = {
+        "pool_size": 10,
+        "max_overflow": 10,
+        "pool_recycle": 1800,
+        "pool_timeout": pool_timeout,
+        "hide_parameters": True,
+    }
     if read_only:
         options["execution_options"] = {"postgresql_readonly": True}
     options.update(kwargs)
-    return create_async_engine(url, **options)
+    engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    event.listen(engine.sync_engine, "handle_error", _treat_broken_as_lost)
+    return engine
+
+
+def _discard_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+    # Raising DisconnectionError makes the pool throw this one away and hand out another (or open a fresh one).
+    if record.driver_connection is not None and record.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+def _treat_broken_as_lost(context: ExceptionContext) -> None:
+    # asyncpg may report a broken connection before it notices the socket closed ("cannot switch to state 12");
+    # SQLAlchemy would then pool it again. As a disconnect it is thrown away, with every connection opened before it.
+    if not context.is_disconnect and database_fault(context.original_exception) is Fault.connection_lost:
+        context.is_disconnect = True
 
 
 def _create_sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -18,11 +18,13 @@ RegistryError                        400   the base: a request the registry refu
 │   ├── NotVouchedFor                409     a stored certificate no longer checks out; nothing is re-signed
 │   ├── OverlappingRule              409     a recognition rule as specific as one in force for the same cases
 │   └── RecordingConflict            409     a unique value clashed while recording; retrying is safe
+├── Gone                             410   a holder's share link that expired or was withdrawn (never the certificate)
 ├── UnsupportedMediaType             415   a body in a format the endpoint does not take
 ├── InvalidInput                     422   fields are wrong; ``errors`` names each ({field, message}, with row)
 │   ├── BatchRejected                422     a batch with bad rows: every bad row listed, nothing issued
 │   └── IdempotencyKeyReused         422     an Idempotency-Key reused with a different request
-└── TooManyRequests                  429   locked out for a while; ``Retry-After`` says how long
+├── TooManyRequests                  429   over a rate limit or locked out; ``Retry-After`` says for how long
+└── ServiceUnavailable               503   database unreachable or busy (registry.faults); ``Retry-After`` says when
 
 ValueError subclasses, raised by pure parsers and turned into InvalidInput (422) naming the field by the schemas:
 FieldValueError (a model validator blaming one field), InvalidCertificateNumber, InvalidIdentityNumber,
@@ -175,6 +177,12 @@ class RecordingConflict(Conflict):
     title = "The change could not be recorded; retrying is safe"
 
 
+class Gone(RegistryError):
+    status = 410
+    slug = "gone"
+    title = "Gone"
+
+
 class UnsupportedMediaType(RegistryError):
     status = 415
     slug = "unsupported-media-type"
@@ -205,6 +213,19 @@ class TooManyRequests(RegistryError):
     status = 429
     slug = "too-many-requests"
     title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ServiceUnavailable(RegistryError):
+    status = 503
+    slug = "service-unavailable"
+    title = "Temporarily unavailable"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
@@ -278,6 +299,8 @@ def field_errors(
         message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
         if error.get("type") == "extra_forbidden":
             message = "unknown field"
+        elif error.get("type") == "string_unicode":
+            message = "must be text: it holds an unpaired surrogate (a broken \\uD800-\\uDFFF escape), not a character"
         named.append(FieldError(field=field, message=message, row=row))
     return named
 

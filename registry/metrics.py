@@ -13,3 +13,4 @@ REQUEST_SECONDS = Histogram(
 )
 CERTIFICATES_ISSUED = Counter("registry_certificates_issued_total", "Certificates issued", ["cert_type"])
 VERIFICATIONS = Counter("registry_verifications_total", "Public verifications by result", ["result", "channel"])
+VISITS_DROPPED = Counter("registry_visits_dropped_total", "Verification visits not recorded: the queue was full")

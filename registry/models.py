@@ -6,10 +6,13 @@ from registry.audit.models import AuditRecord
 from registry.auth.models import ApiClient
 from registry.catalogue.models import BasisDocument, CatalogueEntry, Level, Series
 from registry.certificates.models import Certificate, CertificateEvent, IdempotencyRecord, StatusList
+from registry.holder_access.models import ShareLink
 from registry.holders.models import Holder, HolderLoginThrottle
 from registry.issuers.models import FiledScope, Issuer
 from registry.keys.models import SigningKey
 from registry.recognition.models import RecognitionRule
+from registry.transparency.models import TransparencyHead, TransparencyLeaf, TransparencyNode
+from registry.verification.models import VerificationVisit
 
 __all__ = [
     "ApiClient",
@@ -26,6 +29,11 @@ __all__ = [
     "Level",
     "RecognitionRule",
     "Series",
+    "ShareLink",
     "SigningKey",
     "StatusList",
+    "TransparencyHead",
+    "TransparencyLeaf",
+    "TransparencyNode",
+    "VerificationVisit",
 ]

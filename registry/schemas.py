@@ -1,24 +1,78 @@
-"""Shared building blocks for request and response schemas."""
+"""Shared building blocks for request and response schemas, and the rule for text a person reads (names, labels).
+
+Text a person reads is NFC-normalised, then refused if it holds anything that is not plainly visible text: control
+characters and line breaks (Unicode Cc, Zl, Zp), invisible formatting characters (Cf: zero-width spaces and joiners,
+soft hyphen, byte-order mark, bidirectional controls, tag characters), private-use (Co), surrogates (Cs), code points
+not assigned in the Unicode version of the running Python (Cn; except planes 2 and 3, which only ever receive CJK
+ideographs, so a newly encoded rare 汉字 is not refused), and more than ``MAX_COMBINING_MARKS`` combining marks
+(Mn, Mc, Me) in a row. Runs of white space become one space.
+
+A person's name also has its middle dot made one character: 少数民族 and transliterated names are written with
+U+00B7 MIDDLE DOT (阿沛·阿旺晋美, 买买提·艾力), which is what resident identity cards carry; the look-alikes that
+input methods and older encodings produce (U+30FB ・, U+FF65 ･, U+2027 ‧, U+2022 •, U+2219 ∙, U+22C5 ⋅) are stored
+as U+00B7, and public verification compares names with every one of them, and a full stop, as the same dot.
+"""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+MAX_COMBINING_MARKS = 2
+MIDDLE_DOT = "\u00b7"
+_NAME_DOTS = str.maketrans(dict.fromkeys("\u30fb\uff65\u2027\u2022\u2219\u22c5", MIDDLE_DOT))
+_COMPARED_DOTS = str.maketrans(dict.fromkeys("\u30fb\uff65\u2027\u2022\u2219\u22c5.\uff0e", MIDDLE_DOT))
+# Planes 2 (SIP) and 3 (TIP) are reserved for CJK ideographs: an unassigned code point there is a 汉字 newer than the
+# Unicode tables of this Python, not junk. Their last two code points are noncharacters.
+_IDEOGRAPH_PLANES = range(0x20000, 0x40000)
+
+_REFUSED = {
+    "Cc": "control characters or line breaks",
+    "Zl": "control characters or line breaks",
+    "Zp": "control characters or line breaks",
+    "Cf": "invisible formatting characters such as zero-width spaces, soft hyphens or text-direction controls",
+    "Co": "private-use characters, which look different on every device",
+    "Cs": "unpaired surrogates, which are not characters",
+    "Cn": f"code points that are not characters in Unicode {unicodedata.unidata_version}",
+}
 
 
-def _cleaner(max_length: int) -> Callable[[str], str]:
+def _describe(char: str, position: int) -> str:
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}{' ' + name if name else ''} at character {position}"
+
+
+def _refused_character(value: str) -> str | None:
+    """Why ``value`` (already NFC) cannot be stored as text a person reads, or None."""
+    marks = 0
+    for position, char in enumerate(value, start=1):
+        category = unicodedata.category(char)
+        if category == "Cn" and ord(char) in _IDEOGRAPH_PLANES and ord(char) & 0xFFFE != 0xFFFE:
+            category = "Lo"
+        if category in _REFUSED:
+            return f"must not contain {_REFUSED[category]} ({_describe(char, position)})"
+        marks = marks + 1 if category.startswith("M") else 0
+        if marks > MAX_COMBINING_MARKS:
+            return (
+                f"must not stack more than {MAX_COMBINING_MARKS} accents or other combining marks on one character"
+                f" ({_describe(char, position)})"
+            )
+    return None
+
+
+def _cleaner(max_length: int, *, person_name: bool = False) -> Callable[[str], str]:
     def clean(value: str) -> str:
-        """NFC, single spaces, no control or invisible characters: what is stored is what a person would read."""
+        """NFC, single spaces, only visible characters: what is stored is what a person would read."""
         value = unicodedata.normalize("NFC", value)
-        if _CONTROL.search(value):
-            raise ValueError("must not contain control or invisible characters")
+        problem = _refused_character(value)
+        if problem is not None:
+            raise ValueError(problem)
         value = " ".join(value.split())
+        if person_name:
+            value = value.translate(_NAME_DOTS)
         if not value:
             raise ValueError("must not be blank")
         if len(value) > max_length:  # normalisation can lengthen a string; the column cannot
@@ -31,6 +85,10 @@ def _cleaner(max_length: int) -> Callable[[str], str]:
 Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64))]
 Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_cleaner(128))]
 Text256 = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_cleaner(256))]
+Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))]
+PersonName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64, person_name=True))
+]
 
 
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,47}$")]
@@ -43,5 +101,6 @@ class StrictInput(BaseModel):
 
 
 def person_name_key(name: str) -> str:
-    """How names are compared in public verification: compatibility-normalised, case- and space-insensitive."""
-    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+    """How names are compared in public verification: compatibility-normalised, case- and space-insensitive, every
+    middle-dot look-alike (and a full stop) the same dot."""
+    return "".join(unicodedata.normalize("NFKC", name).translate(_COMPARED_DOTS).casefold().split())

@@ -26,6 +26,7 @@ _COUNT_STATEMENTS = {
     "catalogue_entries": "SELECT count(*) FROM catalogue_entries",
     "signing_keys": "SELECT count(*) FROM signing_keys",
     "status_lists": "SELECT count(*) FROM status_lists",
+    "transparency_leaves": "SELECT count(*) FROM transparency_leaves",
 }
 
 

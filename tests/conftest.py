@@ -122,6 +122,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         master_key=MASTER_KEY,
         public_base_url="https://registry.test",
         data_dir=tmp_path / "data",
+        # Tests send many requests from one address; tests/integration/test_rate_limits.py turns limits on.
+        rate_limits_enabled=False,
     )
 
 

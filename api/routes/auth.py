@@ -10,16 +10,18 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Form, Header
 from fastapi.responses import Response
 
-from api.deps import ContextDep, SessionDep, UnlockedSessionDep
+from api.deps import ContextDep, SessionDep, UnlockedReadsDep
+from api.errors import DATABASE_UNAVAILABLE
 from registry.auth import tokens
 from registry.auth.schemas import TokenResponse
 from registry.credentials import discovery
 from registry.errors import FieldError, InvalidClient, UnsupportedGrantType
+from registry.keys import documents
 
 router = APIRouter(tags=["auth"])
 
 
-def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     """RFC 6749 §2.3.1: client_secret_basic, with form-urlencoded id and secret inside the Basic header."""
     if not authorization or not authorization.lower().startswith("basic "):
         return None
@@ -53,7 +55,7 @@ async def token(
             f"grant_type {grant_type!r} is not supported",
             errors=[FieldError("grant_type", "must be client_credentials")],
         )
-    basic = _basic_credentials(authorization)
+    basic = basic_credentials(authorization)
     if basic is not None:
         client_id, client_secret = basic
     if not client_id or not client_secret:
@@ -69,7 +71,29 @@ async def token(
     )
 
 
-@router.get("/.well-known/jwks.json", operation_id="auth-jwks")
-async def jwks(session: UnlockedSessionDep) -> dict[str, Any]:
+@router.get("/.well-known/jwks.json", operation_id="auth-jwks", responses=DATABASE_UNAVAILABLE)
+async def jwks(reads: UnlockedReadsDep) -> dict[str, Any]:
     """Every public key: the registry's access-token keys and every evaluation body's signing keys, with validity."""
-    return await discovery.jwks(session)
+    return await reads(discovery.jwks)
+
+
+@router.get(
+    "/.well-known/pdf-signing-root.pem",
+    operation_id="auth-pdf-signing-root",
+    responses={200: {"content": {"application/x-pem-file": {}}}, **DATABASE_UNAVAILABLE},
+)
+async def pdf_signing_root(context: ContextDep, session: SessionDep) -> Response:
+    """The registry's root certificate for PDF signatures: add it as a trust anchor to validate an e-certificate."""
+    pem = await documents.root_certificate_pem(session, context.box)
+    return Response(pem, media_type="application/x-pem-file", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get(
+    "/.well-known/pdf-signing-root.crl",
+    operation_id="auth-pdf-signing-crl",
+    responses={200: {"content": {"application/pkix-crl": {}}}, **DATABASE_UNAVAILABLE},
+)
+async def pdf_signing_crl(context: ContextDep, session: SessionDep) -> Response:
+    """The root's revocation list: the document certificates of keys marked compromised (DER)."""
+    crl = await documents.revocation_list(session, context.box)
+    return Response(crl, media_type="application/pkix-crl", headers={"Cache-Control": "public, max-age=300"})

@@ -36,6 +36,8 @@ async def levels(session: SessionDep) -> dict[str, list[LevelPublic]]:
     }
 
 
-@router.post("", response_model=CatalogueEntryPublic, status_code=201, operation_id="catalogue-create")
+@router.post(
+    "", response_model=CatalogueEntryPublic, status_code=201, operation_id="catalogue-create", responses={409: {}}
+)
 async def create_entry(body: CatalogueEntryCreate, session: SessionDep, admin: CatalogueWrite) -> CatalogueEntryPublic:
     return await catalogue.add_entry(session, actor=admin.actor, entry=body)

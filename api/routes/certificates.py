@@ -21,6 +21,7 @@ from api.deps import (
     VerifierDep,
 )
 from api.documents import certificate_pdf_response, qr_response
+from api.errors import DATABASE_UNAVAILABLE
 from api.responses import outcome_response
 from registry.certificates import issuance, lifecycle, records
 from registry.certificates.schemas import (
@@ -60,6 +61,7 @@ IdempotencyKey = Annotated[
             "description": "the holder already has a live certificate for this entry and level (named), or the "
             "same Idempotency-Key is still in flight"
         },
+        **DATABASE_UNAVAILABLE,
     },
 )
 async def issue_certificate(

@@ -53,7 +53,9 @@ async def peer_verify(
     authorization: Authorization = None,  # optional here: a missing token is a 401 like a bad one, not a 422
 ) -> dict[str, str]:
     caller = await federation.caller(authorization)
-    answer = await forwarding.answer_peer(verifier, source, number=body.number, holder_name=body.holder_name)
+    answer = await forwarding.answer_peer(
+        verifier, source, number=body.number, holder_name=body.holder_name, peer_region=caller
+    )
     return await federation.answer(caller=caller, nonce=body.nonce, answer=answer)
 
 

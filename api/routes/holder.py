@@ -1,7 +1,9 @@
-"""Holders: sign in with identity document + claim code, list own certificates, download the e-certificate PDF."""
+"""Holders: sign in with identity document + claim code, list own certificates, download the e-certificate PDF,
+share a certificate through an expiring link, and see who verified their certificates."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -10,13 +12,23 @@ from fastapi.responses import Response
 from api.deps import ContextDep, IdentityProviderDep, PrincipalDep, SessionDep, VerifierDep
 from api.documents import certificate_pdf_response
 from api.errors import registry_problem
+from api.limits import client_address
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
 from registry.certificates import records
 from registry.certificates.schemas import CertificatePublic
 from registry.errors import Forbidden, WrongClaimCode
-from registry.holder_access import sign_in
-from registry.holder_access.schemas import ExternalSessionCreate, HolderSession, HolderSessionCreate
+from registry.holder_access import share_links, sign_in
+from registry.holder_access.schemas import (
+    ExternalSessionCreate,
+    HolderSession,
+    HolderSessionCreate,
+    ShareLinkCreate,
+    ShareLinkCreated,
+    ShareLinkPublic,
+)
+from registry.verification import visits
+from registry.verification.visits import VisitPublic
 
 router = APIRouter(prefix="/v1/holder", tags=["holder"])
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -36,12 +48,15 @@ HolderDep = Annotated[Principal, Depends(_holder)]
     response_model=HolderSession,
     status_code=201,
     operation_id="holder-sessions-create",
-    responses={401: {"description": "no match"}, 429: {"description": "locked after five wrong claim codes"}},
+    responses={
+        401: {"description": "no match"},
+        429: {"description": "over the rate limit, or locked after five wrong claim codes from this address"},
+    },
 )
 async def open_session(
     body: HolderSessionCreate, request: Request, context: ContextDep, session: SessionDep
 ) -> Response:
-    opened = await sign_in.with_claim_code(context, session, request=body)
+    opened = await sign_in.with_claim_code(context, session, request=body, client_address=client_address(request.scope))
     if isinstance(opened, WrongClaimCode):
         # Answered, not raised: the request's transaction then commits the strike this attempt recorded. This is the
         # one place a failed request keeps a write.
@@ -82,3 +97,40 @@ async def certificate_pdf(
     number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, holder: HolderDep
 ) -> Response:
     return await certificate_pdf_response(context, session, verifier, principal=holder, number=number)
+
+
+@router.post(
+    "/share-links",
+    response_model=ShareLinkCreated,
+    status_code=201,
+    operation_id="holder-share-links-create",
+    responses={404: {"description": "not a certificate of this holder"}},
+)
+async def create_share_link(
+    body: ShareLinkCreate, context: ContextDep, session: SessionDep, holder: HolderDep
+) -> ShareLinkCreated:
+    """A link that opens the certificate's verification page with the purpose shown; its URL is shown only once."""
+    return await share_links.create(context.settings, session, principal=holder, request=body)
+
+
+@router.get("/share-links", response_model=list[ShareLinkPublic], operation_id="holder-share-links-list")
+async def list_share_links(session: SessionDep, holder: HolderDep) -> list[ShareLinkPublic]:
+    return await share_links.list_for_holder(session, principal=holder)
+
+
+@router.delete(
+    "/share-links/{link_id}",
+    status_code=204,
+    operation_id="holder-share-links-withdraw",
+    responses={404: {"description": "no such link of this holder"}},
+)
+async def withdraw_share_link(link_id: uuid.UUID, session: SessionDep, holder: HolderDep) -> Response:
+    await share_links.withdraw(session, principal=holder, link_id=link_id)
+    return Response(status_code=204)
+
+
+@router.get("/verifications", response_model=list[VisitPublic], operation_id="holder-verifications-list")
+async def list_verifications(session: SessionDep, holder: HolderDep) -> list[VisitPublic]:
+    """Who looked: each verification of the holder's certificates that reached the registry (time, channel, purpose,
+    region), newest first. Never the verifier's address; answers a cache gave without asking are not counted."""
+    return await visits.list_public(session, holder_index=holder.holder_index or "")

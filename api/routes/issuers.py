@@ -13,7 +13,7 @@ from registry.issuers.schemas import IssuerCreate, IssuerPublic, KeyCompromise, 
 router = APIRouter(prefix="/v1/issuers", tags=["issuers"])
 
 
-@router.post("", response_model=IssuerPublic, status_code=201, operation_id="issuers-create")
+@router.post("", response_model=IssuerPublic, status_code=201, operation_id="issuers-create", responses={409: {}})
 async def create_issuer(
     body: IssuerCreate, context: ContextDep, session: SessionDep, admin: IssuersWrite
 ) -> IssuerPublic:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.errors import problem
+from api.deps import UnlockedReadsDep
+from api.errors import DATABASE_UNAVAILABLE, problem, registry_problem
+from registry.config import Settings
+from registry.faults import Fault, database_fault, unavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -18,17 +22,30 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", operation_id="ops-readyz", responses={503: {"description": "database unreachable"}})
-async def readyz(request: Request) -> Response:
-    engine: AsyncEngine = request.app.state.engine
+@router.get("/readyz", operation_id="ops-readyz", responses=DATABASE_UNAVAILABLE)
+async def readyz(request: Request, reads: UnlockedReadsDep) -> Response:
     try:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception:  # any failure to reach the database means "not ready", whatever the driver raises
-        return problem(503, slug="not-ready", title="Not ready", detail="the database is not reachable")
+        # A pooled connection that died is no answer to "can the database be reached?": Reads asks a fresh one.
+        await reads(lambda session: session.execute(text("SELECT 1")))
+    except Exception as error:  # any failure to reach the database means "not ready", whatever the driver raises
+        fault = database_fault(error) or Fault.unreachable
+        return registry_problem(unavailable(fault), instance=request.url.path)
     return Response('{"status":"ready"}', media_type="application/json")
 
 
 @router.get("/metrics", operation_id="ops-metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: off in production unless REGISTRY_METRICS, and behind REGISTRY_METRICS_TOKEN if set."""
+    settings: Settings = request.app.state.context.settings
+    if not settings.metrics_enabled:
+        return problem(404, slug="http-404", title="Not found", detail="Not Found")
+    if settings.metrics_token is not None:
+        expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            response = problem(
+                401, slug="unauthenticated", title="Unauthenticated", detail="a metrics token is required"
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,5 @@
-"""The human verification page the QR code opens (Chinese first, English on request), and the number + name form."""
+"""The human verification page the QR code opens (Chinese first with English beneath; ``?lang=en`` puts English
+first), and the number + name form."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.deps import FederationDep, ReaderDep, VerifierDep
+from api.errors import DATABASE_UNAVAILABLE
 from registry.certificates import numbering
 from registry.clock import CHINA_STANDARD_TIME
 from registry.errors import InvalidInput, NotFound
@@ -61,6 +63,7 @@ TEXT: dict[str, dict[str, Any]] = {
             "holder_request": "持证人申请",
             "body_withdrawn": "评价机构备案被撤销",
             "other": "其他原因",
+            "bureau": "人力资源社会保障部门暂停",
         },
         "holder": "持证人",
         "id": "证件号码",
@@ -78,6 +81,19 @@ TEXT: dict[str, dict[str, Any]] = {
         "signature": "电子签名",
         "signature_ok": "已验证",
         "signature_bad": "未通过",
+        "changed": {"revoked": "撤销日期", "suspended": "暂停日期", "superseded": "更正日期", "expired": "失效日期"},
+        "reason": "原因",
+        "original_validity": "原定有效期",
+        "open_ended": "无固定期限",
+        "signature_meaning": {
+            "valid": "签名真实，证书有效",
+            "revoked": "签名真实，但证书已撤销",
+            "suspended": "签名真实，但证书已暂停",
+            "expired": "签名真实，但证书已过期",
+            "superseded": "签名真实，但证书已被更正后的证书替代",
+            "unknown": "签名真实，但无法确认证书当前状态",
+            "failed": "签名未通过校验，证书不可信",
+        },
         "superseded_by": "更正后证书编号",
         "checked_at": "查验时间",
         "form_title": "按编号查验证书",
@@ -129,6 +145,7 @@ TEXT: dict[str, dict[str, Any]] = {
             "holder_request": "at the holder's request",
             "body_withdrawn": "the evaluation body's filing was withdrawn",
             "other": "other reason",
+            "bureau": "suspended by the human resources bureau",
         },
         "holder": "Holder",
         "id": "ID number",
@@ -146,6 +163,24 @@ TEXT: dict[str, dict[str, Any]] = {
         "signature": "Digital signature",
         "signature_ok": "Verified",
         "signature_bad": "Failed",
+        "changed": {
+            "revoked": "Revoked on",
+            "suspended": "Suspended on",
+            "superseded": "Corrected on",
+            "expired": "Not valid since",
+        },
+        "reason": "Reason",
+        "original_validity": "Original validity",
+        "open_ended": "open-ended",
+        "signature_meaning": {
+            "valid": "Signature genuine; the certificate is valid",
+            "revoked": "Signature genuine, but the certificate was revoked",
+            "suspended": "Signature genuine, but the certificate is suspended",
+            "expired": "Signature genuine, but the certificate has expired",
+            "superseded": "Signature genuine, but a corrected certificate replaced this one",
+            "unknown": "Signature genuine, but the certificate's standing cannot be confirmed",
+            "failed": "The signature does not check out: do not rely on this certificate",
+        },
         "superseded_by": "Replaced by",
         "checked_at": "Checked at",
         "form_title": "Check a certificate by number",
@@ -173,27 +208,42 @@ def _page(request: Request, template: str, *, lang: str, status: int = 200, **co
     response = templates.TemplateResponse(
         request,
         template,
-        {"lang": lang, "t": TEXT[lang], "switch_url": f"{request.url.path}?lang={other}", **context},
+        {
+            "lang": lang,
+            "t": TEXT[lang],
+            "u": TEXT[other],  # the other language, shown beneath: the reader need not switch
+            "alt_lang": "zh-CN" if other == "zh" else "en",
+            "switch_url": f"{request.url.path}?lang={other}",
+            **context,
+        },
         status_code=status,
         headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
     )
     return response
 
 
-def _result_page(request: Request, verification: Verification, *, lang: str) -> HTMLResponse:
+def result_page(
+    request: Request, verification: Verification, *, lang: str, template: str = "result.html", **extra: Any
+) -> HTMLResponse:
+    """The verification page; ``template`` and ``extra`` let a page extending it (a holder's share link) add to it."""
     text = TEXT[lang]
+    changed_on = verification.status_changed_on
     return _page(
         request,
-        "result.html",
+        template,
         lang=lang,
         page_title=text["results"][verification.result],
         result=verification.result.value,
-        reason_text=text["reasons"].get(verification.reason or "", ""),
+        reason_code=verification.reason,
+        changed_on=changed_on.isoformat() if changed_on else None,
+        public_reason=verification.status_reason,
+        names=lambda zh, en: (zh, en) if lang == "zh" else (en, zh),
         c=verification.certificate,
         answered_by=verification.answered_by or request.app.state.context.settings.region.value,
-        signature_valid=verification.signature_valid,
+        signature_key=verification.result.value if verification.signature_valid else "failed",
         superseded_by=numbering.format_number(verification.superseded_by) if verification.superseded_by else None,
         checked_at=verification.checked_at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M:%S (UTC+8)"),
+        **extra,
     )
 
 
@@ -202,7 +252,7 @@ async def verify_form(request: Request, lang: Lang = "zh") -> HTMLResponse:
     return _page(request, "form.html", lang=lang, number="", holder_name="", error=None)
 
 
-@router.post("/v", response_class=HTMLResponse, operation_id="pages-verify-number")
+@router.post("/v", response_class=HTMLResponse, operation_id="pages-verify-number", responses=DATABASE_UNAVAILABLE)
 async def verify_by_number(
     request: Request,
     verifier: VerifierDep,
@@ -228,10 +278,12 @@ async def verify_by_number(
         )
     except NotFound:
         return _page(request, "missing.html", lang=lang, status=404)
-    return _result_page(request, verification, lang=lang)
+    return result_page(request, verification, lang=lang)
 
 
-@router.get("/v/{token}", response_class=HTMLResponse, operation_id="pages-verify-token")
+@router.get(
+    "/v/{token}", response_class=HTMLResponse, operation_id="pages-verify-token", responses=DATABASE_UNAVAILABLE
+)
 async def verify_page(
     token: str, request: Request, verifier: VerifierDep, connection: ReaderDep, lang: Lang = "zh"
 ) -> HTMLResponse:
@@ -239,4 +291,4 @@ async def verify_page(
         verification = await verifier.by_token(connection, token=token, channel="page")
     except NotFound:
         return _page(request, "missing.html", lang=lang, status=404)
-    return _result_page(request, verification, lang=lang)
+    return result_page(request, verification, lang=lang)

@@ -45,7 +45,9 @@ router = APIRouter(prefix="/v1/recognition", tags=["recognition"])
 _ERRORS: dict[int | str, dict[str, str]] = {404: {"description": "No such rule"}, 409: {"description": "Conflict"}}
 
 
-@router.post("/rules", response_model=RulePublic, status_code=201, operation_id="recognition-rules-create")
+@router.post(
+    "/rules", response_model=RulePublic, status_code=201, operation_id="recognition-rules-create", responses={409: {}}
+)
 async def create_rule(body: RuleCreate, session: SessionDep, admin: RecognitionWrite) -> RulePublic:
     return await rules.create(session, actor=admin.actor, body=body)
 
@@ -60,7 +62,7 @@ async def list_rules(
     cert_type: CertType | None = None,
     include_retired: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> RulePage:
     return await rules.search(
         session,
@@ -74,7 +76,7 @@ async def list_rules(
     )
 
 
-@router.get("/rules/{rule_id}", response_model=RulePublic, operation_id="recognition-rules-get", responses=_ERRORS)
+@router.get("/rules/{rule_id}", response_model=RulePublic, operation_id="recognition-rules-get")
 async def get_rule(rule_id: int, session: SessionDep, reader: RecognitionRead) -> RulePublic:
     return await rules.read(session, rule_id)
 

@@ -7,10 +7,11 @@ import hashlib
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import ContextDep, ReadSessionDep
+from api.deps import ContextDep, ReadsDep
+from api.errors import DATABASE_UNAVAILABLE
 from registry.credentials import service as credentials
 
-router = APIRouter(prefix="/v1/status-lists", tags=["status-lists"])
+router = APIRouter(prefix="/v1/status-lists", tags=["status-lists"], responses=DATABASE_UNAVAILABLE)
 # Short enough that a revocation reaches verifiers within a minute; long enough for a CDN to absorb scan storms.
 MAX_AGE_SECONDS = 60
 
@@ -22,10 +23,12 @@ MAX_AGE_SECONDS = 60
     responses={200: {"content": {"application/vc+jwt": {}}}, 304: {}, 404: {}},
 )
 async def status_list(
-    issuer_code: str, list_name: str, request: Request, context: ContextDep, session: ReadSessionDep
+    issuer_code: str, list_name: str, request: Request, context: ContextDep, reads: ReadsDep
 ) -> Response:
     """`list_name` is `{list_id}-revocation` or `{list_id}-suspension`, as named in a credential's status entry."""
-    token = await credentials.status_list_credential(context, session, issuer_code=issuer_code, name=list_name)
+    token = await reads(
+        lambda session: credentials.status_list_credential(context, session, issuer_code=issuer_code, name=list_name)
+    )
     etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
     headers = {"Cache-Control": f"public, max-age={MAX_AGE_SECONDS}", "ETag": etag}
     wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}

@@ -11,12 +11,13 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from api.deps import FederationDep, ReaderDep, VerifierDep
+from api.errors import DATABASE_UNAVAILABLE
 from registry.federation import forwarding
 from registry.verification.reading import Reader
 from registry.verification.schemas import Verification, VerifyByNumber
 from registry.verification.verifier import Verifier
 
-router = APIRouter(prefix="/v1/verify", tags=["verify"])
+router = APIRouter(prefix="/v1/verify", tags=["verify"], responses=DATABASE_UNAVAILABLE)
 
 _NO_STORE = {"Cache-Control": "no-store"}
 

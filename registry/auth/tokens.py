@@ -18,6 +18,7 @@ from sqlmodel import col
 
 from registry.auth import client_secrets
 from registry.auth.models import ApiClient
+from registry.auth.numeric_dates import require_numeric_dates
 from registry.auth.principals import Principal
 from registry.auth.schemas import TokenResponse
 from registry.auth.scopes import Role
@@ -151,6 +152,7 @@ async def _verified_claims(ctx: RegistryContext, session: AsyncSession, token: s
             leeway=5,
             options={"require": _REQUIRED_CLAIMS},
         )
+        require_numeric_dates(claims)
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the access token has expired") from None
     except jwt.PyJWTError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,12 @@ async def once(
 
 
 def request_hash(payload: Any) -> str:
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        # What orjson cannot write but a JSON request may hold (an escaped lone surrogate, a 100-digit integer).
+        canonical = json.dumps(payload, sort_keys=True, default=repr).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def _context(principal: Principal, operation: str, key: str) -> str:

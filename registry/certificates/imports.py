@@ -7,9 +7,8 @@ Bad rows do not stop the import: they are set aside, with their reasons, into a 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from registry.context import RegistryContext
 from registry.db import transaction
 from registry.errors import NotFound
 from registry.issuers import service as issuers
+from registry.spreadsheets import SafeWriter
 
 CHUNK_ROWS = 5_000
 OPERATION = "certificates.import"
@@ -51,12 +51,12 @@ def count_rows(path: Path) -> int:
     return max(0, lines - 1)
 
 
-def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str]]]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        chunk: list[list[str]] = []
-        for record in reader:
+def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str] | rows.Unreadable]]]:
+    # Read as an upload is read (rows.utf8_lines): LF-only lines, bad bytes kept in their cells to be named there.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
+        header, records = rows.read_csv(handle)
+        chunk: list[list[str] | rows.Unreadable] = []
+        for record in records:
             chunk.append(record)
             if len(chunk) == CHUNK_ROWS:
                 yield header, chunk
@@ -65,11 +65,21 @@ def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str]]]]:
             yield header, chunk
 
 
-def _as_rows(header: list[str], records: list[list[str]]) -> list[dict[str, Any]]:
-    text_rows = [header, *records]
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(text_rows)
-    return rows.rows_from_csv(buffer.getvalue())
+def _chunk_key(header: list[str], records: list[list[str] | rows.Unreadable]) -> str:
+    try:
+        content = orjson.dumps([header, records])
+    except orjson.JSONEncodeError:  # a header or cell orjson will not write; the standard library escapes it
+        content = json.dumps([header, [r if isinstance(r, list) else repr(r) for r in records]]).encode()
+    return "chunk-" + hashlib.sha256(content).hexdigest()[:48]
+
+
+def _rejected_line(number: int, header: list[str], record: list[str] | rows.Unreadable, reasons: str) -> list[str]:
+    """A refused record as the rejected-rows file repeats it, with the reasons in their column: its cells (any beyond
+    the header after the reasons), or the text of a record that has no cells in the first column."""
+    cells = [record.text] if isinstance(record, rows.Unreadable) else record
+    width = len(header)
+    cells = [*cells, *[""] * (width - len(cells))]
+    return [str(number), *cells[:width], reasons, *cells[width:]]
 
 
 async def run_import(
@@ -95,8 +105,10 @@ async def run_import(
     rejected_file, issued_file = path.with_suffix(".rejected.csv"), path.with_suffix(".issued.csv")
     summary = ImportSummary(rejected_file=rejected_file, issued_file=issued_file)
     # Both output files hold personal data (the operator's own input and claim codes): readable by the owner only.
+    # Every cell goes through SafeWriter: a cell a spreadsheet would run as a formula gets a leading apostrophe.
+    # A cell that is not UTF-8 is repeated with its bad bytes written as \xNN, so the file stays UTF-8.
     with _private(rejected_file) as rejected_out, _private(issued_file) as issued_out:
-        rejected_writer, issued_writer = csv.writer(rejected_out), csv.writer(issued_out)
+        rejected_writer, issued_writer = SafeWriter(rejected_out), SafeWriter(issued_out)
         issued_writer.writerow(["row", "number", "verify_url", "claim_code"])
         first_row = 1
         for header, records in _chunks(path):
@@ -108,7 +120,8 @@ async def run_import(
                     [first_row - 1 + item["row"], item["number"], item["verify_url"], item["claim_code"]]
                 )
             for row_number, reasons in outcome["rejected"]:
-                rejected_writer.writerow([first_row - 1 + row_number, *records[row_number - 1], "; ".join(reasons)])
+                record = records[row_number - 1]
+                rejected_writer.writerow(_rejected_line(first_row - 1 + row_number, header, record, "; ".join(reasons)))
                 for reason in reasons:
                     summary.reasons[reason.split(":")[0]] = summary.reasons.get(reason.split(":")[0], 0) + 1
             summary.rows += len(records)
@@ -129,15 +142,15 @@ async def _import_chunk(
     *,
     principal: Principal,
     header: list[str],
-    records: list[list[str]],
+    records: list[list[str] | rows.Unreadable],
 ) -> tuple[dict[str, Any], bool]:
     """Issue a chunk's good rows, set its bad rows aside: one transaction, replayed when the chunk was done before."""
-    key = "chunk-" + hashlib.sha256(orjson.dumps([header, records])).hexdigest()[:48]
+    key = _chunk_key(header, records)
     async with transaction(sessions) as session:
 
         async def run() -> Outcome:
             issuer = await issuance.issuing_body(session, principal)
-            parsed, unreadable = rows.parse_rows(_as_rows(header, records))
+            parsed, unreadable = rows.parse_rows(rows.rows_from_records(header, records))
             screening = await awards.screen(ctx, session, issuer=issuer, awards=parsed)
             minted = await recording.record(
                 ctx, session, actor=principal.actor, issuer=issuer, accepted=screening.accepted, purpose="import"

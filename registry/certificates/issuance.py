@@ -68,7 +68,7 @@ async def issue_batch(
     session: AsyncSession,
     *,
     principal: Principal,
-    rows_given: list[dict[str, Any]],
+    rows_given: list[rows.Row],
     idempotency_key: str,
     dry_run: bool,
 ) -> Outcome:

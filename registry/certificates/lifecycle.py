@@ -1,12 +1,13 @@
 """Status changes (suspend, reinstate, revoke), corrections, and a certificate's history.
 
-Which transitions are allowed is data, not code paths; each change is an event, an audit record and a status-list
-bit, all in the request's transaction.
+Which transitions are allowed is data, not code paths; each change is an event, an audit record, a transparency leaf
+and a status-list bit, all in the request's transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,7 @@ from registry.audit import service as audit
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
 from registry.catalogue.models import CertType
-from registry.certificates import awards, idempotency, issuance, recording, signing, status_lists
+from registry.certificates import awards, idempotency, issuance, journal, recording, signing, status_lists
 from registry.certificates.awards import Award
 from registry.certificates.idempotency import Outcome
 from registry.certificates.models import Certificate, CertificateEvent, Status
@@ -30,8 +31,11 @@ from registry.certificates.schemas import (
 )
 from registry.certificates.status_lists import Purpose
 from registry.context import RegistryContext
+from registry.db import utcnow
 from registry.errors import Forbidden, IllegalTransition
 from registry.holders.identity import IdType
+from registry.transparency import service as transparency
+from registry.transparency.models import LeafKind
 
 # (from status, action) -> to status. Revoked and superseded are final: nothing leaves them.
 TRANSITIONS: dict[tuple[Status, str], Status] = {
@@ -78,9 +82,11 @@ async def change_status(
         cert.revocation_reason = (reason_code or RevocationReason.other).value
     _reseal(ctx, cert)
     await _publish_bits(session, cert_list=cert.status_list_id, index=cert.status_index, status=target)
+    at = utcnow()  # the event's time, and its transparency leaf's
     session.add(
         CertificateEvent(
             certificate_id=cert.id,
+            at=at,
             event=_past(action),
             reason_code=(
                 reason_code.value
@@ -93,15 +99,15 @@ async def change_status(
             actor=principal.actor.id,
         )
     )
-    await audit.append(
-        session,
-        actor=principal.actor,
+    entry = audit.Entry(
         action=f"certificate.{_past(action)}",
         object_type="certificate",
         object_id=cert.number,
         purpose="status change",
         details={"from": current.value, "to": target.value, "reason_code": reason_code, "reason": reason},
     )
+    leaf = _leaf(record, event=_past(action), at=at, reason_code=reason_code if target is Status.revoked else None)
+    await journal.record(session, actor=principal.actor, events=[journal.Event(entry, leaf)])
     await session.flush()
     return to_public(ctx, record)
 
@@ -163,20 +169,40 @@ async def _supersede(
     old.status = Status.superseded
     old.superseded_by = minted.number
     _reseal(ctx, old)
+    at = utcnow()
     session.add(
-        CertificateEvent(certificate_id=old.id, event="superseded", reason=correction.reason, actor=principal.actor.id)
+        CertificateEvent(
+            certificate_id=old.id, at=at, event="superseded", reason=correction.reason, actor=principal.actor.id
+        )
     )
-    await audit.append(
-        session,
-        actor=principal.actor,
+    entry = audit.Entry(
         action="certificate.superseded",
         object_type="certificate",
         object_id=old.number,
         purpose="correction",
         details={"superseded_by": minted.number, "reason": correction.reason, "changed": sorted(given)},
     )
+    leaf = _leaf(record, event="superseded", at=at)
+    await journal.record(session, actor=principal.actor, events=[journal.Event(entry, leaf)])
     await session.flush()
     return issuance.issued_view(ctx, record.issuer, minted)
+
+
+def _leaf(
+    record: CertificateRecord, *, event: str, at: datetime, reason_code: RevocationReason | None = None
+) -> transparency.Entry:
+    """The public log's line for a status change: the new status and public reason code, never the free text."""
+    cert = record.certificate
+    return transparency.Entry(
+        kind=LeafKind.status_change,
+        number=cert.number,
+        at=at,
+        event=event,
+        status=Status(cert.status).value,
+        issuer=record.issuer.code,
+        signature=cert.signature,
+        reason_code=reason_code.value if reason_code else None,
+    )
 
 
 def _award_of(record: CertificateRecord) -> Award:

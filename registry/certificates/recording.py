@@ -1,5 +1,6 @@
 """Recording issued certificates: the one place every side effect of issuance happens, for one certificate or ten
-thousand — number, signature, record seal, status seal, holder, status-list index, event, audit record, metrics.
+thousand — number, signature, record seal, status seal, holder, status-list index, event, audit record, transparency
+leaf, metrics.
 
 The hot loop works on plain values and bulk writes (``registry.bulk``: COPY on PostgreSQL): the ORM's per-object
 bookkeeping, or even a compiled multi-row INSERT, would cost more than the signing itself at 10,000 rows. Everything
@@ -25,7 +26,7 @@ from registry import bulk
 from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.auth.claim_codes import claim_code_hash, new_claim_code
-from registry.certificates import numbering, signing, status_lists
+from registry.certificates import journal, numbering, signing, status_lists
 from registry.certificates.awards import Accepted
 from registry.certificates.models import Certificate, CertificateEvent, Status
 from registry.context import RegistryContext
@@ -36,6 +37,8 @@ from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyUse
 from registry.metrics import CERTIFICATES_ISSUED
+from registry.transparency import service as transparency
+from registry.transparency.models import LeafKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +154,11 @@ async def record(
         # operator configured (DEFAULT), not to a value chosen here.
         await session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
     await _insert(session, rows(), minted, actor=actor, at=signer.issued_at, supersedes=supersedes)
-    entries = [_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes) for m in minted]
-    await audit.append_many(session, actor=actor, entries=entries)
+    events = [
+        journal.Event(_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes), _leaf(m, issuer=issuer))
+        for m in minted
+    ]
+    await journal.record(session, actor=actor, events=events)
     for cert_type in {item.award.cert_type for item in accepted}:
         CERTIFICATES_ISSUED.labels(cert_type=cert_type.value).inc(
             sum(1 for item in accepted if item.award.cert_type == cert_type)
@@ -202,6 +208,21 @@ def _audit_entry(minted: Minted, *, issuer: Issuer, purpose: str, supersedes: st
         object_id=minted.number,
         purpose=purpose,
         details=details,
+    )
+
+
+def _leaf(minted: Minted, *, issuer: Issuer) -> transparency.Entry:
+    values = minted.values
+    supersedes: str | None = values["supersedes"]
+    return transparency.Entry(
+        kind=LeafKind.issuance if supersedes is None else LeafKind.correction,
+        number=minted.number,
+        at=values["issued_at"],
+        event="issued",
+        status=values["status"],
+        issuer=issuer.code,
+        signature=values["signature"],
+        supersedes=supersedes,
     )
 
 

@@ -2,14 +2,19 @@
 turned into awards — and every row that cannot be read, with its row number and the field at fault.
 
 A row is checked against the same request schema as ``POST /v1/certificates`` and its errors are named by the same
-function (``errors.field_errors``), so a bad value reads the same whichever way it was sent.
+function (``errors.field_errors``), so a bad value reads the same whichever way it was sent. CSV that cannot be read
+at all (a value over the ``csv`` module's 128 KiB limit, a carriage return outside quotes, bytes that are not UTF-8)
+is refused here, row by row and naming the column, the same way for an upload and for ``registry import``: both read
+lines split on LF only, decoded with ``surrogateescape`` so that a bad byte is found in its cell, not in the whole file.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,36 +36,107 @@ CSV_COLUMNS = (
     "evaluation_batch",
 )
 _OPTIONAL_COLUMNS = frozenset({"valid_until", "evaluation_batch"})
-_EXTRA_VALUES = "__extra_values__"
+NOT_UTF8 = "is not UTF-8 text: save the file as UTF-8 (in a spreadsheet, CSV UTF-8)"
+BARE_CR = (
+    "holds a carriage return (CR) outside double quotes: end lines with LF or CRLF, and put a value that contains "
+    "a line break in double quotes"
+)
+EXTRA_VALUES = "more values than header columns"
+_ECHOED_CHARACTERS = 1024  # of an unreadable record, kept for the rejected-rows file
+# What a byte that is not UTF-8 becomes when decoded with surrogateescape.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
-def rows_from_csv(text: str, *, max_rows: int | None = None) -> list[dict[str, Any]]:
-    """CSV with the columns of CSV_COLUMNS (header required); holder_* columns become the nested holder object.
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A CSV record that could not be read as cells: the field at fault (``row`` when no one column is), why, and
+    the record's text as read (its first 1,024 characters; bytes that are not UTF-8 written as ``\\xNN``)."""
+
+    field: str
+    message: str
+    text: str
+
+
+Row = dict[str, Any] | Unreadable
+
+
+def utf8_lines(data: bytes) -> io.StringIO:
+    """An uploaded CSV body as lines the way ``registry import`` reads a file: BOM dropped, split on LF only."""
+    return io.StringIO(data.decode("utf-8-sig", errors="surrogateescape"), newline="\n")
+
+
+def read_csv(lines: Iterable[str]) -> tuple[list[str], Iterator[list[str] | Unreadable]]:
+    """The header, then each record as its cells or as Unreadable. Blank lines are skipped."""
+    source = _Taken(lines)
+    reader = csv.reader(source)
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        _, message = _structural_problem(source.take(), exc)
+        raise BatchRejected("the CSV header cannot be read", errors=[FieldError("header", message, row=0)]) from None
+    source.take()
+    if any(_UNDECODABLE.search(name) for name in header):
+        raise BatchRejected("the CSV header cannot be read", errors=[FieldError("header", NOT_UTF8, row=0)])
+    return header, _records(reader, source, header)
+
+
+def _records(reader: Iterator[list[str]], source: _Taken, header: list[str]) -> Iterator[list[str] | Unreadable]:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            text = source.take()
+            column, message = _structural_problem(text, exc)
+            yield Unreadable(_field_of(header, column), message, _as_read(text))
+            continue
+        text = source.take()
+        if not record:
+            continue
+        if _UNDECODABLE.search(text) is None:
+            yield record
+            continue
+        bad = next((column for column, cell in enumerate(record) if _UNDECODABLE.search(cell)), None)
+        yield Unreadable(_field_of(header, bad), NOT_UTF8, _as_read(text))
+
+
+def rows_from_records(
+    header: list[str], records: Iterable[list[str] | Unreadable], *, max_rows: int | None = None
+) -> list[Row]:
+    """Records under the columns of CSV_COLUMNS (header required); holder_* columns become the nested holder object.
     Stops reading as soon as there are more than ``max_rows`` rows."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
     missing = [c for c in CSV_COLUMNS if c not in header and c not in _OPTIONAL_COLUMNS]
-    unknown = [c for c in header if c not in CSV_COLUMNS]
+    unknown = [_column_label(i, c) for i, c in enumerate(header) if c not in CSV_COLUMNS]
     if missing or unknown:
         errors = [FieldError(field=c, message="column missing from the CSV header", row=0) for c in missing]
         errors += [FieldError(field=c, message="unknown column", row=0) for c in unknown]
         raise BatchRejected("the CSV header does not match", errors=errors)
-    rows: list[dict[str, Any]] = []
-    for record in reader:
+    top = [(index, name) for index, name in enumerate(header) if not name.startswith("holder_")]
+    held = [(index, name.removeprefix("holder_")) for index, name in enumerate(header) if name.startswith("holder_")]
+    rows: list[Row] = []
+    for record in records:
         if max_rows is not None and len(rows) >= max_rows:
             raise InvalidInput.field("certificates", f"at most {max_rows} rows per batch")
-        if None in record:
-            rows.append({_EXTRA_VALUES: True})
+        if isinstance(record, Unreadable):
+            rows.append(record)
             continue
-        # An empty cell is a value not given, as if the key were left out of a JSON row: "Field required" for a
-        # required column, the default for an optional one.
-        given = {key: value for key, value in record.items() if value not in ("", None)}
-        row: dict[str, Any] = {key: value for key, value in given.items() if not key.startswith("holder_")}
-        row["holder"] = {
-            key.removeprefix("holder_"): value for key, value in given.items() if key.startswith("holder_")
-        }
+        if len(record) > len(header):
+            rows.append(Unreadable("row", EXTRA_VALUES, ""))
+            continue
+        # An empty cell (or one missing at the end) is a value not given, as if the key were left out of a JSON row:
+        # "Field required" for a required column, the default for an optional one.
+        cells = len(record)
+        row: dict[str, Any] = {name: record[index] for index, name in top if index < cells and record[index] != ""}
+        row["holder"] = {name: record[index] for index, name in held if index < cells and record[index] != ""}
         rows.append(row)
     return rows
+
+
+def rows_from_csv(text: str, *, max_rows: int | None = None) -> list[Row]:
+    """CSV text (lines split on LF only) with the columns of CSV_COLUMNS."""
+    header, records = read_csv(io.StringIO(text, newline="\n"))
+    return rows_from_records(header, records, max_rows=max_rows)
 
 
 def parse_rows(rows: Sequence[Any]) -> tuple[list[tuple[int, Award]], list[Refusal]]:
@@ -69,8 +145,8 @@ def parse_rows(rows: Sequence[Any]) -> tuple[list[tuple[int, Award]], list[Refus
     awards: list[tuple[int, Award]] = []
     refusals: list[Refusal] = []
     for number, row in enumerate(rows, start=1):
-        if isinstance(row, dict) and row.get(_EXTRA_VALUES):
-            refusals.append(Refusal(number, "row", "more values than header columns"))
+        if isinstance(row, Unreadable):
+            refusals.append(Refusal(number, row.field, row.message))
             continue
         try:
             awards.append((number, Award.of(CertificateIssue.model_validate(row))))
@@ -80,3 +156,60 @@ def parse_rows(rows: Sequence[Any]) -> tuple[list[tuple[int, Award]], list[Refus
                 for error in field_errors(exc.errors(), row=number, whole="row")
             )
     return awards, refusals
+
+
+class _Taken:
+    """The lines the csv reader has taken for the record it is reading, so a record it refuses can be looked at."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self._taken: list[str] = []
+
+    def __iter__(self) -> _Taken:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._taken.append(line)
+        return line
+
+    def take(self) -> str:
+        text, self._taken = "".join(self._taken), []
+        return text
+
+
+def _structural_problem(text: str, exc: csv.Error) -> tuple[int | None, str]:
+    """(column, message) for a record the csv reader refused: which cell is too long or holds a bare CR."""
+    limit = csv.field_size_limit()
+    column, length, quoted = 0, 0, False
+    for index, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+            continue
+        if char == "," and not quoted:
+            column, length = column + 1, 0
+            continue
+        if char == "\r" and not quoted and text[index + 1 : index + 2] not in ("\n", ""):
+            return column, BARE_CR
+        length += 1
+        if length > limit:
+            return column, f"is longer than {limit} characters, the most a CSV value may hold"
+    return None, f"cannot be read as CSV ({exc})"
+
+
+def _field_of(header: list[str], column: int | None) -> str:
+    """A column as the field it fills, named as a JSON row's field would be (``holder_name`` -> ``holder.name``)."""
+    if column is None or column >= len(header) or header[column] not in CSV_COLUMNS:
+        return "row"
+    name = header[column]
+    return "holder." + name.removeprefix("holder_") if name.startswith("holder_") else name
+
+
+def _column_label(index: int, name: str) -> str:
+    """An unknown column as the error names it: its header text when that is short and printable."""
+    return name if len(name) <= 64 and name.isprintable() else f"column {index + 1}"
+
+
+def _as_read(text: str) -> str:
+    text = text[:_ECHOED_CHARACTERS].rstrip("\r\n")
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

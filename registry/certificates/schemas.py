@@ -15,14 +15,14 @@ from registry.certificates.models import Status
 from registry.errors import FieldValueError
 from registry.holders.identity import IdType
 from registry.holders.schemas import checked_id_number
-from registry.schemas import Code, StrictInput, Text64
+from registry.schemas import Code, PersonName, StrictInput, Text500
 
 # A label the body gives its evaluation round; printable, so it can be typed and searched for.
 EvaluationBatch = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")]
 
 
 class HolderIn(StrictInput):
-    name: Text64
+    name: PersonName
     id_type: IdType
     id_number: Annotated[str, Field(min_length=1, max_length=32)]
 
@@ -96,11 +96,11 @@ class RevocationReason(StrEnum):
 
 
 class StatusChange(StrictInput):
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Text500
 
 
 class Revocation(StrictInput):
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Text500
     reason_code: RevocationReason = Field(
         default=RevocationReason.other,
         description="The public reason code shown to verifiers; `other` when not given.",
@@ -118,8 +118,8 @@ class CertificateEventPublic(BaseModel):
 class Correction(StrictInput):
     """The fields to correct; anything not given is carried over from the certificate being corrected."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
-    holder_name: Text64 | None = None
+    reason: Text500
+    holder_name: PersonName | None = None
     catalogue_code: Code | None = None
     level: LevelCode | None = None
     awarded_on: date | None = None

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from registry.issuers.models import Issuer
 from registry.keys import service as keys
-from registry.keys.models import SigningKey
+from registry.keys.models import KeyUse, SigningKey
 
 
 async def jwks(session: AsyncSession) -> dict[str, Any]:
@@ -19,6 +19,8 @@ async def jwks(session: AsyncSession) -> dict[str, Any]:
         await session.execute(
             select(SigningKey, col(Issuer.code))
             .outerjoin(Issuer, col(Issuer.id) == col(SigningKey.issuer_id))
+            # PDF-signing keys are X.509 certificates (the root is served as PEM), not JWS keys.
+            .where(col(SigningKey.use).in_((KeyUse.access_token, KeyUse.certificate)))
             .order_by(col(SigningKey.id))
         )
     ).all()

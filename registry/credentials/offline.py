@@ -33,6 +33,13 @@ class Report:
     def valid(self) -> bool:
         return len(self.steps) == len(STEPS) and all(step.outcome == "pass" for step in self.steps)
 
+    @property
+    def verdict(self) -> str:
+        """VALID, NOT VALID (a step failed) or UNKNOWN (a step could not be decided: something was unreadable)."""
+        if self.valid:
+            return "VALID"
+        return "UNKNOWN" if not any(step.outcome == "fail" for step in self.steps) else "NOT VALID"
+
     def add(self, name: str, outcome: str, detail: str) -> bool:
         self.steps.append(Step(name, outcome, detail))
         return outcome == "pass"
@@ -41,7 +48,9 @@ class Report:
         lines = [f"{step.name:<10} {step.outcome.upper():<8} {step.detail}" for step in self.steps]
         done = {step.name for step in self.steps}
         lines += [f"{name:<10} {'SKIPPED':<8} not reached" for name in STEPS if name not in done]
-        lines.append("RESULT     " + ("VALID" if self.valid else "NOT VALID"))
+        undecided = [step.detail for step in self.steps if step.outcome == "unknown"]
+        reason = f" — {undecided[0]}" if self.verdict == "UNKNOWN" and undecided else ""
+        lines.append(f"RESULT     {self.verdict}{reason}")
         return "\n".join(lines)
 
 
@@ -86,16 +95,27 @@ def _verify_jws(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any] | None
 
 
 def verify_credential(
-    token: str, *, jwks: dict[str, Any], status_lists: dict[str, str], now: datetime | None = None
+    token: str,
+    *,
+    jwks: dict[str, Any] | None,
+    status_lists: dict[str, str],
+    now: datetime | None = None,
+    unreadable: dict[str, str] | None = None,
 ) -> Report:
     """``status_lists`` maps a status-list URL to its signed BitstringStatusListCredential (compact JWS).
+    ``jwks`` None: the key set could not be had; ``unreadable`` says why for it (key ``"jwks"``) and for each status
+    list URL that could not be had — the step then reports 'unknown' with that reason.
 
     The steps run in order and the first that does not pass ends the check: format → signature → key → dates →
     status."""
     now = now or datetime.now(UTC)
     report = Report()
     token = token.strip()
+    unreadable = unreadable or {}
     if not _format_step(report, token):
+        return report
+    if jwks is None:
+        report.add("signature", "unknown", unreadable.get("jwks", "no JWKS to check the signature against"))
         return report
     claims, jwk, detail = _verify_jws(token, jwks)
     if claims is None or jwk is None:
@@ -105,7 +125,8 @@ def verify_credential(
     issuer = claims.get("iss")
     issuer_code = issuer.rsplit("/v1/issuers/", 1)[-1] if isinstance(issuer, str) and "/v1/issuers/" in issuer else None
     if _key_step(report, claims, jwk, issuer_code=issuer_code, issuer=issuer) and _dates_step(report, claims, now):
-        _status_step(report, claims, jwks, status_lists, issuer=issuer, issuer_code=issuer_code, now=now)
+        lists = _Lists(status_lists, unreadable)
+        _status_step(report, claims, jwks, lists, issuer=issuer, issuer_code=issuer_code, now=now)
     return report
 
 
@@ -146,11 +167,17 @@ def _dates_step(report: Report, claims: dict[str, Any], now: datetime) -> bool:
     return report.add("dates", "pass", f"valid from {valid_from.date().isoformat()}{until}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Lists:
+    tokens: dict[str, str]  # status-list URL -> its signed credential
+    unreadable: dict[str, str]  # status-list URL -> why it could not be had
+
+
 def _status_step(
     report: Report,
     claims: dict[str, Any],
     jwks: dict[str, Any],
-    status_lists: dict[str, str],
+    status_lists: _Lists,
     *,
     issuer: Any,
     issuer_code: str | None,
@@ -166,9 +193,10 @@ def _status_step(
             index = int(entry.get("statusListIndex"))
         except (TypeError, ValueError):
             return report.add("status", "fail", "a status entry has no usable index")
-        list_token = status_lists.get(url) if isinstance(url, str) else None
+        list_token = status_lists.tokens.get(url) if isinstance(url, str) else None
         if list_token is None:
-            return report.add("status", "unknown", f"status list {url} was not provided or could not be read")
+            why = status_lists.unreadable.get(url) if isinstance(url, str) else None
+            return report.add("status", "unknown", why or f"status list {url} was not provided or could not be read")
         bits = _status_bits(
             report, list_token, jwks, url=url, purpose=purpose, issuer=issuer, issuer_code=issuer_code, now=now
         )

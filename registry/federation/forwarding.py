@@ -19,6 +19,7 @@ from registry.metrics import VERIFICATIONS
 from registry.verification.reading import Connection
 from registry.verification.schemas import Verification, VerificationResult
 from registry.verification.verifier import Verifier
+from registry.verification.visits import Visit
 
 VERIFY_PATH = "/v1/federation/verify"
 
@@ -84,10 +85,16 @@ def _from_peer(answer: Any, number: str, region: str, channel: str) -> Verificat
     return unknown(number, region, "peer_answer_not_trusted")
 
 
-async def answer_peer(verifier: Verifier, connection: Connection, *, number: str, holder_name: str) -> dict[str, Any]:
-    """This node's own answer to a peer's question, as ``{status, body}``: looked up here, never forwarded."""
+async def answer_peer(
+    verifier: Verifier, connection: Connection, *, number: str, holder_name: str, peer_region: str | None = None
+) -> dict[str, Any]:
+    """This node's own answer to a peer's question, as ``{status, body}``: looked up here, never forwarded. The
+    holder sees it as asked through ``peer_region``'s node."""
+    visit = Visit("peer", region=peer_region)
     try:
-        verification = await verifier.by_number(connection, number=number, holder_name=holder_name, channel="peer")
+        verification = await verifier.by_number(
+            connection, number=number, holder_name=holder_name, channel="peer", visit=visit
+        )
     except NotFound:
         return {"status": 404}
     except InvalidInput:

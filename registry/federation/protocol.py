@@ -21,6 +21,7 @@ from typing import Any
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.auth.numeric_dates import require_numeric_dates
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import ProtocolError
@@ -112,6 +113,7 @@ def check_service_token(token: str, key: jwt.PyJWK, *, own_region: str, caller_r
             leeway=5,
             options={"require": ["iss", "sub", "aud", "exp", "iat", "jti", "region"]},
         )
+        require_numeric_dates(claims)
     except jwt.PyJWTError as exc:
         raise ProtocolError(f"service token not valid: {exc}") from None
     if claims["region"] != caller_region or claims["sub"] != f"node:{caller_region}":
@@ -127,6 +129,7 @@ def check_statement(token: str, key: jwt.PyJWK, *, region: str) -> dict[str, Any
         claims: dict[str, Any] = jwt.decode(
             token, key=key, algorithms=[ALGORITHM], options={"require": ["iss", "iat", "region"], "verify_aud": False}
         )
+        require_numeric_dates(claims)
     except jwt.PyJWTError as exc:
         raise ProtocolError(f"statement not valid: {exc}") from None
     if claims["region"] != region:

@@ -10,6 +10,7 @@ import httpx
 import jwt
 
 from registry.auth.jwks import RemoteKeySet
+from registry.auth.numeric_dates import require_numeric_dates
 from registry.config import Settings
 from registry.errors import InvalidIdentityNumber, KeySetUnavailable, Unauthenticated
 from registry.holders.identity import IdType, normalize_id_number
@@ -72,6 +73,7 @@ class IdentityProvider:
                 leeway=5,
                 options={"require": ["iss", "aud", "exp", "iat", self.id_claim]},
             )
+            require_numeric_dates(claims)
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"the identity token is not valid: {exc}") from None
         raw_type = claims.get(self.id_type_claim) if self.id_type_claim else IdType.RESIDENT_ID.value

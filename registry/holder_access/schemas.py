@@ -1,14 +1,21 @@
-"""Holder sign-in request and response shapes."""
+"""Holder request and response shapes: sign-in, share links, who looked."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from registry.errors import FieldValueError
 from registry.holders.identity import IdType
 from registry.holders.schemas import checked_id_number
+from registry.recognition.schemas import Purpose, PurposeText
 from registry.schemas import StrictInput
+
+DEFAULT_SHARE_DAYS = 30
+MAX_SHARE_DAYS = 365
 
 
 class HolderSessionCreate(StrictInput):
@@ -29,3 +36,31 @@ class HolderSession(BaseModel):
     expires_in: int
     holder_name: str
     id_masked: str
+
+
+class ShareLinkCreate(StrictInput):
+    number: Annotated[str, Field(min_length=1, max_length=32)]
+    purpose: Purpose
+    purpose_text: PurposeText | None = Field(default=None, description="required when purpose is other")
+    expires_in_days: Annotated[int, Field(ge=1, le=MAX_SHARE_DAYS)] = DEFAULT_SHARE_DAYS
+
+    @model_validator(mode="after")
+    def _other_says_what(self) -> ShareLinkCreate:
+        if self.purpose is Purpose.other and self.purpose_text is None:
+            raise FieldValueError("purpose_text", "say what the link is for when the purpose is other")
+        return self
+
+
+class ShareLinkPublic(BaseModel):
+    id: uuid.UUID
+    number: str
+    purpose: Purpose
+    purpose_text: str | None
+    created_at: datetime
+    expires_at: datetime
+    withdrawn_at: datetime | None
+    state: Literal["active", "expired", "withdrawn"]
+
+
+class ShareLinkCreated(ShareLinkPublic):
+    url: str  # shown once: only a hash of its token is stored

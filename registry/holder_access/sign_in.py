@@ -1,9 +1,9 @@
-"""Holder sign-in with identity document + claim code (throttled per identity) or an external provider's token;
-answered with a holder token (``registry.auth.tokens.holder_token``)."""
+"""Holder sign-in with identity document + claim code (throttled per identity and client address) or an external
+provider's token; answered with a holder token (``registry.auth.tokens.holder_token``)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,43 +23,70 @@ from registry.holder_access.schemas import HolderSession, HolderSessionCreate
 from registry.holders import service as holders
 from registry.holders.models import Holder, HolderLoginThrottle
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per identity from one client address: the lockout that stops a guesser
+# Per identity from every address together: only a backstop against guessing from many addresses at once, set high
+# enough that a stranger alone cannot lock the holder out, who signs in from another address.
+MAX_FAILURES_ANY_ADDRESS = 50
 LOCKOUT = timedelta(minutes=15)
+ANY_ADDRESS = "*"  # the address_index of the count from every address (a keyed hash is 64 hex characters)
 
 
 async def with_claim_code(
-    ctx: RegistryContext, session: AsyncSession, *, request: HolderSessionCreate
+    ctx: RegistryContext, session: AsyncSession, *, request: HolderSessionCreate, client_address: str
 ) -> HolderSession | WrongClaimCode:
-    """Five wrong claim codes for one identity lock it for 15 minutes; an unknown identity counts like a wrong code,
-    so the answer never tells whether someone holds certificates here.
+    """Five wrong claim codes for one identity from one client address lock that address out for 15 minutes; fifty
+    from all addresses together lock the identity. An unknown identity counts like a wrong code, so the answer never
+    tells whether someone holds certificates here. Only a keyed hash of the address is stored.
 
     A wrong code is returned, not raised: the strike it recorded is part of this request's work and must be committed
     with it, which only happens when the request does not fail. The caller answers it as the 401 it is."""
     index = holders.id_index(ctx, id_type=request.id_type, id_number=request.id_number)
+    address = ctx.box.blind_index(client_address, kind="client-address")
+    everywhere, here = await _throttles(session, id_index=index, address_index=address)
     now = utcnow()
-    # Make sure the row exists before locking it: FOR UPDATE locks nothing that is not there, and concurrent first
-    # attempts would each see "no failures yet".
-    dialect_insert = postgresql.insert if bulk.is_postgres(session) else sqlite.insert
-    await session.execute(
-        dialect_insert(HolderLoginThrottle)
-        .values(id_index=index, failures=0, window_started_at=now, locked_until=None)
-        .on_conflict_do_nothing(index_elements=["id_index"])
-    )
-    throttle = await session.get(HolderLoginThrottle, index, with_for_update=True, populate_existing=True)
-    assert throttle is not None, "inserted just above"
-    if throttle.locked_until is not None and throttle.locked_until > now:
-        raise TooManyRequests(
-            "too many wrong claim codes for this identity; try again later",
-            retry_after=max(1, int((throttle.locked_until - now).total_seconds())),
-        )
+    for throttle, whose in ((here, "from this address"), (everywhere, "from many addresses")):
+        if throttle.locked_until is not None and throttle.locked_until > now:
+            raise TooManyRequests(
+                f"too many wrong claim codes for this identity {whose}; try again later",
+                retry_after=max(1, int((throttle.locked_until - now).total_seconds())),
+            )
     holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
     # The claim-code look-up runs for an unknown identity too: the answer's timing must not tell either.
     matched = await _holds_claim_code(ctx, session, holder_id=holder.id if holder else None, code=request.claim_code)
     if holder is None or not matched:
-        await _record_strike(session, throttle)
+        _record_strike(here, limit=MAX_FAILURES, now=now)
+        _record_strike(everywhere, limit=MAX_FAILURES_ANY_ADDRESS, now=now)
+        await session.flush()
         return WrongClaimCode("identity document and claim code do not match")
-    throttle.failures, throttle.locked_until = 0, None
+    # The count from every address stays: the holder signing in says nothing about guesses made elsewhere.
+    here.failures, here.locked_until = 0, None
     return await _holder_session(ctx, session, holder=holder, via="claim_code")
+
+
+async def _throttles(
+    session: AsyncSession, *, id_index: str, address_index: str
+) -> tuple[HolderLoginThrottle, HolderLoginThrottle]:
+    """The identity's counts from every address and from this one, both locked, always in that order (no deadlock)."""
+    # Make sure the rows exist before locking them: FOR UPDATE locks nothing that is not there, and concurrent first
+    # attempts would each see "no failures yet".
+    dialect_insert = postgresql.insert if bulk.is_postgres(session) else sqlite.insert
+    now = utcnow()
+    await session.execute(
+        dialect_insert(HolderLoginThrottle)
+        .values(
+            [
+                {"id_index": id_index, "address_index": key, "failures": 0, "window_started_at": now}
+                for key in (ANY_ADDRESS, address_index)
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["id_index", "address_index"])
+    )
+    rows = []
+    for key in (ANY_ADDRESS, address_index):
+        row = await session.get(HolderLoginThrottle, (id_index, key), with_for_update=True, populate_existing=True)
+        assert row is not None, "inserted just above"
+        rows.append(row)
+    return rows[0], rows[1]
 
 
 async def with_identity_provider(
@@ -105,16 +132,14 @@ async def _holder_session(ctx: RegistryContext, session: AsyncSession, *, holder
     )
 
 
-async def _record_strike(session: AsyncSession, throttle: HolderLoginThrottle) -> None:
-    now = utcnow()
+def _record_strike(throttle: HolderLoginThrottle, *, limit: int, now: datetime) -> None:
     if now - throttle.window_started_at > LOCKOUT:
         throttle.failures, throttle.window_started_at = 0, now
     throttle.failures += 1
-    if throttle.failures >= MAX_FAILURES:
+    if throttle.failures >= limit:
         throttle.locked_until = now + LOCKOUT
         throttle.failures = 0
         throttle.window_started_at = now
-    await session.flush()
 
 
 async def _latest_name(session: AsyncSession, holder: Holder) -> str:

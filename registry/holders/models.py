@@ -21,11 +21,13 @@ class Holder(SQLModel, table=True):
 
 
 class HolderLoginThrottle(SQLModel, table=True):
-    """Failed claim-code attempts per identity (by blind index, whether or not such a holder exists)."""
+    """Failed claim-code attempts per identity (by blind index, whether or not such a holder exists) and client
+    address (by a keyed hash, never the address itself); ``address_index`` ``*`` counts them from every address."""
 
     __tablename__ = "holder_login_throttle"
 
     id_index: str = Field(primary_key=True, max_length=64)
+    address_index: str = Field(primary_key=True, max_length=64)
     failures: int = 0
     window_started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

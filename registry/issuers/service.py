@@ -89,7 +89,11 @@ async def public_view(session: AsyncSession, issuer: Issuer) -> IssuerPublic:
         (
             await session.execute(
                 select(col(SigningKey.kid))
-                .where(col(SigningKey.issuer_id) == issuer.id, col(SigningKey.status) != KeyStatus.compromised)
+                .where(
+                    col(SigningKey.issuer_id) == issuer.id,
+                    col(SigningKey.status) != KeyStatus.compromised,
+                    col(SigningKey.use) == KeyUse.certificate,  # the JWKS keys; the PDF key is in each PDF
+                )
                 .order_by(col(SigningKey.id))
             )
         )
@@ -183,6 +187,8 @@ async def rotate_key(ctx: RegistryContext, session: AsyncSession, *, actor: Acto
     if issuer is None:
         raise NotFound(f"no evaluation body {code}")
     retired = await keys.retire_active(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id)
+    # The PDF-signing key rotates with it; its successor is certified when the next PDF is signed.
+    retired += await keys.retire_active(session, ctx.box, use=KeyUse.document, issuer_id=issuer.id)
     key = await keys.create_key(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code)
     await audit.append(
         session,
@@ -213,7 +219,14 @@ async def mark_key_compromised(
     keys.reseal(ctx.box, key)
     ctx.keyring.forget(kid)
     replacement = None
-    if was_active:
+    if key.use == KeyUse.certificate:
+        # The body's PDF-signing key is kept beside it: it is cut off from the same moment, and the next PDF is
+        # signed by a freshly certified one.
+        for document_key in await keys.retire_active(session, ctx.box, use=KeyUse.document, issuer_id=issuer.id):
+            document_key.status = KeyStatus.compromised
+            document_key.compromised_from = since
+            keys.reseal(ctx.box, document_key)
+    if was_active and key.use == KeyUse.certificate:  # a document key's successor is made by the next PDF
         replacement = await keys.create_key(
             session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code
         )

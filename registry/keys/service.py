@@ -79,6 +79,8 @@ class KeyRing:
         row = (await session.execute(select(table).where(table.c.kid == kid))).first()
         if row is None or not seal_intact(self.box, row):
             return None  # a key row not sealed by this registry (edited in the database) is no key at all
+        if row.use not in (KeyUse.access_token, KeyUse.certificate):
+            return None  # a PDF-signing key never signs a JWS
         info = PublicKeyInfo(
             kid=row.kid,
             use=row.use,

@@ -50,6 +50,7 @@ from registry.recognition.schemas import (
 )
 from registry.verification.schemas import VerificationResult
 from registry.verification.verifier import Verifier
+from registry.verification.visits import Visit
 
 RECOGNITION_PATH = "/v1/federation/recognition"
 
@@ -78,6 +79,7 @@ class _Judge:
         self.session, self.verifier, self.rules, self.today = session, verifier, rules, today
         self._entries: dict[str, CatalogueEntry | None] = {}
         self._names: dict[str, CatalogueEntry] = {}
+        self.visit: Visit | None = None  # what the certificate's holder sees under "who looked"
 
     @classmethod
     async def for_region(cls, session: AsyncSession, verifier: Verifier, to_region: str) -> _Judge:
@@ -98,7 +100,7 @@ class _Judge:
 
     async def judge(self, item: _Item, to_region: str) -> RecognitionAnswer:
         verification = await self.verifier.by_number(
-            self.session, number=item.number, holder_name=item.holder_name, channel="recognition"
+            self.session, number=item.number, holder_name=item.holder_name, channel="recognition", visit=self.visit
         )
         certificate = verification.certificate
         assert certificate is not None
@@ -245,6 +247,7 @@ async def answer_items(
     peer_answers = asyncio.gather(*asked)  # under way while this node judges its own
     if here:
         judge = await _Judge.for_region(session, verifier, question.to_region)
+        judge.visit = Visit("recognition", purpose=question.purpose_label(), region=question.to_region)
         for item in here:
             results[item.index] = await _judge_here(judge, item, question.to_region)
     for batch in await peer_answers:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -11,32 +10,26 @@ from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, ByteStringObject, NameObject, NumberObject, TextStringObject
 from reportlab.lib.colors import Color, HexColor, white
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
 from registry.clock import CHINA_STANDARD_TIME
+from registry.rendering import pdfa, typefaces
 from registry.rendering.qr import QUIET_ZONE, qr_matrix
+from registry.rendering.stamps import SEAL_SIZE, StatusMark, draw_watermark
+from registry.rendering.typefaces import Typefaces
 
-# STSong-Light is one of the Adobe CJK fonts every PDF reader knows by name, so nothing is embedded (the PDF is
-# about 7 kB) and no font file has to ship with the service; its UniGB-UCS2-H encoding is a predefined CMap, which is
-# how pypdf, pdftotext and viewers map the text back to Unicode: the Chinese is selectable and searchable (the tests
-# check it with pypdf). Latin-only text uses the standard Helvetica.
-CJK: Final = "STSong-Light"
-LATIN: Final = "Helvetica"
-LATIN_BOLD: Final = "Helvetica-Bold"
-pdfmetrics.registerFont(UnicodeCIDFont(CJK))
-
+# Every glyph comes from the shipped Noto Sans SC (registry/rendering/fonts/), embedded as a subset: the page looks the
+# same in a reader without Chinese fonts, and the ToUnicode maps keep the text selectable and searchable.
+# ``typefaces.base14()`` (STSong-Light/Helvetica/Courier, nothing embedded) remains for the rendering benchmark.
 SUBJECT: Final = "Talent Registry e-certificate"
 CREATOR: Final = "Talent Registry"
-CREDENTIAL_MEDIA_TYPE: Final = "application/vc+jwt"
+CREDENTIAL_MEDIA_TYPE: Final = pdfa.CREDENTIAL_MEDIA_TYPE
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN: Final = 64.0
@@ -44,6 +37,9 @@ VALUE_X: Final = 196.0
 ACCENT: Final = HexColor("#9B1C1C")
 MUTED: Final = HexColor("#555555")
 INK: Final = HexColor("#111111")
+# Where the body's seal goes, over the right of the issuing body and date lines, as a seal is stamped on paper: the
+# PDF signature field's rectangle (x1, y1, x2, y2).
+SEAL_BOX: Final = (409, 342, 409 + SEAL_SIZE, 342 + SEAL_SIZE)
 
 TITLES: Final = {
     "title": ("职称证书", "Professional Title Certificate"),
@@ -59,8 +55,9 @@ STATUS_EN: Final = {
 }
 # 15 or more digits in a row is an identity number (15-digit old style or 18-digit resident ID), not a masked one.
 _UNMASKED: Final = re.compile(r"\d{15}")
-# Text Helvetica can show (its WinAnsi encoding) is drawn in Helvetica: STSong-Light's Latin glyphs are narrow, and
-# readers that substitute a system CJK font for it may have no glyph for the CID of "·" (as in "阿依古丽·买买提").
+# With the base-14 fonts, text Helvetica can show (its WinAnsi encoding) is drawn in Helvetica: STSong-Light's Latin
+# glyphs are narrow, and readers that substitute a system CJK font for it may have no glyph for the CID of "·" (as
+# in "阿依古丽·买买提").
 _WIN_ANSI: Final = (bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))).decode("cp1252", errors="ignore")
 _SCRIPT_RUNS: Final = re.compile(f"([{re.escape(_WIN_ANSI)}]+)|[^{re.escape(_WIN_ANSI)}]+")
 
@@ -88,11 +85,19 @@ class CertificateDocument:
     issued_at: datetime
 
 
-def certificate_pdf(doc: CertificateDocument, *, credential: bytes, credential_filename: str) -> bytes:
-    """One A4 page for ``doc`` with ``credential`` embedded as the file ``credential_filename``.
+def certificate_pdf(
+    doc: CertificateDocument,
+    *,
+    credential: bytes,
+    credential_filename: str,
+    status_mark: StatusMark | None = None,
+    faces: Typefaces | None = None,
+) -> bytes:
+    """One A4 page for ``doc`` with ``credential`` embedded as the file ``credential_filename``, as PDF/A-3b.
 
-    The bytes depend only on the arguments (reportlab runs in invariant mode and the PDF dates are ``issued_at``),
-    so the same certificate and credential always give the same PDF.
+    ``status_mark`` stamps a suspended, revoked, expired or corrected certificate across the page. The bytes depend
+    only on the arguments (reportlab runs in invariant mode and the PDF dates are ``issued_at``), so the same
+    certificate and credential always give the same PDF. Unsigned: :mod:`registry.rendering.signing` signs it.
     """
     if doc.cert_type not in TITLES:
         raise ValueError(f"unknown certificate type {doc.cert_type!r}")
@@ -104,47 +109,37 @@ def certificate_pdf(doc: CertificateDocument, *, credential: bytes, credential_f
         or not credential_filename.isprintable()
     ):
         raise ValueError(f"unusable attachment name {credential_filename!r}")
+    faces = faces or typefaces.embedded()
     title_zh, _ = TITLES[doc.cert_type]
 
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=A4, invariant=True, pageCompression=True)
-    _draw(canvas, doc, credential_filename)
+    # initialFontName: otherwise reportlab names Helvetica in every page's resources. (Its stubs type it as a float.)
+    canvas = Canvas(
+        buffer,
+        pagesize=A4,
+        invariant=True,
+        pageCompression=True,
+        initialFontName=faces.cjk,  # type: ignore[arg-type]
+    )
+    _draw(canvas, doc, credential_filename, faces, status_mark)
+    if status_mark is not None:
+        draw_watermark(canvas, status_mark, faces, width=PAGE_WIDTH, height=PAGE_HEIGHT)
     canvas.showPage()
     canvas.save()
-
-    # reportlab cannot embed files; pypdf adds the EmbeddedFiles name tree to the finished page.
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buffer.getvalue())))
-    attachment = writer.add_attachment(credential_filename, credential)
-    attachment.subtype = NameObject("/" + CREDENTIAL_MEDIA_TYPE)  # pypdf writes the "/" inside as #2F
-    attachment.description = TextStringObject("W3C verifiable credential (JWT) for this certificate")
-    attachment.size = NumberObject(len(credential))
-    # /CheckSum is MD5 by definition (ISO 32000 7.11.4); it detects corruption, the JWS signature does the rest.
-    attachment.checksum = ByteStringObject(hashlib.md5(credential, usedforsecurity=False).digest())
-    attachment.creation_date = doc.issued_at
-    attachment.modification_date = doc.issued_at
-    # reportlab's invariant mode gives every PDF the same /ID; the file identifier should tell documents apart, so
-    # derive it from what this one contains (pypdf has no public setter; it would otherwise keep reportlab's).
-    fingerprint = hashlib.sha256(buffer.getvalue() + credential_filename.encode() + b"\0" + credential).digest()[:16]
-    writer._ID = ArrayObject((ByteStringObject(fingerprint), ByteStringObject(fingerprint)))
-    pdf_date = _pdf_date(doc.issued_at)
-    writer.add_metadata(
-        {
-            "/Title": f"{title_zh} {doc.number_display}",
-            "/Author": doc.issuer_name,
-            "/Subject": SUBJECT,
-            "/Keywords": doc.number_display,
-            "/Creator": CREATOR,
-            "/Producer": CREATOR,
-            "/CreationDate": pdf_date,
-            "/ModDate": pdf_date,
-        }
+    info = pdfa.DocumentInfo(
+        title=f"{title_zh} {doc.number_display}",
+        author=doc.issuer_name,
+        subject=SUBJECT,
+        keywords=doc.number_display,
+        creator=CREATOR,
+        created=_local(doc.issued_at),
     )
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    return pdfa.package(buffer.getvalue(), info=info, credential=credential, credential_filename=credential_filename)
 
 
-def _draw(canvas: Canvas, doc: CertificateDocument, credential_filename: str) -> None:
+def _draw(
+    canvas: Canvas, doc: CertificateDocument, credential_filename: str, faces: Typefaces, mark: StatusMark | None
+) -> None:
     title_zh, title_en = TITLES[doc.cert_type]
 
     # Double frame.
@@ -155,12 +150,12 @@ def _draw(canvas: Canvas, doc: CertificateDocument, credential_filename: str) ->
     canvas.rect(29, 29, PAGE_WIDTH - 58, PAGE_HEIGHT - 58)
 
     top = PAGE_HEIGHT - 110
-    _line(canvas, [_Run(title_zh, CJK, 32, ACCENT)], y=top, centre=PAGE_WIDTH / 2)
-    _line(canvas, [_Run(title_en, LATIN, 13, MUTED)], y=top - 26, centre=PAGE_WIDTH / 2)
+    _line(canvas, [_Run(title_zh, faces.cjk, 32, ACCENT)], y=top, centre=PAGE_WIDTH / 2)
+    _line(canvas, [_Run(title_en, faces.latin, 13, MUTED)], y=top - 26, centre=PAGE_WIDTH / 2)
     number_line = [
-        _Run("证书编号 ", CJK, 11, INK),
-        _Run("Certificate No.  ", LATIN, 9, MUTED),
-        _Run(doc.number_display, LATIN_BOLD, 12, INK),
+        _Run("证书编号 ", faces.cjk, 11, INK),
+        _Run("Certificate No.  ", faces.latin, 9, MUTED),
+        _Run(doc.number_display, faces.latin_bold, 12, INK),
     ]
     _line(canvas, number_line, y=top - 58, centre=PAGE_WIDTH / 2)
     canvas.setStrokeColor(ACCENT)
@@ -169,19 +164,19 @@ def _draw(canvas: Canvas, doc: CertificateDocument, credential_filename: str) ->
 
     y = top - 108
     value_width = PAGE_WIDTH - MARGIN - VALUE_X
-    for label_zh, label_en, value, value_en in _fields(doc):
-        _line(canvas, [_Run(label_zh, CJK, 11, INK)], x=MARGIN, y=y)
-        _line(canvas, [_Run(label_en, LATIN, 7, MUTED)], x=MARGIN, y=y - 11)
-        _line(canvas, _runs(value, 13, INK, fit=value_width), x=VALUE_X, y=y)
+    for label_zh, label_en, value, value_en in _fields(doc, mark):
+        _line(canvas, [_Run(label_zh, faces.cjk, 11, INK)], x=MARGIN, y=y)
+        _line(canvas, [_Run(label_en, faces.latin, 7, MUTED)], x=MARGIN, y=y - 11)
+        _line(canvas, _runs(value, 13, INK, faces, fit=value_width), x=VALUE_X, y=y)
         if value_en:
-            _line(canvas, _runs(value_en, 8.5, MUTED, fit=value_width), x=VALUE_X, y=y - 12)
+            _line(canvas, _runs(value_en, 8.5, MUTED, faces, fit=value_width), x=VALUE_X, y=y - 12)
         y -= 31
 
-    _verification(canvas, doc, credential_filename, top=y - 4)
-    _line(canvas, _runs(f"Talent Registry · {doc.number_display}", 7, MUTED), y=40, centre=PAGE_WIDTH / 2)
+    _verification(canvas, doc, credential_filename, faces, top=y - 4)
+    _line(canvas, _runs(f"Talent Registry · {doc.number_display}", 7, MUTED, faces), y=40, centre=PAGE_WIDTH / 2)
 
 
-def _fields(doc: CertificateDocument) -> list[tuple[str, str, str, str]]:
+def _fields(doc: CertificateDocument, mark: StatusMark | None) -> list[tuple[str, str, str, str]]:
     """(label zh, label en, value, English value or "") for each line of the certificate, in print order."""
     type_zh, type_en = TYPE_NAMES[doc.cert_type]
     fields = [
@@ -209,8 +204,8 @@ def _fields(doc: CertificateDocument) -> list[tuple[str, str, str, str]]:
         (
             "证书状态",
             "Status",
-            f"{doc.status_zh}（以在线核验结果为准）",
-            f"{STATUS_EN.get(doc.status_zh, doc.status_zh)} (the online check is authoritative)",
+            f"{doc.status_zh}{_since_zh(mark)}（以在线核验结果为准）",
+            STATUS_EN.get(doc.status_zh, doc.status_zh) + _since_en(mark),
         ),
         (
             "签发时间",
@@ -222,16 +217,18 @@ def _fields(doc: CertificateDocument) -> list[tuple[str, str, str, str]]:
     return fields
 
 
-def _verification(canvas: Canvas, doc: CertificateDocument, credential_filename: str, *, top: float) -> None:
+def _verification(
+    canvas: Canvas, doc: CertificateDocument, credential_filename: str, faces: Typefaces, *, top: float
+) -> None:
     """The QR code (as vector squares) and, beside it, how to verify the certificate in Chinese and English."""
     canvas.setStrokeColor(ACCENT)
     canvas.setLineWidth(0.5)
     canvas.line(MARGIN, top, PAGE_WIDTH - MARGIN, top)
-    right_of_code = _qr_code(canvas, doc.verify_url, top=top)
-    _how_to_verify(canvas, doc, credential_filename, left=right_of_code + 14, top=top)
+    right_of_code = _qr_code(canvas, doc.verify_url, faces, top=top)
+    _how_to_verify(canvas, doc, credential_filename, faces, left=right_of_code + 14, top=top)
 
 
-def _qr_code(canvas: Canvas, url: str, *, top: float) -> float:
+def _qr_code(canvas: Canvas, url: str, faces: Typefaces, *, top: float) -> float:
     """Draws the QR code of ``url`` below ``top`` at the left margin; returns where it ends on the right."""
     # Vector modules rather than an embedded PNG: sharp at any print resolution and no image decoder needed. All
     # runs go into one filled path (no anti-aliasing seams between neighbours when rasterised), written as PDF
@@ -249,12 +246,12 @@ def _qr_code(canvas: Canvas, url: str, *, top: float) -> float:
     operators += [f"{column} {row} {length} 1 re" for row, column, length in matrix.dark_runs()]
     operators.append("f Q")
     canvas.addLiteral("\n".join(operators))
-    _line(canvas, _runs("扫码核验 Scan to verify", 8, MUTED), y=bottom - 4, centre=left + side / 2)
+    _line(canvas, _runs("扫码核验 Scan to verify", 8, MUTED, faces), y=bottom - 4, centre=left + side / 2)
     return left + side
 
 
 def _how_to_verify(
-    canvas: Canvas, doc: CertificateDocument, credential_filename: str, *, left: float, top: float
+    canvas: Canvas, doc: CertificateDocument, credential_filename: str, faces: Typefaces, *, left: float, top: float
 ) -> None:
     verify_page = doc.verify_url.rsplit("/", 1)[0]
     # The registry serves its keys beside the verify pages (public base URL + /.well-known/jwks.json).
@@ -264,18 +261,18 @@ def _how_to_verify(
         parts = urlsplit(doc.verify_url)
         base = f"{parts.scheme}://{parts.netloc}"
     jwks = f"{base}/.well-known/jwks.json"
-    command = f'<font name="Courier">registry verify-credential {escape(credential_filename)}</font>'
+    command = f'<font name="{faces.mono}">registry verify-credential {escape(credential_filename)}</font>'
     zh = "<br/>".join(
         (
             '<font size="9.5">核验方法</font>',
-            _markup("1. 用手机扫描左侧二维码，打开核验页面查看本证书的当前状态。"),
-            _markup(f"2. 或访问 {verify_page} ，输入证书编号 {doc.number_display} 和持证人姓名查询。"),
-            _markup(f"3. 离线核验：本 PDF 附有可验证凭证文件 {credential_filename} ，可用命令 ")
+            _markup(faces, "1. 用手机扫描左侧二维码，打开核验页面查看本证书的当前状态。"),
+            _markup(faces, f"2. 或访问 {verify_page} ，输入证书编号 {doc.number_display} 和持证人姓名查询。"),
+            _markup(faces, f"3. 离线核验：本 PDF 附有可验证凭证文件 {credential_filename} ，可用命令 ")
             + command
-            + _markup(" 对照登记系统公布的公钥集（JWKS）验证其签名。公钥集地址：")
+            + _markup(faces, " 对照登记系统公布的公钥集（JWKS）验证其签名。公钥集地址：")
             # Its own line: CJK wrapping cannot split the URL and would push the text past the margin.
             + "<br/>"
-            + _markup(jwks),
+            + _markup(faces, jwks),
         )
     )
     en = "<br/>".join(
@@ -295,8 +292,10 @@ def _how_to_verify(
         )
     )
     width = PAGE_WIDTH - MARGIN - left
-    zh_style = ParagraphStyle("zh", fontName=CJK, fontSize=8.5, leading=12.5, wordWrap="CJK", alignment=TA_LEFT)
-    en_style = ParagraphStyle("en", fontName=LATIN, fontSize=7.8, leading=10.5, alignment=TA_LEFT, textColor=MUTED)
+    zh_style = ParagraphStyle("zh", fontName=faces.cjk, fontSize=8.5, leading=12.5, wordWrap="CJK", alignment=TA_LEFT)
+    en_style = ParagraphStyle(
+        "en", fontName=faces.latin, fontSize=7.8, leading=10.5, alignment=TA_LEFT, textColor=MUTED
+    )
     y = top - 12
     for text, style in ((zh, zh_style), (en, en_style)):
         paragraph = Paragraph(text, style)
@@ -312,14 +311,18 @@ class _Run(NamedTuple):
     colour: Color
 
 
-def _runs(text: str, size: float, colour: Color, *, fit: float | None = None) -> list[_Run]:
-    """``text`` split into Western runs (Helvetica) and the rest (STSong-Light), shrunk to ``fit`` points if needed.
+def _runs(text: str, size: float, colour: Color, faces: Typefaces, *, fit: float | None = None) -> list[_Run]:
+    """``text`` split into Western runs and the rest (with base-14 fonts), shrunk to ``fit`` points if needed.
 
     Shrinking keeps an unusually long value, an issuer's full name say, inside the frame instead of over it.
     """
-    runs = [
-        _Run(match.group(), LATIN if match.group(1) else CJK, size, colour) for match in _SCRIPT_RUNS.finditer(text)
-    ]
+    if faces.single:
+        runs = [_Run(text, faces.cjk, size, colour)]
+    else:
+        runs = [
+            _Run(match.group(), faces.latin if match.group(1) else faces.cjk, size, colour)
+            for match in _SCRIPT_RUNS.finditer(text)
+        ]
     natural = _width(runs)
     if fit is None or natural <= fit:
         return runs
@@ -345,12 +348,25 @@ def _line(canvas: Canvas, runs: list[_Run], *, y: float, x: float | None = None,
     canvas.drawText(text)
 
 
-def _markup(text: str) -> str:
+def _markup(faces: Typefaces, text: str) -> str:
     """``text`` as Paragraph markup, its Western runs switched to Helvetica as :func:`_runs` does."""
     return "".join(
-        f'<font name="{LATIN}">{escape(match.group())}</font>' if match.group(1) else escape(match.group())
+        f'<font name="{faces.latin}">{escape(match.group())}</font>' if match.group(1) else escape(match.group())
         for match in _SCRIPT_RUNS.finditer(text)
     )
+
+
+def _since_zh(mark: StatusMark | None) -> str:
+    """The day a certificate that changed did so, on the status line beside its status: " · 2026年12月1日"."""
+    return f" · {_date_zh(mark.changed_on)}" if mark is not None and mark.changed_on else ""
+
+
+def _since_en(mark: StatusMark | None) -> str:
+    """The English status line: the day of the change and the public reason, or that the online check decides."""
+    if mark is None:
+        return " (the online check is authoritative)"
+    since = f" since {mark.changed_on.isoformat()}" if mark.changed_on else ""
+    return since + (f" · {mark.reason}" if mark.reason else "")
 
 
 def _date_zh(day: date) -> str:
@@ -361,8 +377,3 @@ def _local(moment: datetime) -> datetime:
     """Beijing time; a naive timestamp is taken to be UTC, as the registry stores them."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return aware.astimezone(CHINA_STANDARD_TIME)
-
-
-def _pdf_date(moment: datetime) -> str:
-    local = _local(moment)
-    return f"D:{local:%Y%m%d%H%M%S}+08'00'"

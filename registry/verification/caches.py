@@ -23,6 +23,7 @@ class EntryNames:
     series_zh: str | None
     name_zh: str
     name_en: str
+    series_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +51,10 @@ class ReadCaches:
 
     async def _load_catalogue(self, connection: Connection) -> None:
         e, lv = CatalogueEntry.__table__.c, Level.__table__.c  # type: ignore[attr-defined]
-        entries = await connection.execute(select(e.code, e.series_zh, e.name_zh, e.name_en))
-        self.catalogue = {code: EntryNames(series, zh, en) for code, series, zh, en in entries}
+        entries = await connection.execute(select(e.code, e.series_zh, e.name_zh, e.name_en, e.series_en))
+        self.catalogue = {
+            row.code: EntryNames(row.series_zh, row.name_zh, row.name_en, row.series_en) for row in entries
+        }
         levels = await connection.execute(select(lv.cert_type, lv.code, lv.name_zh, lv.name_en))
         self.levels = {(cert_type, code): LevelNames(zh, en) for cert_type, code, zh, en in levels}
         self.catalogue_loaded = time.monotonic()

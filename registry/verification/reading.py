@@ -8,6 +8,8 @@ cache needs now and then goes through a SQLAlchemy connection opened on first us
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Literal, cast
 
@@ -17,7 +19,9 @@ from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable, Select
 
-from registry.certificates.models import Certificate
+from registry.certificates.models import Certificate, CertificateEvent
+from registry.clock import CHINA_STANDARD_TIME
+from registry.faults import Fault, database_fault
 from registry.holders.models import Holder
 from registry.issuers.models import Issuer
 from registry.verification.readpool import ReadPool
@@ -88,11 +92,24 @@ class Reader:
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await connection.close()
 
     async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result[Any]:
+        """Autocommit: each statement stands alone, so one whose connection broke runs once more on a fresh one."""
+        try:
+            return await self._execute(statement, parameters)
+        except Exception as error:
+            if database_fault(error) is not Fault.connection_lost:
+                raise
+            await self._close()  # SQLAlchemy has invalidated it: closing only hands it back
+        return await self._execute(statement, parameters)
+
+    async def _execute(self, statement: Executable, parameters: Mapping[str, Any] | None) -> Result[Any]:
         if self._connection is None:
             connection = await self._engine.connect()
             self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -118,3 +135,30 @@ async def certificate_row(connection: Connection, by: By, value: str) -> Mapping
 async def _core_certificate(connection: Connection, by: By, value: str) -> Mapping[str, Any] | None:
     row = (await connection.execute(_STATEMENTS[by], {"value": value})).first()
     return None if row is None else cast(Mapping[str, Any], row._mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """When (the day, China Standard Time) and with which public reason code a certificate stopped being valid."""
+
+    on: date | None
+    reason_code: str | None
+
+
+_e = CertificateEvent.__table__.c  # type: ignore[attr-defined]
+_LAST_EVENT: Select[Any] = (
+    select(_e.at, _e.reason_code)
+    .where(_e.certificate_id == bindparam("certificate_id"), _e.event == bindparam("event"))
+    .order_by(_e.at.desc(), _e.id.desc())
+    .limit(1)
+)
+
+
+async def status_change(connection: Connection, certificate_id: Any, *, event: str) -> StatusChange | None:
+    """The latest ``event`` (revoked, suspended, superseded) of a certificate: only the public reason code, never the
+    free text the body wrote."""
+    row = (await connection.execute(_LAST_EVENT, {"certificate_id": certificate_id, "event": event})).first()
+    if row is None:
+        return None
+    at: datetime = row.at
+    return StatusChange(on=at.astimezone(CHINA_STANDARD_TIME).date(), reason_code=row.reason_code)

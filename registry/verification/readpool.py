@@ -12,11 +12,14 @@ The pool opens on first use, in the event loop that uses it, and its sessions ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
+
+from registry.faults import Fault, database_fault, unavailable
 
 # Query options that SQLAlchemy's asyncpg dialect consumes; asyncpg would send them to the server as settings.
 _SQLALCHEMY_ONLY = frozenset({"prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback"})
@@ -37,10 +40,15 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 class ReadPool:
-    def __init__(self, url: str, *, min_size: int, max_size: int) -> None:
+    """``acquire_timeout``: how long a scan waits for a free connection (or for a new one to open) before it is
+    answered 503."""
+
+    def __init__(self, url: str, *, min_size: int, max_size: int, acquire_timeout: float = 30) -> None:
         self._dsn = driver_dsn(url)
         self._min_size = min_size
         self._max_size = max_size
+        self._acquire_timeout = acquire_timeout
+        self._in_use = 0
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Lock | None = None
 
@@ -54,6 +62,7 @@ class ReadPool:
                     min_size=self._min_size,
                     max_size=self._max_size,
                     reset=_keep_session,
+                    timeout=self._acquire_timeout,  # to connect: a server that does not answer is a 503 too
                     server_settings={
                         "default_transaction_read_only": "on",
                         "application_name": "talent-registry-verify",
@@ -62,9 +71,37 @@ class ReadPool:
             return self._pool
 
     async def fetchrow(self, query: str, *args: Any) -> Mapping[str, Any] | None:
-        pool = self._pool or await self._open()
-        row: Mapping[str, Any] | None = await pool.fetchrow(query, *args)
-        return row
+        """One read; run once more on another connection when the first broke under it (a read changes nothing)."""
+        retried = False
+        while True:
+            pool = self._pool or await self._open()
+            if self._in_use < self._max_size:
+                # A connection is free: nothing to wait for, so no timer. One on every scan showed in the driver-side
+                # CPU of this hot path (readpool/asyncpg-pool in benchmarks/pool_checks.py): set only when needed.
+                connection = await pool.acquire()
+            else:
+                try:
+                    async with asyncio.timeout(self._acquire_timeout):
+                        connection = await pool.acquire()
+                except TimeoutError:
+                    raise unavailable(Fault.busy) from None
+            self._in_use += 1
+            try:
+                row: Mapping[str, Any] | None = await connection.fetchrow(query, *args)
+                return row
+            except Exception as error:
+                if retried or database_fault(error) is not Fault.connection_lost:
+                    raise
+                retried = True
+                # Broken, maybe not yet seen closed ("cannot switch to state 12"): never hand it out again. The
+                # others were most likely opened to the same server and met the same end (a restart, a storm of
+                # pg_terminate_backend): each is replaced on its next acquire, as SQLAlchemy does with its pool.
+                with contextlib.suppress(asyncpg.InterfaceError):  # the driver may have closed and released it already
+                    connection.terminate()
+                await pool.expire_connections()
+            finally:
+                self._in_use -= 1
+                await pool.release(connection)
 
     async def close(self) -> None:
         if self._pool is not None:

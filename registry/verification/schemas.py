@@ -29,6 +29,7 @@ class VerifiedCertificate(BaseModel):
     cert_type: CertType
     catalogue_code: str
     series_zh: str | None
+    series_en: str | None = Field(default=None, description="The title series in English (titles only).")
     name_zh: str
     name_en: str
     level: str
@@ -52,6 +53,16 @@ class Verification(BaseModel):
     supersedes: str | None = Field(default=None, description="The number this certificate corrected, if any.")
     answered_by: str | None = Field(
         default=None, description="The region whose registry node answered (BJ, TJ, HE): this node's, or a peer's."
+    )
+    status_changed_on: date | None = Field(
+        default=None,
+        description="When the certificate stopped being valid (China Standard Time): the day it was revoked, "
+        "suspended or corrected, or the first day after its validity for 'expired'. Absent while valid or unknown.",
+    )
+    status_reason: str | None = Field(
+        default=None,
+        description="The public reason code of that change (revoked: the revocation reason; suspended: the "
+        "suspension's reason code, 'bureau' when the bureau suspended it), where one was given.",
     )
 
 

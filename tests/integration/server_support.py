@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from registry.config import Settings
 from tests.conftest import MASTER_KEY
@@ -133,3 +134,14 @@ class Server:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
             await asyncio.wait_for(self.process.wait(), timeout=20)
+
+
+async def live_issuer_token(app: FastAPI, http: httpx.AsyncClient, code: str = "BJ-AI-COMMITTEE") -> str:
+    """The default evaluation body registered through a live server ``http``, and an issuer token that server issued
+    (its clients created in the shared database as `registry clients create` does)."""
+    from registry.auth.scopes import Role
+    from tests.factories import create_client, create_issuer, token_for
+
+    admin = await token_for(http, *await create_client(app, role=Role.admin))
+    await create_issuer(http, admin, code=code)
+    return await token_for(http, *await create_client(app, role=Role.issuer, issuer_code=code))

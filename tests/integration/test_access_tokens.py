@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 from typing import Any
 
@@ -131,6 +132,31 @@ async def test_a_token_from_another_issuer_is_refused(app: FastAPI, client: http
 async def test_a_token_not_yet_valid_is_refused(app: FastAPI, client: httpx.AsyncClient, world: World) -> None:
     now = int(time.time())
     await assert_token_refused(app, client, await forge(app, world.issuer, nbf=now + 3600, exp=now + 7200))
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+async def test_a_time_claim_written_as_numeric_text_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, world: World, claim: str
+) -> None:
+    """RFC 7519: a NumericDate is a JSON number. PyJWT alone takes ``"exp": "1767225600"`` (it calls int() on it)."""
+    now = int(time.time())
+    as_text: dict[str, Any] = {claim: str({"exp": now + 600, "iat": now, "nbf": now}[claim])}
+    problem = await assert_token_refused(app, client, await forge(app, world.issuer, **as_text))
+    assert problem["detail"].startswith("the access token is not valid"), problem
+    assert f"the {claim} claim must be a NumericDate" in problem["detail"]
+
+
+@pytest.mark.parametrize(("claim", "value"), [("nbf", True), ("iat", [0]), ("exp", 1e400)], ids=str)
+async def test_a_time_claim_that_is_not_a_finite_number_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, world: World, claim: str, value: object
+) -> None:
+    """``true`` would count as 1 and ``1e400`` as infinity; neither is a NumericDate."""
+    kid, key = await registry_key(app)
+    payload = b64url(json.dumps(fresh_claims(world.issuer, **{claim: value})).encode())  # writes 1e400 as Infinity
+    signing_input = f"{b64url_json({'alg': 'EdDSA', 'typ': ACCESS_TOKEN_TYP, 'kid': kid})}.{payload}"
+    token = f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
+    problem = await assert_token_refused(app, client, token)
+    assert problem["detail"].startswith("the access token is not valid"), problem
 
 
 @pytest.mark.parametrize("typ", ["JWT", None, "tr-cert-sig+jws"], ids=["JWT", "absent", "certificate-signature"])

@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from registry.holder_access.identity_provider import IdentityProvider
+from tests.checks import assert_problem
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
 
 ISSUER = "https://id.example.gov.cn"
@@ -75,6 +77,28 @@ async def test_forged_expired_or_foreign_provider_tokens_are_refused(app: FastAP
         assert response.status_code == 401, name
         assert response.headers["content-type"] == "application/problem+json"
         assert number not in response.text
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+async def test_a_provider_token_with_a_time_claim_as_numeric_text_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, claim: str
+) -> None:
+    """The holder has a certificate and the token is the provider's own; only one time claim is text, not a number."""
+    key = Ed25519PrivateKey.generate()
+    _provider(app, key)
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    number = resident_id()
+    await issued_certificate(client, issuer, holder={"name": "冯十二", "id_type": "resident_id", "id_number": number})
+    now = int(time.time())
+    as_text = {"exp": str(now + 300), "iat": str(now), "nbf": str(now)}[claim]
+    token = _id_token(key, number, **{"nbf": now, claim: as_text})
+    refused = await client.post("/v1/holder/sessions/external", json={"id_token": token})
+    problem = assert_problem(refused, 401)
+    assert f"the {claim} claim must be a NumericDate" in problem["detail"]
+    accepted = await client.post("/v1/holder/sessions/external", json={"id_token": _id_token(key, number, nbf=now)})
+    assert accepted.status_code == 201, accepted.text  # the same token with numbers is accepted
 
 
 async def test_external_sign_in_is_off_unless_configured(client: httpx.AsyncClient) -> None:

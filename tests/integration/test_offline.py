@@ -1,5 +1,6 @@
-"""Offline verification of a signed credential: `registry verify-credential` against files only, as a verifier with
-no access to the registry's database would run it."""
+"""Offline verification of a signed credential: `registry verify-credential` against files, as a verifier with no
+access to the registry's database would run it — or, with network, against what it fetches from the URLs the credential
+names."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
+from registry.config import Settings
 from registry.context import RegistryContext
-from registry.credentials.offline import verify_credential
+from registry.credentials.offline import STEPS, verify_credential
 from registry.issuers import service as issuers
 from registry.keys import service as keys
 from registry.keys.models import KeyUse
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token
+from tests.integration.server_support import Server, free_port, live_issuer_token, settings_env
 
 CODE = "BJ-AI-COMMITTEE"
 OTHER = "BJ-OTHER-COMMITTEE"
@@ -236,7 +239,7 @@ async def test_a_missing_status_list_fails_closed(app: FastAPI, client: httpx.As
     only_revocation = await _check(files, lists=(files.revocation,))
     assert only_revocation.code == 1, only_revocation.out
     assert only_revocation.steps["status"] == "UNKNOWN", only_revocation.out
-    assert "RESULT     NOT VALID" in only_revocation.out
+    assert "RESULT     UNKNOWN — status list" in only_revocation.out
 
     none = await _check(files, lists=())
     assert none.code == 1, none.out
@@ -388,3 +391,70 @@ async def test_a_credential_signed_after_the_compromise_fails_at_key(
     renewed.write_text(await _credential(client, issuer, first["number"]), encoding="utf-8")
     fresh = await _check(files, credential=renewed)
     assert fresh.code == 0, fresh.out + fresh.err
+
+
+async def test_with_network_it_fetches_the_keys_and_lists_the_credential_names(
+    app: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    server = Server(settings_env(settings), tmp_path / "server.log")
+    server.env["REGISTRY_PUBLIC_BASE_URL"] = server.base_url  # the credential names this live registry
+    try:
+        await server.start()
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            issuer = await live_issuer_token(app, http, CODE)
+            certificate = await issued_certificate(http, issuer)
+            path = _save(tmp_path, {"credential.vc.jwt": await _credential(http, issuer, certificate["number"])})
+            # Exactly as the PDF prints it: the file, nothing else.
+            fetched = await _run(str(path["credential.vc.jwt"]))
+            assert fetched.code == 0, fetched.out + fetched.err
+            assert fetched.steps == {step: "PASS" for step in STEPS}, fetched.out
+
+            revoke = await http.post(
+                f"/v1/certificates/{certificate['number']}/revoke",
+                json={"reason_code": "fraud", "reason": "forged papers"},
+                headers=bearer(issuer),
+            )
+            assert revoke.status_code == 200, revoke.text
+            after = await _run(str(path["credential.vc.jwt"]), "--jwks", f"{server.base_url}/.well-known/jwks.json")
+            assert after.code == 1, after.out
+            assert after.steps["status"] == "FAIL", after.out
+            assert "RESULT     NOT VALID" in after.out
+    finally:
+        await server.stop()
+
+
+async def test_offline_without_files_is_a_clear_error(tmp_path: Path) -> None:
+    credential = tmp_path / "credential.vc.jwt"
+    credential.write_text("a.b.c", encoding="utf-8")
+    bare = await _run(str(credential), "--offline")
+    assert bare.code == 2
+    assert "--offline fetches nothing: give --jwks FILE" in bare.err
+    assert bare.out == ""
+    url = await _run(str(credential), "--offline", "--jwks", "https://registry.test/.well-known/jwks.json")
+    assert url.code == 2
+    assert "is a URL" in url.err
+    for outcome in (bare, url):
+        assert "Traceback" not in outcome.out + outcome.err
+
+
+async def test_a_registry_that_is_down_gives_unknown_with_its_reason(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer)
+    files = await _write(client, tmp_path, await _credential(client, issuer, certificate["number"]))
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+    no_list = await _run(str(files.credential), "--jwks", str(files.jwks), "--status-list", f"{down}/list.vc.jwt")
+    no_keys = await _run(str(files.credential), "--jwks", f"{down}/.well-known/jwks.json")
+    # Without --status-list the lists the credential names are fetched: https://registry.test does not resolve here.
+    unnamed = await _run(str(files.credential), "--jwks", str(files.jwks))
+    for outcome, step in ((no_list, "status"), (no_keys, "signature"), (unnamed, "status")):
+        assert outcome.code == 1, outcome.out
+        assert outcome.steps[step] == "UNKNOWN", outcome.out
+        result = [line for line in outcome.out.splitlines() if line.startswith("RESULT")]
+        assert len(result) == 1, outcome.out
+        assert result[0].startswith("RESULT     UNKNOWN — "), outcome.out
+        assert "could not be fetched" in result[0] or "not provided" in result[0], outcome.out
+        assert "Traceback" not in outcome.out + outcome.err
+    assert f"JWKS {down}/.well-known/jwks.json could not be fetched" in no_keys.out

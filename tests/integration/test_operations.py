@@ -8,8 +8,11 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
 
+from api.app import create_app, dispose
 from cli.main import openapi_document
+from registry.config import Settings
 from registry.gc_tuning import GC_THRESHOLDS
 from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token
 
@@ -76,3 +79,33 @@ async def test_the_server_freezes_start_up_objects_out_of_garbage_collection(app
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+async def test_docs_and_metrics_can_be_turned_off_or_put_behind_a_token(settings: Settings) -> None:
+    closed = create_app(settings.model_copy(update={"docs": False, "metrics": False}))
+    guarded = create_app(settings.model_copy(update={"metrics_token": SecretStr("s3cret-metrics")}))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=closed), base_url="https://r.test") as http:
+            for path in ("/docs", "/redoc", "/openapi.json", "/metrics"):
+                assert (await http.get(path)).status_code == 404, path
+            assert (await http.get("/healthz")).status_code == 200
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=guarded), base_url="https://r.test") as http:
+            refused = await http.get("/metrics")
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            wrong = await http.get("/metrics", headers={"Authorization": "Bearer guess"})
+            assert wrong.status_code == 401
+            allowed = await http.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
+            assert allowed.status_code == 200
+            assert "registry_http_requests_total" in allowed.text
+            assert (await http.get("/docs")).status_code == 200  # docs stay on outside production
+    finally:
+        await dispose(closed)
+        await dispose(guarded)
+
+
+def test_production_turns_docs_and_metrics_off_unless_asked() -> None:
+    production = Settings(env="production")
+    assert (production.docs_enabled, production.metrics_enabled) == (False, False)
+    assert Settings(env="production", docs=True, metrics=True).docs_enabled
+    assert (Settings().docs_enabled, Settings().metrics_enabled) == (True, True)

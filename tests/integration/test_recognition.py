@@ -375,3 +375,14 @@ async def test_an_oversized_or_empty_bulk_question_is_refused_whole(app: FastAPI
     assert_problem(empty, 422, field="items")
     no_purpose = await client.post("/v1/recognition/queries", json={"items": items[:1]}, headers=partner)
     assert_problem(no_purpose, 422, field="purpose")
+
+
+async def test_paging_far_past_the_end_is_an_empty_page_or_a_named_error(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    partner = bearer(await partner_token(app, client, "TJ"))
+    empty = await client.get("/v1/recognition/rules", params={"offset": 1_000_000}, headers=partner)
+    assert empty.status_code == 200
+    assert empty.json()["data"] == []
+    huge = await client.get("/v1/recognition/rules", params={"offset": 36893488147419103231}, headers=partner)
+    assert_problem(huge, 422, field="offset")

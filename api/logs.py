@@ -1,0 +1,150 @@
+"""Structured logs: one JSON object per line, each request under a request id, and no secret in any line.
+
+Every line has ``time`` (UTC, ISO 8601), ``level``, ``logger`` and ``message``, and ``request_id`` when it was written
+while a request was being answered. ``RequestLogMiddleware`` writes one ``registry.access`` line per request with
+``method``, ``route`` (the route's template, e.g. ``/v1/verify/{token}``: never the path a client sent, so tokens in
+paths and query strings never reach a log), ``status`` and ``duration_ms``; uvicorn's own access log is off. The
+request id is a sane incoming ``X-Request-ID`` (1-64 of ``A-Z a-z 0-9 . _ : -``) or a new one, and is sent back in
+the ``X-Request-ID`` response header.
+
+As a second line of defence every line is passed through ``redact``: paths of verification pages, bearer tokens,
+``client_secret``/``claim_code``/``token``-like parameters, claim codes and 18-character identity numbers are masked
+wherever they appear, in a message or an exception's text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry.metrics import REQUEST_SECONDS, REQUESTS
+
+REQUEST_ID_HEADER = "X-Request-ID"
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+access_log = logging.getLogger("registry.access")
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_REQUEST_FIELDS = ("method", "route", "status", "duration_ms")
+_REDACTIONS = (
+    (re.compile(r"(/v1/verify/|/v/)(?!\{)[^\s/?#\"'<>]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
+    (
+        re.compile(r"(?i)\b(\w*(?:secret|token|claim_code|password|id_number))(\"?\s*[=:]\s*\"?)[^\s&\"',;]+"),
+        r"\1\2[redacted]",
+    ),
+    (re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}\b"), "[claim code]"),
+    (re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])"), "[identity number]"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    """A log record as one line of JSON."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        current = getattr(record, "request_id", None) or request_id.get()
+        if current is not None:
+            entry["request_id"] = current
+        for name in _REQUEST_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return orjson.dumps(entry, default=str).decode()
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """``logging.config.dictConfig`` settings for `registry serve`: every logger, uvicorn's included, as JSON lines on
+    standard output; uvicorn's access log silenced (RequestLogMiddleware writes a better one)."""
+    json_formatter = {"()": f"{__name__}.JsonFormatter"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        # uvicorn sets ``use_colors`` on formatters of these two names when it is given; both are JSON here.
+        "formatters": {"default": json_formatter, "access": json_formatter},
+        "handlers": {
+            "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stdout"}
+        },
+        "root": {"handlers": ["default"], "level": level.upper()},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": False},
+            # SQL is not logged (bound values are hidden anyway: registry.db), whatever the root level.
+            "sqlalchemy": {"level": "WARNING"},
+        },
+    }
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _SANE_REQUEST_ID.fullmatch(text) else None
+    return None
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestLogMiddleware:
+    """Gives each request its id (in the log context and the response header), writes its access-log line and counts
+    and times it in the metrics — by route template (never the raw path), so tokens and numbers never become labels."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        current = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id.set(current)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = current
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = _route_template(scope)
+            elapsed = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"  # label values stay bounded
+            REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+            REQUEST_SECONDS.labels(method=method, route=route).observe(elapsed)
+            duration_ms = round(elapsed * 1000, 2)
+            fields = {"method": scope["method"], "route": route, "status": status, "duration_ms": duration_ms}
+            access_log.info("%s %s %d", scope["method"], route, status, extra=fields)
+            request_id.reset(token)

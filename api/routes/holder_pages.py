@@ -1,0 +1,380 @@
+"""The holder's web pages (``/holder``) and the share links they hand out (``/s/{token}``): server-rendered, and
+they work without JavaScript.
+
+Sessions are cookies holding the holder token (HttpOnly, SameSite=Strict, Secure when the public base URL is https,
+as short-lived as the token). Every POST is checked twice against cross-site requests: an ``Origin`` (or, failing
+that, ``Referer``) naming another site is refused, and the form's ``csrf`` field must equal the CSRF cookie
+(double-submit; the cookie is renewed at sign-in). Either failure answers 403 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import ContextDep, IdentityProviderDep, SessionDep, VerifierDep
+from api.documents import certificate_pdf_response
+from api.holder_text import TEXT, purpose_words
+from api.limits import client_address
+from api.routes.pages import SECURITY_HEADERS, result_page, templates
+from registry.auth import tokens
+from registry.auth.principals import Principal
+from registry.auth.scopes import Role
+from registry.certificates import numbering, records
+from registry.clock import CHINA_STANDARD_TIME
+from registry.config import Environment, Settings
+from registry.context import RegistryContext
+from registry.credentials import service as credentials
+from registry.errors import Gone, NotFound, RegistryError, TooManyRequests, Unauthenticated, WrongClaimCode
+from registry.holder_access import share_links, sign_in
+from registry.holder_access.schemas import HolderSession, HolderSessionCreate, ShareLinkCreate
+from registry.recognition.schemas import Purpose
+from registry.verification import visits
+from registry.verification.visits import Visit
+
+router = APIRouter(tags=["holder-pages"])
+
+SESSION_COOKIE = "tr_holder"
+CSRF_COOKIE = "tr_holder_csrf"
+COOKIE_PATH = "/holder"
+SESSION_SECONDS = 15 * 60  # no longer than the holder token inside it
+# "same-origin", not the verification page's "no-referrer": under no-referrer a browser sends ``Origin: null`` with a
+# form, which the origin check must refuse. The holder's URLs carry no secret; /s/{token} keeps "no-referrer".
+_HOLDER_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
+# What the pages answer besides 200 (api/contract.py adds 404, 422 and 503 where they apply).
+_REFUSED: dict[int | str, dict[str, Any]] = {403: {"description": "a form without its CSRF token or from elsewhere"}}
+_SIGN_IN = {303: {"description": "signed in: on to /holder"}, 401: {"description": "no match"}} | _REFUSED
+_SIGNED_IN_ONLY: dict[int | str, dict[str, Any]] = {401: {"description": "not signed in"}}
+_DOCUMENT = _SIGNED_IN_ONLY | {403: {"description": "the body has no active key"}, 409: {"description": "not vouched"}}
+Lang = Annotated[Literal["zh", "en"], Query(description="page language")]
+CsrfField = Annotated[str, Form(max_length=64)]
+
+
+def _secure(settings: Settings) -> bool:
+    return settings.public_base_url.startswith("https://") or settings.env is Environment.production
+
+
+def _set_cookie(response: Response, settings: Settings, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path=COOKIE_PATH, secure=_secure(settings), httponly=True, samesite="strict"
+    )
+
+
+def _page(request: Request, template: str, *, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A holder page; it hands out a CSRF cookie when the browser has none, and its forms carry the same value."""
+    settings: Settings = request.app.state.context.settings
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    other = "en" if lang == "zh" else "zh"
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "t": TEXT[lang],
+            "u": TEXT[other],
+            "alt_lang": other,
+            "switch_url": f"{request.url.path}?lang={other}",
+        }
+        | {"csrf": csrf, **context},
+        status_code=status,
+        headers={**SECURITY_HEADERS, **_HOLDER_HEADERS},
+    )
+    if request.cookies.get(CSRF_COOKIE) != csrf:
+        _set_cookie(response, settings, CSRF_COOKIE, csrf, None)
+    return response
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    """A browser names the page a form was sent from; it must be this site (as configured, or as the browser
+    reached it). No Origin and no Referer (privacy settings) leaves the decision to the CSRF token."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None:
+        return True
+    parts = urlsplit(source)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    public = urlsplit(settings.public_base_url)
+    allowed = {f"{public.scheme}://{public.netloc}", f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    return origin in allowed
+
+
+async def _form_is_ours(request: Request, csrf: CsrfField = "") -> bool:
+    """Every holder form's first check: False for a cross-site or token-less POST, which then changes nothing."""
+    settings: Settings = request.app.state.context.settings
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    return _same_origin(request, settings) and bool(cookie) and hmac.compare_digest(cookie.encode(), csrf.encode())
+
+
+FormIsOurs = Annotated[bool, Depends(_form_is_ours)]
+
+
+def _forbidden_page(request: Request, lang: str) -> HTMLResponse:
+    return _page(request, "holder/message.html", lang=lang, status=403, kind="forbidden")
+
+
+async def _signed_in(request: Request, ctx: RegistryContext, session: AsyncSession) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        principal = await tokens.authenticate(ctx, session, token)
+    except Unauthenticated:
+        return None
+    return principal if principal.role is Role.holder else None
+
+
+def _signed_in_redirect(settings: Settings, opened: HolderSession, lang: str) -> Response:
+    response = RedirectResponse(f"/holder?lang={lang}", status_code=303)
+    _set_cookie(response, settings, SESSION_COOKIE, opened.access_token, min(SESSION_SECONDS, opened.expires_in))
+    # A fresh CSRF value after sign-in: one planted before it (session fixation's cousin) is worth nothing after.
+    _set_cookie(response, settings, CSRF_COOKIE, secrets.token_urlsafe(24), None)
+    return response
+
+
+@router.get("/holder", response_class=HTMLResponse, operation_id="holder-pages-home")
+async def home(request: Request, context: ContextDep, session: SessionDep, lang: Lang = "zh") -> HTMLResponse:
+    """Signed in: my certificates, share links and who looked. Otherwise: the sign-in form."""
+    principal = await _signed_in(request, context, session)
+    if principal is None:
+        return _sign_in_page(request, lang=lang)
+    return await _dashboard(request, context, session, principal, lang=lang)
+
+
+def _sign_in_page(request: Request, *, lang: str, status: int = 200, error: str | None = None) -> HTMLResponse:
+    provider = request.app.state.identity_provider
+    response = _page(request, "holder/sign_in.html", lang=lang, status=status, error=error, idp=provider is not None)
+    if request.cookies.get(SESSION_COOKIE):
+        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+    return response
+
+
+async def _dashboard(
+    request: Request, ctx: RegistryContext, session: AsyncSession, principal: Principal, *, lang: str, **extra: Any
+) -> HTMLResponse:
+    certificates = await records.list_for_holder(ctx, session, principal=principal)
+    links = await share_links.list_for_holder(session, principal=principal)
+    looked = await visits.list_public(session, holder_index=principal.holder_index or "")
+    return _page(
+        request,
+        "holder/home.html",
+        lang=lang,
+        certificates=certificates,
+        links=links,
+        visits=looked,
+        purposes=[purpose.value for purpose in Purpose],
+        purpose_words=lambda purpose: purpose_words(lang, purpose),
+        cst=CHINA_STANDARD_TIME,
+        grouped=numbering.group_canonical,
+        **extra,
+    )
+
+
+@router.post(
+    "/holder/sign-in",
+    response_class=HTMLResponse,
+    operation_id="holder-pages-sign-in",
+    responses=_SIGN_IN | {429: {"description": "locked after wrong claim codes"}},
+)
+async def sign_in_with_claim_code(
+    request: Request,
+    ours: FormIsOurs,
+    context: ContextDep,
+    session: SessionDep,
+    id_type: Annotated[str, Form(max_length=40)],
+    id_number: Annotated[str, Form(max_length=40)],
+    claim_code: Annotated[str, Form(max_length=40)],
+    lang: Lang = "zh",
+) -> Response:
+    if not ours:
+        return _forbidden_page(request, lang)
+    text = TEXT[lang]
+    try:
+        body = HolderSessionCreate(id_type=id_type, id_number=id_number.strip(), claim_code=claim_code.strip())
+    except ValidationError:
+        return _sign_in_page(request, lang=lang, status=422, error=text["bad_id_number"])
+    try:
+        opened = await sign_in.with_claim_code(
+            context, session, request=body, client_address=client_address(request.scope)
+        )
+    except TooManyRequests:
+        return _sign_in_page(request, lang=lang, status=429, error=text["locked"])
+    if isinstance(opened, WrongClaimCode):
+        # Answered, not raised, as in the API: the strike this attempt recorded is committed with the request.
+        return _sign_in_page(request, lang=lang, status=401, error=text["sign_in_failed"])
+    return _signed_in_redirect(context.settings, opened, lang)
+
+
+@router.post(
+    "/holder/sign-in/external",
+    response_class=HTMLResponse,
+    operation_id="holder-pages-sign-in-external",
+    responses=_SIGN_IN | {404: {"description": "no identity provider configured"}},
+)
+async def sign_in_with_identity_provider(
+    request: Request,
+    ours: FormIsOurs,
+    context: ContextDep,
+    session: SessionDep,
+    provider: IdentityProviderDep,
+    id_token: Annotated[str, Form(max_length=8192)],
+    lang: Lang = "zh",
+) -> Response:
+    if not ours:
+        return _forbidden_page(request, lang)
+    if provider is None:
+        return _sign_in_page(request, lang=lang, status=404, error=TEXT[lang]["idp_failed"])
+    try:
+        opened = await sign_in.with_identity_provider(context, session, provider=provider, id_token=id_token.strip())
+    except Unauthenticated:
+        return _sign_in_page(request, lang=lang, status=401, error=TEXT[lang]["idp_failed"])
+    return _signed_in_redirect(context.settings, opened, lang)
+
+
+@router.post(
+    "/holder/sign-out",
+    response_class=HTMLResponse,
+    operation_id="holder-pages-sign-out",
+    responses=_REFUSED | {303: {"description": "signed out: on to /holder"}},
+)
+async def sign_out(request: Request, ours: FormIsOurs, lang: Lang = "zh") -> Response:
+    if not ours:
+        return _forbidden_page(request, lang)
+    response = RedirectResponse(f"/holder?lang={lang}", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+    return response
+
+
+async def _holder(request: Request, context: ContextDep, session: SessionDep) -> Principal:
+    principal = await _signed_in(request, context, session)
+    if principal is None:
+        raise Unauthenticated("sign in at /holder first")
+    return principal
+
+
+CookieHolder = Annotated[Principal, Depends(_holder)]
+
+
+@router.get(
+    "/holder/certificates/{number}.pdf",
+    operation_id="holder-pages-pdf",
+    response_class=Response,
+    responses=_DOCUMENT | {200: {"content": {"application/pdf": {}}}},
+)
+async def certificate_pdf(
+    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, holder: CookieHolder
+) -> Response:
+    return await certificate_pdf_response(context, session, verifier, principal=holder, number=number)
+
+
+@router.get(
+    "/holder/certificates/{number}/credential.jwt",
+    operation_id="holder-pages-credential",
+    response_class=Response,
+    responses=_DOCUMENT | {200: {"content": {"application/vc+jwt": {}}}},
+)
+async def certificate_credential(
+    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, holder: CookieHolder
+) -> Response:
+    record = await records.get_visible(session, principal=holder, number=number)
+    token = await credentials.signed_credential(context, session, verifier, record)
+    disposition = f'attachment; filename="{record.certificate.number}.jwt"'
+    headers = {"Cache-Control": "private, no-store", "Content-Disposition": disposition}
+    return Response(token, media_type="application/vc+jwt", headers=headers)
+
+
+@router.post(
+    "/holder/share-links",
+    response_class=HTMLResponse,
+    operation_id="holder-pages-share-links-create",
+    responses=_SIGNED_IN_ONLY | _REFUSED,
+)
+async def create_share_link(
+    request: Request,
+    ours: FormIsOurs,
+    context: ContextDep,
+    session: SessionDep,
+    number: Annotated[str, Form(max_length=32)],
+    purpose: Annotated[str, Form(max_length=32)],
+    purpose_text: Annotated[str, Form(max_length=200)] = "",
+    expires_in_days: Annotated[str, Form(max_length=4)] = "30",
+    lang: Lang = "zh",
+) -> Response:
+    if not ours:
+        return _forbidden_page(request, lang)
+    principal = await _signed_in(request, context, session)
+    if principal is None:
+        return _sign_in_page(request, lang=lang, status=401)
+    try:
+        form = {"number": number, "purpose": purpose, "purpose_text": purpose_text.strip() or None}
+        days = expires_in_days.strip()
+        body = ShareLinkCreate.model_validate({**form, "expires_in_days": int(days) if days.isdigit() else 0})
+        created = await share_links.create(context.settings, session, principal=principal, request=body)
+    except (ValidationError, RegistryError) as problem:
+        error = TEXT[lang]["invalid_form"] + _short(problem)
+        return await _dashboard(request, context, session, principal, lang=lang, error=error, status=422)
+    return await _dashboard(request, context, session, principal, lang=lang, new_link=created)
+
+
+def _short(problem: Exception) -> str:
+    if isinstance(problem, ValidationError):
+        return "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in problem.errors())
+    return str(problem)
+
+
+@router.post(
+    "/holder/share-links/{link_id}/withdraw",
+    response_class=HTMLResponse,
+    operation_id="holder-pages-share-links-withdraw",
+    responses={303: {"description": "withdrawn: back to /holder"}} | _SIGNED_IN_ONLY | _REFUSED,
+)
+async def withdraw_share_link(
+    link_id: uuid.UUID, request: Request, ours: FormIsOurs, context: ContextDep, session: SessionDep, lang: Lang = "zh"
+) -> Response:
+    if not ours:
+        return _forbidden_page(request, lang)
+    principal = await _signed_in(request, context, session)
+    if principal is None:
+        return _sign_in_page(request, lang=lang, status=401)
+    await share_links.withdraw(session, principal=principal, link_id=link_id)
+    return RedirectResponse(f"/holder?lang={lang}#links", status_code=303)
+
+
+def _gone_page(request: Request, lang: str, status: int) -> HTMLResponse:
+    response = _page(request, "holder/message.html", lang=lang, status=status, kind="gone")
+    response.headers["Referrer-Policy"] = "no-referrer"  # the URL carries the link's token
+    return response
+
+
+@router.get(
+    "/s/{token}",
+    response_class=HTMLResponse,
+    operation_id="holder-pages-share-link-open",
+    responses={410: {"description": "the link expired or was withdrawn"}},
+)
+async def open_share_link(
+    token: str, request: Request, session: SessionDep, verifier: VerifierDep, lang: Lang = "zh"
+) -> HTMLResponse:
+    """A holder's share link: the certificate's verification page with the purpose shown — or, once the link has
+    expired or been withdrawn, a page saying so (410) and nothing of the certificate."""
+    try:
+        opened = await share_links.open_link(session, token=token)
+    except Gone:
+        return _gone_page(request, lang, 410)
+    except NotFound:
+        return _gone_page(request, lang, 404)
+    label = opened.purpose.value + (f": {opened.purpose_text}" if opened.purpose_text else "")
+    visit = Visit("share_link", purpose=label)
+    try:
+        verification = await verifier.by_token(session, token=opened.verify_token, channel="share_link", visit=visit)
+    except NotFound:
+        return _gone_page(request, lang, 404)
+    other = "en" if lang == "zh" else "zh"
+    shared_for = [TEXT[code]["shared_for"].format(purpose=purpose_words(code, label)) for code in (lang, other)]
+    return result_page(request, verification, lang=lang, template="holder/shared.html", shared_for=shared_for)

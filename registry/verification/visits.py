@@ -1,0 +1,127 @@
+"""Who looked: every answered verification of a certificate, recorded off the hot path and listed for its holder.
+
+The verifier hands each answer's (certificate, channel, purpose, region, time) to a ``VisitLog``: a bounded in-process
+queue that a background task writes in batches (one multi-row INSERT on the write engine, at most every
+``FLUSH_SECONDS``). A scan therefore costs one ``deque.append`` — no query, no transaction. The price: visits still in
+the queue when a process dies are lost, and when the queue is full (the database lagging far behind a scan storm) new
+visits are dropped and counted rather than slowing scanners down. Nothing that identifies the verifier — address,
+user agent, headers — ever reaches this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col
+
+from registry.certificates.models import Certificate
+from registry.db import utcnow
+from registry.holders.models import Holder
+from registry.metrics import VISITS_DROPPED
+from registry.verification.models import VerificationVisit
+
+log = logging.getLogger(__name__)
+
+Channel = Literal["qr", "number", "share_link", "recognition", "peer"]
+FLUSH_SECONDS = 1.0
+BATCH_SIZE = 500
+MAX_QUEUED = 50_000
+LISTED = 200  # the holder sees their latest visits
+
+
+class VisitPublic(BaseModel):
+    at: datetime
+    number: str
+    channel: Channel
+    purpose: str | None
+    region: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """How a verification reached the certificate, as its holder may see it."""
+
+    channel: Channel
+    purpose: str | None = None
+    region: str | None = None
+
+
+class VisitLog:
+    """``record`` is synchronous and never waits; ``flush`` writes what is queued (tests and shutdown call it)."""
+
+    def __init__(self, engine: AsyncEngine, *, max_queued: int = MAX_QUEUED) -> None:
+        self.engine = engine
+        self.queue: deque[dict[str, object]] = deque()
+        self.max_queued = max_queued
+        self._writer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def record(self, certificate_id: uuid.UUID, visit: Visit, *, at: datetime | None = None) -> None:
+        if len(self.queue) >= self.max_queued:
+            VISITS_DROPPED.inc()
+            return
+        row = {"certificate_id": certificate_id, "at": at or utcnow(), "channel": visit.channel}
+        row["purpose"], row["region"] = visit.purpose, visit.region
+        self.queue.append(row)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_soon())
+
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)  # gathers a scan storm's visits into a few INSERTs
+        try:
+            await self.flush()
+        except (SQLAlchemyError, OSError):
+            # The database is out of reach: the rows stay queued and the next visit schedules another attempt.
+            log.warning("visit log: could not write %d queued visits; will retry", len(self.queue))
+
+    async def flush(self) -> None:
+        async with self._lock:
+            while self.queue:
+                count = min(BATCH_SIZE, len(self.queue))
+                batch = [self.queue[i] for i in range(count)]
+                try:
+                    async with self.engine.begin() as connection:
+                        await connection.execute(insert(VerificationVisit), batch)
+                except IntegrityError:
+                    # Never writable (a certificate gone from under it): dropped, or it would block every later one.
+                    log.warning("visit log: dropped %d visits the database refused", count)
+                for _ in range(count):
+                    self.queue.popleft()
+
+    async def close(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+        try:
+            await self.flush()
+        except (SQLAlchemyError, OSError):
+            log.warning("visit log: %d visits not written at shutdown", len(self.queue))
+
+
+async def list_for_holder(session: AsyncSession, *, holder_index: str) -> list[tuple[VerificationVisit, str]]:
+    """The holder's latest visits, newest first, each with its certificate's number."""
+    query = (
+        select(VerificationVisit, col(Certificate.number))
+        .join(Certificate, col(Certificate.id) == col(VerificationVisit.certificate_id))
+        .join(Holder, col(Holder.id) == col(Certificate.holder_id))
+        .where(col(Holder.id_index) == holder_index)
+        .order_by(col(VerificationVisit.at).desc(), col(VerificationVisit.id).desc())
+        .limit(LISTED)
+    )
+    return [(visit, number) for visit, number in (await session.execute(query)).all()]
+
+
+async def list_public(session: AsyncSession, *, holder_index: str) -> list[VisitPublic]:
+    return [
+        VisitPublic(at=visit.at, number=number, channel=visit.channel, purpose=visit.purpose, region=visit.region)
+        for visit, number in await list_for_holder(session, holder_index=holder_index)
+    ]

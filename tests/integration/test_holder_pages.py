@@ -1,0 +1,206 @@
+"""The holder's web pages: sign in with a form, session and CSRF cookies, forms refused from elsewhere."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+
+from api.app import create_app, dispose
+from registry.config import Environment, Settings
+from tests.factories import resident_id
+from tests.integration.holder_support import HOLDER_NAME, SignedInHolder, signed_in_holder
+from tests.integration.test_holder_idp import _id_token, _provider
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = _CSRF.search(page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    return {header.split("=", 1)[0]: header for header in response.headers.get_list("set-cookie")}
+
+
+async def _sign_in(client: httpx.AsyncClient, holder: SignedInHolder) -> httpx.Response:
+    form = await client.get("/holder")
+    assert form.status_code == 200
+    body = {
+        "csrf": csrf_of(form),
+        "id_type": "resident_id",
+        "id_number": holder.id_number,
+        "claim_code": holder.certificate["claim_code"],
+    }
+    return await client.post("/holder/sign-in", data=body, headers={"Origin": "https://registry.test"})
+
+
+async def test_holder_signs_in_with_a_form_and_gets_strict_short_lived_cookies(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    holder = await signed_in_holder(app, client)
+    form = await client.get("/holder")
+    assert "持证人登录" in form.text
+    assert "Holder sign-in" in form.text
+    assert "default-src 'none'" in form.headers["content-security-policy"]
+    assert "<script" not in form.text
+    csrf_cookie = set_cookies(form)["tr_holder_csrf"].lower()
+    assert all(part in csrf_cookie for part in ("httponly", "secure", "samesite=strict", "path=/holder"))
+
+    signed_in = await _sign_in(client, holder)
+    assert signed_in.status_code == 303, signed_in.text
+    assert signed_in.headers["location"] == "/holder?lang=zh"
+    session_cookie = set_cookies(signed_in)["tr_holder"].lower()
+    assert all(part in session_cookie for part in ("httponly", "secure", "samesite=strict", "path=/holder"))
+    assert "max-age=900" in session_cookie
+    assert "tr_holder_csrf" in set_cookies(signed_in)  # renewed at sign-in
+
+    home = await client.get("/holder")
+    assert home.status_code == 200
+    assert holder.certificate["number_display"] in home.text
+    assert "有效" in home.text
+    assert "由缓存（如内容分发网络）直接应答的查验不经过本系统，不计入记录" in home.text
+    assert holder.id_number not in home.text
+    english = await client.get("/holder", params={"lang": "en"})
+    assert "Visits answered by a cache (such as a CDN) without reaching the registry are not counted" in english.text
+
+
+async def test_signed_in_holder_downloads_the_signed_credential_with_the_cookie(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    holder = await signed_in_holder(app, client)
+    number = holder.certificate["number"]
+    assert (await client.get(f"/holder/certificates/{number}/credential.jwt")).status_code == 401
+    await _sign_in(client, holder)
+    credential = await client.get(f"/holder/certificates/{number}/credential.jwt")
+    assert credential.status_code == 200
+    assert credential.headers["content-type"].startswith("application/vc+jwt")
+    assert credential.headers["content-disposition"] == f'attachment; filename="{number}.jwt"'
+    assert credential.text.count(".") == 2
+
+
+async def test_signed_in_holder_downloads_the_pdf_with_the_cookie(app: FastAPI, client: httpx.AsyncClient) -> None:
+    holder = await signed_in_holder(app, client)
+    number = holder.certificate["number"]
+    assert (await client.get(f"/holder/certificates/{number}.pdf")).status_code == 401
+    await _sign_in(client, holder)
+    pdf = await client.get(f"/holder/certificates/{number}.pdf")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+
+
+async def test_holder_creates_and_withdraws_a_share_link_with_forms(app: FastAPI, client: httpx.AsyncClient) -> None:
+    holder = await signed_in_holder(app, client)
+    await _sign_in(client, holder)
+    home = await client.get("/holder")
+    body = {"csrf": csrf_of(home), "number": holder.certificate["number"], "purpose": "hiring", "expires_in_days": "7"}
+    created = await client.post("/holder/share-links", data=body)
+    assert created.status_code == 200, created.text
+    url = re.search(r'<code id="new-link">([^<]+)</code>', created.text)
+    assert url is not None
+    path = httpx.URL(url.group(1)).path
+    shared = await client.get(path)
+    assert "持证人为求职而分享" in shared.text
+    link_id = (await client.get("/v1/holder/share-links", headers=holder.headers)).json()[0]["id"]
+    withdrawn = await client.post(f"/holder/share-links/{link_id}/withdraw", data={"csrf": csrf_of(created)})
+    assert withdrawn.status_code == 303
+    assert (await client.get(path)).status_code == 410
+    await app.state.visits.flush()
+    after = await client.get("/holder")
+    assert "已撤回" in after.text
+    visits = re.findall(r'<li class="visit">.*?</li>', after.text, flags=re.S)
+    assert len(visits) == 1
+    assert "分享链接" in visits[0]
+    assert "求职" in visits[0]
+
+
+async def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    holder = await signed_in_holder(app, client)
+    form = await client.get("/holder")
+    body = {"id_type": "resident_id", "id_number": holder.id_number, "claim_code": holder.certificate["claim_code"]}
+    no_token = await client.post("/holder/sign-in", data=body)
+    assert no_token.status_code == 403
+    assert "tr_holder" not in set_cookies(no_token)
+    wrong_token = await client.post("/holder/sign-in", data={**body, "csrf": "x" * 32})
+    assert wrong_token.status_code == 403
+    cross_site = await client.post(
+        "/holder/sign-in", data={**body, "csrf": csrf_of(form)}, headers={"Origin": "https://evil.example"}
+    )
+    assert cross_site.status_code == 403
+    assert "请求无法确认" in cross_site.text
+    opaque = await client.post(  # a browser told to send no referrer says Origin: null: nothing to vouch for it
+        "/holder/sign-in", data={**body, "csrf": csrf_of(form)}, headers={"Origin": "null"}
+    )
+    assert opaque.status_code == 403
+    cross_referer = await client.post(
+        "/holder/sign-in", data={**body, "csrf": csrf_of(form)}, headers={"Referer": "https://evil.example/page"}
+    )
+    assert cross_referer.status_code == 403
+
+    await _sign_in(client, holder)
+    home = await client.get("/holder")
+    share = {"number": holder.certificate["number"], "purpose": "hiring"}
+    assert (await client.post("/holder/share-links", data=share)).status_code == 403
+    refused = await client.post(
+        "/holder/share-links", data={**share, "csrf": csrf_of(home)}, headers={"Origin": "https://evil.example"}
+    )
+    assert refused.status_code == 403
+    assert (await client.get("/v1/holder/share-links", headers=holder.headers)).json() == []
+    assert (await client.post("/holder/sign-out", data={})).status_code == 403
+
+
+async def test_a_wrong_claim_code_on_the_form_says_so_without_signing_in(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    holder = await signed_in_holder(app, client)
+    form = await client.get("/holder")
+    body = {"csrf": csrf_of(form), "id_type": "resident_id", "id_number": holder.id_number}
+    wrong = await client.post("/holder/sign-in", data={**body, "claim_code": "AAAA-BBBB-CCCC"})
+    assert wrong.status_code == 401
+    assert "证件号码或领取码不正确" in wrong.text
+    assert "tr_holder" not in set_cookies(wrong)
+    malformed = await client.post("/holder/sign-in", data={**body, "id_number": "123", "claim_code": "AAAA-BBBB-CCCC"})
+    assert malformed.status_code == 422
+    assert HOLDER_NAME not in malformed.text
+
+
+async def test_cookies_are_not_marked_secure_on_a_plain_http_development_address(settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"env": Environment.development, "public_base_url": "http://127.0.0.1:8123"})
+    )
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8123") as http:
+            cookie = set_cookies(await http.get("/holder"))["tr_holder_csrf"].lower()
+    finally:
+        await dispose(app)
+    assert "secure" not in cookie
+    assert "samesite=strict" in cookie
+
+
+async def test_holder_signs_in_on_the_page_with_the_identity_providers_token(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    holder = await signed_in_holder(app, client)
+    assert "统一身份认证" not in (await client.get("/holder")).text  # not configured: no such form
+    _provider(app, key)
+    form = await client.get("/holder")
+    assert "使用统一身份认证登录" in form.text
+    wrong = await client.post(
+        "/holder/sign-in/external", data={"csrf": csrf_of(form), "id_token": _id_token(key, resident_id())}
+    )
+    assert wrong.status_code == 401
+    assert "tr_holder" not in set_cookies(wrong)
+    signed_in = await client.post(
+        "/holder/sign-in/external", data={"csrf": csrf_of(form), "id_token": _id_token(key, holder.id_number)}
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    assert "tr_holder" in set_cookies(signed_in)
+    assert holder.certificate["number_display"] in (await client.get("/holder")).text

@@ -1,0 +1,78 @@
+"""Who looked: every verification of a holder's certificate reaches the holder's list with its channel, purpose and
+region — and never the verifier's address."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+from fastapi import FastAPI
+
+from registry.auth.scopes import Role
+from registry.federation import forwarding
+from registry.verification.visits import Visit, VisitLog
+from tests.factories import bearer, create_client, issued_certificate, token_for
+from tests.integration.holder_support import HOLDER_NAME, signed_in_holder, table_rows
+
+CLIENT_ADDRESS = "127.0.0.1"  # httpx.ASGITransport's client address
+
+
+async def test_each_channel_is_recorded_with_its_purpose_and_region_and_never_an_address(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    holder = await signed_in_holder(app, client)
+    number, token = holder.certificate["number"], holder.certificate["qr_token"]
+    assert (await client.get(f"/v1/verify/{token}")).status_code == 200  # QR scan, API
+    assert (await client.get(f"/v/{token}")).status_code == 200  # QR scan, page
+    by_number = await client.post("/v1/verify", json={"number": number, "holder_name": HOLDER_NAME})
+    assert by_number.status_code == 200
+    link = await client.post(
+        "/v1/holder/share-links", json={"number": number, "purpose": "hiring"}, headers=holder.headers
+    )
+    assert (await client.get("/s/" + link.json()["url"].rsplit("/", 1)[1])).status_code == 200
+    partner = bearer(await token_for(client, *await create_client(app, role=Role.partner, region="TJ")))
+    params = {"holder_name": HOLDER_NAME, "purpose": "talent_introduction"}
+    assert (await client.get(f"/v1/recognition/{number}", params=params, headers=partner)).status_code == 200
+    async with app.state.sessions() as session:  # what the peer-facing endpoint answers another region's node
+        answered = await forwarding.answer_peer(
+            app.state.verifier, session, number=number, holder_name=HOLDER_NAME, peer_region="HE"
+        )
+    assert answered["status"] == 200
+    await client.get(f"/v1/holder/certificates/{number}.pdf", headers=holder.headers)  # the holder's own: not counted
+    await app.state.visits.flush()
+
+    listed = await client.get("/v1/holder/verifications", headers=holder.headers)
+    assert listed.status_code == 200, listed.text
+    seen = [(v["channel"], v["purpose"], v["region"], v["number"]) for v in reversed(listed.json())]
+    assert seen == [
+        ("qr", None, None, number),
+        ("qr", None, None, number),
+        ("number", None, None, number),
+        ("share_link", "hiring", None, number),
+        ("recognition", "talent_introduction", "TJ", number),
+        ("peer", None, "HE", number),
+    ]
+    assert CLIENT_ADDRESS not in listed.text
+    rows = await table_rows(app, "verification_visits")
+    assert len(rows) == 6
+    assert set(rows[0]) == {"id", "certificate_id", "at", "channel", "purpose", "region"}
+    assert CLIENT_ADDRESS not in str(rows)
+
+
+async def test_a_holder_sees_only_visits_to_their_own_certificates(app: FastAPI, client: httpx.AsyncClient) -> None:
+    holder = await signed_in_holder(app, client)
+    other = await issued_certificate(client, holder.issuer)  # somebody else's
+    assert (await client.get(f"/v1/verify/{other['qr_token']}")).status_code == 200
+    await app.state.visits.flush()
+    assert (await client.get("/v1/holder/verifications", headers=holder.headers)).json() == []
+    assert (await client.get("/v1/holder/verifications")).status_code == 401
+
+
+async def test_a_full_visit_queue_drops_new_visits_instead_of_slowing_the_scan(app: FastAPI) -> None:
+    log = VisitLog(app.state.engine, max_queued=2)
+    for _ in range(5):
+        log.record(uuid.uuid4(), Visit("qr"), at=datetime.now(UTC))
+    assert len(log.queue) == 2  # the other three were counted in registry_visits_dropped_total and let go
+    log.queue.clear()
+    await log.close()
