@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,26 @@ async def _postgres_reachable() -> str | None:
         return f"{type(exc).__name__}: {exc}"
     await connection.close()
     return None
+
+
+@asynccontextmanager
+async def scratch_database(prefix: str, *, template: str | None = None) -> AsyncIterator[str]:
+    """A database of its own on the test server (a copy of ``template`` when given), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
+    finally:
+        await admin.close()
+    try:
+        yield _database_url(POSTGRES_URL, name)
+    finally:
+        admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @dataclass
@@ -100,18 +121,8 @@ async def database_url(backend: str, templates: Templates, tmp_path: Path) -> As
         if REQUIRE_POSTGRES:
             pytest.fail(message + " — REGISTRY_TEST_REQUIRE_POSTGRES=1 makes them mandatory")
         pytest.skip(message)
-    name = f"tr_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates.postgres_database}"')
-    finally:
-        await admin.close()
-    yield _database_url(POSTGRES_URL, name)
-    admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database("tr_test", template=templates.postgres_database) as url:
+        yield url
 
 
 @pytest.fixture

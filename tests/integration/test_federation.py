@@ -23,16 +23,14 @@ import asyncio
 import json
 import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 
 from registry.certificates import numbering
 from registry.federation import protocol
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _admin_dsn, _database_url, _postgres_reachable
+from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _postgres_reachable, scratch_database
 from tests.factories import bearer
 from tests.integration.federation_support import (
     CACHE_SECONDS,
@@ -62,18 +60,8 @@ async def postgres_database() -> AsyncIterator[str]:
         if REQUIRE_POSTGRES:
             pytest.fail(message)
         pytest.skip(message)
-    name = f"tr_federation_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield _database_url(POSTGRES_URL, name)
-    admin = await asyncpg.connect(_admin_dsn(POSTGRES_URL))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database("tr_federation") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
