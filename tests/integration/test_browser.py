@@ -5,50 +5,21 @@ Headless Chromium from Debian (/usr/bin/chromium), driven by Playwright; screens
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
-
-CHROMIUM = os.environ.get("REGISTRY_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.integration.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
 
 
 @pytest.fixture
 async def served(app: FastAPI) -> AsyncIterator[str]:
-    if shutil.which(CHROMIUM) is None:
-        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 — uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # what the browser sees does not depend on the database

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 from api.app import create_app, dispose
 from registry.config import Settings
+from tests.integration.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.holder_support import HOLDER_NAME, signed_in_holder
 from tests.integration.server_support import free_port
-from tests.integration.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 SCREENSHOTS = Path("/tmp/pages")  # noqa: S108 — where a person looks at them before the issue is closed
 

@@ -7,18 +7,15 @@ Screenshots go to the test's tmp folder (and to ``$REGISTRY_TEST_SCREENSHOTS`` w
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -26,7 +23,7 @@ from registry.certificates.models import Certificate
 from registry.clock import today
 from registry.db import transaction
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
-from tests.integration.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.integration.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
 
 CODE = "BJ-AI-COMMITTEE"
 SIZES = {"phone": {"width": 360, "height": 740}, "desktop": {"width": 1280, "height": 860}}
@@ -91,21 +88,8 @@ def _names(standing: str) -> list[str]:
 
 @pytest.fixture
 async def served(app: FastAPI) -> AsyncIterator[str]:
-    if shutil.which(CHROMIUM) is None:
-        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 — uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(app) as url:
+        yield url
 
 
 async def certificates_in_every_standing(app: FastAPI, client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
