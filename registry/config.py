@@ -198,7 +198,7 @@ def served_base_url(host: str, port: int) -> str:
     """``http://H:P`` for a listening address: a wildcard bind (0.0.0.0, ::) is reached on 127.0.0.1 from this
     machine, and an IPv6 literal goes in brackets."""
     host = host.strip().strip("[]")
-    if host in ("", "0.0.0.0", "::", "*"):  # noqa: S104  # nosec B104 — recognising a wildcard bind, not binding
+    if host in ("", "0.0.0.0", "::", "*"):  # noqa: S104 — recognising a wildcard, not binding  # nosec B104
         host = "127.0.0.1"
     elif ":" in host:
         host = f"[{host}]"
