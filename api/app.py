@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -123,17 +125,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await dispose(app)
 
-    app = FastAPI(
-        title="Talent Registry",
-        version="0.1.0",
-        summary="Issues and verifies electronic professional-title (职称) and skill-level (职业技能等级) certificates.",
-        lifespan=lifespan,
-        generate_unique_id_function=lambda route: route.operation_id or route.name,
-        # Off in production unless REGISTRY_DOCS says otherwise (``registry openapi`` still prints the document).
-        docs_url="/docs" if settings.docs_enabled else None,
-        redoc_url="/redoc" if settings.docs_enabled else None,
-        openapi_url="/openapi.json" if settings.docs_enabled else None,
-    )
+    options: dict[str, Any] = {
+        "title": "Talent Registry",
+        "version": "0.1.0",
+        "summary": "Issues and verifies electronic professional-title (职称) and skill-level (职业技能等级) "
+        "certificates.",
+        "lifespan": lifespan,
+        "generate_unique_id_function": lambda route: route.operation_id or route.name,
+    }
+    # /docs and /redoc serve Swagger UI and ReDoc from the installed package (fastapi-offline), never a CDN: they work
+    # on a closed network. Off in production unless REGISTRY_DOCS says otherwise (``registry openapi`` still prints
+    # the document).
+    if settings.docs_enabled:
+        app = FastAPIOffline(**options, static_url="/docs-assets")
+    else:
+        app = FastAPI(**options, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.context = context
     # Who looked: written in batches, off the verification path.
     app.state.visits = VisitLog(engine) if settings.record_visits else None
