@@ -1,17 +1,33 @@
-"""Assertions the integration tests share: an RFC 9457 problem answer, and "a refused request wrote nothing"."""
+"""Assertions the integration tests share: an RFC 9457 problem answer, "a refused request wrote nothing", and a
+system tool the test needs."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Awaitable
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from registry.db import transaction
 
 PROBLEM_JSON = "application/problem+json"
+
+
+def require_tool(command: str, package: str) -> str:
+    """The path of a system command the test needs: fails under CI (``.ci/run`` installs it), skips elsewhere."""
+    path = shutil.which(command)
+    if path is None:
+        message = f"{command} is not installed (apt-get install {package}; .ci/run installs it)"
+        if os.environ.get("CI") or os.environ.get("REGISTRY_TEST_REQUIRE_TOOLS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
 
 # Literal statements (no string building): every table a refused request could leave a row in.
 _COUNT_STATEMENTS = {

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import pytest
 import uvicorn
 from fastapi import FastAPI
+
+from tests.checks import require_tool
 
 CHROMIUM = os.environ.get("REGISTRY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,11 +29,7 @@ CHROMIUM_ARGS = [
 @asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[str]:
     """``app`` on a free loopback port for a browser; fails in CI (skips elsewhere) without Chromium."""
-    if shutil.which(CHROMIUM) is None:
-        message = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_tool(CHROMIUM, "chromium")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

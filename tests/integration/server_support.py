@@ -68,9 +68,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class Server:
     """`registry serve` (as `python -m cli serve`) on ``port`` (a free one by default), configured by ``env``."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, port: int | None = None, cwd: Path | None = None) -> None:
         self.port = port if port is not None else free_port()
         self.log = log
+        self.cwd = cwd  # where ./.registry/ (the embedded default's database and development key) lives
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         # No abuse limits unless ``env`` asks for them: these tests send many requests from one address.
         self.env = {**inherited, "REGISTRY_RATE_LIMITS_ENABLED": "false", **env}
@@ -99,6 +100,7 @@ class Server:
                 "--port",
                 str(self.port),
                 env=self.env,
+                cwd=self.cwd,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-import shutil
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from fastapi import FastAPI
 from PIL import Image
 from pypdf import PdfReader
 
+from tests.checks import require_tool
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
 
 
@@ -62,8 +62,7 @@ async def test_holder_downloads_a_pdf_that_reads_scans_and_carries_a_verifiable_
     assert claims["credentialSubject"]["certificateNumber"] == certificate["number"]
     assert claims["credentialSubject"]["name"] == "郑十一"
 
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm (poppler-utils) is not installed; .ci/run installs it")
+    require_tool("pdftoppm", "poppler-utils")
     pdf_path = tmp_path / "certificate.pdf"
     pdf_path.write_bytes(response.content)
     process = await asyncio.create_subprocess_exec(
