@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +22,7 @@ from api.routes import (
     catalogue,
     certificates,
     clients,
+    contexts,
     federation,
     holder,
     holder_pages,
@@ -32,13 +34,16 @@ from api.routes import (
     transparency,
     verify,
 )
+from registry import i18n
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, is_sqlite, session_factory
 from registry.federation.peers import Federation
 from registry.gc_tuning import settle_garbage_collector
 from registry.holder_access.identity_provider import IdentityProvider
+from registry.i18n import _
 from registry.verification.readpool import ReadPool
+from registry.verification.replica import ReadRoute, ReadTarget
 from registry.verification.verifier import Verifier
 from registry.verification.visits import VisitLog
 
@@ -57,6 +62,7 @@ ROUTERS = (
     holder,
     holder_pages,
     status_lists,
+    contexts,
     audit,
     transparency,
     federation,
@@ -67,7 +73,7 @@ LARGE_BODY_PATHS = {"/v1/certificate-batches": 32 << 20}  # 10,000 rows of JSON 
 
 class BodyTooLarge(StarletteHTTPException):
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"the body exceeds {max_bytes} bytes")
+        super().__init__(413, _("the body exceeds {max_bytes} bytes", max_bytes=max_bytes))
 
 
 class BodySizeLimitMiddleware:
@@ -86,10 +92,10 @@ class BodySizeLimitMiddleware:
         max_bytes = self.overrides.get(scope["path"], self.default_max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
-                detail = f"the body exceeds {max_bytes} bytes"
-                await errors.problem(413, slug="http-413", title="Request too large", detail=detail)(
-                    scope, receive, send
-                )
+                detail = _("the body exceeds {max_bytes} bytes", max_bytes=max_bytes)
+                title = errors.HTTP_TITLES[413]
+                lang = errors.language(scope)
+                await errors.problem(413, slug="http-413", title=title, detail=detail, lang=lang)(scope, receive, send)
                 return
         received = 0
 
@@ -109,15 +115,10 @@ class BodySizeLimitMiddleware:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.check_production()
+    i18n.catalogue("zh")  # read at start: a broken catalogue stops the process, not a Chinese reader's request
     context = RegistryContext.from_settings(settings)
-    wait = settings.database_pool_timeout_seconds
-    engine = create_engine(settings.database_url, pool_timeout=wait)
-    read_url = settings.database_read_url or settings.database_url
-    read_engine = create_engine(read_url, read_only=True, pool_timeout=wait) if settings.database_read_url else engine
-    size = settings.database_read_pool_size
-    read_pool = None
-    if not is_sqlite(read_url):
-        read_pool = ReadPool(read_url, min_size=min(4, size), max_size=size, acquire_timeout=wait)
+    engine = create_engine(settings.database_url, pool_timeout=settings.database_pool_timeout_seconds)
+    read_route = _read_route(settings, engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -149,11 +150,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.identity_provider = IdentityProvider.configured(settings)
     app.state.federation = Federation(context, session_factory(engine))
     app.state.engine = engine
-    app.state.read_engine = read_engine
-    app.state.read_pool = read_pool
+    # Verification reads: on the replica while it serves, else on the primary (registry.verification.replica).
+    app.state.read_route = read_route
+    read = read_route.replica or read_route.primary
+    app.state.read_engine = read.engine
+    app.state.read_pool = read.pool
     app.state.sessions = session_factory(engine)
     app.state.unlocked_sessions = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
-    app.state.read_sessions = session_factory(read_engine)
     errors.install(app)
     contract.install(app)
     for module in ROUTERS:
@@ -168,6 +171,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def _read_route(settings: Settings, engine: AsyncEngine) -> ReadRoute:
+    """The primary's read side (its driver pool opens only when first used) and, when configured, the replica's: its
+    connections open and its reads answer within ``REGISTRY_READ_REPLICA_TIMEOUT_SECONDS``, or reads go elsewhere."""
+    wait = settings.database_pool_timeout_seconds
+    size = settings.database_read_pool_size
+
+    def driver_pool(url: str, **timeouts: float) -> ReadPool | None:
+        if is_sqlite(url):
+            return None
+        return ReadPool(url, min_size=min(4, size), max_size=size, acquire_timeout=wait, **timeouts)
+
+    primary = ReadTarget("primary", engine, driver_pool(settings.database_url), session_factory(engine))
+    url = settings.database_read_url
+    if not url:
+        return ReadRoute(primary)
+    limit = settings.read_replica_timeout_seconds
+    options: dict[str, Any] = {} if is_sqlite(url) else {"connect_args": {"timeout": limit, "command_timeout": limit}}
+    replica_engine = create_engine(url, read_only=True, pool_timeout=wait, **options)
+    pool = driver_pool(url, connect_timeout=limit, command_timeout=limit)
+    replica = ReadTarget("replica", replica_engine, pool, session_factory(replica_engine))
+    return ReadRoute(
+        primary,
+        replica,
+        max_lag=settings.read_max_lag_seconds,
+        check_every=settings.read_lag_check_seconds,
+        reset_after=settings.read_replica_reset_seconds,
+        timeout=limit,
+    )
+
+
 async def dispose(app: FastAPI) -> None:
     """Close what ``create_app`` opened: the identity provider's client, the driver pool and the engines."""
     provider: IdentityProvider | None = app.state.identity_provider
@@ -176,10 +209,7 @@ async def dispose(app: FastAPI) -> None:
     await app.state.federation.close()
     if app.state.rate_limits is not None:
         await app.state.rate_limits.close()
-    if app.state.read_pool is not None:
-        await app.state.read_pool.close()
+    await app.state.read_route.close()  # the read pools, and the replica's engine
     if app.state.visits is not None:
         await app.state.visits.close()
     await app.state.engine.dispose()
-    if app.state.read_engine is not app.state.engine:
-        await app.state.read_engine.dispose()

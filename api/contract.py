@@ -19,7 +19,9 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
-    "description": "RFC 9457 problem details; validation errors name each field in `errors`.",
+    "description": "RFC 9457 problem details; validation errors name each field in `errors`. `title`, `detail` and "
+    "each `errors[].message` are in Chinese for `Accept-Language: zh` (zh-CN, zh-Hans…) or `?lang=zh`, else in "
+    "English (`Content-Language` says which); `type`, `status` and the `field` paths never change with the language.",
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {

@@ -19,7 +19,9 @@ from registry.errors import Unauthenticated
 from registry.faults import Reads
 from registry.federation.peers import Federation
 from registry.holder_access.identity_provider import IdentityProvider
+from registry.i18n import _
 from registry.verification.reading import Reader
+from registry.verification.replica import RoutedReads
 from registry.verification.verifier import Verifier
 
 
@@ -62,9 +64,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_reads(request: Request) -> Reads:
-    """Public reads that change nothing (status lists), on the read replica when one is configured, each in a
-    session of its own: one that loses its connection runs once more on a fresh one (registry.faults.Reads)."""
-    return Reads(request.app.state.read_sessions)
+    """Public reads that change nothing (status lists), on the read replica while it serves, each in a session of
+    its own: one that loses its connection runs once more on a fresh one (registry.faults.Reads) — on the primary when
+    the replica failed it (registry.verification.replica)."""
+    return RoutedReads(request.app.state.read_route)
 
 
 async def get_unlocked_reads(request: Request) -> Reads:
@@ -82,8 +85,9 @@ async def get_unlocked_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_reader(request: Request) -> AsyncIterator[Reader]:
-    """Public verification's reads (replica when configured): the driver pool on PostgreSQL, autocommit otherwise."""
-    async with Reader(request.app.state.read_engine, request.app.state.read_pool) as reader:
+    """Public verification's reads (the replica while it serves): the driver pool on PostgreSQL, autocommit
+    otherwise."""
+    async with Reader(request.app.state.read_route) as reader:
         yield reader
 
 
@@ -103,7 +107,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("a Bearer access token is required")
+        raise Unauthenticated(_("a Bearer access token is required"))
     return credentials.credentials
 
 

@@ -11,10 +11,13 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
-from registry.errors import PROBLEM_TYPE_BASE, RegistryError, field_errors
+from registry.errors import PROBLEM_TYPE_BASE, InvalidInput, RegistryError, field_errors
 from registry.faults import database_fault, unavailable
+from registry.i18n import Language, _, negotiate, translate
 
 log = logging.getLogger("registry.api")
 PROBLEM_JSON = "application/problem+json"
@@ -29,62 +32,85 @@ DATABASE_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem(status: int, *, slug: str, title: str, detail: str, instance: str | None = None, **extra: Any) -> Response:
-    body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
+# The API's own problems (not RegistryErrors): their titles, and what the framework's own details say, for people.
+HTTP_TITLES = {
+    404: _("Not found"),
+    405: _("Method not allowed"),
+    413: _("Request too large"),
+    414: _("Request URI too long"),
+    415: _("Unsupported media type"),
+    431: _("Request header fields too large"),
+    500: _("Internal error"),
+}
+REQUEST_FAILED = _("Request failed")
+HTTP_DETAILS = {"Not Found": _("Not Found"), "Method Not Allowed": _("Method Not Allowed")}
+
+
+def language(scope: Scope) -> Language:
+    """The language a request is answered in: ``?lang=`` (zh or en), else ``Accept-Language``, else English."""
+    query = QueryParams(scope.get("query_string", b"").decode("latin-1"))
+    return negotiate(Headers(scope=scope).get("accept-language"), query.get("lang"))
+
+
+def said_in(response: Response, lang: Language) -> Response:
+    """Mark a problem answer with its language, and that it depends on the Accept-Language the request sent."""
+    response.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
+    response.headers["Vary"] = "Accept-Language"
+    return response
+
+
+def problem(
+    status: int, *, slug: str, title: str, detail: str, lang: Language, instance: str | None = None, **extra: Any
+) -> Response:
+    """A problem+json answer with ``title`` and ``detail`` said in ``lang`` (they may be registry.i18n Messages)."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": translate(title, lang),
+        "status": status,
+        "detail": translate(detail, lang),
+    }
     if instance is not None:
         body["instance"] = instance
     body.update({key: value for key, value in extra.items() if value is not None})
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON)
+    return said_in(Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON), lang)
 
 
-def registry_problem(error: RegistryError, *, instance: str) -> Response:
-    """The problem+json answer for a domain error: its status, its fields, the headers it calls for."""
-    response = Response(
-        orjson.dumps(error.problem(instance=instance)), status_code=error.status, media_type=PROBLEM_JSON
-    )
+def registry_problem(error: RegistryError, *, instance: str, lang: Language) -> Response:
+    """The problem+json answer for a domain error, in ``lang``: its status, its fields, the headers it calls for."""
+    body = error.problem(instance=instance, lang=lang)
+    response = Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON)
     response.headers.update(error.headers())
-    return response
+    return said_in(response, lang)
 
 
 async def _registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)
-    return registry_problem(exc, instance=request.url.path)
+    return registry_problem(exc, instance=request.url.path, lang=language(request.scope))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": e.field, "message": e.message} for e in field_errors(exc.errors())]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-    return problem(
-        422,
-        slug="validation-error",
-        title="The request is not valid",
-        detail=detail,
-        instance=request.url.path,
-        errors=errors,
-    )
+    invalid = InvalidInput.fields(field_errors(exc.errors()))
+    return registry_problem(invalid, instance=request.url.path, lang=language(request.scope))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    lang = language(request.scope)
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI's "error parsing the body" (a JSON body that is not UTF-8, a broken form): bad input, named.
-        message = "cannot be read: send UTF-8 JSON (or the form the endpoint documents)"
-        return problem(
-            422,
-            slug="validation-error",
-            title="The request is not valid",
-            detail=f"body: {message}",
-            instance=request.url.path,
-            errors=[{"field": "body", "message": message}],
+        unreadable = InvalidInput.field(
+            "body", _("cannot be read: send UTF-8 JSON (or the form the endpoint documents)")
         )
-    titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large", 415: "Unsupported media type"}
+        return registry_problem(unreadable, instance=request.url.path, lang=lang)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     response = problem(
         exc.status_code,
         slug=f"http-{exc.status_code}",
-        title=titles.get(exc.status_code, "Request failed"),
-        detail=str(exc.detail),
+        title=HTTP_TITLES.get(exc.status_code, REQUEST_FAILED),
+        detail=HTTP_DETAILS.get(detail, detail),
         instance=request.url.path,
+        lang=lang,
     )
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
@@ -94,7 +120,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: a path may hold a token
     log.exception("unhandled error on %s %s", request.method, route)
-    return problem(500, slug="internal-error", title="Internal error", detail="the request could not be completed")
+    return problem(
+        500,
+        slug="internal-error",
+        title=HTTP_TITLES[500],
+        detail=_("the request could not be completed"),
+        lang=language(request.scope),
+    )
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
@@ -104,7 +136,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         return await _unexpected_error(request, exc)
     route = getattr(request.scope.get("route"), "path", "unmatched")
     log.warning("database fault (%s) on %s %s: %s", fault, request.method, route, type(exc).__name__)
-    return registry_problem(unavailable(fault), instance=request.url.path)
+    return registry_problem(unavailable(fault), instance=request.url.path, lang=language(request.scope))
 
 
 # What a database fault can surface as: the driver's errors, SQLAlchemy's, and the socket's (connection refused).

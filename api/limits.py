@@ -30,11 +30,12 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import registry_problem
+from api.errors import language, registry_problem
 from api.routes.auth import basic_credentials
 from registry.certificates.numbering import normalize_number
 from registry.config import Settings
 from registry.errors import InvalidCertificateNumber, InvalidClient, TooManyRequests
+from registry.i18n import _
 from registry.keys.secrets_box import SecretsBox
 
 log = logging.getLogger("registry.limits")
@@ -160,15 +161,15 @@ class RateLimits:
     def __init__(self, settings: Settings, *, box: SecretsBox) -> None:
         self.box = box
         self.counters = Counters(redis_url=settings.redis_url, key_prefix=settings.redis_key_prefix)
-        verify = _rule("verify", settings.rate_limit_verify, "too many verification requests from this address")
+        verify = _rule("verify", settings.rate_limit_verify, _("too many verification requests from this address"))
         number = _rule(
             "verify-number",
             settings.rate_limit_verify_number,
-            "too many questions about this certificate number; scan its QR code, or try again later",
+            _("too many questions about this certificate number; scan its QR code, or try again later"),
         )
-        token = _rule("token", settings.rate_limit_token, "too many token requests from this address")
-        token_client = _rule("token-client", settings.rate_limit_token_client, "too many token requests for client")
-        sign_in = _rule("holder-sign-in", settings.rate_limit_holder_sign_in, "too many sign-in attempts")
+        token = _rule("token", settings.rate_limit_token, _("too many token requests from this address"))
+        token_client = _rule("token-client", settings.rate_limit_token_client, _("too many token requests for client"))
+        sign_in = _rule("holder-sign-in", settings.rate_limit_holder_sign_in, _("too many sign-in attempts"))
         self.reads = _policy(verify)  # GET /v1/verify/{token}, GET /v/{token}, GET /s/{token}
         self.posts = {
             path: policy
@@ -236,8 +237,8 @@ class RateLimitMiddleware:
 
 
 async def _refuse(rule: Rule, wait: int, scope: Scope, receive: Receive, send: Send) -> None:
-    refused = TooManyRequests(f"{rule.detail}; try again in {wait} s", retry_after=wait)
-    await registry_problem(refused, instance=scope["path"])(scope, receive, send)
+    refused = TooManyRequests(_("{rule}; try again in {wait} s", rule=rule.detail, wait=wait), retry_after=wait)
+    await registry_problem(refused, instance=scope["path"], lang=language(scope))(scope, receive, send)
 
 
 async def _read_body(scope: Scope, receive: Receive) -> tuple[list[Message], bytes | None]:

@@ -18,12 +18,13 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from api.errors import HTTP_TITLES
 from registry.errors import PROBLEM_TYPE_BASE
+from registry.i18n import _, negotiate, translate
 
 MAX_REQUEST_LINE_BYTES = 8 * 1024
 MAX_REQUEST_HEAD_BYTES = 32 * 1024
 LINGER_SECONDS = 2.0
-_TITLES = {414: "URI too long", 431: "Request header fields too large"}
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -96,14 +97,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         limit = MAX_REQUEST_LINE_BYTES if status == 414 else MAX_REQUEST_HEAD_BYTES
-        part = "request line" if status == 414 else "request line and headers"
+        part = _("request line") if status == 414 else _("request line and headers")
         self.logger.warning("refused a request whose %s passed %d bytes (%d)", part, limit, status)
+        # Said in the reader's language when its Accept-Language arrived before the limit (a 431 may have it).
+        lang = negotiate(
+            next((value.decode("latin-1") for name, value in self.headers if name == b"accept-language"), None)
+        )
         body = orjson.dumps(
             {
                 "type": f"{PROBLEM_TYPE_BASE}http-{status}",
-                "title": _TITLES[status],
+                "title": translate(HTTP_TITLES[status], lang),
                 "status": status,
-                "detail": f"the {part} must fit in {limit} bytes",
+                "detail": translate(_("the {part} must fit in {limit} bytes", part=part, limit=limit), lang),
             }
         )
         head = [STATUS_LINE[status]]

@@ -38,7 +38,6 @@ import bench_common as common
 import httpx
 import load
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.audit.service import Actor
 from registry.auth.claim_codes import claim_code_hash, new_claim_code
@@ -54,6 +53,7 @@ from registry.holders.identity import IdType, mask_id_number
 from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyUse
+from registry.keys.signers import Signer
 
 TARGET_RATE = 5_000.0
 TARGET_SHARE = 1 / 3
@@ -204,7 +204,7 @@ def floor_records(
     *,
     issuer: Issuer,
     key_kid: str,
-    private_key: Ed25519PrivateKey,
+    signer: Signer,
     versions: dict[str, int],
     ids: list[int],
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -258,7 +258,7 @@ def floor_records(
                 "active",
                 secrets.token_urlsafe(18),
                 claim_hash,
-                signing.sign(payload, key=private_key, kid=key_kid),
+                signing.sign(payload, signer=signer),
                 issued_at,
             )
         )
@@ -271,7 +271,7 @@ async def run_floor(url: str, key: str, batches: list[list[dict[str, Any]]], dea
         async with transaction(session_factory(engine)) as session:
             signing_key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
         assert signing_key is not None
-        private_key = ctx.keyring.private_key(signing_key)
+        signer = ctx.keyring.signer(signing_key)
     finally:
         await engine.dispose()
     connection = await asyncpg.connect(common.driver_dsn(url))
@@ -299,7 +299,7 @@ async def run_floor(url: str, key: str, batches: list[list[dict[str, Any]]], dea
                     rows,
                     issuer=issuer,
                     key_kid=signing_key.kid,
-                    private_key=private_key,
+                    signer=signer,
                     versions=versions,
                     ids=ids,
                 )

@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 
     from registry.certificates.imports import ImportSummary
     from registry.context import RegistryContext
+    from registry.keys.schemas import TokenKeyRotated
 
 _T = TypeVar("_T")
 
 app = typer.Typer(help="Talent Registry — professional-title and skill-level certificates.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients (admin, evaluation body, partner agency).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
-keys_app = typer.Typer(help="Signing keys of evaluation bodies.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys of evaluation bodies and the registry's token key.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -157,18 +158,43 @@ def clients_create(
 
 
 @keys_app.command("rotate")
-def keys_rotate(issuer: Annotated[str, typer.Option(help="evaluation body code")]) -> None:
-    """Retire the body's signing key and start a new one; the old key stays published for older certificates."""
+def keys_rotate(
+    issuer: Annotated[str | None, typer.Option(help="evaluation body code: rotate its signing key")] = None,
+    registry: Annotated[bool, typer.Option("--registry", help="rotate the registry's own token key")] = False,
+    algorithm: Annotated[
+        str, typer.Option(help="with --issuer: the new key's algorithm, Ed25519 or ES256 (ECDSA P-256)")
+    ] = "Ed25519",
+) -> None:
+    """Retire a signing key and start a new one. An evaluation body's (--issuer CODE [--algorithm ES256]): the old key
+    stays published for older certificates. The registry's token key (--registry, always Ed25519): the old key stays
+    published, and its tokens are honoured, until the last token it signed has expired."""
     from registry.audit.service import Actor
     from registry.issuers import service as issuers
+    from registry.keys.signers import SigningAlgorithm
 
+    if registry == (issuer is not None):
+        raise typer.BadParameter("give either --issuer CODE or --registry")
+    if algorithm not in {choice.value for choice in SigningAlgorithm} or (registry and algorithm != "Ed25519"):
+        raise typer.BadParameter("--algorithm is Ed25519 or ES256, and only with --issuer")
     settings = _settings()
+    if issuer is None:
+        rotated = _run_in_transaction(settings, _rotate_registry_key)
+        typer.echo(json.dumps({"registry": True, **rotated.model_dump(mode="json")}))
+        return
+    code = issuer
 
     async def rotate(ctx: RegistryContext, session: AsyncSession) -> str:
-        return (await issuers.rotate_key(ctx, session, actor=Actor(id="cli"), code=issuer)).kid
+        return (await issuers.rotate_key(ctx, session, actor=Actor(id="cli"), code=code, algorithm=algorithm)).kid
 
     kid = _run_in_transaction(settings, rotate)
-    typer.echo(json.dumps({"issuer": issuer, "kid": kid}))
+    typer.echo(json.dumps({"issuer": issuer, "kid": kid, "algorithm": algorithm}))
+
+
+async def _rotate_registry_key(ctx: RegistryContext, session: AsyncSession) -> TokenKeyRotated:
+    from registry.audit.service import Actor
+    from registry.auth import tokens
+
+    return await tokens.rotate_key(ctx, session, actor=Actor(id="cli"))
 
 
 @audit_app.command("verify")
@@ -194,15 +220,33 @@ def audit_verify() -> None:
     typer.echo(f"transparency log intact: {leaves} leaves")
 
 
-@app.command("import")
+# What `registry import` exits with (listed in its --help); 2 is also what a bad option or configuration exits with.
+IMPORT_EXIT_CODES = {
+    0: "every row issued (or issued by an earlier run of the same file)",
+    1: "the evaluation body is unknown or may not issue (e.g. suspended); checked before the first row, so nothing "
+    "is written",
+    2: "cannot run as asked: a bad option or configuration, a file that cannot be read, or a header without the "
+    "batch columns (the missing and unexpected ones are named); nothing is written",
+    3: "some rows were rejected: they are in FILE.rejected.csv with their reasons, the other rows were issued",
+    4: "the database cannot be reached; re-run the same command to carry on where it stopped",
+}
+
+
+def _exit_codes_help(codes: dict[int, str]) -> str:
+    return "Exit codes:\n\n" + "\n\n".join(f"{code}  {meaning}" for code, meaning in codes.items())
+
+
+@app.command("import", epilog=_exit_codes_help(IMPORT_EXIT_CODES))
 def import_file(
     file: Annotated[Path, typer.Argument(help="CSV with the batch columns (see README)", exists=True, dir_okay=False)],
     issuer: Annotated[str, typer.Option(help="evaluation body code")],
 ) -> None:
-    """Issue every valid row of a (possibly huge) CSV in chunks; re-running resumes. Rejected rows go to a file."""
+    """Issue every valid row of a (possibly huge) CSV in chunks; re-running resumes. Rejected rows go to
+    FILE.rejected.csv, issued certificates with their claim codes to FILE.issued.csv. The file's header and the
+    evaluation body are checked first: if either is refused, no file is written."""
     import time
 
-    from registry.errors import RegistryError
+    from registry.errors import InvalidInput, RegistryError, ServiceUnavailable
     from registry.gc_tuning import settle_garbage_collector
 
     settings = _settings()
@@ -214,7 +258,8 @@ def import_file(
         typer.echo(f"error: {exc.detail}", err=True)
         for error in exc.errors:  # e.g. the header's missing or unreadable columns
             typer.echo(f"  {error.field}: {error.message}", err=True)
-        raise typer.Exit(1) from None
+        code = 4 if isinstance(exc, ServiceUnavailable) else 2 if isinstance(exc, InvalidInput) else 1
+        raise typer.Exit(code) from None
     elapsed = time.monotonic() - started
     typer.echo(
         f"rows {summary.rows}  issued {summary.issued}  already issued {summary.already_issued}  "
@@ -229,6 +274,19 @@ def import_file(
 
 
 async def _import_with_progress(settings: Settings, *, file: Path, issuer: str, started: float) -> ImportSummary:
+    """The import, with a database out of reach (at start or midway) raised as ServiceUnavailable."""
+    from registry import faults
+
+    try:
+        return await _prepare_then_import(settings, file=file, issuer=issuer, started=started)
+    except Exception as exc:
+        fault = faults.database_fault(exc)
+        if fault is None:
+            raise
+        raise faults.unavailable(fault) from exc
+
+
+async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, started: float) -> ImportSummary:
     import time
 
     from rich.progress import (
@@ -246,6 +304,7 @@ async def _import_with_progress(settings: Settings, *, file: Path, issuer: str, 
 
     await _migrate(settings)
     engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
     columns = (
         TextColumn("[bold]importing"),
         BarColumn(),
@@ -256,6 +315,7 @@ async def _import_with_progress(settings: Settings, *, file: Path, issuer: str, 
         TimeRemainingColumn(),
     )
     try:
+        plan = await imports.prepare(sessions, path=file, issuer_code=issuer)  # refused before the bar or any file
         with Progress(*columns, transient=False) as progress:
             task = progress.add_task("import", total=imports.count_rows(file), rate=0.0)
 
@@ -263,13 +323,8 @@ async def _import_with_progress(settings: Settings, *, file: Path, issuer: str, 
                 done = progress.tasks[0].completed + rows
                 progress.update(task, advance=rows, rate=done / max(time.monotonic() - started, 1e-9))
 
-            return await imports.run_import(
-                RegistryContext.from_settings(settings),
-                session_factory(engine),
-                path=file,
-                issuer_code=issuer,
-                on_progress=advance,
-            )
+            ctx = RegistryContext.from_settings(settings)
+            return await imports.import_rows(ctx, sessions, plan, on_progress=advance)
     finally:
         await engine.dispose()
 

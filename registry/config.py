@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     database_url: str = DEFAULT_DATABASE_URL
     database_read_url: str | None = None
+    # The replica (registry.verification.replica) serves verification reads while it answers and has replayed the
+    # primary's commits up to this many seconds ago; otherwise the primary serves them.
+    read_max_lag_seconds: Annotated[float, Field(ge=0, le=3_600)] = 5.0
+    # How often the replica's lag is measured (in the background; no request waits for it).
+    read_lag_check_seconds: Annotated[float, Field(gt=0, le=300)] = 1.0
+    # How long the replica may take to accept a connection, or to answer one read, before reads go to the primary.
+    read_replica_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # After the replica failed, reads stay on the primary this long; then one probe decides whether they go back.
+    read_replica_reset_seconds: Annotated[float, Field(gt=0, le=3_600)] = 5.0
     # Connections per process for public verification on PostgreSQL (its own driver pool, see registry.readpool).
     database_read_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     # How long a request waits for a free database connection before it is answered 503 with Retry-After.
@@ -48,10 +57,16 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     token_audience: str = "talent-registry"  # noqa: S105 — an audience name
     access_token_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
+    # After POST /v1/clients/{id}/rotate-secret the old secret still opens tokens for this long (one day by default),
+    # so the client's deployments can switch over; 0 refuses it at once.
+    client_secret_grace_seconds: Annotated[int, Field(ge=0, le=30 * 86_400)] = 86_400
     idempotency_ttl_seconds: Annotated[int, Field(ge=60)] = 86_400
     # How long a cache (browser, CDN) may reuse a verification answer: a scan storm of one code reaches the registry
     # once per window, and a revocation reaches every scanner within it. 0 sends ``no-store``.
     verify_max_age_seconds: Annotated[int, Field(ge=0, le=3_600)] = 30
+    # How long a signed status list stays valid (its validUntil): an offline verifier holding a saved list trusts it
+    # this long, then answers UNKNOWN. Caches keep a list a minute at most (its ttl), never longer than this.
+    status_list_validity_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3_600
     log_level: str = "INFO"
     # Federation: the other regions' nodes (region -> base URL, e.g. {"TJ": "http://10.0.0.2:8000"}). A question about
     # a certificate whose number carries one of these regions is answered by that region's node.

@@ -1,5 +1,6 @@
 """Every error the registry raises, in one place; the API maps each RegistryError once to problem+json (RFC 9457).
-Each line: the class, the HTTP status it is answered with, and when it is raised.
+Each line: the class, the HTTP status it is answered with, and when it is raised. Titles, details and field messages
+are registry.i18n Messages: English here, said in the reader's language by ``problem(lang=...)``.
 
 RegistryError                        400   the base: a request the registry refuses
 ├── BadRequest                       400   the request cannot be understood as asked
@@ -44,6 +45,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from registry.i18n import Listing, _, translate, validation_message
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
@@ -58,7 +61,7 @@ PROBLEM_TYPE_BASE = "https://talent-registry.example/problems/"
 class RegistryError(Exception):
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
-    title: ClassVar[str] = "Bad request"
+    title: ClassVar[str] = _("Bad request")
 
     def __init__(self, detail: str, *, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail)
@@ -69,13 +72,14 @@ class RegistryError(Exception):
         """HTTP headers the answer must carry (authentication challenge, retry delay)."""
         return {}
 
-    def problem(self, *, instance: str | None = None) -> dict[str, Any]:
-        """The RFC 9457 problem document: for a response, or for one item of a bulk answer."""
+    def problem(self, *, instance: str | None = None, lang: str | None = "en") -> dict[str, Any]:
+        """The RFC 9457 problem document, said in ``lang``: for a response, or for one item of a bulk answer (no
+        ``lang``: its texts left as registry.i18n Messages, to be said once the reader is known)."""
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + self.slug,
-            "title": self.title,
+            "title": translate(self.title, lang),
             "status": self.status,
-            "detail": self.detail,
+            "detail": translate(self.detail, lang),
         }
         if instance is not None:
             body["instance"] = instance
@@ -83,7 +87,7 @@ class RegistryError(Exception):
             body["errors"] = [
                 {
                     key: value
-                    for key, value in (("row", e.row), ("field", e.field), ("message", e.message))
+                    for key, value in (("row", e.row), ("field", e.field), ("message", translate(e.message, lang)))
                     if value is not None
                 }
                 for e in self.errors
@@ -97,18 +101,18 @@ class BadRequest(RegistryError):
 
 class InvalidScope(BadRequest):
     slug = "invalid-scope"
-    title = "Requested scope is not allowed"
+    title = _("Requested scope is not allowed")
 
 
 class UnsupportedGrantType(BadRequest):
     slug = "unsupported-grant-type"
-    title = "Only the client_credentials grant is supported"
+    title = _("Only the client_credentials grant is supported")
 
 
 class Unauthenticated(RegistryError):
     status = 401
     slug = "unauthenticated"
-    title = "Authentication required"
+    title = _("Authentication required")
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -116,103 +120,110 @@ class Unauthenticated(RegistryError):
 
 class InvalidClient(Unauthenticated):
     slug = "invalid-client"
-    title = "Client authentication failed"
+    title = _("Client authentication failed")
 
 
 class WrongClaimCode(Unauthenticated):
     slug = "wrong-claim-code"
-    title = "Identity document and claim code do not match"
+    title = _("Identity document and claim code do not match")
 
 
 class Forbidden(RegistryError):
     status = 403
     slug = "forbidden"
-    title = "Not allowed"
+    title = _("Not allowed")
 
 
 class OutsideFiledScope(Forbidden):
     slug = "outside-filed-scope"
-    title = "Outside the evaluation body's filed scope"
+    title = _("Outside the evaluation body's filed scope")
 
 
 class NotFound(RegistryError):
     status = 404
     slug = "not-found"
-    title = "Not found"
+    title = _("Not found")
 
 
 class Conflict(RegistryError):
     status = 409
     slug = "conflict"
-    title = "Conflict"
+    title = _("Conflict")
 
 
 class IllegalTransition(Conflict):
     slug = "illegal-transition"
-    title = "This status change is not allowed"
+    title = _("This status change is not allowed")
 
 
 class DuplicateCertificate(Conflict):
     slug = "duplicate-certificate"
-    title = "The holder already has a live certificate for this entry and level"
+    title = _("The holder already has a live certificate for this entry and level")
 
 
 class IdempotencyKeyInFlight(Conflict):
     slug = "idempotency-key-in-flight"
-    title = "A request with this Idempotency-Key is still being processed"
+    title = _("A request with this Idempotency-Key is still being processed")
 
 
 class NotVouchedFor(Conflict):
     slug = "cannot-confirm"
-    title = "The registry cannot confirm this certificate"
+    title = _("The registry cannot confirm this certificate")
 
 
 class OverlappingRule(Conflict):
     slug = "overlapping-rule"
-    title = "A rule in force already decides these cases with the same precedence"
+    title = _("A rule in force already decides these cases with the same precedence")
 
 
 class RecordingConflict(Conflict):
     slug = "recording-conflict"
-    title = "The change could not be recorded; retrying is safe"
+    title = _("The change could not be recorded; retrying is safe")
 
 
 class Gone(RegistryError):
     status = 410
     slug = "gone"
-    title = "Gone"
+    title = _("Gone")
 
 
 class UnsupportedMediaType(RegistryError):
     status = 415
     slug = "unsupported-media-type"
-    title = "Send application/json or text/csv"
+    title = _("Send application/json or text/csv")
 
 
 class InvalidInput(RegistryError):
     status = 422
     slug = "validation-error"
-    title = "The request is not valid"
+    title = _("The request is not valid")
 
     @classmethod
     def field(cls, field: str, message: str) -> InvalidInput:
-        return cls(f"{field}: {message}", errors=[FieldError(field=field, message=message)])
+        return cls(
+            _("{field}: {message}", field=field, message=message), errors=[FieldError(field=field, message=message)]
+        )
+
+    @classmethod
+    def fields(cls, errors: list[FieldError]) -> InvalidInput:
+        """Several bad fields: the detail names the first five, ``errors`` lists them all."""
+        return cls(field_detail(errors), errors=errors)
 
 
 class BatchRejected(InvalidInput):
     slug = "batch-rejected"
-    title = "The batch has invalid rows; nothing was issued"
+    title = _("The batch has invalid rows; nothing was issued")
 
 
 class IdempotencyKeyReused(InvalidInput):
     slug = "idempotency-key-reused"
-    title = "Idempotency key was used with a different request"
+    title = _("Idempotency key was used with a different request")
 
 
 class TooManyRequests(RegistryError):
     status = 429
     slug = "too-many-requests"
-    title = "Too many requests"
+    title = _("Too many requests")
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
@@ -225,7 +236,7 @@ class TooManyRequests(RegistryError):
 class ServiceUnavailable(RegistryError):
     status = 503
     slug = "service-unavailable"
-    title = "Temporarily unavailable"
+    title = _("Temporarily unavailable")
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
@@ -247,15 +258,15 @@ class FieldValueError(ValueError):
 
 
 class InvalidCertificateNumber(ValueError):
-    """A string that is not a well-formed certificate number; the message says why, in English."""
+    """A string that is not a well-formed certificate number; the message (a registry.i18n Message) says why."""
 
 
 class InvalidIdentityNumber(ValueError):
-    """An identity number that cannot belong to any document of its type; the message says why, in English."""
+    """An identity number that cannot belong to any document of its type; the message (a Message) says why."""
 
 
 class InvalidCreditCode(ValueError):
-    """A string that is not a well-formed unified social credit code; the message says why, in English."""
+    """A string that is not a well-formed unified social credit code; the message (a Message) says why."""
 
 
 # --- never answered as such ----------------------------------------------------------------------------------------
@@ -278,13 +289,19 @@ class KeySetUnavailable(Exception):
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie", "form"})
 
 
+def field_detail(errors: Sequence[FieldError], *, most: int = 5) -> Listing:
+    """A problem's detail naming the first few bad fields (``field: message; …``), said in the reader's language."""
+    return Listing(_("{field}: {message}", field=e.field, message=e.message) for e in errors[:most])
+
+
 def field_errors(
     errors: Iterable[Mapping[str, Any]], *, row: int | None = None, whole: str = "body"
 ) -> list[FieldError]:
     """pydantic's error list as FieldErrors: the field as a dotted path without the request location, the message
-    without pydantic's prefixes. Single requests (the API) and batch rows (JSON, CSV, ``registry import``) both go
-    through here, so the same bad value is named alike everywhere. The rejected value is never echoed: it may be an
-    identity number. ``whole`` names an error about the value as a whole (a request body, a batch row)."""
+    said for people (``registry.i18n.validation_message``: what is expected, never a pattern). Single requests (the
+    API) and batch rows (JSON, CSV, ``registry import``) both go through here, so the same bad value is named alike
+    everywhere. The rejected value is never echoed: it may be an identity number. ``whole`` names an error about the
+    value as a whole (a request body, a batch row)."""
     named: list[FieldError] = []
     for error in errors:
         parts: Sequence[Any] = tuple(error.get("loc", ()))
@@ -296,12 +313,7 @@ def field_errors(
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, FieldValueError):
             field = cause.field if field == whole else f"{field}.{cause.field}"
-        message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
-        if error.get("type") == "extra_forbidden":
-            message = "unknown field"
-        elif error.get("type") == "string_unicode":
-            message = "must be text: it holds an unpaired surrogate (a broken \\uD800-\\uDFFF escape), not a character"
-        named.append(FieldError(field=field, message=message, row=row))
+        named.append(FieldError(field=field, message=validation_message(error), row=row))
     return named
 
 
@@ -314,7 +326,8 @@ class PeerFailure(Exception):
 
 
 class CircuitOpen(Exception):
-    """The peer failed repeatedly a moment ago; it is not being asked now."""
+    """The peer failed repeatedly a moment ago; it is not being asked now (registry.breaker; the read replica's breaker
+    raises it too, and its route sends reads to the primary instead)."""
 
 
 class PeerOverloaded(Exception):

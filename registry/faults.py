@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.errors import ServiceUnavailable
+from registry.i18n import _
 
 T = TypeVar("T")
 
@@ -46,9 +47,9 @@ _UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.E
 # Clients wait longer when there is no server to talk to than when a connection merely broke.
 RETRY_AFTER_SECONDS = {Fault.connection_lost: 1, Fault.unreachable: 5, Fault.busy: 2}
 _DETAIL = {
-    Fault.connection_lost: "the connection to the database was lost; the request's changes were not confirmed",
-    Fault.unreachable: "the database cannot be reached",
-    Fault.busy: "every database connection is busy",
+    Fault.connection_lost: _("the connection to the database was lost; the request's changes were not confirmed"),
+    Fault.unreachable: _("the database cannot be reached"),
+    Fault.busy: _("every database connection is busy"),
 }
 _LINKS = 8  # how far down an exception's causes to look: SQLAlchemy's wrapper, the adapter's, the driver's
 
@@ -56,7 +57,7 @@ _LINKS = 8  # how far down an exception's causes to look: SQLAlchemy's wrapper, 
 def database_fault(error: BaseException) -> Fault | None:
     """What kind of database fault ``error`` is (looking through the errors it wraps), or None when it is not one."""
     seen: BaseException | None = error
-    for _ in range(_LINKS):
+    for _link in range(_LINKS):
         if seen is None:
             return None
         if isinstance(seen, sa.DBAPIError) and seen.connection_invalidated:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import orjson
 
 from registry.errors import InvalidInput
+from registry.i18n import _
 
 _T = TypeVar("_T")
 
@@ -28,4 +29,4 @@ def decode_cursor(cursor: str, read: Callable[[list[Any]], _T]) -> _T:
             raise TypeError("a cursor holds a list")
         return read(position)
     except (ValueError, TypeError):  # binascii.Error and orjson.JSONDecodeError are ValueErrors
-        raise InvalidInput.field("cursor", "is not a cursor this service returned") from None
+        raise InvalidInput.field("cursor", _("is not a cursor this service returned")) from None

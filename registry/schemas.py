@@ -21,6 +21,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
+from registry.i18n import _
+
 MAX_COMBINING_MARKS = 2
 MIDDLE_DOT = "\u00b7"
 _NAME_DOTS = str.maketrans(dict.fromkeys("\u30fb\uff65\u2027\u2022\u2219\u22c5", MIDDLE_DOT))
@@ -29,20 +31,22 @@ _COMPARED_DOTS = str.maketrans(dict.fromkeys("\u30fb\uff65\u2027\u2022\u2219\u22
 # Unicode tables of this Python, not junk. Their last two code points are noncharacters.
 _IDEOGRAPH_PLANES = range(0x20000, 0x40000)
 
+_CONTROL = _("control characters or line breaks")
 _REFUSED = {
-    "Cc": "control characters or line breaks",
-    "Zl": "control characters or line breaks",
-    "Zp": "control characters or line breaks",
-    "Cf": "invisible formatting characters such as zero-width spaces, soft hyphens or text-direction controls",
-    "Co": "private-use characters, which look different on every device",
-    "Cs": "unpaired surrogates, which are not characters",
-    "Cn": f"code points that are not characters in Unicode {unicodedata.unidata_version}",
+    "Cc": _CONTROL,
+    "Zl": _CONTROL,
+    "Zp": _CONTROL,
+    "Cf": _("invisible formatting characters such as zero-width spaces, soft hyphens or text-direction controls"),
+    "Co": _("private-use characters, which look different on every device"),
+    "Cs": _("unpaired surrogates, which are not characters"),
+    "Cn": _("code points that are not characters in Unicode {version}", version=unicodedata.unidata_version),
 }
 
 
 def _describe(char: str, position: int) -> str:
     name = unicodedata.name(char, "")
-    return f"U+{ord(char):04X}{' ' + name if name else ''} at character {position}"
+    code = f"U+{ord(char):04X} {name}".rstrip()
+    return _("{code} at character {position}", code=code, position=position)
 
 
 def _refused_character(value: str) -> str | None:
@@ -53,12 +57,13 @@ def _refused_character(value: str) -> str | None:
         if category == "Cn" and ord(char) in _IDEOGRAPH_PLANES and ord(char) & 0xFFFE != 0xFFFE:
             category = "Lo"
         if category in _REFUSED:
-            return f"must not contain {_REFUSED[category]} ({_describe(char, position)})"
+            return _("must not contain {what} ({where})", what=_REFUSED[category], where=_describe(char, position))
         marks = marks + 1 if category.startswith("M") else 0
         if marks > MAX_COMBINING_MARKS:
-            return (
-                f"must not stack more than {MAX_COMBINING_MARKS} accents or other combining marks on one character"
-                f" ({_describe(char, position)})"
+            return _(
+                "must not stack more than {most} accents or other combining marks on one character ({where})",
+                most=MAX_COMBINING_MARKS,
+                where=_describe(char, position),
             )
     return None
 
@@ -74,9 +79,9 @@ def _cleaner(max_length: int, *, person_name: bool = False) -> Callable[[str], s
         if person_name:
             value = value.translate(_NAME_DOTS)
         if not value:
-            raise ValueError("must not be blank")
+            raise ValueError(_("must not be blank"))
         if len(value) > max_length:  # normalisation can lengthen a string; the column cannot
-            raise ValueError(f"must be at most {max_length} characters")
+            raise ValueError(_("at most {max_length} characters", max_length=max_length))
         return value
 
     return clean

@@ -3,15 +3,16 @@ system tool the test needs."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import Row, func, inspect, literal_column, select, table, text
 
 from registry.db import transaction
 
@@ -29,37 +30,44 @@ def require_tool(command: str, package: str) -> str:
     return path
 
 
-# Literal statements (no string building): every table a refused request could leave a row in.
-_COUNT_STATEMENTS = {
-    "certificates": "SELECT count(*) FROM certificates",
-    "certificate_events": "SELECT count(*) FROM certificate_events",
-    "holders": "SELECT count(*) FROM holders",
-    "issuers": "SELECT count(*) FROM issuers",
-    "issuer_filed_scopes": "SELECT count(*) FROM issuer_filed_scopes",
-    "api_clients": "SELECT count(*) FROM api_clients",
-    "audit_log": "SELECT count(*) FROM audit_log",
-    "idempotency_records": "SELECT count(*) FROM idempotency_records",
-    "catalogue_entries": "SELECT count(*) FROM catalogue_entries",
-    "signing_keys": "SELECT count(*) FROM signing_keys",
-    "status_lists": "SELECT count(*) FROM status_lists",
-    "transparency_leaves": "SELECT count(*) FROM transparency_leaves",
-}
+async def _tables(app: FastAPI) -> list[str]:
+    """Every table in the database (read from the database itself, so a table added by a migration is never missed),
+    but Alembic's own bookkeeping."""
+    async with app.state.engine.connect() as connection:
+        names: list[str] = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    return sorted(name for name in names if name != "alembic_version")
 
 
 async def row_counts(app: FastAPI) -> dict[str, int]:
     async with transaction(app.state.sessions) as session:
         return {
-            table: int((await session.execute(text(statement))).scalar_one())
-            for table, statement in _COUNT_STATEMENTS.items()
+            name: int((await session.execute(select(func.count()).select_from(table(name)))).scalar_one())
+            for name in await _tables(app)
         }
 
 
+async def table_digests(app: FastAPI) -> dict[str, str]:
+    """A digest of every row of every table: equal before and after means nothing was added, removed or changed."""
+    digests: dict[str, str] = {}
+    async with transaction(app.state.sessions) as session:
+        for name in await _tables(app):
+            rows: Sequence[Row[Any]] = (
+                await session.execute(select(literal_column("*")).select_from(table(name)))
+            ).all()
+            canonical = "\n".join(sorted(repr(tuple(row)) for row in rows))
+            digests[name] = f"{len(rows)}:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+    return digests
+
+
 async def leaves_no_trace(app: FastAPI, request: Awaitable[httpx.Response]) -> httpx.Response:
-    """Send ``request`` (a not-yet-started coroutine) and assert that no table gained or lost a row."""
-    before = await row_counts(app)
+    """Send ``request`` (a not-yet-started coroutine) and assert that no row of any table was added, removed or
+    changed (contents compared, not just counts)."""
+    before = await table_digests(app)
     response = await request
-    after = await row_counts(app)
-    assert after == before, f"a refused request wrote to the database: {before} -> {after}"
+    after = await table_digests(app)
+    changed = {name: (before.get(name), after.get(name)) for name in before.keys() | after.keys()}
+    changed = {name: pair for name, pair in changed.items() if pair[0] != pair[1]}
+    assert not changed, f"a refused request wrote to the database (rows:digest before -> after): {changed}"
     return response
 
 

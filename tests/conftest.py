@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +26,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from api.app import create_app, dispose
+from registry import clock
 from registry.config import Settings
 from registry.db import create_engine
 from registry.migrate import upgrade
@@ -150,3 +152,32 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
         yield http
+
+
+class RegistryClock:
+    """The registry's clock in a test (``registry.clock``): the one place a test sets "now", and with it the Beijing
+    "today" every rule judges by. Untouched, it is the real clock; tests that need a date write it relative to
+    ``today()`` or set it here, so no test depends on the day it runs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+
+    def set_now(self, moment: datetime) -> None:
+        assert moment.tzinfo is not None, "an aware moment: the registry's calendar is Beijing's, not the machine's"
+        self._monkeypatch.setattr(clock, "now", lambda: moment.astimezone(UTC))
+
+    def set_today(self, day: date, *, at: time = time(12, 0)) -> None:
+        """Beijing date ``day`` (at noon there unless ``at`` says otherwise)."""
+        self.set_now(datetime.combine(day, at, tzinfo=clock.CHINA_STANDARD_TIME))
+
+    def advance(self, delta: timedelta) -> None:
+        self.set_now(clock.now() + delta)
+
+    @staticmethod
+    def today() -> date:
+        return clock.today()
+
+
+@pytest.fixture
+def registry_clock(monkeypatch: pytest.MonkeyPatch) -> RegistryClock:
+    return RegistryClock(monkeypatch)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from datetime import date
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from registry import clock
 from registry.audit.service import Actor
 from registry.auth.scopes import Role
 from registry.clients import service as clients
@@ -145,4 +146,10 @@ async def issued_certificate(http: httpx.AsyncClient, token: str, **overrides: A
 
 
 def today_iso() -> str:
-    return date.today().isoformat()
+    """The registry's today (Beijing), as an ISO date: tests never use the machine's own calendar."""
+    return clock.today().isoformat()
+
+
+def days_from_today(days: int) -> str:
+    """A date relative to the registry's today, so no test stops working when the calendar passes a fixed date."""
+    return (clock.today() + timedelta(days=days)).isoformat()

@@ -1,24 +1,35 @@
-"""OAuth 2.0 client-credentials token endpoint and the public JWKS."""
+"""OAuth 2.0 client-credentials token endpoint, the public JWKS and issuer metadata, and the rotation of the registry's
+token key."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Header
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
-from api.deps import ContextDep, SessionDep, UnlockedReadsDep
+from api.deps import ClientsWrite, ContextDep, SessionDep, UnlockedReadsDep
 from api.errors import DATABASE_UNAVAILABLE
 from registry.auth import tokens
 from registry.auth.schemas import TokenResponse
 from registry.credentials import discovery
 from registry.errors import FieldError, InvalidClient, UnsupportedGrantType
+from registry.i18n import _
 from registry.keys import documents
+from registry.keys.schemas import TokenKeyRotated
 
 router = APIRouter(tags=["auth"])
+
+JWK_SET = "application/jwk-set+json"  # RFC 7517 §8.5
+_METADATA_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "SD-JWT VC issuer metadata: `{issuer, jwks}`"},
+    404: {"description": "no such evaluation body"},
+    **DATABASE_UNAVAILABLE,
+}
 
 
 def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
@@ -28,10 +39,10 @@ def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     try:
         decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient("the Basic authorization header is malformed") from None
+        raise InvalidClient(_("the Basic authorization header is malformed")) from None
     client_id, sep, client_secret = decoded.partition(":")
     if not sep:
-        raise InvalidClient("the Basic authorization header is malformed")
+        raise InvalidClient(_("the Basic authorization header is malformed"))
     return unquote(client_id), unquote(client_secret)
 
 
@@ -52,14 +63,14 @@ async def token(
 ) -> Response:
     if grant_type != "client_credentials":
         raise UnsupportedGrantType(
-            f"grant_type {grant_type!r} is not supported",
-            errors=[FieldError("grant_type", "must be client_credentials")],
+            _("grant_type {grant_type} is not supported", grant_type=repr(grant_type)),
+            errors=[FieldError("grant_type", _("must be client_credentials"))],
         )
     basic = basic_credentials(authorization)
     if basic is not None:
         client_id, client_secret = basic
     if not client_id or not client_secret:
-        raise InvalidClient("client_id and client_secret are required")
+        raise InvalidClient(_("client_id and client_secret are required"))
     issued = await tokens.issue_access_token(
         context, session, client_id=client_id, client_secret=client_secret, scope=scope
     )
@@ -71,10 +82,59 @@ async def token(
     )
 
 
-@router.get("/.well-known/jwks.json", operation_id="auth-jwks", responses=DATABASE_UNAVAILABLE)
-async def jwks(reads: UnlockedReadsDep) -> dict[str, Any]:
-    """Every public key: the registry's access-token keys and every evaluation body's signing keys, with validity."""
-    return await reads(discovery.jwks)
+@router.get(
+    "/.well-known/jwks.json",
+    operation_id="auth-jwks",
+    response_class=Response,
+    responses={200: {"content": {JWK_SET: {"schema": {"type": "object"}}}}, **DATABASE_UNAVAILABLE},
+)
+async def jwks(context: ContextDep, reads: UnlockedReadsDep) -> Response:
+    """Every public key: the registry's access-token keys and every evaluation body's signing keys, with validity; a
+    body's key under its short kid (``alg`` ``EdDSA`` for Ed25519, as credentials signed before RFC 9864 say) and under
+    its URL ``{issuer}/keys/{kid}`` (``alg`` ``Ed25519`` or ``ES256``), the ``kid`` of credentials signed since."""
+    return JSONResponse(await reads(partial(discovery.jwks, settings=context.settings)), media_type=JWK_SET)
+
+
+@router.get(
+    "/.well-known/jwt-vc-issuer",
+    operation_id="auth-jwt-vc-issuer",
+    responses={200: _METADATA_RESPONSES[200], **DATABASE_UNAVAILABLE},
+)
+async def registry_issuer_metadata(context: ContextDep, reads: UnlockedReadsDep) -> dict[str, Any]:
+    """The registry's own issuer metadata (SD-JWT VC): its identifier and the keys of its tokens and statements."""
+    return await reads(partial(discovery.registry_metadata, settings=context.settings))
+
+
+@router.get(
+    "/.well-known/jwt-vc-issuer/v1/issuers/{code}",
+    operation_id="auth-jwt-vc-issuer-body",
+    responses=_METADATA_RESPONSES,
+)
+async def body_issuer_metadata(code: str, context: ContextDep, reads: UnlockedReadsDep) -> dict[str, Any]:
+    """An evaluation body's issuer metadata, where SD-JWT VC puts it for the issuer identifier
+    ``{base}/v1/issuers/{code}``: ``{issuer, jwks}``, the body's keys under both their kids."""
+    return await reads(partial(discovery.issuer_metadata, code=code, settings=context.settings))
+
+
+@router.get(
+    "/.well-known/jwt-vc-issuer/issuers/{code}", operation_id="auth-jwt-vc-issuer-short", responses=_METADATA_RESPONSES
+)
+async def body_issuer_metadata_short(code: str, context: ContextDep, reads: UnlockedReadsDep) -> dict[str, Any]:
+    """The same as ``/.well-known/jwt-vc-issuer/v1/issuers/{code}``."""
+    return await reads(partial(discovery.issuer_metadata, code=code, settings=context.settings))
+
+
+@router.post(
+    "/v1/registry/keys/rotate",
+    response_model=TokenKeyRotated,
+    status_code=201,
+    operation_id="keys-registry-rotate",
+    tags=["keys"],
+)
+async def rotate_registry_key(context: ContextDep, session: SessionDep, admin: ClientsWrite) -> TokenKeyRotated:
+    """New tokens are signed with a new key; the retired one stays in the JWKS, and its tokens are honoured, until the
+    last token it signed has expired."""
+    return await tokens.rotate_key(context, session, actor=admin.actor)
 
 
 @router.get(

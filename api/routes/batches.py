@@ -17,6 +17,7 @@ from api.errors import DATABASE_UNAVAILABLE
 from api.responses import outcome_response
 from registry.certificates import issuance, rows
 from registry.errors import InvalidInput, UnsupportedMediaType
+from registry.i18n import _
 from registry.schemas import StrictInput
 
 router = APIRouter(prefix="/v1/certificate-batches", tags=["certificates"])
@@ -59,7 +60,7 @@ def _parse(media_type: str, raw: bytes) -> list[rows.Row]:
         try:
             document = json.loads(raw)
         except ValueError:
-            raise InvalidInput.field("body", "is not valid JSON") from None
+            raise InvalidInput.field("body", _("is not valid JSON")) from None
     try:
         body = BatchBody.model_validate(document)
     except ValidationError as exc:
@@ -72,7 +73,7 @@ async def read_rows(request: Request, issuer: IssuerBeforeUpload) -> list[rows.R
     opens, so a slow upload holds no lock. Parsing runs in a worker thread: 10,000 rows must not stall the loop."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in ("text/csv", "application/json"):
-        raise UnsupportedMediaType(f"content type {media_type or 'none'} is not accepted")
+        raise UnsupportedMediaType(_("content type {media_type} is not accepted", media_type=media_type or "none"))
     raw = await request.body()
     return await run_in_threadpool(_parse, media_type, raw)
 

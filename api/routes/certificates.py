@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from api.deps import (
     CertificatesIssue,
@@ -18,16 +18,19 @@ from api.deps import (
     ContextDep,
     IssuerOrHolder,
     SessionDep,
+    UnlockedReadsDep,
     VerifierDep,
 )
 from api.documents import certificate_pdf_response, qr_response
 from api.errors import DATABASE_UNAVAILABLE
 from api.responses import outcome_response
-from registry.certificates import issuance, lifecycle, records
+from registry.certificates import export, issuance, lifecycle, records, search
 from registry.certificates.schemas import (
     CertificateEventPublic,
+    CertificateFilters,
     CertificateIssue,
     CertificateIssued,
+    CertificateListQuery,
     CertificatePage,
     CertificatePublic,
     Correction,
@@ -77,15 +80,52 @@ async def issue_certificate(
     return outcome_response(outcome)
 
 
-@router.get("", response_model=CertificatePage, operation_id="certificates-list")
+_SEARCH_ERRORS: dict[int | str, dict[str, str]] = {
+    403: {"description": "not a body or admin with `certificates:read`, or a body giving another's `issuer_code`"},
+    422: {"description": "a bad filter (named), an admin without `purpose`, or a cursor of other filters"},
+}
+
+
+@router.get("", response_model=CertificatePage, operation_id="certificates-list", responses=_SEARCH_ERRORS)
 async def list_certificates(
+    query: Annotated[CertificateListQuery, Query()],
     context: ContextDep,
     session: SessionDep,
-    issuer: CertificatesRead,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=256)] = None,
+    reader: CertificatesSupervise,
 ) -> CertificatePage:
-    return await records.list_own(context, session, principal=issuer, limit=limit, cursor=cursor)
+    """An evaluation body's own certificates, newest first; the bureau's admins see every body's, each read audited
+    with its `purpose`. Certificates issued while paging appear before the first page, never among later ones."""
+    return await search.find(context, session, principal=reader, query=query)
+
+
+@router.get(
+    "/export.csv",
+    operation_id="certificates-export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "UTF-8 with a byte-order mark (so Excel shows Chinese names); identity numbers masked; "
+            "cells a spreadsheet would run as a formula start with `'`",
+        },
+        **_SEARCH_ERRORS,
+    },
+)
+async def export_certificates(
+    filters: Annotated[CertificateFilters, Query()],
+    context: ContextDep,
+    session: SessionDep,
+    reads: UnlockedReadsDep,
+    reader: CertificatesSupervise,
+) -> StreamingResponse:
+    """The same selection as the list, every page of it, as a CSV attachment (`limit` and `cursor` do not apply)."""
+    selection = await export.open_export(context, session, principal=reader, filters=filters)
+    name = export.filename(reader, selection)
+    return StreamingResponse(
+        export.csv_chunks(reads, selection),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
+    )
 
 
 @router.get(

@@ -1,12 +1,22 @@
-"""API clients (admin only)."""
+"""API clients (admin only): register, list, disable and enable, rotate a secret."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.deps import ClientsWrite, ContextDep, SessionDep
 from registry.clients import service as clients
-from registry.clients.schemas import ClientCreate, ClientCreated
+from registry.clients.schemas import (
+    ClientCreate,
+    ClientCreated,
+    ClientFilter,
+    ClientPage,
+    ClientPublic,
+    ClientSecretRotated,
+    ClientStatusChange,
+)
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
@@ -16,3 +26,49 @@ async def create_client(
     body: ClientCreate, context: ContextDep, session: SessionDep, admin: ClientsWrite
 ) -> ClientCreated:
     return await clients.create(context, session, actor=admin.actor, body=body)
+
+
+@router.get("", response_model=ClientPage, operation_id="clients-list")
+async def list_clients(
+    filters: Annotated[ClientFilter, Query()], session: SessionDep, admin: ClientsWrite
+) -> ClientPage:
+    """Every API client, oldest first; never a secret or its hash."""
+    return await clients.list_clients(session, filters=filters)
+
+
+@router.get("/{client_id}", response_model=ClientPublic, operation_id="clients-get")
+async def get_client(client_id: str, session: SessionDep, admin: ClientsWrite) -> ClientPublic:
+    return await clients.get(session, client_id)
+
+
+@router.post(
+    "/{client_id}/disable",
+    response_model=ClientPublic,
+    operation_id="clients-disable",
+    responses={409: {"description": "already disabled"}},
+)
+async def disable_client(
+    client_id: str, body: ClientStatusChange, session: SessionDep, admin: ClientsWrite
+) -> ClientPublic:
+    """The client gets no more tokens, and the ones it holds stop working at once."""
+    return await clients.set_active(session, actor=admin.actor, client_id=client_id, active=False, reason=body.reason)
+
+
+@router.post(
+    "/{client_id}/enable",
+    response_model=ClientPublic,
+    operation_id="clients-enable",
+    responses={409: {"description": "not disabled"}},
+)
+async def enable_client(
+    client_id: str, body: ClientStatusChange, session: SessionDep, admin: ClientsWrite
+) -> ClientPublic:
+    return await clients.set_active(session, actor=admin.actor, client_id=client_id, active=True, reason=body.reason)
+
+
+@router.post("/{client_id}/rotate-secret", response_model=ClientSecretRotated, operation_id="clients-rotate-secret")
+async def rotate_client_secret(
+    client_id: str, context: ContextDep, session: SessionDep, admin: ClientsWrite
+) -> ClientSecretRotated:
+    """A new secret, shown once; the previous one still opens tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS."""
+    return await clients.rotate_secret(context, session, actor=admin.actor, client_id=client_id)

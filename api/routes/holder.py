@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from api.deps import ContextDep, IdentityProviderDep, PrincipalDep, SessionDep, VerifierDep
 from api.documents import certificate_pdf_response
-from api.errors import registry_problem
+from api.errors import language, registry_problem
 from api.limits import client_address
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
@@ -27,6 +27,7 @@ from registry.holder_access.schemas import (
     ShareLinkCreated,
     ShareLinkPublic,
 )
+from registry.i18n import _
 from registry.verification import visits
 from registry.verification.visits import VisitPublic
 
@@ -36,7 +37,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 async def _holder(principal: PrincipalDep) -> Principal:
     if principal.role is not Role.holder:
-        raise Forbidden("this endpoint is for holders; sign in at POST /v1/holder/sessions")
+        raise Forbidden(_("this endpoint is for holders; sign in at POST /v1/holder/sessions"))
     return principal
 
 
@@ -60,7 +61,7 @@ async def open_session(
     if isinstance(opened, WrongClaimCode):
         # Answered, not raised: the request's transaction then commits the strike this attempt recorded. This is the
         # one place a failed request keeps a write.
-        return registry_problem(opened, instance=request.url.path)
+        return registry_problem(opened, instance=request.url.path, lang=language(request.scope))
     return Response(opened.model_dump_json(), status_code=201, media_type="application/json", headers=_NO_STORE)
 
 

@@ -33,9 +33,19 @@ from registry.clock import CHINA_STANDARD_TIME
 from registry.config import Environment, Settings
 from registry.context import RegistryContext
 from registry.credentials import service as credentials
-from registry.errors import Gone, NotFound, RegistryError, TooManyRequests, Unauthenticated, WrongClaimCode
+from registry.errors import (
+    Gone,
+    NotFound,
+    RegistryError,
+    TooManyRequests,
+    Unauthenticated,
+    WrongClaimCode,
+    field_detail,
+    field_errors,
+)
 from registry.holder_access import share_links, sign_in
 from registry.holder_access.schemas import HolderSession, HolderSessionCreate, ShareLinkCreate
+from registry.i18n import _, translate
 from registry.recognition.schemas import Purpose
 from registry.verification import visits
 from registry.verification.visits import Visit
@@ -254,7 +264,7 @@ async def sign_out(request: Request, ours: FormIsOurs, lang: Lang = "zh") -> Res
 async def _holder(request: Request, context: ContextDep, session: SessionDep) -> Principal:
     principal = await _signed_in(request, context, session)
     if principal is None:
-        raise Unauthenticated("sign in at /holder first")
+        raise Unauthenticated(_("sign in at /holder first"))
     return principal
 
 
@@ -317,15 +327,17 @@ async def create_share_link(
         body = ShareLinkCreate.model_validate({**form, "expires_in_days": int(days) if days.isdigit() else 0})
         created = await share_links.create(context.settings, session, principal=principal, request=body)
     except (ValidationError, RegistryError) as problem:
-        error = TEXT[lang]["invalid_form"] + _short(problem)
+        error = TEXT[lang]["invalid_form"] + _short(problem, lang)
         return await _dashboard(request, context, session, principal, lang=lang, error=error, status=422)
     return await _dashboard(request, context, session, principal, lang=lang, new_link=created)
 
 
-def _short(problem: Exception) -> str:
+def _short(problem: Exception, lang: str) -> str:
+    """What was wrong with the form, in the page's language (the same words the API answers with)."""
     if isinstance(problem, ValidationError):
-        return "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in problem.errors())
-    return str(problem)
+        return translate(field_detail(field_errors(problem.errors()), most=10), lang)
+    assert isinstance(problem, RegistryError)
+    return translate(problem.detail, lang)
 
 
 @router.post(

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import ContextDep, IssuersWrite, SessionDep
 from registry.certificates.schemas import StatusChange
+from registry.credentials import discovery
+from registry.issuers import amendments, listing
 from registry.issuers import service as issuers
 from registry.issuers.models import IssuerStatus
-from registry.issuers.schemas import IssuerCreate, IssuerPublic, KeyCompromise, KeyPublic
+from registry.issuers.schemas import (
+    IssuerCreate,
+    IssuerDocument,
+    IssuerFilter,
+    IssuerPage,
+    IssuerPublic,
+    KeyCompromise,
+    KeyPublic,
+    KeyRotation,
+    ScopeAmendment,
+)
 
 router = APIRouter(prefix="/v1/issuers", tags=["issuers"])
+
+JWK = "application/jwk+json"  # RFC 7517 §8.5
 
 
 @router.post("", response_model=IssuerPublic, status_code=201, operation_id="issuers-create", responses={409: {}})
@@ -18,6 +35,27 @@ async def create_issuer(
     body: IssuerCreate, context: ContextDep, session: SessionDep, admin: IssuersWrite
 ) -> IssuerPublic:
     return await issuers.create(context, session, actor=admin.actor, body=body)
+
+
+@router.get("", response_model=IssuerPage, operation_id="issuers-list")
+async def list_issuers(
+    filters: Annotated[IssuerFilter, Query()], session: SessionDep, admin: IssuersWrite
+) -> IssuerPage:
+    """Every evaluation body the registry knows, in code order, as ``GET /v1/issuers/{code}`` shows each."""
+    return await listing.list_issuers(session, filters=filters)
+
+
+@router.post(
+    "/{code}/scopes",
+    response_model=IssuerPublic,
+    status_code=201,
+    operation_id="issuers-amend-scope",
+    responses={409: {"description": "a version of that type already starts on or after effective_from"}},
+)
+async def amend_scope(code: str, body: ScopeAmendment, session: SessionDep, admin: IssuersWrite) -> IssuerPublic:
+    """A new version of the body's filing for one type from ``effective_from``; the versions it replaces keep their
+    content and end the day before, so every certificate is still judged by the filing of its award date."""
+    return await amendments.amend_scope(session, actor=admin.actor, code=code, body=body)
 
 
 @router.post(
@@ -46,8 +84,16 @@ async def reinstate_issuer(code: str, body: StatusChange, session: SessionDep, a
 
 
 @router.post("/{code}/keys/rotate", response_model=KeyPublic, status_code=201, operation_id="issuers-keys-rotate")
-async def rotate_key(code: str, context: ContextDep, session: SessionDep, admin: IssuersWrite) -> KeyPublic:
-    key = await issuers.rotate_key(context, session, actor=admin.actor, code=code)
+async def rotate_key(
+    code: str,
+    context: ContextDep,
+    session: SessionDep,
+    admin: IssuersWrite,
+    body: Annotated[KeyRotation | None, Body()] = None,
+) -> KeyPublic:
+    """The new key's ``algorithm`` is Ed25519 unless the body asks for ES256."""
+    chosen = (body or KeyRotation()).algorithm
+    key = await issuers.rotate_key(context, session, actor=admin.actor, code=code, algorithm=chosen)
     return KeyPublic.of(key)
 
 
@@ -61,6 +107,20 @@ async def compromise_key(
     return KeyPublic.of(key)
 
 
-@router.get("/{code}", response_model=IssuerPublic, operation_id="issuers-get")
-async def get_issuer(code: str, session: SessionDep) -> IssuerPublic:
-    return await issuers.get_public(session, code)
+@router.get("/{code}", response_model=IssuerDocument, operation_id="issuers-get")
+async def get_issuer(code: str, context: ContextDep, session: SessionDep) -> IssuerDocument:
+    """What the body's issuer identifier (``{base}/v1/issuers/{code}``, its credentials' ``iss``) resolves to: the
+    body, and each key it has signed with as a JWK with its algorithm and validity — the binding of keys to body."""
+    return await discovery.issuer_document(session, code, base_url=context.settings.public_base_url)
+
+
+@router.get(
+    "/{code}/keys/{kid}",
+    operation_id="issuers-keys-get",
+    response_class=Response,
+    responses={200: {"content": {JWK: {"schema": {"type": "object"}}}}, 404: {}},
+)
+async def get_key(code: str, kid: str, context: ContextDep, session: SessionDep) -> Response:
+    """The key a credential's ``kid`` (``{base}/v1/issuers/{code}/keys/{kid}``) names, as a JWK with its validity."""
+    jwk = await discovery.key_document(session, code, kid, base_url=context.settings.public_base_url)
+    return JSONResponse(jwk, media_type=JWK)

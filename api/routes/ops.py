@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.deps import UnlockedReadsDep
-from api.errors import DATABASE_UNAVAILABLE, problem, registry_problem
+from api.errors import DATABASE_UNAVAILABLE, HTTP_DETAILS, HTTP_TITLES, language, problem, registry_problem
 from registry.config import Settings
+from registry.errors import Unauthenticated
 from registry.faults import Fault, database_fault, unavailable
+from registry.i18n import _
+from registry.verification.replica import ReadRoute
 
 router = APIRouter(tags=["operations"])
 
@@ -24,13 +29,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", operation_id="ops-readyz", responses=DATABASE_UNAVAILABLE)
 async def readyz(request: Request, reads: UnlockedReadsDep) -> Response:
+    """Ready while the primary answers; ``pools`` says how each database is: the primary ``ok``, and the replica's
+    ``state`` (``ok``, ``lagging``, ``down``, ``unchecked``), ``lag_seconds`` and ``breaker`` (``closed``, ``open``,
+    ``half_open``). A replica that lags or is down does not make the process unready: reads go to the primary."""
     try:
         # A pooled connection that died is no answer to "can the database be reached?": Reads asks a fresh one.
         await reads(lambda session: session.execute(text("SELECT 1")))
     except Exception as error:  # any failure to reach the database means "not ready", whatever the driver raises
         fault = database_fault(error) or Fault.unreachable
-        return registry_problem(unavailable(fault), instance=request.url.path)
-    return Response('{"status":"ready"}', media_type="application/json")
+        return registry_problem(unavailable(fault), instance=request.url.path, lang=language(request.scope))
+    pools: dict[str, Any] = {"primary": {"state": "ok"}}
+    route: ReadRoute = request.app.state.read_route
+    if (replica := await route.report()) is not None:
+        pools["replica"] = replica
+    return Response(orjson.dumps({"status": "ready", "pools": pools}), media_type="application/json")
 
 
 @router.get("/metrics", operation_id="ops-metrics", include_in_schema=False)
@@ -38,13 +50,18 @@ async def metrics(request: Request) -> Response:
     """Prometheus metrics: off in production unless REGISTRY_METRICS, and behind REGISTRY_METRICS_TOKEN if set."""
     settings: Settings = request.app.state.context.settings
     if not settings.metrics_enabled:
-        return problem(404, slug="http-404", title="Not found", detail="Not Found")
+        lang = language(request.scope)
+        return problem(404, slug="http-404", title=HTTP_TITLES[404], detail=HTTP_DETAILS["Not Found"], lang=lang)
     if settings.metrics_token is not None:
         expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, expected):
             response = problem(
-                401, slug="unauthenticated", title="Unauthenticated", detail="a metrics token is required"
+                401,
+                slug="unauthenticated",
+                title=Unauthenticated.title,
+                detail=_("a metrics token is required"),
+                lang=language(request.scope),
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response

@@ -18,7 +18,7 @@ from api.deps import (
     SessionDep,
     VerifierDep,
 )
-from api.errors import PROBLEM_JSON
+from api.errors import PROBLEM_JSON, language, said_in
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
 from registry.catalogue.models import CertType
@@ -26,6 +26,7 @@ from registry.config import Region
 from registry.db import transaction
 from registry.errors import Forbidden, InvalidInput, field_errors
 from registry.federation import protocol
+from registry.i18n import _, translate_problem
 from registry.recognition import queries, rules
 from registry.recognition.models import RuleKind
 from registry.recognition.queries import Question
@@ -104,12 +105,12 @@ def _target_region(asker: Principal, to_region: Region | None) -> str:
     """Partners are answered for their own region; an admin names the region it asks for."""
     if asker.role is Role.partner:
         if asker.region is None:
-            raise Forbidden("this partner client is bound to no region")
+            raise Forbidden(_("this partner client is bound to no region"))
         if to_region is not None and to_region != asker.region:
-            raise Forbidden(f"a partner of {asker.region} is answered for {asker.region} only")
+            raise Forbidden(_("a partner of {region} is answered for {region} only", region=asker.region))
         return asker.region
     if to_region is None:
-        raise InvalidInput.field("to_region", "name the region the question is for (BJ, TJ or HE)")
+        raise InvalidInput.field("to_region", _("name the region the question is for (BJ, TJ or HE)"))
     return to_region.value
 
 
@@ -139,6 +140,10 @@ async def bulk_query(
         )
         sign = await protocol.signer(context, session)
         queries.sign_answers(sign, audience=asker.client_id, question=question, results=results)
+    lang = language(request.scope)
+    for result in results:  # each item's problem said in the reader's language, once the audit record is kept
+        if result.problem is not None:
+            result.problem = translate_problem(result.problem, lang)
     return BulkAnswer(purpose=body.purpose, to_region=question.to_region, count=len(results), results=results)
 
 
@@ -168,8 +173,7 @@ async def query(
             items=[{"number": number, "holder_name": holder_name}],
         )
     except ValidationError as exc:
-        errors = field_errors(exc.errors())
-        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors) from None
+        raise InvalidInput.fields(field_errors(exc.errors())) from None
     answer = await bulk_query(request, body, context, verifier, federation, asker)
     result = answer.results[0]
     if result.answer is not None:
@@ -179,4 +183,5 @@ async def query(
     for error in problem.get("errors", []):
         error["field"] = error["field"].removeprefix("items[0].")
     problem["detail"] = str(problem.get("detail", "")).replace("items[0].", "")
-    return Response(orjson.dumps(problem), status_code=result.status, media_type=PROBLEM_JSON)
+    response = Response(orjson.dumps(problem), status_code=result.status, media_type=PROBLEM_JSON)
+    return said_in(response, language(request.scope))

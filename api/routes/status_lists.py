@@ -1,8 +1,9 @@
-"""Public W3C Bitstring Status Lists, signed by the evaluation body, cacheable for a minute."""
+"""Public W3C Bitstring Status Lists, signed by the evaluation body, cacheable for a minute (their ``ttl``)."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -10,10 +11,9 @@ from fastapi.responses import Response
 from api.deps import ContextDep, ReadsDep
 from api.errors import DATABASE_UNAVAILABLE
 from registry.credentials import service as credentials
+from registry.credentials.status_list import cache_seconds
 
 router = APIRouter(prefix="/v1/status-lists", tags=["status-lists"], responses=DATABASE_UNAVAILABLE)
-# Short enough that a revocation reaches verifiers within a minute; long enough for a CDN to absorb scan storms.
-MAX_AGE_SECONDS = 60
 
 
 @router.get(
@@ -25,12 +25,15 @@ MAX_AGE_SECONDS = 60
 async def status_list(
     issuer_code: str, list_name: str, request: Request, context: ContextDep, reads: ReadsDep
 ) -> Response:
-    """`list_name` is `{list_id}-revocation` or `{list_id}-suspension`, as named in a credential's status entry."""
+    """`list_name` is `{list_id}-message` (the two-bit list a credential's status entry names: 0 valid, 1 suspended,
+    2 or 3 revoked), or `{list_id}-revocation` / `{list_id}-suspension`, named by credentials signed before it."""
     token = await reads(
         lambda session: credentials.status_list_credential(context, session, issuer_code=issuer_code, name=list_name)
     )
     etag = '"' + hashlib.sha256(token.encode()).hexdigest()[:32] + '"'
-    headers = {"Cache-Control": f"public, max-age={MAX_AGE_SECONDS}", "ETag": etag}
+    # The same as the list's ttl, and never longer than the list stays valid.
+    max_age = cache_seconds(timedelta(seconds=context.settings.status_list_validity_seconds))
+    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag}
     wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
     if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)

@@ -43,7 +43,9 @@ def _cacheable(request: Request, answer: Verification, max_age: int) -> Response
     if max_age == 0:
         return _json(answer)
     tag = etag(answer)
-    headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": tag}
+    # Shared caches (nginx, a CDN) keep time in whole seconds and may hold an answer up to a second past its
+    # lifetime: s-maxage one second shorter keeps what scanners behind them see within max_age of a revocation.
+    headers = {"Cache-Control": f"public, max-age={max_age}, s-maxage={max_age - 1}", "ETag": tag}
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and _matches(if_none_match, tag):
         return Response(status_code=304, headers=headers)
@@ -70,7 +72,7 @@ class ScanRoute(APIRoute):
 async def verify_token(token: str, request: Request) -> Response:
     state = request.app.state
     verifier: Verifier = state.verifier
-    async with Reader(state.read_engine, state.read_pool) as source:
+    async with Reader(state.read_route) as source:
         answer = await verifier.by_token(source, token=token, channel="token")
     return _cacheable(request, answer, state.context.settings.verify_max_age_seconds)
 

@@ -23,3 +23,6 @@ class ApiClient(SQLModel, table=True):
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # after a rotation the old secret still opens tokens until previous_secret_until (migration 0012)
+    previous_secret_hash: str | None = Field(default=None, max_length=64)
+    previous_secret_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from registry.audit.service import Actor
 from registry.auth.scopes import Role, Scope
 from registry.errors import Forbidden
+from registry.i18n import _, word
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class Principal:
 
 def require(principal: Principal, *, scope: Scope, roles: frozenset[Role] | None = None) -> Principal:
     if roles is not None and principal.role not in roles:
-        raise Forbidden(f"this endpoint is not for {principal.role} clients")
+        raise Forbidden(_("this endpoint is not for {role} clients", role=word(principal.role)))
     if scope not in principal.scopes:
-        raise Forbidden(f"the access token lacks the {scope} scope")
+        raise Forbidden(_("the access token lacks the {scope} scope", scope=scope))
     return principal

@@ -1,8 +1,8 @@
 """The registry's own tokens: access tokens for API clients (RFC 9068 ``at+jwt``) and holder tokens (``holder+jwt``).
 
 Both are signed with the registry's current token key and checked here, the one place: algorithm pinned, typ, kid
-looked up server-side (never a key from the token's headers), iss, aud, exp, nbf, and for API clients that the client
-is still active and still holds every scope the token names.
+looked up server-side (never a key from the token's headers) and not retired for longer than a token lives, iss, aud,
+exp, nbf, and for API clients that the client is still active and still holds every scope the token names.
 """
 
 from __future__ import annotations
@@ -16,27 +16,48 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry import clock
+from registry.audit.service import Actor
 from registry.auth import client_secrets
 from registry.auth.models import ApiClient
 from registry.auth.numeric_dates import require_numeric_dates
 from registry.auth.principals import Principal
 from registry.auth.schemas import TokenResponse
 from registry.auth.scopes import Role
+from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import FieldError, InvalidClient, InvalidScope, Unauthenticated
+from registry.i18n import _
 from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyStatus, KeyUse
+from registry.keys.schemas import TokenKeyRotated
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 — RFC 9068; no other token of the registry uses this typ
 HOLDER_TOKEN_TYPE = "holder+jwt"  # noqa: S105 — a holder's session; never accepted where a client is required
 HOLDER_TOKEN_TTL = timedelta(minutes=15)
+LEEWAY_SECONDS = 5  # clock skew allowed when checking exp and nbf
 _TOKEN_TYPES = frozenset({ACCESS_TOKEN_TYPE, HOLDER_TOKEN_TYPE})
 _FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "nbf", "iat", "jti", "scope", "role"]
 _HOLDER_SUBJECT = "holder:"
+
+
+def token_key_afterlife(settings: Settings) -> timedelta:
+    """How long a retired token key stays published and trusted: the longest life of anything it signed (access and
+    holder tokens; a node's service tokens and statements live two minutes, tests/unit/test_token_key_afterlife.py
+    holds them to it), plus the leeway a verifier allows."""
+    longest = max(timedelta(seconds=settings.access_token_ttl_seconds), HOLDER_TOKEN_TTL)
+    return longest + timedelta(seconds=LEEWAY_SECONDS)
+
+
+async def rotate_key(ctx: RegistryContext, session: AsyncSession, *, actor: Actor) -> TokenKeyRotated:
+    """``POST /v1/registry/keys/rotate`` and ``registry keys rotate --registry``: tokens are signed with a new key from
+    now on; the retired one stays published and trusted for ``token_key_afterlife``."""
+    key, retired = await keys.rotate_registry_token_key(session, ctx.keyring, actor=actor)
+    return TokenKeyRotated.of(key, retired, afterlife=token_key_afterlife(ctx.settings))
 
 
 async def sign(ctx: RegistryContext, session: AsyncSession, *, typ: str, claims: dict[str, Any], ttl: timedelta) -> str:
@@ -63,16 +84,16 @@ async def issue_access_token(
     client = (
         await session.execute(select(ApiClient).where(col(ApiClient.client_id) == client_id))
     ).scalar_one_or_none()
-    stored = client.secret_hash if client is not None and client.active else None
-    matches = client_secrets.secret_matches(ctx.box, client_secret, stored)  # hashed for unknown ids too
-    if client is None or not matches:
-        raise InvalidClient("client_id or client_secret is wrong")
+    # Hashed for unknown and disabled clients too, which get the same answer as a wrong secret.
+    opened = client_secrets.opens(ctx.box, client, client_secret, now=clock.now())
+    if client is None or not opened:
+        raise InvalidClient(_("client_id or client_secret is wrong"))
     allowed = set(client.scopes)
     requested = set(scope.split()) if scope else allowed
     if not requested <= allowed:
         raise InvalidScope(
-            f"scope not allowed for this client: {' '.join(sorted(requested - allowed))}",
-            errors=[FieldError(field="scope", message="not allowed for this client")],
+            _("scope not allowed for this client: {scopes}", scopes=" ".join(sorted(requested - allowed))),
+            errors=[FieldError(field="scope", message=_("not allowed for this client"))],
         )
     granted = " ".join(sorted(requested))
     claims: dict[str, Any] = {"sub": client.client_id, "role": client.role, "scope": granted}
@@ -99,7 +120,7 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
     if token_type == HOLDER_TOKEN_TYPE:
         subject = str(claims["sub"])
         if claims.get("role") != Role.holder or not subject.startswith(_HOLDER_SUBJECT):
-            raise Unauthenticated("the holder token is not valid")
+            raise Unauthenticated(_("the holder token is not valid"))
         return Principal(
             client_id=subject,
             role=Role.holder,
@@ -113,7 +134,7 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
         await session.execute(select(ApiClient).where(col(ApiClient.client_id) == claims["sub"]))
     ).scalar_one_or_none()
     if client is None or not client.active:
-        raise Unauthenticated("the client of this access token is no longer active")
+        raise Unauthenticated(_("the client of this access token is no longer active"))
     issuer_code = claims.get("issuer_code")
     return Principal(
         client_id=client.client_id,
@@ -130,18 +151,20 @@ async def _verified_claims(ctx: RegistryContext, session: AsyncSession, token: s
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise Unauthenticated("the access token is malformed") from None
+        raise Unauthenticated(_("the access token is malformed")) from None
     if header.get("alg") != ALGORITHM:
-        raise Unauthenticated("the access token's algorithm is not accepted")
+        raise Unauthenticated(_("the access token's algorithm is not accepted"))
     token_type = header.get("typ")
     if not isinstance(token_type, str) or token_type not in _TOKEN_TYPES:
-        raise Unauthenticated("the token is not an access token")
+        raise Unauthenticated(_("the token is not an access token"))
     if _FORBIDDEN_HEADERS & header.keys():
-        raise Unauthenticated("the access token carries key-location headers, which are never trusted")
+        raise Unauthenticated(_("the access token carries key-location headers, which are never trusted"))
     kid = header.get("kid")
     info = await ctx.keyring.public_key(session, kid) if isinstance(kid, str) else None
     if info is None or info.use != KeyUse.access_token or info.status == KeyStatus.compromised:
-        raise Unauthenticated("the access token's key is not known")
+        raise Unauthenticated(_("the access token's key is not known"))
+    if keys.outlived(info, afterlife=token_key_afterlife(ctx.settings), now=clock.now()):
+        raise Unauthenticated(_("the access token's signing key has been retired"))
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -149,12 +172,12 @@ async def _verified_claims(ctx: RegistryContext, session: AsyncSession, token: s
             algorithms=[ALGORITHM],
             audience=ctx.settings.token_audience,
             issuer=ctx.settings.token_issuer,
-            leeway=5,
+            leeway=LEEWAY_SECONDS,
             options={"require": _REQUIRED_CLAIMS},
         )
         require_numeric_dates(claims)
     except jwt.ExpiredSignatureError:
-        raise Unauthenticated("the access token has expired") from None
+        raise Unauthenticated(_("the access token has expired")) from None
     except jwt.PyJWTError as exc:
-        raise Unauthenticated(f"the access token is not valid: {exc}") from None
+        raise Unauthenticated(_("the access token is not valid: {reason}", reason=str(exc))) from None
     return token_type, claims

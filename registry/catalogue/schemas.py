@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from registry.catalogue.models import CertType
 from registry.errors import FieldValueError
+from registry.i18n import _
 from registry.schemas import Code, StrictInput, Text64, Text128, Text256
 
 OccupationCode = Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
@@ -31,13 +32,13 @@ class CatalogueEntryCreate(StrictInput):
     @model_validator(mode="after")
     def _type_specific_fields(self) -> CatalogueEntryCreate:
         if self.cert_type is CertType.title and self.series_zh is None:
-            raise FieldValueError("series_zh", "is required for a title entry")
+            raise FieldValueError("series_zh", _("is required for a title entry"))
         if self.cert_type is CertType.skill and self.occupation_code is None:
-            raise FieldValueError("occupation_code", "is required for a skill entry")
+            raise FieldValueError("occupation_code", _("is required for a skill entry"))
         if self.effective_until is not None and self.effective_until < self.effective_from:
-            raise FieldValueError("effective_until", "is before effective_from")
+            raise FieldValueError("effective_until", _("is before effective_from"))
         if len(set(self.levels)) != len(self.levels):
-            raise FieldValueError("levels", "contains duplicates")
+            raise FieldValueError("levels", _("contains duplicates"))
         return self
 
 

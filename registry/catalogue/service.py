@@ -11,6 +11,7 @@ from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType, Level, Series
 from registry.catalogue.schemas import CatalogueEntryCreate, CatalogueEntryPublic, CataloguePage, LevelPublic
 from registry.errors import Conflict, FieldError, InvalidInput
+from registry.i18n import _, word
 
 
 async def levels_by_type(session: AsyncSession) -> dict[str, dict[str, Level]]:
@@ -78,14 +79,23 @@ async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntr
     unknown = [code for code in entry.levels if code not in levels]
     if unknown:
         raise InvalidInput(
-            f"levels: {', '.join(unknown)} not on the {entry.cert_type} ladder",
+            _(
+                "levels: {levels} not on the {cert_type} ladder",
+                levels=", ".join(unknown),
+                cert_type=word(entry.cert_type),
+            ),
             errors=[
-                FieldError(field="levels", message=f"unknown {entry.cert_type} level {code!r}") for code in unknown
+                FieldError(
+                    field="levels",
+                    message=_("unknown {cert_type} level {level}", cert_type=word(entry.cert_type), level=code),
+                )
+                for code in unknown
             ],
         )
     if await get(session, entry.code) is not None:
         raise Conflict(
-            f"catalogue entry {entry.code} already exists", errors=[FieldError(field="code", message="already exists")]
+            _("catalogue entry {code} already exists", code=entry.code),
+            errors=[FieldError(field="code", message=_("already exists"))],
         )
     series = None
     if entry.cert_type is CertType.title:

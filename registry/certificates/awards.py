@@ -10,7 +10,8 @@ Refused, and why:
 - an award before 1949-10-01, in the future, or valid until a day not after the award: a typo, not a certificate;
 - a catalogue entry that does not exist, is of the other type, was not in force on the award date, or is not awarded
   at that level;
-- an award outside the body's filed scope on the award date, or one whose filing is not in force today;
+- an award outside the body's filed scope on the award date, naming which part falls outside (the entry is not filed,
+  is filed at other levels, or its filing was not in force on that date), or one whose filing is not in force today;
 - a second live (active or suspended) certificate of the same body for the same holder, entry and level, already
   issued or earlier in the same request. Only the body's own certificates count: issuing must not become a way to
   learn what other bodies awarded someone. A correction (``/correct``) replaces its original, which does not count.
@@ -47,6 +48,7 @@ from registry.errors import (
 from registry.holders import service as holders
 from registry.holders.identity import IdType
 from registry.holders.models import Holder
+from registry.i18n import _
 from registry.issuers import service as issuers
 from registry.issuers.models import FiledScope, Issuer, IssuerStatus
 
@@ -131,7 +133,8 @@ class Screening:
         if self.refusals:
             first = self.refusals[0]
             raise ANSWERS[first.why](
-                f"{first.field}: {first.message}", errors=[FieldError(field=first.field, message=first.message)]
+                _("{field}: {message}", field=first.field, message=first.message),
+                errors=[FieldError(field=first.field, message=first.message)],
             )
 
     def refuse_batch(self, *, rows: int) -> None:
@@ -140,12 +143,13 @@ class Screening:
             errors = [FieldError(field=r.field, message=r.message, row=r.row) for r in self.refusals]
             errors.sort(key=lambda e: (e.row or 0, e.field))
             bad_rows = len({r.row for r in self.refusals})
-            raise BatchRejected(f"{bad_rows} of {rows} rows are not valid; nothing was issued", errors=errors)
+            detail = _("{bad} of {rows} rows are not valid; nothing was issued", bad=bad_rows, rows=rows)
+            raise BatchRejected(detail, errors=errors)
 
 
 def ensure_may_issue(issuer: Issuer) -> None:
     if issuer.status != IssuerStatus.active:
-        raise Forbidden(f"evaluation body {issuer.code} is {issuer.status} and cannot issue")
+        raise Forbidden(_("evaluation body {code} is suspended and cannot issue", code=issuer.code))
 
 
 async def screen(
@@ -184,7 +188,7 @@ async def screen(
         )
         key = (identity.index, award.catalogue_code, award.level)
         if key in seen:
-            message = f"same holder, entry and level as row {seen[key]}"
+            message = _("same holder, entry and level as row {row}", row=seen[key])
             screening.refusals.append(Refusal(row, "holder.id_number", message, Refused.duplicate))
             continue
         seen[key] = row
@@ -253,23 +257,78 @@ class _Rules:
         return None
 
     def _filed_scope(self, award: Award) -> tuple[str, str, Refused] | None:
-        """Names what falls outside the filing: the entry, the level, or the award date."""
         filed = {"cert_type": award.cert_type, "catalogue_code": award.catalogue_code, "level": award.level}
-        if issuers.scope_covers(self.scopes, **filed, on=award.awarded_on):
-            if issuers.scope_covers(self.scopes, **filed, on=self.today):
-                return None
-            return "catalogue_code", "the evaluation body's filing for this entry is not in force today", _OUTSIDE
-        for_entry = [
-            s for s in self.scopes if s.cert_type == award.cert_type and award.catalogue_code in s.catalogue_codes
-        ]
-        if not for_entry:
-            return "catalogue_code", "outside the evaluation body's filed scope", _OUTSIDE
-        if not any(award.level in s.levels for s in for_entry):
-            return "level", "outside the evaluation body's filed scope", _OUTSIDE
-        return "awarded_on", "outside the evaluation body's filed scope on that date", _OUTSIDE
+        if not issuers.scope_covers(self.scopes, **filed, on=award.awarded_on):
+            return _outside_filed_scope(self.scopes, award, ladder=self.ladders[award.cert_type])
+        if issuers.scope_covers(self.scopes, **filed, on=self.today):
+            return None
+        # Filed on the award date, but every filing that covered it has since ended.
+        ended = max(s.valid_until or self.today for s in self.scopes if s.covers(**filed, on=award.awarded_on))
+        message = _(
+            "the evaluation body's filing for {code} at level {level} ended on {valid_until} and is not in force today",
+            code=award.catalogue_code,
+            level=award.level,
+            valid_until=ended.isoformat(),
+        )
+        return "catalogue_code", message, _OUTSIDE
 
 
 _OUTSIDE = Refused.outside_scope
+
+
+def _outside_filed_scope(
+    scopes: list[FiledScope], award: Award, *, ladder: dict[str, Level]
+) -> tuple[str, str, Refused]:
+    """Names the real cause of an award outside the body's filed scope on the award date: the entry was never filed
+    (``catalogue_code``), the entry is filed but not at this level (``level``, naming the levels that are), or the
+    filing for this entry and level was not in force on that date (``awarded_on``, naming when it was)."""
+    code, level, on = award.catalogue_code, award.level, award.awarded_on
+    for_entry = [s for s in scopes if s.cert_type == award.cert_type and code in s.catalogue_codes]
+    if not for_entry:
+        return (
+            "catalogue_code",
+            _("outside the evaluation body's filed scope: it has not filed {code}", code=code),
+            _OUTSIDE,
+        )
+    # The levels filed for the entry on the award date; when none was in force then, the levels it was ever filed at.
+    in_force = [s for s in for_entry if s.valid_from <= on and (s.valid_until is None or on <= s.valid_until)]
+    with_level = [s for s in for_entry if level in s.levels]
+    if in_force or not with_level:
+        filed = {filed_level for s in in_force or for_entry for filed_level in s.levels}
+        levels = ", ".join(rung for rung in ladder if rung in filed)  # lowest first, as the ladder runs
+        message = _(
+            "outside the evaluation body's filed scope: {code} is filed at levels {levels}, not at {level}",
+            code=code,
+            levels=levels,
+            level=level,
+        )
+        return "level", message, _OUTSIDE
+    ended = [s.valid_until for s in with_level if s.valid_until is not None and s.valid_until < on]
+    begins = [s.valid_from for s in with_level if on < s.valid_from]
+    dates = {"code": code, "level": level}
+    if ended and begins:
+        message = _(
+            "outside the evaluation body's filed scope on that date: its filing for {code} at level {level} "
+            "ended on {valid_until} and starts again on {valid_from}",
+            **dates,
+            valid_until=max(ended).isoformat(),
+            valid_from=min(begins).isoformat(),
+        )
+    elif ended:
+        message = _(
+            "outside the evaluation body's filed scope on that date: its filing for {code} at level {level} "
+            "ended on {valid_until}",
+            **dates,
+            valid_until=max(ended).isoformat(),
+        )
+    else:
+        message = _(
+            "outside the evaluation body's filed scope on that date: its filing for {code} at level {level} "
+            "begins on {valid_from}",
+            **dates,
+            valid_from=min(begins).isoformat(),
+        )
+    return "awarded_on", message, _OUTSIDE
 
 
 _HELD_COLUMNS = (col(Holder.id_index), col(Certificate.catalogue_code), col(Certificate.level), col(Certificate.number))
@@ -307,9 +366,9 @@ async def _refuse_live_duplicates(
         field_name = "holder.id_number"
         if replacing is not None:
             field_name = "catalogue_code" if award.catalogue_code != replacing.catalogue_code else "level"
-        message = (
-            "this body already issued this holder a live certificate for this entry and level: "
-            + numbering.group_canonical(number)
+        message = _(
+            "this body already issued this holder a live certificate for this entry and level: {number}",
+            number=numbering.group_canonical(number),
         )
         screening.refusals.append(Refusal(accepted.row, field_name, message, Refused.duplicate))
     screening.accepted = kept

@@ -25,6 +25,7 @@ from registry.certificates.models import IdempotencyRecord
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import FieldError, IdempotencyKeyInFlight, IdempotencyKeyReused
+from registry.i18n import _
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,9 @@ async def replay(
         )
         got = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": lock_id})).scalar_one()
         if not got:
-            raise IdempotencyKeyInFlight("a request with this Idempotency-Key is still being processed; retry shortly")
+            raise IdempotencyKeyInFlight(
+                _("a request with this Idempotency-Key is still being processed; retry shortly")
+            )
     record = (
         await session.execute(
             select(IdempotencyRecord).where(
@@ -100,8 +103,8 @@ async def replay(
         return None
     if not hmac.compare_digest(record.request_hash, digest):
         raise IdempotencyKeyReused(
-            "this Idempotency-Key was already used with a different request body",
-            errors=[FieldError(field="Idempotency-Key", message="already used with a different request body")],
+            _("this Idempotency-Key was already used with a different request body"),
+            errors=[FieldError(field="Idempotency-Key", message=_("already used with a different request body"))],
         )
     body = ctx.box.decrypt(record.response_encrypted, context=_context(principal, operation, key))
     return Outcome(status_code=record.status_code, body=body, replayed=True)

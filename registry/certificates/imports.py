@@ -2,7 +2,9 @@
 
 The file is streamed in chunks; each chunk is one transaction under a deterministic idempotency key derived from
 its content, so re-running the same file skips every chunk that was already issued and carries on where it stopped.
-Bad rows do not stop the import: they are set aside, with their reasons, into a rejected-rows file.
+Bad rows do not stop the import: they are set aside, with their reasons, into a rejected-rows file. What would refuse
+the whole file (an unreadable file, a header without the batch columns, an unknown or suspended body) is checked
+first (``prepare``), before any output file is created.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from registry.certificates import awards, idempotency, issuance, recording, rows
 from registry.certificates.idempotency import Outcome
 from registry.context import RegistryContext
 from registry.db import transaction
-from registry.errors import NotFound
+from registry.errors import InvalidInput, NotFound
+from registry.i18n import _
 from registry.issuers import service as issuers
 from registry.spreadsheets import SafeWriter
 
@@ -82,6 +85,14 @@ def _rejected_line(number: int, header: list[str], record: list[str] | rows.Unre
     return [str(number), *cells[:width], reasons, *cells[width:]]
 
 
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """An import that passed every check that can be made before its first row (``prepare``)."""
+
+    path: Path
+    principal: Principal
+
+
 async def run_import(
     ctx: RegistryContext,
     sessions: async_sessionmaker[AsyncSession],
@@ -90,10 +101,25 @@ async def run_import(
     issuer_code: str,
     on_progress: Callable[[int], None] = lambda _rows: None,
 ) -> ImportSummary:
+    plan = await prepare(sessions, path=path, issuer_code=issuer_code)
+    return await import_rows(ctx, sessions, plan, on_progress=on_progress)
+
+
+async def prepare(sessions: async_sessionmaker[AsyncSession], *, path: Path, issuer_code: str) -> ImportPlan:
+    """Everything that would refuse the whole file, checked before any output file exists: the file can be read, its
+    header has the batch columns (an unreadable file or header raises InvalidInput), and the evaluation body exists
+    (NotFound) and may issue (Forbidden)."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
+            header = rows.read_csv(handle)[0]
+    except OSError as exc:
+        raise InvalidInput.field("file", _("cannot be read: {reason}", reason=exc.strerror or str(exc))) from None
+    rows.check_header(header)
     async with transaction(sessions) as session:
         issuer = await issuers.get_by_code(session, issuer_code)
     if issuer is None:
-        raise NotFound(f"no evaluation body {issuer_code}")
+        raise NotFound(_("no evaluation body {code}", code=issuer_code))
+    awards.ensure_may_issue(issuer)
     principal = Principal(
         client_id=f"import:{issuer.code}"[:64],
         role=Role.issuer,
@@ -102,6 +128,18 @@ async def run_import(
         issuer_code=issuer.code,
         region=issuer.region,
     )
+    return ImportPlan(path=path, principal=principal)
+
+
+async def import_rows(
+    ctx: RegistryContext,
+    sessions: async_sessionmaker[AsyncSession],
+    plan: ImportPlan,
+    *,
+    on_progress: Callable[[int], None] = lambda _rows: None,
+) -> ImportSummary:
+    """Issues a prepared import chunk by chunk, writing FILE.issued.csv and FILE.rejected.csv beside the file."""
+    path, principal = plan.path, plan.principal
     rejected_file, issued_file = path.with_suffix(".rejected.csv"), path.with_suffix(".issued.csv")
     summary = ImportSummary(rejected_file=rejected_file, issued_file=issued_file)
     # Both output files hold personal data (the operator's own input and claim codes): readable by the owner only.

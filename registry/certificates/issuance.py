@@ -22,6 +22,7 @@ from registry.certificates.models import Certificate
 from registry.certificates.schemas import CertificateIssue, CertificateIssued
 from registry.context import RegistryContext
 from registry.errors import Forbidden, InvalidInput
+from registry.i18n import _
 from registry.issuers.models import Issuer
 
 ISSUE_OPERATION = "certificates.issue"
@@ -31,10 +32,10 @@ BATCH_OPERATION = "certificates.batch"
 async def issuing_body(session: AsyncSession, principal: Principal) -> Issuer:
     """The evaluation body an issuer client acts for (that it may issue at all is ``awards.screen``'s to say)."""
     if principal.issuer_id is None:
-        raise Forbidden("only an evaluation body's client can issue certificates")
+        raise Forbidden(_("only an evaluation body's client can issue certificates"))
     issuer = await session.get(Issuer, principal.issuer_id)
     if issuer is None:
-        raise Forbidden("the evaluation body of this client no longer exists")
+        raise Forbidden(_("the evaluation body of this client no longer exists"))
     return issuer
 
 
@@ -75,9 +76,12 @@ async def issue_batch(
     """All rows or none: 201 listing each row's number and claim code in row order, or 422 listing every bad row.
     With ``dry_run`` every rule is checked and nothing is issued (200)."""
     if not rows_given:
-        raise InvalidInput.field("certificates", "the batch has no rows")
+        raise InvalidInput.field("certificates", _("the batch has no rows"))
     if len(rows_given) > rows.MAX_ROWS:
-        raise InvalidInput.field("certificates", f"at most {rows.MAX_ROWS} rows per batch, got {len(rows_given)}")
+        raise InvalidInput.field(
+            "certificates",
+            _("at most {max_rows} rows per batch, got {count}", max_rows=rows.MAX_ROWS, count=len(rows_given)),
+        )
 
     async def run() -> Outcome:
         issuer = await issuing_body(session, principal)

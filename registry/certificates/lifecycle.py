@@ -6,6 +6,7 @@ and a status-list bit, all in the request's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -34,6 +35,7 @@ from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import Forbidden, IllegalTransition
 from registry.holders.identity import IdType
+from registry.i18n import Message, _
 from registry.transparency import service as transparency
 from registry.transparency.models import LeafKind
 
@@ -45,6 +47,20 @@ TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.suspended, "revoke"): Status.revoked,
 }
 CORRECT_OPERATION = "certificates.correct"
+# What a status and a refused change are called where a person reads them.
+STATUS_WORDS: dict[Status, Message] = {
+    Status.active: _("active"),
+    Status.suspended: _("suspended"),
+    Status.revoked: _("revoked"),
+    Status.superseded: _("superseded"),
+}
+NOT_ALLOWED: dict[str, Callable[[Message], Message]] = {
+    "suspend": lambda status: _("a {status} certificate cannot be suspended", status=status),
+    "reinstate": lambda status: _(
+        "the certificate is {status}: only a suspended certificate can be reinstated", status=status
+    ),
+    "revoke": lambda status: _("a {status} certificate cannot be revoked", status=status),
+}
 # A suspended certificate is under review: correcting it would hand out an active successor behind the suspension.
 CORRECTABLE = frozenset({Status.active})
 BUREAU = "bureau"  # reason_code marking a suspension by the bureau, which only the bureau may lift
@@ -72,9 +88,9 @@ async def change_status(
     current = Status(cert.status)
     target = TRANSITIONS.get((current, action))
     if target is None:
-        raise IllegalTransition(f"a {current.value} certificate cannot be {_past(action)}")
+        raise IllegalTransition(NOT_ALLOWED[action](STATUS_WORDS[current]))
     if action == "reinstate" and principal.role is not Role.admin and await _suspended_by_bureau(session, cert):
-        raise Forbidden("the bureau suspended this certificate; only the bureau can reinstate it")
+        raise Forbidden(_("the bureau suspended this certificate; only the bureau can reinstate it"))
     if action == "suspend" and principal.role is Role.admin:
         reason_code = None
     cert.status = target
@@ -147,9 +163,11 @@ async def _supersede(
     successor goes through every rule of issuance, except that the original does not count as a duplicate."""
     old = record.certificate
     if principal.issuer_id != old.issuer_id:
-        raise Forbidden("only the issuing body corrects its certificates")
+        raise Forbidden(_("only the issuing body corrects its certificates"))
     if Status(old.status) not in CORRECTABLE:
-        raise IllegalTransition(f"a {old.status} certificate cannot be corrected")
+        raise IllegalTransition(
+            _("a {status} certificate cannot be corrected", status=STATUS_WORDS[Status(old.status)])
+        )
     given = correction.model_dump(exclude_unset=True, exclude={"reason"})
     award = replace(_award_of(record), **given)
     # The original's status-list bits first: locks are taken old list, then the body's turn to issue, then its open
@@ -226,7 +244,7 @@ async def history(
     session: AsyncSession, *, principal: Principal, record: CertificateRecord
 ) -> list[CertificateEventPublic]:
     if principal.holder_index is not None:
-        raise Forbidden("the status history is for the issuing body and the bureau")
+        raise Forbidden(_("the status history is for the issuing body and the bureau"))
     rows = (
         await session.execute(
             select(CertificateEvent)

@@ -43,7 +43,7 @@ class Certificate(SQLModel, table=True):
     status: str = Field(default=Status.active, max_length=16)
     verify_token: str = Field(max_length=64, unique=True)
     claim_code_hash: str = Field(max_length=64)
-    signature: str = Field(sa_type=Text)  # detached JWS (EdDSA) over the canonical payload
+    signature: str = Field(sa_type=Text)  # detached JWS (Ed25519, EdDSA before RFC 9864, or ES256) over the payload
     issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     supersedes: str | None = Field(default=None, max_length=16)
     superseded_by: str | None = Field(default=None, max_length=16)

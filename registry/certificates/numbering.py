@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Final, Literal
 
 from registry.errors import InvalidCertificateNumber
+from registry.i18n import _
 
 _SYMBOLS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # MOD 37-2 values 0-35, in order
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -52,12 +53,14 @@ def check_char(body15: str) -> str:
     Raises InvalidCertificateNumber for the 1 in 37 bodies whose MOD 37-2 check would be "*": no number has them.
     """
     if len(body15) != _BODY_LENGTH:
-        raise InvalidCertificateNumber(f"need the first 15 characters of a certificate number, got {len(body15)}")
+        raise InvalidCertificateNumber(
+            _("need the first 15 characters of a certificate number, got {count}", count=len(body15))
+        )
     if any(char not in _SYMBOLS for char in body15):
-        raise InvalidCertificateNumber("a certificate number contains only the digits 0-9 and the letters A-Z")
+        raise InvalidCertificateNumber(_("a certificate number contains only the digits 0-9 and the letters A-Z"))
     value = _mod37_2(body15)
     if value == len(_SYMBOLS):
-        raise InvalidCertificateNumber("these 15 characters have no check character in 0-9A-Z and are never issued")
+        raise InvalidCertificateNumber(_("these 15 characters have no check character in 0-9A-Z and are never issued"))
     return _SYMBOLS[value]
 
 
@@ -66,25 +69,32 @@ def normalize_number(raw: str) -> str:
     number = "".join(raw.split()).replace("-", "")
     # Checked before upper() so that no non-ASCII letter (e.g. "ı") can upper-case its way into a valid number.
     if not number.isascii():
-        raise InvalidCertificateNumber("certificate number may contain only letters A-Z, digits, spaces and hyphens")
+        raise InvalidCertificateNumber(_("certificate number may contain only letters A-Z, digits, spaces and hyphens"))
     number = number.upper()
     if len(number) != _NUMBER_LENGTH:
         raise InvalidCertificateNumber(
-            f"certificate number must be 16 characters (RR-T-YYYY-SSSSSSSS-C) not counting hyphens, got {len(number)}"
+            _(
+                "certificate number must be 16 characters (RR-T-YYYY-SSSSSSSS-C) not counting hyphens, got {count}",
+                count=len(number),
+            )
         )
     region, cert_type, year, serial, check = number[:2], number[2], number[3:7], number[7:15], number[15]
     if not _REGION.fullmatch(region):
-        raise InvalidCertificateNumber("region (characters 1-2) must be two letters")
+        raise InvalidCertificateNumber(_("region (characters 1-2) must be two letters"))
     if cert_type not in _TYPE_CODES.values():
-        raise InvalidCertificateNumber("type (character 3) must be T (title) or S (skill)")
+        raise InvalidCertificateNumber(_("type (character 3) must be T (title) or S (skill)"))
     if not _YEAR.fullmatch(year) or int(year) < _EARLIEST_YEAR:
-        raise InvalidCertificateNumber(f"year (characters 4-7) must be a four-digit year from {_EARLIEST_YEAR}")
+        raise InvalidCertificateNumber(
+            _("year (characters 4-7) must be a four-digit year from {earliest}", earliest=_EARLIEST_YEAR)
+        )
     if not _SERIAL.fullmatch(serial):
-        raise InvalidCertificateNumber("serial (characters 8-15) may use 0-9 and A-Z except I, L, O and U")
+        raise InvalidCertificateNumber(_("serial (characters 8-15) may use 0-9 and A-Z except I, L, O and U"))
     if not _CHECK.fullmatch(check):
-        raise InvalidCertificateNumber("check character (the last one) must be a digit or a letter")
+        raise InvalidCertificateNumber(_("check character (the last one) must be a digit or a letter"))
     if _mod37_2(number[:_BODY_LENGTH]) != _SYMBOLS.index(check):
-        raise InvalidCertificateNumber("check character is wrong; the number has a typo")
+        raise InvalidCertificateNumber(
+            _("check character is wrong: a character of the number is mistyped; compare it with the certificate")
+        )
     return number
 
 
@@ -122,7 +132,7 @@ def new_number(
     if not _EARLIEST_YEAR <= year <= 9999:
         raise ValueError(f"year must be between {_EARLIEST_YEAR} and 9999, got {year}")
     prefix = f"{region}{_TYPE_CODES[cert_type]}{year:04d}"
-    for _ in range(_MAX_DRAWS):
+    for _draw in range(_MAX_DRAWS):
         body = prefix + _crockford_serial(rng(_SERIAL_BYTES))
         value = _mod37_2(body)
         if value < len(_SYMBOLS):

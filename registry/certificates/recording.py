@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,9 +32,11 @@ from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import Forbidden, RecordingConflict
 from registry.holders import service as holders
+from registry.i18n import _
 from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyUse
+from registry.keys.signers import Signer
 from registry.metrics import CERTIFICATES_ISSUED
 from registry.transparency import service as transparency
 from registry.transparency.models import LeafKind
@@ -63,7 +64,7 @@ class _Signer:
     ctx: RegistryContext
     issuer: Issuer
     kid: str
-    private_key: Ed25519PrivateKey
+    signer: Signer
     issued_at: datetime
     supersedes: str | None
 
@@ -108,7 +109,7 @@ class _Signer:
             holder_id_masked=holder.id_masked,
             holder_ref=accepted.holder.index,
         )
-        values["signature"] = signature = signing.sign(payload, key=self.private_key, kid=self.kid)
+        values["signature"] = signature = signing.sign(payload, signer=self.signer)
         values["record_seal"] = signing.record_seal(
             box, certificate_id=certificate_id, kid=self.kid, payload=payload, signature=signature
         )
@@ -132,8 +133,8 @@ async def record(
     issuer_id = issuer.id or 0
     key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer_id)
     if key is None:
-        raise Forbidden(f"evaluation body {issuer.code} has no active signing key")
-    signer = _Signer(ctx, issuer, key.kid, ctx.keyring.private_key(key), utcnow().replace(microsecond=0), supersedes)
+        raise Forbidden(_("evaluation body {code} has no active signing key", code=issuer.code))
+    signer = _Signer(ctx, issuer, key.kid, ctx.keyring.signer(key), utcnow().replace(microsecond=0), supersedes)
     holder_refs = await holders.upsert(ctx, session, [item.holder for item in accepted])
     numbers = await _fresh_numbers(session, issuer=issuer, accepted=accepted)
     slots = await status_lists.take_slots(session, issuer_id=issuer_id, count=len(accepted))
@@ -188,7 +189,9 @@ async def _insert(
         if not bulk.is_unique_violation(exc):
             raise
         # 40 random bits of number, 144 of token, random status indexes: a clash means a retry will succeed.
-        raise RecordingConflict("the certificates could not be recorded; retry with the same Idempotency-Key") from None
+        raise RecordingConflict(
+            _("the certificates could not be recorded; retry with the same Idempotency-Key")
+        ) from None
 
 
 def _audit_entry(minted: Minted, *, issuer: Issuer, purpose: str, supersedes: str | None) -> audit.Entry:

@@ -1,14 +1,11 @@
 """Reading certificates as their issuing body, their holder or the bureau sees them (masked identity, no claim
-code): one certificate, a body's own list, a holder's list."""
+code): one certificate, a holder's list. Finding a body's certificates by filters is registry.certificates.search."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -17,14 +14,14 @@ from registry.auth.scopes import Role
 from registry.catalogue.models import CatalogueEntry, Level
 from registry.certificates import numbering
 from registry.certificates.models import Certificate, Status
-from registry.certificates.schemas import CertificatePage, CertificatePublic, HolderPublic
+from registry.certificates.schemas import CertificatePublic, HolderPublic
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.errors import InvalidCertificateNumber, NotFound
 from registry.holders.identity import IdType
 from registry.holders.models import Holder
+from registry.i18n import _
 from registry.issuers.models import Issuer
-from registry.pagination import decode_cursor, encode_cursor
 
 
 def verify_url(settings: Settings, token: str) -> str:
@@ -35,7 +32,8 @@ def verify_url(settings: Settings, token: str) -> str:
 _JOINED = (Certificate, Issuer, CatalogueEntry, Level, Holder)
 
 
-def _joined_query() -> Select[Certificate, Issuer, CatalogueEntry, Level, Holder]:
+def joined_query() -> Select[Certificate, Issuer, CatalogueEntry, Level, Holder]:
+    """Certificates with what showing one needs: its body, catalogue entry, level and holder."""
     return (
         select(*_JOINED)
         .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
@@ -66,13 +64,13 @@ async def get_visible(
     try:
         canonical = numbering.normalize_number(number)
     except InvalidCertificateNumber:
-        raise NotFound(f"no certificate {number}") from None
-    query = _joined_query().where(col(Certificate.number) == canonical, _visible_to(principal))
+        raise NotFound(_("no certificate {number}", number=number)) from None
+    query = joined_query().where(col(Certificate.number) == canonical, _visible_to(principal))
     if for_update:  # status changes on one certificate queue up instead of overwriting each other
         query = query.with_for_update(of=Certificate)
     row = (await session.execute(query)).first()
     if row is None:
-        raise NotFound(f"no certificate {number}")
+        raise NotFound(_("no certificate {number}", number=number))
     return CertificateRecord(*row)
 
 
@@ -109,46 +107,12 @@ async def list_for_holder(
 ) -> list[CertificatePublic]:
     """Every certificate issued to the holder's identity document, by any evaluation body."""
     query = (
-        _joined_query()
+        joined_query()
         .where(col(Holder.id_index) == principal.holder_index)
         .order_by(col(Certificate.awarded_on).desc(), col(Certificate.number))
     )
     rows = (await session.execute(query)).all()
     return [to_public(ctx, CertificateRecord(*row)) for row in rows]
-
-
-def _cursor(issued_at: datetime, cert_id: uuid.UUID) -> str:
-    return encode_cursor([issued_at.isoformat(), str(cert_id)])
-
-
-def _read_cursor(position: list[Any]) -> tuple[datetime, uuid.UUID]:
-    issued_at, cert_id = position
-    if not isinstance(issued_at, str) or not isinstance(cert_id, str):
-        raise TypeError("a certificate cursor holds two strings")
-    moment = datetime.fromisoformat(issued_at)
-    if moment.tzinfo is None:
-        raise ValueError("cursor time without a zone")
-    return moment, uuid.UUID(cert_id)
-
-
-async def list_own(
-    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, limit: int, cursor: str | None
-) -> CertificatePage:
-    """Newest first, keyset-paginated on (issued_at, id): stable while new certificates keep arriving."""
-    query = _joined_query().where(col(Certificate.issuer_id) == principal.issuer_id)
-    if cursor is not None:
-        issued_at, cert_id = decode_cursor(cursor, _read_cursor)
-        query = query.where(
-            or_(
-                col(Certificate.issued_at) < issued_at,
-                and_(col(Certificate.issued_at) == issued_at, col(Certificate.id) < cert_id),
-            )
-        )
-    query = query.order_by(col(Certificate.issued_at).desc(), col(Certificate.id).desc()).limit(limit + 1)
-    rows = (await session.execute(query)).all()
-    page = [to_public(ctx, CertificateRecord(*row)) for row in rows[:limit]]
-    next_cursor = _cursor(rows[limit - 1][0].issued_at, rows[limit - 1][0].id) if len(rows) > limit else None
-    return CertificatePage(data=page, next_cursor=next_cursor)
 
 
 def public_view(

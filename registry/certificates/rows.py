@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from registry.certificates.awards import Award, Refusal
 from registry.certificates.schemas import CertificateIssue
 from registry.errors import BatchRejected, FieldError, InvalidInput, field_errors
+from registry.i18n import _
 
 MAX_ROWS = 10_000
 CSV_COLUMNS = (
@@ -36,12 +37,12 @@ CSV_COLUMNS = (
     "evaluation_batch",
 )
 _OPTIONAL_COLUMNS = frozenset({"valid_until", "evaluation_batch"})
-NOT_UTF8 = "is not UTF-8 text: save the file as UTF-8 (in a spreadsheet, CSV UTF-8)"
-BARE_CR = (
+NOT_UTF8 = _("is not UTF-8 text: save the file as UTF-8 (in a spreadsheet, CSV UTF-8)")
+BARE_CR = _(
     "holds a carriage return (CR) outside double quotes: end lines with LF or CRLF, and put a value that contains "
     "a line break in double quotes"
 )
-EXTRA_VALUES = "more values than header columns"
+EXTRA_VALUES = _("more values than header columns")
 _ECHOED_CHARACTERS = 1024  # of an unreadable record, kept for the rejected-rows file
 # What a byte that is not UTF-8 becomes when decoded with surrogateescape.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -72,11 +73,11 @@ def read_csv(lines: Iterable[str]) -> tuple[list[str], Iterator[list[str] | Unre
     try:
         header = next(reader, [])
     except csv.Error as exc:
-        _, message = _structural_problem(source.take(), exc)
-        raise BatchRejected("the CSV header cannot be read", errors=[FieldError("header", message, row=0)]) from None
+        _column, message = _structural_problem(source.take(), exc)
+        raise BatchRejected(_("the CSV header cannot be read"), errors=[FieldError("header", message, row=0)]) from None
     source.take()
     if any(_UNDECODABLE.search(name) for name in header):
-        raise BatchRejected("the CSV header cannot be read", errors=[FieldError("header", NOT_UTF8, row=0)])
+        raise BatchRejected(_("the CSV header cannot be read"), errors=[FieldError("header", NOT_UTF8, row=0)])
     return header, _records(reader, source, header)
 
 
@@ -106,18 +107,13 @@ def rows_from_records(
 ) -> list[Row]:
     """Records under the columns of CSV_COLUMNS (header required); holder_* columns become the nested holder object.
     Stops reading as soon as there are more than ``max_rows`` rows."""
-    missing = [c for c in CSV_COLUMNS if c not in header and c not in _OPTIONAL_COLUMNS]
-    unknown = [_column_label(i, c) for i, c in enumerate(header) if c not in CSV_COLUMNS]
-    if missing or unknown:
-        errors = [FieldError(field=c, message="column missing from the CSV header", row=0) for c in missing]
-        errors += [FieldError(field=c, message="unknown column", row=0) for c in unknown]
-        raise BatchRejected("the CSV header does not match", errors=errors)
+    check_header(header)
     top = [(index, name) for index, name in enumerate(header) if not name.startswith("holder_")]
     held = [(index, name.removeprefix("holder_")) for index, name in enumerate(header) if name.startswith("holder_")]
     rows: list[Row] = []
     for record in records:
         if max_rows is not None and len(rows) >= max_rows:
-            raise InvalidInput.field("certificates", f"at most {max_rows} rows per batch")
+            raise InvalidInput.field("certificates", _("at most {max_rows} rows per batch", max_rows=max_rows))
         if isinstance(record, Unreadable):
             rows.append(record)
             continue
@@ -131,6 +127,28 @@ def rows_from_records(
         row["holder"] = {name: record[index] for index, name in held if index < cells and record[index] != ""}
         rows.append(row)
     return rows
+
+
+def check_header(header: list[str]) -> None:
+    """Refuses a header without every required column or with a column that is not one of CSV_COLUMNS, naming both
+    kinds in the detail (``missing: level; unexpected: lvl``) and each column in ``errors``."""
+    missing = [c for c in CSV_COLUMNS if c not in header and c not in _OPTIONAL_COLUMNS]
+    unknown = [_column_label(i, c) for i, c in enumerate(header) if c not in CSV_COLUMNS]
+    if not missing and not unknown:
+        return
+    errors = [FieldError(field=c, message=_("column missing from the CSV header"), row=0) for c in missing]
+    errors += [FieldError(field=c, message=_("unknown column"), row=0) for c in unknown]
+    if missing and unknown:
+        detail = _(
+            "the CSV header does not match: missing: {missing}; unexpected: {unexpected}",
+            missing=", ".join(missing),
+            unexpected=", ".join(unknown),
+        )
+    elif missing:
+        detail = _("the CSV header does not match: missing: {missing}", missing=", ".join(missing))
+    else:
+        detail = _("the CSV header does not match: unexpected: {unexpected}", unexpected=", ".join(unknown))
+    raise BatchRejected(detail, errors=errors)
 
 
 def rows_from_csv(text: str, *, max_rows: int | None = None) -> list[Row]:
@@ -193,8 +211,8 @@ def _structural_problem(text: str, exc: csv.Error) -> tuple[int | None, str]:
             return column, BARE_CR
         length += 1
         if length > limit:
-            return column, f"is longer than {limit} characters, the most a CSV value may hold"
-    return None, f"cannot be read as CSV ({exc})"
+            return column, _("is longer than {limit} characters, the most a CSV value may hold", limit=limit)
+    return None, _("cannot be read as CSV ({reason})", reason=str(exc))
 
 
 def _field_of(header: list[str], column: int | None) -> str:

@@ -12,10 +12,11 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
 from registry.certificates.models import Status
-from registry.errors import FieldValueError
-from registry.holders.identity import IdType
+from registry.errors import FieldValueError, InvalidIdentityNumber
+from registry.holders.identity import IdType, normalize_id_number
 from registry.holders.schemas import checked_id_number
-from registry.schemas import Code, PersonName, StrictInput, Text500
+from registry.i18n import _, message_of
+from registry.schemas import Code, PersonName, StrictInput, Text256, Text500
 
 # A label the body gives its evaluation round; printable, so it can be typed and searched for.
 EvaluationBatch = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")]
@@ -84,6 +85,67 @@ class CertificatePage(BaseModel):
     next_cursor: str | None
 
 
+class CertificateFilters(BaseModel):
+    """``GET /v1/certificates`` and its CSV export: every filter given must hold. The holder is found exactly (name
+    and identity document, by the document's blind index), never by a partial name."""
+
+    status: Status | None = Field(default=None, description="only certificates in this status")
+    catalogue_code: Code | None = Field(default=None, description="only this catalogue entry, e.g. `ENG-AI`")
+    level: LevelCode | None = Field(default=None, description="only this level, e.g. `associate_senior`")
+    evaluation_batch: EvaluationBatch | None = Field(
+        default=None, description="only this evaluation round, exactly as it was given at issuance"
+    )
+    awarded_from: date | None = Field(default=None, description="awarded on or after this day (YYYY-MM-DD)")
+    awarded_to: date | None = Field(default=None, description="awarded on or before this day (YYYY-MM-DD)")
+    holder_name: PersonName | None = Field(
+        default=None, description="the holder's exact name; with `holder_id_type` and `holder_id_number`"
+    )
+    holder_id_type: IdType | None = Field(default=None, description="the holder's identity document type")
+    holder_id_number: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="the holder's identity document number (checked like at issuance, never stored)"
+    )
+    issuer_code: Code | None = Field(
+        default=None,
+        description="admins: only this evaluation body's certificates. An evaluation body may give only its own "
+        "code (another body's code: 403)",
+    )
+    purpose: Text256 | None = Field(
+        default=None,
+        description="admins: required; why the bureau reads these certificates, recorded in the audit log. "
+        "Ignored for an evaluation body reading its own",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CertificateFilters:
+        if self.awarded_from and self.awarded_to and self.awarded_from > self.awarded_to:
+            raise FieldValueError("awarded_from", _("must not be after awarded_to"))
+        holder = {
+            "holder_name": self.holder_name,
+            "holder_id_type": self.holder_id_type,
+            "holder_id_number": self.holder_id_number,
+        }
+        missing = [name for name, value in holder.items() if value is None]
+        if 0 < len(missing) < len(holder):  # a name or a number alone would be a search over people
+            raise FieldValueError(
+                missing[0], _("give holder_name, holder_id_type and holder_id_number together, or none of them")
+            )
+        if self.holder_id_type is not None and self.holder_id_number is not None:
+            try:
+                self.holder_id_number = normalize_id_number(self.holder_id_type, self.holder_id_number)
+            except InvalidIdentityNumber as exc:
+                raise FieldValueError("holder_id_number", message_of(exc)) from None
+        return self
+
+
+class CertificateListQuery(CertificateFilters):
+    """A page of the selection: newest first; follow ``next_cursor`` with the same filters."""
+
+    limit: int = Field(default=50, ge=1, le=200, description="certificates per page")
+    cursor: str | None = Field(
+        default=None, max_length=256, description="`next_cursor` of the previous page, with the same filters"
+    )
+
+
 class RevocationReason(StrEnum):
     """Reason codes the public may see; the free-text reason stays with the issuer and the admin."""
 
@@ -129,10 +191,10 @@ class Correction(StrictInput):
     @model_validator(mode="after")
     def _changes_something(self) -> Correction:
         if not (self.model_fields_set - {"reason"}):
-            raise FieldValueError("reason", "a correction must change at least one field")
+            raise FieldValueError("reason", _("a correction must change at least one field"))
         for name in _REQUIRED_ON_A_CERTIFICATE & self.model_fields_set:
             if getattr(self, name) is None:  # valid_until and evaluation_batch may be cleared; these may not
-                raise FieldValueError(name, "cannot be removed from a certificate; give the corrected value")
+                raise FieldValueError(name, _("cannot be removed from a certificate; give the corrected value"))
         return self
 
 

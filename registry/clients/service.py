@@ -1,18 +1,39 @@
-"""Registering API clients (admin, evaluation body, partner agency); their tokens are ``registry.auth``'s business."""
+"""Registering API clients (admin, evaluation body, partner agency), listing, disabling and enabling them, and
+rotating their secrets; their tokens are ``registry.auth``'s business."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from registry import clock
 from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.auth import client_secrets
 from registry.auth.models import ApiClient
-from registry.auth.scopes import ROLE_SCOPES
-from registry.clients.schemas import ClientCreate, ClientCreated
+from registry.auth.scopes import ROLE_SCOPES, Role
+from registry.clients.schemas import (
+    ClientCreate,
+    ClientCreated,
+    ClientFilter,
+    ClientPage,
+    ClientPublic,
+    ClientSecretRotated,
+)
+from registry.config import Region
 from registry.context import RegistryContext
-from registry.errors import InvalidInput
+from registry.errors import IllegalTransition, InvalidInput, NotFound
+from registry.i18n import _
 from registry.issuers import service as issuers
+from registry.issuers.models import Issuer
+from registry.pagination import decode_cursor, encode_cursor
+
+_PURPOSE = "access management"
+_MAX_ID = 2**31 - 1  # api_clients.id is a 32-bit integer: a larger value in a forged cursor must not reach the driver
 
 
 async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: ClientCreate) -> ClientCreated:
@@ -20,7 +41,7 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
     if body.issuer_code is not None:
         issuer = await issuers.get_by_code(session, body.issuer_code)
         if issuer is None:
-            raise InvalidInput.field("issuer_code", f"no evaluation body {body.issuer_code}")
+            raise InvalidInput.field("issuer_code", _("no evaluation body {code}", code=body.issuer_code))
         issuer_id = issuer.id
     client_id, client_secret = client_secrets.new_client_credentials()
     scopes = sorted(scope.value for scope in ROLE_SCOPES[body.role])
@@ -42,7 +63,7 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
         action="client.created",
         object_type="api_client",
         object_id=client_id,
-        purpose="access management",
+        purpose=_PURPOSE,
         details={"role": body.role, "name": body.name, "issuer_code": body.issuer_code, "region": body.region},
     )
     return ClientCreated(
@@ -54,3 +75,110 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
         region=body.region,
         scopes=scopes,
     )
+
+
+def _public(client: ApiClient, issuer_code: str | None) -> ClientPublic:
+    return ClientPublic(
+        client_id=client.client_id,
+        role=Role(client.role),
+        name=client.name,
+        issuer_code=issuer_code,
+        region=Region(client.region) if client.region is not None else None,
+        scopes=list(client.scopes),
+        active=client.active,
+        created_at=client.created_at,
+        previous_secret_valid_until=client.previous_secret_until,
+    )
+
+
+def _read_cursor(position: list[Any]) -> int:
+    (after_id,) = position
+    if type(after_id) is not int or not 0 <= after_id <= _MAX_ID:
+        raise ValueError("a client cursor holds one client's position")
+    return after_id
+
+
+async def list_clients(session: AsyncSession, *, filters: ClientFilter) -> ClientPage:
+    """Oldest first, keyset-paginated on the row id: a client registered while paging lands after the last page."""
+    query = select(ApiClient, col(Issuer.code)).outerjoin(Issuer, col(Issuer.id) == col(ApiClient.issuer_id))
+    if filters.role is not None:
+        query = query.where(col(ApiClient.role) == filters.role)
+    if filters.issuer_code is not None:
+        query = query.where(col(Issuer.code) == filters.issuer_code)
+    if filters.region is not None:
+        query = query.where(col(ApiClient.region) == filters.region)
+    if filters.active is not None:
+        query = query.where(col(ApiClient.active) == filters.active)
+    if filters.cursor is not None:
+        query = query.where(col(ApiClient.id) > decode_cursor(filters.cursor, _read_cursor))
+    rows = (await session.execute(query.order_by(col(ApiClient.id)).limit(filters.limit + 1))).all()
+    page = rows[: filters.limit]
+    next_cursor = None
+    if len(rows) > filters.limit and (last_id := page[-1][0].id) is not None:
+        next_cursor = encode_cursor([last_id])
+    return ClientPage(data=[_public(client, code) for client, code in page], next_cursor=next_cursor)
+
+
+async def _load(session: AsyncSession, client_id: str, *, for_update: bool = False) -> tuple[ApiClient, str | None]:
+    query = (
+        select(ApiClient, col(Issuer.code))
+        .outerjoin(Issuer, col(Issuer.id) == col(ApiClient.issuer_id))
+        .where(col(ApiClient.client_id) == client_id)
+    )
+    if for_update:
+        query = query.with_for_update(of=ApiClient)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound(_("no API client {client_id}", client_id=client_id))
+    return row[0], row[1]
+
+
+async def get(session: AsyncSession, client_id: str) -> ClientPublic:
+    return _public(*await _load(session, client_id))
+
+
+async def set_active(session: AsyncSession, *, actor: Actor, client_id: str, active: bool, reason: str) -> ClientPublic:
+    """Disable or enable a client. A disabled client gets no token, and the tokens it holds stop working at once
+    (``registry.auth.tokens.authenticate`` looks the client up on every request)."""
+    client, issuer_code = await _load(session, client_id, for_update=True)
+    if client.active == active:
+        if active:
+            raise IllegalTransition(_("API client {client_id} is already enabled", client_id=client_id))
+        raise IllegalTransition(_("API client {client_id} is already disabled", client_id=client_id))
+    client.active = active
+    await session.flush()
+    await audit.append(
+        session,
+        actor=actor,
+        action="client.enabled" if active else "client.disabled",
+        object_type="api_client",
+        object_id=client_id,
+        purpose=_PURPOSE,
+        details={"reason": reason},
+    )
+    return _public(client, issuer_code)
+
+
+async def rotate_secret(
+    ctx: RegistryContext, session: AsyncSession, *, actor: Actor, client_id: str
+) -> ClientSecretRotated:
+    """A new secret, shown once. The one it replaces still opens tokens for the configured grace period (only the
+    latest old secret is kept: a second rotation within the grace ends the first one's)."""
+    client, _issuer_code = await _load(session, client_id, for_update=True)
+    secret = client_secrets.new_secret()
+    grace = timedelta(seconds=ctx.settings.client_secret_grace_seconds)
+    keeps_old = grace > timedelta(0)
+    client.previous_secret_hash = client.secret_hash if keeps_old else None
+    until = client.previous_secret_until = clock.now() + grace if keeps_old else None
+    client.secret_hash = client_secrets.secret_hash(ctx.box, secret)
+    await session.flush()
+    await audit.append(
+        session,
+        actor=actor,
+        action="client.secret_rotated",
+        object_type="api_client",
+        object_id=client_id,
+        purpose=_PURPOSE,
+        details={"previous_secret_valid_until": until.isoformat() if until is not None else None},
+    )
+    return ClientSecretRotated(client_id=client_id, client_secret=secret, previous_secret_valid_until=until)

@@ -1,7 +1,11 @@
 """Offline verification of a signed credential against a JWKS and status lists — no database, no trust in the network.
 
 Every step reports pass/fail/unknown; the credential is valid only when every step passes. A status that cannot be
-read is 'unknown', and unknown fails: this never says valid without knowing.
+read is 'unknown', and unknown fails: this never says valid without knowing — nor from a status list past its
+``validUntil``. Both status shapes are read: the single two-bit ``message`` entry (0 valid, 1 suspended, 2 or 3
+revoked) and the older pair of one-bit ``revocation`` and ``suspension`` entries. Both key names are read too: a
+key's URL (``{issuer}/keys/{kid}``) and, as older credentials name it, its short kid; and every algorithm a body's key
+may have (``Ed25519`` — ``EdDSA`` as older credentials say — or ``ES256``), never another than its key's.
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from typing import Any
 
 import jwt
 
-from registry.certificates.status_lists import bit, decode
+from registry.certificates.status_lists import decode
+from registry.credentials import message_list
 from registry.credentials.credential import CREDENTIAL_TYPE
+from registry.credentials.message_list import status_value
+from registry.keys import jws, signers
 
 STEPS = ("format", "signature", "key", "dates", "status")
 
@@ -65,33 +72,43 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _find_key(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:
-    for key in jwks.get("keys", []):
-        if isinstance(key, dict) and key.get("kid") == kid:
-            return key
+    """The JWK published under ``kid``. A key URL (``{issuer}/keys/{kid}``, in credentials signed since keys have
+    URLs) that a JWKS saved before then lacks is looked up under its short kid."""
+    published = [key for key in jwks.get("keys", []) if isinstance(key, dict)]
+    for wanted in (kid, kid.rsplit("/keys/", 1)[-1] if _is_key_url(kid) else None):
+        for key in published:
+            if wanted is not None and key.get("kid") == wanted:
+                return key
     return None
 
 
+def _is_key_url(kid: str) -> bool:
+    return kid.startswith(("https://", "http://")) and "/keys/" in kid
+
+
 def _verify_jws(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+    """The claims and JWK of a JWS whose signature verifies with the key its ``kid`` names, under an algorithm that
+    key signs with: ``Ed25519`` (or ``EdDSA``, as credentials issued before RFC 9864 say) for an Ed25519 key, ``ES256``
+    for a P-256 key — a header naming another algorithm than its key's is refused."""
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
+        header = jws.unverified_header(token)
+    except ValueError as exc:
         return None, None, f"not a compact JWS: {exc}"
-    if header.get("alg") != "EdDSA":
-        return None, None, f"algorithm {header.get('alg')!r} is not accepted"
-    kid = header.get("kid")
+    kid, alg = header.get("kid"), header.get("alg")
     jwk = _find_key(jwks, kid) if isinstance(kid, str) else None
     if jwk is None:
         return None, None, f"key {kid!r} is not in the JWKS"
+    check = signers.check_for_jwk(jwk)
+    if check is None or alg not in check.algorithm.accepts:
+        return None, jwk, f"algorithm {alg!r} is not accepted for key {kid}"
     try:
-        claims = jwt.decode(
-            token,
-            key=jwt.PyJWK({k: jwk[k] for k in ("kty", "crv", "x") if k in jwk}, algorithm="EdDSA").key,
-            algorithms=["EdDSA"],
-            options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
-        )
-    except jwt.PyJWTError as exc:
+        claims = jws.decode(token, check)
+    except ValueError as exc:
         return None, jwk, f"signature does not verify: {exc}"
-    return claims, jwk, f"EdDSA signature by {kid} verifies"
+    # A key URL speaks only for the issuer it is published under.
+    if isinstance(kid, str) and _is_key_url(kid) and not kid.startswith(f"{claims.get('iss')}/keys/"):
+        return None, jwk, f"key {kid} is not published under the issuer {claims.get('iss')!r}"
+    return claims, jwk, f"{alg} signature by {kid} verifies"
 
 
 def verify_credential(
@@ -159,6 +176,9 @@ def _key_step(
 
 def _dates_step(report: Report, claims: dict[str, Any], now: datetime) -> bool:
     valid_from, valid_until = _parse_time(claims.get("validFrom")), _parse_time(claims.get("validUntil"))
+    # validUntil names the last second that is still valid (23:59:59 China Standard Time of the last valid day, as
+    # online verification counts it), so the whole of that second is too.
+    now = now.replace(microsecond=0)
     if valid_from is None or valid_from > now:
         return report.add("dates", "fail", "validFrom is missing or in the future")
     if valid_until is not None and valid_until < now:
@@ -173,6 +193,14 @@ class _Lists:
     unreadable: dict[str, str]  # status-list URL -> why it could not be had
 
 
+def status_entries(claims: dict[str, Any]) -> list[dict[str, Any]]:
+    """A credential's status entries, in either shape the registry has signed: one entry (the two-bit ``message``
+    list) or, before that, an array of two (``revocation`` and ``suspension``)."""
+    status = claims.get("credentialStatus")
+    entries = [status] if isinstance(status, dict) else status if isinstance(status, list) else []
+    return [entry for entry in entries if isinstance(entry, dict)]
+
+
 def _status_step(
     report: Report,
     claims: dict[str, Any],
@@ -183,19 +211,19 @@ def _status_step(
     issuer_code: str | None,
     now: datetime,
 ) -> bool:
-    entries = claims.get("credentialStatus")
-    if not isinstance(entries, list) or not entries:
+    entries = status_entries(claims)
+    if not entries:
         return report.add("status", "unknown", "the credential names no status list, so its status cannot be known")
     findings = []
     for entry in entries:
-        url, purpose = entry.get("statusListCredential"), entry.get("statusPurpose")
+        url, purpose = str(entry.get("statusListCredential")), entry.get("statusPurpose")
         try:
-            index = int(entry.get("statusListIndex"))
+            index, size = int(entry.get("statusListIndex", "")), int(entry.get("statusSize", 1))
         except (TypeError, ValueError):
             return report.add("status", "fail", "a status entry has no usable index")
-        list_token = status_lists.tokens.get(url) if isinstance(url, str) else None
+        list_token = status_lists.tokens.get(url)
         if list_token is None:
-            why = status_lists.unreadable.get(url) if isinstance(url, str) else None
+            why = status_lists.unreadable.get(url)
             return report.add("status", "unknown", why or f"status list {url} was not provided or could not be read")
         bits = _status_bits(
             report, list_token, jwks, url=url, purpose=purpose, issuer=issuer, issuer_code=issuer_code, now=now
@@ -203,13 +231,29 @@ def _status_step(
         if bits is None:
             return False
         try:
-            flagged = bit(bits, index)
+            value = status_value(bits, index, size)
         except IndexError:
             return report.add("status", "unknown", f"status list {url} has no index {index}")
-        if flagged:
-            return report.add("status", "fail", f"{purpose} bit {index} is set: the certificate is {_word(purpose)}")
-        findings.append(f"{purpose} bit {index} clear")
+        if value:
+            return report.add("status", "fail", _flagged(entry, purpose, index, value))
+        findings.append(f"{purpose} {index}: {_message(entry, value) or 'clear'}")
     return report.add("status", "pass", "; ".join(findings))
+
+
+def _message(entry: dict[str, Any], value: int) -> str | None:
+    """What the credential's own ``statusMessage`` says a value means (the ``message`` purpose), if it says."""
+    messages = entry.get("statusMessage")
+    for item in messages if isinstance(messages, list) else []:
+        if isinstance(item, dict) and item.get("status") == hex(value) and isinstance(item.get("message"), str):
+            return str(item["message"])
+    return None
+
+
+def _flagged(entry: dict[str, Any], purpose: Any, index: int, value: int) -> str:
+    if purpose == message_list.PURPOSE:
+        said = _message(entry, value) or f"status {hex(value)}"
+        return f"message status {hex(value)} at index {index}: the certificate is {said}"
+    return f"{purpose} bit {index} is set: the certificate is {_word(purpose)}"
 
 
 def _status_bits(

@@ -3,18 +3,24 @@ lists (for everyone), each with the body's current key."""
 
 from __future__ import annotations
 
-import jwt
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.certificates.records import CertificateRecord
-from registry.certificates.status_lists import get_list
+from registry.certificates.status_lists import Purpose, get_list
 from registry.context import RegistryContext
-from registry.credentials import credential, status_list
+from registry.credentials import credential, message_list, status_list
+from registry.credentials.identity_hash import hashed_identity
 from registry.db import utcnow
 from registry.errors import Forbidden, NotFound, NotVouchedFor
+from registry.holders.service import reveal_id_number
+from registry.i18n import _
 from registry.issuers import service as issuers
+from registry.keys import jws
 from registry.keys import service as keys
-from registry.keys.models import KeyUse
+from registry.keys.models import KeyUse, SigningKey
+from registry.keys.signers import KeySigner
 from registry.verification.schemas import VerificationResult
 from registry.verification.verifier import Verifier
 
@@ -27,12 +33,16 @@ async def signed_credential(
     checked = await verifier.of_record(session, record, channel="credential")
     if checked.result is VerificationResult.unknown:
         raise NotVouchedFor(
-            f"certificate {record.certificate.number} cannot be confirmed ({checked.reason}); no credential is issued"
+            _(
+                "certificate {number} cannot be confirmed ({reason}); no credential is issued",
+                number=record.certificate.number,
+                reason=checked.reason,
+            )
         )
     cert, issuer, base_url = record.certificate, record.issuer, ctx.settings.public_base_url
     key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
     if key is None:
-        raise Forbidden(f"evaluation body {issuer.code} has no active signing key")
+        raise Forbidden(_("evaluation body {code} has no active signing key", code=issuer.code))
     facts = credential.CredentialFacts(
         certificate_id=str(cert.id),
         number=cert.number,
@@ -43,6 +53,7 @@ async def signed_credential(
         catalogue_code=cert.catalogue_code,
         catalogue_version=cert.catalogue_version,
         series_zh=record.entry.series_zh,
+        series_en=record.entry.series_en,
         name_zh=record.entry.name_zh,
         name_en=record.entry.name_en,
         occupation_code=record.entry.occupation_code,
@@ -50,45 +61,64 @@ async def signed_credential(
         level_name_zh=record.level.name_zh,
         level_name_en=record.level.name_en,
         holder_name=cert.holder_name,
-        holder_id_type=record.holder.id_type,
-        holder_id_masked=record.holder.id_masked,
+        # The clear number is only hashed (salted, per certificate), never put in the credential.
+        holder_identity=hashed_identity(
+            ctx.box,
+            certificate_id=str(cert.id),
+            id_type=record.holder.id_type,
+            id_number=reveal_id_number(ctx, record.holder),
+        ),
         holder_ref=record.holder.id_index,
         awarded_on=cert.awarded_on,
         valid_until=cert.valid_until,
         issued_at=cert.issued_at,
         signed_at=utcnow(),
-        status_list=(
-            status_list.entries_for(
+        status=(
+            status_list.entry_for(
                 base_url=base_url, issuer_code=issuer.code, list_id=cert.status_list_id, index=cert.status_index
             )
             if cert.status_list_id is not None and cert.status_index is not None
             else None
         ),
     )
-    return credential.sign_credential(facts, key=ctx.keyring.private_key(key), kid=key.kid)
+    return credential.sign_credential(facts, signer=_signer(ctx, key, issuer_code=issuer.code))
+
+
+def _signer(ctx: RegistryContext, key: SigningKey, *, issuer_code: str) -> KeySigner:
+    """The body's key, naming itself by its URL (which dereferences to its JWK) rather than its short kid."""
+    issuer_id = status_list.issuer_url(ctx.settings.public_base_url, issuer_code)
+    return ctx.keyring.signer(key).named(keys.key_url(issuer_id, key.kid))
 
 
 async def status_list_credential(ctx: RegistryContext, session: AsyncSession, *, issuer_code: str, name: str) -> str:
-    """A body's status list as a signed BitstringStatusListCredential (compact JWS, typ vc+jwt)."""
+    """A body's status list as a signed BitstringStatusListCredential (compact JWS, typ vc+jwt): a stored one-bit
+    list (``{list_id}-revocation``, ``{list_id}-suspension``) or the two-bit ``{list_id}-message`` list composed from
+    them."""
     parsed = status_list.parse_list_name(name)
     issuer = await issuers.get_by_code(session, issuer_code)
     if parsed is None or issuer is None:
-        raise NotFound(f"no status list {issuer_code}/{name}")
-    list_id, purpose = parsed
-    row = await get_list(session, issuer_id=issuer.id or 0, list_id=list_id, purpose=purpose)
+        raise NotFound(_("no status list {issuer}/{name}", issuer=issuer_code, name=name))
+    bits = await _list_bits(session, issuer_id=issuer.id or 0, name=parsed)
     key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
-    if row is None or key is None:
-        raise NotFound(f"no status list {issuer_code}/{name}")
+    if bits is None or key is None:
+        raise NotFound(_("no status list {issuer}/{name}", issuer=issuer_code, name=name))
     base_url = ctx.settings.public_base_url
     claims = status_list.list_credential_claims(
-        url=status_list.list_url(base_url, issuer.code, list_id, purpose),
+        url=status_list.list_url(base_url, issuer.code, parsed),
         issuer_id=status_list.issuer_url(base_url, issuer.code),
-        purpose=purpose,
-        row=row,
+        purpose=parsed.purpose,
+        bits=bits,
+        validity=timedelta(seconds=ctx.settings.status_list_validity_seconds),
     )
-    return jwt.encode(
-        claims,
-        ctx.keyring.private_key(key),
-        algorithm="EdDSA",
-        headers={"kid": key.kid, "typ": credential.CREDENTIAL_TYPE},
-    )
+    return jws.encode(claims, _signer(ctx, key, issuer_code=issuer.code), typ=credential.CREDENTIAL_TYPE)
+
+
+async def _list_bits(session: AsyncSession, *, issuer_id: int, name: status_list.ListName) -> bytes | None:
+    if name.stored is not None:
+        row = await get_list(session, issuer_id=issuer_id, list_id=name.list_id, purpose=name.stored)
+        return row.bits if row is not None else None
+    revocation = await get_list(session, issuer_id=issuer_id, list_id=name.list_id, purpose=Purpose.revocation)
+    suspension = await get_list(session, issuer_id=issuer_id, list_id=name.list_id, purpose=Purpose.suspension)
+    if revocation is None or suspension is None:
+        return None
+    return message_list.compose(revocation.bits, suspension.bits)

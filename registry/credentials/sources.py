@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import jwt
 
-from registry.credentials.offline import Report, verify_credential
+from registry.credentials.offline import Report, status_entries, verify_credential
 
 FETCH_SECONDS = 10.0
 JWKS_PATH = "/.well-known/jwks.json"
@@ -55,10 +55,8 @@ def issuer_jwks_url(token: str) -> str | None:
 
 
 def status_list_urls(token: str) -> list[str]:
-    entries = _claims(token).get("credentialStatus")
-    if not isinstance(entries, list):
-        return []
-    urls = [entry.get("statusListCredential") for entry in entries if isinstance(entry, dict)]
+    """The status lists the credential names: one (the two-bit message list), or two in older credentials."""
+    urls = [entry.get("statusListCredential") for entry in status_entries(_claims(token))]
     return [url for url in urls if isinstance(url, str) and is_url(url)]
 
 

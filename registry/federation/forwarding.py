@@ -15,6 +15,7 @@ from registry.certificates import numbering
 from registry.db import utcnow
 from registry.errors import InvalidCertificateNumber, InvalidInput, NotFound, PeerFailure
 from registry.federation.peers import Federation
+from registry.i18n import _
 from registry.metrics import VERIFICATIONS
 from registry.verification.reading import Connection
 from registry.verification.schemas import Verification, VerificationResult
@@ -69,7 +70,7 @@ def _from_peer(answer: Any, number: str, region: str, channel: str) -> Verificat
     status = answer.get("status") if isinstance(answer, dict) else None
     if status == 404:
         VERIFICATIONS.labels(result="not_found", channel=f"peer:{channel}").inc()
-        raise NotFound("no certificate with this number and holder name")
+        raise NotFound(_("no certificate with this number and holder name"))
     if status == 200:
         try:
             verification = Verification.model_validate(answer["body"])
@@ -81,7 +82,7 @@ def _from_peer(answer: Any, number: str, region: str, channel: str) -> Verificat
             VERIFICATIONS.labels(result=verification.result.value, channel=f"peer:{channel}").inc()
             return verification
     if status == 422:
-        raise InvalidInput.field("number", "the certificate number is not valid")
+        raise InvalidInput.field("number", _("the certificate number is not valid"))
     return unknown(number, region, "peer_answer_not_trusted")
 
 

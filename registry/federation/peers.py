@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import canonical
 from registry.auth.jwks import RemoteKeySet
+from registry.breaker import Breaker
 from registry.context import RegistryContext
 from registry.db import transaction
 from registry.errors import CircuitOpen, KeySetUnavailable, PeerFailure, PeerOverloaded, ProtocolError, Unauthenticated
 from registry.federation import protocol
-from registry.federation.breaker import Breaker
+from registry.i18n import _
 
 _CACHE_LIMIT = 50_000
 _SIGNER_SECONDS = 60.0  # re-read the node key this often, so a rotation is picked up
@@ -197,7 +198,7 @@ class Federation:
                 raise ProtocolError("the token's key is not a node key in the peer's key set")
             protocol.check_service_token(token, key, own_region=self.region, caller_region=region)
         except KeySetUnavailable:
-            raise Unauthenticated("the calling node's key set cannot be fetched") from None
+            raise Unauthenticated(_("the calling node's key set cannot be fetched")) from None
         except ProtocolError as exc:
             raise Unauthenticated(str(exc)) from None
         return region

@@ -14,6 +14,7 @@ from registry.auth.numeric_dates import require_numeric_dates
 from registry.config import Settings
 from registry.errors import InvalidIdentityNumber, KeySetUnavailable, Unauthenticated
 from registry.holders.identity import IdType, normalize_id_number
+from registry.i18n import _
 
 ALGORITHMS = ["EdDSA", "ES256"]
 
@@ -53,16 +54,16 @@ class IdentityProvider:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise Unauthenticated("the identity token is malformed") from None
+            raise Unauthenticated(_("the identity token is malformed")) from None
         kid = header.get("kid")
         if header.get("alg") not in ALGORITHMS or not isinstance(kid, str):
-            raise Unauthenticated("the identity token's algorithm or key id is not accepted")
+            raise Unauthenticated(_("the identity token's algorithm or key id is not accepted"))
         try:
             key = await self.keys.key(kid)
         except KeySetUnavailable:
-            raise Unauthenticated("the identity provider's keys cannot be fetched") from None
+            raise Unauthenticated(_("the identity provider's keys cannot be fetched")) from None
         if key is None:
-            raise Unauthenticated("the identity token's key is not published by the provider")
+            raise Unauthenticated(_("the identity token's key is not published by the provider"))
         try:
             claims = jwt.decode(
                 token,
@@ -75,13 +76,13 @@ class IdentityProvider:
             )
             require_numeric_dates(claims)
         except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"the identity token is not valid: {exc}") from None
+            raise Unauthenticated(_("the identity token is not valid: {reason}", reason=str(exc))) from None
         raw_type = claims.get(self.id_type_claim) if self.id_type_claim else IdType.RESIDENT_ID.value
         try:
             id_type = IdType(str(raw_type))
             return id_type, normalize_id_number(id_type, str(claims[self.id_claim]))
         except (ValueError, InvalidIdentityNumber):
-            raise Unauthenticated("the identity token does not carry a valid identity number") from None
+            raise Unauthenticated(_("the identity token does not carry a valid identity number")) from None
 
     async def close(self) -> None:
         await self.keys.close()

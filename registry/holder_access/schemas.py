@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from registry.errors import FieldValueError
 from registry.holders.identity import IdType
 from registry.holders.schemas import checked_id_number
+from registry.i18n import _
 from registry.recognition.schemas import Purpose, PurposeText
 from registry.schemas import StrictInput
 
@@ -47,7 +48,7 @@ class ShareLinkCreate(StrictInput):
     @model_validator(mode="after")
     def _other_says_what(self) -> ShareLinkCreate:
         if self.purpose is Purpose.other and self.purpose_text is None:
-            raise FieldValueError("purpose_text", "say what the link is for when the purpose is other")
+            raise FieldValueError("purpose_text", _("say what the link is for when the purpose is other"))
         return self
 
 

@@ -26,6 +26,7 @@ from registry.errors import Gone, InvalidCertificateNumber, InvalidInput, NotFou
 from registry.holder_access.models import ShareLink
 from registry.holder_access.schemas import ShareLinkCreate, ShareLinkCreated, ShareLinkPublic
 from registry.holders.models import Holder
+from registry.i18n import _, message_of
 from registry.recognition.schemas import Purpose
 
 # 24 bytes → 32 URL-safe characters; verification tokens are 24 characters, so the two never look alike.
@@ -68,7 +69,7 @@ async def _own_certificate(session: AsyncSession, *, principal: Principal, numbe
     try:
         canonical = numbering.normalize_number(number)
     except InvalidCertificateNumber as exc:
-        raise InvalidInput.field("number", str(exc)) from None
+        raise InvalidInput.field("number", message_of(exc)) from None
     query = (
         select(Certificate)
         .join(Holder, col(Holder.id) == col(Certificate.holder_id))
@@ -76,7 +77,7 @@ async def _own_certificate(session: AsyncSession, *, principal: Principal, numbe
     )
     certificate = (await session.execute(query)).scalar_one_or_none()
     if certificate is None:
-        raise NotFound(f"you hold no certificate {canonical}")
+        raise NotFound(_("you hold no certificate {number}", number=canonical))
     return certificate
 
 
@@ -114,7 +115,7 @@ async def list_for_holder(session: AsyncSession, *, principal: Principal) -> lis
 async def withdraw(session: AsyncSession, *, principal: Principal, link_id: uuid.UUID) -> None:
     link = await session.get(ShareLink, link_id)
     if link is None or link.holder_index != principal.holder_index:
-        raise NotFound("no such share link of yours")
+        raise NotFound(_("no such share link of yours"))
     if link.withdrawn_at is None:
         link.withdrawn_at = utcnow()
         await session.flush()
@@ -123,7 +124,7 @@ async def withdraw(session: AsyncSession, *, principal: Principal, link_id: uuid
 async def open_link(session: AsyncSession, *, token: str) -> OpenedLink:
     """The certificate a live link opens; NotFound for no such link, Gone for one expired or withdrawn."""
     if len(token) != _TOKEN_LENGTH:
-        raise NotFound("no such share link")
+        raise NotFound(_("no such share link"))
     query = (
         select(ShareLink, col(Certificate.verify_token))
         .join(Certificate, col(Certificate.id) == col(ShareLink.certificate_id))
@@ -131,10 +132,10 @@ async def open_link(session: AsyncSession, *, token: str) -> OpenedLink:
     )
     found = (await session.execute(query)).one_or_none()
     if found is None:
-        raise NotFound("no such share link")
+        raise NotFound(_("no such share link"))
     link, verify_token = found
     if link.withdrawn_at is not None:
-        raise Gone("the holder has withdrawn this share link")
+        raise Gone(_("the holder has withdrawn this share link"))
     if link.expires_at <= utcnow():
-        raise Gone("this share link has expired")
+        raise Gone(_("this share link has expired"))
     return OpenedLink(verify_token=verify_token, purpose=Purpose(link.purpose), purpose_text=link.purpose_text)

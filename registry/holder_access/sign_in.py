@@ -22,6 +22,7 @@ from registry.holder_access.identity_provider import IdentityProvider
 from registry.holder_access.schemas import HolderSession, HolderSessionCreate
 from registry.holders import service as holders
 from registry.holders.models import Holder, HolderLoginThrottle
+from registry.i18n import _
 
 MAX_FAILURES = 5  # per identity from one client address: the lockout that stops a guesser
 # Per identity from every address together: only a backstop against guessing from many addresses at once, set high
@@ -44,10 +45,10 @@ async def with_claim_code(
     address = ctx.box.blind_index(client_address, kind="client-address")
     everywhere, here = await _throttles(session, id_index=index, address_index=address)
     now = utcnow()
-    for throttle, whose in ((here, "from this address"), (everywhere, "from many addresses")):
+    for throttle, whose in ((here, _("from this address")), (everywhere, _("from many addresses"))):
         if throttle.locked_until is not None and throttle.locked_until > now:
             raise TooManyRequests(
-                f"too many wrong claim codes for this identity {whose}; try again later",
+                _("too many wrong claim codes for this identity {whose}; try again later", whose=whose),
                 retry_after=max(1, int((throttle.locked_until - now).total_seconds())),
             )
     holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
@@ -57,7 +58,7 @@ async def with_claim_code(
         _record_strike(here, limit=MAX_FAILURES, now=now)
         _record_strike(everywhere, limit=MAX_FAILURES_ANY_ADDRESS, now=now)
         await session.flush()
-        return WrongClaimCode("identity document and claim code do not match")
+        return WrongClaimCode(_("identity document and claim code do not match"))
     # The count from every address stays: the holder signing in says nothing about guesses made elsewhere.
     here.failures, here.locked_until = 0, None
     return await _holder_session(ctx, session, holder=holder, via="claim_code")
@@ -94,12 +95,12 @@ async def with_identity_provider(
 ) -> HolderSession:
     """Sign in with a token from the configured external identity provider instead of a claim code."""
     if provider is None:
-        raise NotFound("no external identity provider is configured")
+        raise NotFound(_("no external identity provider is configured"))
     id_type, id_number = await provider.identity(id_token)
     index = holders.id_index(ctx, id_type=id_type, id_number=id_number)
     holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
     if holder is None:
-        raise Unauthenticated("no certificates are registered for this identity")
+        raise Unauthenticated(_("no certificates are registered for this identity"))
     return await _holder_session(ctx, session, holder=holder, via="identity_provider")
 
 

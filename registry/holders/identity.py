@@ -7,7 +7,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Final, assert_never
 
+from registry import clock
 from registry.errors import InvalidIdentityNumber
+from registry.i18n import _
 
 
 class IdType(StrEnum):
@@ -47,22 +49,24 @@ def normalize_id_number(id_type: IdType, raw: str, *, today: date | None = None)
     number = "".join(raw.split())
     # Checked before upper(): "ß".upper() is "SS" and "ı".upper() is "I", which would forge a plausible number.
     if not number.isascii():
-        raise InvalidIdentityNumber("number may contain only the letters A-Z and the digits 0-9")
+        raise InvalidIdentityNumber(_("number may contain only the letters A-Z and the digits 0-9"))
     number = number.upper()
     if not number:
-        raise InvalidIdentityNumber("number is empty")
+        raise InvalidIdentityNumber(_("number is empty"))
     match id_type:
         case IdType.RESIDENT_ID:
-            return _validate_resident_id(number, today if today is not None else date.today())
+            return _validate_resident_id(number, today if today is not None else clock.today())
         case IdType.PASSPORT:
             return _validate_passport(number)
         case IdType.HK_MACAU_PERMIT:
             if not _HK_MACAU_SHAPE.fullmatch(number):
-                raise InvalidIdentityNumber("Hong Kong/Macao permit number must be H or M followed by 8 or 10 digits")
+                raise InvalidIdentityNumber(
+                    _("Hong Kong/Macao permit number must be H or M followed by 8 or 10 digits")
+                )
             return number
         case IdType.TAIWAN_PERMIT:
             if not _TAIWAN_SHAPE.fullmatch(number):
-                raise InvalidIdentityNumber("Taiwan permit number must be 8 digits (or 10 digits on older permits)")
+                raise InvalidIdentityNumber(_("Taiwan permit number must be 8 digits (or 10 digits on older permits)"))
             return number
         case IdType.FOREIGN_PERMANENT_RESIDENCE:
             return _validate_foreign_permanent_residence(number)
@@ -93,11 +97,11 @@ def birth_date(number: str) -> date:
     """The birth date encoded in characters 7-14 (YYYYMMDD) of an 18-character resident id."""
     digits = number[6:14]
     if len(number) != 18 or not (digits.isascii() and digits.isdigit()):
-        raise InvalidIdentityNumber("birth date must be 8 digits at positions 7-14 of an 18-character number")
+        raise InvalidIdentityNumber(_("birth date must be 8 digits at positions 7-14 of an 18-character number"))
     try:
         return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
-        raise InvalidIdentityNumber("the birth date in it is not a real date") from None
+        raise InvalidIdentityNumber(_("the birth date in it is not a real date")) from None
 
 
 def _gb11643_check_char(first17: str) -> str:
@@ -108,21 +112,23 @@ def _gb11643_check_char(first17: str) -> str:
 def _validate_resident_id(number: str, today: date) -> str:
     if len(number) == 15 and number.isdigit():
         raise InvalidIdentityNumber(
-            "this is a 15-digit first-generation resident id; use the 18-digit number on the current card"
+            _("this is a 15-digit first-generation resident id; use the 18-digit number on the current card")
         )
     if len(number) != 18:
-        raise InvalidIdentityNumber(f"resident id must be 18 characters, got {len(number)}")
+        raise InvalidIdentityNumber(_("resident id must be 18 characters, got {count}", count=len(number)))
     if not _RESIDENT_ID_SHAPE.fullmatch(number):
-        raise InvalidIdentityNumber("resident id must be 17 digits followed by a digit or X")
+        raise InvalidIdentityNumber(_("resident id must be 17 digits followed by a digit or X"))
     _check_region(number)
     born = birth_date(number)
     if born < _EARLIEST_BIRTH_DATE:
-        raise InvalidIdentityNumber("birth date is before 1900-01-01")
+        raise InvalidIdentityNumber(_("birth date is before 1900-01-01"))
     if born > today:
-        raise InvalidIdentityNumber("birth date is in the future")
+        raise InvalidIdentityNumber(_("birth date is in the future"))
     # Checked last so that a mistyped region or date gets the more specific message above.
     if _gb11643_check_char(number[:17]) != number[17]:
-        raise InvalidIdentityNumber("check character is wrong; the number has a typo")
+        raise InvalidIdentityNumber(
+            _("check character is wrong: a character of the number is mistyped; compare it with the document")
+        )
     return number
 
 
@@ -131,22 +137,30 @@ def _check_region(number: str) -> None:
     if province in _RESIDENCE_PERMIT_CODES:
         if number[2:6] != "0000":
             raise InvalidIdentityNumber(
-                f"region code {number[:6]} is not valid; residence permits for Hong Kong, Macao and Taiwan residents "
-                f"use {number[:2]}0000"
+                _(
+                    "region code {region} is not valid; residence permits for Hong Kong, Macao and Taiwan residents "
+                    "use {province}0000",
+                    region=number[:6],
+                    province=number[:2],
+                )
             )
     elif province in _PROVINCE_CODES:
         # 01-70 are prefectures, 90 the county-level cities run directly by the province; 00 is no place at all.
         if not 1 <= int(number[2:4]) <= 90:
-            raise InvalidIdentityNumber(f"region code {number[:6]} has no valid prefecture part (digits 3-4)")
+            raise InvalidIdentityNumber(
+                _("region code {region} has no valid prefecture part (digits 3-4)", region=number[:6])
+            )
     else:
-        raise InvalidIdentityNumber(f"region prefix {number[:2]} is not a Chinese administrative region")
+        raise InvalidIdentityNumber(
+            _("region prefix {province} is not a Chinese administrative region", province=number[:2])
+        )
 
 
 def _validate_passport(number: str) -> str:
     if not _PASSPORT_SHAPE.fullmatch(number):
-        raise InvalidIdentityNumber("passport number must be 5 to 17 letters A-Z or digits")
+        raise InvalidIdentityNumber(_("passport number must be 5 to 17 letters A-Z or digits"))
     if not any(char.isdigit() for char in number):
-        raise InvalidIdentityNumber("passport number must contain at least one digit")
+        raise InvalidIdentityNumber(_("passport number must contain at least one digit"))
     return number
 
 
@@ -154,15 +168,19 @@ def _validate_foreign_permanent_residence(number: str) -> str:
     if len(number) == 15:
         if not _FOREIGN_PR_2017_SHAPE.fullmatch(number):
             raise InvalidIdentityNumber(
-                "15-character permanent residence number must be a 3-letter nationality code followed by 12 digits"
+                _("15-character permanent residence number must be a 3-letter nationality code followed by 12 digits")
             )
         return number
     if len(number) == 18:
         if not _FOREIGN_PR_2023_SHAPE.fullmatch(number):
             raise InvalidIdentityNumber(
-                "18-character permanent residence number must be 9 followed by 16 digits and a digit or X"
+                _("18-character permanent residence number must be 9 followed by 16 digits and a digit or X")
             )
         if _gb11643_check_char(number[:17]) != number[17]:
-            raise InvalidIdentityNumber("check character is wrong; the number has a typo")
+            raise InvalidIdentityNumber(
+                _("check character is wrong: a character of the number is mistyped; compare it with the document")
+            )
         return number
-    raise InvalidIdentityNumber(f"permanent residence number must be 15 or 18 characters, got {len(number)}")
+    raise InvalidIdentityNumber(
+        _("permanent residence number must be 15 or 18 characters, got {count}", count=len(number))
+    )

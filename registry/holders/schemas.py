@@ -6,6 +6,7 @@ from pydantic import ValidationInfo
 
 from registry.errors import InvalidIdentityNumber
 from registry.holders.identity import normalize_id_number
+from registry.i18n import message_of
 
 
 def checked_id_number(value: str, info: ValidationInfo) -> str:
@@ -16,4 +17,4 @@ def checked_id_number(value: str, info: ValidationInfo) -> str:
     try:
         return normalize_id_number(id_type, value)
     except InvalidIdentityNumber as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(message_of(exc)) from None

@@ -81,5 +81,6 @@ async def upsert(ctx: RegistryContext, session: AsyncSession, identities: Sequen
 
 
 def reveal_id_number(ctx: RegistryContext, holder: Holder) -> str:
-    """Decrypt for the rare cases that need the clear number (re-issuing to the same holder); never for output."""
+    """Decrypt for the rare cases that need the clear number (re-issuing to the same holder, the salted hash a
+    credential carries: registry.credentials.identity_hash); never for output."""
     return ctx.box.decrypt(holder.id_number_encrypted, context=f"holder:{holder.id_index}").decode()

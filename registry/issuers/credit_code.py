@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from registry.errors import InvalidCreditCode
+from registry.i18n import _
 
 # 31 symbols: I, O, Z, S and V are left out because they are easily confused with 1, 0, 2, 5 and U.
 _ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -15,7 +16,7 @@ _LENGTH: Final = 18
 def credit_code_check_char(first17: str) -> str:
     """The check character (position 18) for the first 17 characters of a credit code."""
     if len(first17) != _LENGTH - 1:
-        raise InvalidCreditCode(f"need the first 17 characters of a credit code, got {len(first17)}")
+        raise InvalidCreditCode(_("need the first 17 characters of a credit code, got {count}", count=len(first17)))
     _reject_foreign_characters(first17)
     total = sum(_ALPHABET.index(char) * weight for char, weight in zip(first17, _WEIGHTS, strict=True))
     return _ALPHABET[(31 - total % 31) % 31]
@@ -26,15 +27,17 @@ def normalize_credit_code(raw: str) -> str:
     code = "".join(raw.split())
     # Checked before upper() so that no non-ASCII letter can upper-case its way into the alphabet.
     if not code.isascii():
-        raise InvalidCreditCode("credit code may contain only the digits 0-9 and the letters A-Z")
+        raise InvalidCreditCode(_("credit code may contain only the digits 0-9 and the letters A-Z"))
     code = code.upper()
     if len(code) != _LENGTH:
-        raise InvalidCreditCode(f"credit code must be 18 characters, got {len(code)}")
+        raise InvalidCreditCode(_("credit code must be 18 characters, got {count}", count=len(code)))
     _reject_foreign_characters(code)
     if not code[2:8].isdigit():
-        raise InvalidCreditCode("characters 3-8 of a credit code (the administrative region code) must be digits")
+        raise InvalidCreditCode(_("characters 3-8 of a credit code (the administrative region code) must be digits"))
     if credit_code_check_char(code[:17]) != code[17]:
-        raise InvalidCreditCode("check character is wrong; the code has a typo")
+        raise InvalidCreditCode(
+            _("check character is wrong: a character of the code is mistyped; compare it with the licence")
+        )
     return code
 
 
@@ -43,5 +46,9 @@ def _reject_foreign_characters(code: str) -> None:
     if foreign:
         shown = ", ".join(repr(char) for char in foreign)
         raise InvalidCreditCode(
-            f"credit code contains {shown}; only 0-9 and A-Z except I, O, S, V and Z are used (letters are upper case)"
+            _(
+                "credit code contains {shown}; only 0-9 and A-Z except I, O, S, V and Z are used "
+                "(letters are upper case)",
+                shown=shown,
+            )
         )

@@ -46,6 +46,9 @@ class FiledScope(SQLModel, table=True):
     levels: list[str] = Field(sa_column=Column(JSON, nullable=False))
     valid_from: date
     valid_until: date | None = None
+    # an amendment is a new version: its basis (the filing document) and when it was recorded (migration 0012)
+    basis: str | None = Field(default=None, max_length=256)
+    filed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     def covers(self, *, cert_type: str, catalogue_code: str, level: str, on: date) -> bool:
         return (

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,16 +13,20 @@ from sqlmodel import col
 
 from registry.audit import service as audit
 from registry.audit.service import Actor
-from registry.catalogue.models import CatalogueEntry
+from registry.catalogue.models import CatalogueEntry, CertType
 from registry.catalogue.service import levels_by_type
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound
+from registry.i18n import _, word
 from registry.issuers.models import FiledScope, Issuer, IssuerKind, IssuerStatus
 from registry.issuers.schemas import FiledScopePublic, IssuerCreate, IssuerPublic
 from registry.keys import service as keys
 from registry.keys.models import KeyStatus, KeyUse, SigningKey
+from registry.keys.signers import DEFAULT_ALGORITHM
+
+_ISSUER_STATUS = {IssuerStatus.active: _("active"), IssuerStatus.suspended: _("suspended")}  # said in messages
 
 
 async def get_by_code(session: AsyncSession, code: str) -> Issuer | None:
@@ -36,17 +43,17 @@ def scope_covers(scopes: list[FiledScope], *, cert_type: str, catalogue_code: st
 
 
 async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: IssuerCreate) -> IssuerPublic:
-    await _check_scopes_against_catalogue(session, body)
+    await check_scopes_against_catalogue(session, [(f"scopes.{i}.", scope) for i, scope in enumerate(body.scopes)])
     if await get_by_code(session, body.code) is not None:
         raise Conflict(
-            f"an evaluation body with code {body.code} already exists",
-            errors=[FieldError(field="code", message="already registered")],
+            _("an evaluation body with code {code} already exists", code=body.code),
+            errors=[FieldError(field="code", message=_("already registered"))],
         )
     clash = (await session.execute(select(col(Issuer.id)).where(col(Issuer.credit_code) == body.credit_code))).first()
     if clash is not None:
         raise Conflict(
-            "an evaluation body with this credit code already exists",
-            errors=[FieldError(field="credit_code", message="already registered")],
+            _("an evaluation body with this credit code already exists"),
+            errors=[FieldError(field="credit_code", message=_("already registered"))],
         )
     issuer = Issuer(code=body.code, name=body.name, credit_code=body.credit_code, kind=body.kind, region=body.region)
     session.add(issuer)
@@ -63,7 +70,14 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
                 valid_until=scope.valid_until,
             )
         )
-    key = await keys.create_key(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code)
+    key = await keys.create_key(
+        session,
+        ctx.box,
+        use=KeyUse.certificate,
+        issuer_id=issuer.id,
+        label=issuer.code,
+        algorithm_name=body.key_algorithm,
+    )
     await audit.append(
         session,
         actor=actor,
@@ -83,78 +97,99 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
 
 
 async def public_view(session: AsyncSession, issuer: Issuer) -> IssuerPublic:
-    assert issuer.id is not None
-    scopes = await filed_scopes(session, issuer.id)
-    kids = (
-        (
-            await session.execute(
-                select(col(SigningKey.kid))
-                .where(
-                    col(SigningKey.issuer_id) == issuer.id,
-                    col(SigningKey.status) != KeyStatus.compromised,
-                    col(SigningKey.use) == KeyUse.certificate,  # the JWKS keys; the PDF key is in each PDF
-                )
-                .order_by(col(SigningKey.id))
-            )
-        )
-        .scalars()
-        .all()
+    return (await public_views(session, [issuer]))[0]
+
+
+async def public_views(session: AsyncSession, bodies: Sequence[Issuer]) -> list[IssuerPublic]:
+    """Each body as the public sees it, every version of its filing included; one query each for scopes and keys,
+    however many bodies."""
+    ids = [issuer.id for issuer in bodies]
+    scopes: dict[int, list[FiledScopePublic]] = defaultdict(list)
+    found = await session.execute(
+        select(FiledScope).where(col(FiledScope.issuer_id).in_(ids)).order_by(col(FiledScope.id))
     )
-    return IssuerPublic(
-        code=issuer.code,
-        name=issuer.name,
-        credit_code=issuer.credit_code,
-        kind=IssuerKind(issuer.kind),
-        region=Region(issuer.region),
-        status=IssuerStatus(issuer.status),
-        scopes=[
+    for s in found.scalars():
+        scopes[s.issuer_id].append(
             FiledScopePublic(
-                cert_type=s.cert_type,
+                cert_type=CertType(s.cert_type),
                 catalogue_codes=s.catalogue_codes,
                 levels=s.levels,
                 valid_from=s.valid_from,
                 valid_until=s.valid_until,
+                basis=s.basis,
             )
-            for s in scopes
-        ],
-        signing_keys=list(kids),
+        )
+    kids: dict[int, list[str]] = defaultdict(list)
+    keys_found = await session.execute(
+        select(col(SigningKey.issuer_id), col(SigningKey.kid))
+        .where(
+            col(SigningKey.issuer_id).in_(ids),
+            col(SigningKey.status) != KeyStatus.compromised,
+            col(SigningKey.use) == KeyUse.certificate,  # the JWKS keys; the PDF key is in each PDF
+        )
+        .order_by(col(SigningKey.id))
     )
+    for issuer_id, kid in keys_found:
+        kids[issuer_id or 0].append(kid)
+    return [
+        IssuerPublic(
+            code=issuer.code,
+            name=issuer.name,
+            credit_code=issuer.credit_code,
+            kind=IssuerKind(issuer.kind),
+            region=Region(issuer.region),
+            status=IssuerStatus(issuer.status),
+            scopes=scopes[issuer.id or 0],
+            signing_keys=kids[issuer.id or 0],
+        )
+        for issuer in bodies
+    ]
 
 
 async def get_public(session: AsyncSession, code: str) -> IssuerPublic:
     issuer = await get_by_code(session, code)
     if issuer is None:
-        raise NotFound(f"no evaluation body {code}")
+        raise NotFound(_("no evaluation body {code}", code=code))
     return await public_view(session, issuer)
 
 
-async def _check_scopes_against_catalogue(session: AsyncSession, body: IssuerCreate) -> None:
-    """Every filed code must be a catalogue entry of the scope's type, and every level on that entry's ladder."""
-    codes = {code for scope in body.scopes for code in scope.catalogue_codes}
+class ScopeContent(Protocol):
+    """What a filing names, at registration (``FiledScopeIn``) or in an amendment (``ScopeAmendment``)."""
+
+    @property
+    def cert_type(self) -> CertType: ...
+    @property
+    def catalogue_codes(self) -> list[str]: ...
+    @property
+    def levels(self) -> list[str]: ...
+
+
+async def check_scopes_against_catalogue(session: AsyncSession, scopes: Sequence[tuple[str, ScopeContent]]) -> None:
+    """Every filed code must be a catalogue entry of the scope's type, and every level on that type's ladder. Each
+    scope comes with the prefix its fields are named under (``scopes.0.`` at registration, none in an amendment)."""
+    codes = {code for _prefix, scope in scopes for code in scope.catalogue_codes}
     entries = {
         e.code: e
         for e in (await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code).in_(codes)))).scalars()
     }
     ladders = await levels_by_type(session)
     errors: list[FieldError] = []
-    for i, scope in enumerate(body.scopes):
+    for prefix, scope in scopes:
+        cert_type = scope.cert_type.value
         for code in scope.catalogue_codes:
             entry = entries.get(code)
             if entry is None:
-                errors.append(
-                    FieldError(field=f"scopes.{i}.catalogue_codes", message=f"unknown catalogue entry {code}")
-                )
-            elif entry.cert_type != scope.cert_type:
-                errors.append(
-                    FieldError(field=f"scopes.{i}.catalogue_codes", message=f"{code} is not a {scope.cert_type} entry")
-                )
+                message = _("unknown catalogue entry {code}", code=code)
+                errors.append(FieldError(field=f"{prefix}catalogue_codes", message=message))
+            elif entry.cert_type != cert_type:
+                message = _("{code} is not a {cert_type} entry", code=code, cert_type=word(cert_type))
+                errors.append(FieldError(field=f"{prefix}catalogue_codes", message=message))
         for level in scope.levels:
-            if level not in ladders[scope.cert_type]:
-                errors.append(
-                    FieldError(field=f"scopes.{i}.levels", message=f"{level} is not a {scope.cert_type} level")
-                )
+            if level not in ladders[cert_type]:
+                message = _("{level} is not a {cert_type} level", level=level, cert_type=word(cert_type))
+                errors.append(FieldError(field=f"{prefix}levels", message=message))
     if errors:
-        raise InvalidInput("the filed scope does not match the catalogue", errors=errors)
+        raise InvalidInput(_("the filed scope does not match the catalogue"), errors=errors)
 
 
 async def set_status(
@@ -163,9 +198,11 @@ async def set_status(
     """Suspend or reinstate a body. Its certificates are untouched: they stay valid unless revoked one by one."""
     issuer = await get_by_code(session, code)
     if issuer is None:
-        raise NotFound(f"no evaluation body {code}")
+        raise NotFound(_("no evaluation body {code}", code=code))
     if issuer.status == status:
-        raise IllegalTransition(f"evaluation body {code} is already {status.value}")
+        raise IllegalTransition(
+            _("evaluation body {code} is already {status}", code=code, status=_ISSUER_STATUS[status])
+        )
     previous, issuer.status = issuer.status, status
     await audit.append(
         session,
@@ -180,16 +217,20 @@ async def set_status(
     return await public_view(session, issuer)
 
 
-async def rotate_key(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, code: str) -> SigningKey:
-    """New certificates are signed with a new key; the old one is retired but stays published, so every
-    certificate it signed keeps verifying."""
+async def rotate_key(
+    ctx: RegistryContext, session: AsyncSession, *, actor: Actor, code: str, algorithm: str = DEFAULT_ALGORITHM
+) -> SigningKey:
+    """New certificates are signed with a new key of ``algorithm`` (Ed25519 or ES256); the old one is retired but
+    stays published, so every certificate it signed keeps verifying."""
     issuer = await get_by_code(session, code)
     if issuer is None:
-        raise NotFound(f"no evaluation body {code}")
+        raise NotFound(_("no evaluation body {code}", code=code))
     retired = await keys.retire_active(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id)
     # The PDF-signing key rotates with it; its successor is certified when the next PDF is signed.
     retired += await keys.retire_active(session, ctx.box, use=KeyUse.document, issuer_id=issuer.id)
-    key = await keys.create_key(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code)
+    key = await keys.create_key(
+        session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code, algorithm_name=algorithm
+    )
     await audit.append(
         session,
         actor=actor,
@@ -197,7 +238,7 @@ async def rotate_key(ctx: RegistryContext, session: AsyncSession, *, actor: Acto
         object_type="signing_key",
         object_id=key.kid,
         purpose="key management",
-        details={"issuer": code, "retired": [k.kid for k in retired]},
+        details={"issuer": code, "algorithm": key.algorithm, "retired": [k.kid for k in retired]},
     )
     return key
 
@@ -210,7 +251,7 @@ async def mark_key_compromised(
     issuer = await get_by_code(session, code)
     key = await keys.get_by_kid(session, kid)
     if issuer is None or key is None or key.issuer_id != issuer.id:
-        raise NotFound(f"no signing key {kid} for evaluation body {code}")
+        raise NotFound(_("no signing key {kid} for evaluation body {code}", kid=kid, code=code))
     was_active = key.status == KeyStatus.active
     key.status = KeyStatus.compromised
     key.compromised_from = since
@@ -227,8 +268,14 @@ async def mark_key_compromised(
             document_key.compromised_from = since
             keys.reseal(ctx.box, document_key)
     if was_active and key.use == KeyUse.certificate:  # a document key's successor is made by the next PDF
+        # Of the same algorithm: the body chose it for its relying parties.
         replacement = await keys.create_key(
-            session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id, label=issuer.code
+            session,
+            ctx.box,
+            use=KeyUse.certificate,
+            issuer_id=issuer.id,
+            label=issuer.code,
+            algorithm_name=key.algorithm,
         )
     await audit.append(
         session,

@@ -31,8 +31,9 @@ class SigningKey(SQLModel, table=True):
     kid: str = Field(max_length=64, unique=True)
     use: str = Field(max_length=16, index=True)
     issuer_id: int | None = Field(default=None, foreign_key="issuers.id", index=True)
+    # registry.keys.signers: "Ed25519" ("EdDSA" in rows made before RFC 9864) or "ES256"
     algorithm: str = Field(default="EdDSA", max_length=16)
-    public_key: bytes  # raw 32-byte Ed25519 public key; for document keys the DER SubjectPublicKeyInfo
+    public_key: bytes  # raw 32-byte Ed25519 public key; for ES256 and document keys the DER SubjectPublicKeyInfo
     private_key_wrapped: bytes  # AES-GCM under a subkey of the master key; never leaves the process in clear
     status: str = Field(default=KeyStatus.active, max_length=16)
     valid_from: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,4 +1,5 @@
-"""Creating, loading and publishing Ed25519 signing keys."""
+"""Creating, loading and publishing signing keys (Ed25519 by default; an evaluation body's may be ES256: see
+``registry.keys.signers``)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,22 @@ import base64
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 from sqlmodel import col
 
+from registry.audit import service as audit
+from registry.audit.service import Actor
 from registry.db import utcnow
 from registry.keys.models import KeyStatus, KeyUse, SigningKey
 from registry.keys.secrets_box import SecretsBox
+from registry.keys.signers import DEFAULT_ALGORITHM, ED25519, KeySigner, PublicKey, SignatureCheck, algorithm
 
 PUBLIC_KEY_CACHE_SECONDS = 30.0
 
@@ -42,10 +45,16 @@ class PublicKeyInfo:
     use: str
     issuer_id: int | None
     status: str
-    public_key: Ed25519PublicKey
+    public_key: PublicKey
+    algorithm: str
     valid_from: datetime
     retired_at: datetime | None
     compromised_from: datetime | None
+
+    @property
+    def check(self) -> SignatureCheck:
+        """What verifies this key's signatures, under the JWS algorithms its stored algorithm allows."""
+        return SignatureCheck(algorithm(self.algorithm), self.public_key)
 
 
 @dataclass
@@ -53,7 +62,7 @@ class KeyRing:
     """Per-process cache of parsed keys: PyJWT signs and verifies twice as fast with key objects as with PEM text."""
 
     box: SecretsBox
-    _private: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+    _private: dict[str, KeySigner] = field(default_factory=dict)
     _public: dict[str, tuple[float, PublicKeyInfo]] = field(default_factory=dict)
 
     def forget(self, kid: str) -> None:
@@ -61,12 +70,22 @@ class KeyRing:
         self._public.pop(kid, None)
         self._private.pop(kid, None)
 
-    def private_key(self, key: SigningKey) -> Ed25519PrivateKey:
+    def signer(self, key: SigningKey) -> KeySigner:
+        """The key as a ``Signer`` of its stored algorithm: what every certificate, credential and status list is
+        signed through."""
         cached = self._private.get(key.kid)
         if cached is None:
             raw = self.box.unwrap_private_key(key.private_key_wrapped, kid=key.kid)
-            cached = self._private[key.kid] = Ed25519PrivateKey.from_private_bytes(raw)
+            chosen = algorithm(key.algorithm)
+            cached = self._private[key.kid] = KeySigner(key.kid, chosen, chosen.signing_key(raw))
         return cached
+
+    def private_key(self, key: SigningKey) -> Ed25519PrivateKey:
+        """The Ed25519 private key of the registry's token key (tokens are signed with PyJWT, as ``EdDSA``)."""
+        private = self.signer(key).private_key
+        if not isinstance(private, Ed25519PrivateKey):
+            raise TypeError(f"key {key.kid} is not an Ed25519 key")
+        return private
 
     async def public_key(self, session: Executes, kid: str) -> PublicKeyInfo | None:
         """Looks ``kid`` up server-side; status changes (retirement, compromise) are seen within the cache window."""
@@ -77,16 +96,21 @@ class KeyRing:
         table = SigningKey.__table__  # type: ignore[attr-defined]
         # A Core select, so the hot verification path can call this on a bare connection too.
         row = (await session.execute(select(table).where(table.c.kid == kid))).first()
-        if row is None or not seal_intact(self.box, row):
-            return None  # a key row not sealed by this registry (edited in the database) is no key at all
-        if row.use not in (KeyUse.access_token, KeyUse.certificate):
+        if row is None or row.use not in (KeyUse.access_token, KeyUse.certificate):
             return None  # a PDF-signing key never signs a JWS
+        try:
+            if not seal_intact(self.box, row):
+                return None  # a key row not sealed by this registry (edited in the database) is no key at all
+            public_key = algorithm(row.algorithm).public_key(row.public_key)
+        except ValueError:
+            return None  # an algorithm this registry does not know, or bytes that are no key of it
         info = PublicKeyInfo(
             kid=row.kid,
             use=row.use,
             issuer_id=row.issuer_id,
             status=row.status,
-            public_key=Ed25519PublicKey.from_public_bytes(row.public_key),
+            public_key=public_key,
+            algorithm=row.algorithm,
             valid_from=row.valid_from,
             retired_at=row.retired_at,
             compromised_from=row.compromised_from,
@@ -96,7 +120,7 @@ class KeyRing:
 
 
 def _key_fields(key: Any) -> tuple[object, ...]:
-    return (
+    fields: tuple[object, ...] = (
         key.kid,
         key.use,
         key.issuer_id,
@@ -106,6 +130,11 @@ def _key_fields(key: Any) -> tuple[object, ...]:
         key.retired_at,
         key.compromised_from,
     )
+    # A certificate key's algorithm is sealed too, unless it is Ed25519 (as every key sealed before other algorithms
+    # were, whose seals must still match): a row switched to another algorithm in the database is no key at all.
+    if key.use == KeyUse.certificate and algorithm(key.algorithm) is not ED25519:
+        fields += (algorithm(key.algorithm).name,)
+    return fields
 
 
 def reseal(box: SecretsBox, key: SigningKey) -> None:
@@ -118,18 +147,25 @@ def seal_intact(box: SecretsBox, key: Any) -> bool:
 
 
 async def create_key(
-    session: AsyncSession, box: SecretsBox, *, use: KeyUse, issuer_id: int | None = None, label: str
+    session: AsyncSession,
+    box: SecretsBox,
+    *,
+    use: KeyUse,
+    issuer_id: int | None = None,
+    label: str,
+    algorithm_name: str = DEFAULT_ALGORITHM,
 ) -> SigningKey:
-    private = Ed25519PrivateKey.generate()
+    """A new active key of ``algorithm_name`` (Ed25519: raw 32-byte public key; ES256: DER SubjectPublicKeyInfo)."""
+    chosen = algorithm(algorithm_name)
+    private, public = chosen.generate()
     kid = f"{label}-{utcnow():%Y%m%d}-{secrets.token_hex(4)}"
     key = SigningKey(
         kid=kid,
         use=use,
         issuer_id=issuer_id,
-        public_key=private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
-        private_key_wrapped=box.wrap_private_key(
-            private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()), kid=kid
-        ),
+        algorithm=chosen.name,
+        public_key=public,
+        private_key_wrapped=box.wrap_private_key(private, kid=kid),
         status=KeyStatus.active,
         valid_from=utcnow(),
     )
@@ -181,13 +217,48 @@ async def registry_token_key(session: AsyncSession, box: SecretsBox) -> SigningK
     return key
 
 
-def to_jwk(key: SigningKey, *, issuer_code: str | None = None) -> dict[str, Any]:
+async def rotate_registry_token_key(
+    session: AsyncSession, keyring: KeyRing, *, actor: Actor
+) -> tuple[SigningKey, list[SigningKey]]:
+    """New tokens are signed with a new key (returned with the keys it replaces); the old one is retired but stays
+    published, and trusted, until the last token it signed has expired (``outlived``)."""
+    retired = await retire_active(session, keyring.box, use=KeyUse.access_token, issuer_id=None)
+    key = await create_key(session, keyring.box, use=KeyUse.access_token, label="registry")
+    for old in retired:
+        keyring.forget(old.kid)
+    await audit.append(
+        session,
+        actor=actor,
+        action="key.rotated",
+        object_type="signing_key",
+        object_id=key.kid,
+        purpose="key management",
+        details={"registry": True, "retired": [old.kid for old in retired]},
+    )
+    return key, retired
+
+
+def outlived(key: SigningKey | PublicKeyInfo, *, afterlife: timedelta, now: datetime) -> bool:
+    """A retired registry token key whose last token has expired (``afterlife``: the longest life of anything it
+    signed): no longer published, no longer trusted. Retired certificate keys never are: their certificates last."""
+    return key.use == KeyUse.access_token and key.retired_at is not None and now >= key.retired_at + afterlife
+
+
+def key_url(issuer_id: str, kid: str) -> str:
+    """Where a body's key is published on its own (``GET /v1/issuers/{code}/keys/{kid}``): the ``kid`` new credentials
+    and status lists carry, under the body's issuer identifier ``{base}/v1/issuers/{code}``."""
+    return f"{issuer_id}/keys/{kid}"
+
+
+def to_jwk(key: SigningKey, *, issuer_code: str | None = None, kid: str | None = None) -> dict[str, Any]:
+    """The key's public JWK with its validity. Under its short kid (the default) the ``alg`` is the one signatures
+    made before RFC 9864 carry (``EdDSA`` for Ed25519); under another ``kid`` (its URL, as new credentials name it) the
+    algorithm's own name (``Ed25519``, ``ES256``) — strict JOSE libraries match the JWK's ``alg`` to the header's."""
+    chosen = algorithm(key.algorithm)
     jwk: dict[str, Any] = {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": b64url(key.public_key),
-        "kid": key.kid,
-        "alg": "EdDSA",
+        **chosen.jwk(key.public_key),
+        "kid": kid or key.kid,
+        "alg": chosen.name if kid else chosen.legacy_alg,
         "use": "sig",
         "key_use": key.use,
         "status": key.status,

@@ -36,6 +36,7 @@ from registry.errors import (
 )
 from registry.federation.peers import Federation
 from registry.federation.protocol import RECOGNITION_ANSWER_TYPE, Signer
+from registry.i18n import _, message_of
 from registry.recognition import matching
 from registry.recognition.models import Decision, RecognitionRule
 from registry.recognition.rules import entry_names, equivalent_of
@@ -153,7 +154,7 @@ def _conditions(rule: RecognitionRule) -> LocalizedText | None:
 
 
 def _failed(index: int, error: RegistryError) -> QueryResult:
-    return QueryResult(index=index, status=error.status, problem=error.problem())
+    return QueryResult(index=index, status=error.status, problem=error.problem(lang=None))  # said at the API
 
 
 def _parse(index: int, raw: Any, to_region: str) -> _Item | QueryResult:
@@ -163,13 +164,16 @@ def _parse(index: int, raw: Any, to_region: str) -> _Item | QueryResult:
         item = QueryItem.model_validate(raw)
     except ValidationError as exc:
         errors = [FieldError(f"{prefix}.{e.field}", e.message) for e in field_errors(exc.errors())]
-        return _failed(index, InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
+        return _failed(index, InvalidInput.fields(errors))
     try:
         number = numbering.normalize_number(item.number)
     except InvalidCertificateNumber as exc:
-        return _failed(index, InvalidInput.field(f"{prefix}.number", str(exc)))
+        return _failed(index, InvalidInput.field(f"{prefix}.number", message_of(exc)))
     if number[:2] == to_region:
-        message = f"issued in {to_region} itself: recognition is between regions; check it with POST /v1/verify"
+        message = _(
+            "issued in {region} itself: recognition is between regions; check it with POST /v1/verify",
+            region=to_region,
+        )
         return _failed(index, InvalidInput.field(f"{prefix}.number", message))
     return _Item(index=index, number=number, holder_name=item.holder_name)
 

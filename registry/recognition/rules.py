@@ -16,6 +16,7 @@ from registry.catalogue import service as catalogue
 from registry.catalogue.models import CatalogueEntry, CertType, Series
 from registry.db import utcnow
 from registry.errors import FieldError, IllegalTransition, InvalidInput, NotFound, OverlappingRule
+from registry.i18n import _, word
 from registry.recognition import matching
 from registry.recognition.models import RecognitionRule
 from registry.recognition.schemas import (
@@ -102,26 +103,32 @@ async def _check_references(session: AsyncSession, body: RuleCreate) -> None:
     for index, code in enumerate(body.catalogue_codes):
         entry = await catalogue.get(session, code)
         if entry is None or entry.cert_type != body.cert_type:
-            errors.append(FieldError(f"catalogue_codes[{index}]", f"no {body.cert_type} catalogue entry {code}"))
+            message = _("no {cert_type} catalogue entry {code}", cert_type=word(body.cert_type), code=code)
+            errors.append(FieldError(f"catalogue_codes[{index}]", message))
         elif body.series_code is not None and entry.series_code != body.series_code:
-            errors.append(FieldError(f"catalogue_codes[{index}]", f"{code} is not in series {body.series_code}"))
+            message = _("{code} is not in series {series}", code=code, series=body.series_code)
+            errors.append(FieldError(f"catalogue_codes[{index}]", message))
     for index, level in enumerate(body.levels):
         if level not in ladders[body.cert_type]:
-            errors.append(FieldError(f"levels[{index}]", f"{level!r} is not on the {body.cert_type} ladder"))
+            message = _("{level} is not on the {cert_type} ladder", level=level, cert_type=word(body.cert_type))
+            errors.append(FieldError(f"levels[{index}]", message))
     for field, series in (("series_code", body.series_code), ("equivalent.series_code", _eq_series(body))):
         if series is not None and await session.get(Series, series) is None:
-            errors.append(FieldError(field, f"no title series {series}"))
+            errors.append(FieldError(field, _("no title series {series}", series=series)))
     equivalent = body.equivalent
     target_type = (equivalent.cert_type if equivalent else None) or body.cert_type
     if equivalent is not None and equivalent.catalogue_code is not None:
         entry = await catalogue.get(session, equivalent.catalogue_code)
         if entry is None or entry.cert_type != target_type:
-            message = f"no {target_type} catalogue entry {equivalent.catalogue_code}"
+            message = _(
+                "no {cert_type} catalogue entry {code}", cert_type=word(target_type), code=equivalent.catalogue_code
+            )
             errors.append(FieldError("equivalent.catalogue_code", message))
     if equivalent is not None and equivalent.level is not None and equivalent.level not in ladders[target_type]:
-        errors.append(FieldError("equivalent.level", f"{equivalent.level!r} is not on the {target_type} ladder"))
+        message = _("{level} is not on the {cert_type} ladder", level=equivalent.level, cert_type=word(target_type))
+        errors.append(FieldError("equivalent.level", message))
     if errors:
-        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+        raise InvalidInput.fields(errors)
 
 
 def _eq_series(body: RuleCreate) -> str | None:
@@ -176,8 +183,12 @@ async def create(
     if clashes:
         ids = ", ".join(str(other.id) for other in clashes)
         raise OverlappingRule(
-            f"rule(s) {ids} already decide some of these cases with the same precedence; revise or retire them first",
-            errors=[FieldError("catalogue_codes", f"ties with rule {other.id}") for other in clashes],
+            _(
+                "rule(s) {ids} already decide some of these cases with the same precedence; "
+                "revise or retire them first",
+                ids=ids,
+            ),
+            errors=[FieldError("catalogue_codes", _("ties with rule {rule}", rule=other.id)) for other in clashes],
         )
     session.add(rule)
     await session.flush()
@@ -205,9 +216,15 @@ def _retire(rule: RecognitionRule, actor: Actor, reason: str) -> None:
 async def get_live(session: AsyncSession, rule_id: int) -> RecognitionRule:
     rule = await session.get(RecognitionRule, rule_id, with_for_update=True)
     if rule is None:
-        raise NotFound(f"no recognition rule {rule_id}")
+        raise NotFound(_("no recognition rule {rule}", rule=rule_id))
     if rule.retired_at is not None:
-        raise IllegalTransition(f"rule {rule_id} was retired on {rule.retired_at:%Y-%m-%d}; rules are never revived")
+        raise IllegalTransition(
+            _(
+                "rule {rule} was retired on {day}; rules are never revived",
+                rule=rule_id,
+                day=rule.retired_at.date().isoformat(),
+            )
+        )
     return rule
 
 
@@ -234,7 +251,7 @@ async def retire(session: AsyncSession, *, actor: Actor, rule_id: int, reason: s
 async def read(session: AsyncSession, rule_id: int) -> RulePublic:
     rule = await session.get(RecognitionRule, rule_id)
     if rule is None:
-        raise NotFound(f"no recognition rule {rule_id}")
+        raise NotFound(_("no recognition rule {rule}", rule=rule_id))
     return to_public(rule, await entry_names(session, [rule]), clock.today())
 
 

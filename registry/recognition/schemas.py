@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 from registry.catalogue.models import CertType
 from registry.config import Region
 from registry.errors import FieldValueError
+from registry.i18n import _
 from registry.recognition.models import Decision, RuleKind
 from registry.schemas import Code, StrictInput, Text64, Text256
 from registry.verification.schemas import VerificationResult, VerifiedCertificate
@@ -60,18 +61,18 @@ class RuleCreate(StrictInput):
     @model_validator(mode="after")
     def _consistent(self) -> RuleCreate:
         if self.effective_until is not None and self.effective_until < self.effective_from:
-            raise FieldValueError("effective_until", "must not be before effective_from")
+            raise FieldValueError("effective_until", _("must not be before effective_from"))
         if self.kind is RuleKind.recognition and self.from_region == self.to_region:
-            raise FieldValueError("to_region", "recognition is between two different regions")
+            raise FieldValueError("to_region", _("recognition is between two different regions"))
         if self.series_code is not None and self.cert_type is not CertType.title:
-            raise FieldValueError("series_code", "only title certificates belong to a series")
+            raise FieldValueError("series_code", _("only title certificates belong to a series"))
         if self.decision is Decision.conditional and (self.conditions_zh is None or self.conditions_en is None):
-            raise FieldValueError("conditions_zh", "a conditional decision states its conditions in zh and en")
+            raise FieldValueError("conditions_zh", _("a conditional decision states its conditions in zh and en"))
         other_type = self.equivalent.cert_type if self.equivalent else None
         if self.kind is RuleKind.bridge and (other_type is None or other_type == self.cert_type):
-            raise FieldValueError("equivalent.cert_type", "a bridge leads to the other ladder: name its cert_type")
+            raise FieldValueError("equivalent.cert_type", _("a bridge leads to the other ladder: name its cert_type"))
         if self.kind is RuleKind.recognition and other_type not in (None, self.cert_type):
-            raise FieldValueError("equivalent.cert_type", "a recognition rule stays on the same ladder")
+            raise FieldValueError("equivalent.cert_type", _("a recognition rule stays on the same ladder"))
         return self
 
 
@@ -162,7 +163,7 @@ class BulkQuery(StrictInput):
     @model_validator(mode="after")
     def _other_says_what(self) -> BulkQuery:
         if self.purpose is Purpose.other and self.purpose_text is None:
-            raise FieldValueError("purpose_text", "say what the query is for when the purpose is other")
+            raise FieldValueError("purpose_text", _("say what the query is for when the purpose is other"))
         return self
 
 

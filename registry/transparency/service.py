@@ -22,6 +22,7 @@ from registry.canonical import canonical_json
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import InvalidInput, NotFound
+from registry.i18n import _
 from registry.keys import service as keys
 from registry.transparency import checkpoints, merkle
 from registry.transparency.merkle import Node
@@ -195,13 +196,13 @@ async def inclusion(session: AsyncSession, *, number: str, tree_size: int | None
         )
     ).scalar_one_or_none()
     if leaf is None:
-        raise NotFound(f"certificate {number} is not in the transparency log")
+        raise NotFound(_("certificate {number} is not in the transparency log", number=number))
     head = await latest_head(session)
     size = head.tree_size if tree_size is None else tree_size
     if size > head.tree_size:
-        raise InvalidInput.field("tree_size", f"must not exceed the log's size, {head.tree_size}")
+        raise InvalidInput.field("tree_size", _("must not exceed the log's size, {size}", size=head.tree_size))
     if size <= leaf.leaf_index:
-        raise InvalidInput.field("tree_size", f"must be over {leaf.leaf_index}: the leaf came later")
+        raise InvalidInput.field("tree_size", _("must be over {index}: the leaf came later", index=leaf.leaf_index))
     path = await _roots(session, merkle.inclusion_ranges(leaf.leaf_index, size))
     return InclusionProof(leaf.leaf_index, size, bytes(leaf.leaf_hash), bytes(leaf.data), path)
 
@@ -209,10 +210,10 @@ async def inclusion(session: AsyncSession, *, number: str, tree_size: int | None
 async def consistency(session: AsyncSession, *, old_size: int, new_size: int) -> list[bytes]:
     """The proof that the tree of ``new_size`` leaves extends the tree of ``old_size`` leaves."""
     if old_size < 1:
-        raise InvalidInput.field("from", "must be at least 1: every tree extends the empty one")
+        raise InvalidInput.field("from", _("must be at least 1: every tree extends the empty one"))
     if old_size > new_size:
-        raise InvalidInput.field("from", "must not exceed to")
+        raise InvalidInput.field("from", _("must not exceed to"))
     head = await latest_head(session)
     if new_size > head.tree_size:
-        raise InvalidInput.field("to", f"must not exceed the log's size, {head.tree_size}")
+        raise InvalidInput.field("to", _("must not exceed the log's size, {size}", size=head.tree_size))
     return await _roots(session, merkle.consistency_ranges(old_size, new_size))

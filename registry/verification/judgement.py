@@ -2,9 +2,10 @@
 holder view, credential).
 
 The record is really checked: the canonical payload is rebuilt from the row and its record seal (a keyed MAC made at
-issuance over payload and signature) must match — or, failing that, the Ed25519 signature must verify with the body's
-key as it stood when the certificate was signed. The status is protected by its own seal, and the body must have been
-in its filed scope on the award date. Anything the registry cannot vouch for is 'unknown', never 'valid'.
+issuance over payload and signature) must match — or, failing that, the signature must verify with the body's key as
+it stood when the certificate was signed, under an algorithm that key signs with (Ed25519 — ``EdDSA`` before RFC 9864 —
+or ES256). The status is protected by its own seal, and the body must have been in its filed scope on the award
+date. Anything the registry cannot vouch for is 'unknown', never 'valid'.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ async def check_signature(
     ):
         if signing.signature_kid(signature) != kid:
             return False, "signing_key_unknown"
-        if not signing.verify(signature, payload, key=info.public_key):
+        if not signing.verify(signature, payload, key=info.check):
             return False, None
     issued_at: datetime = row["issued_at"]
     if info.status == KeyStatus.compromised and (info.compromised_from is None or issued_at >= info.compromised_from):

@@ -3,6 +3,7 @@
 Per request: one SELECT (certificate + holder + issuer) — on PostgreSQL a prepared statement on the driver's own pool
 (``readpool``), elsewhere a prebuilt Core statement on an autocommit connection; no ORM, no BEGIN/COMMIT. Anything a
 cache needs now and then goes through a SQLAlchemy connection opened on first use — most requests never open one.
+On the replica when one serves (``replica``); a read the replica fails runs once more on the primary.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.engine import Result
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable, Select
 
 from registry.certificates.models import Certificate, CertificateEvent
@@ -24,7 +25,7 @@ from registry.clock import CHINA_STANDARD_TIME
 from registry.faults import Fault, database_fault
 from registry.holders.models import Holder
 from registry.issuers.models import Issuer
-from registry.verification.readpool import ReadPool
+from registry.verification.replica import ReadRoute
 
 By = Literal["token", "number"]
 
@@ -75,15 +76,15 @@ _DRIVER_SQL: dict[By, str] = {
 
 
 class Reader:
-    """``async with Reader(engine, pool) as reader:`` — the certificate through the driver pool when there is one,
-    anything a cache needs through a SQLAlchemy connection opened on first use. It quacks like a connection
-    (``execute``) for the caches and the key ring."""
+    """``async with Reader(route) as reader:`` — on the database the route chooses (the replica while it serves), the
+    certificate through the driver pool when there is one, anything a cache needs through a SQLAlchemy connection
+    opened on first use. It quacks like a connection (``execute``) for the caches and the key ring."""
 
-    __slots__ = ("_connection", "_engine", "_pool")
+    __slots__ = ("_connection", "_route", "_target")
 
-    def __init__(self, engine: AsyncEngine, pool: ReadPool | None = None) -> None:
-        self._engine = engine
-        self._pool = pool
+    def __init__(self, route: ReadRoute) -> None:
+        self._route = route
+        self._target = route.target()
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> Reader:
@@ -100,24 +101,39 @@ class Reader:
             await connection.close()
 
     async def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Result[Any]:
-        """Autocommit: each statement stands alone, so one whose connection broke runs once more on a fresh one."""
+        """Autocommit: each statement stands alone, so one whose connection broke runs once more on a fresh one — on
+        the primary when the replica failed it."""
         try:
             return await self._execute(statement, parameters)
         except Exception as error:
-            if database_fault(error) is not Fault.connection_lost:
+            fallback = self._route.fallback(self._target, error)
+            if fallback is None and database_fault(error) is not Fault.connection_lost:
                 raise
             await self._close()  # SQLAlchemy has invalidated it: closing only hands it back
+            self._target = fallback or self._target
         return await self._execute(statement, parameters)
 
     async def _execute(self, statement: Executable, parameters: Mapping[str, Any] | None) -> Result[Any]:
         if self._connection is None:
-            connection = await self._engine.connect()
+            connection = await self._target.engine.connect()
             self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
         return await self._connection.execute(statement, parameters)
 
     async def certificate(self, by: By, value: str) -> Mapping[str, Any] | None:
-        if self._pool is not None:
-            return await self._pool.fetchrow(_DRIVER_SQL[by], value)
+        try:
+            return await self._certificate(by, value)
+        except Exception as error:
+            fallback = self._route.fallback(self._target, error)
+            if fallback is None:
+                raise
+            await self._close()
+            self._target = fallback
+        return await self._certificate(by, value)
+
+    async def _certificate(self, by: By, value: str) -> Mapping[str, Any] | None:
+        pool = self._target.pool
+        if pool is not None:
+            return await pool.fetchrow(_DRIVER_SQL[by], value)
         return await _core_certificate(self, by, value)
 
 

@@ -41,13 +41,26 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 class ReadPool:
     """``acquire_timeout``: how long a scan waits for a free connection (or for a new one to open) before it is
-    answered 503."""
+    answered 503. ``connect_timeout`` and ``command_timeout``, when given, bound opening a connection and running a
+    read on it (a replica's pool: a replica that does not answer sends reads to the primary, registry.verification
+    .replica)."""
 
-    def __init__(self, url: str, *, min_size: int, max_size: int, acquire_timeout: float = 30) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int,
+        max_size: int,
+        acquire_timeout: float = 30,
+        connect_timeout: float | None = None,
+        command_timeout: float | None = None,
+    ) -> None:
         self._dsn = driver_dsn(url)
         self._min_size = min_size
         self._max_size = max_size
         self._acquire_timeout = acquire_timeout
+        self._connect_timeout = connect_timeout or acquire_timeout
+        self._command_timeout = command_timeout
         self._in_use = 0
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Lock | None = None
@@ -62,7 +75,8 @@ class ReadPool:
                     min_size=self._min_size,
                     max_size=self._max_size,
                     reset=_keep_session,
-                    timeout=self._acquire_timeout,  # to connect: a server that does not answer is a 503 too
+                    timeout=self._connect_timeout,  # to connect: a server that does not answer is a 503 too
+                    command_timeout=self._command_timeout,
                     server_settings={
                         "default_transaction_read_only": "on",
                         "application_name": "talent-registry-verify",
@@ -90,7 +104,13 @@ class ReadPool:
                 row: Mapping[str, Any] | None = await connection.fetchrow(query, *args)
                 return row
             except Exception as error:
-                if retried or database_fault(error) is not Fault.connection_lost:
+                fault = database_fault(error)
+                if fault is Fault.unreachable:
+                    # The read outlived command_timeout: asyncpg would hold the connection back until the server
+                    # answers its cancel request, and a server that does not answer never will. Dropped instead.
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        connection.terminate()
+                if retried or fault is not Fault.connection_lost:
                     raise
                 retried = True
                 # Broken, maybe not yet seen closed ("cannot switch to state 12"): never hand it out again. The

@@ -14,6 +14,7 @@ from registry.certificates import numbering
 from registry.certificates.records import CertificateRecord
 from registry.db import utcnow
 from registry.errors import InvalidCertificateNumber, InvalidInput, NotFound
+from registry.i18n import _, message_of
 from registry.keys.secrets_box import SecretsBox
 from registry.keys.service import KeyRing
 from registry.metrics import VERIFICATIONS
@@ -47,7 +48,7 @@ class Verifier:
         row = await certificate_row(connection, "token", token) if len(token) in _TOKEN_LENGTHS else None
         if row is None:
             VERIFICATIONS.labels(result="not_found", channel=channel).inc()
-            raise NotFound("no certificate for this verification link")
+            raise NotFound(_("no certificate for this verification link"))
         return await self.answer(connection, row, channel=channel, visit=visit or _QR_SCAN)
 
     async def by_number(
@@ -62,14 +63,14 @@ class Verifier:
         try:
             canonical = numbering.normalize_number(number)
         except InvalidCertificateNumber as exc:
-            raise InvalidInput.field("number", f"{exc} — please check the number for a typo") from None
+            raise InvalidInput.field("number", message_of(exc)) from None
         row = await certificate_row(connection, "number", canonical)
         # A wrong name answers exactly like an unknown number: the endpoint must not confirm that a number exists.
         if row is None or not hmac.compare_digest(
             person_name_key(row["holder_name"]).encode(), person_name_key(holder_name).encode()
         ):
             VERIFICATIONS.labels(result="not_found", channel=channel).inc()
-            raise NotFound("no certificate with this number and holder name")
+            raise NotFound(_("no certificate with this number and holder name"))
         visit = visit or (_PEER_QUESTION if channel == "peer" else _NUMBER_AND_NAME)
         return await self.answer(connection, row, channel=channel, visit=visit)
 

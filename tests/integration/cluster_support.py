@@ -2,15 +2,18 @@
 
 ``initdb`` into a temporary folder, trust authentication, its own port on 127.0.0.1 and its socket in its own folder,
 so stopping it with ``-m immediate`` or terminating its backends touches nothing another test uses. Under root the
-PostgreSQL programs run as the ``postgres`` user (they refuse to run as root).
+PostgreSQL programs run as the ``postgres`` user (they refuse to run as root). ``cluster.standby()`` adds a streaming
+replica of it (``pg_basebackup -R``; initdb's trust lines already let 127.0.0.1 connect for replication).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -22,7 +25,8 @@ import pytest
 
 from registry.db import create_engine
 from registry.migrate import upgrade
-from tests.integration.server_support import free_port
+from tests.conftest import REQUIRE_POSTGRES
+from tests.integration.server_support import children, free_port
 
 DATABASE = "registry"
 # Small and quick: nothing here needs durability beyond a crash of the server process, which fsync=on does not add to.
@@ -40,6 +44,16 @@ def postgres_bindir() -> Path | None:
             return found
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
     return candidates[-1].parent if candidates else None
+
+
+def _bindir() -> Path:
+    bindir = postgres_bindir()
+    if bindir is None:
+        message = "no PostgreSQL server programs (initdb, pg_ctl) on this machine"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " — REGISTRY_TEST_REQUIRE_POSTGRES=1 makes throw-away clusters mandatory")
+        pytest.skip(message)
+    return bindir
 
 
 class ThrowAwayCluster:
@@ -60,10 +74,7 @@ class ThrowAwayCluster:
     @classmethod
     @asynccontextmanager
     async def running(cls) -> AsyncIterator[ThrowAwayCluster]:
-        bindir = postgres_bindir()
-        if bindir is None:
-            pytest.skip("no PostgreSQL server programs (initdb, pg_ctl) on this machine")
-        cluster = cls(bindir)
+        cluster = cls(_bindir())
         try:
             await cluster._run("initdb", "-D", str(cluster.data), *INITDB_OPTIONS)
             await cluster.start()
@@ -77,6 +88,25 @@ class ThrowAwayCluster:
         finally:
             await cluster._run("pg_ctl", "-D", str(cluster.data), "-m", "immediate", "stop", check=False)
             shutil.rmtree(cluster.root, ignore_errors=True)
+
+    @asynccontextmanager
+    async def standby(self) -> AsyncIterator[ThrowAwayCluster]:
+        """A hot standby of this cluster on a port of its own, streaming from it (``pg_basebackup -R``): read-only,
+        replaying what this one commits. Stopped and removed afterwards."""
+        replica = ThrowAwayCluster(self.bindir)
+        try:
+            source = ("-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres")
+            # -c fast: checkpoint at once rather than spread out; -X stream: the WAL written meanwhile comes along;
+            # -N: no fsync of the copy (like the clusters' initdb --no-sync).
+            copy = ("-R", "-X", "stream", "-c", "fast", "-N")
+            await replica._run("pg_basebackup", "-D", str(replica.data), *source, *copy)
+            await replica.start()
+            yield replica
+        finally:
+            with contextlib.suppress(OSError, ValueError):  # a frozen server would never hear pg_ctl stop
+                replica.thaw()
+            await replica._run("pg_ctl", "-D", str(replica.data), "-m", "immediate", "stop", check=False)
+            shutil.rmtree(replica.root, ignore_errors=True)
 
     def dsn(self, database: str = DATABASE) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -107,6 +137,27 @@ class ThrowAwayCluster:
     async def stop_immediately(self) -> None:
         """``pg_ctl stop -m immediate``: every backend dies at once, no checkpoint; the next start replays the WAL."""
         await self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def freeze(self) -> None:
+        """SIGSTOP to the server and each of its processes: connections open, and pooled ones stay open, but nothing
+        answers — a server that hangs, or a network that drops its packets, rather than one that refuses at once."""
+        postmaster = self._postmaster()
+        self._signal([postmaster], signal.SIGSTOP)  # first: a stopped postmaster starts no new backend
+        self._signal(children(postmaster), signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        postmaster = self._postmaster()
+        self._signal(children(postmaster), signal.SIGCONT)
+        self._signal([postmaster], signal.SIGCONT)
+
+    def _postmaster(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    @staticmethod
+    def _signal(pids: list[int], signum: signal.Signals) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):  # a backend that ended meanwhile
+                os.kill(pid, signum)
 
     async def terminate_backends(self) -> int:
         """``pg_terminate_backend`` on every other backend connected to the registry's database; how many."""

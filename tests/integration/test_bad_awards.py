@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as default
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tests.factories import (
     bearer,
     certificate_body,
     create_issuer,
+    days_from_today,
     issued_certificate,
     issuer_token,
     resident_id,
@@ -74,14 +74,21 @@ def _name(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return lambda body: {**body, "holder": {**body["holder"], "name": name}}
 
 
-def _scope(code: str, valid_from: str, valid_until: str | None) -> dict[str, Any]:
-    levels = ["intermediate", "associate_senior", "senior"]
-    return {"cert_type": "title", "catalogue_codes": [code], "levels": levels, "valid_from": valid_from} | {
+def _scope(
+    code: str,
+    valid_from: str,
+    valid_until: str | None,
+    levels: tuple[str, ...] = ("intermediate", "associate_senior", "senior"),
+) -> dict[str, Any]:
+    return {"cert_type": "title", "catalogue_codes": [code], "levels": list(levels), "valid_from": valid_from} | {
         "valid_until": valid_until
     }
 
 
-_FUTURE = (date.today() + timedelta(days=30)).isoformat()
+_ALWAYS_AI = _scope("ENG-AI", "2020-01-01", None)  # the good row's entry, where the bad row's filing has a gap
+
+
+_FUTURE = days_from_today(30)
 _FULL_WIDTH = "".join(chr(ord(c) + 0xFEE0) for c in resident_id())
 
 BAD_AWARDS = [
@@ -155,30 +162,77 @@ BAD_AWARDS = [
     BadAward("level the entry lacks", "level", 422, "ENG-EAI is not awarded at level clerk", _set(level="clerk")),
     BadAward("before the entry existed", "awarded_on", 422, "not in force", _set(awarded_on="2025-06-30")),
     # dates
-    BadAward("30 February award", "awarded_on", 422, "valid date", _set(awarded_on="2026-02-30")),
+    BadAward("30 February award", "awarded_on", 422, "a real calendar date", _set(awarded_on="2026-02-30")),
     BadAward("award in the future", "awarded_on", 422, "in the future", _set(awarded_on=_FUTURE)),
     BadAward("award before 1949-10-01", "awarded_on", 422, "1949-10-01", _set(awarded_on="1949-09-30")),
     BadAward("validity ends before award", "valid_until", 422, "after awarded_on", _set(valid_until="2026-06-29")),
     BadAward("validity ends on award day", "valid_until", 422, "after awarded_on", _set(valid_until="2026-06-30")),
-    # the filed scope
-    BadAward("level outside the filing", "level", 403, "filed scope", _set(level="assistant")),
-    BadAward("entry outside the filing", "catalogue_code", 403, "filed scope", _set(catalogue_code="ENG-ROBOT")),
+    # the filed scope: each refusal names its real cause (entry, level or date) and what the filing does hold
+    BadAward(
+        "level outside the filing",
+        "level",
+        403,
+        "outside the evaluation body's filed scope: ENG-EAI is filed at levels intermediate, associate_senior, senior, "
+        "not at assistant",
+        _set(level="assistant"),
+    ),
+    BadAward(
+        "level filed only before an amendment",
+        "level",
+        403,
+        "ENG-EAI is filed at levels senior, not at associate_senior",
+        lambda body: body,
+        issuer={
+            "scopes": [
+                _scope("ENG-EAI", "2020-01-01", "2026-03-31"),
+                _scope("ENG-EAI", "2026-04-01", None, levels=("senior",)),
+            ]
+        },
+        good={"level": "senior"},
+    ),
+    BadAward(
+        "entry outside the filing",
+        "catalogue_code",
+        403,
+        "outside the evaluation body's filed scope: it has not filed ENG-ROBOT",
+        _set(catalogue_code="ENG-ROBOT"),
+    ),
     BadAward(
         "award before the filing",
         "awarded_on",
         403,
-        "filed scope on that date",
+        "outside the evaluation body's filed scope on that date: its filing for ENG-EAI at level associate_senior "
+        "begins on 2026-03-01",
         _set(awarded_on="2026-02-15"),
         issuer={"valid_from": "2026-03-01"},
         good={"awarded_on": "2026-03-15"},
     ),
     BadAward(
+        "award after the filing ended",
+        "awarded_on",
+        403,
+        "its filing for ENG-EAI at level associate_senior ended on 2026-03-31",
+        lambda body: body,
+        issuer={"scopes": [_scope("ENG-EAI", "2020-01-01", "2026-03-31"), _ALWAYS_AI]},
+        good={"catalogue_code": "ENG-AI"},
+    ),
+    BadAward(
+        "award between two filings",
+        "awarded_on",
+        403,
+        "its filing for ENG-EAI at level associate_senior ended on 2026-03-31 and starts again on 2026-06-01",
+        _set(awarded_on="2026-04-15"),
+        issuer={"scopes": [_scope("ENG-EAI", "2020-01-01", "2026-03-31"), _scope("ENG-EAI", "2026-06-01", None)]},
+        good={"awarded_on": "2026-06-15"},
+    ),
+    BadAward(
         "filing lapsed",
         "catalogue_code",
         403,
-        "not in force today",
+        "the evaluation body's filing for ENG-EAI at level associate_senior ended on 2026-03-31 and is not in force "
+        "today",
         _set(awarded_on="2026-02-15"),
-        issuer={"scopes": [_scope("ENG-EAI", "2026-01-01", "2026-03-31"), _scope("ENG-AI", "2020-01-01", None)]},
+        issuer={"scopes": [_scope("ENG-EAI", "2026-01-01", "2026-03-31"), _ALWAYS_AI]},
         good={"catalogue_code": "ENG-AI"},
     ),
     # duplicates

@@ -24,6 +24,7 @@ from registry.holders.models import Holder
 from tests.factories import (
     bearer,
     certificate_body,
+    days_from_today,
     issued_certificate,
     ready_issuer,
     resident_id,
@@ -39,7 +40,7 @@ async def test_a_batch_stores_what_single_issuance_stores(app: FastAPI, client: 
         certificate_body(
             holder={"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)},
             catalogue_code=("ENG-AI", "ENG-IC")[i % 2],
-            valid_until="2030-06-30" if i % 3 == 0 else None,
+            valid_until=days_from_today(4 * 365) if i % 3 == 0 else None,
             evaluation_batch=None if i % 4 == 0 else "2026-BJ-AI-02",
         )
         for i in range(1, 12)

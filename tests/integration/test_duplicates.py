@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -198,3 +199,48 @@ async def test_a_retried_correction_with_its_idempotency_key_gets_the_first_succ
         assert successors.scalar_one() == 1
     without_key = await client.post(path, json=body, headers=bearer(issuer))
     assert_problem(without_key, 409)  # the original is superseded: a second correction is not a retry
+
+
+async def _advisory_locks_held(app: FastAPI) -> int:
+    async with transaction(app.state.sessions) as session:
+        held = await session.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))
+        return int(held.scalar_one())
+
+
+async def test_the_same_key_sent_while_the_first_request_is_still_running_is_409_and_issues_once(
+    app: FastAPI, client: httpx.AsyncClient, backend: str
+) -> None:
+    """A client that times out and retries at once, with the same Idempotency-Key, while its first request is still
+    being processed: the retry is told 409 (retry shortly), the first one finishes with 201, one certificate exists,
+    and a retry after that gets the first answer again."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers: a second request waits for the first instead of overlapping it")
+    issuer = await ready_issuer(app, client)
+    body = certificate_body(holder=_holder("吴十二"))
+    headers = {**bearer(issuer), "Idempotency-Key": "retry-while-running"}
+    async with app.state.engine.begin() as blocker:
+        # Hold the first request inside its transaction: it takes the key's lock, then waits on the certificates table.
+        await blocker.execute(text("LOCK TABLE certificates IN ACCESS EXCLUSIVE MODE"))
+        first = asyncio.create_task(client.post("/v1/certificates", json=body, headers=headers))
+        for _attempt in range(200):
+            if await _advisory_locks_held(app):
+                break
+            await asyncio.sleep(0.025)
+        else:
+            pytest.fail("the first request never took its Idempotency-Key lock")
+        second = await client.post("/v1/certificates", json=body, headers=headers)
+        assert not first.done()
+    assert_problem(second, 409, slug="idempotency-key-in-flight")
+    assert second.headers.get("retry-after") is not None or "retry" in second.json()["detail"]
+    answered = await first
+    assert answered.status_code == 201, answered.text
+
+    again = await client.post("/v1/certificates", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.json()["number"] == answered.json()["number"]
+    async with transaction(app.state.sessions) as session:
+        issued = await session.execute(
+            text("SELECT count(*) FROM certificates WHERE evaluation_batch = :batch"),
+            {"batch": body["evaluation_batch"]},
+        )
+    assert issued.scalar_one() == 1

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import jwt
 from fastapi import FastAPI
+from joserfc import jws as joserfc_jws
+from joserfc.jwk import OKPKey
 
 from tests.checks import assert_problem
 from tests.conftest import MASTER_KEY
@@ -60,8 +62,11 @@ async def test_rotation_keeps_old_certificates_valid_and_signs_new_ones_with_a_n
         assert verification["signature_valid"] is True
 
     after = await published_keys(client)
-    assert len(after) == len(before) + 1
-    assert {k["kid"] for k in after} - {k["kid"] for k in before} == {new_kid}
+    # Published twice: under its short kid and under its URL, the kid of credentials signed since keys have URLs.
+    new_url = f"https://registry.test/v1/issuers/{CODE}/keys/{new_kid}"
+    assert len(after) == len(before) + 2
+    assert {k["kid"] for k in after} - {k["kid"] for k in before} == {new_kid, new_url}
+    assert key_named(after, new_url)["x"] == key_named(after, new_kid)["x"]
     old = key_named(after, first["kid"])
     assert old["status"] == "retired"
     assert old["valid_until"] is not None
@@ -199,14 +204,14 @@ def _bit(bits: bytes, index: int) -> bool:
 
 
 def _verify_jws(token: str, keys: list[dict[str, Any]]) -> dict[str, Any]:
+    """Verified with joserfc, which knows RFC 9864's ``Ed25519`` (PyJWT names it only ``EdDSA``)."""
     header = jwt.get_unverified_header(token)
     assert header["typ"] == "vc+jwt"
-    assert header["alg"] == "EdDSA"
+    assert header["alg"] == "Ed25519"
     jwk = key_named(keys, header["kid"])
-    public = jwt.PyJWK({k: jwk[k] for k in ("kty", "crv", "x")}, algorithm="EdDSA").key
-    claims: dict[str, Any] = jwt.decode(
-        token, key=public, algorithms=["EdDSA"], options={"verify_aud": False, "verify_exp": False}
-    )
+    assert jwk["alg"] == "Ed25519"
+    verified = joserfc_jws.deserialize_compact(token, OKPKey.import_key(jwk), algorithms=["Ed25519"])
+    claims: dict[str, Any] = json.loads(verified.payload)
     return claims
 
 
@@ -217,7 +222,8 @@ async def _credential(client: httpx.AsyncClient, token: str, number: str) -> str
     return response.text.strip()
 
 
-async def _status_bit(client: httpx.AsyncClient, entry: dict[str, Any]) -> bool:
+async def _status(client: httpx.AsyncClient, entry: dict[str, Any]) -> int:
+    """The entry's value in the list it names: ``statusSize`` bits (1 unless said), most significant first."""
     response = await client.get(entry["statusListCredential"])
     assert response.status_code == 200, response.text
     claims = _verify_jws(response.text.strip(), await published_keys(client))
@@ -225,9 +231,16 @@ async def _status_bit(client: httpx.AsyncClient, entry: dict[str, Any]) -> bool:
     subject = claims["credentialSubject"]
     assert subject["type"] == "BitstringStatusList"
     assert subject["statusPurpose"] == entry["statusPurpose"]
+    size, index = int(entry.get("statusSize", 1)), int(entry["statusListIndex"])
     bits = _decode_bitstring(subject["encodedList"])
-    assert len(bits) * 8 >= MIN_LIST_BITS
-    return _bit(bits, int(entry["statusListIndex"]))
+    assert len(bits) * 8 >= MIN_LIST_BITS * size
+    return sum(_bit(bits, index * size + k) << (size - 1 - k) for k in range(size))
+
+
+def _one_bit_entry(entry: dict[str, Any], purpose: str) -> dict[str, Any]:
+    """The entry of the same index in the one-bit list credentials signed before the message list name."""
+    url = entry["statusListCredential"].removesuffix("-message") + f"-{purpose}"
+    return {"statusListCredential": url, "statusPurpose": purpose, "statusListIndex": entry["statusListIndex"]}
 
 
 async def test_status_lists_publish_suspension_and_revocation(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -238,62 +251,49 @@ async def test_status_lists_publish_suspension_and_revocation(app: FastAPI, clie
     claims = _verify_jws(token, await published_keys(client))
     assert claims["credentialSubject"]["certificateNumber"] == number
 
-    entries = {e["statusPurpose"]: e for e in claims["credentialStatus"]}
-    assert set(entries) == {"revocation", "suspension"}
-    assert len(claims["credentialStatus"]) == 2
-    for purpose, entry in entries.items():
-        assert entry["type"] == "BitstringStatusListEntry"
-        assert entry["statusListCredential"].startswith(f"https://registry.test/v1/status-lists/{CODE}/")
-        assert 0 <= int(entry["statusListIndex"]) < MIN_LIST_BITS
-        assert entry["statusListCredential"].endswith(purpose)
-    assert entries["revocation"]["statusListIndex"] == entries["suspension"]["statusListIndex"]
-    revocation, suspension = entries["revocation"], entries["suspension"]
+    # One entry (Open Badges 3.0 allows no more): the two-bit message list, revoked << 1 | suspended.
+    entry = claims["credentialStatus"]
+    assert entry["type"] == "BitstringStatusListEntry"
+    assert (entry["statusPurpose"], entry["statusSize"]) == ("message", 2)
+    assert entry["statusListCredential"].startswith(f"https://registry.test/v1/status-lists/{CODE}/")
+    assert entry["statusListCredential"].endswith("-message")
+    assert 0 <= int(entry["statusListIndex"]) < MIN_LIST_BITS
+    revocation, suspension = _one_bit_entry(entry, "revocation"), _one_bit_entry(entry, "suspension")
 
-    assert await _status_bit(client, revocation) is False
-    assert await _status_bit(client, suspension) is False
+    async def statuses() -> tuple[int, int, int]:
+        return await _status(client, entry), await _status(client, revocation), await _status(client, suspension)
 
+    assert await statuses() == (0b00, 0, 0)
     assert (await act(client, world.issuer, number, "suspend")).status_code == 200
-    assert await _status_bit(client, suspension) is True
-    assert await _status_bit(client, revocation) is False
-
+    assert await statuses() == (0b01, 0, 1)
     assert (await act(client, world.issuer, number, "reinstate")).status_code == 200
-    assert await _status_bit(client, suspension) is False
-    assert await _status_bit(client, revocation) is False
-
+    assert await statuses() == (0b00, 0, 0)
     assert (await act(client, world.issuer, number, "revoke")).status_code == 200
-    assert await _status_bit(client, revocation) is True
-    assert await _status_bit(client, suspension) is False
+    assert await statuses() == (0b10, 1, 0)
 
 
 async def test_a_status_list_change_touches_only_its_own_bit(app: FastAPI, client: httpx.AsyncClient) -> None:
     world = await set_up(app, client)
     first = await issued_certificate(client, world.issuer)
     second = await issued_certificate(client, world.issuer)
-    first_entries = {
-        e["statusPurpose"]: e
-        for e in _verify_jws(await _credential(client, world.issuer, first["number"]), await published_keys(client))[
-            "credentialStatus"
-        ]
-    }
-    second_entries = {
-        e["statusPurpose"]: e
-        for e in _verify_jws(await _credential(client, world.issuer, second["number"]), await published_keys(client))[
-            "credentialStatus"
-        ]
-    }
-    assert first_entries["revocation"]["statusListIndex"] != second_entries["revocation"]["statusListIndex"] or (
-        first_entries["revocation"]["statusListCredential"] != second_entries["revocation"]["statusListCredential"]
+    keys = await published_keys(client)
+    first_entry = _verify_jws(await _credential(client, world.issuer, first["number"]), keys)["credentialStatus"]
+    second_entry = _verify_jws(await _credential(client, world.issuer, second["number"]), keys)["credentialStatus"]
+    assert first_entry["statusListIndex"] != second_entry["statusListIndex"] or (
+        first_entry["statusListCredential"] != second_entry["statusListCredential"]
     )
     assert (await act(client, world.issuer, first["number"], "revoke")).status_code == 200
-    assert await _status_bit(client, first_entries["revocation"]) is True
-    assert await _status_bit(client, second_entries["revocation"]) is False
+    assert await _status(client, first_entry) == 0b10
+    assert await _status(client, second_entry) == 0
+    assert await _status(client, _one_bit_entry(first_entry, "revocation")) == 1
+    assert await _status(client, _one_bit_entry(second_entry, "revocation")) == 0
 
 
 async def test_status_lists_are_cacheable_and_unknown_lists_are_404(app: FastAPI, client: httpx.AsyncClient) -> None:
     world = await set_up(app, client)
     certificate = await issued_certificate(client, world.issuer)
     claims = _verify_jws(await _credential(client, world.issuer, certificate["number"]), await published_keys(client))
-    url = claims["credentialStatus"][0]["statusListCredential"]
+    url = claims["credentialStatus"]["statusListCredential"]
 
     first = await client.get(url)
     assert first.status_code == 200
@@ -314,18 +314,18 @@ async def test_status_lists_are_cacheable_and_unknown_lists_are_404(app: FastAPI
     assert unchanged.content == b""
     assert unchanged.headers["etag"] == etag
 
-    revocation_url = next(
-        e["statusListCredential"] for e in claims["credentialStatus"] if e["statusPurpose"] == "revocation"
-    )
+    revocation_url = _one_bit_entry(claims["credentialStatus"], "revocation")["statusListCredential"]
     revocation_etag = (await client.get(revocation_url)).headers["etag"]
     assert (await act(client, world.issuer, certificate["number"], "revoke")).status_code == 200
     changed = await client.get(revocation_url, headers={"If-None-Match": revocation_etag})
     assert changed.status_code == 200
     assert changed.headers["etag"] != revocation_etag
+    assert (await client.get(url, headers={"If-None-Match": etag})).status_code == 200  # the message list too
 
     list_name = revocation_url.rsplit("/", 1)[1]
     for path in (
         f"/v1/status-lists/{CODE}/ffffffffffff-revocation",
+        f"/v1/status-lists/{CODE}/ffffffffffff-message",
         f"/v1/status-lists/{CODE}/{list_name.rsplit('-', 1)[0]}-nothing",
         f"/v1/status-lists/{CODE}/nothing",
         f"/v1/status-lists/NOPE-1/{list_name}",
@@ -333,3 +333,4 @@ async def test_status_lists_are_cacheable_and_unknown_lists_are_404(app: FastAPI
         assert_problem(await client.get(path), 404)
     await create_issuer(client, world.admin, code=OTHER)
     assert_problem(await client.get(f"/v1/status-lists/{OTHER}/{list_name}"), 404)
+    assert_problem(await client.get(f"/v1/status-lists/{OTHER}/{url.rsplit('/', 1)[1]}"), 404)

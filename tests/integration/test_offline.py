@@ -20,11 +20,11 @@ from fastapi import FastAPI
 
 from registry.config import Settings
 from registry.context import RegistryContext
-from registry.credentials.offline import STEPS, verify_credential
+from registry.credentials.offline import STEPS, status_entries, verify_credential
 from registry.issuers import service as issuers
 from registry.keys import service as keys
 from registry.keys.models import KeyUse
-from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token
+from tests.factories import admin_token, bearer, create_issuer, days_from_today, issued_certificate, issuer_token
 from tests.integration.server_support import Server, free_port, live_issuer_token, settings_env
 
 CODE = "BJ-AI-COMMITTEE"
@@ -44,8 +44,7 @@ class Outcome:
 class Files:
     credential: Path
     jwks: Path
-    revocation: Path
-    suspension: Path
+    lists: tuple[Path, ...]  # the status lists the credential names: one (the message list), two in older ones
 
 
 async def _run(*args: str) -> Outcome:
@@ -77,7 +76,7 @@ async def _credential(client: httpx.AsyncClient, token: str, number: str) -> str
 
 def _status_urls(credential: str) -> dict[str, str]:
     claims = jwt.decode(credential, options={"verify_signature": False})
-    return {entry["statusPurpose"]: entry["statusListCredential"] for entry in claims["credentialStatus"]}
+    return {entry["statusPurpose"]: entry["statusListCredential"] for entry in status_entries(claims)}
 
 
 async def _fetch(client: httpx.AsyncClient, url: str) -> str:
@@ -95,27 +94,15 @@ def _save(directory: Path, contents: dict[str, str]) -> dict[str, Path]:
 
 
 async def _write(client: httpx.AsyncClient, directory: Path, credential: str, name: str = "credential") -> Files:
-    """The credential, the JWKS and both status lists as a verifier would have saved them."""
-    urls = _status_urls(credential)
-    paths = _save(
-        directory,
-        {
-            f"{name}.vc.jwt": credential,
-            "jwks.json": await _fetch(client, "/.well-known/jwks.json"),
-            "revocation.vc.jwt": await _fetch(client, urls["revocation"]),
-            "suspension.vc.jwt": await _fetch(client, urls["suspension"]),
-        },
-    )
-    return Files(
-        credential=paths[f"{name}.vc.jwt"],
-        jwks=paths["jwks.json"],
-        revocation=paths["revocation.vc.jwt"],
-        suspension=paths["suspension.vc.jwt"],
-    )
+    """The credential, the JWKS and the status lists it names as a verifier would have saved them."""
+    lists = {f"{purpose}.vc.jwt": await _fetch(client, url) for purpose, url in _status_urls(credential).items()}
+    jwks = await _fetch(client, "/.well-known/jwks.json")
+    paths = _save(directory, {f"{name}.vc.jwt": credential, "jwks.json": jwks, **lists})
+    return Files(credential=paths[f"{name}.vc.jwt"], jwks=paths["jwks.json"], lists=tuple(paths[n] for n in lists))
 
 
 async def _check(files: Files, *, credential: Path | None = None, lists: tuple[Path, ...] | None = None) -> Outcome:
-    given = (files.revocation, files.suspension) if lists is None else lists
+    given = files.lists if lists is None else lists
     args = [str(credential or files.credential), "--jwks", str(files.jwks)]
     for path in given:
         args += ["--status-list", str(path)]
@@ -155,7 +142,7 @@ def _resign(token: str, *, key: Ed25519PrivateKey, kid: str, change: dict[str, A
 
 async def test_a_valid_credential_passes_every_step(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
     _, issuer = await _setup(app, client)
-    certificate = await issued_certificate(client, issuer, valid_until="2031-06-30")
+    certificate = await issued_certificate(client, issuer, valid_until=days_from_today(5 * 365))
     files = await _write(client, tmp_path, await _credential(client, issuer, certificate["number"]))
     outcome = await _check(files)
     assert outcome.code == 0, outcome.out + outcome.err
@@ -179,7 +166,7 @@ async def test_a_revoked_certificate_fails_at_status(app: FastAPI, client: httpx
     assert outcome.steps["signature"] == "PASS"
     assert outcome.steps["status"] == "FAIL", outcome.out
     assert "RESULT     NOT VALID" in outcome.out
-    assert "revocation" in outcome.out
+    assert "the certificate is revoked" in outcome.out
 
 
 async def test_a_suspended_certificate_fails_at_status(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
@@ -193,7 +180,7 @@ async def test_a_suspended_certificate_fails_at_status(app: FastAPI, client: htt
     outcome = await _check(await _write(client, tmp_path, credential))
     assert outcome.code == 1, outcome.out
     assert outcome.steps["status"] == "FAIL", outcome.out
-    assert "suspension" in outcome.out
+    assert "the certificate is suspended" in outcome.out
 
 
 async def test_a_superseded_certificate_fails_offline(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
@@ -220,7 +207,7 @@ async def test_a_changed_claim_fails_at_signature(app: FastAPI, client: httpx.As
     files = await _write(client, tmp_path, credential)
     forged = tmp_path / "forged.vc.jwt"
     forged.write_text(
-        _tamper(credential, {"level": {"code": "senior", "name_zh": "正高级", "name_en": "Senior"}}), encoding="utf-8"
+        _tamper(credential, {"level": {"code": "senior", "nameZh": "正高级", "nameEn": "Senior"}}), encoding="utf-8"
     )
     outcome = await _check(files, credential=forged)
     assert outcome.code == 1, outcome.out
@@ -234,9 +221,13 @@ async def test_a_changed_claim_fails_at_signature(app: FastAPI, client: httpx.As
 async def test_a_missing_status_list_fails_closed(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> None:
     _, issuer = await _setup(app, client)
     certificate = await issued_certificate(client, issuer)
-    files = await _write(client, tmp_path, await _credential(client, issuer, certificate["number"]))
+    credential = await _credential(client, issuer, certificate["number"])
+    files = await _write(client, tmp_path, credential)
+    # The one-bit revocation list of the same list id is a list, but not the one the credential names.
+    revocation_url = _status_urls(credential)["message"].removesuffix("-message") + "-revocation"
+    other = _save(tmp_path / "other", {"revocation.vc.jwt": await _fetch(client, revocation_url)})
 
-    only_revocation = await _check(files, lists=(files.revocation,))
+    only_revocation = await _check(files, lists=(other["revocation.vc.jwt"],))
     assert only_revocation.code == 1, only_revocation.out
     assert only_revocation.steps["status"] == "UNKNOWN", only_revocation.out
     assert "RESULT     UNKNOWN — status list" in only_revocation.out
@@ -245,7 +236,7 @@ async def test_a_missing_status_list_fails_closed(app: FastAPI, client: httpx.As
     assert none.code == 1, none.out
     assert none.steps["status"] == "UNKNOWN", none.out
 
-    unreadable = await _check(files, lists=(files.revocation, tmp_path / "does-not-exist.vc.jwt"))
+    unreadable = await _check(files, lists=(tmp_path / "does-not-exist.vc.jwt",))
     assert unreadable.code == 1, unreadable.out
     assert unreadable.steps["status"] == "UNKNOWN", unreadable.out
 
@@ -255,11 +246,54 @@ async def test_a_status_list_from_another_list_does_not_stand_in(
 ) -> None:
     _, issuer = await _setup(app, client)
     certificate = await issued_certificate(client, issuer)
-    files = await _write(client, tmp_path, await _credential(client, issuer, certificate["number"]))
-    # The revocation list passed twice: the suspension purpose has no list of its own.
-    outcome = await _check(files, lists=(files.revocation, files.revocation))
+    credential = await _credential(client, issuer, certificate["number"])
+    files = await _write(client, tmp_path, credential)
+    # The one-bit revocation list, re-signed by the body's own key under the message list's URL: its purpose (and
+    # bit layout) is not the message list's, so it says nothing about this credential.
+    message_url = _status_urls(credential)["message"]
+    revocation = await _fetch(client, message_url.removesuffix("-message") + "-revocation")
+    key, kid = await _signing_key_of(app, CODE)
+    renamed = tmp_path / "renamed.vc.jwt"
+    renamed.write_text(_resign(revocation, key=key, kid=kid, change={"id": message_url}), encoding="utf-8")
+    outcome = await _check(files, lists=(renamed,))
     assert outcome.code == 1, outcome.out
     assert outcome.steps["status"] == "UNKNOWN", outcome.out
+
+
+async def test_a_credential_with_the_older_two_status_entries_still_verifies(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Credentials signed before the message list name the one-bit revocation and suspension lists."""
+    _, issuer = await _setup(app, client)
+    certificate = await issued_certificate(client, issuer)
+    claims = jwt.decode(await _credential(client, issuer, certificate["number"]), options={"verify_signature": False})
+    base = claims["credentialStatus"]["statusListCredential"].removesuffix("-message")
+    index = claims["credentialStatus"]["statusListIndex"]
+    older = [
+        {
+            "id": f"{base}-{purpose}#{index}",
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": purpose,
+            "statusListIndex": index,
+            "statusListCredential": f"{base}-{purpose}",
+        }
+        for purpose in ("revocation", "suspension")
+    ]
+    key, kid = await _signing_key_of(app, CODE)
+    credential = jwt.encode(
+        {**claims, "credentialStatus": older}, key, algorithm="EdDSA", headers={"kid": kid, "typ": "vc+jwt"}
+    )
+    files = await _write(client, tmp_path / "before", credential)
+    assert len(files.lists) == 2
+    assert (await _check(files)).code == 0
+    suspended = await client.post(
+        f"/v1/certificates/{certificate['number']}/suspend", json={"reason": "checking"}, headers=bearer(issuer)
+    )
+    assert suspended.status_code == 200, suspended.text
+    outcome = await _check(await _write(client, tmp_path / "after", credential))
+    assert outcome.code == 1, outcome.out
+    assert outcome.steps["status"] == "FAIL", outcome.out
+    assert "suspension bit" in outcome.out
 
 
 async def test_credentials_from_before_and_after_a_rotation_both_pass(
@@ -273,8 +307,11 @@ async def test_credentials_from_before_and_after_a_rotation_both_pass(
     after = await issued_certificate(client, issuer)
     after_credential = await _credential(client, issuer, after["number"])
 
-    assert jwt.get_unverified_header(before_credential)["kid"] == before["kid"]
-    assert jwt.get_unverified_header(after_credential)["kid"] == rotated.json()["kid"] != before["kid"]
+    # The kid is the key's URL, under the body's issuer identifier.
+    keys_url = f"https://registry.test/v1/issuers/{CODE}/keys/"
+    assert jwt.get_unverified_header(before_credential)["kid"] == keys_url + before["kid"]
+    assert jwt.get_unverified_header(after_credential)["kid"] == keys_url + rotated.json()["kid"]
+    assert rotated.json()["kid"] != before["kid"]
 
     files = await _write(client, tmp_path, after_credential, name="after")
     assert _status_urls(before_credential) == _status_urls(after_credential)
@@ -288,7 +325,8 @@ async def test_credentials_from_before_and_after_a_rotation_both_pass(
 
 async def test_an_expired_credential_fails_at_dates(app: FastAPI, client: httpx.AsyncClient) -> None:
     _, issuer = await _setup(app, client)
-    certificate = await issued_certificate(client, issuer, valid_until="2030-06-30")
+    valid_until = days_from_today(4 * 365)
+    certificate = await issued_certificate(client, issuer, valid_until=valid_until)
     credential = await _credential(client, issuer, certificate["number"])
     keys: dict[str, Any] = (await client.get("/.well-known/jwks.json")).json()
     urls = _status_urls(credential)
@@ -302,7 +340,7 @@ async def test_an_expired_credential_fails_at_dates(app: FastAPI, client: httpx.
     outcomes = {step.name: step.outcome for step in later.steps}
     assert outcomes["format"] == outcomes["signature"] == outcomes["key"] == "pass"
     assert outcomes["dates"] == "fail", later.render()
-    assert "2030-06-30" in later.render()
+    assert valid_until in later.render()
     assert "RESULT     NOT VALID" in later.render()
 
     before_award = verify_credential(credential, jwks=keys, status_lists=lists, now=datetime(2020, 1, 1, tzinfo=UTC))
@@ -338,7 +376,7 @@ async def test_a_status_list_signed_by_another_bodys_key_does_not_count(
     await create_issuer(client, admin, code=OTHER)
     certificate = await issued_certificate(client, issuer)
     credential = await _credential(client, issuer, certificate["number"])
-    clean_revocation_list = await _fetch(client, _status_urls(credential)["revocation"])
+    clean_list = await _fetch(client, _status_urls(credential)["message"])
     revoked = await client.post(
         f"/v1/certificates/{certificate['number']}/revoke",
         json={"reason": "falsified papers", "reason_code": "fraud"},
@@ -348,11 +386,11 @@ async def test_a_status_list_signed_by_another_bodys_key_does_not_count(
     files = await _write(client, tmp_path, credential)
     assert (await _check(files)).code == 1
 
-    # Another body re-signs the old, clean revocation list (same id and purpose) with its own key.
+    # Another body re-signs the old, clean status list (same id and purpose) with its own key.
     other_key, other_kid = await _signing_key_of(app, OTHER)
-    stale = tmp_path / "stale-revocation.vc.jwt"
-    stale.write_text(_resign(clean_revocation_list, key=other_key, kid=other_kid), encoding="utf-8")
-    outcome = await _check(files, lists=(stale, files.suspension))
+    stale = tmp_path / "stale-message.vc.jwt"
+    stale.write_text(_resign(clean_list, key=other_key, kid=other_kid), encoding="utf-8")
+    outcome = await _check(files, lists=(stale,))
     assert outcome.code == 1, outcome.out
     assert outcome.steps["status"] in {"FAIL", "UNKNOWN"}, outcome.out
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from api.app import create_app, dispose
@@ -23,26 +24,53 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready"}
+    assert ready.json() == {"status": "ready", "pools": {"primary": {"state": "ok"}}}  # no replica configured
+
+
+def _samples(exposition: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text exposition, keyed by name and labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+def _delta(
+    before: dict[tuple[str, frozenset[tuple[str, str]]], float],
+    after: dict[tuple[str, frozenset[tuple[str, str]]], float],
+    name: str,
+    **labels: str,
+) -> float:
+    key = (name, frozenset(labels.items()))
+    return after.get(key, 0.0) - before.get(key, 0.0)
 
 
 async def test_metrics_count_requests_by_route_issuance_and_verification_results(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
+    """Counters are process-wide (earlier tests have moved them too): what is asserted is the change these requests
+    make, exactly, between two scrapes."""
     admin = await admin_token(app, client)
     await create_issuer(client, admin)
     issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
-    certificate = await issued_certificate(client, issuer)
-    await client.get(f"/v1/verify/{certificate['qr_token']}")
-    await client.get("/v1/verify/" + "x" * 24)
+    before = _samples((await client.get("/metrics")).text)
+
+    certificate = await issued_certificate(client, issuer, cert_type="title")
+    for _ in range(3):
+        assert (await client.get(f"/v1/verify/{certificate['qr_token']}")).status_code == 200
+    assert (await client.get("/v1/verify/" + "x" * 24)).status_code == 404
 
     text = (await client.get("/metrics")).text
-    assert 'registry_http_requests_total{method="GET",route="/v1/verify/{token}",status="200"}' in text
-    assert 'registry_http_requests_total{method="GET",route="/v1/verify/{token}",status="404"}' in text
-    assert "registry_http_request_duration_seconds_bucket" in text
-    assert 'registry_certificates_issued_total{cert_type="title"}' in text
-    assert 'registry_verifications_total{channel="token",result="valid"}' in text
-    assert 'registry_verifications_total{channel="token",result="not_found"}' in text
+    after = _samples(text)
+    verify_route = {"method": "GET", "route": "/v1/verify/{token}"}
+    assert _delta(before, after, "registry_http_requests_total", **verify_route, status="200") == 3
+    assert _delta(before, after, "registry_http_requests_total", **verify_route, status="404") == 1
+    assert _delta(before, after, "registry_http_request_duration_seconds_count", **verify_route) == 4
+    assert _delta(before, after, "registry_certificates_issued_total", cert_type="title") == 1
+    assert _delta(before, after, "registry_certificates_issued_total", cert_type="skill") == 0
+    assert _delta(before, after, "registry_verifications_total", channel="token", result="valid") == 3
+    assert _delta(before, after, "registry_verifications_total", channel="token", result="not_found") == 1
     assert certificate["qr_token"] not in text
 
 

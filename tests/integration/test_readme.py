@@ -96,6 +96,6 @@ async def test_the_readme_walkthrough_runs_against_a_live_server(tmp_path: Path)
     assert '"result": "revoked"' in out
     assert '"status_reason": "issued_in_error"' in out
     assert re.search(r"^signature\s+PASS", out, flags=re.M)
-    assert re.search(r"^status\s+FAIL\s+revocation bit \d+ is set", out, flags=re.M)
+    assert re.search(r"^status\s+FAIL\s+message status 0x2 at index \d+: the certificate is revoked", out, flags=re.M)
     assert "RESULT     NOT VALID\nexit 1" in out
     assert "11010519491231002X" not in (tmp_path / "server.log").read_text(errors="replace")

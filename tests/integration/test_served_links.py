@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from PIL import Image
 
 from registry.config import Settings
+from registry.credentials.offline import status_entries
 from tests.factories import bearer, issued_certificate
 from tests.integration.server_support import Server, live_issuer_token, settings_env
 
@@ -41,7 +42,7 @@ async def test_a_server_on_its_own_port_issues_links_and_qr_codes_to_that_port(
             credential = await http.get(f"/v1/certificates/{certificate['number']}/credential", headers=bearer(issuer))
             claims = jwt.decode(credential.text.strip(), options={"verify_signature": False})
             assert claims["iss"].startswith(f"{server.base_url}/v1/issuers/")
-            for entry in claims["credentialStatus"]:
+            for entry in status_entries(claims):
                 assert (await http.get(entry["statusListCredential"])).status_code == 200
     finally:
         await server.stop()

@@ -99,6 +99,26 @@ async def test_audit_log_refuses_updates_and_deletes(app: FastAPI, client: httpx
             await session.execute(text(statement))
 
 
+async def test_audit_log_refuses_truncate_on_postgresql(app: FastAPI, client: httpx.AsyncClient, backend: str) -> None:
+    """TRUNCATE fires no row trigger: the statement-level guard must refuse it, and every record must survive."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE (its DELETE guard is tested above)")
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    async with transaction(app.state.sessions) as session:
+        before = (await session.execute(text("SELECT id, action FROM audit_log ORDER BY id"))).all()
+    assert len(before) >= 2
+
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with transaction(app.state.sessions) as session:
+            await session.execute(text("TRUNCATE audit_log"))
+
+    async with transaction(app.state.sessions) as session:
+        after = (await session.execute(text("SELECT id, action FROM audit_log ORDER BY id"))).all()
+        assert await audit.first_broken_record(session) is None
+    assert after == before
+
+
 async def test_audit_chain_check_names_an_altered_record(app: FastAPI, client: httpx.AsyncClient) -> None:
     admin = await admin_token(app, client)
     await create_issuer(client, admin)

@@ -11,11 +11,13 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
 
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
 from registry.auth.claim_codes import new_claim_code, normalize_claim_code
 from registry.certificates import numbering, signing
+from registry.keys.signers import ED25519, KeySigner
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -53,11 +55,16 @@ def test_the_audit_hash_of_a_plain_row_is_the_hash_of_the_same_record_as_a_model
 )
 def test_sign_gives_the_bytes_pyjwt_gives_and_they_verify(kid: str, payload: bytes) -> None:
     key = Ed25519PrivateKey.generate()
-    signature = signing.sign(payload, key=key, kid=kid)
-    expected = jwt.api_jws.encode(
-        payload, key, algorithm="EdDSA", headers={"kid": kid, "typ": signing.SIGNATURE_TYPE}, is_payload_detached=True
-    )
+    signature = signing.sign(payload, signer=KeySigner(kid, ED25519, key))
+    # PyJWT names Ed25519 only "EdDSA": a private PyJWS with RFC 9864's name registered writes what we write.
+    pyjws = jwt.PyJWS()
+    pyjws.register_algorithm("Ed25519", OKPAlgorithm())
+    headers = {"kid": kid, "typ": signing.SIGNATURE_TYPE}
+    expected = pyjws.encode(payload, key, algorithm="Ed25519", headers=headers, is_payload_detached=True)
     assert signature == expected
+    # Certificates signed before RFC 9864 say "EdDSA": they still verify.
+    legacy = jwt.api_jws.encode(payload, key, algorithm="EdDSA", headers=headers, is_payload_detached=True)
+    assert signing.verify(legacy, payload, key=key.public_key())
     assert signing.verify(signature, payload, key=key.public_key())
     assert signing.signature_kid(signature) == kid
     assert not signing.verify(signature, payload + b" ", key=key.public_key())

@@ -9,10 +9,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from registry.breaker import Breaker, BreakerState
 from registry.db import utcnow
 from registry.errors import CircuitOpen, ProtocolError
 from registry.federation import protocol
-from registry.federation.breaker import Breaker, BreakerState
 
 
 class Clock:

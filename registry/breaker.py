@@ -1,6 +1,6 @@
-"""A small circuit breaker per peer: after ``threshold`` failures in a row the peer is not asked for ``reset_after``
-seconds (callers fail at once instead of each waiting out a timeout); then one trial call is let through, and its
-outcome closes the circuit again or re-opens it."""
+"""A small circuit breaker — one per federation peer, one for the read replica: after ``threshold`` failures in a row
+the other side is not asked for ``reset_after`` seconds (callers fail at once, or go elsewhere, instead of each waiting
+out a timeout); then one trial call is let through, and its outcome closes the circuit again or re-opens it."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Breaker:
         """Raise CircuitOpen unless a call may go out now (closed, or the one trial call when half-open)."""
         state = self.state
         if state is BreakerState.open or (state is BreakerState.half_open and self._trial_running):
-            raise CircuitOpen("the peer failed repeatedly a moment ago")
+            raise CircuitOpen("it failed repeatedly a moment ago")
         if state is BreakerState.half_open:
             self._trial_running = True
 
