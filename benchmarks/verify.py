@@ -13,6 +13,11 @@ take a while). Then, one after the other on loopback, each with 2 uvicorn worker
 the measurement, while worker RSS (VmRSS) is sampled once a second. Printed: requests/s, p50/p99, the ratio
 verify/baseline, the scale ratio verify@largest / verify@smallest, peak worker RSS, and each target met or missed.
 Measurements wait (bounded) for the 1-minute load average to drop below --max-load, and report the load they saw.
+
+With ``--open-loop``, each app is then also driven open loop (``open_loop.py``: requests sent on a fixed timetable
+whatever the answers' speed, latency measured from each request's due time) at ``--open-fraction`` (0.5) of the
+requests/s it just reached closed loop, and p50/p99/p99.9 there are printed; target: the service's p99 <= 10 ms at
+half its peak at the largest size.
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ import asyncpg
 import bench_common as common
 import httpx
 import load
+import open_loop
 
 BENCH_DIR = Path(__file__).resolve().parent
 TARGET_RATIO = 0.9
 TARGET_P99_MS = 30.0
 TARGET_SCALE = 0.9
 TARGET_RSS_MIB = 200.0
+TARGET_OPEN_P99_MS = 10.0
 
 LUA = r"""
 -- One random token from the loaded set per request; a summary line for verify.py at the end.
@@ -87,6 +94,8 @@ class Measurement:
     worker_rss_mib: list[float]
     load_before: float
     load_after: float
+    open_loop: open_loop.OpenLoopResult | None = None
+    open_loop_load: float | None = None
 
 
 def run_wrk(base_url: str, script: Path, *, connections: int, threads: int, seconds: float) -> dict[str, float]:
@@ -180,8 +189,36 @@ def check_answers(server: common.Server, app: str, tokens: list[str]) -> None:
                 )
 
 
+def measure_open_loop(
+    server: common.Server, app: str, size: int, peak: float, args: argparse.Namespace, tokens_file: Path
+) -> tuple[open_loop.OpenLoopResult, float]:
+    """The same server at a fixed share of the peak it just reached, sent on a timetable (no coordinated omission)."""
+    rate = round(peak * args.open_fraction)
+    tokens = tokens_file.read_text(encoding="ascii").split()
+    load_before = common.wait_for_quiet(args.max_load, args.load_wait, label=f"{app}@{size:,} open loop")
+    result = open_loop.run_blocking(
+        server.base_url, tokens, rate=rate, seconds=args.open_duration, connections=args.open_connections
+    )
+    print(
+        f"  {app:<8} @ {size:>9,} open loop at {rate:,} req/s ({args.open_fraction:.0%} of {peak:,.0f}): "
+        f"achieved {result.achieved_rate:,.0f}/s  p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
+        f"p99.9 {result.p999_ms:.2f} ms  max {result.max_ms:.1f} ms  errors {result.errors}  "
+        f"unfinished {result.unfinished}  scheduler lag p99 {result.scheduler_lag_p99_ms:.2f} ms  "
+        f"load {load_before:.2f}",
+        flush=True,
+    )
+    return result, load_before
+
+
 def measure(
-    app: str, size: int, url: str, key: str, args: argparse.Namespace, script: Path, sample: list[str]
+    app: str,
+    size: int,
+    url: str,
+    key: str,
+    args: argparse.Namespace,
+    script: Path,
+    sample: list[str],
+    tokens_file: Path,
 ) -> Measurement:
     data_dir: Path = args.data_dir
     warm(url, f"{app}@{size:,}")
@@ -196,6 +233,10 @@ def measure(
                 server.base_url, script, connections=args.connections, threads=args.threads, seconds=args.duration
             )
         load_after = common.loadavg()
+        opened = None
+        if args.open_loop:
+            peak = result["requests"] / (result["duration_us"] / 1e6)
+            opened = measure_open_loop(server, app, size, peak, args, tokens_file)
     finally:
         server.stop()
     errors = int(sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")))
@@ -212,6 +253,8 @@ def measure(
         worker_rss_mib=[round(kib / 1024, 1) for _, kib in sorted(sampler.peak_kib.items())],
         load_before=round(load_before, 2),
         load_after=round(load_after, 2),
+        open_loop=opened[0] if opened else None,
+        open_loop_load=round(opened[1], 2) if opened else None,
     )
     print(
         f"  {app:<8} @ {size:>9,}: {measurement.requests_per_second:8,.0f} req/s  p50 {measurement.p50_ms:6.2f} ms  "
@@ -228,6 +271,7 @@ def verdict(ok: bool) -> str:
 
 def report(results: list[Measurement], sizes: list[int]) -> dict[str, float]:
     by = {(m.app, m.size): m for m in results}
+    ratios: dict[str, float] = {}
     print()
     print(f"{'size':>10} {'app':<9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'RSS MiB':>13} load")
     for m in results:
@@ -236,9 +280,10 @@ def report(results: list[Measurement], sizes: list[int]) -> dict[str, float]:
             f"{m.size:>10,} {m.app:<9} {m.requests_per_second:>8,.0f} {m.p50_ms:>7.2f} {m.p99_ms:>7.2f} "
             f"{m.errors:>6} {rss:>13} {m.load_before:.2f}"
         )
-    ratios: dict[str, float] = {}
     print()
     for size in sizes:
+        if ("verify", size) not in by or ("baseline", size) not in by:
+            continue
         verify, baseline = by[("verify", size)], by[("baseline", size)]
         ratio = verify.requests_per_second / baseline.requests_per_second
         ratios[f"verify/baseline@{size}"] = ratio
@@ -247,7 +292,7 @@ def report(results: list[Measurement], sizes: list[int]) -> dict[str, float]:
             f"verify p99 @ {size:,}: {verify.p99_ms:.1f} ms  (target <= {TARGET_P99_MS:.0f} ms: "
             f"{verdict(verify.p99_ms <= TARGET_P99_MS)})"
         )
-    if len(sizes) > 1:
+    if len(sizes) > 1 and ("verify", min(sizes)) in by and ("verify", max(sizes)) in by:
         small, large = min(sizes), max(sizes)
         scale = by[("verify", large)].requests_per_second / by[("verify", small)].requests_per_second
         ratios["scale"] = scale
@@ -255,6 +300,24 @@ def report(results: list[Measurement], sizes: list[int]) -> dict[str, float]:
             f"scale verify@{large:,} / verify@{small:,}: {scale:.2f}  (target >= {TARGET_SCALE}: "
             f"{verdict(scale >= TARGET_SCALE)})"
         )
+    opened = [m for m in results if m.open_loop is not None]
+    if opened:
+        print(f"\n{'size':>10} {'app':<9} {'rate/s':>7} {'done/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>8} load")
+        for m in opened:
+            o = m.open_loop
+            assert o is not None
+            print(
+                f"{m.size:>10,} {m.app:<9} {o.rate:>7,.0f} {o.achieved_rate:>7,.0f} {o.p50_ms:>7.2f} {o.p99_ms:>7.2f} "
+                f"{o.p999_ms:>8.2f} {m.open_loop_load:.2f}"
+            )
+        largest = by.get(("verify", max(sizes)))
+        if largest is not None and largest.open_loop is not None:
+            p99 = largest.open_loop.p99_ms
+            ratios[f"open_loop_p99_ms@{max(sizes)}"] = p99
+            print(
+                f"verify open-loop p99 at {largest.open_loop.rate:,.0f} req/s @ {max(sizes):,}: {p99:.2f} ms  "
+                f"(target <= {TARGET_OPEN_P99_MS:.0f} ms: {verdict(p99 <= TARGET_OPEN_P99_MS)})"
+            )
     peak = max((v for m in results if m.app == "verify" for v in m.worker_rss_mib), default=0.0)
     print(
         f"peak verify worker RSS: {peak:.0f} MiB  (target < {TARGET_RSS_MIB:.0f} MiB: {verdict(peak < TARGET_RSS_MIB)})"
@@ -277,6 +340,10 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=common.DEFAULT_DATA_DIR)
     parser.add_argument("--apps", default="baseline,verify", help="which servers to measure")
     parser.add_argument("--reload", action="store_true", help="load the databases again even if they look loaded")
+    parser.add_argument("--open-loop", action="store_true", help="also measure latency at a fixed share of the peak")
+    parser.add_argument("--open-fraction", type=float, default=0.5, help="open-loop rate as a share of the peak")
+    parser.add_argument("--open-duration", type=float, default=20, help="seconds of open-loop load")
+    parser.add_argument("--open-connections", type=int, default=64, help="connections of the open-loop generator")
     args = parser.parse_args()
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
     apps = [a for a in args.apps.split(",") if a]
@@ -305,8 +372,8 @@ def main() -> None:
         sample = random.Random(size).sample(tokens, 10)  # noqa: S311
         del tokens
         for app in apps:
-            results.append(measure(app, size, url, key, args, script, sample))
-    ratios = report(results, sizes) if set(apps) == {"baseline", "verify"} else {}
+            results.append(measure(app, size, url, key, args, script, sample, tokens_file))
+    ratios = report(results, sizes)
     out = args.data_dir / "verify-results.json"
     out.write_text(
         json.dumps(
