@@ -252,7 +252,19 @@ async def verify_form(request: Request, lang: Lang = "zh") -> HTMLResponse:
     return _page(request, "form.html", lang=lang, number="", holder_name="", error=None)
 
 
-@router.post("/v", response_class=HTMLResponse, operation_id="pages-verify-number", responses=DATABASE_UNAVAILABLE)
+@router.post(
+    "/v",
+    response_class=HTMLResponse,
+    operation_id="pages-verify-number",
+    responses={
+        404: {
+            "description": "no certificate with that number and name: a page saying so (a wrong name and an unknown "
+            "number answer alike)",
+            "content": {"text/html": {}},
+        },
+        **DATABASE_UNAVAILABLE,
+    },
+)
 async def verify_by_number(
     request: Request,
     verifier: VerifierDep,
