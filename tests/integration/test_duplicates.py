@@ -228,11 +228,15 @@ async def test_the_same_key_sent_while_the_first_request_is_still_running_is_409
             await asyncio.sleep(0.025)
         else:
             pytest.fail("the first request never took its Idempotency-Key lock")
-        second = await client.post("/v1/certificates", json=body, headers=headers)
+        try:  # bounded: a retry that waited for the first request instead of being refused would wait forever here
+            second = await asyncio.wait_for(client.post("/v1/certificates", json=body, headers=headers), timeout=30)
+        except TimeoutError:
+            first.cancel()
+            pytest.fail("the retry waited for the first request instead of being told 409")
         assert not first.done()
     assert_problem(second, 409, slug="idempotency-key-in-flight")
     assert second.headers.get("retry-after") is not None or "retry" in second.json()["detail"]
-    answered = await first
+    answered = await asyncio.wait_for(first, timeout=30)
     assert answered.status_code == 201, answered.text
 
     again = await client.post("/v1/certificates", json=body, headers=headers)
