@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,7 +35,7 @@ from api.routes import (
     transparency,
     verify,
 )
-from registry import i18n
+from registry import i18n, workers
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, is_sqlite, session_factory
@@ -202,7 +203,8 @@ def _read_route(settings: Settings, engine: AsyncEngine) -> ReadRoute:
 
 
 async def dispose(app: FastAPI) -> None:
-    """Close what ``create_app`` opened: the identity provider's client, the driver pool and the engines."""
+    """Close what ``create_app`` opened: the identity provider's client, the driver pool, the engines and the batch
+    workers."""
     provider: IdentityProvider | None = app.state.identity_provider
     if provider is not None:
         await provider.close()
@@ -213,3 +215,4 @@ async def dispose(app: FastAPI) -> None:
     if app.state.visits is not None:
         await app.state.visits.close()
     await app.state.engine.dispose()
+    await asyncio.to_thread(workers.shutdown)  # the batch signing workers, if a large batch started them

@@ -12,7 +12,8 @@
   and token — with the registry's own functions — then ``COPY`` (asyncpg ``copy_records_to_table``) into ``holders``
   and ``certificates``, one transaction per batch. No HTTP, no validation, no events, audit or idempotency record.
 
-Prints certificates/s for both and the ratio; targets: >= 5,000/s over HTTP and >= 1/3 of the floor.
+Prints certificates/s for both and the ratio; targets: >= 5,000/s over HTTP and >= 0.8 of the floor (issue 15).
+``REGISTRY_BATCH_WORKERS=2 python benchmarks/batch.py`` runs the service with its signing workers on.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from registry.keys.models import KeyUse
 from registry.keys.signers import Signer
 
 TARGET_RATE = 5_000.0
-TARGET_SHARE = 1 / 3
+TARGET_SHARE = 0.8  # issue 15: batches on every core
 HOLDER_COLUMNS = ("id", "id_type", "id_index", "id_number_encrypted", "id_masked", "created_at")
 CERTIFICATE_COLUMNS = (
     "id",
@@ -412,7 +413,7 @@ def main() -> None:
         f"HTTP: {http.rate:,.0f} certificates/s (target >= {TARGET_RATE:,.0f}: "
         f"{'met' if http.rate >= TARGET_RATE else 'MISSED'})"
     )
-    print(f"HTTP / floor: {share:.2f} (target >= 0.33: {'met' if share >= TARGET_SHARE else 'MISSED'})")
+    print(f"HTTP / floor: {share:.2f} (target >= {TARGET_SHARE:.2f}: {'met' if share >= TARGET_SHARE else 'MISSED'})")
     print()
     print("per-row cost of each step (one core, no database, µs):")
     costs = batch_steps.step_costs(batches[0][:2000])

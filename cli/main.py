@@ -298,6 +298,7 @@ async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, s
         TimeRemainingColumn,
     )
 
+    from registry import workers
     from registry.certificates import imports
     from registry.context import RegistryContext
     from registry.db import create_engine, session_factory
@@ -326,6 +327,7 @@ async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, s
             ctx = RegistryContext.from_settings(settings)
             return await imports.import_rows(ctx, sessions, plan, on_progress=advance)
     finally:
+        await asyncio.to_thread(workers.shutdown)  # the signing workers, if a chunk started them
         await engine.dispose()
 
 

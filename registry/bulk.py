@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -62,21 +62,38 @@ def _columns(table: Table, names: Iterable[str]) -> list[Column[Any]]:
     return columns
 
 
-def _records(
-    rows: Iterable[Mapping[str, Any]], names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
-) -> Iterator[tuple[Any, ...]]:
-    """The rows as tuples in column order, each value bound as SQLAlchemy would bind it; lazily, row by row."""
+def _binder(
+    names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
+) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A row as a tuple in column order, each value bound as SQLAlchemy would bind it."""
     values = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
     processors = [(i, column.type.dialect_impl(dialect).bind_processor(dialect)) for i, column in enumerate(columns)]
     steps: list[tuple[int, Callable[[Any], Any]]] = [(i, process) for i, process in processors if process is not None]
     if not steps:
-        yield from map(values, rows)
-        return
-    for row in rows:
+        return lambda row: tuple(values(row))
+
+    def bind(row: Mapping[str, Any]) -> tuple[Any, ...]:
         fields = list(values(row))
         for i, process in steps:
             fields[i] = process(fields[i])
-        yield tuple(fields)
+        return tuple(fields)
+
+    return bind
+
+
+def _records(
+    rows: Iterable[Mapping[str, Any]], names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
+) -> Iterator[tuple[Any, ...]]:
+    """The rows as bound tuples (``_binder``); lazily, row by row."""
+    return map(_binder(names, columns, dialect), rows)
+
+
+async def _records_async(
+    rows: AsyncIterator[Mapping[str, Any]], names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
+) -> AsyncIterator[tuple[Any, ...]]:
+    bind = _binder(names, columns, dialect)
+    async for row in rows:
+        yield bind(row)
 
 
 def _integrity_error(statement: str, exc: Exception) -> IntegrityError:
@@ -84,13 +101,18 @@ def _integrity_error(statement: str, exc: Exception) -> IntegrityError:
     return IntegrityError(statement, None, exc, hide_parameters=True)
 
 
-async def insert_rows(session: AsyncSession, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+async def insert_rows(
+    session: AsyncSession, table: Table, rows: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
+) -> None:
     """INSERT every row, in order, in the session's transaction; the columns are the keys of the rows (all alike).
 
-    PostgreSQL: one ``COPY`` on the driver connection, which sends rows as ``rows`` yields them: given a generator,
-    the database inserts the first rows while the generator makes the next. Serial ids are drawn in row order, as with
-    INSERT, and triggers fire just the same (the audit log's forbid UPDATE and DELETE only).
+    PostgreSQL: one ``COPY`` on the driver connection, which sends rows as ``rows`` yields them: given a generator
+    (or an asynchronous one), the database inserts the first rows while the generator makes the next. Serial ids are
+    drawn in row order, as with INSERT, and triggers fire just the same (the audit log's forbid UPDATE and DELETE only).
     """
+    if isinstance(rows, AsyncIterable):
+        await _insert_async(session, table, aiter(rows))
+        return
     iterator = iter(rows)
     first = next(iterator, None)
     if first is None:
@@ -100,8 +122,32 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Iterable[Mappin
         await session.execute(insert(table), [first, *iterator])
         return
     names = list(first)
-    columns = _columns(table, names)
-    records = _records(itertools.chain((first,), iterator), names, columns, session.get_bind().dialect)
+    records = _records(itertools.chain((first,), iterator), names, _columns(table, names), session.get_bind().dialect)
+    await _copy(driver, table, names, records)
+
+
+async def _insert_async(session: AsyncSession, table: Table, rows: AsyncIterator[Mapping[str, Any]]) -> None:
+    first = await anext(rows, None)
+    if first is None:
+        return
+    driver = await driver_connection(session)
+    if driver is None:
+        await session.execute(insert(table), [first, *[row async for row in rows]])
+        return
+    names = list(first)
+
+    async def chained() -> AsyncIterator[Mapping[str, Any]]:
+        yield first
+        async for row in rows:
+            yield row
+
+    records = _records_async(chained(), names, _columns(table, names), session.get_bind().dialect)
+    await _copy(driver, table, names, records)
+
+
+async def _copy(
+    driver: Any, table: Table, names: list[str], records: Iterable[tuple[Any, ...]] | AsyncIterable[tuple[Any, ...]]
+) -> None:
     try:
         await driver.copy_records_to_table(table.name, records=records, columns=names, schema_name=table.schema)
     except asyncpg.IntegrityConstraintViolationError as exc:

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # How long a signed status list stays valid (its validUntil): an offline verifier holding a saved list trusts it
     # this long, then answers UNKNOWN. Caches keep a list a minute at most (its ttl), never longer than this.
     status_list_validity_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3_600
+    # Worker processes that sign and seal a large batch or an import chunk (registry.workers); 0 or 1 keeps that work
+    # in the serving process, as before. Off by default: on two cores shared with PostgreSQL it bought nothing
+    # measurable (benchmarks/README.md, batch-workers): a batch's other steps, not its signing, bound it there.
+    # Batches under ``batch_parallel_min_rows`` always stay in process (a hand-over costs more than it saves there).
+    batch_workers: Annotated[int, Field(ge=0, le=64)] = 0
+    batch_parallel_min_rows: Annotated[int, Field(ge=1)] = 200
     log_level: str = "INFO"
     # Federation: the other regions' nodes (region -> base URL, e.g. {"TJ": "http://10.0.0.2:8000"}). A question about
     # a certificate whose number carries one of these regions is answered by that region's node.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,11 +21,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from registry import bulk
+from registry import bulk, workers
 from registry.audit import service as audit
 from registry.audit.service import Actor
-from registry.auth.claim_codes import claim_code_hash, new_claim_code
-from registry.certificates import journal, numbering, signing, status_lists
+from registry.auth.claim_codes import new_claim_code
+from registry.certificates import journal, minting, numbering, status_lists
 from registry.certificates.awards import Accepted
 from registry.certificates.models import Certificate, CertificateEvent, Status
 from registry.context import RegistryContext
@@ -36,7 +36,7 @@ from registry.i18n import _
 from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyUse
-from registry.keys.signers import Signer
+from registry.keys.signers import PortableKey
 from registry.metrics import CERTIFICATES_ISSUED
 from registry.transparency import service as transparency
 from registry.transparency.models import LeafKind
@@ -58,22 +58,21 @@ class Minted:
 
 
 @dataclass(frozen=True, slots=True)
-class _Signer:
+class _Drafts:
     """What every certificate of one recording shares."""
 
-    ctx: RegistryContext
     issuer: Issuer
     kid: str
-    signer: Signer
     issued_at: datetime
     supersedes: str | None
 
-    def mint(self, accepted: Accepted, *, number: str, slot: tuple[str, int], holder: holders.HolderRef) -> Minted:
-        award, box = accepted.award, self.ctx.box
+    def draft(self, accepted: Accepted, *, number: str, slot: tuple[str, int], holder: holders.HolderRef) -> Minted:
+        """A certificate with every value drawn at random or given, its cryptography (``minting.SEALED_COLUMNS``)
+        still to come."""
+        award = accepted.award
         claim_code = new_claim_code()
-        certificate_id = uuid.uuid4()
         values: dict[str, Any] = {
-            "id": certificate_id,
+            "id": uuid.uuid4(),
             "number": number,
             "issuer_id": self.issuer.id,
             "kid": self.kid,
@@ -88,32 +87,67 @@ class _Signer:
             "evaluation_batch": award.evaluation_batch,
             "status": Status.active.value,
             "verify_token": secrets.token_urlsafe(18),  # 144 random bits
-            "claim_code_hash": claim_code_hash(box, claim_code),
+            "claim_code_hash": None,
             "issued_at": self.issued_at,
             "supersedes": self.supersedes,
             "status_list_id": slot[0],
             "status_index": slot[1],
-            "status_seal": signing.status_seal(
-                box,
-                certificate_id=certificate_id,
-                number=number,
-                status=Status.active,
-                revocation_reason=None,
-                superseded_by=None,
-            ),
+            "status_seal": None,
+            "signature": None,
+            "record_seal": None,
         }
-        payload = signing.payload_of(
-            values,
-            issuer_code=self.issuer.code,
-            holder_id_type=holder.id_type,
-            holder_id_masked=holder.id_masked,
-            holder_ref=accepted.holder.index,
-        )
-        values["signature"] = signature = signing.sign(payload, signer=self.signer)
-        values["record_seal"] = signing.record_seal(
-            box, certificate_id=certificate_id, kid=self.kid, payload=payload, signature=signature
-        )
         return Minted(accepted=accepted, values=values, claim_code=claim_code, holder=holder)
+
+
+def _facts(minted: Minted) -> minting.RowFacts:
+    values, holder = minted.values, minted.holder
+    return (
+        str(values["id"]),
+        values["number"],
+        minted.claim_code,
+        values["cert_type"],
+        values["catalogue_code"],
+        values["catalogue_version"],
+        values["level"],
+        values["holder_name"],
+        values["awarded_on"],
+        values["valid_until"],
+        values["evaluation_batch"],
+        holder.id_type,
+        holder.id_masked,
+        minted.accepted.holder.index,
+    )
+
+
+def _sealed(minted: Minted, sealed: minting.Sealed) -> dict[str, Any]:
+    values = minted.values
+    values.update(zip(minting.SEALED_COLUMNS, sealed, strict=True))
+    return values
+
+
+def _rows(
+    ctx: RegistryContext, sealing: minting.Sealing, minted: list[Minted]
+) -> Iterator[dict[str, Any]] | AsyncIterator[dict[str, Any]]:
+    """Each certificate row as soon as it is signed, in row order. On PostgreSQL the COPY sends rows while the next
+    are made, so the database stores them (table and indexes) on one core while they are signed on the others: in
+    worker processes for a large batch (``REGISTRY_BATCH_WORKERS``), else in this one."""
+    settings = ctx.settings
+    large = len(minted) >= settings.batch_parallel_min_rows and settings.batch_workers > 1
+    portable = sealing.portable() if large else None  # None too for a signer that cannot leave this process
+    pool = workers.pool(settings.batch_workers) if portable is not None else None
+    if pool is None or portable is None:
+        signer = sealing.signer
+        assert not isinstance(signer, PortableKey)
+        return (_sealed(m, minting.seal_row(sealing, signer, _facts(m))) for m in minted)
+
+    async def in_pool() -> AsyncIterator[dict[str, Any]]:
+        done = 0
+        async for chunk in minting.seal_in_pool(pool, portable, [_facts(m) for m in minted]):
+            for sealed in chunk:
+                yield _sealed(minted[done], sealed)
+                done += 1
+
+    return in_pool()
 
 
 async def record(
@@ -134,19 +168,15 @@ async def record(
     key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer_id)
     if key is None:
         raise Forbidden(_("evaluation body {code} has no active signing key", code=issuer.code))
-    signer = _Signer(ctx, issuer, key.kid, ctx.keyring.signer(key), utcnow().replace(microsecond=0), supersedes)
+    drafts = _Drafts(issuer, key.kid, utcnow().replace(microsecond=0), supersedes)
+    sealing = minting.Sealing(ctx.box, ctx.keyring.signer(key), issuer.code, drafts.issued_at)
     holder_refs = await holders.upsert(ctx, session, [item.holder for item in accepted])
     numbers = await _fresh_numbers(session, issuer=issuer, accepted=accepted)
     slots = await status_lists.take_slots(session, issuer_id=issuer_id, count=len(accepted))
-    minted: list[Minted] = []
-
-    def rows() -> Iterator[dict[str, Any]]:
-        """Each certificate row as soon as it is signed. On PostgreSQL the COPY sends rows while the next are made, so
-        the database stores them (table and indexes) on one core while this process signs on the other."""
-        for item, number, slot in zip(accepted, numbers, slots, strict=True):
-            certificate = signer.mint(item, number=number, slot=slot, holder=holder_refs[item.holder.index])
-            minted.append(certificate)
-            yield certificate.values
+    minted = [
+        drafts.draft(item, number=number, slot=slot, holder=holder_refs[item.holder.index])
+        for item, number, slot in zip(accepted, numbers, slots, strict=True)
+    ]
 
     if bulk.is_postgres(session) and len(accepted) > 1:
         # The look-ups are done. Custom plans (see awards.screen) would now re-plan every foreign-key check of the
@@ -154,7 +184,7 @@ async def record(
         # primary-key probes, which a generic plan serves well however young the table. Back to whatever the
         # operator configured (DEFAULT), not to a value chosen here.
         await session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
-    await _insert(session, rows(), minted, actor=actor, at=signer.issued_at, supersedes=supersedes)
+    await _insert(session, _rows(ctx, sealing, minted), minted, actor=actor, at=drafts.issued_at, supersedes=supersedes)
     events = [
         journal.Event(_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes), _leaf(m, issuer=issuer))
         for m in minted
@@ -169,14 +199,14 @@ async def record(
 
 async def _insert(
     session: AsyncSession,
-    rows: Iterator[dict[str, Any]],
+    rows: Iterator[dict[str, Any]] | AsyncIterator[dict[str, Any]],
     minted: list[Minted],
     *,
     actor: Actor,
     at: datetime,
     supersedes: str | None,
 ) -> None:
-    """The certificates as ``rows`` makes them (filling ``minted``), then their "issued" events."""
+    """The certificates as ``rows`` makes them (completing ``minted``), then their "issued" events."""
     reason = f"correction of {supersedes}" if supersedes else None
     try:
         await bulk.insert_rows(session, bulk.table_of(Certificate), rows)

@@ -41,6 +41,16 @@ class SecretsBox:
             record_seal_key=_derive(master_key, b"record-seal"),
         )
 
+    def for_sealing(self) -> SecretsBox:
+        """The box a minting worker gets: the keyed hash and record-seal keys, none that decrypts or unwraps."""
+        return SecretsBox(
+            encryption_key=b"",
+            blind_index_key=b"",
+            secret_hash_key=self.secret_hash_key,
+            key_wrapping_key=b"",
+            record_seal_key=self.record_seal_key,
+        )
+
     # --- encryption at rest -------------------------------------------------------------------------------------
 
     def encrypt(self, plaintext: bytes, *, context: str) -> bytes:

@@ -10,7 +10,7 @@ the two today; another (SM2 with SM3, say) is one more entry in ``ALGORITHMS``: 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -237,6 +237,27 @@ class KeySigner:
     def named(self, kid: str) -> KeySigner:
         """The same key, announcing itself under another kid (its URL, in credentials and status lists)."""
         return KeySigner(kid=kid, algorithm=self.algorithm, private_key=self.private_key)
+
+    def portable(self) -> PortableKey:
+        """The key as plain bytes, to sign with in a worker process (``registry.workers``)."""
+        if isinstance(self.private_key, Ed25519PrivateKey):
+            private = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        else:
+            private = self.private_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        return PortableKey(kid=self.kid, algorithm=self.algorithm.name, private=private)
+
+
+@dataclass(frozen=True, slots=True)
+class PortableKey:
+    """A ``KeySigner`` as picklable bytes, in the form its algorithm's ``signing_key`` reads (never in a repr)."""
+
+    kid: str
+    algorithm: str
+    private: bytes = field(repr=False)
+
+    def signer(self) -> KeySigner:
+        chosen = algorithm(self.algorithm)
+        return KeySigner(self.kid, chosen, chosen.signing_key(self.private))
 
 
 @dataclass(frozen=True, slots=True)

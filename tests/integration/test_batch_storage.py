@@ -14,11 +14,12 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from registry import bulk
+from registry import bulk, workers
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
 from registry.certificates import signing
 from registry.certificates.models import Certificate, CertificateEvent
+from registry.config import Settings
 from registry.db import transaction, utcnow
 from registry.holders.models import Holder
 from tests.factories import (
@@ -31,7 +32,16 @@ from tests.factories import (
 )
 
 
+@pytest.fixture
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """As every test has them; with ``signing="workers"``, a batch of any size is signed in worker processes."""
+    if getattr(request, "param", "in process") == "workers":
+        return settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1})
+    return settings
+
+
 # Long: compares every stored column of both ways of issuing, side by side.
+@pytest.mark.parametrize("settings", ["in process", "workers"], indirect=True)
 async def test_a_batch_stores_what_single_issuance_stores(app: FastAPI, client: httpx.AsyncClient) -> None:
     issuer = await ready_issuer(app, client)
     known = {"name": "张三", "id_type": "resident_id", "id_number": resident_id(sequence=900)}
@@ -50,6 +60,7 @@ async def test_a_batch_stores_what_single_issuance_stores(app: FastAPI, client: 
     )
     assert response.status_code == 201, response.text
     numbers = [c["number"] for c in response.json()["certificates"]]
+    assert workers.running() == (app.state.context.settings.batch_parallel_min_rows == 1)
     for issued in response.json()["certificates"][:3]:
         scanned = await client.get(f"/v1/verify/{issued['qr_token']}")
         assert scanned.status_code == 200

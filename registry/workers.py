@@ -1,0 +1,99 @@
+"""The worker processes that sign and seal large batches and imports on several cores (``REGISTRY_BATCH_WORKERS``).
+
+One pool per process, made on the first batch that needs it — a process that never issues a large batch has no
+children — and shut down with the application (its lifespan) or at the end of a ``registry`` command. The workers
+are started by a fork server, not forked from the caller: a worker forked from ``registry serve`` would inherit its
+listening socket and database connections. Each worker ends when this process does, even by ``kill -9``
+(``_die_with``), and the fork server follows.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import select
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+# What the fork server imports once, so that every worker starts with the signing code loaded.
+_PRELOAD = ["registry.certificates.minting"]
+
+
+def _die_with(owner: int) -> None:
+    """Run in each worker as it starts: a thread that ends the worker as soon as ``owner`` (the process that made
+    the pool) has exited, however it exited. A worker's parent is the fork server, and the fork server waits for its
+    children's copies of its lifeline to close: without this, ``kill -9`` of the server would leave both running."""
+    threading.Thread(target=_watch, args=(owner,), name="registry-owner-watch", daemon=True).start()
+
+
+def _watch(owner: int) -> None:
+    try:
+        handle = os.pidfd_open(owner)  # Linux: readable once the process has exited
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd here: look once a second
+        while _exists(owner):
+            time.sleep(1.0)
+        os._exit(1)
+    select.select([handle], [], [])
+    os._exit(1)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Pools:
+    """This process's one pool (a class, not module globals, so that tests and shutdown see the same one)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pool: ProcessPoolExecutor | None = None
+        self.size = 0
+
+
+_POOLS = _Pools()
+
+
+def pool(count: int) -> ProcessPoolExecutor | None:
+    """The pool of ``count`` workers (made now if need be), or None for ``count`` 0 or 1: work stays in process."""
+    if count <= 1:
+        return None
+    with _POOLS.lock:
+        if _POOLS.pool is None or _POOLS.size != count:
+            if _POOLS.pool is not None:
+                _POOLS.pool.shutdown(wait=False, cancel_futures=True)
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_PRELOAD)
+            _POOLS.pool = ProcessPoolExecutor(
+                max_workers=count, mp_context=context, initializer=_die_with, initargs=(os.getpid(),)
+            )
+            _POOLS.size = count
+        return _POOLS.pool
+
+
+def discard(broken: ProcessPoolExecutor) -> None:
+    """Forget a pool that broke (a worker died), so that the next batch makes a new one."""
+    with _POOLS.lock:
+        if _POOLS.pool is broken:
+            _POOLS.pool, _POOLS.size = None, 0
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop the workers and wait for them to exit; the next batch would make a new pool."""
+    with _POOLS.lock:
+        current, _POOLS.pool, _POOLS.size = _POOLS.pool, None, 0
+    if current is not None:
+        current.shutdown(wait=True, cancel_futures=True)
+
+
+def running() -> bool:
+    return _POOLS.pool is not None

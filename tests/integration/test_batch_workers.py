@@ -1,0 +1,243 @@
+"""A large batch is signed and sealed in worker processes (registry.workers): the same bytes as in process, all or
+nothing when a row fails in a worker, the same Idempotency-Key retry, and no worker left once the app has stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from sqlalchemy import select, text
+from sqlmodel import col
+
+from api.app import create_app, dispose
+from registry import workers
+from registry.certificates import minting, recording
+from registry.certificates.models import Certificate
+from registry.config import Settings
+from registry.context import RegistryContext
+from registry.db import transaction, utcnow
+from registry.holders.models import Holder
+from registry.keys.models import SigningKey
+from registry.keys.signers import ED25519, ES256, KeySigner
+from tests.factories import bearer, certificate_body, ready_issuer, resident_id
+
+ROWS = 300  # over the default threshold (200), and more than one chunk of minting.CHUNK_ROWS
+BATCHES = "/v1/certificate-batches"
+
+
+@pytest.fixture
+async def pooled_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app with two signing workers, used from the first batch of any size."""
+    application = create_app(settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1}))
+    yield application
+    await dispose(application)
+
+
+@pytest.fixture
+async def pooled_client(pooled_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=pooled_app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
+        yield http
+
+
+def _rows(count: int) -> list[dict[str, Any]]:
+    return [
+        certificate_body(
+            holder={"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)},
+            evaluation_batch=None if i % 4 == 0 else "2026-BJ-AI-02",
+        )
+        for i in range(count)
+    ]
+
+
+def _facts(count: int) -> list[minting.RowFacts]:
+    day = utcnow().date()
+    return [
+        (
+            f"id-{i}",
+            f"BJT2026{i:08d}",
+            f"CODE-{i:04d}",
+            "title",
+            "ENG-AI",
+            1,
+            "senior",
+            f"学员{i}",
+            day,
+            None,
+            None,
+            "resident_id",
+            "11**************1X",
+            f"{i:064x}",
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("algorithm", [ED25519, ES256], ids=["Ed25519", "ES256"])
+async def test_rows_sealed_in_worker_processes_are_byte_for_byte_those_sealed_in_process(
+    settings: Settings, algorithm: Any
+) -> None:
+    ctx = RegistryContext.from_settings(settings)
+    private, _public = algorithm.generate()
+    signer = KeySigner("kid-1", algorithm, algorithm.signing_key(private))
+    sealing = minting.Sealing(ctx.box, signer, "BJ-AI-COMMITTEE", utcnow().replace(microsecond=0))
+    facts = _facts(2 * minting.CHUNK_ROWS + 7)
+    portable = sealing.portable()
+    assert portable is not None
+    assert portable.box.encryption_key == b""  # a worker gets no key that decrypts personal data or unwraps keys
+    pool = workers.pool(2)
+    assert pool is not None
+    try:
+        pooled = [sealed async for chunk in minting.seal_in_pool(pool, portable, facts) for sealed in chunk]
+    finally:
+        workers.shutdown()
+    assert pooled == minting.seal_rows(sealing, facts)
+
+
+async def test_a_pool_whose_worker_was_killed_is_replaced_and_the_rows_are_sealed_all_the_same(
+    settings: Settings,
+) -> None:
+    ctx = RegistryContext.from_settings(settings)
+    signer = KeySigner("kid-1", ED25519, Ed25519PrivateKey.generate())
+    sealing = minting.Sealing(ctx.box, signer, "BJ-AI-COMMITTEE", utcnow().replace(microsecond=0))
+    portable = sealing.portable()
+    assert portable is not None
+    facts = _facts(minting.CHUNK_ROWS + 1)
+    pool = workers.pool(2)
+    assert pool is not None
+    try:
+        assert pool.submit(minting.seal_rows, portable, facts[:1]).result(timeout=60)
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        sealed = [row async for chunk in minting.seal_in_pool(pool, portable, facts) for row in chunk]
+        assert workers.pool(2) is not pool  # the broken pool was dropped: the next batch gets a new one
+    finally:
+        workers.shutdown()
+    assert sealed == minting.seal_rows(sealing, facts)
+
+
+async def test_a_batch_signed_in_workers_stores_what_signing_in_process_would(
+    pooled_app: FastAPI, pooled_client: httpx.AsyncClient
+) -> None:
+    issuer = await ready_issuer(pooled_app, pooled_client)
+    response = await pooled_client.post(
+        BATCHES, json={"certificates": _rows(ROWS)}, headers={**bearer(issuer), "Idempotency-Key": "pooled"}
+    )
+    assert response.status_code == 201, response.text
+    assert workers.running()
+    answered = {c["number"]: c for c in response.json()["certificates"]}
+    ctx: RegistryContext = pooled_app.state.context
+    async with transaction(pooled_app.state.sessions) as session:
+        stored = (await session.execute(select(Certificate, Holder).join(Holder))).all()
+        kids = {certificate.kid for certificate, _holder in stored}
+        keys = (await session.execute(select(SigningKey).where(col(SigningKey.kid).in_(kids)))).scalars()
+        signers = {key.kid: ctx.keyring.signer(key) for key in keys}
+    assert len(stored) == ROWS
+    for certificate, holder in stored:
+        sealing = minting.Sealing(ctx.box, signers[certificate.kid], "BJ-AI-COMMITTEE", certificate.issued_at)
+        facts: minting.RowFacts = (
+            str(certificate.id),
+            certificate.number,
+            answered[certificate.number]["claim_code"],
+            certificate.cert_type,
+            certificate.catalogue_code,
+            certificate.catalogue_version,
+            certificate.level,
+            certificate.holder_name,
+            certificate.awarded_on,
+            certificate.valid_until,
+            certificate.evaluation_batch,
+            holder.id_type,
+            holder.id_masked,
+            holder.id_index,
+        )
+        in_process = minting.seal_row(sealing, signers[certificate.kid], facts)
+        assert (
+            certificate.claim_code_hash,
+            certificate.status_seal,
+            certificate.signature,
+            certificate.record_seal,
+        ) == in_process
+
+
+async def _count(app: FastAPI, table: str) -> int:
+    async with transaction(app.state.sessions) as session:
+        return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+
+
+async def test_a_row_failing_in_a_worker_issues_nothing_and_the_retry_issues_all(
+    pooled_app: FastAPI, pooled_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer = await ready_issuer(pooled_app, pooled_client)
+    before = {table: await _count(pooled_app, table) for table in ("certificates", "holders", "audit_log")}
+    facts = recording._facts
+
+    def one_bad_row(minted: recording.Minted) -> minting.RowFacts:
+        row = facts(minted)
+        # Row 250 reaches its worker with an award date that is not a date: signing it raises there.
+        return (*row[:8], "not a date", *row[9:]) if minted.accepted.row == 250 else row  # type: ignore[return-value]
+
+    monkeypatch.setattr(recording, "_facts", one_bad_row)
+    headers = {**bearer(issuer), "Idempotency-Key": "round-3"}
+    rows = _rows(ROWS)
+    with pytest.raises(AttributeError, match="isoformat"):
+        await pooled_client.post(BATCHES, json={"certificates": rows}, headers=headers)
+    assert {table: await _count(pooled_app, table) for table in before} == before
+
+    monkeypatch.setattr(recording, "_facts", facts)
+    retried = await pooled_client.post(BATCHES, json={"certificates": rows}, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert await _count(pooled_app, "certificates") == before["certificates"] + ROWS
+    again = await pooled_client.post(BATCHES, json={"certificates": rows}, headers=headers)
+    assert again.json() == retried.json()
+    assert await _count(pooled_app, "certificates") == before["certificates"] + ROWS
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_the_workers_exit_when_the_app_stops(settings: Settings) -> None:
+    application = create_app(settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1}))
+    try:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
+            issuer = await ready_issuer(application, http)
+            response = await http.post(
+                BATCHES, json={"certificates": _rows(3)}, headers={**bearer(issuer), "Idempotency-Key": "small"}
+            )
+            assert response.status_code == 201, response.text
+        pool = workers.pool(2)
+        assert pool is not None
+        pids = list(pool._processes)  # which processes to look for afterwards
+        assert pids
+        assert all(_alive(pid) for pid in pids)
+    finally:
+        await dispose(application)
+    assert not workers.running()
+    assert not any(_alive(pid) for pid in pids)
+    assert os.getpid() not in pids
+
+
+def test_the_pool_is_off_for_zero_or_one_worker() -> None:
+    assert workers.pool(0) is None
+    assert workers.pool(1) is None
+    assert not workers.running()
+
+
+def test_a_key_travels_to_a_worker_and_signs_the_same_bytes() -> None:
+    signer = KeySigner("k", ED25519, Ed25519PrivateKey.generate())
+    portable = signer.portable()
+    assert "private" not in repr(portable)  # the key bytes are never in a repr (or a log line made of one)
+    assert portable.signer().sign(b"payload") == signer.sign(b"payload")
