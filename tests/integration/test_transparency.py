@@ -174,7 +174,14 @@ async def test_a_batch_of_n_adds_n_consecutive_leaves(app: FastAPI, client: http
     issuer = await ready_issuer(app, client)
     await _issue(client, issuer)
     rows = [
-        certificate_body(holder={"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)})
+        # Born on another day than the default holder: the suite-wide automatic sequence cannot collide with these.
+        certificate_body(
+            holder={
+                "name": f"学员{i}",
+                "id_type": "resident_id",
+                "id_number": resident_id(birth="19930303", sequence=i),
+            }
+        )
         for i in range(12)
     ]
     response = await client.post(
