@@ -40,12 +40,8 @@ import httpx
 import load
 import orjson
 
-from registry.audit.service import Actor
 from registry.auth.claim_codes import claim_code_hash, new_claim_code
-from registry.auth.scopes import Role
 from registry.certificates import numbering, signing
-from registry.clients import service as clients
-from registry.clients.schemas import ClientCreate
 from registry.context import RegistryContext
 from registry.db import session_factory, transaction, utcnow
 from registry.gc_tuning import settle_garbage_collector
@@ -109,16 +105,9 @@ async def prepare_http_database(url: str, key: str) -> tuple[str, str]:
     """A fresh registry with the benchmark's evaluation body and one issuer client; returns its credentials."""
     ctx, engine, _issuer = await load.fresh_registry(url, key)
     try:
-        async with transaction(session_factory(engine)) as session:
-            created = await clients.create(
-                ctx,
-                session,
-                actor=Actor(id="cli"),
-                body=ClientCreate(role=Role.issuer, name="batch benchmark", issuer_code=common.ISSUER_CODE),
-            )
+        return await load.issuer_client(ctx, engine, name="batch benchmark")
     finally:
         await engine.dispose()
-    return created.client_id, created.client_secret
 
 
 def access_token(client: httpx.Client, client_id: str, client_secret: str) -> str:

@@ -101,6 +101,21 @@ async def is_loaded(database_url: str, count: int, data_dir: Path) -> bool:
         return False
 
 
+async def issuer_client(ctx: RegistryContext, engine: AsyncEngine, *, name: str) -> tuple[str, str]:
+    """An issuer client of the benchmark's body, made as `registry clients create` makes one: (id, secret)."""
+    from registry.clients import service as clients
+    from registry.clients.schemas import ClientCreate
+
+    async with transaction(session_factory(engine)) as session:
+        created = await clients.create(
+            ctx,
+            session,
+            actor=Actor(id="cli"),
+            body=ClientCreate(role=Role.issuer, name=name, issuer_code=common.ISSUER_CODE),
+        )
+    return created.client_id, created.client_secret
+
+
 async def fresh_registry(database_url: str, key: str) -> tuple[RegistryContext, AsyncEngine, Issuer]:
     """Drop and re-create the database, migrate it, and register the benchmark's evaluation body."""
     await common.recreate_database(database_url)

@@ -78,27 +78,16 @@ async def active_certificates(url: str, tokens: list[str]) -> dict[str, str]:
 
 async def issuer_credentials(url: str, key: str) -> tuple[str, str]:
     """An issuer client of the benchmark's evaluation body, made as `registry clients create` makes one."""
-    from registry.audit.service import Actor
-    from registry.auth.scopes import Role
-    from registry.clients import service as clients
-    from registry.clients.schemas import ClientCreate
     from registry.config import Settings
     from registry.context import RegistryContext
-    from registry.db import create_engine, session_factory, transaction
+    from registry.db import create_engine
 
     ctx = RegistryContext.from_settings(Settings(database_url=url, master_key=key, env="test"))
     engine = create_engine(url)
     try:
-        async with transaction(session_factory(engine)) as session:
-            created = await clients.create(
-                ctx,
-                session,
-                actor=Actor(id="cli"),
-                body=ClientCreate(role=Role.issuer, name="proxy benchmark", issuer_code=common.ISSUER_CODE),
-            )
+        return await load.issuer_client(ctx, engine, name="proxy benchmark")
     finally:
         await engine.dispose()
-    return created.client_id, created.client_secret
 
 
 def storm(label: str, base_url: str, script: Path, args: argparse.Namespace, proxy: Nginx | None) -> Storm:
