@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -21,12 +21,22 @@ from registry.issuers.credit_code import credit_code_check_char
 
 _GB11643_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _sequence = itertools.count(100)
+_AUTOMATIC_BIRTHS_FROM = date(1950, 1, 1)
 
 
-def resident_id(*, region: str = "110105", birth: str = "19880712", sequence: int | None = None) -> str:
-    """A well-formed resident ID number (GB 11643) that belongs to nobody: fresh sequence digits each call."""
-    seq = f"{(sequence if sequence is not None else next(_sequence)) % 1000:03d}"
-    first17 = region + birth + seq
+def resident_id(*, region: str = "110105", birth: str | None = None, sequence: int | None = None) -> str:
+    """A well-formed resident ID number (GB 11643) that belongs to nobody.
+
+    With an explicit ``sequence`` the birth date defaults to 1988-07-12, so a test can name the same number twice.
+    Without one, every call in the run gets a number no other call gets, explicit or automatic: the automatic
+    sequence's birth dates start at 1950-01-01 and move on a day every 1,000 numbers, a range no explicit default
+    uses (an explicit ``birth`` with an automatic sequence wraps its three sequence digits at 1,000)."""
+    if sequence is not None:
+        seq, born = sequence, birth or "19880712"
+    else:
+        drawn = next(_sequence)
+        seq, born = drawn, birth or (_AUTOMATIC_BIRTHS_FROM + timedelta(days=drawn // 1000)).strftime("%Y%m%d")
+    first17 = region + born + f"{seq % 1000:03d}"
     total = sum(int(d) * w for d, w in zip(first17, _GB11643_WEIGHTS, strict=True))
     return first17 + "10X98765432"[total % 11]
 
