@@ -80,19 +80,33 @@ def pool(count: int) -> ProcessPoolExecutor | None:
 
 
 def discard(broken: ProcessPoolExecutor) -> None:
-    """Forget a pool that broke (a worker died), so that the next batch makes a new one."""
+    """Forget a pool that broke (a worker died), so that the next batch makes a new one, and kill what is left of it.
+
+    CPython's own clean-up of a broken pool terminates the workers it lists at that moment. A worker started by a
+    ``submit`` racing with the breakage is listed a moment later and survives; it then waits for ever on the task
+    queue's lock, which the killed worker held, nobody reads the queue, the pool's feeder thread blocks on the full
+    pipe, and the interpreter never exits (it joins that thread at exit). So every worker the pool lists now is
+    killed: a broken pool has nothing worth finishing."""
     with _POOLS.lock:
         if _POOLS.pool is broken:
             _POOLS.pool, _POOLS.size = None, 0
+    listed = list((broken._processes or {}).values())  # shutdown() forgets them
     broken.shutdown(wait=False, cancel_futures=True)
+    for process in listed:
+        if process.is_alive():
+            process.kill()
 
 
 def shutdown() -> None:
     """Stop the workers and wait for them to exit; the next batch would make a new pool."""
     with _POOLS.lock:
         current, _POOLS.pool, _POOLS.size = _POOLS.pool, None, 0
-    if current is not None:
-        current.shutdown(wait=True, cancel_futures=True)
+    if current is None:
+        return
+    if current._broken:  # a worker died between batches: waiting for the rest could wait for ever (see discard)
+        discard(current)
+        return
+    current.shutdown(wait=True, cancel_futures=True)
 
 
 def running() -> bool:

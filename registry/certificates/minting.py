@@ -99,7 +99,7 @@ async def seal_in_pool(
     chunks = [rows[start : start + CHUNK_ROWS] for start in range(0, len(rows), CHUNK_ROWS)]
     try:
         futures: list[Future[list[Sealed]]] = [pool.submit(seal_rows, sealing, chunk) for chunk in chunks]
-    except BrokenProcessPool:
+    except (BrokenProcessPool, OSError):  # OSError: a worker started while the pool was breaking found it closed
         workers.discard(pool)
         futures = []
     try:
