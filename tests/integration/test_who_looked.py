@@ -76,3 +76,23 @@ async def test_a_full_visit_queue_drops_new_visits_instead_of_slowing_the_scan(a
     assert len(log.queue) == 2  # the other three were counted in registry_visits_dropped_total and let go
     log.queue.clear()
     await log.close()
+
+
+async def test_visits_the_database_refuses_are_dropped_and_the_rest_are_written(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A visit to a certificate that is not there (the row gone from under the queue) must not block the visits
+    queued behind it for ever: the batch that holds it is dropped with a warning, later batches are written."""
+    holder = await signed_in_holder(app, client)
+    log = VisitLog(app.state.engine)
+    log.record(uuid.uuid4(), Visit("qr"), at=datetime.now(UTC))  # no such certificate: the foreign key refuses it
+    await log.flush()
+    assert not log.queue
+    assert await table_rows(app, "verification_visits") == []
+
+    response = await client.get(f"/v1/verify/{holder.certificate['qr_token']}")
+    assert response.status_code == 200
+    await app.state.visits.flush()
+    rows = await table_rows(app, "verification_visits")
+    assert [row["channel"] for row in rows] == ["qr"]
+    await log.close()
