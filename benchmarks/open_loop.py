@@ -10,7 +10,9 @@ every request that fell due during it, as a phone user would see it. (The genera
 server too, so the figures are an upper bound; ``lag`` reports how late the scheduler itself woke.)
 
 Requests go over ``--connections`` persistent HTTP/1.1 connections (raw asyncio streams, no client library on the
-hot path: about 30 µs of Python per request). A due request waits in a queue until a connection is free; with enough
+hot path). The timetable wakes at most once a millisecond (``TICK_SECONDS``) and sends everything due by then, so a
+request may leave up to a millisecond after its due time, and that is counted in its latency; ``lag`` shows it. About
+13 % of a core at 2,100 requests/s. A due request waits in a queue until a connection is free; with enough
 connections the queue is empty unless the server is slow. Each request asks for a random token from the file.
 """
 
@@ -24,6 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+TICK_SECONDS = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +123,10 @@ async def _send_on_timetable(
         now = time.perf_counter()
         due = start + sent * interval
         if due > now:
-            await asyncio.sleep(due - now)
+            # At least a tick: uvloop (libuv) keeps time in whole milliseconds, so a shorter sleep returns at once and
+            # the loop spun — 86 % of a core at 2,100 requests/s, taken from the server it measures. What falls due
+            # during the tick goes out at its end, stamped with its own due time: the wait is charged to the server.
+            await asyncio.sleep(max(due - now, TICK_SECONDS))
             now = time.perf_counter()
         lags.append(now - due)
         # Everything that has fallen due by now goes out, each stamped with its own due time.
