@@ -124,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settle_garbage_collector()
+        # Started before the first request, not by the first large batch, which would wait for them (2.4 s here).
+        await asyncio.to_thread(workers.start, settings.batch_workers)
         yield
         await dispose(app)
 

@@ -297,3 +297,21 @@ def test_a_key_travels_to_a_worker_and_signs_the_same_bytes() -> None:
     portable = signer.portable()
     assert "private" not in repr(portable)  # the key bytes are never in a repr (or a log line made of one)
     assert portable.signer().sign(b"payload") == signer.sign(b"payload")
+
+
+async def test_the_app_starts_every_worker_before_its_first_request_and_stops_them_with_it(settings: Settings) -> None:
+    application = create_app(settings.model_copy(update={"batch_workers": 2}))
+    async with application.router.lifespan_context(application):
+        pool = workers.pool(2)
+        assert pool is not None
+        pids = list(pool._processes)
+        assert len(pids) == 2  # both running before any batch: the first one does not wait for them
+        assert all(_alive(pid) for pid in pids)
+    assert not workers.running()
+    assert not any(_alive(pid) for pid in pids)
+
+
+async def test_an_app_without_batch_workers_starts_no_process(settings: Settings) -> None:
+    application = create_app(settings.model_copy(update={"batch_workers": 0}))
+    async with application.router.lifespan_context(application):
+        assert not workers.running()
