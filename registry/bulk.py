@@ -19,7 +19,7 @@ import asyncpg
 from sqlalchemy import Column, String, Table, any_, bindparam, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 from sqlmodel import SQLModel
@@ -101,6 +101,13 @@ def _integrity_error(statement: str, exc: Exception) -> IntegrityError:
     return IntegrityError(statement, None, exc, hide_parameters=True)
 
 
+def _database_error(statement: str, exc: Exception) -> DBAPIError:
+    """Any other driver error as SQLAlchemy would have raised it (a value the column cannot hold as DataError), so
+    callers catch one family whichever path wrote; ``registry.faults`` still sees the driver's error (``__cause__``)."""
+    kind = DataError if isinstance(exc, asyncpg.DataError) else DBAPIError
+    return kind(statement, None, exc, hide_parameters=True)
+
+
 async def insert_rows(
     session: AsyncSession, table: Table, rows: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]]
 ) -> None:
@@ -152,6 +159,8 @@ async def _copy(
         await driver.copy_records_to_table(table.name, records=records, columns=names, schema_name=table.schema)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise _integrity_error(f"COPY {table.name}", exc) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _database_error(f"COPY {table.name}", exc) from exc
 
 
 async def insert_missing(
@@ -184,6 +193,8 @@ async def insert_missing(
         await driver.execute(sql, *arrays)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise _integrity_error(sql, exc) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _database_error(sql, exc) from exc
 
 
 # --- look-ups of many values at once ------------------------------------------------------------------------------

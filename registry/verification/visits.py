@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
@@ -98,8 +98,9 @@ class VisitLog:
                 try:
                     async with AsyncSession(self.engine) as session, session.begin():
                         await bulk.insert_rows(session, bulk.table_of(VerificationVisit), batch)
-                except IntegrityError:
-                    # Never writable (a certificate gone from under it): dropped, or it would block every later one.
+                except (IntegrityError, DataError):
+                    # Never writable (a certificate gone from under it, a value the database cannot store): dropped,
+                    # or it would block every later one.
                     log.warning("visit log: dropped %d visits the database refused", count)
                 for _ in range(count):
                     self.queue.popleft()

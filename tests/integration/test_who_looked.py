@@ -96,3 +96,23 @@ async def test_visits_the_database_refuses_are_dropped_and_the_rest_are_written(
     rows = await table_rows(app, "verification_visits")
     assert [row["channel"] for row in rows] == ["qr"]
     await log.close()
+
+
+async def test_a_visit_with_a_value_the_database_cannot_store_neither_raises_nor_blocks_later_ones(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """PostgreSQL refuses a NUL in text (SQLite stores it): refused, the batch is dropped like one that breaks a
+    foreign key, instead of escaping the writer as a driver error or staying queued for ever."""
+    holder = await signed_in_holder(app, client)
+    found = await client.get(f"/v1/verify/{holder.certificate['qr_token']}")
+    assert found.status_code == 200
+    await app.state.visits.flush()
+    certificate_id = (await table_rows(app, "verification_visits"))[0]["certificate_id"]
+    log = VisitLog(app.state.engine)
+    log.record(uuid.UUID(str(certificate_id)), Visit("share_link", purpose="a\x00b"), at=datetime.now(UTC))
+    await log.flush()  # raises nothing
+    assert not log.queue
+    log.record(uuid.UUID(str(certificate_id)), Visit("share_link", purpose="after"), at=datetime.now(UTC))
+    await log.close()
+    purposes = [row["purpose"] for row in await table_rows(app, "verification_visits")]
+    assert "after" in purposes
