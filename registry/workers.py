@@ -10,12 +10,16 @@ listening socket and database connections. Each worker ends when this process do
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import select
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+log = logging.getLogger(__name__)
 
 # What the fork server imports once, so that every worker starts with the signing code loaded.
 _PRELOAD = ["registry.certificates.minting"]
@@ -90,11 +94,16 @@ def start(count: int) -> None:
     made = pool(count)
     if made is None:
         return
-    for _ in range(3):  # a worker that finished its task before the next was handed out takes that one too: again
-        for ready in [made.submit(_ready) for _ in range(count)]:  # each task the pool cannot hand to an idle worker
-            ready.result(timeout=120)  # makes it start one, up to ``count``
-        if len(made._processes or {}) >= count:
-            return
+    try:
+        for _ in range(3):  # a worker that finished its task before the next was handed out takes that one too: again
+            for ready in [made.submit(_ready) for _ in range(count)]:  # each task the pool cannot hand to an idle
+                ready.result(timeout=120)  # worker makes it start one, up to ``count``
+            if len(made._processes or {}) >= count:
+                return
+    except (BrokenProcessPool, OSError, TimeoutError) as exc:
+        # Batches seal in process without a pool: a server that cannot start its workers still serves.
+        log.warning("batch workers: could not start %d (%s); batches will sign in process", count, type(exc).__name__)
+        discard(made)
 
 
 def _ready() -> None:

@@ -97,11 +97,16 @@ async def seal_in_pool(
     pool at once, so the workers stay ahead of the caller. A pool that broke (a worker killed) is dropped, and the
     rows not yet sealed are sealed here: the same bytes, more slowly. An error in a row is raised here."""
     chunks = [rows[start : start + CHUNK_ROWS] for start in range(0, len(rows), CHUNK_ROWS)]
+    futures: list[Future[list[Sealed]]] = []
     try:
-        futures: list[Future[list[Sealed]]] = [pool.submit(seal_rows, sealing, chunk) for chunk in chunks]
-    except (BrokenProcessPool, OSError):  # OSError: a worker started while the pool was breaking found it closed
-        workers.discard(pool)
+        for chunk in chunks:
+            futures.append(pool.submit(seal_rows, sealing, chunk))
+    except (BrokenProcessPool, OSError):  # OSError: e.g. a worker started while the pool broke found it closed
+        for future in futures:
+            future.cancel()
         futures = []
+        if pool._broken:  # only a broken pool goes: a healthy one may be serving another batch at this moment
+            workers.discard(pool)
     try:
         for index, chunk in enumerate(chunks):
             if index < len(futures):

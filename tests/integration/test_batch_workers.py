@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -177,6 +178,54 @@ async def test_a_worker_killed_while_a_batch_starts_more_leaves_no_worker_behind
             assert not _fork_server_children(), "a worker of the broken pool is still alive"
     finally:
         workers.shutdown()
+
+
+async def test_a_failed_hand_over_to_a_healthy_pool_seals_in_process_and_keeps_the_pool(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OSError handing work to a pool that is not broken (no process could be started, say) is this batch's
+    problem only: its rows are sealed in process, and the pool another batch may be using at that moment stays."""
+    ctx = RegistryContext.from_settings(settings)
+    signer = KeySigner("kid-1", ED25519, Ed25519PrivateKey.generate())
+    sealing = minting.Sealing(ctx.box, signer, "BJ-AI-COMMITTEE", utcnow().replace(microsecond=0))
+    portable = sealing.portable()
+    assert portable is not None
+    facts = _facts(minting.CHUNK_ROWS * 2 + 1)
+    pool = workers.pool(2)
+    assert pool is not None
+    handed: list[object] = []
+    real_submit = pool.submit
+
+    def submit_then_fail(*args: Any, **kwargs: Any) -> Any:
+        if handed:
+            raise OSError(24, "Too many open files")
+        handed.append(args)
+        return real_submit(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", submit_then_fail)
+    try:
+        sealed = [row async for chunk in minting.seal_in_pool(pool, portable, facts) for row in chunk]
+        assert workers.pool(2) is pool  # not discarded
+        assert not pool._broken
+    finally:
+        monkeypatch.undo()
+        workers.shutdown()
+    assert sealed == minting.seal_rows(sealing, facts)
+
+
+async def test_a_server_whose_workers_cannot_start_still_starts_and_signs_in_process(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_processes(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", no_processes)
+    application = create_app(settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1}))
+    async with application.router.lifespan_context(application):
+        assert not workers.running()  # the pool that could not start was let go
+        monkeypatch.undo()
+        assert "could not start 2" in caplog.text
+    assert not workers.running()
 
 
 async def test_a_batch_signed_in_workers_stores_what_signing_in_process_would(
