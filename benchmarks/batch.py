@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import sys
 import time
@@ -81,6 +82,10 @@ CERTIFICATE_COLUMNS = (
 class Timing:
     rows: int
     seconds: float
+    # CPU seconds the batch took: the service's processes (serving, batch workers) or the floor's one process, and
+    # the PostgreSQL server's (0 when it does not run on this machine). None when batches overlapped.
+    cpu_service: float | None = None
+    cpu_database: float | None = None
 
     @property
     def rate(self) -> float:
@@ -96,6 +101,13 @@ class Outcome:
     rate: float
     per_batch_rates: list[float]
     load_before: float
+    cpu_ms_per_1000: tuple[float, float] | None = None  # (service or floor process, PostgreSQL), per 1,000 rows
+
+    def best_rate(self, cores: int) -> float | None:
+        """Certificates/s with every core busy all the time on this CPU work: what no scheduling can beat."""
+        if self.cpu_ms_per_1000 is None:
+            return None
+        return cores * 1_000_000 / sum(self.cpu_ms_per_1000)
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------------------
@@ -168,15 +180,26 @@ def run_http(
     if analyze_between:
         asyncio.run(analyze(url))
 
+    database_pid = asyncio.run(common.postmaster_pid(url))
+
+    def cpu() -> tuple[float, float]:
+        database = common.tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
+        return common.tree_cpu_seconds(server.process.pid), database
+
     def one(item: tuple[bytes, int]) -> Timing | None:
         if time.monotonic() > deadline:
             return None
         with httpx.Client(base_url=server.base_url, timeout=timeout) as client:
-            seconds = post_batch(client, access_token(client, *credentials), item[0], item[1])
+            token = access_token(client, *credentials)
+            before = cpu()
+            seconds = post_batch(client, token, item[0], item[1])
+            after = cpu()
         print(f"  HTTP batch of {item[1]:,}: {seconds:6.2f} s  {item[1] / seconds:8,.0f} certificates/s", flush=True)
         if analyze_between:
             asyncio.run(analyze(url))
-        return Timing(rows=item[1], seconds=seconds)
+        if concurrency > 1:
+            return Timing(rows=item[1], seconds=seconds)
+        return Timing(item[1], seconds, after[0] - before[0], after[1] - before[1])
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -265,6 +288,12 @@ async def run_floor(url: str, key: str, batches: list[list[dict[str, Any]]], dea
     finally:
         await engine.dispose()
     connection = await asyncpg.connect(common.driver_dsn(url))
+    database_pid = await common.postmaster_pid(url)
+
+    def cpu() -> tuple[float, float]:
+        database = common.tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
+        return time.process_time(), database
+
     timings: list[Timing] = []
     try:
         versions: dict[str, int] = {
@@ -276,7 +305,7 @@ async def run_floor(url: str, key: str, batches: list[list[dict[str, Any]]], dea
         for rows in batches:
             if time.monotonic() > deadline:
                 break
-            started = time.perf_counter()
+            started, before = time.perf_counter(), cpu()
             async with connection.transaction():
                 ids = [
                     r[0]
@@ -297,8 +326,8 @@ async def run_floor(url: str, key: str, batches: list[list[dict[str, Any]]], dea
                 await connection.copy_records_to_table(
                     "certificates", records=certificate_records, columns=CERTIFICATE_COLUMNS
                 )
-            seconds = time.perf_counter() - started
-            timings.append(Timing(rows=len(rows), seconds=seconds))
+            seconds, after = time.perf_counter() - started, cpu()
+            timings.append(Timing(len(rows), seconds, after[0] - before[0], after[1] - before[1]))
             print(f"  floor batch of {len(rows):,}: {seconds:6.2f} s  {len(rows) / seconds:8,.0f} certificates/s")
         count: int = await connection.fetchval("SELECT count(*) FROM certificates")
     finally:
@@ -323,6 +352,11 @@ def running_service(url: str, key: str, data_dir: Path) -> Iterator[common.Serve
 def summarise(label: str, timings: list[Timing], wall: float | None, load_before: float) -> Outcome:
     rows = sum(t.rows for t in timings)
     seconds = wall if wall is not None else sum(t.seconds for t in timings)
+    cpu = None
+    if rows and all(t.cpu_service is not None and t.cpu_database is not None for t in timings):
+        service = sum(t.cpu_service or 0.0 for t in timings) / rows * 1e6
+        database = sum(t.cpu_database or 0.0 for t in timings) / rows * 1e6
+        cpu = (round(service, 1), round(database, 1))
     return Outcome(
         label=label,
         batches=len(timings),
@@ -331,7 +365,29 @@ def summarise(label: str, timings: list[Timing], wall: float | None, load_before
         rate=round(rows / seconds, 1) if seconds else 0.0,
         per_batch_rates=[round(t.rate) for t in timings],
         load_before=round(load_before, 2),
+        cpu_ms_per_1000=cpu,
     )
+
+
+def print_cpu(http: Outcome, floor: Outcome) -> None:
+    """Where the CPU went, and the best each side could do with every core of this machine busy all the time."""
+    if http.cpu_ms_per_1000 is None or floor.cpu_ms_per_1000 is None:
+        print("CPU: not measured (batches overlapped)")
+        return
+    cores = os.cpu_count() or 1
+    print()
+    print(f"CPU ms per 1,000 certificates (PostgreSQL counted only when it runs on this machine; {cores} cores):")
+    for outcome, own, (mine, database) in (
+        (http, "service (serving + batch workers)", http.cpu_ms_per_1000),
+        (floor, "floor process", floor.cpu_ms_per_1000),
+    ):
+        best = outcome.best_rate(cores) or 0.0
+        print(
+            f"  {outcome.label:<6} {own:<34} {mine:7.1f}  PostgreSQL {database:6.1f}  total {mine + database:7.1f}"
+            f"  -> at most {best:8,.0f} certificates/s on {cores} cores ({outcome.rate / best:.0%} of it reached)"
+        )
+    bound = (http.best_rate(cores) or 0.0) / floor.rate
+    print(f"  HTTP / floor if every core were busy throughout: at most {bound:.2f}")
 
 
 # Long: a benchmark's script: arguments, both runs, the table and the JSON, read top to bottom.
@@ -403,6 +459,7 @@ def main() -> None:
         f"{'met' if http.rate >= TARGET_RATE else 'MISSED'})"
     )
     print(f"HTTP / floor: {share:.2f} (target >= {TARGET_SHARE:.2f}: {'met' if share >= TARGET_SHARE else 'MISSED'})")
+    print_cpu(http, floor)
     print()
     print("per-row cost of each step (one core, no database, µs):")
     costs = batch_steps.step_costs(batches[0][:2000])

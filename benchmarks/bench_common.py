@@ -238,6 +238,62 @@ def free_port() -> int:
     return port
 
 
+def descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (children, their children, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) spent so far by ``root`` and its process tree: each live process's own time and
+    what it holds of the children it has reaped (utime, stime, cutime, cstime of /proc/<pid>/stat). A process that
+    exited and was reaped is counted in its parent's; none is counted twice."""
+    total = 0
+    for pid in [root, *descendants(root)]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile: its time is in its parent's reaped-children counters (or soon will be)
+        total += sum(int(value) for value in fields[11:15])  # stat fields 14-17
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def postmaster_pid(url: str) -> int | None:
+    """The pid of the PostgreSQL server behind ``url`` when it runs on this machine and its data directory is
+    readable here (its postmaster.pid), else None: its CPU time can then be read from /proc."""
+    connection = await asyncpg.connect(driver_dsn(url))
+    try:
+        data_directory: str = await connection.fetchval("SHOW data_directory")
+    except asyncpg.PostgresError:  # not a superuser: the setting is hidden
+        return None
+    finally:
+        await connection.close()
+    return _pid_in(Path(data_directory) / "postmaster.pid")
+
+
+def _pid_in(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
 @dataclass
 class Server:
     """A server process group this script started (and only that one is ever signalled)."""
@@ -253,23 +309,7 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """Descendants of the server process that run a Python interpreter (uvicorn's worker processes)."""
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-        found: list[int] = []
-        frontier = [self.process.pid]
-        while frontier:
-            pid = frontier.pop()
-            for child in children.get(pid, []):
-                found.append(child)
-                frontier.append(child)
+        found = descendants(self.process.pid)
         workers = []
         for pid in found:
             try:
