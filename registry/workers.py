@@ -25,6 +25,20 @@ log = logging.getLogger(__name__)
 _PRELOAD = ["registry.certificates.minting"]
 
 
+# How much lower than the server's the workers' CPU priority is (nice(2)): a worker takes a core that would otherwise
+# idle, and yields it to the process that hands it work and answers requests (see ``_start``).
+NICENESS = 10
+
+
+def _start(owner: int) -> None:
+    """Run in each worker as it starts. Signing is the part of a batch that can wait: the serving process records
+    holders, numbers and slots while the workers sign, and everything after waits on it, so it must not be the one
+    that gets less CPU when the cores are busy; nor must a verification answered by the other serving process wait
+    behind a batch's signatures."""
+    os.nice(NICENESS)
+    _die_with(owner)
+
+
 def _die_with(owner: int) -> None:
     """Run in each worker as it starts: a thread that ends the worker as soon as ``owner`` (the process that made
     the pool) has exited, however it exited. A worker's parent is the fork server, and the fork server waits for its
@@ -78,7 +92,7 @@ def pool(count: int) -> ProcessPoolExecutor | None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(_PRELOAD)
             _POOLS.pool = ProcessPoolExecutor(
-                max_workers=count, mp_context=context, initializer=_die_with, initargs=(os.getpid(),)
+                max_workers=count, mp_context=context, initializer=_start, initargs=(os.getpid(),)
             )
             _POOLS.size = count
         return _POOLS.pool

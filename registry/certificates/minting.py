@@ -90,33 +90,59 @@ def seal_row(sealing: Sealing, signer: Signer, row: RowFacts) -> Sealed:
     return claim_code_hash(box, claim_code), status, signature, record
 
 
-async def seal_in_pool(
-    pool: ProcessPoolExecutor, sealing: Sealing, rows: Sequence[RowFacts]
-) -> AsyncIterator[list[Sealed]]:
-    """Each chunk's results in row order, as soon as it and those before it are done; every chunk is handed to the
-    pool at once, so the workers stay ahead of the caller. A pool that broke (a worker killed) is dropped, and the
-    rows not yet sealed are sealed here: the same bytes, more slowly. An error in a row is raised here."""
-    chunks = [rows[start : start + CHUNK_ROWS] for start in range(0, len(rows), CHUNK_ROWS)]
-    futures: list[Future[list[Sealed]]] = []
-    try:
-        for chunk in chunks:
-            futures.append(pool.submit(seal_rows, sealing, chunk))
-    except (BrokenProcessPool, OSError):  # OSError: e.g. a worker started while the pool broke found it closed
-        for future in futures:
+@dataclass
+class Handed:
+    """Rows handed to the worker pool (``hand_over``), each chunk's future in row order; empty when the hand-over
+    failed and the rows are to be sealed in this process."""
+
+    pool: ProcessPoolExecutor
+    sealing: Sealing
+    rows: Sequence[RowFacts]
+    futures: list[Future[list[Sealed]]]
+
+    def cancel(self) -> None:
+        """Work not started is dropped: a failed or abandoned batch leaves nothing queued behind it."""
+        for future in self.futures:
             future.cancel()
-        futures = []
+
+
+def hand_over(pool: ProcessPoolExecutor, sealing: Sealing, rows: Sequence[RowFacts]) -> Handed:
+    """Every chunk of ``rows`` handed to the pool at once, so the workers start at once and stay ahead of whoever
+    collects the results (``sealed_chunks``). A pool that is broken (a worker killed) is dropped; a hand-over that
+    fails leaves the rows to be sealed here, in the caller's process."""
+    handed = Handed(pool, sealing, rows, [])
+    try:
+        for start in range(0, len(rows), CHUNK_ROWS):
+            handed.futures.append(pool.submit(seal_rows, sealing, rows[start : start + CHUNK_ROWS]))
+    except (BrokenProcessPool, OSError):  # OSError: e.g. a worker started while the pool broke found it closed
+        handed.cancel()
+        handed.futures = []
         if pool._broken:  # only a broken pool goes: a healthy one may be serving another batch at this moment
             workers.discard(pool)
+    return handed
+
+
+async def sealed_chunks(handed: Handed) -> AsyncIterator[list[Sealed]]:
+    """Each chunk's results in row order, as soon as it and those before it are done. If the pool breaks, the rows
+    not yet sealed are sealed here: the same bytes, more slowly. An error in a row is raised here."""
+    futures = handed.futures
     try:
-        for index, chunk in enumerate(chunks):
+        for index, start in enumerate(range(0, len(handed.rows), CHUNK_ROWS)):
             if index < len(futures):
                 try:
                     yield await asyncio.wrap_future(futures[index])
                     continue
                 except BrokenProcessPool:
-                    workers.discard(pool)
+                    workers.discard(handed.pool)
                     futures = futures[:index]
-            yield seal_rows(sealing, chunk)
+            yield seal_rows(handed.sealing, handed.rows[start : start + CHUNK_ROWS])
     finally:
-        for future in futures:
-            future.cancel()  # a failed or abandoned batch leaves no work queued behind it
+        handed.cancel()
+
+
+async def seal_in_pool(
+    pool: ProcessPoolExecutor, sealing: Sealing, rows: Sequence[RowFacts]
+) -> AsyncIterator[list[Sealed]]:
+    """``hand_over`` then ``sealed_chunks``: each chunk's results in row order."""
+    async for chunk in sealed_chunks(hand_over(pool, sealing, rows)):
+        yield chunk

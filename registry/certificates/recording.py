@@ -32,6 +32,7 @@ from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import Forbidden, RecordingConflict
 from registry.holders import service as holders
+from registry.holders.identity import mask_id_number
 from registry.i18n import _
 from registry.issuers.models import Issuer
 from registry.keys import service as keys
@@ -66,13 +67,14 @@ class _Drafts:
     issued_at: datetime
     supersedes: str | None
 
-    def draft(self, accepted: Accepted, *, number: str, slot: tuple[str, int], holder: holders.HolderRef) -> Minted:
+    def draft(
+        self, accepted: Accepted, drawn: _Drawn, *, number: str, slot: tuple[str, int], holder: holders.HolderRef
+    ) -> Minted:
         """A certificate with every value drawn at random or given, its cryptography (``minting.SEALED_COLUMNS``)
         still to come."""
         award = accepted.award
-        claim_code = new_claim_code()
         values: dict[str, Any] = {
-            "id": uuid.uuid4(),
+            "id": drawn.id,
             "number": number,
             "issuer_id": self.issuer.id,
             "kid": self.kid,
@@ -96,26 +98,54 @@ class _Drafts:
             "signature": None,
             "record_seal": None,
         }
-        return Minted(accepted=accepted, values=values, claim_code=claim_code, holder=holder)
+        return Minted(accepted=accepted, values=values, claim_code=drawn.claim_code, holder=holder)
+
+
+@dataclass(frozen=True, slots=True)
+class _Drawn:
+    """What is drawn for a certificate before anything is looked up: its id, its claim code and a first number (which
+    ``_fresh_numbers`` replaces if it is taken)."""
+
+    id: uuid.UUID
+    claim_code: str
+    number: str
+
+    @classmethod
+    def draw(cls, accepted: Accepted, *, issuer: Issuer) -> _Drawn:
+        return cls(uuid.uuid4(), new_claim_code(), _new_number(accepted, issuer=issuer))
+
+
+def _new_number(accepted: Accepted, *, issuer: Issuer) -> str:
+    award = accepted.award
+    return numbering.new_number(region=issuer.region, cert_type=award.cert_type.value, year=award.awarded_on.year)
 
 
 def _facts(minted: Minted) -> minting.RowFacts:
-    values, holder = minted.values, minted.holder
+    """What a drafted certificate is signed over."""
+    drawn = _Drawn(minted.values["id"], minted.claim_code, minted.number)
+    holder = minted.holder
+    return _facts_of(
+        minted.accepted, drawn=drawn, number=minted.number, id_type=holder.id_type, id_masked=holder.id_masked
+    )
+
+
+def _facts_of(accepted: Accepted, *, drawn: _Drawn, number: str, id_type: str, id_masked: str) -> minting.RowFacts:
+    award, entry = accepted.award, accepted.entry
     return (
-        str(values["id"]),
-        values["number"],
-        minted.claim_code,
-        values["cert_type"],
-        values["catalogue_code"],
-        values["catalogue_version"],
-        values["level"],
-        values["holder_name"],
-        values["awarded_on"],
-        values["valid_until"],
-        values["evaluation_batch"],
-        holder.id_type,
-        holder.id_masked,
-        minted.accepted.holder.index,
+        str(drawn.id),
+        number,
+        drawn.claim_code,
+        award.cert_type.value,
+        entry.code,
+        entry.version,
+        award.level,
+        award.holder_name,
+        award.awarded_on,
+        award.valid_until,
+        award.evaluation_batch,
+        id_type,
+        id_masked,
+        accepted.holder.index,
     )
 
 
@@ -125,25 +155,55 @@ def _sealed(minted: Minted, sealed: minting.Sealed) -> dict[str, Any]:
     return values
 
 
+def _hand_over_early(
+    ctx: RegistryContext, sealing: minting.Sealing, accepted: Sequence[Accepted], drawn: Sequence[_Drawn]
+) -> minting.Handed | None:
+    """For a large batch (``REGISTRY_BATCH_WORKERS``), every row handed to the worker processes as soon as it is
+    screened, with the facts it will most likely be issued with: the workers sign while this process records the
+    holders, checks the numbers and takes the status slots. None keeps the signing in this process (small batches,
+    no workers, a signer that cannot leave it, or a holder on record whose masked number only the database knows).
+    ``_rows`` seals again, here, any row whose final facts differ (a number re-drawn, a holder on record masked
+    otherwise): what is stored is always signed over what is stored."""
+    settings = ctx.settings
+    if len(accepted) < settings.batch_parallel_min_rows or settings.batch_workers <= 1:
+        return None
+    if any(not item.holder.id_number for item in accepted):
+        return None
+    portable = sealing.portable()
+    pool = workers.pool(settings.batch_workers) if portable is not None else None
+    if pool is None or portable is None:
+        return None
+    facts = [
+        _facts_of(
+            item,
+            drawn=item_drawn,
+            number=item_drawn.number,
+            id_type=item.holder.id_type.value,
+            id_masked=mask_id_number(item.holder.id_type, item.holder.id_number),
+        )
+        for item, item_drawn in zip(accepted, drawn, strict=True)
+    ]
+    return minting.hand_over(pool, portable, facts)
+
+
 def _rows(
-    ctx: RegistryContext, sealing: minting.Sealing, minted: list[Minted]
+    sealing: minting.Sealing, minted: list[Minted], handed: minting.Handed | None
 ) -> Iterator[dict[str, Any]] | AsyncIterator[dict[str, Any]]:
     """Each certificate row as soon as it is signed, in row order. On PostgreSQL the COPY sends rows while the next
     are made, so the database stores them (table and indexes) on one core while they are signed on the others: in
-    worker processes for a large batch (``REGISTRY_BATCH_WORKERS``), else in this one."""
-    settings = ctx.settings
-    large = len(minted) >= settings.batch_parallel_min_rows and settings.batch_workers > 1
-    portable = sealing.portable() if large else None  # None too for a signer that cannot leave this process
-    pool = workers.pool(settings.batch_workers) if portable is not None else None
-    if pool is None or portable is None:
-        signer = sealing.signer
-        assert not isinstance(signer, PortableKey)
+    worker processes for a large batch (``handed``), else in this one."""
+    signer = sealing.signer
+    assert not isinstance(signer, PortableKey)
+    if handed is None:
         return (_sealed(m, minting.seal_row(sealing, signer, _facts(m))) for m in minted)
 
     async def in_pool() -> AsyncIterator[dict[str, Any]]:
         done = 0
-        async for chunk in minting.seal_in_pool(pool, portable, [_facts(m) for m in minted]):
+        async for chunk in minting.sealed_chunks(handed):
             for sealed in chunk:
+                facts = _facts(minted[done])
+                if facts != handed.rows[done]:
+                    sealed = minting.seal_row(sealing, signer, facts)  # handed over with other facts: sealed again
                 yield _sealed(minted[done], sealed)
                 done += 1
 
@@ -170,21 +230,14 @@ async def record(
         raise Forbidden(_("evaluation body {code} has no active signing key", code=issuer.code))
     drafts = _Drafts(issuer, key.kid, utcnow().replace(microsecond=0), supersedes)
     sealing = minting.Sealing(ctx.box, ctx.keyring.signer(key), issuer.code, drafts.issued_at)
-    holder_refs = await holders.upsert(ctx, session, [item.holder for item in accepted])
-    numbers = await _fresh_numbers(session, issuer=issuer, accepted=accepted)
-    slots = await status_lists.take_slots(session, issuer_id=issuer_id, count=len(accepted))
-    minted = [
-        drafts.draft(item, number=number, slot=slot, holder=holder_refs[item.holder.index])
-        for item, number, slot in zip(accepted, numbers, slots, strict=True)
-    ]
-
-    if bulk.is_postgres(session) and len(accepted) > 1:
-        # The look-ups are done. Custom plans (see awards.screen) would now re-plan every foreign-key check of the
-        # rows written below, one per row and key: a third of the time the database spends on them. Those checks are
-        # primary-key probes, which a generic plan serves well however young the table. Back to whatever the
-        # operator configured (DEFAULT), not to a value chosen here.
-        await session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
-    await _insert(session, _rows(ctx, sealing, minted), minted, actor=actor, at=drafts.issued_at, supersedes=supersedes)
+    drawn = [_Drawn.draw(item, issuer=issuer) for item in accepted]
+    handed = _hand_over_early(ctx, sealing, accepted, drawn)
+    try:
+        minted = await _drafted(session, drafts, accepted, drawn, ctx=ctx, issuer=issuer)
+        await _insert(session, _rows(sealing, minted, handed), minted, actor=actor, at=drafts.issued_at)
+    finally:
+        if handed is not None:
+            handed.cancel()
     events = [
         journal.Event(_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes), _leaf(m, issuer=issuer))
         for m in minted
@@ -197,6 +250,32 @@ async def record(
     return minted
 
 
+async def _drafted(
+    session: AsyncSession,
+    drafts: _Drafts,
+    accepted: Sequence[Accepted],
+    drawn: Sequence[_Drawn],
+    *,
+    ctx: RegistryContext,
+    issuer: Issuer,
+) -> list[Minted]:
+    """Each certificate drafted: its holder found or recorded, its number checked unused, its status slot taken."""
+    holder_refs = await holders.upsert(ctx, session, [item.holder for item in accepted])
+    numbers = await _fresh_numbers(session, issuer=issuer, accepted=accepted, first=[d.number for d in drawn])
+    slots = await status_lists.take_slots(session, issuer_id=issuer.id or 0, count=len(accepted))
+    minted = [
+        drafts.draft(item, item_drawn, number=number, slot=slot, holder=holder_refs[item.holder.index])
+        for item, item_drawn, number, slot in zip(accepted, drawn, numbers, slots, strict=True)
+    ]
+    if bulk.is_postgres(session) and len(accepted) > 1:
+        # The look-ups are done. Custom plans (see awards.screen) would now re-plan every foreign-key check of the
+        # rows written below, one per row and key: a third of the time the database spends on them. Those checks are
+        # primary-key probes, which a generic plan serves well however young the table. Back to whatever the
+        # operator configured (DEFAULT), not to a value chosen here.
+        await session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
+    return minted
+
+
 async def _insert(
     session: AsyncSession,
     rows: Iterator[dict[str, Any]] | AsyncIterator[dict[str, Any]],
@@ -204,9 +283,9 @@ async def _insert(
     *,
     actor: Actor,
     at: datetime,
-    supersedes: str | None,
 ) -> None:
     """The certificates as ``rows`` makes them (completing ``minted``), then their "issued" events."""
+    supersedes = minted[0].values["supersedes"] if minted else None
     reason = f"correction of {supersedes}" if supersedes else None
     try:
         await bulk.insert_rows(session, bulk.table_of(Certificate), rows)
@@ -259,15 +338,13 @@ def _leaf(minted: Minted, *, issuer: Issuer) -> transparency.Entry:
     )
 
 
-async def _fresh_numbers(session: AsyncSession, *, issuer: Issuer, accepted: Sequence[Accepted]) -> list[str]:
-    """A new number for each award: 40 random bits each, so a clash is vanishingly rare, but the unique index must
-    never be what finds one. One look-up per round, for the whole batch."""
-
-    def draw(item: Accepted) -> str:
-        award = item.award
-        return numbering.new_number(region=issuer.region, cert_type=award.cert_type.value, year=award.awarded_on.year)
-
-    numbers = [draw(item) for item in accepted]
+async def _fresh_numbers(
+    session: AsyncSession, *, issuer: Issuer, accepted: Sequence[Accepted], first: list[str]
+) -> list[str]:
+    """``first`` (drawn for each award), with every number already taken or repeated drawn again: 40 random bits each,
+    so a clash is vanishingly rare, but the unique index must never be what finds one. One look-up per round, for the
+    whole batch."""
+    numbers = first
     postgres = bulk.is_postgres(session)
     while True:
         taken: set[str] = set()
@@ -279,4 +356,7 @@ async def _fresh_numbers(session: AsyncSession, *, issuer: Issuer, accepted: Seq
         repeated = {n for n in numbers if numbers.count(n) > 1} if len(set(numbers)) != len(numbers) else set()
         if not taken and not repeated:
             return numbers
-        numbers = [draw(item) if n in taken or n in repeated else n for item, n in zip(accepted, numbers, strict=True)]
+        numbers = [
+            _new_number(item, issuer=issuer) if n in taken or n in repeated else n
+            for item, n in zip(accepted, numbers, strict=True)
+        ]
