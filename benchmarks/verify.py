@@ -13,6 +13,8 @@ take a while). Then, one after the other on loopback, each with 2 uvicorn worker
 the measurement, while worker RSS (VmRSS) is sampled once a second. Printed: requests/s, p50/p99, the ratio
 verify/baseline, the scale ratio verify@largest / verify@smallest, peak worker RSS, and each target met or missed.
 Measurements wait (bounded) for the 1-minute load average to drop below --max-load, and report the load they saw.
+Before each app is measured the who-looked log (``verification_visits``) is emptied (``--keep-visits`` keeps it), so
+every run starts from the same tables rather than from the visits of every run before it.
 
 With ``--open-loop``, each app is then also driven open loop (``open_loop.py``: requests sent on a fixed timetable
 whatever the answers' speed, latency measured from each request's due time) at ``--open-fraction`` (0.5) of the
@@ -155,7 +157,22 @@ async def prewarm(url: str) -> tuple[int, int]:
     return sum(r["bytes"] for r in relations), int(shared)
 
 
-def warm(url: str, label: str) -> None:
+async def clear_visits(url: str) -> int:
+    """Empty the who-looked log (``verification_visits``) and return how many rows it held. Every verification the
+    service answers writes one; without this, each run would start with the visits of every run before it (796,408
+    after one session's runs), measure a bigger table, and meet autovacuum on it mid-run: runs would not compare."""
+    connection = await asyncpg.connect(common.driver_dsn(url))
+    try:
+        held: int = await connection.fetchval("SELECT count(*) FROM verification_visits")
+        await connection.execute("TRUNCATE verification_visits")
+    finally:
+        await connection.close()
+    return held
+
+
+def warm(url: str, label: str, *, keep_visits: bool = False) -> None:
+    if not keep_visits:
+        print(f"  [{label}] emptied the who-looked log ({asyncio.run(clear_visits(url)):,} visits of earlier runs)")
     hot, shared = asyncio.run(prewarm(url))
     mib = 2**20
     print(f"  [{label}] prewarmed {hot / mib:,.0f} MiB of tables and indexes; shared_buffers {shared / mib:,.0f} MiB")
@@ -221,7 +238,7 @@ def measure(
     tokens_file: Path,
 ) -> Measurement:
     data_dir: Path = args.data_dir
-    warm(url, f"{app}@{size:,}")
+    warm(url, f"{app}@{size:,}", keep_visits=args.keep_visits)
     server = common.start_registry("verify", url, key, data_dir) if app == "verify" else start_baseline(url, data_dir)
     try:
         check_answers(server, app, sample)
@@ -340,6 +357,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=common.DEFAULT_DATA_DIR)
     parser.add_argument("--apps", default="baseline,verify", help="which servers to measure")
     parser.add_argument("--reload", action="store_true", help="load the databases again even if they look loaded")
+    parser.add_argument(
+        "--keep-visits", action="store_true", help="keep the who-looked log of earlier runs (emptied by default)"
+    )
     parser.add_argument("--open-loop", action="store_true", help="also measure latency at a fixed share of the peak")
     parser.add_argument("--open-fraction", type=float, default=0.5, help="open-loop rate as a share of the peak")
     parser.add_argument("--open-duration", type=float, default=20, help="seconds of open-loop load")
