@@ -105,7 +105,7 @@ class Outcome:
 
     def best_rate(self, cores: int) -> float | None:
         """Certificates/s with every core busy all the time on this CPU work: what no scheduling can beat."""
-        if self.cpu_ms_per_1000 is None:
+        if self.cpu_ms_per_1000 is None or sum(self.cpu_ms_per_1000) <= 0:
             return None
         return cores * 1_000_000 / sum(self.cpu_ms_per_1000)
 
@@ -371,8 +371,8 @@ def summarise(label: str, timings: list[Timing], wall: float | None, load_before
 
 def print_cpu(http: Outcome, floor: Outcome) -> None:
     """Where the CPU went, and the best each side could do with every core of this machine busy all the time."""
-    if http.cpu_ms_per_1000 is None or floor.cpu_ms_per_1000 is None:
-        print("CPU: not measured (batches overlapped)")
+    if http.cpu_ms_per_1000 is None or floor.cpu_ms_per_1000 is None or not floor.rate:
+        print("CPU: not measured (batches overlapped, or a side ran no batch)")
         return
     cores = os.cpu_count() or 1
     print()
@@ -381,7 +381,7 @@ def print_cpu(http: Outcome, floor: Outcome) -> None:
         (http, "service (serving + batch workers)", http.cpu_ms_per_1000),
         (floor, "floor process", floor.cpu_ms_per_1000),
     ):
-        best = outcome.best_rate(cores) or 0.0
+        best = outcome.best_rate(cores) or float("inf")
         print(
             f"  {outcome.label:<6} {own:<34} {mine:7.1f}  PostgreSQL {database:6.1f}  total {mine + database:7.1f}"
             f"  -> at most {best:8,.0f} certificates/s on {cores} cores ({outcome.rate / best:.0%} of it reached)"
@@ -446,7 +446,7 @@ def main() -> None:
         "floor", asyncio.run(run_floor(floor_url, key, batches, time.monotonic() + args.max_seconds)), None, load_floor
     )
 
-    share = http.rate / floor.rate
+    share = http.rate / floor.rate if floor.rate else 0.0
     print()
     print(f"{'':<6} {'batches':>7} {'certificates':>12} {'seconds':>8} {'certificates/s':>14}  load")
     for o in (http, floor):

@@ -114,7 +114,9 @@ def hand_over(pool: ProcessPoolExecutor, sealing: Sealing, rows: Sequence[RowFac
     try:
         for start in range(0, len(rows), CHUNK_ROWS):
             handed.futures.append(pool.submit(seal_rows, sealing, rows[start : start + CHUNK_ROWS]))
-    except (BrokenProcessPool, OSError):  # OSError: e.g. a worker started while the pool broke found it closed
+    except (RuntimeError, OSError):
+        # BrokenProcessPool (a RuntimeError); RuntimeError also for a pool shut down meanwhile (the app stopping) or
+        # a thread that cannot start; OSError e.g. for a worker started while the pool broke that found it closed.
         handed.cancel()
         handed.futures = []
         if pool._broken:  # only a broken pool goes: a healthy one may be serving another batch at this moment

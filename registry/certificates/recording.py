@@ -161,13 +161,11 @@ def _hand_over_early(
     """For a large batch (``REGISTRY_BATCH_WORKERS``), every row handed to the worker processes as soon as it is
     screened, with the facts it will most likely be issued with: the workers sign while this process records the
     holders, checks the numbers and takes the status slots. None keeps the signing in this process (small batches,
-    no workers, a signer that cannot leave it, or a holder on record whose masked number only the database knows).
-    ``_rows`` seals again, here, any row whose final facts differ (a number re-drawn, a holder on record masked
-    otherwise): what is stored is always signed over what is stored."""
+    no workers, a signer that cannot leave it). ``_rows`` seals again, here, any row whose final facts differ (a number
+    re-drawn, a holder on record masked otherwise, a holder known only by index, whose masked number only the
+    database knows and which goes with an empty one): what is stored is always signed over what is stored."""
     settings = ctx.settings
     if len(accepted) < settings.batch_parallel_min_rows or settings.batch_workers <= 1:
-        return None
-    if any(not item.holder.id_number for item in accepted):
         return None
     portable = sealing.portable()
     pool = workers.pool(settings.batch_workers) if portable is not None else None
@@ -179,7 +177,7 @@ def _hand_over_early(
             drawn=item_drawn,
             number=item_drawn.number,
             id_type=item.holder.id_type.value,
-            id_masked=mask_id_number(item.holder.id_type, item.holder.id_number),
+            id_masked=mask_id_number(item.holder.id_type, item.holder.id_number) if item.holder.id_number else "",
         )
         for item, item_drawn in zip(accepted, drawn, strict=True)
     ]

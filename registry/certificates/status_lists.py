@@ -123,8 +123,9 @@ async def _free_indexes(session: AsyncSession, current: StatusList, wanted: int,
 
 def random_indexes(size: int, count: int) -> list[int]:
     """``count`` independent, uniformly random indexes below ``size`` (at most; a few are thrown away), from one call
-    to the system's random source: each is 32 random bits masked to the bits ``size`` needs, kept when below ``size``
-    (rejection sampling, as ``secrets.randbelow`` does one call at a time — 5x slower for a batch's 20,000)."""
+    to the system's random source: each is a word of at least 32 random bits masked to the bits ``size`` needs, kept
+    when below ``size`` (rejection sampling, as ``secrets.randbelow`` does one call at a time — 5x slower for a
+    batch's 20,000)."""
     if not 0 < size <= 1 << 32:
         raise ValueError(f"size must be between 1 and 2**32, got {size}")
     mask = (1 << (size - 1).bit_length()) - 1

@@ -183,11 +183,16 @@ async def test_a_worker_killed_while_a_batch_starts_more_leaves_no_worker_behind
         workers.shutdown()
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(24, "Too many open files"), RuntimeError("cannot schedule new futures after shutdown")],
+    ids=["no process could start", "pool shut down meanwhile"],
+)
 async def test_a_failed_hand_over_to_a_healthy_pool_seals_in_process_and_keeps_the_pool(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
-    """An OSError handing work to a pool that is not broken (no process could be started, say) is this batch's
-    problem only: its rows are sealed in process, and the pool another batch may be using at that moment stays."""
+    """A failure handing work to a pool that is not broken (no process could be started, the app stopping) is this
+    batch's problem only: its rows are sealed in process, and the pool another batch may be using stays."""
     ctx = RegistryContext.from_settings(settings)
     signer = KeySigner("kid-1", ED25519, Ed25519PrivateKey.generate())
     sealing = minting.Sealing(ctx.box, signer, "BJ-AI-COMMITTEE", utcnow().replace(microsecond=0))
@@ -201,7 +206,7 @@ async def test_a_failed_hand_over_to_a_healthy_pool_seals_in_process_and_keeps_t
 
     def submit_then_fail(*args: Any, **kwargs: Any) -> Any:
         if handed:
-            raise OSError(24, "Too many open files")
+            raise failure
         handed.append(args)
         return real_submit(*args, **kwargs)
 
@@ -333,6 +338,23 @@ async def test_a_row_whose_number_was_taken_after_the_hand_over_is_signed_over_i
     answered = response.json()["certificates"]
     assert taken not in {c["number"] for c in answered}
     assert await _sealed_over_what_is_stored(pooled_app, answered) == ROWS
+
+
+async def test_a_correction_with_the_workers_on_is_signed_over_its_holder_on_record(
+    pooled_app: FastAPI, pooled_client: httpx.AsyncClient
+) -> None:
+    """A correction knows its holder only by index (the number is never decrypted to re-issue): it is handed over
+    with no masked number and signed again, in process, over the one on record."""
+    issuer = await ready_issuer(pooled_app, pooled_client)
+    first = await pooled_client.post(
+        BATCHES, json={"certificates": _rows(1)}, headers={**bearer(issuer), "Idempotency-Key": "to-correct"}
+    )
+    number = first.json()["certificates"][0]["number"]
+    corrected = await pooled_client.post(
+        f"/v1/certificates/{number}/correct", json={"reason": "姓名有误", "holder_name": "周玖"}, headers=bearer(issuer)
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert await _sealed_over_what_is_stored(pooled_app, [corrected.json()]) == 1
 
 
 async def test_a_holder_on_record_masked_otherwise_is_signed_as_the_record_has_it(
