@@ -21,9 +21,10 @@ Input is accepted in upper or lower case, with or without spaces and hyphens. Lo
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, Literal
 
 from registry.errors import InvalidCertificateNumber
@@ -31,6 +32,7 @@ from registry.i18n import _
 
 _SYMBOLS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # MOD 37-2 values 0-35, in order
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_FROM_RFC4648: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode("ascii"))
 _SYMBOL_VALUES: Final[dict[str, int]] = {symbol: value for value, symbol in enumerate(_SYMBOLS)}
 _SERIAL_LENGTH: Final = 8
 _SERIAL_BYTES: Final = 5  # 8 symbols x 5 bits
@@ -125,31 +127,61 @@ def new_number(
     rng: Callable[[int], bytes] = secrets.token_bytes,
 ) -> str:
     """Mint a fresh number in canonical (ungrouped) form; uniqueness is the caller's to enforce on insert."""
+    return new_numbers(region=region, kinds=[(cert_type, year)], rng=rng)[0]
+
+
+def new_numbers(
+    *,
+    region: str,
+    kinds: Sequence[tuple[Literal["title", "skill"], int]],
+    rng: Callable[[int], bytes] = secrets.token_bytes,
+) -> list[str]:
+    """A fresh number for each (type, year) of ``kinds``, in order: every serial from one call to ``rng`` (a batch of
+    10,000 asks the system's random source once, not 10,000 times); a serial whose check would be "*" is drawn again
+    on its own. The same numbers, character for character, as ``new_number`` makes from the same bytes."""
+    prefixes = {kind: _prefix(region, *kind) for kind in set(kinds)}
+    remainders = {kind: _mod37_2_remainder(prefix) for kind, prefix in prefixes.items()}  # the prefix's share, once
+    serials = _crockford_serials(rng(_SERIAL_BYTES * len(kinds)), len(kinds))
+    numbers: list[str] = []
+    for kind, serial in zip(kinds, serials, strict=True):
+        for _draw in range(_MAX_DRAWS):
+            value = (38 - _mod37_2_remainder(serial, remainders[kind])) % 37
+            if value < len(_SYMBOLS):
+                numbers.append(prefixes[kind] + serial + _SYMBOLS[value])
+                break
+            serial = _crockford_serials(rng(_SERIAL_BYTES), 1)[0]
+        else:
+            raise RuntimeError(f"rng produced {_MAX_DRAWS} serials in a row without a check character in 0-9A-Z")
+    return numbers
+
+
+def _prefix(region: str, cert_type: str, year: int) -> str:
     if not _REGION.fullmatch(region):
         raise ValueError(f"region must be two upper-case letters A-Z, got {region!r}")
     if cert_type not in _TYPE_CODES:
         raise ValueError(f"cert_type must be 'title' or 'skill', got {cert_type!r}")
     if not _EARLIEST_YEAR <= year <= 9999:
         raise ValueError(f"year must be between {_EARLIEST_YEAR} and 9999, got {year}")
-    prefix = f"{region}{_TYPE_CODES[cert_type]}{year:04d}"
-    for _draw in range(_MAX_DRAWS):
-        body = prefix + _crockford_serial(rng(_SERIAL_BYTES))
-        value = _mod37_2(body)
-        if value < len(_SYMBOLS):
-            return body + _SYMBOLS[value]
-    raise RuntimeError(f"rng produced {_MAX_DRAWS} serials in a row without a check character in 0-9A-Z")
+    return f"{region}{_TYPE_CODES[cert_type]}{year:04d}"
 
 
 def _mod37_2(body: str) -> int:
     """ISO/IEC 7064 MOD 37-2 check value (0-36) of ``body``, whose characters must all be in 0-9A-Z."""
-    remainder = 0
-    for char in body:
+    return (38 - _mod37_2_remainder(body)) % 37
+
+
+def _mod37_2_remainder(chars: str, remainder: int = 0) -> int:
+    """The running remainder of MOD 37-2 after ``chars``, starting from ``remainder`` (that of the characters before
+    them): the check value of ``a + b`` is ``(38 - _mod37_2_remainder(b, _mod37_2_remainder(a))) % 37``."""
+    for char in chars:
         remainder = (remainder + _SYMBOL_VALUES[char]) * 2 % 37
-    return (38 - remainder) % 37
+    return remainder
 
 
-def _crockford_serial(random_bytes: bytes) -> str:
-    if len(random_bytes) != _SERIAL_BYTES:
-        raise ValueError(f"rng must return exactly {_SERIAL_BYTES} bytes, got {len(random_bytes)}")
-    bits = int.from_bytes(random_bytes, "big")
-    return "".join(_CROCKFORD[(bits >> shift) & 0b11111] for shift in range(35, -1, -5))
+def _crockford_serials(random_bytes: bytes, count: int) -> list[str]:
+    """``count`` serials of 8 characters, 5 bytes each, in order: base32 (RFC 4648, five bits per character, most
+    significant first) with its alphabet mapped onto Crockford's, character for character."""
+    if len(random_bytes) != _SERIAL_BYTES * count:
+        raise ValueError(f"rng must return exactly {_SERIAL_BYTES * count} bytes, got {len(random_bytes)}")
+    text = base64.b32encode(random_bytes).translate(_FROM_RFC4648).decode("ascii")
+    return [text[start : start + _SERIAL_LENGTH] for start in range(0, len(text), _SERIAL_LENGTH)]

@@ -324,9 +324,15 @@ async def test_a_row_whose_number_was_taken_after_the_hand_over_is_signed_over_i
         BATCHES, json={"certificates": _rows(3)}, headers={**bearer(issuer), "Idempotency-Key": "first"}
     )
     taken = first.json()["certificates"][0]["number"]
-    draws = iter([taken])  # the first number drawn for the next batch is one already issued
-    new_number = recording._new_number
-    monkeypatch.setattr(recording, "_new_number", lambda *a, **k: next(draws, None) or new_number(*a, **k))
+    calls: list[int] = []
+    new_numbers = recording._new_numbers
+
+    def drawing(accepted: Any, *, issuer: Any) -> list[str]:
+        calls.append(len(accepted))
+        numbers = new_numbers(accepted, issuer=issuer)
+        return [taken, *numbers[1:]] if len(calls) == 1 else numbers  # the first row's first number: already issued
+
+    monkeypatch.setattr(recording, "_new_numbers", drawing)
     rows = [
         certificate_body(holder={"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)})
         for i in range(100, 100 + ROWS)
@@ -337,6 +343,7 @@ async def test_a_row_whose_number_was_taken_after_the_hand_over_is_signed_over_i
     assert response.status_code == 201, response.text
     answered = response.json()["certificates"]
     assert taken not in {c["number"] for c in answered}
+    assert calls == [ROWS, 1]  # drawn for the batch, then again for the one row whose number was taken
     assert await _sealed_over_what_is_stored(pooled_app, answered) == ROWS
 
 

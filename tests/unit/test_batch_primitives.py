@@ -3,6 +3,7 @@ the same JWS bytes as PyJWT, claim codes of the same shape and entropy, the same
 
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from jwt.algorithms import OKPAlgorithm
 
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
-from registry.auth.claim_codes import new_claim_code, normalize_claim_code
+from registry.auth.claim_codes import new_claim_code, new_claim_codes, normalize_claim_code
 from registry.certificates import numbering, signing
 from registry.keys.signers import ED25519, KeySigner
 
@@ -91,3 +92,73 @@ def test_grouping_a_canonical_number_is_format_number() -> None:
             number = numbering.new_number(region="BJ", cert_type=cert_type, year=year)
             assert numbering.group_canonical(number) == numbering.format_number(number)
     assert numbering.group_canonical("BJT2025SM3JSP32P") == "BJ-T-2025-SM3JSP32-P"
+
+
+def _serving(data: bytes) -> Any:
+    """An ``rng`` that hands out ``data`` in order, as the system's source would hand out fresh bytes."""
+    position = 0
+
+    def rng(count: int) -> bytes:
+        nonlocal position
+        position += count
+        return data[position - count : position]
+
+    return rng
+
+
+def test_numbers_drawn_for_a_whole_batch_are_the_numbers_drawn_one_by_one_from_the_same_bytes() -> None:
+    kinds: list[tuple[Any, int]] = [("title", 2025), ("skill", 2026), ("title", 1900), ("skill", 9999)] * 25
+    compared = 0
+    for seed in range(100):
+        data = random.Random(seed).randbytes(5 * len(kinds))
+        one_rng = _serving(data)
+        try:  # a stream with a serial whose check would be "*" is read differently (redrawn at once, or at the end)
+            singly = [numbering.new_number(region="BJ", cert_type=t, year=y, rng=one_rng) for t, y in kinds]
+        except ValueError:
+            continue
+        assert numbering.new_numbers(region="BJ", kinds=kinds, rng=_serving(data)) == singly
+        compared += 1
+    assert compared > 0  # about (36/37)**100 = 6 % of the seeds
+    numbers = numbering.new_numbers(region="TJ", kinds=kinds)
+    assert all(numbering.is_valid_number(number) for number in numbers)
+    assert [n[2:7] for n in numbers] == [f"{'T' if t == 'title' else 'S'}{y}" for t, y in kinds]
+
+
+def test_a_serial_of_a_batch_whose_check_would_be_a_star_is_drawn_again_on_its_own() -> None:
+    star = next(
+        bytes([a, b, 0, 0, 0])
+        for a in range(256)
+        for b in range(256)
+        if numbering._mod37_2("BJT2026" + numbering._crockford_serials(bytes([a, b, 0, 0, 0]), 1)[0]) == 36
+    )
+    fine = bytes(5)
+    drawn = numbering.new_numbers(region="BJ", kinds=[("title", 2026)] * 2, rng=_serving(fine + star + fine))
+    assert drawn == [numbering.new_number(region="BJ", cert_type="title", year=2026, rng=_serving(fine))] * 2
+
+
+def test_serials_are_five_bytes_in_crockford_base32_most_significant_bits_first() -> None:
+    assert numbering._crockford_serials(bytes(5), 1) == ["00000000"]
+    assert numbering._crockford_serials(b"\xff" * 5, 1) == ["ZZZZZZZZ"]
+    value = 0b00001_00010_00011_00100_00101_00110_00111_11111
+    assert numbering._crockford_serials(value.to_bytes(5, "big") * 2, 2) == ["1234567Z", "1234567Z"]
+    with pytest.raises(ValueError, match="exactly 10 bytes"):
+        numbering._crockford_serials(bytes(9), 2)
+
+
+def test_claim_codes_drawn_for_a_batch_keep_the_first_sixty_bits_of_each_ten_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    value = 0b11111_00000_00001_11110_01010_10101_10000_00001_01111_10001_00111_11100
+    ten = (value << 20 | 0xFFFFF).to_bytes(10, "big")  # the 20 bits after the first 60 are not used
+    monkeypatch.setattr("secrets.token_bytes", lambda count: ten * (count // 10))
+    assert new_claim_codes(3) == ["Z01Y-ANG1-FH7W"] * 3
+    assert new_claim_code() == "Z01Y-ANG1-FH7W"
+
+
+def test_claim_codes_drawn_for_a_batch_are_each_uniform_and_all_different() -> None:
+    codes = new_claim_codes(4000)
+    assert len(set(codes)) == 4000
+    for position in range(12):
+        counts = Counter(normalize_claim_code(code)[position] for code in codes)
+        assert set(counts) == set(CROCKFORD)
+        assert max(counts.values()) < 250
