@@ -58,14 +58,14 @@ def new_uuid() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
 
 
 # JSON columns (audit details, scopes, level lists) written and read with orjson rather than the standard library's
 # json: the audit details of a 10,000-row batch took 40 ms to encode. The text stored is compact and UTF-8 (the
 # standard library wrote ", " and "\\uXXXX"); the values read back are the same.
-_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+_JSON_CODEC: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
 
 
 def is_sqlite(url: str) -> bool:
