@@ -138,7 +138,8 @@ def new_numbers(
 ) -> list[str]:
     """A fresh number for each (type, year) of ``kinds``, in order: every serial from one call to ``rng`` (a batch of
     10,000 asks the system's random source once, not 10,000 times); a serial whose check would be "*" is drawn again
-    on its own. The same numbers, character for character, as ``new_number`` makes from the same bytes."""
+    on its own. Where no serial is redrawn, the same numbers, character for character, as ``new_number`` one by one
+    makes from the same bytes."""
     prefixes = {kind: _prefix(region, *kind) for kind in set(kinds)}
     remainders = {kind: _mod37_2_remainder(prefix) for kind, prefix in prefixes.items()}  # the prefix's share, once
     serials = _crockford_serials(rng(_SERIAL_BYTES * len(kinds)), len(kinds))

@@ -116,8 +116,9 @@ class _Drawn:
 
 
 def _draw(accepted: Sequence[Accepted], *, issuer: Issuer) -> list[_Drawn]:
-    """Everything random of every certificate, each kind of value from one call to the system's random source for
-    the whole recording (ten thousand calls of each cost a batch about a tenth of a second)."""
+    """Everything random of every certificate: the numbers, claim codes and verify tokens of the whole recording each
+    from one call to the system's random source (ten thousand calls of each cost a batch about a tenth of a second;
+    a number whose check would be "*" is drawn again on its own); ids stay ``uuid4()``, one per row."""
     count = len(accepted)
     tokens = base64.urlsafe_b64encode(secrets.token_bytes(_TOKEN_BYTES * count)).decode("ascii")
     step = _TOKEN_BYTES * 4 // 3  # no padding: 18 bytes are 24 characters, as secrets.token_urlsafe(18) makes them

@@ -10,6 +10,7 @@ from typing import cast
 import pytest
 
 from registry.errors import InvalidIdentityNumber
+from registry.holders import identity
 from registry.holders.identity import IdType, birth_date, mask_id_number, normalize_id_number
 from tests.unit.test_identity import resident_id, with_check_char, wrong_check_char
 
@@ -148,3 +149,19 @@ def test_short_passport_numbers_are_masked_by_their_length(number: str, masked: 
 def test_an_unknown_document_type_is_a_programming_error_never_an_accepted_number() -> None:
     with pytest.raises(AssertionError, match="driving_licence"):
         normalize_id_number(cast(IdType, "driving_licence"), "D12345678")
+
+
+@pytest.mark.parametrize(
+    ("first17", "check"),
+    [("11010519491231002", "X"), ("44052418800101001", "4"), ("00000000000000000", "1"), ("99999999999999999", "3")],
+)
+def test_the_check_character_is_iso_7064_mod_11_2_over_the_seventeen_digits(first17: str, check: str) -> None:
+    assert identity._gb11643_check_char(first17) == check
+
+
+@pytest.mark.parametrize(
+    "first17", ["1101051949123100", "110105194912310021", "1101051949123100X", "١١٠١٠٥١٩٤٩١٢٣١٠٠٢"]
+)
+def test_the_check_character_is_only_computed_over_seventeen_ascii_digits(first17: str) -> None:
+    with pytest.raises(ValueError, match=r"17 digits|'ascii' codec"):
+        identity._gb11643_check_char(first17)
