@@ -24,14 +24,17 @@ RULE_FUNCTIONS: dict[str, frozenset[str]] = {
 # numbers are mutmut's, stable while the function is unchanged; a change to one of these functions shows its survivors
 # as unexplained until they are looked at again.
 _ZIP_LENGTHS = "zip(..., strict=True) -> strict=False/None/omitted: the lengths were checked equal just before"
+_SERIAL_COUNT = (
+    "zip(kinds, serials, strict=True) -> strict=False/None/omitted: _crockford_serials makes exactly len(kinds) "
+    "serials (it refuses any other number of bytes)"
+)
+_CODEC_CASE = '"ascii" -> "ASCII" as a codec name: the same codec'
 EQUIVALENT: dict[str, str] = {
     "registry.certificates.numbering.x_normalize_number__mutmut_75": "str.index -> rindex: _SYMBOLS has no repeats",
-    "registry.certificates.numbering.x__crockford_serial__mutmut_7": (
-        'int.from_bytes(b, "big") -> int.from_bytes(b): "big" is the default since Python 3.11 (requires-python)'
-    ),
-    "registry.certificates.numbering.x__crockford_serial__mutmut_23": (
-        "range(35, -1, -5) -> range(35, -2, -5): both stop after 0"
-    ),
+    "registry.certificates.numbering.x_new_numbers__mutmut_18": _SERIAL_COUNT,
+    "registry.certificates.numbering.x_new_numbers__mutmut_21": _SERIAL_COUNT,
+    "registry.certificates.numbering.x_new_numbers__mutmut_22": _SERIAL_COUNT,
+    "registry.certificates.numbering.x__crockford_serials__mutmut_10": _CODEC_CASE,
     "registry.certificates.status_lists.x_encode__mutmut_13": (
         'rstrip(b"=") -> rstrip(b"XX=XX"): strips "X" too, but a gzip stream ends with its length mod 2**32 '
         '(little-endian), so base64 ends in "X" only for a list of 23 * 2**24 bytes or more; a list is 16 KiB'
@@ -41,9 +44,7 @@ EQUIVALENT: dict[str, str] = {
         "padding -len % 4 -> +len % 4: differs only for lengths of 1 and 3 mod 4; base64's decoder refuses the "
         "first either way and ignores padding beyond the needed '=' in the second"
     ),
-    "registry.holders.identity.x__gb11643_check_char__mutmut_7": _ZIP_LENGTHS,
-    "registry.holders.identity.x__gb11643_check_char__mutmut_10": _ZIP_LENGTHS,
-    "registry.holders.identity.x__gb11643_check_char__mutmut_11": _ZIP_LENGTHS,
+    "registry.holders.identity.x__gb11643_check_char__mutmut_4": _CODEC_CASE,
     "registry.issuers.credit_code.x_credit_code_check_char__mutmut_16": "str.index -> rindex: _ALPHABET has no repeats",
     "registry.issuers.credit_code.x_credit_code_check_char__mutmut_19": _ZIP_LENGTHS,
     "registry.issuers.credit_code.x_credit_code_check_char__mutmut_22": _ZIP_LENGTHS,
