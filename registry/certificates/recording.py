@@ -13,7 +13,7 @@ import base64
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -51,8 +51,8 @@ class Minted:
     """One recorded certificate: its stored values, the claim code (never stored, shown once) and its holder."""
 
     accepted: Accepted
-    values: dict[str, Any]
-    claim_code: str
+    values: dict[str, Any] = field(repr=False)  # the verify token among them
+    claim_code: str = field(repr=False)
     holder: holders.HolderRef
 
     @property
@@ -110,9 +110,9 @@ class _Drawn:
     random bits) and a first number (which ``_fresh_numbers`` replaces if it is taken)."""
 
     id: uuid.UUID
-    claim_code: str
+    claim_code: str = field(repr=False)  # secrets: never in a log line or a traceback's locals
     number: str
-    verify_token: str
+    verify_token: str = field(repr=False)
 
 
 def _draw(accepted: Sequence[Accepted], *, issuer: Issuer) -> list[_Drawn]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from jwt.algorithms import OKPAlgorithm
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
 from registry.auth.claim_codes import new_claim_code, new_claim_codes, normalize_claim_code
-from registry.certificates import numbering, signing
+from registry.certificates import numbering, recording, signing
 from registry.keys.signers import ED25519, KeySigner
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -162,3 +163,10 @@ def test_claim_codes_drawn_for_a_batch_are_each_uniform_and_all_different() -> N
         counts = Counter(normalize_claim_code(code)[position] for code in codes)
         assert set(counts) == set(CROCKFORD)
         assert max(counts.values()) < 250
+
+
+def test_what_recording_draws_keeps_its_secrets_out_of_its_repr() -> None:
+    drawn = recording._Drawn(uuid.uuid4(), "ABCD-EFGH-JKMN", "BJT2026SM3JSP32P", "t" * 24)
+    assert "ABCD" not in repr(drawn)
+    assert "t" * 24 not in repr(drawn)
+    assert "BJT2026SM3JSP32P" in repr(drawn)
