@@ -34,7 +34,6 @@ EQUIVALENT: dict[str, str] = {
     "registry.certificates.numbering.x_new_numbers__mutmut_18": _SERIAL_COUNT,
     "registry.certificates.numbering.x_new_numbers__mutmut_21": _SERIAL_COUNT,
     "registry.certificates.numbering.x_new_numbers__mutmut_22": _SERIAL_COUNT,
-    "registry.certificates.numbering.x__crockford_serials__mutmut_10": _CODEC_CASE,
     "registry.certificates.status_lists.x_encode__mutmut_13": (
         'rstrip(b"=") -> rstrip(b"XX=XX"): strips "X" too, but a gzip stream ends with its length mod 2**32 '
         '(little-endian), so base64 ends in "X" only for a list of 23 * 2**24 bytes or more; a list is 16 KiB'
@@ -45,6 +44,7 @@ EQUIVALENT: dict[str, str] = {
         "first either way and ignores padding beyond the needed '=' in the second"
     ),
     "registry.holders.identity.x__gb11643_check_char__mutmut_4": _CODEC_CASE,
+    "registry.crockford.x_encode__mutmut_5": _CODEC_CASE,
     "registry.issuers.credit_code.x_credit_code_check_char__mutmut_16": "str.index -> rindex: _ALPHABET has no repeats",
     "registry.issuers.credit_code.x_credit_code_check_char__mutmut_19": _ZIP_LENGTHS,
     "registry.issuers.credit_code.x_credit_code_check_char__mutmut_22": _ZIP_LENGTHS,

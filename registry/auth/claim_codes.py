@@ -5,14 +5,12 @@ Made here, stored only as a keyed hash, and compared here, whatever way a holder
 
 from __future__ import annotations
 
-import base64
 import secrets
 
+from registry import crockford
 from registry.keys.secrets_box import SecretsBox
 
 _KIND = "claim-code"
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode("ascii"))
 _DRAWN_BYTES = 10  # per code: 80 bits, 16 base32 characters, of which the first 12 (60 bits) are kept
 
 
@@ -24,10 +22,10 @@ def new_claim_code() -> str:
 def new_claim_codes(count: int) -> list[str]:
     """``count`` claim codes from one call to the system's random source (a batch of 10,000 makes one, not 10,000).
 
-    Each code's 10 bytes are written in base32 (RFC 4648: five bits per character, most significant first) with the
-    alphabet mapped onto Crockford's, and its first 12 characters kept: each character uniform and independent of the
-    others, exactly as twelve ``secrets.choice`` calls would make them."""
-    text = base64.b32encode(secrets.token_bytes(_DRAWN_BYTES * count)).translate(_FROM_RFC4648).decode("ascii")
+    Each code's 10 bytes are written in Crockford's base32 (``registry.crockford``) and its first 12 characters kept:
+    each character uniform and independent of the others, exactly as twelve ``secrets.choice`` calls would make
+    them."""
+    text = crockford.encode(secrets.token_bytes(_DRAWN_BYTES * count))
     step = _DRAWN_BYTES * 8 // 5
     return [f"{text[at : at + 4]}-{text[at + 4 : at + 8]}-{text[at + 8 : at + 12]}" for at in range(0, len(text), step)]
 

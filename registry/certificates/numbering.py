@@ -21,18 +21,16 @@ Input is accepted in upper or lower case, with or without spaces and hyphens. Lo
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Final, Literal
 
+from registry import crockford
 from registry.errors import InvalidCertificateNumber
 from registry.i18n import _
 
 _SYMBOLS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # MOD 37-2 values 0-35, in order
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_FROM_RFC4648: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode("ascii"))
 _SYMBOL_VALUES: Final[dict[str, int]] = {symbol: value for value, symbol in enumerate(_SYMBOLS)}
 _SERIAL_LENGTH: Final = 8
 _SERIAL_BYTES: Final = 5  # 8 symbols x 5 bits
@@ -45,7 +43,7 @@ _MAX_DRAWS: Final = 64
 
 _REGION: Final = re.compile(r"[A-Z]{2}")
 _YEAR: Final = re.compile(r"[0-9]{4}")
-_SERIAL: Final = re.compile(f"[{_CROCKFORD}]{{{_SERIAL_LENGTH}}}")
+_SERIAL: Final = re.compile(f"[{crockford.ALPHABET}]{{{_SERIAL_LENGTH}}}")
 _CHECK: Final = re.compile(r"[0-9A-Z]")
 
 
@@ -180,9 +178,8 @@ def _mod37_2_remainder(chars: str, remainder: int = 0) -> int:
 
 
 def _crockford_serials(random_bytes: bytes, count: int) -> list[str]:
-    """``count`` serials of 8 characters, 5 bytes each, in order: base32 (RFC 4648, five bits per character, most
-    significant first) with its alphabet mapped onto Crockford's, character for character."""
+    """``count`` serials of 8 characters, 5 bytes each, in order, in Crockford's base32."""
     if len(random_bytes) != _SERIAL_BYTES * count:
         raise ValueError(f"rng must return exactly {_SERIAL_BYTES * count} bytes, got {len(random_bytes)}")
-    text = base64.b32encode(random_bytes).translate(_FROM_RFC4648).decode("ascii")
+    text = crockford.encode(random_bytes)
     return [text[start : start + _SERIAL_LENGTH] for start in range(0, len(text), _SERIAL_LENGTH)]

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
+from registry import crockford
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
 from registry.auth.claim_codes import new_claim_code, new_claim_codes, normalize_claim_code
@@ -170,3 +171,11 @@ def test_what_recording_draws_keeps_its_secrets_out_of_its_repr() -> None:
     assert "ABCD" not in repr(drawn)
     assert "t" * 24 not in repr(drawn)
     assert "BJT2026SM3JSP32P" in repr(drawn)
+
+
+def test_crockford_base32_is_five_bits_per_character_most_significant_first_in_crockfords_alphabet() -> None:
+    assert crockford.ALPHABET == CROCKFORD
+    assert crockford.encode(b"") == ""
+    assert crockford.encode(bytes(5)) == "00000000"
+    every = int("".join(f"{value:05b}" for value in range(32)), 2).to_bytes(20, "big")  # 0, 1, ..., 31 in turn
+    assert crockford.encode(every) == CROCKFORD
