@@ -64,7 +64,7 @@ def json_text(value: Any) -> str:
 
 # JSON columns (audit details, scopes, level lists) written and read with orjson rather than the standard library's
 # json: the audit details of a 10,000-row batch took 40 ms to encode. The text stored is compact and UTF-8 (the
-# standard library wrote ", " and "\\uXXXX"); the values read back are the same.
+# standard library wrote ", " and ASCII escapes); the values read back are the same.
 _JSON_CODEC: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": orjson.loads}
 
 
