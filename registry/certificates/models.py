@@ -29,6 +29,8 @@ class Certificate(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=new_uuid, primary_key=True)
     number: str = Field(max_length=16, unique=True)
+    # issuer_id, holder_id (and certificate_events.certificate_id): foreign keys on SQLite; on PostgreSQL checked once
+    # per statement by triggers of the same names, the rows referred to never deleted (migration 0013).
     issuer_id: int = Field(foreign_key="issuers.id")
     kid: str = Field(max_length=64)
     cert_type: str = Field(max_length=8)

@@ -290,10 +290,10 @@ async def _drafted(
         for item, item_drawn, number, slot in zip(accepted, drawn, numbers, slots, strict=True)
     ]
     if bulk.is_postgres(session) and len(accepted) > 1:
-        # The look-ups are done. Custom plans (see awards.screen) would now re-plan every foreign-key check of the
-        # rows written below, one per row and key: a third of the time the database spends on them. Those checks are
-        # primary-key probes, which a generic plan serves well however young the table. Back to whatever the
-        # operator configured (DEFAULT), not to a value chosen here.
+        # The look-ups are done. Custom plans (see awards.screen) would now re-plan every statement still to come in
+        # this transaction, and any per-row foreign-key check among them (share links, visits: not these tables, whose
+        # references PostgreSQL checks once per statement, migration 0013). Back to whatever the operator configured
+        # (DEFAULT), not to a value chosen here.
         await session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
     return minted
 
