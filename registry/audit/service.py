@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -80,26 +80,31 @@ class Entry:
 
 async def append_many(session: AsyncSession, *, actor: Actor, entries: list[Entry]) -> None:
     """Chain many records in one go (batch issuance): one head read, one bulk insert. The records are plain rows
-    (the columns of ``AuditRecord`` but its id), hashed with ``fields_hash``: the same hashes as ``append`` makes."""
+    (the columns of ``AuditRecord`` but its id), hashed with ``fields_hash``: the same hashes as ``append`` makes.
+    Each row is hashed as the insert takes it: on PostgreSQL the COPY stores the first rows while the next are
+    hashed."""
     if not entries:
         return
     prev_hash = await _chain_head(session)
-    rows: list[dict[str, Any]] = []
     at = utcnow()
-    for entry in entries:
-        row: dict[str, Any] = {
-            "at": at,
-            "actor": actor.id,
-            "action": entry.action,
-            "object_type": entry.object_type,
-            "object_id": entry.object_id,
-            "purpose": entry.purpose,
-            "details": entry.details,
-            "prev_hash": prev_hash,
-        }
-        row["hash"] = prev_hash = fields_hash(prev_hash, row)
-        rows.append(row)
-    await bulk.insert_rows(session, bulk.table_of(AuditRecord), rows)  # in order: ids follow the chain
+
+    def rows() -> Iterator[dict[str, Any]]:
+        chained = prev_hash
+        for entry in entries:
+            row: dict[str, Any] = {
+                "at": at,
+                "actor": actor.id,
+                "action": entry.action,
+                "object_type": entry.object_type,
+                "object_id": entry.object_id,
+                "purpose": entry.purpose,
+                "details": entry.details,
+                "prev_hash": chained,
+            }
+            row["hash"] = chained = fields_hash(chained, row)
+            yield row
+
+    await bulk.insert_rows(session, bulk.table_of(AuditRecord), rows())  # in order: ids follow the chain
 
 
 async def append(

@@ -311,10 +311,10 @@ async def _insert(
     reason = f"correction of {supersedes}" if supersedes else None
     try:
         await bulk.insert_rows(session, bulk.table_of(Certificate), rows)
-        events = [
+        events = (  # made as the COPY takes them
             {"certificate_id": m.values["id"], "event": "issued", "actor": actor.id, "at": at, "reason": reason}
             for m in minted
-        ]
+        )
         await bulk.insert_rows(session, bulk.table_of(CertificateEvent), events)
     except IntegrityError as exc:
         if not bulk.is_unique_violation(exc):
