@@ -7,10 +7,14 @@
   client POSTs 10,000-row JSON batches to ``/v1/certificate-batches`` (a fresh Idempotency-Key each), one at a time
   (``--concurrency`` for more). Timed from sending the request to having the whole 201 response; bodies are encoded
   before the clock starts.
-* **floor**: the same rows, in this process, on a fresh database ``<prefix>_floor``: blind index, AES-GCM encryption
-  and masking of the identity number, canonical payload and Ed25519 signature, claim code and its keyed hash, number
-  and token — with the registry's own functions — then ``COPY`` (asyncpg ``copy_records_to_table``) into ``holders``
-  and ``certificates``, one transaction per batch. No HTTP, no validation, no events, audit or idempotency record.
+* **floor** (``batch_floor``): the same rows, in this process, on a fresh database ``<prefix>_floor``: blind index,
+  AES-GCM encryption and masking of the identity number, canonical payload and Ed25519 signature, claim code and its
+  keyed hash, number and token — with the registry's own functions — then ``COPY`` into ``holders`` and
+  ``certificates``, one transaction per batch. No HTTP, no validation, no events, audit or idempotency record.
+
+One batch at a time, the two sides take turns — an HTTP batch, then the same rows through the floor — so that both
+meet the machine in the same state; the ratio of each such pair is printed beside the ratio of the totals. With
+``--concurrency`` > 1 every HTTP batch runs first, then the floor.
 
 Prints certificates/s for both and the ratio; targets: >= 5,000/s over HTTP and >= 0.8 of the floor (issue 15).
 ``REGISTRY_BATCH_WORKERS=2 python benchmarks/batch.py`` runs the service with its signing workers on.
@@ -22,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import sys
 import time
 import uuid
@@ -30,66 +33,24 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import asyncpg
+import batch_floor
 import batch_steps
 import bench_common as common
 import httpx
 import load
 import orjson
+from batch_floor import Timing
 
-from registry.auth.claim_codes import claim_code_hash, new_claim_code
-from registry.certificates import numbering, signing
-from registry.context import RegistryContext
-from registry.db import session_factory, transaction, utcnow
 from registry.gc_tuning import settle_garbage_collector
-from registry.holders import service as holders
-from registry.holders.identity import IdType, mask_id_number
-from registry.issuers.models import Issuer
-from registry.keys import service as keys
-from registry.keys.models import KeyUse
-from registry.keys.signers import Signer
 
 TARGET_RATE = 5_000.0
 TARGET_SHARE = 0.8  # issue 15: batches on every core
-HOLDER_COLUMNS = ("id", "id_type", "id_index", "id_number_encrypted", "id_masked", "created_at")
-CERTIFICATE_COLUMNS = (
-    "id",
-    "number",
-    "issuer_id",
-    "kid",
-    "cert_type",
-    "catalogue_code",
-    "catalogue_version",
-    "level",
-    "holder_id",
-    "holder_name",
-    "awarded_on",
-    "valid_until",
-    "evaluation_batch",
-    "status",
-    "verify_token",
-    "claim_code_hash",
-    "signature",
-    "issued_at",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    rows: int
-    seconds: float
-    # CPU seconds the batch took: the service's processes (serving, batch workers) or the floor's one process, and
-    # the PostgreSQL server's (0 when it does not run on this machine). None when batches overlapped.
-    cpu_service: float | None = None
-    cpu_database: float | None = None
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,51 +116,77 @@ async def analyze(url: str) -> None:
         await connection.close()
 
 
-def run_http(
-    server: common.Server,
-    url: str,
-    credentials: tuple[str, str],
-    bodies: list[tuple[bytes, int]],
-    *,
-    concurrency: int,
-    deadline: float,
-    analyze_between: bool,
-) -> tuple[list[Timing], float]:
-    """All batches, ``concurrency`` at a time; returns per-batch timings and the wall-clock seconds of the whole.
+class HttpSide:
+    """The service's client side: one batch at a time (``one``), timed, with the CPU both servers spent on it.
 
     With ``analyze_between``, ANALYZE runs after each batch, outside its timing: what autovacuum does within a minute
     or so. Without it, a registry that starts empty keeps the generic plans its prepared statements got while the
     tables were empty (sequential scans for the batch path's IN-list look-ups), and every batch is slower than the
     one before.
     """
+
     timeout = httpx.Timeout(600.0, connect=10.0)
-    with httpx.Client(base_url=server.base_url, timeout=timeout) as client:
-        token = access_token(client, *credentials)
-        warm = orjson.dumps({"certificates": common.make_rows(500, offset=10_000_000, batch_label="2026-BJ-WARM")})
-        post_batch(client, token, warm, 500)  # first-request costs (imports, pools, key unwrap) are not the subject
-    if analyze_between:
-        asyncio.run(analyze(url))
 
-    database_pid = asyncio.run(common.postmaster_pid(url))
-
-    def cpu() -> tuple[float, float]:
-        database = common.tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
-        return common.tree_cpu_seconds(server.process.pid), database
-
-    def one(item: tuple[bytes, int]) -> Timing | None:
-        if time.monotonic() > deadline:
-            return None
-        with httpx.Client(base_url=server.base_url, timeout=timeout) as client:
+    def __init__(self, server: common.Server, url: str, credentials: tuple[str, str], *, analyze_between: bool) -> None:
+        self.server, self.url, self.credentials, self.analyze_between = server, url, credentials, analyze_between
+        with httpx.Client(base_url=server.base_url, timeout=self.timeout) as client:
             token = access_token(client, *credentials)
-            before = cpu()
-            seconds = post_batch(client, token, item[0], item[1])
-            after = cpu()
-        print(f"  HTTP batch of {item[1]:,}: {seconds:6.2f} s  {item[1] / seconds:8,.0f} certificates/s", flush=True)
+            warm = orjson.dumps({"certificates": common.make_rows(500, offset=10_000_000, batch_label="2026-BJ-WARM")})
+            post_batch(client, token, warm, 500)  # first-request costs (imports, pools, key unwrap) are not the subject
         if analyze_between:
             asyncio.run(analyze(url))
-        if concurrency > 1:
+        self.database_pid = asyncio.run(common.postmaster_pid(url))
+
+    def cpu(self) -> tuple[float, float]:
+        database = common.tree_cpu_seconds(self.database_pid) if self.database_pid is not None else 0.0
+        return common.tree_cpu_seconds(self.server.process.pid), database
+
+    def one(self, item: tuple[bytes, int], *, measure_cpu: bool = True) -> Timing:
+        with httpx.Client(base_url=self.server.base_url, timeout=self.timeout) as client:
+            token = access_token(client, *self.credentials)
+            before = self.cpu()
+            seconds = post_batch(client, token, item[0], item[1])
+            after = self.cpu()
+        print(f"  HTTP batch of {item[1]:,}: {seconds:6.2f} s  {item[1] / seconds:8,.0f} certificates/s", flush=True)
+        if self.analyze_between:
+            asyncio.run(analyze(self.url))
+        if not measure_cpu:
             return Timing(rows=item[1], seconds=seconds)
         return Timing(item[1], seconds, after[0] - before[0], after[1] - before[1])
+
+
+def run_interleaved(
+    http: HttpSide,
+    floor_url: str,
+    key: str,
+    work: list[tuple[tuple[bytes, int], list[dict[str, Any]]]],
+    deadline: float,
+) -> tuple[list[Timing], list[Timing]]:
+    """One HTTP batch, then the same rows through the floor, and so on: both sides see the machine as it is at that
+    moment (a shared host's speed drifts by a third within the hour, more than the difference measured)."""
+    http_timings: list[Timing] = []
+    floor_timings: list[Timing] = []
+    with asyncio.Runner() as runner:
+        floor = runner.run(batch_floor.Floor.open(floor_url, key))
+        settle_garbage_collector()  # the floor runs with the same collector settings as the service's workers
+        try:
+            for body, rows in work:
+                if time.monotonic() > deadline:
+                    break
+                http_timings.append(http.one(body))
+                floor_timings.append(runner.run(floor.batch(rows)))
+        finally:
+            runner.run(floor.close())
+    return http_timings, floor_timings
+
+
+def run_concurrent(
+    http: HttpSide, bodies: list[tuple[bytes, int]], *, concurrency: int, deadline: float
+) -> tuple[list[Timing], float]:
+    """``concurrency`` batches in flight at once; their timings and the wall-clock seconds of the whole."""
+
+    def one(item: tuple[bytes, int]) -> Timing | None:
+        return None if time.monotonic() > deadline else http.one(item, measure_cpu=False)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -207,133 +194,16 @@ def run_http(
     return timings, time.perf_counter() - started
 
 
-# --- the floor -----------------------------------------------------------------------------------------------------
-
-
-# Long: the floor's rows are made exactly as the app makes them, one field after another, in one place to compare.
-def floor_records(
-    ctx: RegistryContext,
-    rows: list[dict[str, Any]],
-    *,
-    issuer: Issuer,
-    key_kid: str,
-    signer: Signer,
-    versions: dict[str, int],
-    ids: list[int],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Holder and certificate records for COPY: every secret and signature the registry would make, nothing else."""
-    now = utcnow()
-    issued_at = now.replace(microsecond=0)
-    holder_records: list[tuple[Any, ...]] = []
-    certificate_records: list[tuple[Any, ...]] = []
-    awarded_on = date.fromisoformat(rows[0]["awarded_on"])
-    for row, holder_id in zip(rows, ids, strict=True):
-        holder = row["holder"]
-        id_type = IdType(holder["id_type"])
-        id_number: str = holder["id_number"]
-        index = holders.id_index(ctx, id_type=id_type, id_number=id_number)
-        masked = mask_id_number(id_type, id_number)
-        encrypted = ctx.box.encrypt(id_number.encode(), context=f"holder:{index}")
-        holder_records.append((holder_id, id_type.value, index, encrypted, masked, now))
-        number = numbering.new_number(region=issuer.region, cert_type=row["cert_type"], year=awarded_on.year)
-        payload = signing.canonical_payload(
-            number=number,
-            issuer_code=issuer.code,
-            cert_type=row["cert_type"],
-            catalogue_code=row["catalogue_code"],
-            catalogue_version=versions[row["catalogue_code"]],
-            level=row["level"],
-            holder_name=holder["name"],
-            holder_id_type=id_type.value,
-            holder_id_masked=masked,
-            holder_ref=index,
-            awarded_on=awarded_on,
-            valid_until=None,
-            evaluation_batch=row["evaluation_batch"],
-            issued_at=issued_at,
-        )
-        claim_hash = claim_code_hash(ctx.box, new_claim_code())
-        certificate_records.append(
-            (
-                uuid.uuid4(),
-                number,
-                issuer.id,
-                key_kid,
-                row["cert_type"],
-                row["catalogue_code"],
-                versions[row["catalogue_code"]],
-                row["level"],
-                holder_id,
-                holder["name"],
-                awarded_on,
-                None,
-                row["evaluation_batch"],
-                "active",
-                secrets.token_urlsafe(18),
-                claim_hash,
-                signing.sign(payload, signer=signer),
-                issued_at,
-            )
-        )
-    return holder_records, certificate_records
-
-
-async def run_floor(url: str, key: str, batches: list[list[dict[str, Any]]], deadline: float) -> list[Timing]:
-    ctx, engine, issuer = await load.fresh_registry(url, key)
-    try:
-        async with transaction(session_factory(engine)) as session:
-            signing_key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
-        assert signing_key is not None
-        signer = ctx.keyring.signer(signing_key)
-    finally:
-        await engine.dispose()
-    connection = await asyncpg.connect(common.driver_dsn(url))
-    database_pid = await common.postmaster_pid(url)
-
-    def cpu() -> tuple[float, float]:
-        database = common.tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
-        return time.process_time(), database
-
+def run_floor(floor_url: str, key: str, batches: list[list[dict[str, Any]]], deadline: float) -> list[Timing]:
+    """Every batch through the floor, one after another (after concurrent HTTP batches, which cannot interleave)."""
     timings: list[Timing] = []
-    try:
-        versions: dict[str, int] = {
-            r["code"]: r["version"]
-            for r in await connection.fetch(
-                "SELECT code, version FROM catalogue_entries WHERE code = ANY($1::text[])", list(common.CATALOGUE_CODES)
-            )
-        }
-        for rows in batches:
-            if time.monotonic() > deadline:
-                break
-            started, before = time.perf_counter(), cpu()
-            async with connection.transaction():
-                ids = [
-                    r[0]
-                    for r in await connection.fetch(
-                        "SELECT nextval('holders_id_seq') FROM generate_series(1, $1)", len(rows)
-                    )
-                ]
-                holder_records, certificate_records = floor_records(
-                    ctx,
-                    rows,
-                    issuer=issuer,
-                    key_kid=signing_key.kid,
-                    signer=signer,
-                    versions=versions,
-                    ids=ids,
-                )
-                await connection.copy_records_to_table("holders", records=holder_records, columns=HOLDER_COLUMNS)
-                await connection.copy_records_to_table(
-                    "certificates", records=certificate_records, columns=CERTIFICATE_COLUMNS
-                )
-            seconds, after = time.perf_counter() - started, cpu()
-            timings.append(Timing(len(rows), seconds, after[0] - before[0], after[1] - before[1]))
-            print(f"  floor batch of {len(rows):,}: {seconds:6.2f} s  {len(rows) / seconds:8,.0f} certificates/s")
-        count: int = await connection.fetchval("SELECT count(*) FROM certificates")
-    finally:
-        await connection.close()
-    if count != sum(t.rows for t in timings):
-        raise RuntimeError(f"the floor wrote {count} certificates, expected {sum(t.rows for t in timings)}")
+    with asyncio.Runner() as runner:
+        floor = runner.run(batch_floor.Floor.open(floor_url, key))
+        settle_garbage_collector()
+        try:
+            timings.extend(runner.run(floor.batch(rows)) for rows in batches if time.monotonic() <= deadline)
+        finally:
+            runner.run(floor.close())
     return timings
 
 
@@ -423,28 +293,27 @@ def main() -> None:
     print(f"request bodies: {sum(len(b) for b, _ in bodies) / len(bodies) / 1e6:.1f} MB each")
 
     credentials = asyncio.run(prepare_http_database(http_url, key))
+    deadline = time.monotonic() + args.max_seconds
     with running_service(http_url, key, data_dir) as server:
-        load_http = common.wait_for_quiet(args.max_load, args.load_wait, label="HTTP batches")
-        timings, wall = run_http(
-            server,
-            http_url,
-            credentials,
-            bodies,
-            concurrency=args.concurrency,
-            deadline=time.monotonic() + args.max_seconds,
-            analyze_between=not args.no_analyze,
-        )
-    # One batch at a time: the sum of the batches' own times (ANALYZE between them is not the service's work).
-    http = summarise("HTTP", timings, wall if args.concurrency > 1 else None, load_http)
+        load_http = common.wait_for_quiet(args.max_load, args.load_wait, label="batches")
+        side = HttpSide(server, http_url, credentials, analyze_between=not args.no_analyze)
+        if args.concurrency == 1:
+            http_timings, floor_timings = run_interleaved(
+                side, floor_url, key, list(zip(bodies, batches, strict=True)), deadline
+            )
+            wall: float | None = None  # the sum of the batches' own times (ANALYZE between them is not timed)
+        else:
+            http_timings, wall = run_concurrent(side, bodies, concurrency=args.concurrency, deadline=deadline)
+    http = summarise("HTTP", http_timings, wall, load_http)
     issued = asyncio.run(common.certificate_count(http_url))
     if issued != http.certificates + 500:
         raise RuntimeError(f"the service holds {issued} certificates, expected {http.certificates + 500}")
-
-    load_floor = common.wait_for_quiet(args.max_load, args.load_wait, label="floor")
-    settle_garbage_collector()  # the floor runs with the same collector settings as the service's workers
-    floor = summarise(
-        "floor", asyncio.run(run_floor(floor_url, key, batches, time.monotonic() + args.max_seconds)), None, load_floor
-    )
+    load_floor = load_http
+    if args.concurrency > 1:
+        load_floor = common.wait_for_quiet(args.max_load, args.load_wait, label="floor")
+        floor_timings = run_floor(floor_url, key, batches, time.monotonic() + args.max_seconds)
+    floor = summarise("floor", floor_timings, None, load_floor)
+    pairs = [h.rate / f.rate for h, f in zip(http_timings, floor_timings, strict=False)] if wall is None else []
 
     share = http.rate / floor.rate if floor.rate else 0.0
     print()
@@ -459,6 +328,9 @@ def main() -> None:
         f"{'met' if http.rate >= TARGET_RATE else 'MISSED'})"
     )
     print(f"HTTP / floor: {share:.2f} (target >= {TARGET_SHARE:.2f}: {'met' if share >= TARGET_SHARE else 'MISSED'})")
+    if pairs:
+        each = " ".join(f"{ratio:.2f}" for ratio in pairs)
+        print(f"HTTP / floor of each batch and the floor batch right after it: {each} (median {median(pairs):.2f})")
     print_cpu(http, floor)
     print()
     print("per-row cost of each step (one core, no database, µs):")
@@ -476,6 +348,7 @@ def main() -> None:
                 "http": asdict(http),
                 "floor": asdict(floor),
                 "ratio": round(share, 3),
+                "pair_ratios": [round(ratio, 3) for ratio in pairs],
                 "step_costs_us": {label: round(micros, 1) for label, micros in costs},
             },
             indent=2,
