@@ -115,7 +115,8 @@ async def insert_rows(
 
     PostgreSQL: one ``COPY`` on the driver connection, which sends rows as ``rows`` yields them: given a generator
     (or an asynchronous one), the database inserts the first rows while the generator makes the next. Serial ids are
-    drawn in row order, as with INSERT, and triggers fire just the same (the audit log's forbid UPDATE and DELETE only).
+    drawn in row order, as with INSERT, and triggers fire just the same (on PostgreSQL the reference checks of
+    migration 0013 run once at the end of the COPY, over all its rows).
     """
     if isinstance(rows, AsyncIterable):
         await _insert_async(session, table, aiter(rows))

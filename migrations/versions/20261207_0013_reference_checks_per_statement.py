@@ -3,7 +3,7 @@ permanent.
 
 A foreign key checks each inserted row on its own (one SPI query and one row lock per row and key): for a batch of
 10,000 certificates, 30,000 look-ups — measured at about a third of the database's work on that path
-(``benchmarks/README.md``, "reference checks per statement"). Here the three references written per certificate —
+(``benchmarks/README.md``, "Reference checks per statement"). Here the three references written per certificate —
 ``certificates.holder_id`` → ``holders``, ``certificates.issuer_id`` → ``issuers``, ``certificate_events.certificate_id``
 → ``certificates`` — are checked by an AFTER INSERT trigger FOR EACH STATEMENT over the statement's new rows (one
 anti-join), and raise the same error a foreign key would (SQLSTATE 23503, the constraint's name).
@@ -13,6 +13,11 @@ of ``holders``, ``issuers`` and ``certificates``: none is ever deleted or trunca
 registry does either; a certificate is corrected by a new one), and a certificate's holder and body, and an event's
 certificate, never change. With nothing ever removed, the check needs no row lock: a row it sees stays. SQLite keeps
 its declarative foreign keys.
+
+Unlike a foreign key, these are user triggers: ``ALTER TABLE … DISABLE TRIGGER USER`` (or ``ALL``) turns them off, and a
+data-only dump must be restored with ``--disable-triggers`` or table by table in dependency order. The transition table
+holds a statement's new rows (a batch's certificates spill past the default ``work_mem`` into a temporary file); the
+anti-join probes the referred table's primary key once per row.
 
 Revision ID: 20261207_0013
 Revises: 20261206_0012

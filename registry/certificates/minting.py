@@ -96,10 +96,14 @@ def seal_row(sealing: Sealing, signer: Signer, row: RowFacts) -> Sealed:
     return claim_code_hash(box, claim_code), status, signature, record, leaf.data, leaf.hash
 
 
+def _leaf_kind(sealing: Sealing) -> LeafKind:
+    return LeafKind.issuance if sealing.supersedes is None else LeafKind.correction
+
+
 def issuance_entry(sealing: Sealing, *, number: str, signature: str) -> transparency.Entry:
     """What the public log states of an issuance (a correction's names the certificate it replaces)."""
     return transparency.Entry(
-        kind=LeafKind.issuance if sealing.supersedes is None else LeafKind.correction,
+        kind=_leaf_kind(sealing),
         number=number,
         at=sealing.issued_at,
         event="issued",
@@ -111,9 +115,8 @@ def issuance_entry(sealing: Sealing, *, number: str, signature: str) -> transpar
 
 
 def issuance_leaf(sealing: Sealing, *, number: str, sealed: Sealed) -> transparency.Leaf:
-    """The leaf ``seal_row`` made, as the log takes it."""
-    entry = issuance_entry(sealing, number=number, signature=sealed[2])
-    return transparency.Leaf(entry.kind, number, entry.at, sealed[4], sealed[5])
+    """The leaf ``seal_row`` made (``issuance_entry``), as the log takes it."""
+    return transparency.Leaf(_leaf_kind(sealing), number, sealing.issued_at, sealed[4], sealed[5])
 
 
 @dataclass

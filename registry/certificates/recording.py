@@ -295,9 +295,8 @@ async def _drafted(
     ]
     if bulk.is_postgres(session) and len(accepted) > 1:
         # The look-ups are done. Custom plans (see awards.screen) would now re-plan every statement still to come in
-        # this transaction, and any per-row foreign-key check among them (share links, visits: not these tables, whose
-        # references PostgreSQL checks once per statement, migration 0013). Back to whatever the operator configured
-        # (DEFAULT), not to a value chosen here.
+        # this transaction (the logs' look-ups and writes). Back to whatever the operator configured (DEFAULT), not to
+        # a value chosen here.
         await session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
     return minted
 
