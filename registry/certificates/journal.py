@@ -19,7 +19,7 @@ class Event:
     """One thing that happened to a certificate, as each log states it."""
 
     audit: audit.Entry
-    leaf: transparency.Entry | transparency.Leaf
+    leaf: transparency.Entry
 
 
 async def record(session: AsyncSession, *, actor: Actor, events: Sequence[Event]) -> None:

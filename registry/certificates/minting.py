@@ -1,7 +1,6 @@
 """The CPU-bound part of issuing a certificate — claim-code hash, status seal, canonical payload, signature, record
-seal, and the transparency leaf that logs the issuance — as a pure function over plain values, so that the same code
-runs in this process or, for a large batch, in the worker processes of ``registry.workers``, one chunk of rows each,
-on every core.
+seal — as a pure function over plain values, so that the same code runs in this process or, for a large batch, in the
+worker processes of ``registry.workers``, one chunk of rows each, on every core.
 
 Everything random (ids, tokens, claim codes, numbers, status indexes) is drawn by the caller before this runs, and
 everything here is deterministic (Ed25519 and ES256 as signed here are), so where it runs changes no stored byte.
@@ -22,16 +21,13 @@ from registry.certificates import signing
 from registry.certificates.models import Status
 from registry.keys.secrets_box import SecretsBox
 from registry.keys.signers import KeySigner, PortableKey, Signer
-from registry.transparency import service as transparency
-from registry.transparency.models import LeafKind
 
 # What one certificate's cryptography needs, in this order: certificate id (as text), number, claim code, type,
 # catalogue code and version, level, holder name, award date, valid until, evaluation batch, and the holder's
 # document type, masked number and reference (blind index).
 RowFacts = tuple[str, str, str, str, str, int, str, str, date, date | None, str | None, str, str, str]
-# What it makes: the claim code's keyed hash, the status seal, the detached JWS, the record seal (the certificate's
-# columns, SEALED_COLUMNS), then the data and hash of the transparency leaf that logs the issuance.
-Sealed = tuple[str, str, str, str, bytes, bytes]
+# What it makes: the claim code's keyed hash, the status seal, the detached JWS, the record seal.
+Sealed = tuple[str, str, str, str]
 SEALED_COLUMNS = ("claim_code_hash", "status_seal", "signature", "record_seal")
 CHUNK_ROWS = 500  # per task: ~30 ms of work, small enough that the first rows reach COPY early
 
@@ -44,7 +40,6 @@ class Sealing:
     signer: Signer | PortableKey
     issuer_code: str
     issued_at: datetime
-    supersedes: str | None = None  # the certificate a correction replaces
 
     def portable(self) -> Sealing | None:
         """The same, picklable for a worker process (only the sealing subkeys go), or None when the signer is not a
@@ -92,31 +87,7 @@ def seal_row(sealing: Sealing, signer: Signer, row: RowFacts) -> Sealed:
     record = signing.record_seal(
         box, certificate_id=certificate_id, kid=signer.kid, payload=payload, signature=signature
     )
-    leaf = issuance_entry(sealing, number=number, signature=signature).leaf()
-    return claim_code_hash(box, claim_code), status, signature, record, leaf.data, leaf.hash
-
-
-def _leaf_kind(sealing: Sealing) -> LeafKind:
-    return LeafKind.issuance if sealing.supersedes is None else LeafKind.correction
-
-
-def issuance_entry(sealing: Sealing, *, number: str, signature: str) -> transparency.Entry:
-    """What the public log states of an issuance (a correction's names the certificate it replaces)."""
-    return transparency.Entry(
-        kind=_leaf_kind(sealing),
-        number=number,
-        at=sealing.issued_at,
-        event="issued",
-        status=Status.active.value,
-        issuer=sealing.issuer_code,
-        signature=signature,
-        supersedes=sealing.supersedes,
-    )
-
-
-def issuance_leaf(sealing: Sealing, *, number: str, sealed: Sealed) -> transparency.Leaf:
-    """The leaf ``seal_row`` made (``issuance_entry``), as the log takes it."""
-    return transparency.Leaf(_leaf_kind(sealing), number, sealing.issued_at, sealed[4], sealed[5])
+    return claim_code_hash(box, claim_code), status, signature, record
 
 
 @dataclass

@@ -41,6 +41,7 @@ from registry.keys.models import KeyUse
 from registry.keys.signers import PortableKey
 from registry.metrics import CERTIFICATES_ISSUED
 from registry.transparency import service as transparency
+from registry.transparency.models import LeafKind
 
 _TOKEN_BYTES = 18  # of a verify token: 144 random bits
 
@@ -171,13 +172,9 @@ def _facts_of(
     )
 
 
-def _sealed(
-    sealing: minting.Sealing, minted: Minted, sealed: minting.Sealed, leaves: list[transparency.Leaf]
-) -> dict[str, Any]:
-    """The certificate's row completed with what sealing made; its transparency leaf goes to ``leaves``."""
+def _sealed(minted: Minted, sealed: minting.Sealed) -> dict[str, Any]:
     values = minted.values
-    values.update(zip(minting.SEALED_COLUMNS, sealed[: len(minting.SEALED_COLUMNS)], strict=True))
-    leaves.append(minting.issuance_leaf(sealing, number=minted.number, sealed=sealed))
+    values.update(zip(minting.SEALED_COLUMNS, sealed, strict=True))
     return values
 
 
@@ -212,15 +209,15 @@ def _hand_over_early(
 
 
 def _rows(
-    sealing: minting.Sealing, minted: list[Minted], handed: minting.Handed | None, leaves: list[transparency.Leaf]
+    sealing: minting.Sealing, minted: list[Minted], handed: minting.Handed | None
 ) -> Iterator[dict[str, Any]] | AsyncIterator[dict[str, Any]]:
-    """Each certificate row as soon as it is signed, in row order (its transparency leaf to ``leaves``). On
-    PostgreSQL the COPY sends rows while the next are made, so the database stores them (table and indexes) on one
-    core while they are signed on the others: in worker processes for a large batch (``handed``), else in this one."""
+    """Each certificate row as soon as it is signed, in row order. On PostgreSQL the COPY sends rows while the next
+    are made, so the database stores them (table and indexes) on one core while they are signed on the others: in
+    worker processes for a large batch (``handed``), else in this one."""
     signer = sealing.signer
     assert not isinstance(signer, PortableKey)
     if handed is None:
-        return (_sealed(sealing, m, minting.seal_row(sealing, signer, _facts(m)), leaves) for m in minted)
+        return (_sealed(m, minting.seal_row(sealing, signer, _facts(m))) for m in minted)
 
     async def in_pool() -> AsyncIterator[dict[str, Any]]:
         done = 0
@@ -229,7 +226,7 @@ def _rows(
                 facts = _facts(minted[done])
                 if facts != handed.rows[done]:
                     sealed = minting.seal_row(sealing, signer, facts)  # handed over with other facts: sealed again
-                yield _sealed(sealing, minted[done], sealed, leaves)
+                yield _sealed(minted[done], sealed)
                 done += 1
 
     return in_pool()
@@ -254,19 +251,18 @@ async def record(
     if key is None:
         raise Forbidden(_("evaluation body {code} has no active signing key", code=issuer.code))
     drafts = _Drafts(issuer, key.kid, utcnow().replace(microsecond=0), supersedes)
-    sealing = minting.Sealing(ctx.box, ctx.keyring.signer(key), issuer.code, drafts.issued_at, supersedes)
+    sealing = minting.Sealing(ctx.box, ctx.keyring.signer(key), issuer.code, drafts.issued_at)
     drawn = _draw(accepted, issuer=issuer)
     handed = _hand_over_early(ctx, sealing, accepted, drawn)
-    leaves: list[transparency.Leaf] = []
     try:
         minted = await _drafted(session, drafts, accepted, drawn, ctx=ctx, issuer=issuer)
-        await _insert(session, _rows(sealing, minted, handed, leaves), minted, actor=actor, at=drafts.issued_at)
+        await _insert(session, _rows(sealing, minted, handed), minted, actor=actor, at=drafts.issued_at)
     finally:
         if handed is not None:
             handed.cancel()
     events = [
-        journal.Event(_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes), leaf)
-        for m, leaf in zip(minted, leaves, strict=True)
+        journal.Event(_audit_entry(m, issuer=issuer, purpose=purpose, supersedes=supersedes), _leaf(m, issuer=issuer))
+        for m in minted
     ]
     await journal.record(session, actor=actor, events=events)
     for cert_type in {item.award.cert_type for item in accepted}:
@@ -345,6 +341,21 @@ def _audit_entry(minted: Minted, *, issuer: Issuer, purpose: str, supersedes: st
         object_id=minted.number,
         purpose=purpose,
         details=details,
+    )
+
+
+def _leaf(minted: Minted, *, issuer: Issuer) -> transparency.Entry:
+    values = minted.values
+    supersedes: str | None = values["supersedes"]
+    return transparency.Entry(
+        kind=LeafKind.issuance if supersedes is None else LeafKind.correction,
+        number=minted.number,
+        at=values["issued_at"],
+        event="issued",
+        status=values["status"],
+        issuer=issuer.code,
+        signature=values["signature"],
+        supersedes=supersedes,
     )
 
 

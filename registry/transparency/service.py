@@ -72,22 +72,6 @@ class Entry:
             body["reason_code"] = self.reason_code
         return canonical_json(body)
 
-    def leaf(self) -> Leaf:
-        data = self.data()
-        return Leaf(self.kind, self.number, self.at, data, merkle.leaf_hash(data))
-
-
-@dataclass(frozen=True, slots=True)
-class Leaf:
-    """An entry as the log stores it: its data (``Entry.data``) and leaf hash, made wherever the entry was known —
-    for a batch, in the worker process that signed the certificate (``registry.certificates.minting``)."""
-
-    kind: LeafKind
-    number: str
-    at: datetime
-    data: bytes
-    hash: bytes
-
 
 @dataclass(frozen=True, slots=True)
 class Head:
@@ -104,10 +88,9 @@ class InclusionProof:
     audit_path: list[bytes]
 
 
-async def append(session: AsyncSession, entries: Sequence[Entry | Leaf]) -> Head | None:
-    """Add one leaf per entry (or leaf already made of one), in order, with consecutive indexes; returns the new head
-    (None when nothing was added). Call it in the same transaction as the change it records, after the audit log's
-    append (lock order)."""
+async def append(session: AsyncSession, entries: Sequence[Entry]) -> Head | None:
+    """Add one leaf per entry, in order, with consecutive indexes; returns the new head (None when nothing was
+    added). Call it in the same transaction as the change it records, after the audit log's append (lock order)."""
     if not entries:
         return None
     if bulk.is_postgres(session):
@@ -120,15 +103,15 @@ async def append(session: AsyncSession, entries: Sequence[Entry | Leaf]) -> Head
     def leaves() -> Iterator[dict[str, Any]]:
         """Each leaf row as soon as it is hashed: on PostgreSQL the COPY stores rows while the next are made."""
         for index, entry in enumerate(entries, start=head.tree_size):
-            leaf = entry if isinstance(entry, Leaf) else entry.leaf()
-            leaf_hashes.append(leaf.hash)
+            data = entry.data()
+            leaf_hashes.append(merkle.leaf_hash(data))
             yield {
                 "leaf_index": index,
-                "kind": leaf.kind.value,
-                "number": leaf.number,
-                "at": leaf.at,
-                "data": leaf.data,
-                "leaf_hash": leaf.hash,
+                "kind": entry.kind.value,
+                "number": entry.number,
+                "at": entry.at,
+                "data": data,
+                "leaf_hash": leaf_hashes[-1],
             }
 
     await bulk.insert_rows(session, bulk.table_of(TransparencyLeaf), leaves())
