@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settle_garbage_collector()
         # Started before the first request, not by the first large batch, which would wait for them (2.4 s here).
-        await asyncio.to_thread(workers.start, settings.batch_workers)
+        await asyncio.to_thread(workers.start, settings.batch_worker_count)
         yield
         await dispose(app)
 

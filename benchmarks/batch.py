@@ -17,7 +17,8 @@ meet the machine in the same state; the ratio of each such pair is printed besid
 ``--concurrency`` > 1 every HTTP batch runs first, then the floor.
 
 Prints certificates/s for both and the ratio; targets: >= 5,000/s over HTTP and >= 0.8 of the floor (issue 15).
-``REGISTRY_BATCH_WORKERS=2 python benchmarks/batch.py`` runs the service with its signing workers on.
+The service signs large batches in one worker process per core (its default); ``REGISTRY_BATCH_WORKERS=0 python
+benchmarks/batch.py`` keeps the signing in the serving process.
 """
 
 from __future__ import annotations

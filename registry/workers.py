@@ -1,8 +1,9 @@
 """The worker processes that sign and seal large batches and imports on several cores (``REGISTRY_BATCH_WORKERS``).
 
 One pool per process: ``registry serve`` starts it with the application when ``REGISTRY_BATCH_WORKERS`` is 2 or more
-(``start``), ``registry import`` on its first large chunk; it is shut down with the application (its lifespan) or at
-the end of a ``registry`` command. With the default (0) there are no child processes at all. The workers
+(``start``) — by default, one worker per core on a machine of two or more — and ``registry import`` on its first
+large chunk; it is shut down with the application (its lifespan) or at the end of a ``registry`` command. With 0 or 1
+(or on one core) there are no child processes at all. The workers
 are started by a fork server, not forked from the caller: a worker forked from ``registry serve`` would inherit its
 listening socket and database connections. Each worker ends when this process does, even by ``kill -9``
 (``_die_with``), and the fork server follows.

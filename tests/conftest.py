@@ -6,6 +6,10 @@ Each backend is migrated once per run into a template; every test gets its own c
 PostgreSQL is taken from REGISTRY_TEST_POSTGRES_URL (default: the local server, database ``test``). When it cannot be
 reached the PostgreSQL variants are skipped with a message saying so — unless REGISTRY_TEST_REQUIRE_POSTGRES=1
 (set by .ci/run), in which case they fail.
+
+Apps and commands sign in process (``REGISTRY_BATCH_WORKERS=0``) unless a test asks for worker processes
+(tests/integration/test_batch_workers.py, test_batch_storage.py): a pool per app would start two processes for each of
+hundreds of tests. Set ``REGISTRY_BATCH_WORKERS`` before running pytest to run the whole suite with workers.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from registry.config import Settings
 from registry.db import create_engine
 from registry.migrate import upgrade
 
+os.environ.setdefault("REGISTRY_BATCH_WORKERS", "0")  # before any Settings() is made; see the docstring
 POSTGRES_URL = os.environ.get("REGISTRY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("REGISTRY_TEST_REQUIRE_POSTGRES") == "1"
 MASTER_KEY = "5f" * 32

@@ -188,10 +188,11 @@ def _hand_over_early(
     re-drawn, a holder on record masked otherwise, a holder known only by index, whose masked number only the
     database knows and which goes with an empty one): what is stored is always signed over what is stored."""
     settings = ctx.settings
-    if len(accepted) < settings.batch_parallel_min_rows or settings.batch_workers <= 1:
+    count = settings.batch_worker_count
+    if len(accepted) < settings.batch_parallel_min_rows or count <= 1:
         return None
     portable = sealing.portable()
-    pool = workers.pool(settings.batch_workers) if portable is not None else None
+    pool = workers.pool(count) if portable is not None else None
     if pool is None or portable is None:
         return None
     facts = [

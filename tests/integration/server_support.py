@@ -77,6 +77,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "REGISTRY_PUBLIC_BASE_URL": settings.public_base_url,  # the token issuer: must match the setup app's
         "REGISTRY_DATA_DIR": str(settings.data_dir),
         "REGISTRY_ENV": "test",
+        "REGISTRY_BATCH_WORKERS": str(settings.batch_worker_count),
     }
 
 
