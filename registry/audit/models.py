@@ -23,4 +23,5 @@ class AuditRecord(SQLModel, table=True):
     purpose: str = Field(max_length=256)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64, unique=True)
+    # Not unique in the database (migration 0014 on PostgreSQL): the chain, not an index, is what shows tampering.
+    hash: str = Field(max_length=64)
