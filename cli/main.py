@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from registry.config import Region, Settings
+from registry.config import Region, Settings, default_batch_workers
 from registry.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -83,6 +83,14 @@ def migrate() -> None:
     typer.echo("database is at the latest revision", err=True)
 
 
+def share_signing_workers(settings: Settings, *, serving_processes: int) -> None:
+    """With ``REGISTRY_BATCH_WORKERS`` unset, tell every serving process (through the environment, which each reads)
+    its share of the cores for signing workers, rather than each taking them all: ``--workers 16`` on 16 cores makes
+    32 signing workers, not 256 (``registry.config.default_batch_workers``)."""
+    if settings.batch_workers is None:
+        os.environ["REGISTRY_BATCH_WORKERS"] = str(default_batch_workers(serving_processes))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
@@ -104,6 +112,7 @@ def serve(
     if derived is not None:  # the app (and every worker) reads its settings from the environment
         os.environ["REGISTRY_PUBLIC_BASE_URL"] = derived
         settings = _settings()
+    share_signing_workers(settings, serving_processes=workers)
     logging_settings = log_config(settings.log_level)
     logging.config.dictConfig(logging_settings)  # migrations and start-up lines are JSON too
     asyncio.run(_migrate(settings))

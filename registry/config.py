@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from enum import StrEnum
@@ -19,6 +20,7 @@ DEFAULT_DATA_DIR = Path(".registry")
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/registry.db"
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 MASTER_KEY_FILE = "master.key"
+MAX_BATCH_WORKERS = 64
 
 
 class Environment(StrEnum):
@@ -69,12 +71,13 @@ class Settings(BaseSettings):
     # this long, then answers UNKNOWN. Caches keep a list a minute at most (its ttl), never longer than this.
     status_list_validity_seconds: Annotated[int, Field(ge=60, le=7 * 86_400)] = 3_600
     # Worker processes that sign and seal a large batch or an import chunk (registry.workers), per serving process;
-    # 0 or 1 keeps that work in the serving process. Unset: one per core this process may run on (``usable_cores``),
-    # none on a single core. On two cores shared with PostgreSQL they make a 10,000-row batch over HTTP ~20 % faster
-    # and ``registry import`` 1.2x (benchmarks/README.md, batch-workers). In a container held to fewer cores by a CPU
-    # quota than it sees, set it to the quota.
+    # 0 or 1 keeps that work in the serving process. Unset: ``default_batch_workers`` — the usable cores shared among
+    # the serving processes (``registry serve --workers N`` says how many), at least two each, none on one core. On
+    # two cores shared with PostgreSQL two workers make a 10,000-row batch over HTTP ~20 % faster and ``registry
+    # import`` 1.2x (benchmarks/README.md, "Where a batch's time goes"). In a container held to fewer cores by a CPU
+    # quota than it sees, set it.
     # Batches under ``batch_parallel_min_rows`` always stay in process (a hand-over costs more than it saves there).
-    batch_workers: Annotated[int | None, Field(ge=0, le=64)] = None
+    batch_workers: Annotated[int | None, Field(ge=0, le=MAX_BATCH_WORKERS)] = None
     batch_parallel_min_rows: Annotated[int, Field(ge=1)] = 200
     log_level: str = "INFO"
     # Federation: the other regions' nodes (region -> base URL, e.g. {"TJ": "http://10.0.0.2:8000"}). A question about
@@ -197,11 +200,8 @@ class Settings(BaseSettings):
 
     @property
     def batch_worker_count(self) -> int:
-        """``batch_workers``, or when it is unset one per usable core (0 on one core: signing stays in process)."""
-        if self.batch_workers is not None:
-            return self.batch_workers
-        cores = usable_cores()
-        return cores if cores > 1 else 0
+        """``batch_workers``, or when it is unset ``default_batch_workers()``."""
+        return self.batch_workers if self.batch_workers is not None else default_batch_workers()
 
     @property
     def docs_enabled(self) -> bool:
@@ -226,9 +226,21 @@ class Settings(BaseSettings):
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
 
 
+def default_batch_workers(serving_processes: int = 1) -> int:
+    """The signing workers each of ``serving_processes`` gets by default: the usable cores shared among them, but at
+    least two each (a batch is served by one process, and its signing then has the other cores), none on one core,
+    at most ``MAX_BATCH_WORKERS``. ``registry serve --workers 16`` on 16 cores: 2 each, 32 in all, not 256."""
+    cores = usable_cores()
+    if cores < 2:
+        return 0
+    return min(max(cores // max(serving_processes, 1), 2), MAX_BATCH_WORKERS)
+
+
+@functools.cache
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity), which a container's cpuset narrows; a CPU quota it does
-    not see (``REGISTRY_BATCH_WORKERS`` is then the operator's to set)."""
+    not see (``REGISTRY_BATCH_WORKERS`` is then the operator's to set). Read once: a pool sized again mid-run would be
+    replaced under a batch that is using it."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # no affinity on this platform

@@ -23,5 +23,7 @@ class AuditRecord(SQLModel, table=True):
     purpose: str = Field(max_length=256)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
-    # Not unique in the database (migration 0014 on PostgreSQL): the chain, not an index, is what shows tampering.
+    # Not unique (migration 0014 on PostgreSQL): the chain, not an index, is what shows tampering. SQLite keeps the
+    # constraint of migration 0001 (dropping it there rebuilds the table without its triggers): an autogenerate run
+    # against SQLite proposes dropping it; leave that out.
     hash: str = Field(max_length=64)

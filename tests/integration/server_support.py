@@ -89,8 +89,14 @@ class Server:
         self.log = log
         self.cwd = cwd  # where ./.registry/ (the embedded default's database and development key) lives
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-        # No abuse limits unless ``env`` asks for them: these tests send many requests from one address.
-        self.env = {**inherited, "REGISTRY_RATE_LIMITS_ENABLED": "false", **env}
+        # No abuse limits unless ``env`` asks for them: these tests send many requests from one address. Signing in
+        # process unless ``env`` (or the suite's environment) asks for workers, as in tests/conftest.py.
+        self.env = {
+            **inherited,
+            "REGISTRY_RATE_LIMITS_ENABLED": "false",
+            "REGISTRY_BATCH_WORKERS": os.environ.get("REGISTRY_BATCH_WORKERS", "0"),
+            **env,
+        }
         self.process: asyncio.subprocess.Process | None = None
 
     @classmethod

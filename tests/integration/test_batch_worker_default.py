@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.app import create_app
+from cli.main import share_signing_workers
 from registry import config, workers
 from registry.certificates import minting
 from registry.certificates.models import Certificate
@@ -28,12 +29,34 @@ def default_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Set
     return unset
 
 
-@pytest.mark.parametrize(("cores", "expected"), [(1, 0), (2, 2), (4, 4)])
+@pytest.mark.parametrize(("cores", "expected"), [(1, 0), (2, 2), (4, 4), (200, 64)])
 def test_unset_means_one_worker_per_usable_core_and_none_on_one_core(
     default_settings: Settings, monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
 ) -> None:
     monkeypatch.setattr(config, "usable_cores", lambda: cores)
     assert default_settings.batch_worker_count == expected
+
+
+@pytest.mark.parametrize(
+    ("cores", "serving", "each"), [(1, 1, 0), (1, 4, 0), (2, 2, 2), (4, 4, 2), (16, 16, 2), (16, 2, 8), (16, 3, 5)]
+)
+def test_serving_processes_share_the_cores_and_keep_two_workers_each(
+    monkeypatch: pytest.MonkeyPatch, cores: int, serving: int, each: int
+) -> None:
+    monkeypatch.setattr(config, "usable_cores", lambda: cores)
+    assert config.default_batch_workers(serving) == each
+
+
+def test_registry_serve_tells_each_process_its_share_unless_the_operator_set_it(
+    default_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config, "usable_cores", lambda: 16)
+    share_signing_workers(default_settings, serving_processes=4)
+    assert os.environ["REGISTRY_BATCH_WORKERS"] == "4"  # each of 4 uvicorn workers reads it: 16 in all, not 64
+    assert Settings().batch_worker_count == 4
+    monkeypatch.setenv("REGISTRY_BATCH_WORKERS", "3")
+    share_signing_workers(Settings(), serving_processes=4)
+    assert os.environ["REGISTRY_BATCH_WORKERS"] == "3"
 
 
 @pytest.mark.parametrize("given", [0, 1, 3])

@@ -65,6 +65,7 @@ async def test_the_readme_walkthrough_runs_against_a_live_server(tmp_path: Path)
     workdir = tmp_path / "newcomer"
     workdir.mkdir()
     server = Server({"REGISTRY_RATE_LIMITS_ENABLED": "true"}, tmp_path / "server.log", cwd=workdir)
+    del server.env["REGISTRY_BATCH_WORKERS"]  # the default, signing workers and all, as a newcomer gets it
     script = script.replace(BASE_LINE, f"R={server.base_url}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the installed `registry`
