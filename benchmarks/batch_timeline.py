@@ -4,11 +4,11 @@ configured), the batches posted from a separate process, and the steps of the ba
     python benchmarks/batch_timeline.py --server postgresql+asyncpg://postgres@127.0.0.1:55432
     REGISTRY_BATCH_WORKERS=0 python benchmarks/batch_timeline.py …     # signing in the serving process
 
-For each batch, each step in the order it started: when it started (ms from the request's arrival), how long it took
-(wall), the CPU this process's threads spent meanwhile, the CPU of the batch workers (this process's children) and of
-the PostgreSQL server (when it runs on this machine) over the same span. Nested steps are indented; a step that waits
-shows wall time well above its CPU. Nothing here is a target: it is the instrument that says which step to work on
-(``batch.py`` says whether the work paid).
+For each batch, each step in the order it started: when it started (ms from the batch's ``issue_batch``), how long it
+took (wall), the CPU this process's threads spent meanwhile, the CPU of the batch workers (this process's children)
+and of the PostgreSQL server (when it runs on this machine) over the same span. Nested steps are indented; a step that
+waits shows wall time well above its CPU. Nothing here is a target: it is the instrument that says which step to work
+on (``batch.py`` says whether the work paid).
 
 Run it from outside the checkout when comparing code on ``PYTHONPATH`` (the workers' forkserver puts the current
 directory first on ``sys.path``; see README.md).
@@ -21,6 +21,7 @@ import asyncio
 import functools
 import importlib
 import inspect
+import itertools
 import os
 import sys
 import time
@@ -65,19 +66,44 @@ class Span:
     detail: str = ""
 
 
+def _cpu_seconds(pid: int) -> float:
+    """A process's user + system time and that of the children it has reaped (/proc/<pid>/stat fields 14-17, as
+    ``bench_common.tree_cpu_seconds`` counts them); 0 once it has exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Recorder:
+    """The spans, and which processes count as the batch workers and as PostgreSQL: looked up once per batch (at its
+    ``issue_batch``), since walking /proc at every timing point would itself cost milliseconds each time."""
+
     database_pid: int | None = None
+    driver_pid: int | None = None
     spans: list[Span] = field(default_factory=list)
     depth: int = 0
+    workers: list[int] = field(default_factory=list)
+    database: list[int] = field(default_factory=list)
+
+    def find_processes(self) -> None:
+        driver = {self.driver_pid, *common.descendants(self.driver_pid)} if self.driver_pid else set()
+        self.workers = [pid for pid in common.descendants(os.getpid()) if pid not in driver]
+        if self.database_pid is not None:
+            self.database = [self.database_pid, *common.descendants(self.database_pid)]
 
     def cpu(self) -> tuple[float, float, float]:
         own = time.process_time()  # every thread of this process (the pool's feeder and result threads among them)
-        workers = common.tree_cpu_seconds(os.getpid()) - _own_cpu_seconds()  # the children: forkserver and workers
-        database = common.tree_cpu_seconds(self.database_pid) if self.database_pid else 0.0
-        return own, workers, database
+        return own, sum(map(_cpu_seconds, self.workers)), sum(map(_cpu_seconds, self.database))
 
     def begin(self, name: str, detail: str = "") -> Span:
+        if name == "issuance.issue_batch":
+            self.find_processes()
         span = Span(name, self.depth, time.perf_counter(), self.cpu(), detail=detail)
         self.spans.append(span)
         self.depth += 1
@@ -89,18 +115,19 @@ class Recorder:
         now = self.cpu()
         span.spent = (now[0] - span.cpu[0], now[1] - span.cpu[1], now[2] - span.cpu[2])
 
+    def point_cost(self) -> float:
+        """Seconds one timing point takes (two per step): what each step's figures include of the instrument."""
+        started = time.perf_counter()
+        for _ in range(20):
+            self.cpu()
+        return (time.perf_counter() - started) / 20
+
 
 RECORDER = Recorder()
 
 
-def _own_cpu_seconds() -> float:
-    """This process's own user + system time as /proc counts it (the same clock ticks as ``tree_cpu_seconds``)."""
-    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
-
-
 def _detail(name: str, args: tuple[Any, ...]) -> str:
-    if name == "insert_rows" and len(args) > 1:
+    if name == "bulk.insert_rows" and len(args) > 1:
         return str(getattr(args[1], "name", ""))
     return ""
 
@@ -132,7 +159,8 @@ def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 def instrument() -> None:
     for module_name, attribute in STEPS:
         module = importlib.import_module(module_name)
-        setattr(module, attribute, timed(attribute, getattr(module, attribute)))
+        label = f"{module_name.rsplit('.', 1)[-1]}.{attribute}"  # journal.record is not recording.record
+        setattr(module, attribute, timed(label, getattr(module, attribute)))
 
 
 def report(spans: list[Span]) -> None:
@@ -197,11 +225,16 @@ async def serve(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.05)
     command = [sys.executable, __file__, "--drive", f"http://127.0.0.1:{port}", url, client_id, secret]
     driver = await asyncio.create_subprocess_exec(*command, str(args.batches), str(args.rows))
+    RECORDER.driver_pid = driver.pid
     await driver.wait()
     server.should_exit = True
     await serving
-    starts = [i for i, span in enumerate(RECORDER.spans) if span.name == "issue_batch"]
-    for first, after in zip(starts[1:], [*starts[2:], len(RECORDER.spans)], strict=True):  # after the warm-up
+    if driver.returncode != 0:
+        raise SystemExit(f"the driver failed (exit {driver.returncode})")
+    RECORDER.find_processes()
+    print(f"each timing point costs {RECORDER.point_cost() * 1000:.2f} ms (two per step, in its figures)\n")
+    starts = [i for i, span in enumerate(RECORDER.spans) if span.name == "issuance.issue_batch"]
+    for first, after in itertools.pairwise([*starts[1:], len(RECORDER.spans)]):  # after the warm-up batch
         report(RECORDER.spans[first:after])
 
 
