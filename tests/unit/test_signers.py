@@ -4,9 +4,11 @@ a header naming another algorithm than its key's."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws as joserfc_jws
 from joserfc.jwk import JWKRegistry
 
@@ -89,3 +91,25 @@ def test_stored_names_map_to_algorithms() -> None:
     assert signers.algorithm("ES256") is ES256
     with pytest.raises(ValueError, match="unknown signature algorithm"):
         signers.algorithm("SM2")
+
+
+@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 420, 4096])
+def test_ed25519_signs_through_libsodium_the_bytes_openssl_makes(length: int) -> None:
+    """Ed25519 is deterministic (RFC 8032): the faster libsodium path must give exactly what cryptography's OpenSSL
+    gives, over messages of every size around the 64-byte signature it strips from libsodium's signed message."""
+    private, public = ED25519.generate()
+    key = ED25519.signing_key(private)
+    assert isinstance(key, Ed25519PrivateKey)
+    message = os.urandom(length)
+    signature = KeySigner("k", ED25519, key).sign(message)
+    assert signature == key.sign(message)
+    assert len(signature) == 64
+    Ed25519PublicKey.from_public_bytes(public).verify(signature, message)  # raises if it does not verify
+    assert ED25519.sign(key, message) == signature
+    assert KeySigner("k", ED25519, key).portable().signer().sign(message) == signature
+
+
+def test_a_signer_never_shows_its_key() -> None:
+    signer, _, _ = _pair(ED25519)
+    assert "_sign" not in repr(signer)
+    assert "secret" not in repr(signer)
