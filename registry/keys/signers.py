@@ -246,21 +246,23 @@ class KeySigner:
     kid: str
     algorithm: Algorithm
     private_key: PrivateKey
-    _sign: Callable[[bytes], bytes] = field(init=False, repr=False, compare=False)
+    _sign: Callable[[bytes], bytes] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_sign", self.algorithm.signing_function(self.private_key))
+        if self._sign is None:
+            object.__setattr__(self, "_sign", self.algorithm.signing_function(self.private_key))
 
     @property
     def alg(self) -> str:
         return self.algorithm.name
 
     def sign(self, data: bytes) -> bytes:
+        assert self._sign is not None, "made in __post_init__"
         return self._sign(data)
 
     def named(self, kid: str) -> KeySigner:
         """The same key, announcing itself under another kid (its URL, in credentials and status lists)."""
-        return KeySigner(kid=kid, algorithm=self.algorithm, private_key=self.private_key)
+        return KeySigner(kid=kid, algorithm=self.algorithm, private_key=self.private_key, _sign=self._sign)
 
     def portable(self) -> PortableKey:
         """The key as plain bytes, to sign with in a worker process (``registry.workers``)."""

@@ -113,3 +113,17 @@ def test_a_signer_never_shows_its_key() -> None:
     signer, _, _ = _pair(ED25519)
     assert "_sign" not in repr(signer)
     assert "secret" not in repr(signer)
+
+
+def test_a_signer_named_otherwise_signs_the_same_without_preparing_its_key_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer, _, _ = _pair(ED25519)
+
+    def refuse(key: object) -> None:
+        raise AssertionError("the key was prepared again")
+
+    monkeypatch.setattr(ED25519, "signing_function", refuse)
+    named = signer.named("https://registry.test/v1/issuers/A/keys/k1")
+    assert named.kid.endswith("/k1")
+    assert named.sign(b"data") == signer.sign(b"data")
