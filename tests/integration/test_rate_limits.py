@@ -10,11 +10,16 @@ import secrets
 import time
 import uuid
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import limits
+import limits.aio.storage
+import limits.aio.storage.memory
 import pytest
 from fastapi import FastAPI
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from pydantic import ValidationError
 
 from api.limits import LIMITED_ROUTES, RateLimits
@@ -205,6 +210,20 @@ async def test_guessing_two_thousand_random_tokens_finds_nothing_and_mostly_meet
     # window that is exactly 120; past a window's end the previous count fades at 2 a second, and as many more pass.
     assert statuses[404] <= 120 + _faded_since_window_start(started, ended, limit=120, window=60), statuses
     assert statuses[429] == 2_000 - statuses[404] >= 1_850, statuses
+
+
+async def test_the_counter_lets_one_more_through_just_after_a_window_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why the limit tests start clear of a window's end (``rate_limit_support.clear_of_a_window_end``) and why the
+    guessing test allows for the fading window: limits' sliding-window counter, on a clock set by the test."""
+    now = [659.5]  # half a second before a one-minute window ends
+    monkeypatch.setattr(limits.aio.storage.memory, "time", SimpleNamespace(time=lambda: now[0]))
+    limiter = SlidingWindowCounterRateLimiter(limits.aio.storage.MemoryStorage())
+    three = limits.parse("3/minute")
+    assert [await limiter.hit(three, "x") for _ in range(4)] == [True, True, True, False]
+    now[0] = 660.1  # the next window: the last one's 3 weigh 2.99, rounded down to 2
+    assert [await limiter.hit(three, "x") for _ in range(2)] == [True, False]
+    now[0] = 690.0  # half way: the last one's 3 weigh 1.5 (1), this one's 1
+    assert [await limiter.hit(three, "x") for _ in range(2)] == [True, False]
 
 
 def _faded_since_window_start(started: float, ended: float, *, limit: int, window: int) -> int:
