@@ -175,6 +175,11 @@ class RegistryClock:
         """Beijing date ``day`` (at noon there unless ``at`` says otherwise)."""
         self.set_now(datetime.combine(day, at, tzinfo=clock.CHINA_STANDARD_TIME))
 
+    def freeze(self) -> None:
+        """Stop the registry's clock at this moment: a test that reads "today" and then asks the registry to judge
+        by it must not see Beijing's midnight (16:00 UTC) pass in between."""
+        self.set_now(clock.now())
+
     def advance(self, delta: timedelta) -> None:
         self.set_now(clock.now() + delta)
 

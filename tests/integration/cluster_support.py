@@ -160,11 +160,12 @@ class ThrowAwayCluster:
                 os.kill(pid, signum)
 
     async def terminate_backends(self) -> int:
-        """``pg_terminate_backend`` on every other backend connected to the registry's database; how many."""
-        admin = await asyncpg.connect(self.dsn("postgres"), timeout=5)
+        """``pg_terminate_backend`` on every other backend connected to the registry's database; how many. Each call
+        returns once the backends have exited (or after 5 s), so their sockets are closed when this returns."""
+        admin = await asyncpg.connect(self.dsn("postgres"), timeout=10)
         try:
             terminated = await admin.fetchval(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
                 " WHERE datname = $1 AND pid <> pg_backend_pid()",
                 DATABASE,
             )

@@ -234,8 +234,8 @@ async def test_terminating_every_backend_under_load_answers_2xx_or_503_and_loses
         during = world.figures()
         _only_2xx_or_clean_503(world)
         assert sum(terminated) > 0, "the storm terminated no backend"
-        # The backends the last pg_terminate_backend signalled take a few milliseconds to exit and close their
-        # sockets: a request in that instant is still in the storm.
+        # The last pg_terminate_backend returned once its backends had exited; the app's event loop notices their
+        # closed sockets a moment later: a request in that instant is still in the storm.
         await asyncio.sleep(0.2)
         await _answers_are_clean(world)
         await _nothing_acknowledged_is_lost(world, cluster)

@@ -19,7 +19,7 @@ from joserfc import jws as joserfc_jws
 from joserfc.jwk import OKPKey
 
 from tests.checks import assert_problem
-from tests.conftest import MASTER_KEY
+from tests.conftest import MASTER_KEY, RegistryClock
 from tests.factories import (
     bearer,
     create_issuer,
@@ -289,7 +289,10 @@ async def test_a_status_list_change_touches_only_its_own_bit(app: FastAPI, clien
     assert await _status(client, _one_bit_entry(second_entry, "revocation")) == 0
 
 
-async def test_status_lists_are_cacheable_and_unknown_lists_are_404(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_status_lists_are_cacheable_and_unknown_lists_are_404(
+    app: FastAPI, client: httpx.AsyncClient, registry_clock: RegistryClock
+) -> None:
+    registry_clock.freeze()  # a list is signed afresh each minute (validFrom), and its ETag changes with it
     world = await set_up(app, client)
     certificate = await issued_certificate(client, world.issuer)
     claims = _verify_jws(await _credential(client, world.issuer, certificate["number"]), await published_keys(client))

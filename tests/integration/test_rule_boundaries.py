@@ -45,6 +45,7 @@ async def _scan(client: httpx.AsyncClient, issued: httpx.Response) -> dict[str, 
 async def test_a_body_may_award_on_the_first_day_of_its_filing_and_an_employer_sees_it_valid(
     app: FastAPI, client: httpx.AsyncClient, registry_clock: RegistryClock
 ) -> None:
+    registry_clock.freeze()  # the filing ends today: Beijing's midnight must not pass between here and the award
     today = registry_clock.today()
     first = today - timedelta(days=10)
     token = await _body_filed(app, client, first=first, last=today)
@@ -60,6 +61,7 @@ async def test_a_body_may_award_on_the_first_day_of_its_filing_and_an_employer_s
 async def test_a_body_may_award_on_the_last_day_of_its_filing_and_it_stays_valid_after_the_filing_ends(
     app: FastAPI, client: httpx.AsyncClient, registry_clock: RegistryClock
 ) -> None:
+    registry_clock.freeze()  # the filing ends today: Beijing's midnight must not pass between here and the award
     today = registry_clock.today()
     token = await _body_filed(app, client, first=today - timedelta(days=30), last=today)
 
