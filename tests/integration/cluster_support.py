@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -159,16 +160,27 @@ class ThrowAwayCluster:
             with contextlib.suppress(ProcessLookupError):  # a backend that ended meanwhile
                 os.kill(pid, signum)
 
-    async def terminate_backends(self) -> int:
-        """``pg_terminate_backend`` on every other backend connected to the registry's database; how many. Each call
-        returns once the backends have exited (or after 5 s), so their sockets are closed when this returns."""
-        admin = await asyncpg.connect(self.dsn("postgres"), timeout=10)
+    async def terminate_backends(self) -> list[int]:
+        """``pg_terminate_backend`` on every other backend connected to the registry's database: the pids signalled.
+        It returns at once; the backends exit a moment later (``wait_until_exited``)."""
+        admin = await asyncpg.connect(self.dsn("postgres"), timeout=5)
         try:
-            terminated = await admin.fetchval(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+            rows = await admin.fetch(  # the function in the select list: called only for the rows the WHERE keeps
+                "SELECT pid, pg_terminate_backend(pid) AS signalled FROM pg_stat_activity"
                 " WHERE datname = $1 AND pid <> pg_backend_pid()",
                 DATABASE,
             )
         finally:
             await admin.close()
-        return int(terminated)
+        return [int(row["pid"]) for row in rows if row["signalled"]]
+
+    async def wait_until_exited(self, pids: list[int]) -> None:
+        """Until none of ``pids`` is a backend any more (their sockets closed); at most 10 s."""
+        admin = await asyncpg.connect(self.dsn("postgres"), timeout=5)
+        try:
+            deadline = time.monotonic() + 10.0
+            while await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids):
+                assert time.monotonic() < deadline, f"backends {pids} still there after 10 s"
+                await asyncio.sleep(0.01)
+        finally:
+            await admin.close()

@@ -29,18 +29,20 @@ WINDOW_END_MARGIN_SECONDS = 3.0
 @asynccontextmanager
 async def limited_app(settings: Settings, **limits: Any) -> AsyncIterator[FastAPI]:
     """The registry on ``settings``' database with limits on: the defaults, except those given."""
-    await clear_of_a_window_end()
     app = create_app(settings.model_copy(update={"rate_limits_enabled": True, **limits}))
     try:
+        await clear_of_a_window_end()
         yield app
     finally:
         await dispose(app)
 
 
 async def clear_of_a_window_end() -> None:
-    """Wait for the next minute when this one ends within 3 s. limits' sliding-window counter weights the previous
-    fixed window by how much of it still overlaps the last minute, rounded down: requests that straddle a window's
-    end let one more through than the limit says. The tests count exactly, so they start clear of a window's end."""
+    """Wait for the next minute when this one ends within 3 s. limits' sliding-window counter in memory (where the
+    tests count, and where a process counts while Redis is away) weights the previous fixed window, aligned on the
+    minute, by how much of it still overlaps the last minute, rounded down: requests that straddle a window's end
+    let one more through than the limit says. The tests count exactly, so they start clear of a window's end. (In
+    Redis a window starts with its key's first hit instead: a test with a fresh key prefix needs no wait.)"""
     left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
     if left < WINDOW_END_MARGIN_SECONDS:
         await asyncio.sleep(left + 0.01)

@@ -212,8 +212,9 @@ async def _nothing_acknowledged_is_lost(world: World, cluster: ThrowAwayCluster)
         assert await first_broken_record(session) is None, "the audit chain is broken"
 
 
-async def _storm(cluster: ThrowAwayCluster, load: asyncio.Task[None], *, every: float) -> list[int]:
-    """``pg_terminate_backend`` on every backend of the database, every ``every`` seconds while ``load`` runs."""
+async def _storm(cluster: ThrowAwayCluster, load: asyncio.Task[None], *, every: float) -> list[list[int]]:
+    """``pg_terminate_backend`` on every backend of the database, every ``every`` seconds while ``load`` runs: the
+    pids terminated each time."""
     terminated = []
     while not load.done():
         await asyncio.sleep(every)
@@ -233,14 +234,15 @@ async def test_terminating_every_backend_under_load_answers_2xx_or_503_and_loses
         terminated = await _storm(cluster, load, every=0.5)
         during = world.figures()
         _only_2xx_or_clean_503(world)
-        assert sum(terminated) > 0, "the storm terminated no backend"
-        # The last pg_terminate_backend returned once its backends had exited; the app's event loop notices their
-        # closed sockets a moment later: a request in that instant is still in the storm.
+        assert sum(map(len, terminated)) > 0, "the storm terminated no backend"
+        # The backends the last pg_terminate_backend signalled exit a moment later, and the app's event loop notices
+        # their closed sockets a moment after that: a request in either instant is still in the storm.
+        await cluster.wait_until_exited(terminated[-1])
         await asyncio.sleep(0.2)
         await _answers_are_clean(world)
         await _nothing_acknowledged_is_lost(world, cluster)
         print(
-            f"\npg_terminate_backend x{len(terminated)} ({sum(terminated)} backends) in"
+            f"\npg_terminate_backend x{len(terminated)} ({sum(map(len, terminated))} backends) in"
             f" {time.monotonic() - started:.1f} s: {during};"
             f" {len(world.attempts) - TARGETS} issuances, {len(world.acknowledged) - TARGETS} acknowledged in all"
         )

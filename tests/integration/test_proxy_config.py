@@ -70,8 +70,8 @@ async def test_a_second_scan_is_served_from_the_cache(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings, tmp_path: Path, nginx_binary: str
 ) -> None:
     _, certificate = await _certificate(app, client)
-    # A longer max-age than the other tests': with MAX_AGE's 2 s nginx keeps an answer 1-2 s, and a slow machine
-    # could take that long between the three scans.
+    # A longer max-age than the other tests': with MAX_AGE's 2 s (s-maxage 1) nginx keeps an answer up to a second,
+    # and a slow machine could take that long between the three scans.
     lasting = {"REGISTRY_VERIFY_MAX_AGE_SECONDS": "30"}
     async with (
         _serving(settings, tmp_path, nginx_binary, **lasting) as proxy,
