@@ -1,4 +1,6 @@
-"""The worker processes that sign and seal large batches and imports on several cores (``REGISTRY_BATCH_WORKERS``).
+"""The worker processes that validate, sign and seal large batches and imports on several cores
+(``REGISTRY_BATCH_WORKERS``): work is handed over in chunks (``hand_over``) and its results collected in order
+(``results``), done in the caller's process instead when the pool breaks.
 
 One pool per process: ``registry serve`` starts it with the application when ``REGISTRY_BATCH_WORKERS`` is 2 or more
 (``start``) — by default, one worker per core on a machine of two or more — and ``registry import`` on its first
@@ -11,19 +13,25 @@ listening socket and database connections. Each worker ends when this process do
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
 import select
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 # What the fork server imports once, so that every worker starts with the signing code loaded.
-_PRELOAD = ["registry.certificates.minting"]
+_PRELOAD = ["registry.certificates.minting", "registry.certificates.rows"]
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 
 # How much lower than the server's the workers' CPU priority is (nice(2)): a worker takes a core that would otherwise
@@ -99,6 +107,14 @@ def pool(count: int) -> ProcessPoolExecutor | None:
         return _POOLS.pool
 
 
+def pool_for(rows: int, *, count: int, min_rows: int) -> ProcessPoolExecutor | None:
+    """The pool to share work on ``rows`` rows among ``count`` workers, or None to do it in this process: fewer rows
+    than ``min_rows`` (handing them over would cost more than it saves) or no workers (0 or 1)."""
+    if rows < min_rows or count <= 1:
+        return None
+    return pool(count)
+
+
 def start(count: int) -> None:
     """Make the pool of ``count`` workers now and wait until every one has started (nothing for 0 or 1).
 
@@ -157,3 +173,59 @@ def shutdown() -> None:
 
 def running() -> bool:
     return _POOLS.pool is not None
+
+
+@dataclass
+class Handed(Generic[_Item, _Result]):
+    """Work handed to a pool (``hand_over``): ``function`` over each chunk of ``size`` items, each chunk's future in
+    order; no futures when the hand-over failed and the work is to be done in this process."""
+
+    pool: ProcessPoolExecutor
+    function: Callable[[Sequence[_Item]], _Result]
+    items: Sequence[_Item]
+    size: int
+    futures: list[Future[_Result]]
+
+    def cancel(self) -> None:
+        """Work not started is dropped: a failed or abandoned batch leaves nothing queued behind it."""
+        for future in self.futures:
+            future.cancel()
+
+
+def hand_over(
+    pool: ProcessPoolExecutor, function: Callable[[Sequence[_Item]], _Result], items: Sequence[_Item], *, size: int
+) -> Handed[_Item, _Result]:
+    """Every chunk of ``items`` handed to the pool at once, so the workers start at once and stay ahead of whoever
+    collects the results (``results``). ``function`` must be picklable (a module-level function, or a
+    ``functools.partial`` of one). A pool that is broken (a worker killed) is dropped; a hand-over that fails leaves
+    the work to be done here, in the caller's process."""
+    handed = Handed(pool, function, items, size, [])
+    try:
+        for start in range(0, len(items), size):
+            handed.futures.append(pool.submit(function, items[start : start + size]))
+    except (RuntimeError, OSError):
+        # BrokenProcessPool (a RuntimeError); RuntimeError also for a pool shut down meanwhile (the app stopping) or
+        # a thread that cannot start; OSError e.g. for a worker started while the pool broke that found it closed.
+        handed.cancel()
+        handed.futures = []
+        if pool._broken:  # only a broken pool goes: a healthy one may be serving another batch at this moment
+            discard(pool)
+    return handed
+
+
+async def results(handed: Handed[_Item, _Result]) -> AsyncIterator[_Result]:
+    """Each chunk's result in order, as soon as it and those before it are done. If the pool breaks, the chunks not
+    yet done are done here: the same results, more slowly. An error raised by ``function`` is raised here."""
+    futures = handed.futures
+    try:
+        for index, start in enumerate(range(0, len(handed.items), handed.size)):
+            if index < len(futures):
+                try:
+                    yield await asyncio.wrap_future(futures[index])
+                    continue
+                except BrokenProcessPool:
+                    discard(handed.pool)
+                    futures = futures[:index]
+            yield handed.function(handed.items[start : start + handed.size])
+    finally:
+        handed.cancel()

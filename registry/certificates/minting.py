@@ -8,10 +8,9 @@ everything here is deterministic (Ed25519 and ES256 as signed here are), so wher
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -90,56 +89,19 @@ def seal_row(sealing: Sealing, signer: Signer, row: RowFacts) -> Sealed:
     return claim_code_hash(box, claim_code), status, signature, record
 
 
-@dataclass
-class Handed:
-    """Rows handed to the worker pool (``hand_over``), each chunk's future in row order; empty when the hand-over
-    failed and the rows are to be sealed in this process."""
-
-    pool: ProcessPoolExecutor
-    sealing: Sealing
-    rows: Sequence[RowFacts]
-    futures: list[Future[list[Sealed]]]
-
-    def cancel(self) -> None:
-        """Work not started is dropped: a failed or abandoned batch leaves nothing queued behind it."""
-        for future in self.futures:
-            future.cancel()
+Handed = workers.Handed[RowFacts, list[Sealed]]
 
 
 def hand_over(pool: ProcessPoolExecutor, sealing: Sealing, rows: Sequence[RowFacts]) -> Handed:
-    """Every chunk of ``rows`` handed to the pool at once, so the workers start at once and stay ahead of whoever
-    collects the results (``sealed_chunks``). A pool that is broken (a worker killed) is dropped; a hand-over that
-    fails leaves the rows to be sealed here, in the caller's process."""
-    handed = Handed(pool, sealing, rows, [])
-    try:
-        for start in range(0, len(rows), CHUNK_ROWS):
-            handed.futures.append(pool.submit(seal_rows, sealing, rows[start : start + CHUNK_ROWS]))
-    except (RuntimeError, OSError):
-        # BrokenProcessPool (a RuntimeError); RuntimeError also for a pool shut down meanwhile (the app stopping) or
-        # a thread that cannot start; OSError e.g. for a worker started while the pool broke that found it closed.
-        handed.cancel()
-        handed.futures = []
-        if pool._broken:  # only a broken pool goes: a healthy one may be serving another batch at this moment
-            workers.discard(pool)
-    return handed
+    """Every chunk of ``rows`` handed to the pool at once (``workers.hand_over``); a hand-over that fails leaves the
+    rows to be sealed here, in the caller's process."""
+    return workers.hand_over(pool, functools.partial(seal_rows, sealing), rows, size=CHUNK_ROWS)
 
 
-async def sealed_chunks(handed: Handed) -> AsyncIterator[list[Sealed]]:
+def sealed_chunks(handed: Handed) -> AsyncIterator[list[Sealed]]:
     """Each chunk's results in row order, as soon as it and those before it are done. If the pool breaks, the rows
     not yet sealed are sealed here: the same bytes, more slowly. An error in a row is raised here."""
-    futures = handed.futures
-    try:
-        for index, start in enumerate(range(0, len(handed.rows), CHUNK_ROWS)):
-            if index < len(futures):
-                try:
-                    yield await asyncio.wrap_future(futures[index])
-                    continue
-                except BrokenProcessPool:
-                    workers.discard(handed.pool)
-                    futures = futures[:index]
-            yield seal_rows(handed.sealing, handed.rows[start : start + CHUNK_ROWS])
-    finally:
-        handed.cancel()
+    return workers.results(handed)
 
 
 async def seal_in_pool(

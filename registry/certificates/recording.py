@@ -188,11 +188,8 @@ def _hand_over_early(
     re-drawn, a holder on record masked otherwise, a holder known only by index, whose masked number only the
     database knows and which goes with an empty one): what is stored is always signed over what is stored."""
     settings = ctx.settings
-    count = settings.batch_worker_count
-    if len(accepted) < settings.batch_parallel_min_rows or count <= 1:
-        return None
-    portable = sealing.portable()
-    pool = workers.pool(count) if portable is not None else None
+    pool = workers.pool_for(len(accepted), count=settings.batch_worker_count, min_rows=settings.batch_parallel_min_rows)
+    portable = sealing.portable() if pool is not None else None
     if pool is None or portable is None:
         return None
     facts = [
@@ -225,7 +222,7 @@ def _rows(
         async for chunk in minting.sealed_chunks(handed):
             for sealed in chunk:
                 facts = _facts(minted[done])
-                if facts != handed.rows[done]:
+                if facts != handed.items[done]:
                     sealed = minting.seal_row(sealing, signer, facts)  # handed over with other facts: sealed again
                 yield _sealed(minted[done], sealed)
                 done += 1
