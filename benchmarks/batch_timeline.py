@@ -37,8 +37,8 @@ import bench_common as common
 STEPS = (
     ("registry.certificates.issuance", "issue_batch"),
     ("registry.certificates.idempotency", "once"),
-    ("registry.certificates.rows", "parse_rows"),
-    ("registry.certificates.awards", "screen"),
+    ("registry.certificates.issuance", "screen_rows"),
+    ("registry.certificates.awards", "_refuse_live_duplicates"),
     ("registry.certificates.recording", "record"),
     ("registry.certificates.recording", "_draw"),
     ("registry.certificates.recording", "_hand_over_early"),

@@ -161,42 +161,87 @@ async def screen(
     replacing: Certificate | None = None,
 ) -> Screening:
     """Every rule for every (row, award); ``replacing`` is the certificate a correction supersedes."""
-    ensure_may_issue(issuer)
-    await _one_issuance_at_a_time(session, issuer_id=issuer.id or 0)
-    if bulk.is_postgres(session) and len(awards) > 1:
-        # The look-ups below are prepared statements; on a young table PostgreSQL would keep the sequential-scan plan
-        # it chose while the table was empty, and every later batch of an import would get slower. (A single award
-        # looks up one value: any plan serves it, and the two round trips are not worth it.)
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rules = _Rules(
-        entries=await _entries(session, {award.catalogue_code for _, award in awards}),
-        ladders=await levels_by_type(session),
-        scopes=await issuers.filed_scopes(session, issuer.id or 0),
-        today=clock.today(),
-    )
-    screening = Screening()
-    seen: dict[tuple[str, str, str], int] = {}
-    for row, award in awards:
-        refusal = rules.refusal(row, award)
+    screener = await Screener.open(ctx, session, issuer=issuer, many=len(awards) > 1, replacing=replacing)
+    await screener.add(awards)
+    return await screener.close()
+
+
+@dataclass
+class Screener:
+    """``screen`` a chunk at a time, in row order (``add``), as the rows of a batch come back from validation: every
+    rule that one row decides is applied as it comes, and those that need every row (a live certificate already held,
+    ``close``) at the end. The body's issuance turn is taken at ``open``, before the first chunk."""
+
+    ctx: RegistryContext
+    session: AsyncSession
+    issuer_id: int
+    replacing: Certificate | None
+    rules: _Rules
+    screening: Screening = field(default_factory=Screening)
+    seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    looked_up: set[str] = field(default_factory=set)
+
+    @classmethod
+    async def open(
+        cls,
+        ctx: RegistryContext,
+        session: AsyncSession,
+        *,
+        issuer: Issuer,
+        many: bool,
+        replacing: Certificate | None = None,
+    ) -> Screener:
+        """Ready to screen awards of ``issuer``; ``many`` when more than one award is coming."""
+        ensure_may_issue(issuer)
+        await _one_issuance_at_a_time(session, issuer_id=issuer.id or 0)
+        if bulk.is_postgres(session) and many:
+            # The look-ups below are prepared statements; on a young table PostgreSQL would keep the sequential-scan
+            # plan it chose while the table was empty, and every later batch of an import would get slower. (A single
+            # award looks up one value: any plan serves it, and the two round trips are not worth it.)
+            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        rules = _Rules(
+            entries={},
+            ladders=await levels_by_type(session),
+            scopes=await issuers.filed_scopes(session, issuer.id or 0),
+            today=clock.today(),
+        )
+        return cls(ctx, session, issuer.id or 0, replacing, rules)
+
+    async def add(self, awards: Sequence[tuple[int, Award]]) -> None:
+        """Screens the next rows (after those already added)."""
+        codes = {award.catalogue_code for _, award in awards} - self.looked_up
+        if codes:
+            self.rules.entries.update(await _entries(self.session, codes))
+            self.looked_up |= codes
+        for row, award in awards:
+            self._add(row, award)
+
+    def _add(self, row: int, award: Award) -> None:
+        refusal = self.rules.refusal(row, award)
         if refusal is not None:
-            screening.refusals.append(refusal)
-            continue
+            self.screening.refusals.append(refusal)
+            return
         identity = (
-            holders.identity(ctx, id_type=award.id_type, id_number=award.id_number)
+            holders.identity(self.ctx, id_type=award.id_type, id_number=award.id_number)
             if award.known_holder is None
             else holders.Identity(id_type=award.id_type, id_number="", index=award.known_holder)
         )
         key = (identity.index, award.catalogue_code, award.level)
-        if key in seen:
-            message = _("same holder, entry and level as row {row}", row=seen[key])
-            screening.refusals.append(Refusal(row, "holder.id_number", message, Refused.duplicate))
-            continue
-        seen[key] = row
-        entry = rules.entries[award.catalogue_code]
-        screening.accepted.append(Accepted(row, award, identity, entry, rules.ladders[award.cert_type][award.level]))
-    await _refuse_live_duplicates(session, screening, issuer_id=issuer.id or 0, replacing=replacing)
-    screening.refusals.sort(key=lambda r: r.row)
-    return screening
+        if key in self.seen:
+            message = _("same holder, entry and level as row {row}", row=self.seen[key])
+            self.screening.refusals.append(Refusal(row, "holder.id_number", message, Refused.duplicate))
+            return
+        self.seen[key] = row
+        entry = self.rules.entries[award.catalogue_code]
+        level = self.rules.ladders[award.cert_type][award.level]
+        self.screening.accepted.append(Accepted(row, award, identity, entry, level))
+
+    async def close(self) -> Screening:
+        """The screening of every row added: accepted awards in row order, refusals in row order."""
+        screening = self.screening
+        await _refuse_live_duplicates(self.session, screening, issuer_id=self.issuer_id, replacing=self.replacing)
+        screening.refusals.sort(key=lambda r: r.row)
+        return screening
 
 
 async def _one_issuance_at_a_time(session: AsyncSession, *, issuer_id: int) -> None:

@@ -188,13 +188,14 @@ async def _import_chunk(
 
         async def run() -> Outcome:
             issuer = await issuance.issuing_body(session, principal)
-            parsed, unreadable = rows.parse_rows(rows.rows_from_records(header, records))
-            screening = await awards.screen(ctx, session, issuer=issuer, awards=parsed)
+            screening = await issuance.screen_rows(
+                ctx, session, issuer=issuer, given=rows.rows_from_records(header, records)
+            )
             minted = await recording.record(
                 ctx, session, actor=principal.actor, issuer=issuer, accepted=screening.accepted, purpose="import"
             )
             rejected: dict[int, list[str]] = {}
-            for refusal in sorted(unreadable + screening.refusals, key=lambda r: r.row):
+            for refusal in screening.refusals:
                 rejected.setdefault(refusal.row, []).append(f"{refusal.field}: {refusal.message}")
             outcome = {
                 "issued": issuance.batch_answer(ctx, minted)["certificates"],

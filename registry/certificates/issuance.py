@@ -85,9 +85,7 @@ async def issue_batch(
 
     async def run() -> Outcome:
         issuer = await issuing_body(session, principal)
-        parsed, unreadable = rows.parse_rows(rows_given)
-        screening = await awards.screen(ctx, session, issuer=issuer, awards=parsed)
-        screening.refusals = sorted(unreadable + screening.refusals, key=lambda refusal: refusal.row)
+        screening = await screen_rows(ctx, session, issuer=issuer, given=rows_given)
         screening.refuse_batch(rows=len(rows_given))
         if dry_run:
             return Outcome(200, orjson.dumps({"dry_run": True, "valid": True, "count": len(screening.accepted)}))
@@ -101,6 +99,21 @@ async def issue_batch(
     return await idempotency.once(
         ctx, session, principal=principal, operation=BATCH_OPERATION, key=key, digest=digest, run=run
     )
+
+
+async def screen_rows(
+    ctx: RegistryContext, session: AsyncSession, *, issuer: Issuer, given: list[rows.Row]
+) -> awards.Screening:
+    """The rows of a batch or an import chunk read (``rows.parsed_chunks``) and screened (``awards.Screener``), each
+    chunk screened here as soon as it is read, while the workers read the next: every refusal, in row order."""
+    screener = await awards.Screener.open(ctx, session, issuer=issuer, many=len(given) > 1)
+    unreadable: list[awards.Refusal] = []
+    async for parsed, refused in rows.parsed_chunks(ctx.settings, given):
+        await screener.add(parsed)
+        unreadable += refused
+    screening = await screener.close()
+    screening.refusals = sorted(unreadable + screening.refusals, key=lambda refusal: refusal.row)
+    return screening
 
 
 def issued_view(ctx: RegistryContext, issuer: Issuer, minted: recording.Minted) -> CertificateIssued:

@@ -11,17 +11,24 @@ lines split on LF only, decoded with ``surrogateescape`` so that a bad byte is f
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
 
+from registry import clock, workers
+from registry.catalogue.models import CertType
 from registry.certificates.awards import Award, Refusal
 from registry.certificates.schemas import CertificateIssue
+from registry.config import Settings
 from registry.errors import BatchRejected, FieldError, InvalidInput, field_errors
+from registry.holders.identity import IdType
+from registry.holders.schemas import TODAY
 from registry.i18n import _
 
 MAX_ROWS = 10_000
@@ -46,6 +53,10 @@ EXTRA_VALUES = _("more values than header columns")
 _ECHOED_CHARACTERS = 1024  # of an unreadable record, kept for the rejected-rows file
 # What a byte that is not UTF-8 becomes when decoded with surrogateescape.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+PARSE_CHUNK_ROWS = 1_000  # rows per worker task in ``parsed_chunks``: ~40 ms of validation
+# An award as it comes back from a worker (``_parse_plain``): Award's fields as plain values, which pickle in a third
+# of the time a dataclass of enums takes. Row number first.
+_PlainAward = tuple[int, str, str, str, str, str, str, date, date | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +168,11 @@ def rows_from_csv(text: str, *, max_rows: int | None = None) -> list[Row]:
     return rows_from_records(header, records, max_rows=max_rows)
 
 
-def parse_rows(rows: Sequence[Any]) -> tuple[list[tuple[int, Award]], list[Refusal]]:
+def parse_rows(rows: Sequence[Any], *, today: date | None = None) -> tuple[list[tuple[int, Award]], list[Refusal]]:
     """(row number, award) for every row that reads as a certificate request, and a refusal for each problem of the
-    others; rows are numbered from 1, as a person counts them."""
+    others; rows are numbered from 1, as a person counts them. Every row is judged on one day: ``today``, by default
+    the registry's (``clock.today()``) as the call begins."""
+    context = {TODAY: clock.today() if today is None else today}
     awards: list[tuple[int, Award]] = []
     refusals: list[Refusal] = []
     for number, row in enumerate(rows, start=1):
@@ -167,13 +180,55 @@ def parse_rows(rows: Sequence[Any]) -> tuple[list[tuple[int, Award]], list[Refus
             refusals.append(Refusal(number, row.field, row.message))
             continue
         try:
-            awards.append((number, Award.of(CertificateIssue.model_validate(row))))
+            awards.append((number, Award.of(CertificateIssue.model_validate(row, context=context))))
         except ValidationError as exc:
             refusals.extend(
                 Refusal(number, error.field, error.message)
                 for error in field_errors(exc.errors(), row=number, whole="row")
             )
     return awards, refusals
+
+
+async def parsed_chunks(
+    settings: Settings, rows: Sequence[Any]
+) -> AsyncIterator[tuple[list[tuple[int, Award]], list[Refusal]]]:
+    """``parse_rows`` of a batch or an import chunk a chunk at a time, in row order and numbered as in the whole:
+    shared among the worker processes (``REGISTRY_BATCH_WORKERS``) when there are enough rows to pay for the hand-over,
+    else in this process (then as one chunk). Every row is judged on the day this call begins, wherever it runs.
+    Validation is the largest share of a batch that this process would otherwise do alone before anything can be
+    signed; in the workers it takes half the time, and this process screens each chunk as it comes back."""
+    today = clock.today()
+    pool = workers.pool_for(len(rows), count=settings.batch_worker_count, min_rows=settings.batch_parallel_min_rows)
+    if pool is None:
+        yield parse_rows(rows, today=today)
+        return
+    handed = workers.hand_over(pool, functools.partial(_parse_plain, today), rows, size=PARSE_CHUNK_ROWS)
+    start = 0
+    async for plain, refused in workers.results(handed):
+        awards = [(start + row, _award(facts)) for row, *facts in plain]
+        yield awards, [replace(refusal, row=start + refusal.row) for refusal in refused]
+        start += PARSE_CHUNK_ROWS
+
+
+def _parse_plain(today: date, rows: Sequence[Any]) -> tuple[list[_PlainAward], list[Refusal]]:
+    """``parse_rows`` with each award as plain values (``_PlainAward``), in a worker process (``parsed_chunks``)."""
+    awards, refusals = parse_rows(rows, today=today)
+    plain: list[_PlainAward] = [
+        (row, a.cert_type.value, a.catalogue_code, a.level, a.holder_name, a.id_type.value, a.id_number, *_dates(a))
+        for row, a in awards
+    ]
+    return plain, refusals
+
+
+def _dates(award: Award) -> tuple[date, date | None, str | None]:
+    return award.awarded_on, award.valid_until, award.evaluation_batch
+
+
+def _award(facts: Sequence[Any]) -> Award:
+    cert_type, catalogue_code, level, name, id_type, id_number, awarded_on, valid_until, batch = facts
+    return Award(
+        CertType(cert_type), catalogue_code, level, name, IdType(id_type), id_number, awarded_on, valid_until, batch
+    )
 
 
 class _Taken:

@@ -1,0 +1,207 @@
+"""A large batch's rows are validated in the worker processes (``rows.parsed_chunks``): the same awards and the same
+refusals, numbered as in the whole batch, as validating them in process; judged on the serving process's day; and a
+pool that breaks meanwhile costs only time."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator, Sequence
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app, dispose
+from registry import workers
+from registry.catalogue.models import CertType
+from registry.certificates import rows
+from registry.certificates.awards import Award, Refusal
+from registry.config import Settings
+from registry.holders.identity import IdType
+from registry.i18n import translate
+from tests.conftest import RegistryClock
+from tests.factories import bearer, certificate_body, ready_issuer, resident_id, with_wrong_check_char
+
+BATCHES = "/v1/certificate-batches"
+
+
+@pytest.fixture
+def pooled(settings: Settings) -> Settings:
+    return settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1})
+
+
+@pytest.fixture
+async def pooled_app(pooled: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(pooled)
+    yield application
+    await dispose(application)
+
+
+async def _parse_batch(settings: Settings, given: Sequence[Any]) -> tuple[list[tuple[int, Award]], list[Refusal]]:
+    """Every chunk of ``rows.parsed_chunks``, together."""
+    awards: list[tuple[int, Award]] = []
+    refusals: list[Refusal] = []
+    async for parsed, refused in rows.parsed_chunks(settings, given):
+        awards += parsed
+        refusals += refused
+    return awards, refusals
+
+
+def _good(i: int) -> dict[str, Any]:
+    born = f"{1980 + i // 1000}0712"  # a resident id's sequence has three digits: one birth date per thousand rows
+    holder = {"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(birth=born, sequence=i)}
+    return certificate_body(holder=holder, evaluation_batch=None if i % 3 else "2026-BJ-AI-02")
+
+
+def _mixed(count: int) -> tuple[list[rows.Row], list[int]]:
+    """``count`` rows over several chunks, every 97th one bad in its own way; and the bad rows' numbers."""
+    spoilers = [
+        lambda row: row["holder"].update(id_number=with_wrong_check_char(row["holder"]["id_number"])),
+        lambda row: row.update(cert_type="diploma"),
+        lambda row: row.pop("catalogue_code"),
+        lambda row: row.update(awarded_on="2026-02-30"),
+        lambda row: row["holder"].update(name="张\u200b三"),
+        lambda row: row.update(unexpected="x"),
+    ]
+    given: list[rows.Row] = []
+    bad: list[int] = []
+    for i in range(count):
+        row = _good(i)
+        if i % 97 == 50:
+            spoilers[len(bad) % len(spoilers)](row)
+            bad.append(i + 1)
+        given.append(row)
+    given[rows.PARSE_CHUNK_ROWS] = rows.Unreadable("holder.name", rows.NOT_UTF8, "x")  # first row of the second chunk
+    return given, sorted([*bad, rows.PARSE_CHUNK_ROWS + 1])
+
+
+def _said(refusals: Sequence[Refusal]) -> list[tuple[int, str, str, str]]:
+    """Each refusal as both languages read it: a message that lost its template on the way would read differently."""
+    return [(r.row, r.field, translate(r.message, "en"), translate(r.message, "zh")) for r in refusals]
+
+
+def _spy(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the rows handed to ``pool`` for validation."""
+    handed: list[int] = []
+    real_submit = pool.submit
+
+    def submit(function: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(function, "func", None) is rows._parse_plain:
+            handed.append(len(args[0]))
+        return real_submit(function, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", submit)
+    return handed
+
+
+async def test_rows_validated_in_the_workers_are_the_awards_and_refusals_of_validating_them_in_process(
+    pooled: Settings, monkeypatch: pytest.MonkeyPatch, registry_clock: RegistryClock
+) -> None:
+    registry_clock.freeze()
+    given, bad = _mixed(2 * rows.PARSE_CHUNK_ROWS + 321)  # three chunks, the last a short one
+    pool = workers.pool(2)
+    assert pool is not None
+    handed = _spy(pool, monkeypatch)
+    try:
+        awards, refusals = await _parse_batch(pooled, given)
+    finally:
+        monkeypatch.undo()
+        workers.shutdown()
+    assert handed == [rows.PARSE_CHUNK_ROWS, rows.PARSE_CHUNK_ROWS, 321]
+    expected_awards, expected_refusals = rows.parse_rows(given)
+    assert awards == expected_awards
+    assert {(type(award.cert_type), type(award.id_type)) for _row, award in awards} == {(CertType, IdType)}
+    assert _said(refusals) == _said(expected_refusals)
+    assert sorted({refusal.row for refusal in refusals}) == bad
+    assert len(awards) + len(bad) == len(given)
+    assert [number for number, _award in awards] == [n for n in range(1, len(given) + 1) if n not in bad]
+
+
+async def test_a_small_batch_or_no_workers_is_validated_in_process(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = [_good(i) for i in range(5)]
+    pool = workers.pool(2)
+    assert pool is not None
+    handed = _spy(pool, monkeypatch)
+    try:
+        for update in ({"batch_workers": 2, "batch_parallel_min_rows": 6}, {"batch_workers": 0}):
+            awards, refusals = await _parse_batch(settings.model_copy(update=update), given)
+            assert [number for number, _award in awards] == [1, 2, 3, 4, 5]
+            assert refusals == []
+    finally:
+        monkeypatch.undo()
+        workers.shutdown()
+    assert handed == []
+
+
+async def test_the_workers_judge_birth_dates_on_the_serving_process_s_day(
+    pooled: Settings, registry_clock: RegistryClock
+) -> None:
+    """Whatever the workers' own clocks say, a batch is judged on the day the registry's clock gives: here a day in
+    2001, when a holder born on 2001-06-02 was not born yet."""
+    registry_clock.set_today(date(2001, 6, 1))
+    born_later = _good(0)
+    born_later["holder"]["id_number"] = resident_id(birth="20010602", sequence=1)
+    given: list[rows.Row] = [*(_good(i) for i in range(rows.PARSE_CHUNK_ROWS + 1)), born_later]
+    try:
+        awards, refusals = await _parse_batch(pooled, given)
+    finally:
+        workers.shutdown()
+    assert [(r.row, r.field, str(r.message)) for r in refusals] == [
+        (len(given), "holder.id_number", "birth date is in the future")
+    ]
+    assert len(awards) == len(given) - 1
+    registry_clock.set_today(date(2001, 6, 2))
+    try:
+        _awards, refusals = await _parse_batch(pooled, given)
+    finally:
+        workers.shutdown()
+    assert refusals == []
+
+
+async def test_a_pool_broken_before_the_batch_costs_only_time(pooled: Settings) -> None:
+    given, bad = _mixed(rows.PARSE_CHUNK_ROWS * 3 + 7)
+    expected: tuple[list[tuple[int, Award]], list[Refusal]] = rows.parse_rows(given)
+    try:
+        pool = workers.pool(2)
+        assert pool is not None
+        assert pool.submit(os.getpid).result(timeout=60)
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        awards, refusals = await _parse_batch(pooled, given)
+        assert workers.pool(2) is not pool  # the broken pool was let go
+    finally:
+        workers.shutdown()
+    assert awards == expected[0]
+    assert _said(refusals) == _said(expected[1])
+    assert sorted({refusal.row for refusal in refusals}) == bad
+
+
+async def test_a_batch_validated_in_the_workers_names_its_bad_rows_by_their_place_in_the_batch(
+    pooled_app: FastAPI,
+) -> None:
+    """Over HTTP: rows refused in the second and third chunks are reported with their row numbers in the whole batch,
+    in row order, and nothing is issued."""
+    transport = httpx.ASGITransport(app=pooled_app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
+        token = await ready_issuer(pooled_app, http)
+        given = [_good(i) for i in range(2 * rows.PARSE_CHUNK_ROWS + 5)]
+        given[rows.PARSE_CHUNK_ROWS + 9]["level"] = "grandmaster"
+        holder = given[2 * rows.PARSE_CHUNK_ROWS + 2]["holder"]
+        holder["id_number"] = with_wrong_check_char(holder["id_number"])
+        headers = {**bearer(token), "Idempotency-Key": "parsed-in-workers", "Accept-Language": "zh"}
+        response = await http.post(BATCHES, json={"certificates": given}, headers=headers)
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert [(error["row"], error["field"]) for error in problem["errors"]] == [
+            (rows.PARSE_CHUNK_ROWS + 10, "level"),
+            (2 * rows.PARSE_CHUNK_ROWS + 3, "holder.id_number"),
+        ]
+        assert problem["errors"][1]["message"].startswith("校验码不符")  # said in the reader's language
+        listed = await http.get("/v1/certificates", headers=bearer(token))
+        assert listed.status_code == 200
+        assert listed.json()["data"] == []
