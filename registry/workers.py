@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
-# What the fork server imports once, so that every worker starts with the signing code loaded.
+# What the fork server imports once, so that every worker starts with the validation and signing code loaded.
 _PRELOAD = ["registry.certificates.minting", "registry.certificates.rows"]
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -43,7 +43,8 @@ def _start(owner: int) -> None:
     """Run in each worker as it starts. Signing is the part of a batch that can wait: the serving process records
     holders, numbers and slots while the workers sign, and everything after waits on it, so it must not be the one
     that gets less CPU when the cores are busy; nor must a verification answered by the other serving process wait
-    behind a batch's signatures."""
+    behind a batch's signatures. (Validation does not wait: the serving process screens each chunk as it comes back,
+    so, niced or not, the workers and the serving process keep both cores busy while a batch is read.)"""
     os.nice(NICENESS)
     _die_with(owner)
 
@@ -215,17 +216,25 @@ def hand_over(
 
 async def results(handed: Handed[_Item, _Result]) -> AsyncIterator[_Result]:
     """Each chunk's result in order, as soon as it and those before it are done. If the pool breaks, the chunks not
-    yet done are done here: the same results, more slowly. An error raised by ``function`` is raised here."""
+    yet done are done here: the same results, more slowly; so is a chunk that fails in the pool (``function`` must be
+    deterministic: an error of its own is raised again here)."""
     futures = handed.futures
     try:
         for index, start in enumerate(range(0, len(handed.items), handed.size)):
             if index < len(futures):
                 try:
-                    yield await asyncio.wrap_future(futures[index])
-                    continue
+                    result = await asyncio.wrap_future(futures[index])
                 except BrokenProcessPool:
                     discard(handed.pool)
                     futures = futures[:index]
+                except Exception as exc:
+                    # The chunk did not make it through the pool: a value nested deeper than pickle can write (JSON
+                    # takes ~880 levels, pickle ~490), or an error in ``function``. Done here instead, where a value
+                    # is read as it is and a real error is raised again, as it would have been without workers.
+                    log.warning("batch workers: a chunk failed in the pool (%s); doing it here", type(exc).__name__)
+                else:
+                    yield result
+                    continue
             yield handed.function(handed.items[start : start + handed.size])
     finally:
         handed.cancel()

@@ -2,9 +2,10 @@
 ``registry import`` and corrections.
 
 ``screen`` takes any number of awards and answers, for each, either that it may be issued or why not (the field and
-a message, the same words whichever entry point asked). It reads what the rules need once per call — the catalogue
-entries named, the level ladders, the body's filed scope, the holders' live certificates — so ten thousand rows cost
-a handful of queries, and one row costs the same handful.
+a message, the same words whichever entry point asked); ``Screener`` does the same a chunk of rows at a time, as a
+batch's rows come back from validation. It reads what the rules need once per call — the level ladders, the body's
+filed scope, the holders' live certificates, and each catalogue entry named the first time a chunk names it — so ten
+thousand rows cost a handful of queries, and one row costs the same handful.
 
 Refused, and why:
 - an award before 1949-10-01, in the future, or valid until a day not after the award: a typo, not a certificate;
@@ -190,8 +191,10 @@ class Screener:
         issuer: Issuer,
         many: bool,
         replacing: Certificate | None = None,
+        today: date | None = None,
     ) -> Screener:
-        """Ready to screen awards of ``issuer``; ``many`` when more than one award is coming."""
+        """Ready to screen awards of ``issuer``; ``many`` when more than one award is coming; ``today`` the day they
+        are judged on (by default ``clock.today()`` now)."""
         ensure_may_issue(issuer)
         await _one_issuance_at_a_time(session, issuer_id=issuer.id or 0)
         if bulk.is_postgres(session) and many:
@@ -203,7 +206,7 @@ class Screener:
             entries={},
             ladders=await levels_by_type(session),
             scopes=await issuers.filed_scopes(session, issuer.id or 0),
-            today=clock.today(),
+            today=clock.today() if today is None else today,
         )
         return cls(ctx, session, issuer.id or 0, replacing, rules)
 

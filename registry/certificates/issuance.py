@@ -1,18 +1,21 @@
 """Issuing certificates: one at a time (``POST /v1/certificates``) or a batch of up to 10,000 rows
-(``POST /v1/certificate-batches``). Both are the same pipeline — ``awards.screen`` decides, ``recording.record``
-records — and differ only in how they answer: a single request raises its one refusal with the status its reason
-calls for (422, 403 or 409); a batch lists every bad row (422) and issues none of them, or issues all of them.
-``registry import`` (``imports``) runs the same pipeline on chunks of a file.
+(``POST /v1/certificate-batches``). Both are the same pipeline — the rules of ``awards`` decide (``screen``; for a
+batch ``Screener``, a chunk at a time as its rows are read), ``recording.record`` records — and differ only in how
+they answer: a single request raises its one refusal with the status its reason calls for (422, 403 or 409); a batch
+lists every bad row (422) and issues none of them, or issues all of them. ``registry import`` (``imports``) runs the
+same pipeline on chunks of a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import clock
 from registry.auth.principals import Principal
 from registry.catalogue.models import CatalogueEntry, Level
 from registry.certificates import awards, idempotency, numbering, recording, records, rows
@@ -30,7 +33,7 @@ BATCH_OPERATION = "certificates.batch"
 
 
 async def issuing_body(session: AsyncSession, principal: Principal) -> Issuer:
-    """The evaluation body an issuer client acts for (that it may issue at all is ``awards.screen``'s to say)."""
+    """The evaluation body an issuer client acts for (that it may issue at all is for ``awards`` to say)."""
     if principal.issuer_id is None:
         raise Forbidden(_("only an evaluation body's client can issue certificates"))
     issuer = await session.get(Issuer, principal.issuer_id)
@@ -105,12 +108,17 @@ async def screen_rows(
     ctx: RegistryContext, session: AsyncSession, *, issuer: Issuer, given: list[rows.Row]
 ) -> awards.Screening:
     """The rows of a batch or an import chunk read (``rows.parsed_chunks``) and screened (``awards.Screener``), each
-    chunk screened here as soon as it is read, while the workers read the next: every refusal, in row order."""
-    screener = await awards.Screener.open(ctx, session, issuer=issuer, many=len(given) > 1)
-    unreadable: list[awards.Refusal] = []
-    async for parsed, refused in rows.parsed_chunks(ctx.settings, given):
+    chunk screened here as soon as it is read, while the workers read the next: every refusal, in row order. Every
+    rule judges on one day. The rows are in the workers' hands, and the first chunk read, before the body's issuance
+    turn is taken."""
+    today = clock.today()
+    async with contextlib.aclosing(rows.parsed_chunks(ctx.settings, given, today=today)) as chunks:
+        parsed, unreadable = await anext(chunks, ([], []))
+        screener = await awards.Screener.open(ctx, session, issuer=issuer, many=len(given) > 1, today=today)
         await screener.add(parsed)
-        unreadable += refused
+        async for parsed, refused in chunks:
+            await screener.add(parsed)
+            unreadable += refused
     screening = await screener.close()
     screening.refusals = sorted(unreadable + screening.refusals, key=lambda refusal: refusal.row)
     return screening

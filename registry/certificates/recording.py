@@ -288,9 +288,9 @@ async def _drafted(
         for item, item_drawn, number, slot in zip(accepted, drawn, numbers, slots, strict=True)
     ]
     if bulk.is_postgres(session) and len(accepted) > 1:
-        # The look-ups are done. Custom plans (see awards.screen) would now re-plan every statement still to come in
-        # this transaction (the logs' look-ups and writes). Back to whatever the operator configured (DEFAULT), not to
-        # a value chosen here.
+        # The look-ups are done. Custom plans (see awards.Screener.open) would now re-plan every statement still to
+        # come in this transaction (the logs' look-ups and writes). Back to whatever the operator configured
+        # (DEFAULT), not to a value chosen here.
         await session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
     return minted
 

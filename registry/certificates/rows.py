@@ -14,10 +14,10 @@ import csv
 import functools
 import io
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -25,11 +25,13 @@ from registry import clock, workers
 from registry.catalogue.models import CertType
 from registry.certificates.awards import Award, Refusal
 from registry.certificates.schemas import CertificateIssue
-from registry.config import Settings
 from registry.errors import BatchRejected, FieldError, InvalidInput, field_errors
 from registry.holders.identity import IdType
 from registry.holders.schemas import TODAY
 from registry.i18n import _
+
+if TYPE_CHECKING:  # an annotation only: the fork server and its workers need not import the settings' dependencies
+    from registry.config import Settings
 
 MAX_ROWS = 10_000
 CSV_COLUMNS = (
@@ -53,9 +55,9 @@ EXTRA_VALUES = _("more values than header columns")
 _ECHOED_CHARACTERS = 1024  # of an unreadable record, kept for the rejected-rows file
 # What a byte that is not UTF-8 becomes when decoded with surrogateescape.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
-PARSE_CHUNK_ROWS = 1_000  # rows per worker task in ``parsed_chunks``: ~40 ms of validation
-# An award as it comes back from a worker (``_parse_plain``): Award's fields as plain values, which pickle in a third
-# of the time a dataclass of enums takes. Row number first.
+PARSE_CHUNK_ROWS = 1_000  # at most, per worker task in ``parsed_chunks``: ~40 ms of validation on a slow core
+# An award as it comes back from a worker (``_parse_plain``): Award's fields as plain values, which pickle far faster
+# than a dataclass of enums (benchmarks/README.md, "Rows validated in the workers"). Row number first.
 _PlainAward = tuple[int, str, str, str, str, str, str, date, date | None, str | None]
 
 
@@ -190,24 +192,25 @@ def parse_rows(rows: Sequence[Any], *, today: date | None = None) -> tuple[list[
 
 
 async def parsed_chunks(
-    settings: Settings, rows: Sequence[Any]
-) -> AsyncIterator[tuple[list[tuple[int, Award]], list[Refusal]]]:
-    """``parse_rows`` of a batch or an import chunk a chunk at a time, in row order and numbered as in the whole:
-    shared among the worker processes (``REGISTRY_BATCH_WORKERS``) when there are enough rows to pay for the hand-over,
-    else in this process (then as one chunk). Every row is judged on the day this call begins, wherever it runs.
-    Validation is the largest share of a batch that this process would otherwise do alone before anything can be
-    signed; in the workers it takes half the time, and this process screens each chunk as it comes back."""
-    today = clock.today()
+    settings: Settings, rows: Sequence[Any], *, today: date
+) -> AsyncGenerator[tuple[list[tuple[int, Award]], list[Refusal]], None]:
+    """``parse_rows`` of a batch or an import chunk a chunk at a time, in row order and numbered as in the whole,
+    every row judged on ``today`` wherever it runs: shared among the worker processes (``REGISTRY_BATCH_WORKERS``)
+    when there are enough rows to pay for the hand-over, else in this process (then as one chunk). Validation is the
+    largest share of a batch that this process would otherwise do alone before anything can be signed; with the
+    workers it takes about two thirds of the time, and this process screens each chunk as it comes back
+    (``issuance.screen_rows``)."""
     pool = workers.pool_for(len(rows), count=settings.batch_worker_count, min_rows=settings.batch_parallel_min_rows)
     if pool is None:
         yield parse_rows(rows, today=today)
         return
-    handed = workers.hand_over(pool, functools.partial(_parse_plain, today), rows, size=PARSE_CHUNK_ROWS)
+    size = min(PARSE_CHUNK_ROWS, -(-len(rows) // settings.batch_worker_count))  # a small batch: one chunk per worker
+    handed = workers.hand_over(pool, functools.partial(_parse_plain, today), rows, size=size)
     start = 0
     async for plain, refused in workers.results(handed):
         awards = [(start + row, _award(facts)) for row, *facts in plain]
         yield awards, [replace(refusal, row=start + refusal.row) for refusal in refused]
-        start += PARSE_CHUNK_ROWS
+        start += handed.size
 
 
 def _parse_plain(today: date, rows: Sequence[Any]) -> tuple[list[_PlainAward], list[Refusal]]:

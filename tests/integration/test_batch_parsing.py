@@ -1,9 +1,10 @@
 """A large batch's rows are validated in the worker processes (``rows.parsed_chunks``): the same awards and the same
-refusals, numbered as in the whole batch, as validating them in process; judged on the serving process's day; and a
-pool that breaks meanwhile costs only time."""
+refusals, numbered as in the whole batch, as validating them in process; judged on the serving process's day; a pool
+that breaks before or during the batch, or a row that cannot reach a worker, costs only time."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import AsyncIterator, Sequence
@@ -15,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app, dispose
-from registry import workers
+from registry import clock, workers
 from registry.catalogue.models import CertType
 from registry.certificates import rows
 from registry.certificates.awards import Award, Refusal
@@ -44,7 +45,7 @@ async def _parse_batch(settings: Settings, given: Sequence[Any]) -> tuple[list[t
     """Every chunk of ``rows.parsed_chunks``, together."""
     awards: list[tuple[int, Award]] = []
     refusals: list[Refusal] = []
-    async for parsed, refused in rows.parsed_chunks(settings, given):
+    async for parsed, refused in rows.parsed_chunks(settings, given, today=clock.today()):
         awards += parsed
         refusals += refused
     return awards, refusals
@@ -74,8 +75,9 @@ def _mixed(count: int) -> tuple[list[rows.Row], list[int]]:
             spoilers[len(bad) % len(spoilers)](row)
             bad.append(i + 1)
         given.append(row)
-    given[rows.PARSE_CHUNK_ROWS] = rows.Unreadable("holder.name", rows.NOT_UTF8, "x")  # first row of the second chunk
-    return given, sorted([*bad, rows.PARSE_CHUNK_ROWS + 1])
+    unreadable = min(rows.PARSE_CHUNK_ROWS, count // 2)  # the first row of the second chunk
+    given[unreadable] = rows.Unreadable("holder.name", rows.NOT_UTF8, "x")
+    return given, sorted({*bad, unreadable + 1})
 
 
 def _said(refusals: Sequence[Refusal]) -> list[tuple[int, str, str, str]]:
@@ -110,7 +112,7 @@ async def test_rows_validated_in_the_workers_are_the_awards_and_refusals_of_vali
     finally:
         monkeypatch.undo()
         workers.shutdown()
-    assert handed == [rows.PARSE_CHUNK_ROWS, rows.PARSE_CHUNK_ROWS, 321]
+    assert handed == [rows.PARSE_CHUNK_ROWS, rows.PARSE_CHUNK_ROWS, 321]  # at most a thousand rows a task
     expected_awards, expected_refusals = rows.parse_rows(given)
     assert awards == expected_awards
     assert {(type(award.cert_type), type(award.id_type)) for _row, award in awards} == {(CertType, IdType)}
@@ -136,6 +138,23 @@ async def test_a_small_batch_or_no_workers_is_validated_in_process(
         monkeypatch.undo()
         workers.shutdown()
     assert handed == []
+
+
+async def test_a_batch_of_a_few_hundred_rows_is_shared_among_the_workers(
+    pooled: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given, bad = _mixed(301)
+    pool = workers.pool(2)
+    assert pool is not None
+    handed = _spy(pool, monkeypatch)
+    try:
+        awards, refusals = await _parse_batch(pooled, given)
+    finally:
+        monkeypatch.undo()
+        workers.shutdown()
+    assert handed == [151, 150]  # one task for each worker, not all of it for one
+    assert sorted({refusal.row for refusal in refusals}) == bad
+    assert len(awards) == 301 - len(bad)
 
 
 async def test_the_workers_judge_birth_dates_on_the_serving_process_s_day(
@@ -181,27 +200,79 @@ async def test_a_pool_broken_before_the_batch_costs_only_time(pooled: Settings) 
     assert sorted({refusal.row for refusal in refusals}) == bad
 
 
+async def test_a_pool_broken_in_the_middle_of_a_batch_costs_only_time(pooled: Settings) -> None:
+    given, bad = _mixed(rows.PARSE_CHUNK_ROWS * 6 + 7)
+    expected = rows.parse_rows(given)
+    awards: list[tuple[int, Award]] = []
+    refusals: list[Refusal] = []
+    try:
+        pool = workers.pool(2)
+        assert pool is not None
+        chunks = rows.parsed_chunks(pooled, given, today=clock.today())
+        async for parsed, refused in chunks:
+            if not awards:  # the first chunk is back; most of the others are not yet
+                for pid in list(pool._processes):
+                    os.kill(pid, signal.SIGKILL)
+            awards += parsed
+            refusals += refused
+    finally:
+        workers.shutdown()
+    assert awards == expected[0]
+    assert _said(refusals) == _said(expected[1])
+    assert sorted({refusal.row for refusal in refusals}) == bad
+
+
+async def test_a_value_nested_too_deep_to_hand_to_a_worker_is_refused_in_its_field(
+    pooled_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON takes a value nested ~880 deep, pickle only ~490: such a row cannot reach a worker, and is read here."""
+    nested: Any = "senior"
+    for _level in range(600):
+        nested = [nested]
+    transport = httpx.ASGITransport(app=pooled_app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
+        token = await ready_issuer(pooled_app, http)
+        given = [_good(i) for i in range(3)]
+        given[1]["level"] = nested
+        pool = workers.pool(2)
+        assert pool is not None
+        handed = _spy(pool, monkeypatch)
+        headers = {**bearer(token), "Idempotency-Key": "deep", "Content-Type": "application/json"}
+        response = await http.post(BATCHES, content=json.dumps({"certificates": given}), headers=headers)
+    assert handed == [2, 1]
+    assert response.status_code == 422, response.text
+    assert [(error["row"], error["field"]) for error in response.json()["errors"]] == [(2, "level")]
+
+
 async def test_a_batch_validated_in_the_workers_names_its_bad_rows_by_their_place_in_the_batch(
-    pooled_app: FastAPI,
+    pooled_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Over HTTP: rows refused in the second and third chunks are reported with their row numbers in the whole batch,
-    in row order, and nothing is issued."""
+    in row order (a holder repeated from the first chunk named by that row), and nothing is issued."""
     transport = httpx.ASGITransport(app=pooled_app)
     async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
         token = await ready_issuer(pooled_app, http)
         given = [_good(i) for i in range(2 * rows.PARSE_CHUNK_ROWS + 5)]
         given[rows.PARSE_CHUNK_ROWS + 9]["level"] = "grandmaster"
+        given[rows.PARSE_CHUNK_ROWS + 499]["holder"] = dict(given[2]["holder"])
         holder = given[2 * rows.PARSE_CHUNK_ROWS + 2]["holder"]
         holder["id_number"] = with_wrong_check_char(holder["id_number"])
+        pool = workers.pool(2)
+        assert pool is not None
+        handed = _spy(pool, monkeypatch)
         headers = {**bearer(token), "Idempotency-Key": "parsed-in-workers", "Accept-Language": "zh"}
         response = await http.post(BATCHES, json={"certificates": given}, headers=headers)
+        monkeypatch.undo()
+        assert handed == [rows.PARSE_CHUNK_ROWS, rows.PARSE_CHUNK_ROWS, 5]
         assert response.status_code == 422, response.text
         problem = response.json()
         assert [(error["row"], error["field"]) for error in problem["errors"]] == [
             (rows.PARSE_CHUNK_ROWS + 10, "level"),
+            (rows.PARSE_CHUNK_ROWS + 500, "holder.id_number"),
             (2 * rows.PARSE_CHUNK_ROWS + 3, "holder.id_number"),
         ]
-        assert problem["errors"][1]["message"].startswith("校验码不符")  # said in the reader's language
+        assert problem["errors"][1]["message"] == "与第 3 行的持证人、目录条目和等级相同"
+        assert problem["errors"][2]["message"].startswith("校验码不符")  # said in the reader's language
         listed = await http.get("/v1/certificates", headers=bearer(token))
         assert listed.status_code == 200
         assert listed.json()["data"] == []
