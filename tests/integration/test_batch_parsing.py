@@ -99,19 +99,27 @@ def _spy(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return handed
 
 
+async def _parsed_counting_tasks(
+    settings: Settings, given: Sequence[Any], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[int, Award]], list[Refusal], list[int]]:
+    """``_parse_batch`` with the pool's validation tasks counted (rows in each), the pool shut down after."""
+    pool = workers.pool(2)
+    assert pool is not None
+    handed = _spy(pool, monkeypatch)
+    try:
+        awards, refusals = await _parse_batch(settings, given)
+    finally:
+        monkeypatch.undo()
+        workers.shutdown()
+    return awards, refusals, handed
+
+
 async def test_rows_validated_in_the_workers_are_the_awards_and_refusals_of_validating_them_in_process(
     pooled: Settings, monkeypatch: pytest.MonkeyPatch, registry_clock: RegistryClock
 ) -> None:
     registry_clock.freeze()
     given, bad = _mixed(2 * rows.PARSE_CHUNK_ROWS + 321)  # three chunks, the last a short one
-    pool = workers.pool(2)
-    assert pool is not None
-    handed = _spy(pool, monkeypatch)
-    try:
-        awards, refusals = await _parse_batch(pooled, given)
-    finally:
-        monkeypatch.undo()
-        workers.shutdown()
+    awards, refusals, handed = await _parsed_counting_tasks(pooled, given, monkeypatch)
     assert handed == [rows.PARSE_CHUNK_ROWS, rows.PARSE_CHUNK_ROWS, 321]  # at most a thousand rows a task
     expected_awards, expected_refusals = rows.parse_rows(given)
     assert awards == expected_awards
@@ -144,14 +152,7 @@ async def test_a_batch_of_a_few_hundred_rows_is_shared_among_the_workers(
     pooled: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     given, bad = _mixed(301)
-    pool = workers.pool(2)
-    assert pool is not None
-    handed = _spy(pool, monkeypatch)
-    try:
-        awards, refusals = await _parse_batch(pooled, given)
-    finally:
-        monkeypatch.undo()
-        workers.shutdown()
+    awards, refusals, handed = await _parsed_counting_tasks(pooled, given, monkeypatch)
     assert handed == [151, 150]  # one task for each worker, not all of it for one
     assert sorted({refusal.row for refusal in refusals}) == bad
     assert len(awards) == 301 - len(bad)
