@@ -1,6 +1,7 @@
 """The worker processes that validate, sign and seal large batches and imports on several cores
 (``REGISTRY_BATCH_WORKERS``): work is handed over in chunks (``hand_over``) and its results collected in order
-(``results``), done in the caller's process instead when the pool breaks.
+(``results``); a chunk the pool cannot take or give back (a broken pool, a value pickle cannot write) is done in the
+caller's process instead.
 
 One pool per process: ``registry serve`` starts it with the application when ``REGISTRY_BATCH_WORKERS`` is 2 or more
 (``start``) — by default, one worker per core on a machine of two or more — and ``registry import`` on its first
@@ -20,7 +21,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -43,8 +44,10 @@ def _start(owner: int) -> None:
     """Run in each worker as it starts. Signing is the part of a batch that can wait: the serving process records
     holders, numbers and slots while the workers sign, and everything after waits on it, so it must not be the one
     that gets less CPU when the cores are busy; nor must a verification answered by the other serving process wait
-    behind a batch's signatures. (Validation does not wait: the serving process screens each chunk as it comes back,
-    so, niced or not, the workers and the serving process keep both cores busy while a batch is read.)"""
+    behind a batch's signatures. (Validation cannot wait: the serving process screens each chunk as it comes back.
+    On an idle machine the workers and the serving process keep both cores busy while a batch is read; on one whose
+    other core is busy with work at normal priority, a niced worker validates more slowly than the serving process
+    would have. Measured only on the idle case: benchmarks/README.md, "Rows validated in the workers".)"""
     os.nice(NICENESS)
     _die_with(owner)
 
@@ -176,6 +179,22 @@ def running() -> bool:
     return _POOLS.pool is not None
 
 
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """What a chunk's function raised in a worker, handed back as a result: told apart from a chunk that could not
+    go through the pool at all, which ``results`` does again here."""
+
+    error: Exception
+
+
+def _run(function: Callable[[Sequence[_Item]], _Result], items: Sequence[_Item]) -> _Result | _Raised:
+    """A chunk's work, in a worker."""
+    try:
+        return function(items)
+    except Exception as exc:  # handed back to ``results``, which raises it in the caller
+        return _Raised(exc)
+
+
 @dataclass
 class Handed(Generic[_Item, _Result]):
     """Work handed to a pool (``hand_over``): ``function`` over each chunk of ``size`` items, each chunk's future in
@@ -185,7 +204,7 @@ class Handed(Generic[_Item, _Result]):
     function: Callable[[Sequence[_Item]], _Result]
     items: Sequence[_Item]
     size: int
-    futures: list[Future[_Result]]
+    futures: list[Future[_Result | _Raised]]
 
     def cancel(self) -> None:
         """Work not started is dropped: a failed or abandoned batch leaves nothing queued behind it."""
@@ -203,7 +222,7 @@ def hand_over(
     handed = Handed(pool, function, items, size, [])
     try:
         for start in range(0, len(items), size):
-            handed.futures.append(pool.submit(function, items[start : start + size]))
+            handed.futures.append(pool.submit(_run, function, items[start : start + size]))
     except (RuntimeError, OSError):
         # BrokenProcessPool (a RuntimeError); RuntimeError also for a pool shut down meanwhile (the app stopping) or
         # a thread that cannot start; OSError e.g. for a worker started while the pool broke that found it closed.
@@ -214,10 +233,11 @@ def hand_over(
     return handed
 
 
-async def results(handed: Handed[_Item, _Result]) -> AsyncIterator[_Result]:
+async def results(handed: Handed[_Item, _Result]) -> AsyncGenerator[_Result, None]:
     """Each chunk's result in order, as soon as it and those before it are done. If the pool breaks, the chunks not
-    yet done are done here: the same results, more slowly; so is a chunk that fails in the pool (``function`` must be
-    deterministic: an error of its own is raised again here)."""
+    yet done are done here: the same results, more slowly; so is a chunk that cannot be sent to a worker or whose
+    result cannot come back. An error ``function`` raises in a worker is raised here. Close it (``aclosing``) to
+    cancel what is still queued at once."""
     futures = handed.futures
     try:
         for index, start in enumerate(range(0, len(handed.items), handed.size)):
@@ -228,11 +248,14 @@ async def results(handed: Handed[_Item, _Result]) -> AsyncIterator[_Result]:
                     discard(handed.pool)
                     futures = futures[:index]
                 except Exception as exc:
-                    # The chunk did not make it through the pool: a value nested deeper than pickle can write (JSON
-                    # takes ~880 levels, pickle ~490), or an error in ``function``. Done here instead, where a value
-                    # is read as it is and a real error is raised again, as it would have been without workers.
-                    log.warning("batch workers: a chunk failed in the pool (%s); doing it here", type(exc).__name__)
+                    # The chunk did not reach a worker, or its result did not come back: e.g. a value nested deeper
+                    # than pickle can write (JSON takes ~880 levels, pickle ~490). Done here instead.
+                    log.warning(
+                        "batch workers: a chunk could not go through the pool (%s); done here", type(exc).__name__
+                    )
                 else:
+                    if isinstance(result, _Raised):
+                        raise result.error  # raised by ``function`` in the worker: the chunk's own error
                     yield result
                     continue
             yield handed.function(handed.items[start : start + handed.size])

@@ -171,7 +171,7 @@ async def screen(
 class Screener:
     """``screen`` a chunk at a time, in row order (``add``), as the rows of a batch come back from validation: every
     rule that one row decides is applied as it comes, and those that need every row (a live certificate already held,
-    ``close``) at the end. The body's issuance turn is taken at ``open``, before the first chunk."""
+    ``close``) at the end. The body's issuance turn is taken at ``open``, before the first chunk is added."""
 
     ctx: RegistryContext
     session: AsyncSession

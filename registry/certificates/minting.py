@@ -9,7 +9,7 @@ everything here is deterministic (Ed25519 and ES256 as signed here are), so wher
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -98,9 +98,10 @@ def hand_over(pool: ProcessPoolExecutor, sealing: Sealing, rows: Sequence[RowFac
     return workers.hand_over(pool, functools.partial(seal_rows, sealing), rows, size=CHUNK_ROWS)
 
 
-def sealed_chunks(handed: Handed) -> AsyncIterator[list[Sealed]]:
-    """Each chunk's results in row order, as soon as it and those before it are done. If the pool breaks, the rows
-    not yet sealed are sealed here: the same bytes, more slowly. An error in a row is raised here."""
+def sealed_chunks(handed: Handed) -> AsyncGenerator[list[Sealed], None]:
+    """Each chunk's results in row order, as soon as it and those before it are done (``workers.results``). If the
+    pool breaks, the rows not yet sealed are sealed here: the same bytes, more slowly. An error in a row is raised
+    here."""
     return workers.results(handed)
 
 

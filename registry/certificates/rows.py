@@ -10,6 +10,7 @@ lines split on LF only, decoded with ``surrogateescape`` so that a bad byte is f
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -30,7 +31,7 @@ from registry.holders.identity import IdType
 from registry.holders.schemas import TODAY
 from registry.i18n import _
 
-if TYPE_CHECKING:  # an annotation only: the fork server and its workers need not import the settings' dependencies
+if TYPE_CHECKING:  # an annotation only
     from registry.config import Settings
 
 MAX_ROWS = 10_000
@@ -197,9 +198,9 @@ async def parsed_chunks(
     """``parse_rows`` of a batch or an import chunk a chunk at a time, in row order and numbered as in the whole,
     every row judged on ``today`` wherever it runs: shared among the worker processes (``REGISTRY_BATCH_WORKERS``)
     when there are enough rows to pay for the hand-over, else in this process (then as one chunk). Validation is the
-    largest share of a batch that this process would otherwise do alone before anything can be signed; with the
-    workers it takes about two thirds of the time, and this process screens each chunk as it comes back
-    (``issuance.screen_rows``)."""
+    largest share of a batch that this process would otherwise do alone before anything can be signed; with two
+    workers it took about two thirds of the time on an idle machine, and this process screens each chunk as it comes
+    back (``issuance.screen_rows``; benchmarks/README.md, "Rows validated in the workers")."""
     pool = workers.pool_for(len(rows), count=settings.batch_worker_count, min_rows=settings.batch_parallel_min_rows)
     if pool is None:
         yield parse_rows(rows, today=today)
@@ -207,10 +208,11 @@ async def parsed_chunks(
     size = min(PARSE_CHUNK_ROWS, -(-len(rows) // settings.batch_worker_count))  # a small batch: one chunk per worker
     handed = workers.hand_over(pool, functools.partial(_parse_plain, today), rows, size=size)
     start = 0
-    async for plain, refused in workers.results(handed):
-        awards = [(start + row, _award(facts)) for row, *facts in plain]
-        yield awards, [replace(refusal, row=start + refusal.row) for refusal in refused]
-        start += handed.size
+    async with contextlib.aclosing(workers.results(handed)) as results:  # closing this closes it: nothing stays queued
+        async for plain, refused in results:
+            awards = [(start + row, _award(facts)) for row, *facts in plain]
+            yield awards, [replace(refusal, row=start + refusal.row) for refusal in refused]
+            start += handed.size
 
 
 def _parse_plain(today: date, rows: Sequence[Any]) -> tuple[list[_PlainAward], list[Refusal]]:

@@ -4,11 +4,16 @@ that breaks before or during the batch, or a row that cannot reach a worker, cos
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import functools
 import json
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +23,7 @@ from fastapi import FastAPI
 from api.app import create_app, dispose
 from registry import clock, workers
 from registry.catalogue.models import CertType
-from registry.certificates import rows
+from registry.certificates import imports, rows
 from registry.certificates.awards import Award, Refusal
 from registry.config import Settings
 from registry.holders.identity import IdType
@@ -75,7 +80,7 @@ def _mixed(count: int) -> tuple[list[rows.Row], list[int]]:
             spoilers[len(bad) % len(spoilers)](row)
             bad.append(i + 1)
         given.append(row)
-    unreadable = min(rows.PARSE_CHUNK_ROWS, count // 2)  # the first row of the second chunk
+    unreadable = min(rows.PARSE_CHUNK_ROWS, count // 2)  # about where the first chunk ends
     given[unreadable] = rows.Unreadable("holder.name", rows.NOT_UTF8, "x")
     return given, sorted({*bad, unreadable + 1})
 
@@ -90,10 +95,10 @@ def _spy(pool: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     handed: list[int] = []
     real_submit = pool.submit
 
-    def submit(function: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(function, "func", None) is rows._parse_plain:
+    def submit(run: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(function, "func", None) is rows._parse_plain:  # workers.hand_over submits (_run, function, chunk)
             handed.append(len(args[0]))
-        return real_submit(function, *args, **kwargs)
+        return real_submit(run, function, *args, **kwargs)
 
     monkeypatch.setattr(pool, "submit", submit)
     return handed
@@ -105,11 +110,11 @@ async def _parsed_counting_tasks(
     """``_parse_batch`` with the pool's validation tasks counted (rows in each), the pool shut down after."""
     pool = workers.pool(2)
     assert pool is not None
-    handed = _spy(pool, monkeypatch)
     try:
-        awards, refusals = await _parse_batch(settings, given)
+        with monkeypatch.context() as patched:  # only the spy is undone after: a clock the test froze stays frozen
+            handed = _spy(pool, patched)
+            awards, refusals = await _parse_batch(settings, given)
     finally:
-        monkeypatch.undo()
         workers.shutdown()
     return awards, refusals, handed
 
@@ -201,26 +206,90 @@ async def test_a_pool_broken_before_the_batch_costs_only_time(pooled: Settings) 
     assert sorted({refusal.row for refusal in refusals}) == bad
 
 
-async def test_a_pool_broken_in_the_middle_of_a_batch_costs_only_time(pooled: Settings) -> None:
-    given, bad = _mixed(rows.PARSE_CHUNK_ROWS * 6 + 7)
+SLOW = "SLOW-CHUNK"  # an evaluation batch label: the chunk that starts with it is read slowly (``_slow_parse``)
+_PARSE_PLAIN = rows._parse_plain  # as it is before any test replaces it
+
+
+def _slow_parse(today: date, given: Sequence[Any]) -> Any:
+    """``rows._parse_plain``, a second slower for a chunk whose first row is marked: the chunks after the first are
+    still in the pool when the test kills it. Module level, so that a worker can import it."""
+    if given and isinstance(given[0], dict) and given[0].get("evaluation_batch") == SLOW:
+        time.sleep(1.0)
+    return _PARSE_PLAIN(today, given)
+
+
+async def test_a_pool_broken_in_the_middle_of_a_batch_costs_only_time(
+    pooled: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given, bad = _mixed(rows.PARSE_CHUNK_ROWS * 4 + 7)
+    for start in range(rows.PARSE_CHUNK_ROWS, len(given), rows.PARSE_CHUNK_ROWS):
+        first = given[start]
+        if isinstance(first, dict):
+            first["evaluation_batch"] = SLOW
     expected = rows.parse_rows(given)
+    monkeypatch.setattr(rows, "_parse_plain", _slow_parse)
     awards: list[tuple[int, Award]] = []
     refusals: list[Refusal] = []
+    pool = workers.pool(2)
+    assert pool is not None
+    killed = False
     try:
-        pool = workers.pool(2)
-        assert pool is not None
-        chunks = rows.parsed_chunks(pooled, given, today=clock.today())
-        async for parsed, refused in chunks:
-            if not awards:  # the first chunk is back; most of the others are not yet
+        async for parsed, refused in rows.parsed_chunks(pooled, given, today=clock.today()):
+            if not killed:  # the first chunk is back; the others are being read, slowly
                 for pid in list(pool._processes):
                     os.kill(pid, signal.SIGKILL)
+                killed = True
             awards += parsed
             refusals += refused
+        assert workers.pool(2) is not pool  # the broken pool was let go, and the rest read here
     finally:
         workers.shutdown()
     assert awards == expected[0]
     assert _said(refusals) == _said(expected[1])
     assert sorted({refusal.row for refusal in refusals}) == bad
+
+
+def _fails(parent: int, given: Sequence[Any]) -> Any:
+    raise ValueError("in a worker") if os.getpid() != parent else RuntimeError("in the process that handed it over")
+
+
+async def test_an_error_raised_in_a_worker_is_raised_as_it_is_and_not_done_again_here(pooled: Settings) -> None:
+    pool = workers.pool(2)
+    assert pool is not None
+    try:
+        handed = workers.hand_over(pool, functools.partial(_fails, os.getpid()), [1, 2, 3], size=2)
+        async with contextlib.aclosing(workers.results(handed)) as results:
+            with pytest.raises(ValueError, match="in a worker"):
+                await anext(results)
+        assert workers.pool(2) is pool  # the pool is fine: the work was not
+    finally:
+        workers.shutdown()
+
+
+async def test_an_import_with_workers_names_its_bad_rows_by_their_line_in_the_file(
+    pooled_app: FastAPI, tmp_path: Path
+) -> None:
+    """A 2,500-row import chunk is read by the workers in three chunks: the rows set aside carry their row numbers in
+    the file, and every other row is issued."""
+    transport = httpx.ASGITransport(app=pooled_app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
+        await ready_issuer(pooled_app, http)
+    count = 2 * rows.PARSE_CHUNK_ROWS + 500
+    path = tmp_path / "round.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(rows.CSV_COLUMNS)
+        for i in range(count):
+            holder = _good(i)["holder"]
+            number = with_wrong_check_char(holder["id_number"]) if i in (6, 1799) else holder["id_number"]
+            writer.writerow(["title", "ENG-AI", "intermediate", holder["name"], "resident_id", number, "2026-05-01"])
+    summary = await imports.run_import(
+        pooled_app.state.context, pooled_app.state.sessions, path=path, issuer_code="BJ-AI-COMMITTEE"
+    )
+    assert (summary.issued, summary.rejected) == (count - 2, 2)
+    assert summary.rejected_file is not None
+    with summary.rejected_file.open(encoding="utf-8") as rejected:
+        assert [line["row"] for line in csv.DictReader(rejected)] == ["7", "1800"]
 
 
 async def test_a_value_nested_too_deep_to_hand_to_a_worker_is_refused_in_its_field(
