@@ -33,7 +33,7 @@ from registry.keys.models import SigningKey
 from registry.keys.signers import ED25519, ES256, KeySigner
 from tests.factories import bearer, certificate_body, ready_issuer, resident_id
 
-ROWS = 300  # over the default threshold (200), and more than one chunk of minting.CHUNK_ROWS
+ROWS = 300  # over the default threshold (200); one chunk of minting.CHUNK_ROWS (the first test here takes several)
 BATCHES = "/v1/certificate-batches"
 
 
