@@ -43,21 +43,16 @@ async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterat
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://registry.test") as http:
-        yield http
-
-
-@pytest.fixture
-def handed_over(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The rows of each hand-over to the workers, in smaller chunks than usual."""
+def handed_over(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Each hand-over to the workers, in smaller chunks than usual: its rows, and the chunks the pool took."""
     monkeypatch.setattr(minting, "CHUNK_ROWS", CHUNK)
-    calls: list[int] = []
+    calls: list[tuple[int, int]] = []
     hand_over = minting.hand_over
 
     def counting(pool: Any, sealing: Any, rows: Any) -> minting.Handed:
-        calls.append(len(rows))
-        return hand_over(pool, sealing, rows)
+        handed = hand_over(pool, sealing, rows)
+        calls.append((len(rows), len(handed.futures)))
+        return handed
 
     monkeypatch.setattr(minting, "hand_over", counting)
     return calls
@@ -106,8 +101,8 @@ async def _audit_matches(app: FastAPI, purposes: dict[str, str], since: datetime
         assert record.details == expected, record.object_id
         assert (record.object_type, record.purpose) == ("certificate", purposes[record.object_id])
         assert record.actor.startswith("client:")
-        assert since <= record.at <= utcnow()  # dated when appended: at or after its certificate's issued_at
-        assert record.at >= certificate.issued_at
+        assert since <= record.at <= utcnow()  # after the test's requests began, not in the future
+        assert record.at >= certificate.issued_at  # dated when appended, not when its certificate was drafted
     return [record.at for record in issued]
 
 
@@ -148,7 +143,7 @@ async def _leaves_match(app: FastAPI) -> int:
 
 
 async def test_a_batch_logs_exactly_what_is_stored_of_each_certificate(
-    app: FastAPI, client: httpx.AsyncClient, handed_over: list[int]
+    app: FastAPI, client: httpx.AsyncClient, handed_over: list[tuple[int, int]]
 ) -> None:
     issuer = await ready_issuer(app, client)
     since = utcnow()
@@ -156,14 +151,15 @@ async def test_a_batch_logs_exactly_what_is_stored_of_each_certificate(
     for key, first in (("first", 0), ("second", ROWS)):  # the second chains onto the first's head and frontier
         answered = await _post(client, issuer, _rows(ROWS, first), key)
         purposes.update((c["number"], "batch issuance") for c in answered)
-    assert handed_over == ([ROWS, ROWS] if _workers_on(app) else [])
+    chunks = -(-ROWS // CHUNK)
+    assert handed_over == ([(ROWS, chunks), (ROWS, chunks)] if _workers_on(app) else [])
     times = await _audit_matches(app, purposes, since)
     assert len(set(times)) == 2  # one time for each batch's records
     assert await _leaves_match(app) == 2 * ROWS
 
 
 async def test_a_correction_logs_what_it_corrects(
-    app: FastAPI, client: httpx.AsyncClient, handed_over: list[int]
+    app: FastAPI, client: httpx.AsyncClient, handed_over: list[tuple[int, int]]
 ) -> None:
     issuer = await ready_issuer(app, client)
     since = utcnow()
@@ -173,19 +169,25 @@ async def test_a_correction_logs_what_it_corrects(
         f"/v1/certificates/{number}/correct", json={"reason": "姓名有误", "holder_name": "周玖"}, headers=bearer(issuer)
     )
     assert corrected.status_code == 201, corrected.text
-    assert handed_over == ([2, 1] if _workers_on(app) else [])
+    assert handed_over == ([(2, 1), (1, 1)] if _workers_on(app) else [])
     purposes = {c["number"]: "batch issuance" for c in answered} | {corrected.json()["number"]: "correction"}
     await _audit_matches(app, purposes, since)
     assert await _leaves_match(app) == 3
     async with transaction(app.state.sessions) as session:
         kinds = (await session.execute(select(col(TransparencyLeaf.kind), col(TransparencyLeaf.number)))).all()
+        successor = await session.scalar(
+            select(Certificate).where(col(Certificate.number) == corrected.json()["number"])
+        )
     assert (LeafKind.correction, corrected.json()["number"]) in kinds
+    assert successor is not None
+    assert successor.supersedes == number
 
 
 async def test_a_row_whose_number_was_redrawn_logs_its_new_number(
-    app: FastAPI, client: httpx.AsyncClient, handed_over: list[int], monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, client: httpx.AsyncClient, handed_over: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the workers on, the row was handed over with its first number and is signed again over the new one."""
+    """With the workers on, the row was handed over with its first number and is signed again over the new one (the
+    signature itself: test_batch_workers.py, ``_sealed_over_what_is_stored``)."""
     issuer = await ready_issuer(app, client)
     since = utcnow()
     first = await _post(client, issuer, _rows(3), "first")
@@ -201,8 +203,9 @@ async def test_a_row_whose_number_was_redrawn_logs_its_new_number(
     monkeypatch.setattr(recording, "_new_numbers", drawing)
     answered = await _post(client, issuer, _rows(ROWS, 100), "second")
     assert calls == [ROWS, 1]
-    assert handed_over == ([3, ROWS] if _workers_on(app) else [])  # the redrawn row is signed again here, not there
+    # the redrawn row is signed again here, not handed over again
+    assert handed_over == ([(3, 1), (ROWS, -(-ROWS // CHUNK))] if _workers_on(app) else [])
     assert taken not in {c["number"] for c in answered}
     purposes = {c["number"]: "batch issuance" for c in first + answered}
-    assert len(await _audit_matches(app, purposes, since)) == ROWS + 3
+    await _audit_matches(app, purposes, since)
     assert await _leaves_match(app) == ROWS + 3
