@@ -19,6 +19,8 @@ class VerificationVisit(SQLModel, table=True):
     __table_args__ = (Index("ix_verification_visits_certificate_id_at", "certificate_id", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    # A foreign key on SQLite; on PostgreSQL checked per statement by a trigger of the same name, without the row lock
+    # on the certificate a foreign key takes for every visit (migration 0015).
     certificate_id: uuid.UUID = Field(foreign_key="certificates.id")
     at: datetime = Field(sa_type=UTCDateTime)
     channel: str = Field(max_length=16)

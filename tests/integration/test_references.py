@@ -1,6 +1,7 @@
-"""References between certificates, holders, bodies and events: on PostgreSQL checked once per statement by triggers
-(migration 0013) instead of a foreign key per row, with the rows referred to made permanent; on SQLite by foreign
-keys. Either way a row never refers to nothing, through the registry's own bulk writes or behind its back."""
+"""References between certificates, holders, bodies, events and verification visits: on PostgreSQL checked once per
+statement by triggers (migrations 0013, 0015) instead of a foreign key per row, with the rows referred to made
+permanent; on SQLite by foreign keys. Either way a row never refers to nothing, through the registry's own bulk
+writes or behind its back."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from registry import bulk
 from registry.certificates.models import Certificate, CertificateEvent
 from registry.db import create_engine, transaction, utcnow
 from registry.migrate import downgrade, upgrade
+from registry.verification.models import VerificationVisit
 from tests.factories import (
     admin_token,
     bearer,
@@ -102,6 +104,24 @@ async def test_an_event_of_no_certificate_is_refused(app: FastAPI, client: httpx
     assert await _counts(app) == before
 
 
+async def test_a_visit_to_no_certificate_is_refused_and_one_to_a_real_certificate_is_kept(
+    app: FastAPI, client: httpx.AsyncClient, backend: str
+) -> None:
+    await issued_certificate(client, await ready_issuer(app, client))
+    stored = await _stored_certificate(app)
+    visit = {"at": utcnow(), "channel": "qr", "purpose": None, "region": None}
+    rows = [{**visit, "certificate_id": stored["id"]}, {**visit, "certificate_id": uuid.uuid4()}]
+
+    with pytest.raises(IntegrityError) as caught:
+        async with transaction(app.state.sessions) as session:
+            await bulk.insert_rows(session, bulk.table_of(VerificationVisit), rows)
+    _assert_reference_error(caught.value, backend, "fk_verification_visits_certificate_id_certificates")
+    async with transaction(app.state.sessions) as session:
+        await bulk.insert_rows(session, bulk.table_of(VerificationVisit), rows[:1])
+        visits = (await session.execute(text("SELECT certificate_id FROM verification_visits"))).scalars().all()
+    assert [uuid.UUID(str(v)) for v in visits] == [uuid.UUID(str(stored["id"]))]
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -131,6 +151,8 @@ async def test_rows_that_others_refer_to_cannot_be_deleted_or_rekeyed(
         "UPDATE certificates SET holder_id = (SELECT max(id) FROM holders)",
         "UPDATE certificates SET issuer_id = (SELECT max(id) FROM issuers)",
         "UPDATE certificate_events SET certificate_id = (SELECT max(id::text)::uuid FROM certificates)",
+        "UPDATE verification_visits v SET certificate_id = "
+        "(SELECT id FROM certificates c WHERE c.id <> v.certificate_id LIMIT 1)",
     ],
 )
 async def test_on_postgresql_holders_bodies_and_certificates_are_permanent_and_keep_their_references(
@@ -146,7 +168,11 @@ async def test_on_postgresql_holders_bodies_and_certificates_are_permanent_and_k
     await create_issuer(client, admin, code="BJ-OTHER-COMMITTEE")
     issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
     for _ in range(2):
-        await issued_certificate(client, issuer)
+        issued = await issued_certificate(client, issuer)
+    assert (await client.get(f"/v1/verify/{issued['qr_token']}")).status_code == 200
+    await app.state.visits.flush()  # a visit to the last certificate, whose reference may not change either
+    async with transaction(app.state.sessions) as session:
+        assert (await session.execute(text("SELECT count(*) FROM verification_visits"))).scalar_one() == 1
     async with transaction(app.state.sessions) as session:  # a holder no certificate refers to
         await session.execute(
             text(
@@ -207,7 +233,7 @@ async def test_the_migration_swaps_foreign_keys_for_statement_checks_and_back(da
             found = await connection.run_sync(
                 lambda sync: [
                     key["name"]
-                    for table in ("certificates", "certificate_events")
+                    for table in ("certificates", "certificate_events", "verification_visits")
                     for key in inspect(sync).get_foreign_keys(table)
                 ]
             )
@@ -217,6 +243,7 @@ async def test_the_migration_swaps_foreign_keys_for_statement_checks_and_back(da
         "fk_certificates_holder_id_holders",
         "fk_certificates_issuer_id_issuers",
         "fk_certificate_events_certificate_id_certificates",
+        "fk_verification_visits_certificate_id_certificates",
     }
     try:
         assert not (await foreign_keys()) & references
