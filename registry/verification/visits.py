@@ -99,7 +99,7 @@ class VisitLog:
                     async with AsyncSession(self.engine) as session, session.begin():
                         await bulk.insert_rows(session, bulk.table_of(VerificationVisit), batch)
                 except (IntegrityError, DataError):
-                    # Never writable (a certificate gone from under it, a value the database cannot store): dropped,
+                    # Never writable (a certificate that does not exist, a value the database cannot store): dropped,
                     # or it would block every later one.
                     log.warning("visit log: dropped %d visits the database refused", count)
                 for _ in range(count):

@@ -253,9 +253,17 @@ async def test_the_migration_swaps_foreign_keys_for_statement_checks_and_back(da
         assert not (await foreign_keys()) & references
         async with engine.connect() as connection:
             triggers = await connection.execute(
-                text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'certificates'::regclass AND NOT tgisinternal")
+                text(
+                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+                    "AND tgrelid IN ('certificates'::regclass, 'verification_visits'::regclass)"
+                )
             )
             names = set(triggers.scalars())
-        assert {"fk_certificates_holder_id_holders", "fk_certificates_issuer_id_issuers"} <= names
+        assert {
+            "fk_certificates_holder_id_holders",
+            "fk_certificates_issuer_id_issuers",
+            "fk_verification_visits_certificate_id_certificates",
+            "verification_visits_references_fixed",
+        } <= names
     finally:
         await engine.dispose()
