@@ -12,12 +12,19 @@ visits of those certificates and flushes them as a verifying worker does once a 
 
 300 visits is one second of one worker at ~600 requests/s. The figures say whether the flush can explain a tail of
 the open-loop latency (docs/scale.md, "Latency at a fixed load"); they are not a target.
+
+    python benchmarks/visit_flush.py --steady --rate 1300 --seconds 10 --server …
+
+``--steady`` instead records ``--rate`` visits a second for ``--seconds`` through the log's own writer, as a worker
+under a steady stream of scans does, and prints per visit: the transactions committed in the database, PostgreSQL's
+CPU (when it runs on this machine), this process's CPU (the pacing loop included) and the WAL written.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import time
 from pathlib import Path
 
@@ -27,7 +34,7 @@ import load
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from registry.db import utcnow
-from registry.verification.visits import VisitLog
+from registry.verification.visits import Visit, VisitLog
 
 CERTIFICATES = 2_000
 
@@ -77,18 +84,58 @@ async def run(url: str, *, visits: int, rounds: int) -> None:
         await engine.dispose()
 
 
+async def steady(url: str, *, rate: float, seconds: float) -> None:
+    """``rate`` visits a second for ``seconds``, each recorded when it falls due, written by the log's own writer."""
+    connection = await asyncpg.connect(common.driver_dsn(url))
+    engine = create_async_engine(url, pool_size=2)
+    log = VisitLog(engine)
+    try:
+        ids = [row[0] for row in await connection.fetch("SELECT id FROM certificates LIMIT $1", CERTIFICATES)]
+        stats = "SELECT xact_commit, pg_current_wal_lsn() FROM pg_stat_database WHERE datname = current_database()"
+        commits, lsn = await connection.fetchrow(stats)
+        server = await common.postmaster_pid(url)
+        server_cpu = common.tree_cpu_seconds(server) if server else 0.0
+        cpu, start, recorded = time.process_time(), time.perf_counter(), 0
+        while (elapsed := time.perf_counter() - start) < seconds:
+            for _ in range(int(elapsed * rate) - recorded):
+                log.record(random.choice(ids), Visit("qr"))  # noqa: S311 - which certificate, not a secret
+                recorded += 1
+            await asyncio.sleep(0.001)
+        if log._writer is not None:  # the last second's visits, as the writer would write them
+            await log._writer
+        cpu = time.process_time() - cpu
+        server_cpu = common.tree_cpu_seconds(server) - server_cpu if server else float("nan")
+        after = await connection.fetchrow(stats)
+        wal = await connection.fetchval("SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)", after[1], lsn)
+    finally:
+        await engine.dispose()
+        await connection.close()
+    committed = after[0] - commits
+    print(
+        f"{recorded:,} visits at {rate:,.0f}/s: {committed:,} transactions committed "
+        f"({recorded / max(committed, 1):,.0f} visits each); PostgreSQL CPU {server_cpu / recorded * 1e6:.1f} µs, "
+        f"this process {cpu / recorded * 1e6:.1f} µs, WAL {float(wal) / recorded:,.0f} B per visit"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default=common.DEFAULT_SERVER, help="postgresql+asyncpg://... (no database)")
     parser.add_argument("--visits", type=int, default=300, help="visits queued per flush")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--data-dir", type=Path, default=common.DEFAULT_DATA_DIR)
+    parser.add_argument("--steady", action="store_true", help="a steady stream of visits through the log's writer")
+    parser.add_argument("--rate", type=float, default=1300, help="--steady: visits a second")
+    parser.add_argument("--seconds", type=float, default=10, help="--steady: how long")
     args = parser.parse_args()
     url = common.database_url("bench_visits", args.server)
     print(f"machine: {common.machine()}; code {common.code_state()}; 1-min load {common.loadavg():.2f}")
     if not asyncio.run(load.is_loaded(url, CERTIFICATES, args.data_dir)):
         asyncio.run(load.load(url, CERTIFICATES, data_dir=args.data_dir, max_seconds=600))
-    asyncio.run(run(url, visits=args.visits, rounds=args.rounds))
+    if args.steady:
+        asyncio.run(steady(url, rate=args.rate, seconds=args.seconds))
+    else:
+        asyncio.run(run(url, visits=args.visits, rounds=args.rounds))
 
 
 if __name__ == "__main__":

@@ -83,17 +83,25 @@ class VisitLog:
             self._writer = asyncio.get_running_loop().create_task(self._write_soon())
 
     async def _write_soon(self) -> None:
-        await asyncio.sleep(FLUSH_SECONDS)  # gathers a scan storm's visits into a few INSERTs
-        try:
-            await self.flush()
-        except (SQLAlchemyError, OSError):
-            # The database is out of reach: the rows stay queued and the next visit schedules another attempt.
-            log.warning("visit log: could not write %d queued visits; will retry", len(self.queue))
+        """Every ``FLUSH_SECONDS`` while anything is queued: a second's visits gathered into a few COPYs. Visits
+        recorded during a write wait for the next one, which this loop makes without waiting for another visit."""
+        while self.queue:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except (SQLAlchemyError, OSError):
+                # The database is out of reach: the rows stay queued and are tried again a second later.
+                log.warning("visit log: could not write %d queued visits; will retry", len(self.queue))
 
     async def flush(self) -> None:
+        """Write the visits queued when it starts, ``BATCH_SIZE`` a COPY, each in its own transaction. Not those
+        recorded meanwhile: under a steady stream of scans, "until the queue is empty" never came, and each write's
+        few newcomers went in a transaction of their own — some 400 commits a second for 1,300 visits a second,
+        240 µs of PostgreSQL's CPU per visit (``benchmarks/visit_flush.py --steady``)."""
         async with self._lock:
-            while self.queue:
-                count = min(BATCH_SIZE, len(self.queue))
+            pending = len(self.queue)
+            while pending:
+                count = min(BATCH_SIZE, pending)
                 batch = [self.queue[i] for i in range(count)]
                 try:
                     async with AsyncSession(self.engine) as session, session.begin():
@@ -104,6 +112,7 @@ class VisitLog:
                     log.warning("visit log: dropped %d visits the database refused", count)
                 for _ in range(count):
                     self.queue.popleft()
+                pending -= count
 
     async def close(self) -> None:
         if self._writer is not None and not self._writer.done():

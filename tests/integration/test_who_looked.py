@@ -3,14 +3,22 @@ region — and never the verifier's address."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import Table
 
+from registry import bulk
 from registry.auth.scopes import Role
 from registry.federation import forwarding
+from registry.verification import visits
 from registry.verification.visits import Visit, VisitLog
 from tests.factories import bearer, create_client, issued_certificate, token_for
 from tests.integration.holder_support import HOLDER_NAME, signed_in_holder, table_rows
@@ -116,3 +124,63 @@ async def test_a_visit_with_a_value_the_database_cannot_store_neither_raises_nor
     await log.close()
     purposes = [row["purpose"] for row in await table_rows(app, "verification_visits")]
     assert "after" in purposes
+
+
+async def _scanned_certificate_id(app: FastAPI, client: httpx.AsyncClient) -> uuid.UUID:
+    holder = await signed_in_holder(app, client)
+    assert (await client.get(f"/v1/verify/{holder.certificate['qr_token']}")).status_code == 200
+    await app.state.visits.flush()
+    return uuid.UUID(str((await table_rows(app, "verification_visits"))[0]["certificate_id"]))
+
+
+def _scans_while_writing(
+    monkeypatch: pytest.MonkeyPatch, log: VisitLog, certificate_id: uuid.UUID, *, writes: int, each: int
+) -> list[int]:
+    """Each write's row count, in order; during each of the first ``writes`` writes ``each`` more scans arrive."""
+    written: list[int] = []
+    insert_rows = bulk.insert_rows
+
+    async def scanned_meanwhile(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        written.append(len(rows))
+        if len(written) <= writes:
+            for _ in range(each):
+                log.record(certificate_id, Visit("qr"), at=datetime.now(UTC))
+        await insert_rows(session, table, rows)
+
+    monkeypatch.setattr(bulk, "insert_rows", scanned_meanwhile)
+    return written
+
+
+async def test_a_write_takes_only_the_visits_queued_when_it_began(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scans keep arriving while a write runs. Writing "until the queue is empty" then never ended on a second's
+    batch: each newcomer or two went in a transaction of their own, hundreds of commits a second under load."""
+    certificate_id = await _scanned_certificate_id(app, client)
+    log = VisitLog(app.state.engine)
+    for _ in range(visits.BATCH_SIZE + 100):
+        log.record(certificate_id, Visit("qr"), at=datetime.now(UTC))
+    written = _scans_while_writing(monkeypatch, log, certificate_id, writes=2, each=7)
+    await log.flush()
+    assert written == [visits.BATCH_SIZE, 100]  # two COPYs; the 14 scans made meanwhile wait for the next write
+    assert len(log.queue) == 14
+    assert len(await table_rows(app, "verification_visits")) == 1 + visits.BATCH_SIZE + 100
+    await log.close()
+    assert not log.queue
+
+
+async def test_visits_recorded_during_a_write_are_written_a_flush_interval_later_without_another_scan(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certificate_id = await _scanned_certificate_id(app, client)
+    monkeypatch.setattr(visits, "FLUSH_SECONDS", 0.01)
+    log = VisitLog(app.state.engine)
+    written = _scans_while_writing(monkeypatch, log, certificate_id, writes=1, each=5)
+    log.record(certificate_id, Visit("qr"), at=datetime.now(UTC))  # starts the writer
+    writer = log._writer
+    assert writer is not None
+    await asyncio.wait_for(writer, timeout=10)
+    assert written == [1, 5]  # the five made during the first write: a write of their own, no scan needed after
+    assert not log.queue
+    assert len(await table_rows(app, "verification_visits")) == 1 + 1 + 5
+    await log.close()
