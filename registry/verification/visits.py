@@ -43,6 +43,7 @@ Channel = Literal["qr", "number", "share_link", "recognition", "peer"]
 FLUSH_SECONDS = 1.0
 BATCH_SIZE = 500
 MAX_QUEUED = 50_000
+CLOSING_ROUNDS = 3  # writes at shutdown, each of what was queued when it began
 LISTED = 200  # the holder sees their latest visits
 
 
@@ -97,9 +98,9 @@ class VisitLog:
     async def flush(self) -> None:
         """Write the visits queued when it starts, ``BATCH_SIZE`` a COPY, each in its own transaction. Not those
         recorded meanwhile: under a steady stream of scans "until the queue is empty" never came, and the newcomers
-        of each write went in a transaction of their own — 4–5 visits each, 211–216 µs of PostgreSQL's CPU per visit
-        at 1,300 visits a second (``benchmarks/visit_flush.py --steady``; now ~400 each, 12 µs); in the service, where
-        a busy event loop let more gather per round, 85–100 visits a transaction at 1,300 scans a second (now
+        of each write went in a transaction of their own — 2–3 visits each, 205–223 µs of PostgreSQL's CPU per visit
+        at 1,300 visits a second (``benchmarks/visit_flush.py --steady``; now ~430 each, 10–11 µs); in the service,
+        where a busy event loop let more gather per round, 80–100 visits a transaction at 1,300 scans a second (now
         340–430)."""
         async with self._lock:
             pending = len(self.queue)
@@ -118,10 +119,15 @@ class VisitLog:
                 pending -= count
 
     async def close(self) -> None:
+        """At shutdown: the writer stopped, then everything queued written, visits recorded during that write included
+        (a few rounds at most: once the server stops answering, no scan comes)."""
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
         try:
-            await self.flush()
+            for _ in range(CLOSING_ROUNDS):
+                if not self.queue:
+                    break
+                await self.flush()
         except (SQLAlchemyError, OSError):
             log.warning("visit log: %d visits not written at shutdown", len(self.queue))
 
