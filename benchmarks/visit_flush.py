@@ -16,8 +16,8 @@ the open-loop latency (docs/scale.md, "Latency at a fixed load"); they are not a
     python benchmarks/visit_flush.py --steady --rate 1300 --seconds 10 --server …
 
 ``--steady`` instead records ``--rate`` visits a second for ``--seconds`` through the log's own writer, as a worker
-under a steady stream of scans does, and prints per visit: the transactions committed in the database, PostgreSQL's
-CPU (when it runs on this machine), this process's CPU (the pacing loop included) and the WAL written.
+under a steady stream of scans does, and prints the write transactions it took (and visits per transaction), then per
+visit PostgreSQL's CPU (when it runs on this machine), this process's CPU (the pacing loop included) and the WAL.
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ async def run(url: str, *, visits: int, rounds: int) -> None:
 async def steady(url: str, *, rate: float, seconds: float) -> None:
     """``rate`` visits a second for ``seconds``, each recorded when it falls due, written by the log's own writer.
     Transactions are counted as the distinct ``xmin`` of the rows this run wrote (the statistics collector's commit
-    count lags by a second or more); CPU is the whole PostgreSQL server's and WAL the whole cluster's, so nothing else
-    should run on that server meanwhile."""
+    count reports with a delay, and undercounted); CPU is the whole PostgreSQL server's and WAL the whole cluster's,
+    so nothing else should run on that server meanwhile."""
     connection = await asyncpg.connect(common.driver_dsn(url))
     engine = create_async_engine(url, pool_size=2)
     log = VisitLog(engine)

@@ -17,6 +17,7 @@ write still went on until the queue was empty, newcomers included: more, smaller
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import deque
@@ -123,12 +124,12 @@ class VisitLog:
         (a few rounds at most: once the server stops answering, no scan comes)."""
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
-        try:
+        with contextlib.suppress(SQLAlchemyError, OSError):  # the database out of reach: said below
             for _ in range(CLOSING_ROUNDS):
                 if not self.queue:
                     break
                 await self.flush()
-        except (SQLAlchemyError, OSError):
+        if self.queue:
             log.warning("visit log: %d visits not written at shutdown", len(self.queue))
 
 

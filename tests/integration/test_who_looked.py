@@ -4,6 +4,7 @@ region — and never the verifier's address."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.sql.schema import Table
 
 from registry import bulk
@@ -188,3 +189,30 @@ async def test_visits_recorded_during_a_write_are_written_a_flush_interval_later
     assert not log.queue
     assert len(await table_rows(app, "verification_visits")) == 1 + 1 + 5
     await log.close()
+
+
+async def test_visits_left_at_shutdown_are_counted_in_a_warning_and_nothing_raises(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Scans that never stop during shutdown: three writes, then what is left is said, not silently lost."""
+    monkeypatch.setattr(visits, "FLUSH_SECONDS", 3600.0)
+    certificate_id = await _scanned_certificate_id(app, client)
+    log = VisitLog(app.state.engine)
+    log.record(certificate_id, Visit("qr"), at=datetime.now(UTC))
+    written = _scans_while_writing(monkeypatch, log, certificate_id, writes=10, each=2)
+    with caplog.at_level(logging.WARNING, logger=visits.__name__):
+        await log.close()
+    assert written == [1, 2, 2]  # visits.CLOSING_ROUNDS writes
+    assert len(log.queue) == 2
+    assert "2 visits not written at shutdown" in caplog.text
+
+
+async def test_a_database_out_of_reach_at_shutdown_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    engine = create_async_engine("sqlite+aiosqlite:////nonexistent-directory/registry.db")
+    log = VisitLog(engine)
+    log.record(uuid.uuid4(), Visit("qr"), at=datetime.now(UTC))
+    with caplog.at_level(logging.WARNING, logger=visits.__name__):
+        await log.close()  # raises nothing
+    assert len(log.queue) == 1
+    assert "1 visits not written at shutdown" in caplog.text
+    await engine.dispose()
