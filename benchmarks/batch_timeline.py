@@ -39,6 +39,8 @@ STEPS = (
     ("registry.certificates.idempotency", "once"),
     ("registry.certificates.issuance", "screen_rows"),
     ("registry.certificates.awards", "_refuse_live_duplicates"),
+    ("registry.certificates.drafting", "begin"),
+    ("registry.certificates.drafting", "draw"),
     ("registry.certificates.recording", "record"),
     ("registry.certificates.recording", "_draw"),
     ("registry.certificates.recording", "_hand_over_early"),
@@ -48,9 +50,12 @@ STEPS = (
     ("registry.certificates.status_lists", "take_slots"),
     ("registry.certificates.recording", "_insert"),
     ("registry.bulk", "insert_rows"),
+    ("registry.bulk", "insert_records"),
     ("registry.certificates.journal", "record"),
     ("registry.audit.service", "append_many"),
+    ("registry.audit.service", "append_prepared"),
     ("registry.transparency.service", "append"),
+    ("registry.transparency.service", "append_leaves"),
     ("registry.certificates.issuance", "batch_answer"),
 )
 
@@ -127,7 +132,7 @@ RECORDER = Recorder()
 
 
 def _detail(name: str, args: tuple[Any, ...]) -> str:
-    if name == "bulk.insert_rows" and len(args) > 1:
+    if name in ("bulk.insert_rows", "bulk.insert_records") and len(args) > 1:
         return str(getattr(args[1], "name", ""))
     return ""
 
@@ -158,7 +163,12 @@ def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
 def instrument() -> None:
     for module_name, attribute in STEPS:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:  # a module of newer code than the one on PYTHONPATH
+            continue
+        if not hasattr(module, attribute):  # a step of newer or older code than the one on PYTHONPATH
+            continue
         label = f"{module_name.rsplit('.', 1)[-1]}.{attribute}"  # journal.record is not recording.record
         setattr(module, attribute, timed(label, getattr(module, attribute)))
 

@@ -206,7 +206,7 @@ async def _fill(
             spent["validate"] += t1 - t0
             spent["issue"] += t2 - t1
             spent["commit"] += t3 - t2
-            tokens.writelines(f"{m.values['verify_token']}\n" for m in minted)
+            tokens.writelines(f"{m.verify_token}\n" for m in minted)
             done += len(rows)
             if done >= analyzed_at * 2:
                 await _analyze(database_url)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import operator
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -62,38 +64,50 @@ def _columns(table: Table, names: Iterable[str]) -> list[Column[Any]]:
     return columns
 
 
-def _binder(
-    names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
-) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """A row as a tuple in column order, each value bound as SQLAlchemy would bind it."""
-    values = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+_UNCHANGING = (str, int, float, bool, bytes, date, datetime, uuid.UUID, type(None))  # values a binding cannot alter
+
+
+def _record_binder(columns: Sequence[Column[Any]], dialect: Dialect) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """A record (values in column order) as the driver takes it, each value bound as SQLAlchemy would bind it. A
+    value that is the same immutable object as the one bound just before it in its column (a batch's one timestamp)
+    is not bound again: only the timestamp and JSON columns have a binding at all, and a batch's rows share the
+    timestamp."""
     processors = [(i, column.type.dialect_impl(dialect).bind_processor(dialect)) for i, column in enumerate(columns)]
     steps: list[tuple[int, Callable[[Any], Any]]] = [(i, process) for i, process in processors if process is not None]
     if not steps:
-        return lambda row: tuple(values(row))
+        return lambda record: record
+    last: dict[int, tuple[Any, Any]] = {}
 
-    def bind(row: Mapping[str, Any]) -> tuple[Any, ...]:
-        fields = list(values(row))
+    def bind(record: Sequence[Any]) -> Sequence[Any]:
+        fields = list(record)
         for i, process in steps:
-            fields[i] = process(fields[i])
-        return tuple(fields)
+            value = fields[i]
+            before = last.get(i)
+            if before is not None and before[0] is value:
+                fields[i] = before[1]
+                continue
+            fields[i] = bound = process(value)
+            if isinstance(value, _UNCHANGING):
+                last[i] = (value, bound)
+        return fields
 
     return bind
 
 
+def _binder(
+    names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
+) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+    """A row (a mapping) as the driver takes it: its values in column order, bound (``_record_binder``)."""
+    values = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    bind = _record_binder(columns, dialect)
+    return lambda row: bind(values(row))
+
+
 def _records(
     rows: Iterable[Mapping[str, Any]], names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
-) -> Iterator[tuple[Any, ...]]:
-    """The rows as bound tuples (``_binder``); lazily, row by row."""
+) -> Iterator[Sequence[Any]]:
+    """The rows as bound records (``_binder``); lazily, row by row."""
     return map(_binder(names, columns, dialect), rows)
-
-
-async def _records_async(
-    rows: AsyncIterator[Mapping[str, Any]], names: Sequence[str], columns: Sequence[Column[Any]], dialect: Dialect
-) -> AsyncIterator[tuple[Any, ...]]:
-    bind = _binder(names, columns, dialect)
-    async for row in rows:
-        yield bind(row)
 
 
 def _integrity_error(statement: str, exc: Exception) -> IntegrityError:
@@ -118,43 +132,66 @@ async def insert_rows(
     drawn in row order, as with INSERT, and triggers fire just the same (on PostgreSQL the reference checks of
     migration 0013 run once at the end of the COPY, over all its rows).
     """
+    await _insert(session, table, None, rows)
+
+
+async def insert_records(
+    session: AsyncSession,
+    table: Table,
+    names: Sequence[str],
+    records: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]],
+) -> None:
+    """``insert_rows`` for rows given as records, each a sequence of values in the order of ``names``: a batch's
+    certificates are made as records, where a mapping per row, made and then read back in column order, cost more
+    than the database's work on it (benchmarks/README.md, "Records, not mappings"). As with ``insert_rows``, a row
+    must not change once given: on SQLite every row is collected before the statement runs."""
+    await _insert(session, table, list(names), records)
+
+
+async def _insert(session: AsyncSession, table: Table, names: list[str] | None, rows: Any) -> None:
+    """The rows, mappings (``names`` None: their keys name the columns) or records in the order of ``names``."""
+    iterator: Iterator[Any] | AsyncIterator[Any]
     if isinstance(rows, AsyncIterable):
-        await _insert_async(session, table, aiter(rows))
-        return
-    iterator = iter(rows)
-    first = next(iterator, None)
+        iterator = aiter(rows)
+        first = await anext(iterator, None)
+    else:
+        iterator = plain = iter(rows)
+        first = next(plain, None)
     if first is None:
         return
     driver = await driver_connection(session)
     if driver is None:
-        await session.execute(insert(table), [first, *iterator])
+        every = [first, *([row async for row in iterator] if isinstance(iterator, AsyncIterator) else iterator)]
+        if names is not None:
+            every = [dict(zip(names, record, strict=True)) for record in every]
+        await session.execute(insert(table), every)
         return
-    names = list(first)
-    records = _records(itertools.chain((first,), iterator), names, _columns(table, names), session.get_bind().dialect)
-    await _copy(driver, table, names, records)
+    columns = names if names is not None else list(first)
+    dialect = session.get_bind().dialect
+    bind: Callable[[Any], Sequence[Any]] = (
+        _record_binder(_columns(table, columns), dialect)
+        if names is not None
+        else _binder(columns, _columns(table, columns), dialect)
+    )
+    if isinstance(iterator, AsyncIterator):
+        await _copy(driver, table, columns, _bound_async(_chained(first, iterator), bind))
+    else:
+        await _copy(driver, table, columns, map(bind, itertools.chain((first,), iterator)))
 
 
-async def _insert_async(session: AsyncSession, table: Table, rows: AsyncIterator[Mapping[str, Any]]) -> None:
-    first = await anext(rows, None)
-    if first is None:
-        return
-    driver = await driver_connection(session)
-    if driver is None:
-        await session.execute(insert(table), [first, *[row async for row in rows]])
-        return
-    names = list(first)
+async def _chained(first: _T, rest: AsyncIterator[_T]) -> AsyncIterator[_T]:
+    yield first
+    async for item in rest:
+        yield item
 
-    async def chained() -> AsyncIterator[Mapping[str, Any]]:
-        yield first
-        async for row in rows:
-            yield row
 
-    records = _records_async(chained(), names, _columns(table, names), session.get_bind().dialect)
-    await _copy(driver, table, names, records)
+async def _bound_async(rows: AsyncIterator[Any], bind: Callable[[Any], Sequence[Any]]) -> AsyncIterator[Sequence[Any]]:
+    async for row in rows:
+        yield bind(row)
 
 
 async def _copy(
-    driver: Any, table: Table, names: list[str], records: Iterable[tuple[Any, ...]] | AsyncIterable[tuple[Any, ...]]
+    driver: Any, table: Table, names: list[str], records: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]]
 ) -> None:
     try:
         await driver.copy_records_to_table(table.name, records=records, columns=names, schema_name=table.schema)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -9,3 +11,15 @@ import orjson
 
 def canonical_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def iso_time(at: datetime) -> str:
+    """``at.isoformat()``, remembered: a batch's 10,000 log entries state the same one or two timestamps, and a
+    look-up costs a fifth of writing one. Remembered by instant *and* offset: the same instant at +08:00 is written
+    otherwise (equal datetimes, which a cache keyed on the datetime alone would confuse)."""
+    return _iso_time(at, at.utcoffset())
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_time(at: datetime, offset: timedelta | None) -> str:
+    return at.isoformat()

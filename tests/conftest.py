@@ -153,6 +153,26 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
+def pooled(settings: Settings) -> Settings:
+    """Settings with two batch worker processes, used from the first batch of any size."""
+    return settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1})
+
+
+@pytest.fixture
+async def pooled_app(pooled: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(pooled)
+    yield application
+    await dispose(application)
+
+
+@pytest.fixture
+async def pooled_client(pooled_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=pooled_app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
+        yield http
+
+
+@pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:

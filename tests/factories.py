@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from registry import clock
 from registry.audit.service import Actor
@@ -146,6 +147,24 @@ def certificate_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+async def row_count(app: FastAPI, table: str) -> int:
+    """How many rows ``table`` holds now."""
+    async with transaction(app.state.sessions) as session:
+        return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+
+
+def batch_rows(count: int) -> list[dict[str, Any]]:
+    """``count`` rows of a batch, each for another holder (sequence numbers 0, 1, ...); a quarter without an
+    evaluation batch label."""
+    return [
+        certificate_body(
+            holder={"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)},
+            evaluation_batch=None if i % 4 == 0 else "2026-BJ-AI-02",
+        )
+        for i in range(count)
+    ]
 
 
 async def issued_certificate(http: httpx.AsyncClient, token: str, **overrides: Any) -> dict[str, Any]:

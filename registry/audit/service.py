@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from registry import bulk
 from registry.audit.models import AuditRecord
-from registry.canonical import canonical_json
+from registry.canonical import canonical_json, iso_time
 from registry.db import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -46,17 +46,18 @@ def record_hash(prev_hash: str, record: AuditRecord) -> str:
 def fields_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
     """The chain hash of a record given as its columns (a row dict; other keys are ignored): exactly ``record_hash``
     of the same record, without building an ``AuditRecord`` for it."""
-    body = canonical_json(
-        {
-            "at": fields["at"].isoformat(),
-            "actor": fields["actor"],
-            "action": fields["action"],
-            "object_type": fields["object_type"],
-            "object_id": fields["object_id"],
-            "purpose": fields["purpose"],
-            "details": fields["details"],
-        }
-    )
+    return _chained(prev_hash, _body({name: fields[name] for name in _HASHED}))
+
+
+_HASHED = ("at", "actor", "action", "object_type", "object_id", "purpose", "details")  # what the chain hash covers
+
+
+def _body(fields: dict[str, Any]) -> bytes:
+    """What a record's chain hash covers (``_HASHED``), as canonical JSON."""
+    return canonical_json({**fields, "at": iso_time(fields["at"])})
+
+
+def _chained(prev_hash: str, body: bytes) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
 
 
@@ -78,33 +79,73 @@ class Entry:
     details: dict[str, Any]
 
 
+class Prepared(NamedTuple):
+    """An entry made ready to chain (``prepare``) before the chain's turn is taken: the canonical JSON its chain hash
+    covers (``_body``), split around the record's time, which is set only once the chain is held, so that the records'
+    times follow their ids. A tuple, not a dataclass: a batch prepares 10,000."""
+
+    entry: Entry
+    before: bytes  # {"action":…,"actor":…,
+    after: bytes  # ,"details":…,"object_id":…,"object_type":…,"purpose":…}
+
+
+def prepare(entry: Entry, *, actor: Actor) -> Prepared:
+    """``entry``'s record by ``actor`` made ready to chain: ``_body``'s bytes but the time's. Canonical JSON is compact
+    and sorts its keys, so the fields named before "at" make what comes before it, and the rest what follows."""
+    fields = {
+        "actor": actor.id,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "purpose": entry.purpose,
+        "details": entry.details,
+    }
+    before = canonical_json({name: fields[name] for name in _BEFORE_AT})[:-1] + b","
+    after = canonical_json({name: fields[name] for name in _AFTER_AT})[1:]
+    return Prepared(entry, before if _BEFORE_AT else b"{", b"," + after if _AFTER_AT else b"}")
+
+
+_BEFORE_AT = sorted(name for name in _HASHED if name < "at")
+_AFTER_AT = sorted(name for name in _HASHED if name > "at")
+
+
+_COLUMNS = (*_HASHED, "prev_hash", "hash")
+
+
 async def append_many(session: AsyncSession, *, actor: Actor, entries: list[Entry]) -> None:
-    """Chain many records in one go (batch issuance): one head read, one bulk insert. The records are plain rows
-    (the columns of ``AuditRecord`` but its id), hashed with ``fields_hash``: the same hashes as ``append`` makes.
-    Each row is hashed as the insert takes it: on PostgreSQL the COPY stores the first rows while the next are
-    hashed."""
-    if not entries:
+    """Chain many records in one go: ``append_prepared`` of every entry."""
+    await append_prepared(session, actor=actor, prepared=[prepare(entry, actor=actor) for entry in entries])
+
+
+async def append_prepared(session: AsyncSession, *, actor: Actor, prepared: Sequence[Prepared]) -> None:
+    """Chain many records in one go (batch issuance): one head read, one bulk insert, each record dated now and hashed
+    as the insert takes it — ``fields_hash``'s hashes. ``prepared`` were made (``prepare``) for the same ``actor``,
+    whenever that was; the chain is taken here, in the caller's transaction."""
+    if not prepared:
         return
     prev_hash = await _chain_head(session)
-    at = utcnow()
+    at = utcnow()  # once the chain is held: records' times follow their ids
+    dated, actor_id = b'"at":' + canonical_json(iso_time(at)), actor.id
 
-    def rows() -> Iterator[dict[str, Any]]:
+    def records() -> Iterator[tuple[Any, ...]]:
         chained = prev_hash
-        for entry in entries:
-            row: dict[str, Any] = {
-                "at": at,
-                "actor": actor.id,
-                "action": entry.action,
-                "object_type": entry.object_type,
-                "object_id": entry.object_id,
-                "purpose": entry.purpose,
-                "details": entry.details,
-                "prev_hash": chained,
-            }
-            row["hash"] = chained = fields_hash(chained, row)
-            yield row
+        for entry, before, after in prepared:
+            hashed = _chained(chained, before + dated + after)
+            yield (
+                at,
+                actor_id,
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                entry.purpose,
+                entry.details,
+                chained,
+                hashed,
+            )
+            chained = hashed
 
-    await bulk.insert_rows(session, bulk.table_of(AuditRecord), rows())  # in order: ids follow the chain
+    table = bulk.table_of(AuditRecord)
+    await bulk.insert_records(session, table, _COLUMNS, records())  # in order: ids follow the chain
 
 
 async def append(

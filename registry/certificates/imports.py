@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
-from registry.certificates import awards, idempotency, issuance, recording, rows
+from registry.certificates import awards, drafting, idempotency, issuance, recording, rows
 from registry.certificates.idempotency import Outcome
 from registry.context import RegistryContext
 from registry.db import transaction
@@ -188,12 +188,18 @@ async def _import_chunk(
 
         async def run() -> Outcome:
             issuer = await issuance.issuing_body(session, principal)
-            screening = await issuance.screen_rows(
-                ctx, session, issuer=issuer, given=rows.rows_from_records(header, records)
-            )
-            minted = await recording.record(
-                ctx, session, actor=principal.actor, issuer=issuer, accepted=screening.accepted, purpose="import"
-            )
+            given = rows.rows_from_records(header, records)
+            async with drafting.beginning() as begun:
+                screening = await issuance.screen_rows(ctx, session, issuer=issuer, given=given, begun=begun)
+                minted = await recording.record(
+                    ctx,
+                    session,
+                    actor=principal.actor,
+                    issuer=issuer,
+                    accepted=screening.accepted,
+                    purpose="import",
+                    begun=begun.begun,
+                )
             rejected: dict[int, list[str]] = {}
             for refusal in screening.refusals:
                 rejected.setdefault(refusal.row, []).append(f"{refusal.field}: {refusal.message}")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry import clock
 from registry.auth.principals import Principal
 from registry.catalogue.models import CatalogueEntry, Level
-from registry.certificates import awards, idempotency, numbering, recording, records, rows
+from registry.certificates import awards, drafting, idempotency, numbering, recording, records, rows
 from registry.certificates.awards import Award
 from registry.certificates.idempotency import Outcome
 from registry.certificates.models import Certificate
@@ -88,13 +88,21 @@ async def issue_batch(
 
     async def run() -> Outcome:
         issuer = await issuing_body(session, principal)
-        screening = await screen_rows(ctx, session, issuer=issuer, given=rows_given)
-        screening.refuse_batch(rows=len(rows_given))
-        if dry_run:
-            return Outcome(200, orjson.dumps({"dry_run": True, "valid": True, "count": len(screening.accepted)}))
-        minted = await recording.record(
-            ctx, session, actor=principal.actor, issuer=issuer, accepted=screening.accepted, purpose="batch issuance"
-        )
+        count = len(rows_given)
+        async with drafting.beginning(enabled=not dry_run) as begun:
+            screening = await screen_rows(ctx, session, issuer=issuer, given=rows_given, begun=begun)
+            screening.refuse_batch(rows=count)
+            if dry_run:
+                return Outcome(200, orjson.dumps({"dry_run": True, "valid": True, "count": len(screening.accepted)}))
+            minted = await recording.record(
+                ctx,
+                session,
+                actor=principal.actor,
+                issuer=issuer,
+                accepted=screening.accepted,
+                purpose="batch issuance",
+                begun=begun.begun,
+            )
         return Outcome(201, orjson.dumps(batch_answer(ctx, minted)))
 
     digest = idempotency.request_hash({"rows": rows_given, "dry_run": dry_run})
@@ -105,23 +113,45 @@ async def issue_batch(
 
 
 async def screen_rows(
-    ctx: RegistryContext, session: AsyncSession, *, issuer: Issuer, given: list[rows.Row]
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    issuer: Issuer,
+    given: list[rows.Row],
+    begun: drafting.Beginning | None = None,
 ) -> awards.Screening:
     """The rows of a batch or an import chunk read (``rows.parsed_chunks``) and screened (``awards.Screener``), each
     chunk screened here as soon as it is read, while the workers read the next: every refusal, in row order. Every
     rule judges on one day. The rows are in the workers' hands, and the first chunk read, before the body's issuance
-    turn is taken."""
+    turn is taken. With ``begun``, the certificates are begun (``drafting``) once the turn is taken, each chunk's
+    accepted awards as soon as they are screened, until the first refusal."""
     today = clock.today()
     async with contextlib.aclosing(rows.parsed_chunks(ctx.settings, given, today=today)) as chunks:
         parsed, unreadable = await anext(chunks, ([], []))
         screener = await awards.Screener.open(ctx, session, issuer=issuer, many=len(given) > 1, today=today)
+        if begun is not None:
+            await begun.start(ctx, session, issuer=issuer, rows=len(given))
         await screener.add(parsed)
+        _begin_screened(begun, screener.screening, refused=bool(unreadable))
         async for parsed, refused in chunks:
             await screener.add(parsed)
             unreadable += refused
+            _begin_screened(begun, screener.screening, refused=bool(unreadable))
     screening = await screener.close()
     screening.refusals = sorted(unreadable + screening.refusals, key=lambda refusal: refusal.row)
     return screening
+
+
+def _begin_screened(beginning: drafting.Beginning | None, screening: awards.Screening, *, refused: bool) -> None:
+    """The awards accepted since the last chunk, begun; after a refusal nothing more is (a batch with one is not
+    issued; an import chunk is begun again, by ``recording.record``, without its refused rows)."""
+    begun = beginning.begun if beginning is not None else None
+    if begun is None:
+        return
+    if refused or screening.refusals:
+        begun.cancel()
+        return
+    begun.add(screening.accepted[len(begun.accepted) :])
 
 
 def issued_view(ctx: RegistryContext, issuer: Issuer, minted: recording.Minted) -> CertificateIssued:
@@ -150,8 +180,8 @@ def batch_answer(ctx: RegistryContext, minted: list[recording.Minted]) -> dict[s
                 "row": item.accepted.row,
                 "number": item.number,
                 "number_display": numbering.group_canonical(item.number),  # minted canonical
-                "verify_url": records.verify_url(ctx.settings, item.values["verify_token"]),
-                "qr_token": item.values["verify_token"],
+                "verify_url": records.verify_url(ctx.settings, item.verify_token),
+                "qr_token": item.verify_token,
                 "claim_code": item.claim_code,
             }
             for item in minted

@@ -25,6 +25,7 @@ from registry.keys.signers import KeySigner, PortableKey, Signer
 # catalogue code and version, level, holder name, award date, valid until, evaluation batch, and the holder's
 # document type, masked number and reference (blind index).
 RowFacts = tuple[str, str, str, str, str, int, str, str, date, date | None, str | None, str, str, str]
+NUMBER, ID_TYPE, ID_MASKED = 1, 11, 12  # where RowFacts hold what recording may change after a row is handed over
 # What it makes: the claim code's keyed hash, the status seal, the detached JWS, the record seal.
 Sealed = tuple[str, str, str, str]
 SEALED_COLUMNS = ("claim_code_hash", "status_seal", "signature", "record_seal")

@@ -8,17 +8,17 @@ the tree's size and frontier, hashes only what its own leaves complete, and bulk
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from registry import bulk
-from registry.canonical import canonical_json
+from registry.canonical import canonical_json, iso_time
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import InvalidInput, NotFound
@@ -60,7 +60,7 @@ class Entry:
             "v": LEAF_VERSION,
             "type": self.kind.value,
             "number": self.number,
-            "at": self.at.isoformat(),
+            "at": iso_time(self.at),
             "event": self.event,
             "status": self.status,
             "issuer": self.issuer,
@@ -88,33 +88,41 @@ class InclusionProof:
     audit_path: list[bytes]
 
 
-async def append(session: AsyncSession, entries: Sequence[Entry]) -> Head | None:
-    """Add one leaf per entry, in order, with consecutive indexes; returns the new head (None when nothing was
-    added). Call it in the same transaction as the change it records, after the audit log's append (lock order)."""
-    if not entries:
+class Leaf(NamedTuple):
+    """An entry as its leaf stores it (``leaf``): the leaf data d and MTH({d}), made before the log's turn is taken.
+    A tuple, not a dataclass: a batch makes 10,000."""
+
+    entry: Entry
+    data: bytes
+    hash: bytes
+
+
+def leaf(entry: Entry) -> Leaf:
+    """``entry``'s leaf made (``Leaf``), ready for ``append_leaves``: it needs nothing of the tree."""
+    data = entry.data()
+    return Leaf(entry, data, merkle.leaf_hash(data))
+
+
+_LEAF_COLUMNS = ("leaf_index", "kind", "number", "at", "data", "leaf_hash")
+
+
+async def append_leaves(session: AsyncSession, leaves: Sequence[Leaf]) -> Head | None:
+    """Add the leaves (``leaf``), in order, with consecutive indexes; returns the new head (None when nothing was
+    added). Call it in the same transaction as the change it records, after the audit log's append (lock order):
+    the log's turn is taken here."""
+    if not leaves:
         return None
     if bulk.is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOG_LOCK})
     head = await latest_head(session)
     frontier = merkle.frontier(head.tree_size)
     stored = await _hashes(session, frontier)
-    leaf_hashes: list[bytes] = []
-
-    def leaves() -> Iterator[dict[str, Any]]:
-        """Each leaf row as soon as it is hashed: on PostgreSQL the COPY stores rows while the next are made."""
-        for index, entry in enumerate(entries, start=head.tree_size):
-            data = entry.data()
-            leaf_hashes.append(merkle.leaf_hash(data))
-            yield {
-                "leaf_index": index,
-                "kind": entry.kind.value,
-                "number": entry.number,
-                "at": entry.at,
-                "data": data,
-                "leaf_hash": leaf_hashes[-1],
-            }
-
-    await bulk.insert_rows(session, bulk.table_of(TransparencyLeaf), leaves())
+    records = (
+        (index, item.entry.kind.value, item.entry.number, item.entry.at, item.data, item.hash)
+        for index, item in enumerate(leaves, start=head.tree_size)
+    )
+    await bulk.insert_records(session, bulk.table_of(TransparencyLeaf), _LEAF_COLUMNS, records)
+    leaf_hashes = [item.hash for item in leaves]
     appended = merkle.append(head.tree_size, [stored[node] for node in frontier], leaf_hashes)
     nodes = ({"level": n.level, "position": n.position, "hash": h} for n, h in appended.nodes if n.level > 0)
     await bulk.insert_rows(session, bulk.table_of(TransparencyNode), nodes)

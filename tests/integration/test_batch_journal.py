@@ -18,7 +18,7 @@ from sqlmodel import col
 from api.app import create_app, dispose
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
-from registry.certificates import minting, recording
+from registry.certificates import drafting, minting
 from registry.certificates.models import Certificate
 from registry.config import Settings
 from registry.db import transaction, utcnow
@@ -151,8 +151,8 @@ async def test_a_batch_logs_exactly_what_is_stored_of_each_certificate(
     for key, first in (("first", 0), ("second", ROWS)):  # the second chains onto the first's head and frontier
         answered = await _post(client, issuer, _rows(ROWS, first), key)
         purposes.update((c["number"], "batch issuance") for c in answered)
-    chunks = -(-ROWS // CHUNK)
-    assert handed_over == ([(ROWS, chunks), (ROWS, chunks)] if _workers_on(app) else [])
+    # Two workers read each batch in two chunks (100 and 99 rows), each handed over as it is screened, in chunks of 64.
+    assert handed_over == ([(100, 2), (99, 2)] * 2 if _workers_on(app) else [])
     times = await _audit_matches(app, purposes, since)
     assert len(set(times)) == 2  # one time for each batch's records
     assert await _leaves_match(app) == 2 * ROWS
@@ -169,7 +169,7 @@ async def test_a_correction_logs_what_it_corrects(
         f"/v1/certificates/{number}/correct", json={"reason": "姓名有误", "holder_name": "周玖"}, headers=bearer(issuer)
     )
     assert corrected.status_code == 201, corrected.text
-    assert handed_over == ([(2, 1), (1, 1)] if _workers_on(app) else [])
+    assert handed_over == ([(1, 1), (1, 1), (1, 1)] if _workers_on(app) else [])  # two rows read apart, then one
     purposes = {c["number"]: "batch issuance" for c in answered} | {corrected.json()["number"]: "correction"}
     await _audit_matches(app, purposes, since)
     assert await _leaves_match(app) == 3
@@ -192,7 +192,7 @@ async def test_a_row_whose_number_was_redrawn_logs_its_new_number(
     since = utcnow()
     first = await _post(client, issuer, _rows(3), "first")
     taken = first[0]["number"]
-    new_numbers = recording._new_numbers
+    new_numbers = drafting.new_numbers_for
     calls: list[int] = []
 
     def drawing(accepted: Any, *, issuer: Any) -> list[str]:
@@ -200,11 +200,11 @@ async def test_a_row_whose_number_was_redrawn_logs_its_new_number(
         numbers = new_numbers(accepted, issuer=issuer)
         return [taken, *numbers[1:]] if len(calls) == 1 else numbers  # the first row's first number: already issued
 
-    monkeypatch.setattr(recording, "_new_numbers", drawing)
+    monkeypatch.setattr(drafting, "new_numbers_for", drawing)
     answered = await _post(client, issuer, _rows(ROWS, 100), "second")
-    assert calls == [ROWS, 1]
+    assert calls == ([100, 99, 1] if _workers_on(app) else [ROWS, 1])  # drawn a screened chunk at a time
     # the redrawn row is signed again here, not handed over again
-    assert handed_over == ([(3, 1), (ROWS, -(-ROWS // CHUNK))] if _workers_on(app) else [])
+    assert handed_over == ([(2, 1), (1, 1), (100, 2), (99, 2)] if _workers_on(app) else [])
     assert taken not in {c["number"] for c in answered}
     purposes = {c["number"]: "batch issuance" for c in first + answered}
     await _audit_matches(app, purposes, since)

@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app, dispose
 from registry import clock, workers
 from registry.catalogue.models import CertType
 from registry.certificates import imports, rows
@@ -32,18 +31,6 @@ from tests.conftest import RegistryClock
 from tests.factories import bearer, certificate_body, ready_issuer, resident_id, with_wrong_check_char
 
 BATCHES = "/v1/certificate-batches"
-
-
-@pytest.fixture
-def pooled(settings: Settings) -> Settings:
-    return settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1})
-
-
-@pytest.fixture
-async def pooled_app(pooled: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(pooled)
-    yield application
-    await dispose(application)
 
 
 async def _parse_batch(settings: Settings, given: Sequence[Any]) -> tuple[list[tuple[int, Award]], list[Refusal]]:

@@ -4,7 +4,8 @@ same audit chain and JSON text, UTC timestamps, holders found or created once, i
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -199,3 +200,47 @@ async def test_bulk_rows_are_stored_exactly_as_a_sqlalchemy_insert_stores_them(a
     with pytest.raises(IntegrityError):  # a unique index's refusal through COPY, as an INSERT would raise it
         async with transaction(app.state.sessions) as session:
             await bulk.insert_rows(session, holders, [{**fresh[0], "id_masked": "again"}])  # the same blind index
+
+
+async def test_bulk_records_store_what_the_same_rows_as_mappings_store(app: FastAPI) -> None:
+    """Rows given as records (values in column order, ``bulk.insert_records``), from a list or as an asynchronous
+    generator makes them, are stored as the same rows given as mappings. A timestamp is bound once while rows repeat
+    the same one, and again when it changes (here to another zone: stored as the same instant in UTC); each row's
+    JSON value is its own."""
+    table = bulk.table_of(AuditRecord)
+    columns = ("at", "actor", "action", "object_type", "object_id", "purpose", "details", "prev_hash", "hash")
+    at = utcnow().replace(microsecond=0)
+    beijing = at.astimezone(timezone(timedelta(hours=8)))
+    mappings = _audit_rows(3, tag="m", at=at) + _audit_rows(2, tag="n", at=beijing)
+    listed = [[row[name] for name in columns] for row in _audit_rows(3, tag="l", at=at)]
+
+    async def generated() -> AsyncIterator[list[Any]]:
+        for row in _audit_rows(3, tag="g", at=at) + _audit_rows(2, tag="h", at=beijing):
+            yield [row[name] for name in columns]
+
+    async with transaction(app.state.sessions) as session:
+        await bulk.insert_records(session, table, columns, listed)  # first statement of the transaction
+        await bulk.insert_records(session, table, columns, generated())
+        await bulk.insert_rows(session, table, mappings)
+    async with transaction(app.state.sessions) as session:
+        stored = (
+            (
+                await session.execute(
+                    select(AuditRecord).where(col(AuditRecord.action) == "test.bulk").order_by(col(AuditRecord.id))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [record.object_id for record in stored] == [
+        *("l0", "l1", "l2", "g0", "g1", "g2", "h0", "h1"),
+        *("m0", "m1", "m2", "n0", "n1"),
+    ]
+    by_tag = {record.object_id: record for record in stored}
+    for mine, theirs in (("l", "m"), ("g", "m"), ("h", "n")):
+        for i in range(2):
+            left, right = by_tag[f"{mine}{i}"], by_tag[f"{theirs}{i}"]
+            assert (left.at, left.details, left.purpose) == (right.at, right.details, right.purpose)
+    assert {record.at for record in stored} == {at}  # the Beijing rows: the same instant
+    assert all(record.at.tzinfo is not None and record.at.utcoffset() == timedelta(0) for record in stored)
+    assert [by_tag[f"g{i}"].details["i"] for i in range(3)] == [0, 1, 2]  # each row's own JSON

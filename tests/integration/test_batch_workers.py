@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, cast
@@ -15,51 +14,23 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
-from sqlalchemy import select, text
-from sqlmodel import col
 
 from api.app import create_app, dispose
 from registry import workers
-from registry.certificates import minting, recording
+from registry.certificates import drafting, minting
 from registry.certificates.awards import Accepted
-from registry.certificates.models import Certificate
 from registry.config import Settings
 from registry.context import RegistryContext
-from registry.db import transaction, utcnow
-from registry.holders import service as holders
-from registry.holders.identity import IdType
-from registry.holders.models import Holder
-from registry.keys.models import SigningKey
+from registry.db import utcnow
 from registry.keys.signers import ED25519, ES256, KeySigner
-from tests.factories import bearer, certificate_body, ready_issuer, resident_id
+from tests.factories import batch_rows, bearer, ready_issuer, row_count
 
-ROWS = 300  # over the default threshold (200); one chunk of minting.CHUNK_ROWS (the first test here takes several)
+ROWS = 300  # over the default threshold (200): read in two chunks of 150, each signed as one task
 BATCHES = "/v1/certificate-batches"
 
 
-@pytest.fixture
-async def pooled_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app with two signing workers, used from the first batch of any size."""
-    application = create_app(settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1}))
-    yield application
-    await dispose(application)
-
-
-@pytest.fixture
-async def pooled_client(pooled_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=pooled_app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
-        yield http
-
-
 def _rows(count: int) -> list[dict[str, Any]]:
-    return [
-        certificate_body(
-            holder={"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)},
-            evaluation_batch=None if i % 4 == 0 else "2026-BJ-AI-02",
-        )
-        for i in range(count)
-    ]
+    return batch_rows(count)
 
 
 def _facts(count: int) -> list[minting.RowFacts]:
@@ -236,194 +207,32 @@ async def test_a_server_whose_workers_cannot_start_still_starts_and_signs_in_pro
     assert not workers.running()
 
 
-async def test_a_batch_signed_in_workers_stores_what_signing_in_process_would(
-    pooled_app: FastAPI, pooled_client: httpx.AsyncClient
-) -> None:
-    issuer = await ready_issuer(pooled_app, pooled_client)
-    response = await pooled_client.post(
-        BATCHES, json={"certificates": _rows(ROWS)}, headers={**bearer(issuer), "Idempotency-Key": "pooled"}
-    )
-    assert response.status_code == 201, response.text
-    assert workers.running()
-    assert await _sealed_over_what_is_stored(pooled_app, response.json()["certificates"]) == ROWS
-
-
-async def _sealed_over_what_is_stored(app: FastAPI, answered: list[dict[str, Any]]) -> int:
-    """Asserts that every certificate answered was sealed and signed over what is stored of it (its holder's masked
-    number as the holders table has it), exactly as sealing it in process would; returns how many were checked."""
-    claim_codes = {c["number"]: c["claim_code"] for c in answered}
-    ctx: RegistryContext = app.state.context
-    async with transaction(app.state.sessions) as session:
-        stored = (
-            await session.execute(
-                select(Certificate, Holder).join(Holder).where(col(Certificate.number).in_(list(claim_codes)))
-            )
-        ).all()
-        kids = {certificate.kid for certificate, _holder in stored}
-        keys = (await session.execute(select(SigningKey).where(col(SigningKey.kid).in_(kids)))).scalars()
-        signers = {key.kid: ctx.keyring.signer(key) for key in keys}
-    assert len(stored) == len(answered)
-    for certificate, holder in stored:
-        sealing = minting.Sealing(ctx.box, signers[certificate.kid], "BJ-AI-COMMITTEE", certificate.issued_at)
-        facts: minting.RowFacts = (
-            str(certificate.id),
-            certificate.number,
-            claim_codes[certificate.number],
-            certificate.cert_type,
-            certificate.catalogue_code,
-            certificate.catalogue_version,
-            certificate.level,
-            certificate.holder_name,
-            certificate.awarded_on,
-            certificate.valid_until,
-            certificate.evaluation_batch,
-            holder.id_type,
-            holder.id_masked,
-            holder.id_index,
-        )
-        in_process = minting.seal_row(sealing, signers[certificate.kid], facts)
-        stored_seals = (
-            certificate.claim_code_hash,
-            certificate.status_seal,
-            certificate.signature,
-            certificate.record_seal,
-        )
-        assert stored_seals == in_process, certificate.number
-    return len(stored)
-
-
-async def test_the_workers_sign_while_the_holders_are_recorded(
-    pooled_app: FastAPI, pooled_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    issuer = await ready_issuer(pooled_app, pooled_client)
-    steps: list[str] = []
-    hand_over, upsert = minting.hand_over, holders.upsert
-
-    def handing_over(*args: Any) -> minting.Handed:
-        steps.append("hand over")
-        return hand_over(*args)
-
-    async def upserting(*args: Any) -> Any:
-        steps.append("record holders")
-        return await upsert(*args)
-
-    monkeypatch.setattr(minting, "hand_over", handing_over)
-    monkeypatch.setattr(holders, "upsert", upserting)
-    response = await pooled_client.post(
-        BATCHES, json={"certificates": _rows(ROWS)}, headers={**bearer(issuer), "Idempotency-Key": "early"}
-    )
-    assert response.status_code == 201, response.text
-    assert steps == ["hand over", "record holders"]
-
-
-async def test_a_row_whose_number_was_taken_after_the_hand_over_is_signed_over_its_new_number(
-    pooled_app: FastAPI, pooled_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    issuer = await ready_issuer(pooled_app, pooled_client)
-    first = await pooled_client.post(
-        BATCHES, json={"certificates": _rows(3)}, headers={**bearer(issuer), "Idempotency-Key": "first"}
-    )
-    taken = first.json()["certificates"][0]["number"]
-    calls: list[int] = []
-    new_numbers = recording._new_numbers
-
-    def drawing(accepted: Any, *, issuer: Any) -> list[str]:
-        calls.append(len(accepted))
-        numbers = new_numbers(accepted, issuer=issuer)
-        return [taken, *numbers[1:]] if len(calls) == 1 else numbers  # the first row's first number: already issued
-
-    monkeypatch.setattr(recording, "_new_numbers", drawing)
-    rows = [
-        certificate_body(holder={"name": f"学员{i}", "id_type": "resident_id", "id_number": resident_id(sequence=i)})
-        for i in range(100, 100 + ROWS)
-    ]
-    response = await pooled_client.post(
-        BATCHES, json={"certificates": rows}, headers={**bearer(issuer), "Idempotency-Key": "second"}
-    )
-    assert response.status_code == 201, response.text
-    answered = response.json()["certificates"]
-    assert taken not in {c["number"] for c in answered}
-    assert calls == [ROWS, 1]  # drawn for the batch, then again for the one row whose number was taken
-    assert await _sealed_over_what_is_stored(pooled_app, answered) == ROWS
-
-
-async def test_a_correction_with_the_workers_on_is_signed_over_its_holder_on_record(
-    pooled_app: FastAPI, pooled_client: httpx.AsyncClient
-) -> None:
-    """A correction knows its holder only by index (the number is never decrypted to re-issue): it is handed over
-    with no masked number and signed again, in process, over the one on record."""
-    issuer = await ready_issuer(pooled_app, pooled_client)
-    first = await pooled_client.post(
-        BATCHES, json={"certificates": _rows(1)}, headers={**bearer(issuer), "Idempotency-Key": "to-correct"}
-    )
-    number = first.json()["certificates"][0]["number"]
-    corrected = await pooled_client.post(
-        f"/v1/certificates/{number}/correct", json={"reason": "姓名有误", "holder_name": "周玖"}, headers=bearer(issuer)
-    )
-    assert corrected.status_code == 201, corrected.text
-    assert await _sealed_over_what_is_stored(pooled_app, [corrected.json()]) == 1
-
-
-async def test_a_holder_on_record_masked_otherwise_is_signed_as_the_record_has_it(
-    pooled_app: FastAPI, pooled_client: httpx.AsyncClient
-) -> None:
-    issuer = await ready_issuer(pooled_app, pooled_client)
-    ctx: RegistryContext = pooled_app.state.context
-    known = resident_id(sequence=7)
-    async with transaction(pooled_app.state.sessions) as session:
-        index = holders.id_index(ctx, id_type=IdType.RESIDENT_ID, id_number=known)
-        session.add(
-            Holder(
-                id_type="resident_id",
-                id_index=index,
-                id_number_encrypted=ctx.box.encrypt(known.encode(), context=f"holder:{index}"),
-                id_masked="11**********0007",  # as an older masking rule wrote it: not what masking gives today
-                created_at=utcnow(),
-            )
-        )
-    response = await pooled_client.post(
-        BATCHES, json={"certificates": _rows(ROWS)}, headers={**bearer(issuer), "Idempotency-Key": "masked"}
-    )
-    assert response.status_code == 201, response.text
-    assert await _sealed_over_what_is_stored(pooled_app, response.json()["certificates"]) == ROWS
-    async with transaction(pooled_app.state.sessions) as session:
-        masks = set(
-            (await session.execute(select(col(Holder.id_masked)).where(col(Holder.id_index) == index))).scalars()
-        )
-    assert masks == {"11**********0007"}
-
-
-async def _count(app: FastAPI, table: str) -> int:
-    async with transaction(app.state.sessions) as session:
-        return int((await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
-
-
 async def test_a_row_failing_in_a_worker_issues_nothing_and_the_retry_issues_all(
     pooled_app: FastAPI, pooled_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     issuer = await ready_issuer(pooled_app, pooled_client)
-    before = {table: await _count(pooled_app, table) for table in ("certificates", "holders", "audit_log")}
-    facts = recording._facts_of
+    before = {table: await row_count(pooled_app, table) for table in ("certificates", "holders", "audit_log")}
+    facts = drafting.facts_of
 
     def one_bad_row(accepted: Accepted, **given: Any) -> minting.RowFacts:
         row = facts(accepted, **given)
         # Row 250 reaches its worker with an award date that is not a date: signing it raises there.
         return (*row[:8], "not a date", *row[9:]) if accepted.row == 250 else row  # type: ignore[return-value]
 
-    monkeypatch.setattr(recording, "_facts_of", one_bad_row)
+    monkeypatch.setattr(drafting, "facts_of", one_bad_row)
     headers = {**bearer(issuer), "Idempotency-Key": "round-3"}
     rows = _rows(ROWS)
     with pytest.raises(AttributeError, match="isoformat"):
         await pooled_client.post(BATCHES, json={"certificates": rows}, headers=headers)
-    assert {table: await _count(pooled_app, table) for table in before} == before
+    assert {table: await row_count(pooled_app, table) for table in before} == before
 
-    monkeypatch.setattr(recording, "_facts_of", facts)
+    monkeypatch.setattr(drafting, "facts_of", facts)
     retried = await pooled_client.post(BATCHES, json={"certificates": rows}, headers=headers)
     assert retried.status_code == 201, retried.text
-    assert await _count(pooled_app, "certificates") == before["certificates"] + ROWS
+    assert await row_count(pooled_app, "certificates") == before["certificates"] + ROWS
     again = await pooled_client.post(BATCHES, json={"certificates": rows}, headers=headers)
     assert again.json() == retried.json()
-    assert await _count(pooled_app, "certificates") == before["certificates"] + ROWS
+    assert await row_count(pooled_app, "certificates") == before["certificates"] + ROWS
 
 
 def _alive(pid: int) -> bool:

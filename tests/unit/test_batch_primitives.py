@@ -3,11 +3,12 @@ the same JWS bytes as PyJWT, claim codes of the same shape and entropy, the same
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import jwt
@@ -19,7 +20,8 @@ from registry import crockford
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
 from registry.auth.claim_codes import new_claim_code, new_claim_codes, normalize_claim_code
-from registry.certificates import numbering, recording, signing
+from registry.canonical import canonical_json, iso_time
+from registry.certificates import drafting, numbering, signing
 from registry.keys.signers import ED25519, KeySigner
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -50,6 +52,21 @@ def test_the_audit_hash_of_a_plain_row_is_the_hash_of_the_same_record_as_a_model
     assert audit.fields_hash(prev_hash, row) == audit.record_hash(prev_hash, record)
     assert audit.fields_hash(audit.GENESIS_HASH, columns) == audit.record_hash(audit.GENESIS_HASH, record)
     assert audit.fields_hash(prev_hash, {**row, "purpose": "other"}) != audit.record_hash(prev_hash, record)
+    # Prepared before the chain is held, dated after: the same bytes, so the same hash.
+    entry = audit.Entry(
+        **{name: columns[name] for name in ("action", "object_type", "object_id", "purpose", "details")}
+    )
+    before, after = audit.prepare(entry, actor=audit.Actor(columns["actor"]))[1:]
+    dated = before + b'"at":' + canonical_json(at.isoformat()) + after
+    assert hashlib.sha256(prev_hash.encode() + b"\n" + dated).hexdigest() == audit.record_hash(prev_hash, record)
+
+
+def test_a_remembered_time_is_written_with_its_own_offset() -> None:
+    utc = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    beijing = utc.astimezone(timezone(timedelta(hours=8)))
+    assert utc == beijing
+    assert [iso_time(utc), iso_time(beijing), iso_time(utc)] == [utc.isoformat(), beijing.isoformat(), utc.isoformat()]
+    assert iso_time(beijing) == "2026-11-22T17:00:00+08:00"
 
 
 @pytest.mark.parametrize("kid", ["k1", "BJ-AI-COMMITTEE-2026-01", "ключ-1"])
@@ -167,7 +184,7 @@ def test_claim_codes_drawn_for_a_batch_are_each_uniform_and_all_different() -> N
 
 
 def test_what_recording_draws_keeps_its_secrets_out_of_its_repr() -> None:
-    drawn = recording._Drawn(uuid.uuid4(), "ABCD-EFGH-JKMN", "BJT2026SM3JSP32P", "t" * 24)
+    drawn = drafting.Drawn(uuid.uuid4(), "ABCD-EFGH-JKMN", "BJT2026SM3JSP32P", "t" * 24)
     assert "ABCD" not in repr(drawn)
     assert "t" * 24 not in repr(drawn)
     assert "BJT2026SM3JSP32P" in repr(drawn)
