@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
-from registry.certificates import awards, drafting, idempotency, issuance, recording, rows
+from registry.certificates import awards, idempotency, issuance, rows
 from registry.certificates.idempotency import Outcome
 from registry.context import RegistryContext
 from registry.db import transaction
@@ -189,17 +189,10 @@ async def _import_chunk(
         async def run() -> Outcome:
             issuer = await issuance.issuing_body(session, principal)
             given = rows.rows_from_records(header, records)
-            async with drafting.beginning() as begun:
-                screening = await issuance.screen_rows(ctx, session, issuer=issuer, given=given, begun=begun)
-                minted = await recording.record(
-                    ctx,
-                    session,
-                    actor=principal.actor,
-                    issuer=issuer,
-                    accepted=screening.accepted,
-                    purpose="import",
-                    begun=begun.begun,
-                )
+            screening, minted = await issuance.issue_rows(
+                ctx, session, principal=principal, issuer=issuer, given=given, purpose="import", all_or_nothing=False
+            )
+            assert minted is not None, "an import chunk is never a dry run"
             rejected: dict[int, list[str]] = {}
             for refusal in screening.refusals:
                 rejected.setdefault(refusal.row, []).append(f"{refusal.field}: {refusal.message}")

@@ -88,21 +88,17 @@ async def issue_batch(
 
     async def run() -> Outcome:
         issuer = await issuing_body(session, principal)
-        count = len(rows_given)
-        async with drafting.beginning(enabled=not dry_run) as begun:
-            screening = await screen_rows(ctx, session, issuer=issuer, given=rows_given, begun=begun)
-            screening.refuse_batch(rows=count)
-            if dry_run:
-                return Outcome(200, orjson.dumps({"dry_run": True, "valid": True, "count": len(screening.accepted)}))
-            minted = await recording.record(
-                ctx,
-                session,
-                actor=principal.actor,
-                issuer=issuer,
-                accepted=screening.accepted,
-                purpose="batch issuance",
-                begun=begun.begun,
-            )
+        screening, minted = await issue_rows(
+            ctx,
+            session,
+            principal=principal,
+            issuer=issuer,
+            given=rows_given,
+            purpose="batch issuance",
+            dry_run=dry_run,
+        )
+        if minted is None:
+            return Outcome(200, orjson.dumps({"dry_run": True, "valid": True, "count": len(screening.accepted)}))
         return Outcome(201, orjson.dumps(batch_answer(ctx, minted)))
 
     digest = idempotency.request_hash({"rows": rows_given, "dry_run": dry_run})
@@ -110,6 +106,38 @@ async def issue_batch(
     return await idempotency.once(
         ctx, session, principal=principal, operation=BATCH_OPERATION, key=key, digest=digest, run=run
     )
+
+
+async def issue_rows(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    issuer: Issuer,
+    given: list[rows.Row],
+    purpose: str,
+    dry_run: bool = False,
+    all_or_nothing: bool = True,
+) -> tuple[awards.Screening, list[recording.Minted] | None]:
+    """The one pipeline for many rows: screened while they are begun (``drafting``), then recorded. A batch is
+    ``all_or_nothing`` (any refusal rejects it); an import chunk records what was accepted. A dry run records
+    nothing (None)."""
+    async with drafting.beginning(enabled=not dry_run) as begun:
+        screening = await screen_rows(ctx, session, issuer=issuer, given=given, begun=begun)
+        if all_or_nothing:
+            screening.refuse_batch(rows=len(given))
+        if dry_run:
+            return screening, None
+        minted = await recording.record(
+            ctx,
+            session,
+            actor=principal.actor,
+            issuer=issuer,
+            accepted=screening.accepted,
+            purpose=purpose,
+            begun=begun.begun,
+        )
+    return screening, minted
 
 
 async def screen_rows(
