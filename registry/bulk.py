@@ -202,20 +202,26 @@ async def _copy(
 
 
 async def insert_missing(
-    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, index_elements: Sequence[str]
-) -> None:
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    index_elements: Sequence[str],
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
     """INSERT … ON CONFLICT (index_elements) DO NOTHING for every row, in order; the columns are the rows' keys.
 
-    PostgreSQL: one ``INSERT … SELECT * FROM unnest($1::type[], …)`` on the driver connection, one array per column.
-    SQLite: one cached statement, executemany.
+    PostgreSQL: one ``INSERT … SELECT * FROM unnest($1::type[], …)`` on the driver connection, one array per column;
+    with ``returning``, the rows it inserted, as tuples of those columns (rows already there are not returned).
+    SQLite: one cached statement, executemany; it returns nothing, so a caller looks up every row it did not get back.
     """
     if not rows:
-        return
+        return []
     driver = await driver_connection(session)
     if driver is None:
         statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
         await session.execute(statement, list(rows))
-        return
+        return []
     names = list(rows[0])
     columns = _columns(table, names)
     dialect = session.get_bind().dialect
@@ -227,12 +233,15 @@ async def insert_missing(
     into = f"{target} ({', '.join(quote(name) for name in names)})"
     conflict = ", ".join(quote(name) for name in index_elements)
     sql = f"INSERT INTO {into} SELECT * FROM unnest({casts}) ON CONFLICT ({conflict}) DO NOTHING"  # noqa: S608  # nosec B608
+    if returning:
+        sql += f" RETURNING {', '.join(quote(table.c[name].name) for name in returning)}"
     try:
-        await driver.execute(sql, *arrays)
+        inserted = await driver.fetch(sql, *arrays)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise _integrity_error(sql, exc) from exc
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _database_error(sql, exc) from exc
+    return [tuple(record) for record in inserted]
 
 
 # --- look-ups of many values at once ------------------------------------------------------------------------------

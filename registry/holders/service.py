@@ -50,8 +50,9 @@ def identity(ctx: RegistryContext, *, id_type: IdType, id_number: str) -> Identi
 async def upsert(ctx: RegistryContext, session: AsyncSession, identities: Sequence[Identity]) -> dict[str, HolderRef]:
     """The holder of each identity by blind index, recording those not seen before (the number only encrypted).
 
-    Insert-if-absent, then read whichever row won: two evaluation bodies may record the same person at once. Rows go
-    in blind-index order, so two batches sharing new holders take their index locks in the same order."""
+    Insert-if-absent, returning what was inserted, then read whichever rows were there already or won: two evaluation
+    bodies may record the same person at once. Rows go in blind-index order, so two batches sharing new holders take
+    their index locks in the same order."""
     unique = {item.index: item for item in sorted(identities, key=lambda item: item.index)}
     new = {index: item for index, item in unique.items() if item.id_number}
     now = utcnow()
@@ -65,10 +66,19 @@ async def upsert(ctx: RegistryContext, session: AsyncSession, identities: Sequen
         }
         for index, item in new.items()
     ]
-    await bulk.insert_missing(session, bulk.table_of(Holder), values, index_elements=["id_index"])
-    found: dict[str, HolderRef] = {}
+    found: dict[str, HolderRef] = {
+        index: HolderRef(id=holder_id, id_type=id_type, id_masked=masked)
+        for index, holder_id, id_type, masked in await bulk.insert_missing(
+            session,
+            bulk.table_of(Holder),
+            values,
+            index_elements=["id_index"],
+            returning=("id_index", "id", "id_type", "id_masked"),
+        )
+    }
+    # Holders already recorded (by an earlier batch, or by another body at the same moment) are read back.
     postgres = bulk.is_postgres(session)
-    for chunk in bulk.lookup_chunks(list(unique), postgres=postgres):
+    for chunk in bulk.lookup_chunks([index for index in unique if index not in found], postgres=postgres):
         rows = await session.execute(
             select(col(Holder.id_index), col(Holder.id), col(Holder.id_type), col(Holder.id_masked)).where(
                 bulk.one_of(col(Holder.id_index), chunk, postgres=postgres)

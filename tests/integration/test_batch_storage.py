@@ -191,7 +191,11 @@ async def test_bulk_rows_are_stored_exactly_as_a_sqlalchemy_insert_stores_them(a
         await bulk.insert_missing(session, holders, fresh[:2], index_elements=["id_index"])
     async with transaction(app.state.sessions) as session:
         changed = [{**fresh[0], "id_masked": "changed"}, *fresh[1:]]
-        await bulk.insert_missing(session, holders, changed, index_elements=["id_index"])
+        inserted = await bulk.insert_missing(
+            session, holders, changed, index_elements=["id_index"], returning=("id_index", "id_masked")
+        )
+        # PostgreSQL returns the rows it inserted, not those it left alone; SQLite returns none (callers look up).
+        assert sorted(inserted) == ([("idx2", "E2*"), ("idx3", "E3*")] if bulk.is_postgres(session) else [])
         found = (await session.execute(select(Holder).order_by(col(Holder.id)))).scalars().all()
     assert [h.id_index for h in found] == ["idx0", "idx1", "idx2", "idx3"]
     assert found[0].id_masked == "E0*"  # kept, not overwritten
