@@ -3,6 +3,7 @@ nothing when a row fails in a worker, the same Idempotency-Key retry, and no wor
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -117,6 +118,25 @@ def _processes() -> list[tuple[int, int, str]]:
     return found
 
 
+async def _working_pool(sealing: minting.Sealing, row: minting.RowFacts) -> ProcessPoolExecutor:
+    """A pool of four that has sealed a row. CPython's fork server exits when a client goes away between connecting
+    and sending its descriptors (a spawn cut short by the previous round's kill); the next spawn restarts it once it
+    has exited, but one asked for while it exits is refused (ConnectionRefusedError). A batch then seals in process
+    (``test_a_failed_hand_over_to_a_healthy_pool_seals_in_process_and_keeps_the_pool``); here the round only needs a
+    pool that works, so a refused one is dropped and made again."""
+    for _ in range(5):
+        pool = workers.pool(4)
+        assert pool is not None
+        try:
+            assert pool.submit(minting.seal_rows, sealing, [row]).result(timeout=60)
+        except OSError:
+            workers.discard(pool)
+            await asyncio.sleep(0.2)
+            continue
+        return pool
+    raise AssertionError("no pool could start a worker five times in a row")
+
+
 # CPython's own pool thread may die of the same race ("dictionary changed size during iteration") after it has failed
 # the pool's tasks; that is the behaviour under test, not a fault of it.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
@@ -138,9 +158,7 @@ async def test_a_worker_killed_while_a_batch_starts_more_leaves_no_worker_behind
     expected = minting.seal_rows(sealing, facts)
     try:
         for _ in range(6):
-            pool = workers.pool(4)
-            assert pool is not None
-            assert pool.submit(minting.seal_rows, portable, facts[:1]).result(timeout=60)
+            pool = await _working_pool(portable, facts[0])
             manager = cast(threading.Thread, pool._executor_manager_thread)  # typeshed calls it a _ThreadWakeup
             assert manager is not None
             for pid in list(pool._processes):
