@@ -21,8 +21,12 @@ from registry.audit.models import AuditRecord
 from registry.certificates import signing
 from registry.certificates.models import Certificate, CertificateEvent
 from registry.config import Settings
+from registry.context import RegistryContext
 from registry.db import json_text, transaction, utcnow
+from registry.holders import service as holder_service
+from registry.holders.identity import IdType
 from registry.holders.models import Holder
+from registry.holders.service import HolderRef
 from tests.factories import (
     bearer,
     certificate_body,
@@ -248,3 +252,21 @@ async def test_bulk_records_store_what_the_same_rows_as_mappings_store(app: Fast
     assert {record.at for record in stored} == {at}  # the Beijing rows: the same instant
     assert all(record.at.tzinfo is not None and record.at.utcoffset() == timedelta(0) for record in stored)
     assert [by_tag[f"g{i}"].details["i"] for i in range(3)] == [0, 1, 2]  # each row's own JSON
+
+
+async def test_the_holders_upsert_gives_each_identity_its_stored_holder_new_or_already_recorded(app: FastAPI) -> None:
+    """New people come back from the insert itself (PostgreSQL: RETURNING), people already recorded from a look-up;
+    either way each identity maps to exactly the row stored for it, a repeated identity to one holder."""
+    ctx: RegistryContext = app.state.context
+    people = [holder_service.identity(ctx, id_type=IdType.RESIDENT_ID, id_number=resident_id()) for _ in range(6)]
+    async with transaction(app.state.sessions) as session:
+        first = await holder_service.upsert(ctx, session, people[:3])
+    async with transaction(app.state.sessions) as session:  # three recorded, three new, one of each twice
+        found = await holder_service.upsert(ctx, session, [*people[2:], people[0], people[0], people[5]])
+        stored = (await session.execute(select(Holder))).scalars().all()
+    assert len(stored) == 6
+    expected = {h.id_index: HolderRef(id=h.id, id_type=h.id_type, id_masked=h.id_masked) for h in stored if h.id}
+    assert found == {person.index: expected[person.index] for person in [*people[2:], people[0]]}
+    assert {index: first[index] for index in first} == {index: expected[index] for index in first}
+    assert all(type(ref.id_type) is str and ref.id_type == IdType.RESIDENT_ID.value for ref in found.values())
+    assert all("*" in ref.id_masked for ref in found.values())
