@@ -48,6 +48,7 @@ from registry.holder_access.schemas import HolderSession, HolderSessionCreate, S
 from registry.i18n import _, translate
 from registry.recognition.schemas import Purpose
 from registry.verification import visits
+from registry.verification.verifier import Verifier
 from registry.verification.visits import Visit
 
 router = APIRouter(tags=["holder-pages"])
@@ -149,12 +150,14 @@ def _signed_in_redirect(settings: Settings, opened: HolderSession, lang: str) ->
 
 
 @router.get("/holder", response_class=HTMLResponse, operation_id="holder-pages-home")
-async def home(request: Request, context: ContextDep, session: SessionDep, lang: Lang = "zh") -> HTMLResponse:
+async def home(
+    request: Request, context: ContextDep, session: SessionDep, verifier: VerifierDep, lang: Lang = "zh"
+) -> HTMLResponse:
     """Signed in: my certificates, share links and who looked. Otherwise: the sign-in form."""
     principal = await _signed_in(request, context, session)
     if principal is None:
         return _sign_in_page(request, lang=lang)
-    return await _dashboard(request, context, session, principal, lang=lang)
+    return await _dashboard(request, context, session, verifier, principal, lang=lang)
 
 
 def _sign_in_page(request: Request, *, lang: str, status: int = 200, error: str | None = None) -> HTMLResponse:
@@ -166,9 +169,20 @@ def _sign_in_page(request: Request, *, lang: str, status: int = 200, error: str 
 
 
 async def _dashboard(
-    request: Request, ctx: RegistryContext, session: AsyncSession, principal: Principal, *, lang: str, **extra: Any
+    request: Request,
+    ctx: RegistryContext,
+    session: AsyncSession,
+    verifier: Verifier,
+    principal: Principal,
+    *,
+    lang: str,
+    **extra: Any,
 ) -> HTMLResponse:
-    certificates = await records.list_for_holder(ctx, session, principal=principal)
+    loaded = await records.records_for_holder(session, principal=principal)
+    certificates = [records.to_public(ctx, record) for record in loaded]
+    # What each one says to whoever checks it today (expired, or unknown when the registry cannot vouch for it), not
+    # its stored status, which stays "active" past its valid_until.
+    standing = {r.certificate.number: (await verifier.of_record(session, r, channel="holder")).result for r in loaded}
     links = await share_links.list_for_holder(session, principal=principal)
     looked = await visits.list_public(session, holder_index=principal.holder_index or "")
     return _page(
@@ -176,6 +190,7 @@ async def _dashboard(
         "holder/home.html",
         lang=lang,
         certificates=certificates,
+        standing=standing,
         links=links,
         visits=looked,
         purposes=[purpose.value for purpose in Purpose],
@@ -310,6 +325,7 @@ async def create_share_link(
     ours: FormIsOurs,
     context: ContextDep,
     session: SessionDep,
+    verifier: VerifierDep,
     number: Annotated[str, Form(max_length=32)],
     purpose: Annotated[str, Form(max_length=32)],
     purpose_text: Annotated[str, Form(max_length=200)] = "",
@@ -324,12 +340,13 @@ async def create_share_link(
     try:
         form = {"number": number, "purpose": purpose, "purpose_text": purpose_text.strip() or None}
         days = expires_in_days.strip()
-        body = ShareLinkCreate.model_validate({**form, "expires_in_days": int(days) if days.isdigit() else 0})
+        # isdecimal, not isdigit: "²" is a digit that int() refuses
+        body = ShareLinkCreate.model_validate({**form, "expires_in_days": int(days) if days.isdecimal() else 0})
         created = await share_links.create(context.settings, session, principal=principal, request=body)
     except (ValidationError, RegistryError) as problem:
         error = TEXT[lang]["invalid_form"] + _short(problem, lang)
-        return await _dashboard(request, context, session, principal, lang=lang, error=error, status=422)
-    return await _dashboard(request, context, session, principal, lang=lang, new_link=created)
+        return await _dashboard(request, context, session, verifier, principal, lang=lang, error=error, status=422)
+    return await _dashboard(request, context, session, verifier, principal, lang=lang, new_link=created)
 
 
 def _short(problem: Exception, lang: str) -> str:

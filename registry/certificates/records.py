@@ -106,13 +106,17 @@ async def list_for_holder(
     ctx: RegistryContext, session: AsyncSession, *, principal: Principal
 ) -> list[CertificatePublic]:
     """Every certificate issued to the holder's identity document, by any evaluation body."""
+    return [to_public(ctx, record) for record in await records_for_holder(session, principal=principal)]
+
+
+async def records_for_holder(session: AsyncSession, *, principal: Principal) -> list[CertificateRecord]:
+    """``list_for_holder``'s certificates as loaded, newest award first."""
     query = (
         joined_query()
         .where(col(Holder.id_index) == principal.holder_index)
         .order_by(col(Certificate.awarded_on).desc(), col(Certificate.number))
     )
-    rows = (await session.execute(query)).all()
-    return [to_public(ctx, CertificateRecord(*row)) for row in rows]
+    return [CertificateRecord(*row) for row in (await session.execute(query)).all()]
 
 
 def public_view(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -10,11 +11,13 @@ from fastapi import FastAPI
 
 from api.app import create_app, dispose
 from registry.config import Environment, Settings
-from tests.factories import resident_id
+from tests.conftest import RegistryClock
+from tests.factories import bearer, issued_certificate, resident_id
 from tests.integration.holder_support import HOLDER_NAME, SignedInHolder, signed_in_holder
 from tests.integration.test_holder_idp import _id_token, _provider
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+_PILL = re.compile(r'<span class="pill ([a-z_]+)">([^<]+)</span>')
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -204,3 +207,30 @@ async def test_holder_signs_in_on_the_page_with_the_identity_providers_token(
     assert signed_in.status_code == 303, signed_in.text
     assert "tr_holder" in set_cookies(signed_in)
     assert holder.certificate["number_display"] in (await client.get("/holder")).text
+
+
+async def test_the_dashboard_shows_each_certificate_as_a_verifier_would_see_it_today(
+    app: FastAPI, client: httpx.AsyncClient, registry_clock: RegistryClock
+) -> None:
+    registry_clock.freeze()
+    holder = await signed_in_holder(app, client)
+    person = {"name": HOLDER_NAME, "id_type": "resident_id", "id_number": holder.id_number}
+    ends = registry_clock.today() + timedelta(days=1)
+    lapsing = await issued_certificate(
+        client, holder.issuer, holder=person, level="senior", valid_until=ends.isoformat()
+    )
+    revoked = await issued_certificate(client, holder.issuer, holder=person, level="intermediate")
+    revocation = {"reason": "证书信息有误", "reason_code": "issued_in_error"}
+    revoking = await client.post(
+        f"/v1/certificates/{revoked['number']}/revoke", json=revocation, headers=bearer(holder.issuer)
+    )
+    assert revoking.status_code == 200, revoking.text
+
+    registry_clock.advance(timedelta(days=2))  # the lapsing one is past its valid_until; its stored status is active
+    await _sign_in(client, holder)
+    pills = {
+        lang: dict(_PILL.findall((await client.get("/holder", params={"lang": lang})).text)) for lang in ("zh", "en")
+    }
+    assert pills["zh"] == {"valid": "有效", "expired": "已过期", "revoked": "已撤销"}
+    assert pills["en"] == {"valid": "Valid", "expired": "Expired", "revoked": "Revoked"}
+    assert lapsing["status"] == "active"
