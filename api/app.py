@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import contract, errors
+from api.guards import ControlCharacterMiddleware
 from api.limits import RateLimitMiddleware, RateLimits
 from api.logs import RequestLogMiddleware
 from api.routes import (
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     contract.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.add_middleware(ControlCharacterMiddleware)  # no NUL (or other control) in a path or query parameter
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES, overrides=LARGE_BODY_PATHS)
     # Outside the body cap: a request over its limit is refused before anything reads its body.
     app.state.rate_limits = RateLimits(settings, box=context.box) if settings.rate_limits_enabled else None

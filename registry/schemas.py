@@ -15,6 +15,7 @@ as U+00B7, and public verification compares names with every one of them, and a 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from typing import Annotated
@@ -68,6 +69,19 @@ def _refused_character(value: str) -> str | None:
     return None
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's Cc, all of it
+
+
+def control_character(value: str) -> str | None:
+    """Why ``value`` cannot be taken as a parameter — its first control character (a NUL, which PostgreSQL can neither
+    store nor compare, a line break, an escape) — or None. Every path and query parameter is held to this
+    (``api.guards``), and a client id; text a person reads is held to more (``_cleaner``)."""
+    found = _CONTROL_CHARACTER.search(value)
+    if found is None:
+        return None
+    return _("must not contain {what} ({where})", what=_CONTROL, where=_describe(found.group(), found.start() + 1))
+
+
 def _cleaner(max_length: int, *, person_name: bool = False) -> Callable[[str], str]:
     def clean(value: str) -> str:
         """NFC, single spaces, only visible characters: what is stored is what a person would read."""
@@ -90,7 +104,9 @@ def _cleaner(max_length: int, *, person_name: bool = False) -> Callable[[str], s
 Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64))]
 Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_cleaner(128))]
 Text256 = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_cleaner(256))]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_cleaner(200))]
 Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))]
+Text1000 = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_cleaner(1000))]
 PersonName = Annotated[
     str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64, person_name=True))
 ]

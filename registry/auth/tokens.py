@@ -33,6 +33,7 @@ from registry.issuers.models import Issuer
 from registry.keys import service as keys
 from registry.keys.models import KeyStatus, KeyUse
 from registry.keys.schemas import TokenKeyRotated
+from registry.schemas import control_character
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 — RFC 9068; no other token of the registry uses this typ
@@ -81,9 +82,9 @@ async def issue_access_token(
     ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None
 ) -> TokenResponse:
     """OAuth 2.0 client credentials (RFC 6749 §4.4): the client's secret for a short-lived access token."""
-    client = (
-        await session.execute(select(ApiClient).where(col(ApiClient.client_id) == client_id))
-    ).scalar_one_or_none()
+    known = control_character(client_id) is None  # a NUL is no client's id (and PostgreSQL cannot compare one)
+    query = select(ApiClient).where(col(ApiClient.client_id) == client_id)
+    client = (await session.execute(query)).scalar_one_or_none() if known else None
     # Hashed for unknown and disabled clients too, which get the same answer as a wrong secret.
     opened = client_secrets.opens(ctx.box, client, client_secret, now=clock.now())
     if client is None or not opened:
