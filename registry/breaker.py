@@ -49,6 +49,11 @@ class Breaker:
         self._opened_at = None
         self._trial_running = False
 
+    def abandoned(self) -> None:
+        """A call ended without an outcome (cancelled, or an error that says nothing of the other side): it counts
+        neither way, and when it was the trial, the next call may be one."""
+        self._trial_running = False
+
     def failed(self) -> None:
         self._trial_running = False
         self._failures += 1

@@ -71,7 +71,8 @@ class Peer:
     async def checked_answer(self, response: httpx.Response, nonce: str, *, asker: str) -> Any:
         if response.status_code != 200:
             raise ProtocolError(f"peer answered HTTP {response.status_code}")
-        statement = response.json().get("statement")
+        document = response.json()
+        statement = document.get("statement") if isinstance(document, dict) else None
         if not isinstance(statement, str):
             raise ProtocolError("no statement in the peer's answer")
         kid = protocol.header_of(statement, protocol.PEER_ANSWER_TYPE)
@@ -173,6 +174,11 @@ class Federation:
         except ProtocolError:
             peer.breaker.failed()
             raise PeerFailure("peer_answer_not_trusted") from None
+        except BaseException:
+            # Neither an answer nor a peer's failure (the asker went away, a bug here): the breaker is not left
+            # waiting for the outcome of a call that has none, which would keep the peer shut out until a restart.
+            peer.breaker.abandoned()
+            raise
         peer.breaker.succeeded()
         self._remember(cache_key, answer)
         return answer

@@ -8,6 +8,7 @@ to another question — Tianjin answers ``unknown`` (reason ``peer_answer_not_tr
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -31,6 +32,7 @@ from registry.verification.schemas import Verification, VerificationResult, Veri
 from tests.factories import bearer
 
 PEER_URL = "http://bj-node.test"
+NOT_OBJECTS = ("[]", "null", '"statement"', "42")  # JSON, but not the object a peer answers with
 NODE_URL = "https://tj-node.test"
 HOLDER = "张三"
 
@@ -80,15 +82,21 @@ class FakeBeijing:
         self.number = numbering.new_number(region="BJ", cert_type="title", year=2026)
         self.mode = "honest"
         self.tokens: list[str] = []
+        self.asked = asyncio.Event()
 
     def key_set(self) -> dict[str, Any]:
         return {"keys": [_jwk(self.node_key, "bj-node", "access_token"), _jwk(self.body_key, "bj-body", "certificate")]}
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    async def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/.well-known/jwks.json":
             return httpx.Response(200, json=self.key_set())
         if request.url.path == "/v1/federation/verify":
             self.tokens.append(request.headers["authorization"].removeprefix("Bearer "))
+            if self.mode == "hanging":  # asked, and never answering: the asker gives up first
+                self.asked.set()
+                await asyncio.Event().wait()
+            if self.mode in NOT_OBJECTS:
+                return httpx.Response(200, content=self.mode)
             question = json.loads(request.content)
             return httpx.Response(200, json={"statement": self.statement(question["nonce"])})
         return httpx.Response(404)
@@ -182,6 +190,40 @@ async def test_a_peer_answer_that_does_not_check_out_is_refused(tianjin: Tianjin
     assert answer["signature_valid"] is False
     page = await tianjin.http.post("/v", data=question)
     assert "证书所属地区登记系统的应答未通过校验" in page.text
+
+
+@pytest.mark.parametrize("mode", NOT_OBJECTS)
+async def test_a_peer_answering_json_that_is_not_an_object_is_not_trusted_and_never_an_error(
+    tianjin: Tianjin, mode: str
+) -> None:
+    tianjin.peer.mode = mode
+    question = {"number": tianjin.peer.number, "holder_name": HOLDER}
+    for _attempt in range(2):
+        response = await tianjin.http.post("/v1/verify", json=question)
+        assert response.status_code == 200, response.text
+        assert (response.json()["result"], response.json()["reason"]) == ("unknown", "peer_answer_not_trusted")
+
+
+async def test_a_trial_call_to_a_recovering_peer_that_its_asker_abandons_does_not_shut_the_peer_out(
+    tianjin: Tianjin,
+) -> None:
+    breaker = tianjin.app.state.federation.peers[Region.BJ].breaker
+    for _failure in range(breaker.threshold):
+        breaker.failed()
+    breaker.reset_after = 0.0  # open a moment ago, and due a trial call now
+    tianjin.peer.mode = "hanging"
+    question = {"number": tianjin.peer.number, "holder_name": HOLDER}
+    asking = asyncio.create_task(tianjin.http.post("/v1/verify", json=question))
+    await asyncio.wait_for(tianjin.peer.asked.wait(), timeout=5)
+    asking.cancel()  # the scanner closed the page while its question was the trial
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+
+    tianjin.peer.mode = "honest"
+    response = await tianjin.http.post("/v1/verify", json=question)
+    assert response.status_code == 200, response.text
+    assert (response.json()["result"], response.json()["answered_by"]) == ("revoked", "BJ")
+    assert breaker.state.value == "closed"
 
 
 def _service_token(key: Ed25519PrivateKey, kid: str, region: str) -> str:
