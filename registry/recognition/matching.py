@@ -61,18 +61,24 @@ def _scopes_meet(a: RecognitionRule, b: RecognitionRule) -> bool:
     return a.series_code == b.series_code
 
 
+def target_ladder(rule: RecognitionRule) -> str:
+    """The ladder a rule leads to: the one its equivalent names, else its own (an equivalent naming the rule's own
+    type leads where one naming none does)."""
+    return rule.equivalent_cert_type or rule.cert_type
+
+
 def ties(new: RecognitionRule, existing: Iterable[RecognitionRule]) -> list[RecognitionRule]:
-    """The live rules that ``new`` would tie with: same kind, regions, type and target ladder, same precedence,
-    overlapping cases and overlapping date windows."""
+    """The live rules that ``new`` would tie with: same kind, regions and type (and, for a bridge, target ladder),
+    same precedence, overlapping cases and overlapping date windows."""
+
+    def question(rule: RecognitionRule) -> tuple[str, ...]:
+        # A case has one recognition answer, whatever it says the certificate is equivalent to; a bridge, one per
+        # ladder it leads to.
+        ladder = target_ladder(rule) if rule.kind == RuleKind.bridge else ""
+        return (rule.kind, rule.from_region, rule.to_region, rule.cert_type, ladder)
 
     def same_question(rule: RecognitionRule) -> bool:
-        return (rule.kind, rule.from_region, rule.to_region, rule.cert_type, rule.equivalent_cert_type) == (
-            new.kind,
-            new.from_region,
-            new.to_region,
-            new.cert_type,
-            new.equivalent_cert_type,
-        )
+        return question(rule) == question(new)
 
     return [
         rule
@@ -93,11 +99,11 @@ def deciding_rule(rules: Iterable[RecognitionRule], case: Case, day: date) -> Re
 
 def bridges(rules: Iterable[RecognitionRule], case: Case, day: date) -> list[RecognitionRule]:
     """The bridge rules in force on ``day`` for the case: the most specific one per target ladder."""
-    best: dict[str | None, RecognitionRule] = {}
+    best: dict[str, RecognitionRule] = {}
     for rule in rules:
         if rule.kind != RuleKind.bridge or not rule.in_force_on(day) or not covers(rule, case):
             continue
-        current = best.get(rule.equivalent_cert_type)
+        current = best.get(target_ladder(rule))
         if current is None or precedence(rule) > precedence(current):
-            best[rule.equivalent_cert_type] = rule
-    return [best[key] for key in sorted(best, key=str)]
+            best[target_ladder(rule)] = rule
+    return [best[key] for key in sorted(best)]

@@ -213,8 +213,17 @@ def _retire(rule: RecognitionRule, actor: Actor, reason: str) -> None:
     rule.retired_reason = reason
 
 
+_MAX_ID = 2**31 - 1  # recognition_rules.id is a 32-bit integer: a larger id names no rule, nor reaches the driver
+
+
+async def _stored(session: AsyncSession, rule_id: int, *, for_update: bool = False) -> RecognitionRule | None:
+    if not 1 <= rule_id <= _MAX_ID:
+        return None
+    return await session.get(RecognitionRule, rule_id, with_for_update=for_update)
+
+
 async def get_live(session: AsyncSession, rule_id: int) -> RecognitionRule:
-    rule = await session.get(RecognitionRule, rule_id, with_for_update=True)
+    rule = await _stored(session, rule_id, for_update=True)
     if rule is None:
         raise NotFound(_("no recognition rule {rule}", rule=rule_id))
     if rule.retired_at is not None:
@@ -249,7 +258,7 @@ async def retire(session: AsyncSession, *, actor: Actor, rule_id: int, reason: s
 
 
 async def read(session: AsyncSession, rule_id: int) -> RulePublic:
-    rule = await session.get(RecognitionRule, rule_id)
+    rule = await _stored(session, rule_id)
     if rule is None:
         raise NotFound(_("no recognition rule {rule}", rule=rule_id))
     return to_public(rule, await entry_names(session, [rule]), clock.today())

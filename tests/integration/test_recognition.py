@@ -118,10 +118,24 @@ async def test_a_rule_tying_with_one_in_force_is_refused_and_nothing_is_written(
     # An entry rule over an entry the seed decides by entry (ENG-EAI) ties too; a more specific one (levels) does not.
     entry = rule_body(catalogue_codes=["ENG-EAI"], decision="recognised", equivalent=None)
     assert_problem(await client.post("/v1/recognition/rules", json=entry, headers=admin), 409)
+    # Naming the rule's own ladder as its equivalent changes nothing: it still ties.
+    same_ladder = rule_body(catalogue_codes=[], series_code="ENG", decision="not_recognised", conditions_zh=None)
+    same_ladder.update(equivalent={"cert_type": "title"}, conditions_en=None)
+    assert_problem(await client.post("/v1/recognition/rules", json=same_ladder, headers=admin), 409)
     narrower = {**entry, "levels": ["senior"]}
     assert (await client.post("/v1/recognition/rules", json=narrower, headers=admin)).status_code == 201
     listed = await client.get("/v1/recognition/rules", params={"limit": 500}, headers=admin)
     assert listed.json()["count"] == SEED_RULES + 1
+
+
+@pytest.mark.parametrize("rule_id", ["0", "2147483648", "3000000000", "99999999999999999999999"])
+async def test_a_rule_id_no_rule_can_have_is_not_found(app: FastAPI, client: httpx.AsyncClient, rule_id: str) -> None:
+    admin = bearer(await admin_token(app, client))
+    assert_problem(await client.get(f"/v1/recognition/rules/{rule_id}", headers=admin), 404)
+    retire = await client.post(f"/v1/recognition/rules/{rule_id}/retire", json={"reason": "测试"}, headers=admin)
+    assert_problem(retire, 404)
+    revise = await client.post(f"/v1/recognition/rules/{rule_id}/revise", json=rule_body(), headers=admin)
+    assert_problem(revise, 404)
 
 
 @pytest.mark.parametrize(
