@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import ContextDep, SessionDep, UnlockedSessionDep
+from registry.certificates import numbering
+from registry.errors import InvalidCertificateNumber
 from registry.transparency import service as transparency
 from registry.transparency.schemas import CheckpointPublic, ConsistencyProofPublic, InclusionProofPublic
 
@@ -36,8 +38,13 @@ async def inclusion_proof(
     session: UnlockedSessionDep,
     tree_size: Annotated[int | None, Query(ge=1, description="prove against this older checkpoint's size")] = None,
 ) -> InclusionProofPublic:
-    """The inclusion proof of the certificate's issuance leaf (its correction leaf, for a corrected successor)."""
-    proof = await transparency.inclusion(session, number=number, tree_size=tree_size)
+    """The inclusion proof of the certificate's issuance leaf (its correction leaf, for a corrected successor).
+    ``number`` in any form the registry accepts: as printed (grouped with hyphens), as stored, in lower case."""
+    try:
+        canonical = numbering.normalize_number(number)
+    except InvalidCertificateNumber:
+        canonical = number  # no certificate's number: the log has no leaf for it, and says so (404)
+    proof = await transparency.inclusion(session, number=canonical, tree_size=tree_size)
     return InclusionProofPublic.of(proof)
 
 

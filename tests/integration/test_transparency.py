@@ -270,6 +270,20 @@ async def test_a_number_not_in_the_log_is_not_found(app: FastAPI, client: httpx.
     assert_problem(await client.get("/v1/transparency/proof/BJ-T-2026-0000000000-X"), 404)
 
 
+async def test_the_proof_is_found_by_the_number_as_printed_as_stored_or_in_lower_case(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    issuer = await ready_issuer(app, client)
+    issued = await _issue(client, issuer)
+    number, printed = issued["number"], issued["number_display"]
+    assert printed != number  # grouped with hyphens on the certificate
+    proofs = [await _proof(client, sent) for sent in (number, printed, printed.lower(), f" {number.lower()} ")]
+    assert all(proof == proofs[0] for proof in proofs), proofs
+    assert _included(proofs[0], await _checkpoint(client))
+    not_a_number = await client.get("/v1/transparency/proof/BJ-T-2026-not-a-number")
+    assert_problem(not_a_number, 404)
+
+
 async def test_the_empty_log_has_a_signed_checkpoint(client: httpx.AsyncClient) -> None:
     checkpoint = await _checkpoint(client)
 
