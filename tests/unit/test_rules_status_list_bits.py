@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import gzip
 import string
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from registry import clock
 from registry.certificates.status_lists import LIST_SIZE, bit, decode, empty_bits, encode, with_bit
+from registry.credentials import status_list
 
 # The recommendation's own example of an empty list of 131,072 entries (its "encodedList" in the examples).
 W3C_EMPTY_LIST = "uH4sIAAAAAAAAA-3BMQEAAADCoPVPbQwfoAAAAAAAAAAAAAAAAAAAAIC3AYbSVKsAQAAA"
@@ -106,3 +109,18 @@ def test_a_list_without_the_multibase_prefix_is_refused() -> None:
         decode(payload)
     with pytest.raises(ValueError, match="'u' prefix"):
         decode("U" + payload)
+
+
+@pytest.mark.parametrize("validity", [60, 61, 90, 120, 3_600])
+@pytest.mark.parametrize("second", [0, 1, 30, 59])
+def test_no_cache_keeps_a_list_past_its_valid_until_whatever_second_it_is_served(
+    monkeypatch: pytest.MonkeyPatch, validity: int, second: int
+) -> None:
+    served = datetime(2026, 12, 4, 8, 15, second, 999_999, tzinfo=UTC)
+    monkeypatch.setattr(clock, "now", lambda: served)
+    lasts = timedelta(seconds=validity)
+    claims = status_list.list_credential_claims(url="u", issuer_id="i", purpose="revocation", bits=b"", validity=lasts)
+    kept = status_list.cache_seconds(lasts)
+    assert served + timedelta(seconds=kept) <= datetime.fromisoformat(claims["validUntil"])
+    assert claims["credentialSubject"]["ttl"] == kept * 1000
+    assert kept == min(status_list.CACHE_SECONDS, validity - 60)  # as long as that allows, no shorter
