@@ -33,10 +33,11 @@ class ControlCharacterMiddleware:
 
 
 def _refused(scope: Scope) -> ASGIApp | None:
-    lang = errors.language(scope)
+    """The answer to a request holding a control character in its address, or None (nearly always, and cheaply:
+    one search of the path and one of the raw query string; the language is worked out only for a refusal)."""
     if control_character(scope["path"]) is not None:
-        detail = errors.HTTP_DETAILS["Not Found"]
-        return errors.problem(404, slug="http-404", title=errors.HTTP_TITLES[404], detail=detail, lang=lang)
+        detail, title = errors.HTTP_DETAILS["Not Found"], errors.HTTP_TITLES[404]
+        return errors.problem(404, slug="http-404", title=title, detail=detail, lang=errors.language(scope))
     query: bytes = scope.get("query_string", b"")
     if not _ENCODED_CONTROL.search(query):
         return None
@@ -44,5 +45,6 @@ def _refused(scope: Scope) -> ASGIApp | None:
         problem = control_character(name) or control_character(value)
         if problem is not None:
             field = name if control_character(name) is None else "query"
-            return errors.registry_problem(InvalidInput.field(field, problem), instance=scope["path"], lang=lang)
+            invalid = InvalidInput.field(field, problem)
+            return errors.registry_problem(invalid, instance=scope["path"], lang=errors.language(scope))
     return None
