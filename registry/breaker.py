@@ -36,23 +36,28 @@ class Breaker:
             return BreakerState.half_open
         return BreakerState.open
 
-    def before_call(self) -> None:
-        """Raise CircuitOpen unless a call may go out now (closed, or the one trial call when half-open)."""
+    def before_call(self) -> bool:
+        """Raise CircuitOpen unless a call may go out now (closed, or the one trial call when half-open); True when
+        this call is that trial."""
         state = self.state
         if state is BreakerState.open or (state is BreakerState.half_open and self._trial_running):
             raise CircuitOpen("it failed repeatedly a moment ago")
         if state is BreakerState.half_open:
             self._trial_running = True
+            return True
+        return False
 
     def succeeded(self) -> None:
         self._failures = 0
         self._opened_at = None
         self._trial_running = False
 
-    def abandoned(self) -> None:
+    def abandoned(self, *, trial: bool) -> None:
         """A call ended without an outcome (cancelled, or an error that says nothing of the other side): it counts
-        neither way, and when it was the trial, the next call may be one."""
-        self._trial_running = False
+        neither way. When it was the trial (``before_call`` said so), the next call may be one; a call that went out
+        before the circuit opened leaves the trial under way alone."""
+        if trial:
+            self._trial_running = False
 
     def failed(self) -> None:
         self._trial_running = False

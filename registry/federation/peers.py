@@ -155,7 +155,7 @@ class Federation:
         if cached is not None and self._clock() < cached[0]:
             return cached[1]
         try:
-            peer.breaker.before_call()
+            trial = peer.breaker.before_call()
         except CircuitOpen:
             raise PeerFailure("peer_circuit_open") from None
         nonce = secrets.token_urlsafe(16)
@@ -177,7 +177,7 @@ class Federation:
         except BaseException:
             # Neither an answer nor a peer's failure (the asker went away, a bug here): the breaker is not left
             # waiting for the outcome of a call that has none, which would keep the peer shut out until a restart.
-            peer.breaker.abandoned()
+            peer.breaker.abandoned(trial=trial)
             raise
         peer.breaker.succeeded()
         self._remember(cache_key, answer)

@@ -58,6 +58,26 @@ def test_the_breaker_opens_after_failures_in_a_row_and_lets_one_trial_through_af
     breaker.before_call()
 
 
+def test_an_abandoned_call_frees_the_trial_only_when_it_was_the_trial() -> None:
+    clock = Clock()
+    breaker = Breaker(threshold=1, reset_after=10.0, clock=clock)
+    stale = breaker.before_call()  # goes out while the circuit is closed, and hangs
+    assert stale is False
+    breaker.before_call()
+    breaker.failed()  # another call fails: open
+    clock.now += 10
+    trial = breaker.before_call()
+    assert trial is True
+    breaker.abandoned(trial=stale)  # the hanging call is given up: the trial under way is still the only one
+    with pytest.raises(CircuitOpen):
+        breaker.before_call()
+    breaker.abandoned(trial=trial)  # the trial itself is given up: the next call may be the trial
+    assert breaker.before_call() is True
+    assert state(breaker) is BreakerState.half_open
+    breaker.succeeded()
+    assert state(breaker) is BreakerState.closed
+
+
 KEY = Ed25519PrivateKey.generate()
 OTHER_KEY = Ed25519PrivateKey.generate()
 PUBLIC = jwt.PyJWK.from_dict(
