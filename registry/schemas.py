@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
 from registry.i18n import _
 
@@ -104,9 +104,24 @@ def _cleaner(max_length: int, *, person_name: bool = False) -> Callable[[str], s
 Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64))]
 Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_cleaner(128))]
 Text256 = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_cleaner(256))]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_cleaner(200))]
 Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))]
-Text1000 = Annotated[str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_cleaner(1000))]
+
+
+def _one_line(value: object) -> object:
+    """Text typed on several lines (a question's purpose, a rule's conditions) read as one line: its line breaks and
+    tabs become single spaces before ``_cleaner`` judges it, which refuses them in a name or a label."""
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+FlowingText200 = Annotated[
+    str, BeforeValidator(_one_line), StringConstraints(min_length=1, max_length=200), AfterValidator(_cleaner(200))
+]
+FlowingText500 = Annotated[
+    str, BeforeValidator(_one_line), StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))
+]
+FlowingText1000 = Annotated[
+    str, BeforeValidator(_one_line), StringConstraints(min_length=1, max_length=1000), AfterValidator(_cleaner(1000))
+]
 PersonName = Annotated[
     str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64, person_name=True))
 ]

@@ -13,15 +13,16 @@ from registry.config import Region
 from registry.errors import FieldValueError
 from registry.i18n import _
 from registry.recognition.models import Decision, RuleKind
-from registry.schemas import Code, StrictInput, Text64, Text200, Text256, Text500, Text1000
+from registry.schemas import Code, FlowingText200, FlowingText500, FlowingText1000, StrictInput, Text64, Text256
 from registry.verification.schemas import VerificationResult, VerifiedCertificate
 
 SeriesCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,31}$")]
 LevelCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
-# Text a person reads (registry.schemas): what a rule's conditions and a query's stated purpose say is shown to others
-# and written to the audit log, so neither may hide control, invisible or text-direction characters.
-Conditions = Text500
-ConditionsEn = Text1000
+# Text a person reads (registry.schemas), typed on one line or several: what a rule's conditions and a question's stated
+# purpose say is shown to others and written to the audit log, so neither may hide control, invisible or text-direction
+# characters; line breaks become spaces.
+Conditions = FlowingText500
+ConditionsEn = FlowingText1000
 MAX_QUERY_ITEMS = 1_000
 
 
@@ -146,7 +147,7 @@ class Purpose(StrEnum):
     other = "other"
 
 
-PurposeText = Text200
+PurposeText = FlowingText200
 
 
 class QueryItem(StrictInput):
