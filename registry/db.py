@@ -50,6 +50,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+MAX_ROW_ID = 2**31 - 1  # an integer id column holds 32 bits: a larger id names no row, and must not reach the driver
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -10,14 +10,13 @@ from sqlmodel import col
 
 from registry.audit.models import AuditRecord
 from registry.audit.schemas import AuditFilter, AuditPage, AuditRecordPublic
+from registry.db import MAX_ROW_ID
 from registry.pagination import decode_cursor, encode_cursor
-
-_MAX_ID = 2**31 - 1  # audit_log.id is a 32-bit integer: a larger value in a forged cursor must not reach the driver
 
 
 def _read_cursor(position: list[Any]) -> int:
     (after_id,) = position
-    if type(after_id) is not int or not 0 <= after_id <= _MAX_ID:
+    if type(after_id) is not int or not 0 <= after_id <= MAX_ROW_ID:
         raise ValueError("an audit cursor holds one record id")
     return after_id
 

@@ -26,6 +26,7 @@ from registry.clients.schemas import (
 )
 from registry.config import Region
 from registry.context import RegistryContext
+from registry.db import MAX_ROW_ID
 from registry.errors import IllegalTransition, InvalidInput, NotFound
 from registry.i18n import _
 from registry.issuers import service as issuers
@@ -33,7 +34,6 @@ from registry.issuers.models import Issuer
 from registry.pagination import decode_cursor, encode_cursor
 
 _PURPOSE = "access management"
-_MAX_ID = 2**31 - 1  # api_clients.id is a 32-bit integer: a larger value in a forged cursor must not reach the driver
 
 
 async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: ClientCreate) -> ClientCreated:
@@ -93,7 +93,7 @@ def _public(client: ApiClient, issuer_code: str | None) -> ClientPublic:
 
 def _read_cursor(position: list[Any]) -> int:
     (after_id,) = position
-    if type(after_id) is not int or not 0 <= after_id <= _MAX_ID:
+    if type(after_id) is not int or not 0 <= after_id <= MAX_ROW_ID:
         raise ValueError("a client cursor holds one client's position")
     return after_id
 

@@ -14,7 +14,7 @@ from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.catalogue import service as catalogue
 from registry.catalogue.models import CatalogueEntry, CertType, Series
-from registry.db import utcnow
+from registry.db import MAX_ROW_ID, utcnow
 from registry.errors import FieldError, IllegalTransition, InvalidInput, NotFound, OverlappingRule
 from registry.i18n import _, word
 from registry.recognition import matching
@@ -213,11 +213,8 @@ def _retire(rule: RecognitionRule, actor: Actor, reason: str) -> None:
     rule.retired_reason = reason
 
 
-_MAX_ID = 2**31 - 1  # recognition_rules.id is a 32-bit integer: a larger id names no rule, nor reaches the driver
-
-
 async def _stored(session: AsyncSession, rule_id: int, *, for_update: bool = False) -> RecognitionRule | None:
-    if not 1 <= rule_id <= _MAX_ID:
+    if not 1 <= rule_id <= MAX_ROW_ID:
         return None
     return await session.get(RecognitionRule, rule_id, with_for_update=for_update)
 
