@@ -19,9 +19,8 @@ from registry.auth.scopes import Role
 from registry.schemas import control_character
 from tests.checks import assert_problem
 from tests.factories import admin_token, bearer, create_client
-from tests.integration.holder_support import signed_in_holder
 from tests.integration.test_contract import DOCUMENT
-from tests.integration.test_holder_pages import _sign_in, csrf_of
+from tests.integration.test_holder_pages import csrf_of, holder_at_home
 from tests.integration.test_recognition import partner_token, rule_body, unused_number
 
 _PARAMETER = re.compile(r"\{[^}]+\}")
@@ -140,14 +139,12 @@ async def test_a_rule_whose_conditions_hold_a_control_character_is_refused_namin
 async def test_a_share_link_whose_purpose_hides_characters_is_refused_in_the_api_and_the_form(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    holder = await signed_in_holder(app, client)
+    holder, home = await holder_at_home(app, client)
     number = holder.certificate["number"]
     for text in ("签证\u0000办理", "签证\u200b办理", "签证\u202e办理"):
         body = {"number": number, "purpose": "other", "purpose_text": text}
         response = await client.post("/v1/holder/share-links", json=body, headers=holder.headers)
         assert_problem(response, 422, field="purpose_text")
-    await _sign_in(client, holder)
-    home = await client.get("/holder")
     form = {"csrf": csrf_of(home), "number": number, "purpose": "other", "purpose_text": "签证\u0000办理"}
     refused = await client.post("/holder/share-links", data=form)
     assert refused.status_code == 422, refused.text
@@ -159,9 +156,7 @@ async def test_a_share_link_whose_purpose_hides_characters_is_refused_in_the_api
 async def test_a_share_link_form_with_a_superscript_digit_for_its_days_is_refused_not_an_error(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    holder = await signed_in_holder(app, client)
-    await _sign_in(client, holder)
-    home = await client.get("/holder")
+    holder, home = await holder_at_home(app, client)
     form = {"csrf": csrf_of(home), "number": holder.certificate["number"], "purpose": "hiring", "expires_in_days": "²"}
     refused = await client.post("/holder/share-links", data=form)
     assert refused.status_code == 422, refused.text

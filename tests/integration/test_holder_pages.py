@@ -96,10 +96,15 @@ async def test_signed_in_holder_downloads_the_pdf_with_the_cookie(app: FastAPI, 
     assert pdf.content.startswith(b"%PDF")
 
 
-async def test_holder_creates_and_withdraws_a_share_link_with_forms(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def holder_at_home(app: FastAPI, client: httpx.AsyncClient) -> tuple[SignedInHolder, httpx.Response]:
+    """A holder signed in through the form, and their dashboard (its forms carry the CSRF token)."""
     holder = await signed_in_holder(app, client)
     await _sign_in(client, holder)
-    home = await client.get("/holder")
+    return holder, await client.get("/holder")
+
+
+async def test_holder_creates_and_withdraws_a_share_link_with_forms(app: FastAPI, client: httpx.AsyncClient) -> None:
+    holder, home = await holder_at_home(app, client)
     body = {"csrf": csrf_of(home), "number": holder.certificate["number"], "purpose": "hiring", "expires_in_days": "7"}
     created = await client.post("/holder/share-links", data=body)
     assert created.status_code == 200, created.text
