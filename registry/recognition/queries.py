@@ -112,6 +112,7 @@ class _Judge:
             to_region=to_region,
             decision=Decision.not_recognised,
             certificate=certificate,
+            superseded_by=verification.superseded_by,
             answered_by=verification.answered_by or certificate.number[:2],
             checked_at=verification.checked_at,
         )

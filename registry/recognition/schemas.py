@@ -197,6 +197,9 @@ class RecognitionAnswer(BaseModel):
     basis: list[BasisPublic] = Field(default_factory=list)
     bridges: list[Bridge] = Field(default_factory=list)
     certificate: VerifiedCertificate | None
+    superseded_by: str | None = Field(
+        default=None, description="the corrected successor's number, when a correction replaced this certificate"
+    )
     answered_by: Region = Field(description="the region whose node judged the certificate")
     checked_at: datetime
     signature: str | None = Field(

@@ -231,6 +231,28 @@ async def _beijing_certificates(app: FastAPI, http: httpx.AsyncClient) -> dict[s
     return made
 
 
+async def test_a_corrected_certificate_is_not_recognised_and_the_answer_names_its_successor(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    admin = await admin_token(app, client)
+    title = await issuer_token(app, client, (await create_issuer(client, admin))["code"])
+    holder = {"name": "持证人更正", "id_type": "resident_id", "id_number": resident_id()}
+    old = await issued_certificate(client, title, holder=holder, catalogue_code="ENG-AI", level="intermediate")
+    correction = {"reason": "level was entered wrongly", "level": "associate_senior"}
+    corrected = await client.post(f"/v1/certificates/{old['number']}/correct", json=correction, headers=bearer(title))
+    assert corrected.status_code == 201, corrected.text
+    partner = bearer(await partner_token(app, client, "TJ"))
+    for number, result, superseded_by in (
+        (old["number"], "superseded", corrected.json()["number"]),
+        (corrected.json()["number"], "valid", None),
+    ):
+        response = await client.get(f"/v1/recognition/{number}", params=_ask(number, holder["name"]), headers=partner)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert (answer["result"], answer["superseded_by"]) == (result, superseded_by)
+        assert answer["decision"] == ("recognised" if result == "valid" else "not_recognised")
+
+
 def unused_number(prefix: str) -> str:
     """A well-formed number with this region, type and year that no certificate has (serials are random)."""
     for serial in ("00000000", "00000001"):
