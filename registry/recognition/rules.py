@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -193,7 +193,8 @@ async def create(
     session.add(rule)
     await session.flush()
     if replacing is not None:
-        _give_way(replacing, rule, actor, today=clock.today())
+        _retire(replacing, actor, f"revised: superseded by rule {rule.id}")
+        replacing.superseded_by = rule.id
     await audit.append(
         session,
         actor=actor,
@@ -204,19 +205,6 @@ async def create(
         details={"supersedes": rule.supersedes, "decision": rule.decision, "from": rule.from_region},
     )
     return to_public(rule, await entry_names(session, [rule]), clock.today())
-
-
-def _give_way(old: RecognitionRule, new: RecognitionRule, actor: Actor, *, today: date) -> None:
-    """The version a revision replaces gives way to the new one: at once when the new one is in force from today or
-    earlier (or the old one would never have been), else on the day before the new one's ``effective_from`` — its
-    window closed there, not retired — so that no day between the revision and the new version is left without the
-    rule, answered ``no_rule``."""
-    old.superseded_by = new.id
-    last_day = new.effective_from - timedelta(days=1)
-    if new.effective_from <= today or last_day < old.effective_from:
-        _retire(old, actor, f"revised: superseded by rule {new.id}")
-    elif old.effective_until is None or old.effective_until > last_day:
-        old.effective_until = last_day
 
 
 def _retire(rule: RecognitionRule, actor: Actor, reason: str) -> None:
@@ -247,16 +235,7 @@ async def get_live(session: AsyncSession, rule_id: int) -> RecognitionRule:
 
 
 async def revise(session: AsyncSession, *, actor: Actor, rule_id: int, body: RuleCreate) -> RulePublic:
-    replacing = await get_live(session, rule_id)
-    if replacing.superseded_by is not None:  # in force until its successor takes over (``_give_way``)
-        raise IllegalTransition(
-            _(
-                "rule {rule} is already revised by rule {next}: revise that one",
-                rule=rule_id,
-                next=replacing.superseded_by,
-            )
-        )
-    return await create(session, actor=actor, body=body, replacing=replacing)
+    return await create(session, actor=actor, body=body, replacing=await get_live(session, rule_id))
 
 
 async def retire(session: AsyncSession, *, actor: Actor, rule_id: int, reason: str) -> RulePublic:

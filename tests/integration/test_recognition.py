@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +13,6 @@ from registry.auth.scopes import Role
 from registry.certificates.numbering import check_char
 from registry.errors import InvalidCertificateNumber
 from tests.checks import assert_problem
-from tests.conftest import RegistryClock
 from tests.factories import (
     admin_token,
     bearer,
@@ -128,45 +126,6 @@ async def test_a_rule_tying_with_one_in_force_is_refused_and_nothing_is_written(
     assert (await client.post("/v1/recognition/rules", json=narrower, headers=admin)).status_code == 201
     listed = await client.get("/v1/recognition/rules", params={"limit": 500}, headers=admin)
     assert listed.json()["count"] == SEED_RULES + 1
-
-
-async def test_a_revision_that_takes_effect_later_leaves_the_old_version_in_force_until_the_day_before(
-    app: FastAPI, client: httpx.AsyncClient, registry_clock: RegistryClock
-) -> None:
-    registry_clock.freeze()
-    made = await _beijing_certificates(app, client)
-    admin = bearer(await admin_token(app, client))
-    cert = made["eai"]  # ENG-EAI: conditional in Tianjin by a seed rule of its own
-
-    async def asked() -> str:
-        partner = bearer(await partner_token(app, client, "TJ"))
-        answer = await client.get(
-            f"/v1/recognition/{cert['number']}", params=_ask(cert["number"], cert["holder"]["name"]), headers=partner
-        )
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["decision"])
-
-    rules = (await client.get("/v1/recognition/rules", params={"limit": 500}, headers=admin)).json()["data"]
-    (seed,) = [r for r in rules if r["to_region"] == "TJ" and r["catalogue_codes"] == ["ENG-EAI"] and not r["levels"]]
-    assert await asked() == "conditional"
-    starts = registry_clock.today() + timedelta(days=10)
-    body = rule_body(catalogue_codes=["ENG-EAI"], decision="recognised", equivalent=None, conditions_zh=None)
-    body.update(conditions_en=None, effective_from=starts.isoformat())
-    revised = await client.post(f"/v1/recognition/rules/{seed['id']}/revise", json=body, headers=admin)
-    assert revised.status_code == 201, revised.text
-    assert revised.json()["status"] == "scheduled"
-
-    old = (await client.get(f"/v1/recognition/rules/{seed['id']}", headers=admin)).json()
-    assert (old["status"], old["superseded_by"], old["retired_at"]) == ("in_force", revised.json()["id"], None)
-    assert old["effective_until"] == (starts - timedelta(days=1)).isoformat()
-    assert await asked() == "conditional"  # not no_rule: the old version still decides until the new one starts
-    again = await client.post(f"/v1/recognition/rules/{seed['id']}/revise", json=body, headers=admin)
-    assert_problem(again, 409)
-
-    registry_clock.advance(timedelta(days=9))
-    assert await asked() == "conditional"  # its last day
-    registry_clock.advance(timedelta(days=1))
-    assert await asked() == "recognised"
 
 
 @pytest.mark.parametrize("rule_id", ["0", "2147483648", "3000000000", "99999999999999999999999"])
