@@ -8,11 +8,15 @@ Precedence, most specific first (documented in the README, "Mutual recognition a
 
 Two rules of the same kind, regions and certificate type with the same precedence that could both decide one case on
 one day are a tie; ties are refused when the second rule is created (409), so a case never has two answers.
+
+A revision dated ahead does not end its predecessor at once: the old version stays live, pointing at its successor
+(``superseded_by``), and gives way wholly on the day the successor takes effect (``gives_way``), so the cases it
+decided are never left without a rule in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -91,18 +95,33 @@ def ties(new: RecognitionRule, existing: Iterable[RecognitionRule]) -> list[Reco
     ]
 
 
+def gives_way(rule: RecognitionRule, live: Mapping[int, RecognitionRule], day: date) -> bool:
+    """Whether a live successor of ``rule`` (among ``live``, by id) has taken effect by ``day``."""
+    successor = live.get(rule.superseded_by) if rule.superseded_by is not None else None
+    return successor is not None and successor.retired_at is None and successor.effective_from <= day
+
+
+def _deciding(rules: Iterable[RecognitionRule], kind: RuleKind, case: Case, day: date) -> list[RecognitionRule]:
+    """The rules of ``kind`` that decide the case on ``day``: covering it, in force, not given way to a revision."""
+    rules = list(rules)
+    live = {rule.id: rule for rule in rules if rule.id is not None and rule.retired_at is None}
+    return [
+        rule
+        for rule in rules
+        if rule.kind == kind and rule.in_force_on(day) and covers(rule, case) and not gives_way(rule, live, day)
+    ]
+
+
 def deciding_rule(rules: Iterable[RecognitionRule], case: Case, day: date) -> RecognitionRule | None:
-    """The recognition rule in force on ``day`` that decides the case, or None when no rule covers it."""
-    candidates = [r for r in rules if r.kind == RuleKind.recognition and r.in_force_on(day) and covers(r, case)]
-    return max(candidates, key=precedence, default=None)
+    """The recognition rule in force on ``day`` that decides the case, or None when no rule covers it. ``rules`` are
+    the live rules for the case's regions (a successor outside them is not seen)."""
+    return max(_deciding(rules, RuleKind.recognition, case, day), key=precedence, default=None)
 
 
 def bridges(rules: Iterable[RecognitionRule], case: Case, day: date) -> list[RecognitionRule]:
     """The bridge rules in force on ``day`` for the case: the most specific one per target ladder."""
     best: dict[str, RecognitionRule] = {}
-    for rule in rules:
-        if rule.kind != RuleKind.bridge or not rule.in_force_on(day) or not covers(rule, case):
-            continue
+    for rule in _deciding(rules, RuleKind.bridge, case, day):
         current = best.get(target_ladder(rule))
         if current is None or precedence(rule) > precedence(current):
             best[target_ladder(rule)] = rule

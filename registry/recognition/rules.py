@@ -1,8 +1,14 @@
-"""Keeping the recognition rules: create, revise, retire (never an edit in place), list, and read them back."""
+"""Keeping the recognition rules: create, revise, retire (never an edit in place), list, and read them back.
+
+A revision in force at once (or replacing a version that never took effect) retires the old version at once. One dated
+ahead leaves the old version live and deciding until the revision's first day (``matching.gives_way``); the next write
+for those regions then retires it. So the cases a rule decides are never left without a rule in between, and a
+revision that has not begun can still be withdrawn (retired: the old version decides on) or moved (revised).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from sqlalchemy import func, select, text
@@ -32,9 +38,11 @@ from registry.recognition.schemas import (
 _RULES_LOCK = 0x72756C65  # "rule"
 
 
-def status_of(rule: RecognitionRule, today: date) -> RuleStatus:
+def status_of(rule: RecognitionRule, today: date, successors: Mapping[int, RecognitionRule]) -> RuleStatus:
     if rule.retired_at is not None:
         return RuleStatus.retired
+    if matching.gives_way(rule, successors, today):
+        return RuleStatus.superseded
     if today < rule.effective_from:
         return RuleStatus.scheduled
     if rule.effective_until is not None and rule.effective_until < today:
@@ -56,7 +64,12 @@ def equivalent_of(rule: RecognitionRule, names: dict[str, CatalogueEntry]) -> Eq
     )
 
 
-def to_public(rule: RecognitionRule, names: dict[str, CatalogueEntry], today: date) -> RulePublic:
+def to_public(
+    rule: RecognitionRule,
+    names: dict[str, CatalogueEntry],
+    successors: Mapping[int, RecognitionRule],
+    today: date,
+) -> RulePublic:
     assert rule.id is not None
     conditions = (
         LocalizedText(zh=rule.conditions_zh or "", en=rule.conditions_en or "")
@@ -66,7 +79,7 @@ def to_public(rule: RecognitionRule, names: dict[str, CatalogueEntry], today: da
     return RulePublic(
         id=rule.id,
         kind=rule.kind,
-        status=status_of(rule, today),
+        status=status_of(rule, today, successors),
         from_region=rule.from_region,
         to_region=rule.to_region,
         cert_type=CertType(rule.cert_type),
@@ -94,6 +107,17 @@ async def entry_names(session: AsyncSession, rules: Sequence[RecognitionRule]) -
         return {}
     found = await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code).in_(codes)))
     return {entry.code: entry for entry in found.scalars()}
+
+
+async def publish(session: AsyncSession, rules: Sequence[RecognitionRule]) -> list[RulePublic]:
+    """Rules as the API shows them: entry names, and whether a revision has taken over."""
+    names, today = await entry_names(session, rules), clock.today()
+    wanted = {rule.superseded_by for rule in rules if rule.retired_at is None and rule.superseded_by is not None}
+    successors: dict[int, RecognitionRule] = {}
+    if wanted:
+        found = await session.execute(select(RecognitionRule).where(col(RecognitionRule.id).in_(wanted)))
+        successors = {rule.id: rule for rule in found.scalars() if rule.id is not None}
+    return [to_public(rule, names, successors, today) for rule in rules]
 
 
 async def _check_references(session: AsyncSession, body: RuleCreate) -> None:
@@ -170,16 +194,89 @@ async def _live(session: AsyncSession, *, from_region: str, to_region: str) -> l
     return list((await session.execute(query)).scalars())
 
 
+async def _lock(session: AsyncSession) -> None:
+    """One rule writer at a time (PostgreSQL): two tying rules written together must not both land. Taken before any
+    rule row is locked, by every writer, so writers queue here rather than deadlock on rows."""
+    if bulk.is_postgres(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RULES_LOCK})
+
+
+async def _settle(session: AsyncSession, actor: Actor, live: list[RecognitionRule]) -> list[RecognitionRule]:
+    """Retire the versions whose revision has taken effect (they gave way that day and never decide again); the
+    rest of ``live`` stays."""
+    by_id = {rule.id: rule for rule in live if rule.id is not None}
+    today = clock.today()
+    over = [rule for rule in live if rule.retired_at is None and matching.gives_way(rule, by_id, today)]
+    for rule in over:
+        successor = by_id[rule.superseded_by or 0]
+        reason = f"revised: superseded by rule {successor.id} from {successor.effective_from.isoformat()}"
+        _retire(rule, actor, reason)
+        await _audit_retirement(session, actor, rule, reason)
+    return [rule for rule in live if rule.retired_at is None]
+
+
+def _chain(rule: RecognitionRule, live: Sequence[RecognitionRule]) -> set[int | None]:
+    """``rule`` and the live versions it is to replace when it begins (its predecessors not yet retired)."""
+    chain: set[int | None] = {rule.id}
+    while more := {other.id for other in live if other.superseded_by in chain and other.id not in chain}:
+        chain |= more
+    return chain
+
+
+def _superseded(rule: RecognitionRule) -> IllegalTransition:
+    successor = rule.superseded_by
+    return IllegalTransition(
+        _("rule {rule} was superseded by rule {successor}; revise that one", rule=rule.id, successor=successor)
+    )
+
+
+def _check_question(old: RecognitionRule, body: RuleCreate) -> None:
+    """A revision answers the same question (the cases it may cover, the regions, the kind): anything else is a new
+    rule, and the old one is retired on its own."""
+    kept = {"kind": old.kind, "from_region": old.from_region, "to_region": old.to_region, "cert_type": old.cert_type}
+    errors = [
+        FieldError(field, _("a revision keeps the rule's {field}; retire it and create a new rule", field=field))
+        for field, value in kept.items()
+        if str(getattr(body, field)) != value
+    ]
+    if errors:
+        raise InvalidInput.fields(errors)
+
+
+def _check_revision(old: RecognitionRule, live: Sequence[RecognitionRule]) -> None:
+    if old.retired_at is not None:  # it gave way to a revision that has begun (``_settle``)
+        raise IllegalTransition(
+            _(
+                "rule {rule} was superseded by rule {successor}; revise that one",
+                rule=old.id,
+                successor=old.superseded_by,
+            )
+        )
+    pending = next((rule for rule in live if rule.id == old.superseded_by), None)
+    if pending is not None:
+        raise IllegalTransition(
+            _(
+                "rule {rule} already has a revision, rule {successor}, taking effect on {day}; "
+                "revise or retire that one",
+                rule=old.id,
+                successor=pending.id,
+                day=pending.effective_from.isoformat(),
+            )
+        )
+
+
 async def create(
     session: AsyncSession, *, actor: Actor, body: RuleCreate, replacing: RecognitionRule | None = None
 ) -> RulePublic:
-    """A new rule, or (``replacing``) a new version of one: the old version is retired in the same transaction."""
+    """A new rule, or (``replacing``) a new version of one (see the module's docstring for when the old one ends)."""
     await _check_references(session, body)
-    if bulk.is_postgres(session):  # one rule writer at a time: two tying rules created together must not both land
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RULES_LOCK})
+    await _lock(session)
+    live = await _settle(session, actor, await _live(session, from_region=body.from_region, to_region=body.to_region))
+    if replacing is not None:
+        _check_revision(replacing, live)
     rule = _row(body, actor, supersedes=replacing.id if replacing else None)
-    live = await _live(session, from_region=body.from_region, to_region=body.to_region)
-    clashes = matching.ties(rule, [other for other in live if replacing is None or other.id != replacing.id])
+    replaced = _chain(replacing, live) if replacing is not None else set()
+    clashes = matching.ties(rule, [other for other in live if other.id not in replaced])
     if clashes:
         ids = ", ".join(str(other.id) for other in clashes)
         raise OverlappingRule(
@@ -193,8 +290,7 @@ async def create(
     session.add(rule)
     await session.flush()
     if replacing is not None:
-        _retire(replacing, actor, f"revised: superseded by rule {rule.id}")
-        replacing.superseded_by = rule.id
+        await _hand_over(session, actor, replacing, rule, live)
     await audit.append(
         session,
         actor=actor,
@@ -204,7 +300,35 @@ async def create(
         purpose="recognition rule maintenance",
         details={"supersedes": rule.supersedes, "decision": rule.decision, "from": rule.from_region},
     )
-    return to_public(rule, await entry_names(session, [rule]), clock.today())
+    return (await publish(session, [rule]))[0]
+
+
+async def _hand_over(
+    session: AsyncSession, actor: Actor, old: RecognitionRule, new: RecognitionRule, live: list[RecognitionRule]
+) -> None:
+    """``new`` replaces ``old``. A version that never took effect is replaced at once, and the version it was to
+    replace (still deciding) waits for ``new`` instead; one in force stays until ``new`` begins."""
+    today = clock.today()
+    old.superseded_by = new.id
+    if today < old.effective_from or new.effective_from <= today:
+        reason = f"revised: superseded by rule {new.id}"
+        _retire(old, actor, reason)
+        for waiting in live:
+            if waiting.superseded_by == old.id and waiting.retired_at is None:
+                waiting.superseded_by = new.id
+    await _settle(session, actor, [*live, new])
+
+
+async def _audit_retirement(session: AsyncSession, actor: Actor, rule: RecognitionRule, reason: str) -> None:
+    await audit.append(
+        session,
+        actor=actor,
+        action="recognition.rule_retired",
+        object_type="recognition_rule",
+        object_id=str(rule.id),
+        purpose="recognition rule maintenance",
+        details={"reason": reason},
+    )
 
 
 def _retire(rule: RecognitionRule, actor: Actor, reason: str) -> None:
@@ -235,30 +359,36 @@ async def get_live(session: AsyncSession, rule_id: int) -> RecognitionRule:
 
 
 async def revise(session: AsyncSession, *, actor: Actor, rule_id: int, body: RuleCreate) -> RulePublic:
-    return await create(session, actor=actor, body=body, replacing=await get_live(session, rule_id))
+    await _lock(session)
+    old = await get_live(session, rule_id)
+    _check_question(old, body)
+    return await create(session, actor=actor, body=body, replacing=old)
 
 
 async def retire(session: AsyncSession, *, actor: Actor, rule_id: int, reason: str) -> RulePublic:
+    await _lock(session)
     rule = await get_live(session, rule_id)
+    # Versions that gave way to this one are retired first: withdrawing a revision that has begun revives nothing.
+    await _settle(session, actor, await _live(session, from_region=rule.from_region, to_region=rule.to_region))
+    if rule.retired_at is not None:
+        raise IllegalTransition(
+            _(
+                "rule {rule} was superseded by rule {successor}; revise that one",
+                rule=rule.id,
+                successor=rule.superseded_by,
+            )
+        )
     _retire(rule, actor, reason)
     await session.flush()
-    await audit.append(
-        session,
-        actor=actor,
-        action="recognition.rule_retired",
-        object_type="recognition_rule",
-        object_id=str(rule_id),
-        purpose="recognition rule maintenance",
-        details={"reason": reason},
-    )
-    return to_public(rule, await entry_names(session, [rule]), clock.today())
+    await _audit_retirement(session, actor, rule, reason)
+    return (await publish(session, [rule]))[0]
 
 
 async def read(session: AsyncSession, rule_id: int) -> RulePublic:
     rule = await _stored(session, rule_id)
     if rule is None:
         raise NotFound(_("no recognition rule {rule}", rule=rule_id))
-    return to_public(rule, await entry_names(session, [rule]), clock.today())
+    return (await publish(session, [rule]))[0]
 
 
 async def search(
@@ -285,5 +415,4 @@ async def search(
         query = query.where(col(RecognitionRule.retired_at).is_(None))
     count = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rules = list((await session.execute(query.order_by(col(RecognitionRule.id)).limit(limit).offset(offset))).scalars())
-    names, today = await entry_names(session, rules), clock.today()
-    return RulePage(data=[to_public(rule, names, today) for rule in rules], count=count)
+    return RulePage(data=await publish(session, rules), count=count)

@@ -88,6 +88,7 @@ class RuleStatus(StrEnum):
     scheduled = "scheduled"  # effective_from is still ahead
     lapsed = "lapsed"  # effective_until has passed
     retired = "retired"
+    superseded = "superseded"  # still on file, but its revision (superseded_by) has taken effect and decides instead
 
 
 class LocalizedText(BaseModel):

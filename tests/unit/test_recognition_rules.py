@@ -105,6 +105,30 @@ def test_bridges_are_not_recognition_and_the_most_specific_bridge_per_ladder_app
     assert matching.bridges([broad], case(cert_type="skill", level="level_3", series_code=None), DAY) == []
 
 
+def test_a_version_gives_way_wholly_on_the_day_its_live_revision_begins() -> None:
+    later = DAY + timedelta(days=10)
+    old = rule(11, series_code="ENG", superseded_by=12)
+    narrower = rule(12, series_code="ENG", levels=["senior"], effective_from=later, supersedes=11)
+    assert matching.deciding_rule([old, narrower], case(), later - timedelta(days=1)) is old
+    # From its first day the revision alone speaks for the old version, even for the cases it no longer covers.
+    assert matching.deciding_rule([old, narrower, WHOLE_TYPE], case(), later) is WHOLE_TYPE
+    assert matching.deciding_rule([old, narrower], case(level="senior"), later) is narrower
+    # A successor that is not among the live rules (retired before it began) does not end the old version.
+    assert matching.deciding_rule([old], case(), later) is old
+    withdrawn = rule(12, series_code="ENG", effective_from=later, retired_at=DAY)
+    assert matching.deciding_rule([old, withdrawn], case(), later) is old
+
+
+def test_a_bridge_gives_way_to_its_revision_the_same_way() -> None:
+    skill = case(cert_type="skill", catalogue_code="SK-6-31-01-03", series_code=None, level="level_2")
+    later = DAY + timedelta(days=3)
+    fields: dict[str, Any] = {"kind": "bridge", "cert_type": "skill", "equivalent_cert_type": "title"}
+    old = rule(13, levels=["level_2"], equivalent_level="intermediate", superseded_by=14, **fields)
+    new = rule(14, levels=["level_2"], equivalent_level="associate_senior", effective_from=later, **fields)
+    assert matching.bridges([old, new], skill, DAY) == [old]
+    assert matching.bridges([old, new], skill, later) == [new]
+
+
 @pytest.mark.parametrize(
     ("existing", "new", "tie"),
     [

@@ -1,0 +1,187 @@
+"""Revising a recognition rule with a later effective date: the old version decides until the new one begins, a
+revision not yet begun can be withdrawn or moved, and one that has begun cannot bring its predecessor back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.checks import assert_problem
+from tests.conftest import RegistryClock
+from tests.factories import admin_token, bearer
+from tests.integration.test_recognition import _ask, _beijing_certificates, partner_token, rule_body
+
+pytestmark = pytest.mark.usefixtures("frozen")
+
+
+@pytest.fixture
+def frozen(registry_clock: RegistryClock) -> None:
+    registry_clock.freeze()
+
+
+class Desk:
+    """An admin keeping the BJ -> TJ rule for ENG-EAI (a seed rule of its own), and a Tianjin agency asking about a
+    Beijing ENG-EAI certificate. Tokens are fetched per call: the tests move the clock by days."""
+
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient, clock: RegistryClock, cert: dict[str, Any]) -> None:
+        self.app, self.client, self.clock, self.cert = app, client, clock, cert
+
+    async def admin(self) -> dict[str, str]:
+        return bearer(await admin_token(self.app, self.client))
+
+    async def decision(self) -> tuple[str, str | None, int | None]:
+        number, name = self.cert["number"], self.cert["holder"]["name"]
+        partner = bearer(await partner_token(self.app, self.client, "TJ"))
+        response = await self.client.get(f"/v1/recognition/{number}", params=_ask(number, name), headers=partner)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        return answer["decision"], answer.get("decision_reason"), answer.get("rule_id")
+
+    async def rule(self, rule_id: int) -> dict[str, Any]:
+        response = await self.client.get(f"/v1/recognition/rules/{rule_id}", headers=await self.admin())
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def seed(self) -> dict[str, Any]:
+        listed = await self.client.get("/v1/recognition/rules", params={"limit": 500}, headers=await self.admin())
+        rules = [r for r in listed.json()["data"] if r["to_region"] == "TJ" and r["catalogue_codes"] == ["ENG-EAI"]]
+        (seed,) = [r for r in rules if not r["levels"]]
+        return dict(seed)
+
+    async def revise(self, rule_id: int, in_days: int, **overrides: Any) -> httpx.Response:
+        starts = self.clock.today() + timedelta(days=in_days)
+        body = rule_body(catalogue_codes=["ENG-EAI"], decision="recognised", equivalent=None, conditions_zh=None)
+        body.update(conditions_en=None, effective_from=starts.isoformat(), **overrides)
+        return await self.client.post(f"/v1/recognition/rules/{rule_id}/revise", json=body, headers=await self.admin())
+
+    async def retire(self, rule_id: int) -> httpx.Response:
+        body = {"reason": "撤回修订"}
+        return await self.client.post(f"/v1/recognition/rules/{rule_id}/retire", json=body, headers=await self.admin())
+
+
+@pytest.fixture
+async def desk(app: FastAPI, client: httpx.AsyncClient, registry_clock: RegistryClock) -> Desk:
+    made = await _beijing_certificates(app, client)
+    return Desk(app, client, registry_clock, made["eai"])
+
+
+async def test_the_old_version_decides_until_a_revision_dated_ahead_begins(desk: Desk) -> None:
+    seed = await desk.seed()
+    assert await desk.decision() == ("conditional", None, seed["id"])
+    revised = await desk.revise(seed["id"], 10)
+    assert revised.status_code == 201, revised.text
+    new = revised.json()
+    assert (new["status"], new["supersedes"]) == ("scheduled", seed["id"])
+    old = await desk.rule(seed["id"])
+    assert (old["status"], old["superseded_by"], old["retired_at"]) == ("in_force", new["id"], None)
+    assert old["effective_until"] == seed["effective_until"]  # the old version's own record is not edited
+    assert await desk.decision() == ("conditional", None, seed["id"])  # not no_rule in between
+    assert_problem(await desk.revise(seed["id"], 5), 409, slug="illegal-transition")  # revise the pending one
+
+    desk.clock.advance(timedelta(days=9))
+    assert await desk.decision() == ("conditional", None, seed["id"])  # its last day
+    desk.clock.advance(timedelta(days=1))
+    assert await desk.decision() == ("recognised", None, new["id"])
+    assert (await desk.rule(seed["id"]))["status"] == "superseded"
+    assert (await desk.rule(new["id"]))["status"] == "in_force"
+
+    # The next write for these regions files the old version as retired, saying by which rule and from when.
+    assert_problem(await desk.revise(seed["id"], 1), 409, slug="illegal-transition")
+    assert_problem(await desk.retire(seed["id"]), 409, slug="illegal-transition")
+    other = rule_body(catalogue_codes=["ENG-EAI"], levels=["senior"], decision="not_recognised", equivalent=None)
+    created = await desk.client.post("/v1/recognition/rules", json=other, headers=await desk.admin())
+    assert created.status_code == 201, created.text
+    old = await desk.rule(seed["id"])
+    assert old["status"] == "retired"
+    assert old["retired_reason"] == f"revised: superseded by rule {new['id']} from {new['effective_from']}"
+    assert await desk.decision() == ("recognised", None, new["id"])
+
+
+async def test_a_revision_not_yet_begun_can_be_withdrawn_and_the_old_version_decides_on(desk: Desk) -> None:
+    seed = await desk.seed()
+    pending = (await desk.revise(seed["id"], 10)).json()
+    withdrawn = await desk.retire(pending["id"])
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["status"] == "retired"
+    desk.clock.advance(timedelta(days=30))
+    assert await desk.decision() == ("conditional", None, seed["id"])
+    assert (await desk.rule(seed["id"]))["status"] == "in_force"
+    again = await desk.revise(seed["id"], 3)  # and it can be revised anew
+    assert again.status_code == 201, again.text
+    assert (await desk.rule(seed["id"]))["superseded_by"] == again.json()["id"]
+    desk.clock.advance(timedelta(days=3))
+    assert await desk.decision() == ("recognised", None, again.json()["id"])
+
+
+@pytest.mark.parametrize("moved_to", [4, 20], ids=["brought-forward", "postponed"])
+async def test_a_revision_not_yet_begun_can_be_moved_and_the_old_version_waits_for_the_move(
+    desk: Desk, moved_to: int
+) -> None:
+    seed = await desk.seed()
+    pending = (await desk.revise(seed["id"], 10)).json()
+    moved = await desk.revise(pending["id"], moved_to, decision="not_recognised")  # no tie with the old version
+    assert moved.status_code == 201, moved.text
+    assert (await desk.rule(pending["id"]))["status"] == "retired"  # it never took effect: replaced at once
+    assert (await desk.rule(seed["id"]))["superseded_by"] == moved.json()["id"]
+    desk.clock.advance(timedelta(days=moved_to - 1))
+    assert await desk.decision() == ("conditional", None, seed["id"])
+    desk.clock.advance(timedelta(days=1))
+    assert await desk.decision() == ("not_recognised", None, moved.json()["id"])
+
+
+async def test_withdrawing_a_revision_that_has_begun_brings_nothing_back(desk: Desk) -> None:
+    seed = await desk.seed()
+    begun = (await desk.revise(seed["id"], 2)).json()
+    desk.clock.advance(timedelta(days=2))
+    retired = await desk.retire(begun["id"])
+    assert retired.status_code == 200, retired.text
+    assert (await desk.rule(seed["id"]))["status"] == "retired"
+    _, _, rule_id = await desk.decision()  # the seed's series-wide rule decides now, not the entry rule's versions
+    assert rule_id not in {seed["id"], begun["id"]}
+
+
+async def test_a_revision_in_force_at_once_retires_the_old_version_at_once(desk: Desk) -> None:
+    seed = await desk.seed()
+    now = await desk.revise(seed["id"], 0)
+    assert now.status_code == 201, now.text
+    old = await desk.rule(seed["id"])
+    assert (old["status"], old["superseded_by"]) == ("retired", now.json()["id"])
+    assert await desk.decision() == ("recognised", None, now.json()["id"])
+
+
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [
+        ("from_region", {"from_region": "HE"}),
+        ("to_region", {"to_region": "HE"}),
+        ("kind", {"kind": "bridge", "equivalent": {"cert_type": "skill"}}),
+        ("cert_type", {"cert_type": "skill"}),
+    ],
+)
+async def test_a_revision_keeps_the_question_it_answers_and_a_refused_one_writes_nothing(
+    desk: Desk, field: str, change: dict[str, Any]
+) -> None:
+    seed = await desk.seed()
+    refused = await desk.revise(seed["id"], 10, **change)
+    assert_problem(refused, 422)
+    assert field in {error["field"] for error in refused.json()["errors"]}
+    assert await desk.rule(seed["id"]) == seed
+    listed = await desk.client.get(
+        "/v1/recognition/rules", params={"include_retired": "true", "limit": 1}, headers=await desk.admin()
+    )
+    assert listed.json()["count"] == 172
+
+
+async def test_two_revisions_of_one_rule_at_once_leave_one(desk: Desk) -> None:
+    seed = await desk.seed()
+    answers = await asyncio.gather(*(desk.revise(seed["id"], days) for days in (5, 6, 7)))
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409], [a.text for a in answers]
+    (winner,) = [answer.json() for answer in answers if answer.status_code == 201]
+    assert (await desk.rule(seed["id"]))["superseded_by"] == winner["id"]
+    desk.clock.advance(timedelta(days=7))
+    assert await desk.decision() == ("recognised", None, winner["id"])
