@@ -90,7 +90,7 @@ async def get_rule(rule_id: int, session: SessionDep, reader: RecognitionRead) -
     responses=_ERRORS,
 )
 async def revise_rule(rule_id: int, body: RuleCreate, session: SessionDep, admin: RecognitionWrite) -> RulePublic:
-    """A new version of the rule; the old one is retired, pointing at its successor (never an edit in place)."""
+    """A new version of the rule; the old one points at it and gives way when it begins (never an edit in place)."""
     return await rules.revise(session, actor=admin.actor, rule_id=rule_id, body=body)
 
 

@@ -1,5 +1,6 @@
-"""Recognition rules. A rule is never edited in place: a revision is a new row that names the one it supersedes, and
-the old row is retired in the same transaction, so the history of every decision stays readable."""
+"""Recognition rules. A rule's terms are never edited in place: a revision is a new row that names the one it
+supersedes, and the old row points at it and is retired when the revision begins (``registry.recognition.rules``), so
+the history of every decision stays readable."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ revision that has not begun can still be withdrawn (retired: the old version dec
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime, time
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +35,7 @@ from registry.recognition.schemas import (
     RuleStatus,
 )
 
-_RULES_LOCK = 0x72756C65  # "rule"
+WRITERS_LOCK = 0x72756C65  # "rule": the PostgreSQL advisory lock every rule writer takes first
 
 
 def status_of(rule: RecognitionRule, today: date, successors: Mapping[int, RecognitionRule]) -> RuleStatus:
@@ -198,7 +198,7 @@ async def _lock(session: AsyncSession) -> None:
     """One rule writer at a time (PostgreSQL): two tying rules written together must not both land. Taken before any
     rule row is locked, by every writer, so writers queue here rather than deadlock on rows."""
     if bulk.is_postgres(session):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RULES_LOCK})
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITERS_LOCK})
 
 
 async def _settle(session: AsyncSession, actor: Actor, live: list[RecognitionRule]) -> list[RecognitionRule]:
@@ -209,9 +209,12 @@ async def _settle(session: AsyncSession, actor: Actor, live: list[RecognitionRul
     over = [rule for rule in live if rule.retired_at is None and matching.gives_way(rule, by_id, today)]
     for rule in over:
         successor = by_id[rule.superseded_by or 0]
-        reason = f"revised: superseded by rule {successor.id} from {successor.effective_from.isoformat()}"
-        _retire(rule, actor, reason)
-        await _audit_retirement(session, actor, rule, reason)
+        # It stopped deciding when its successor began: on that day, or when the successor was made if that was later
+        # (a revision dated back).
+        began = max(datetime.combine(successor.effective_from, time(), clock.CHINA_STANDARD_TIME), successor.created_at)
+        day = began.astimezone(clock.CHINA_STANDARD_TIME).date().isoformat()
+        reason = f"revised: superseded by rule {successor.id} from {day}"
+        await _retire(session, actor, rule, reason, at=began, by=successor.created_by)
     return [rule for rule in live if rule.retired_at is None]
 
 
@@ -245,13 +248,7 @@ def _check_question(old: RecognitionRule, body: RuleCreate) -> None:
 
 def _check_revision(old: RecognitionRule, live: Sequence[RecognitionRule]) -> None:
     if old.retired_at is not None:  # it gave way to a revision that has begun (``_settle``)
-        raise IllegalTransition(
-            _(
-                "rule {rule} was superseded by rule {successor}; revise that one",
-                rule=old.id,
-                successor=old.superseded_by,
-            )
-        )
+        raise _superseded(old)
     pending = next((rule for rule in live if rule.id == old.superseded_by), None)
     if pending is not None:
         raise IllegalTransition(
@@ -289,8 +286,7 @@ async def create(
         )
     session.add(rule)
     await session.flush()
-    if replacing is not None:
-        await _hand_over(session, actor, replacing, rule, live)
+    waiting = await _hand_over(session, actor, replacing, rule, live) if replacing is not None else []
     await audit.append(
         session,
         actor=actor,
@@ -298,28 +294,47 @@ async def create(
         object_type="recognition_rule",
         object_id=str(rule.id),
         purpose="recognition rule maintenance",
-        details={"supersedes": rule.supersedes, "decision": rule.decision, "from": rule.from_region},
+        details={"supersedes": rule.supersedes, "decision": rule.decision, "from": rule.from_region}
+        | ({"replaces_when_it_begins": waiting} if waiting else {}),
     )
     return (await publish(session, [rule]))[0]
 
 
 async def _hand_over(
     session: AsyncSession, actor: Actor, old: RecognitionRule, new: RecognitionRule, live: list[RecognitionRule]
-) -> None:
-    """``new`` replaces ``old``. A version that never took effect is replaced at once, and the version it was to
-    replace (still deciding) waits for ``new`` instead; one in force stays until ``new`` begins."""
+) -> list[int]:
+    """``new`` replaces ``old``. A version that never took effect is replaced at once, and the versions it was to
+    replace (still deciding) wait for ``new`` instead (their ids are returned); one in force stays until ``new``
+    begins."""
     today = clock.today()
     old.superseded_by = new.id
+    waiting: list[int] = []
     if today < old.effective_from or new.effective_from <= today:
-        reason = f"revised: superseded by rule {new.id}"
-        _retire(old, actor, reason)
-        for waiting in live:
-            if waiting.superseded_by == old.id and waiting.retired_at is None:
-                waiting.superseded_by = new.id
+        await _retire(session, actor, old, f"revised: superseded by rule {new.id}")
+        for rule in live:
+            if rule.superseded_by == old.id and rule.retired_at is None and rule.id is not None:
+                rule.superseded_by = new.id
+                waiting.append(rule.id)
     await _settle(session, actor, [*live, new])
+    return waiting
 
 
-async def _audit_retirement(session: AsyncSession, actor: Actor, rule: RecognitionRule, reason: str) -> None:
+async def _retire(
+    session: AsyncSession,
+    actor: Actor,
+    rule: RecognitionRule,
+    reason: str,
+    *,
+    at: datetime | None = None,
+    by: str | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    """Retire ``rule`` (``at``/``by``: when and by whom it ended, if not now and by ``actor``), with its audit
+    record."""
+    rule.retired_at = at or utcnow()
+    rule.retired_by = by or actor.id
+    rule.retired_reason = reason
+    await session.flush()
     await audit.append(
         session,
         actor=actor,
@@ -327,14 +342,8 @@ async def _audit_retirement(session: AsyncSession, actor: Actor, rule: Recogniti
         object_type="recognition_rule",
         object_id=str(rule.id),
         purpose="recognition rule maintenance",
-        details={"reason": reason},
+        details={"reason": reason} | (details or {}),
     )
-
-
-def _retire(rule: RecognitionRule, actor: Actor, reason: str) -> None:
-    rule.retired_at = utcnow()
-    rule.retired_by = actor.id
-    rule.retired_reason = reason
 
 
 async def _stored(session: AsyncSession, rule_id: int, *, for_update: bool = False) -> RecognitionRule | None:
@@ -352,7 +361,7 @@ async def get_live(session: AsyncSession, rule_id: int) -> RecognitionRule:
             _(
                 "rule {rule} was retired on {day}; rules are never revived",
                 rule=rule_id,
-                day=rule.retired_at.date().isoformat(),
+                day=rule.retired_at.astimezone(clock.CHINA_STANDARD_TIME).date().isoformat(),
             )
         )
     return rule
@@ -369,18 +378,14 @@ async def retire(session: AsyncSession, *, actor: Actor, rule_id: int, reason: s
     await _lock(session)
     rule = await get_live(session, rule_id)
     # Versions that gave way to this one are retired first: withdrawing a revision that has begun revives nothing.
-    await _settle(session, actor, await _live(session, from_region=rule.from_region, to_region=rule.to_region))
+    live = await _settle(session, actor, await _live(session, from_region=rule.from_region, to_region=rule.to_region))
     if rule.retired_at is not None:
-        raise IllegalTransition(
-            _(
-                "rule {rule} was superseded by rule {successor}; revise that one",
-                rule=rule.id,
-                successor=rule.superseded_by,
-            )
-        )
-    _retire(rule, actor, reason)
-    await session.flush()
-    await _audit_retirement(session, actor, rule, reason)
+        raise _superseded(rule)
+    # A revision withdrawn before it began: the versions waiting for it decide on, and may be revised anew.
+    reverted = [other for other in live if other.superseded_by == rule.id and other.retired_at is None]
+    for other in reverted:
+        other.superseded_by = None
+    await _retire(session, actor, rule, reason, details={"decide_on": [o.id for o in reverted]} if reverted else None)
     return (await publish(session, [rule]))[0]
 
 

@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
+from registry.recognition import rules
 from tests.checks import assert_problem
 from tests.conftest import RegistryClock
 from tests.factories import admin_token, bearer
@@ -59,6 +61,16 @@ class Desk:
         body.update(conditions_en=None, effective_from=starts.isoformat(), **overrides)
         return await self.client.post(f"/v1/recognition/rules/{rule_id}/revise", json=body, headers=await self.admin())
 
+    async def retirements(self) -> dict[str, dict[str, Any]]:
+        """The audit log's rule retirements, by rule id."""
+        params: dict[str, str | int] = {"action": "recognition.rule_retired", "limit": 500}
+        response = await self.client.get("/v1/audit", params=params, headers=await self.admin())
+        assert response.status_code == 200, response.text
+        records = response.json()["data"]
+        found = {record["object_id"]: record["details"] for record in records}
+        assert len(found) == len(records), records  # one record per retirement
+        return found
+
     async def retire(self, rule_id: int) -> httpx.Response:
         body = {"reason": "撤回修订"}
         return await self.client.post(f"/v1/recognition/rules/{rule_id}/retire", json=body, headers=await self.admin())
@@ -99,6 +111,8 @@ async def test_the_old_version_decides_until_a_revision_dated_ahead_begins(desk:
     old = await desk.rule(seed["id"])
     assert old["status"] == "retired"
     assert old["retired_reason"] == f"revised: superseded by rule {new['id']} from {new['effective_from']}"
+    assert old["retired_at"] == f"{desk.clock.today() - timedelta(days=1)}T16:00:00Z"  # its successor's first day began
+    assert (await desk.retirements())[str(seed["id"])]["reason"] == old["retired_reason"]
     assert await desk.decision() == ("recognised", None, new["id"])
 
 
@@ -108,9 +122,11 @@ async def test_a_revision_not_yet_begun_can_be_withdrawn_and_the_old_version_dec
     withdrawn = await desk.retire(pending["id"])
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["status"] == "retired"
+    assert (await desk.retirements())[str(pending["id"])]["decide_on"] == [seed["id"]]
     desk.clock.advance(timedelta(days=30))
     assert await desk.decision() == ("conditional", None, seed["id"])
-    assert (await desk.rule(seed["id"]))["status"] == "in_force"
+    old = await desk.rule(seed["id"])
+    assert (old["status"], old["superseded_by"]) == ("in_force", None)  # it points at no withdrawn revision
     again = await desk.revise(seed["id"], 3)  # and it can be revised anew
     assert again.status_code == 201, again.text
     assert (await desk.rule(seed["id"]))["superseded_by"] == again.json()["id"]
@@ -127,6 +143,7 @@ async def test_a_revision_not_yet_begun_can_be_moved_and_the_old_version_waits_f
     moved = await desk.revise(pending["id"], moved_to, decision="not_recognised")  # no tie with the old version
     assert moved.status_code == 201, moved.text
     assert (await desk.rule(pending["id"]))["status"] == "retired"  # it never took effect: replaced at once
+    assert str(pending["id"]) in await desk.retirements()
     assert (await desk.rule(seed["id"]))["superseded_by"] == moved.json()["id"]
     desk.clock.advance(timedelta(days=moved_to - 1))
     assert await desk.decision() == ("conditional", None, seed["id"])
@@ -151,7 +168,19 @@ async def test_a_revision_in_force_at_once_retires_the_old_version_at_once(desk:
     assert now.status_code == 201, now.text
     old = await desk.rule(seed["id"])
     assert (old["status"], old["superseded_by"]) == ("retired", now.json()["id"])
+    assert (await desk.retirements())[str(seed["id"])]["reason"] == f"revised: superseded by rule {now.json()['id']}"
     assert await desk.decision() == ("recognised", None, now.json()["id"])
+
+
+async def test_a_pending_revision_moved_into_the_past_ends_the_old_version_today_not_back_then(desk: Desk) -> None:
+    seed = await desk.seed()
+    pending = (await desk.revise(seed["id"], 10)).json()
+    moved = await desk.revise(pending["id"], -30)
+    assert moved.status_code == 201, moved.text
+    old = await desk.rule(seed["id"])  # it decided every day up to this one
+    assert old["retired_reason"] == f"revised: superseded by rule {moved.json()['id']} from {desk.clock.today()}"
+    assert old["retired_at"] == moved.json()["created_at"]
+    assert await desk.decision() == ("recognised", None, moved.json()["id"])
 
 
 @pytest.mark.parametrize(
@@ -175,6 +204,47 @@ async def test_a_revision_keeps_the_question_it_answers_and_a_refused_one_writes
         "/v1/recognition/rules", params={"include_retired": "true", "limit": 1}, headers=await desk.admin()
     )
     assert listed.json()["count"] == 172
+
+
+async def test_rule_writers_at_once_queue_instead_of_deadlocking(desk: Desk, backend: str) -> None:
+    """A retirement locks its rule's row; a creation for the same regions retires versions that gave way. Both take
+    the rule writers' lock before any row, so neither waits on the other's row while holding what it needs. Here the
+    lock is held from outside while a creation and then a retirement queue for it, and let go."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers: nothing overlaps")
+    seed = await desk.seed()
+    begun = (await desk.revise(seed["id"], 1)).json()
+    desk.clock.advance(timedelta(days=1))  # the seed version gave way; no write has filed it yet
+    admin = await desk.admin()
+    other = rule_body(catalogue_codes=["ENG-EAI"], levels=["senior"], decision="not_recognised", equivalent=None)
+    waiting = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    async with desk.app.state.engine.connect() as holder:
+        await holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": rules.WRITERS_LOCK})
+        await holder.commit()
+
+        async def queued(count: int) -> None:
+            for _attempt in range(500):
+                if (await holder.execute(waiting)).scalar_one() == count:
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError(f"{count} writer(s) never queued for the lock")
+
+        create = asyncio.create_task(desk.client.post("/v1/recognition/rules", json=other, headers=admin))
+        await queued(1)
+        body = {"reason": "x"}
+        retire = asyncio.create_task(
+            desk.client.post(f"/v1/recognition/rules/{seed['id']}/retire", json=body, headers=admin)
+        )
+        await queued(2)
+        await holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": rules.WRITERS_LOCK})
+        await holder.commit()
+        created, retired = await create, await retire
+    assert created.status_code == 201, created.text
+    assert_problem(retired, 409, slug="illegal-transition")  # the creation filed the seed version as superseded
+    assert (await desk.rule(seed["id"]))["retired_reason"].startswith(f"revised: superseded by rule {begun['id']}")
 
 
 async def test_two_revisions_of_one_rule_at_once_leave_one(desk: Desk) -> None:
