@@ -53,6 +53,10 @@ BARE_CR = _(
     "a line break in double quotes"
 )
 EXTRA_VALUES = _("more values than header columns")
+UNCLOSED_QUOTE = _(
+    "opens a double quote that is never closed, so every line after it was read into this value: close the quote, "
+    "or double a quote that is part of the value"
+)
 _ECHOED_CHARACTERS = 1024  # of an unreadable record, kept for the rejected-rows file
 # What a byte that is not UTF-8 becomes when decoded with surrogateescape.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -83,7 +87,9 @@ def utf8_lines(data: bytes) -> io.StringIO:
 def read_csv(lines: Iterable[str]) -> tuple[list[str], Iterator[list[str] | Unreadable]]:
     """The header, then each record as its cells or as Unreadable. Blank lines are skipped."""
     source = _Taken(lines)
-    reader = csv.reader(source)
+    # strict: a double quote opened and never closed is an error at the end of the file, not a value that silently
+    # swallowed every line after it; nor is a quote followed by more text in the same cell taken as it comes.
+    reader = csv.reader(source, strict=True)
     try:
         header = next(reader, [])
     except csv.Error as exc:
@@ -144,10 +150,15 @@ def rows_from_records(
 
 
 def check_header(header: list[str]) -> None:
-    """Refuses a header without every required column or with a column that is not one of CSV_COLUMNS, naming both
-    kinds in the detail (``missing: level; unexpected: lvl``) and each column in ``errors``."""
+    """Refuses a header naming a column twice, or without every required column or with a column that is not one of
+    CSV_COLUMNS, naming both kinds in the detail (``missing: level; unexpected: lvl``) and each column in ``errors``."""
     missing = [c for c in CSV_COLUMNS if c not in header and c not in _OPTIONAL_COLUMNS]
     unknown = [_column_label(i, c) for i, c in enumerate(header) if c not in CSV_COLUMNS]
+    repeated = sorted({c for c in header if c in CSV_COLUMNS and header.count(c) > 1}, key=header.index)
+    if repeated:  # which of two values would count is anyone's guess
+        errors = [FieldError(field=c, message=_("column given more than once"), row=0) for c in repeated]
+        detail = _("the CSV header names a column more than once: {columns}", columns=", ".join(repeated))
+        raise BatchRejected(detail, errors=errors)
     if not missing and not unknown:
         return
     errors = [FieldError(field=c, message=_("column missing from the CSV header"), row=0) for c in missing]
@@ -259,10 +270,10 @@ class _Taken:
 def _structural_problem(text: str, exc: csv.Error) -> tuple[int | None, str]:
     """(column, message) for a record the csv reader refused: which cell is too long or holds a bare CR."""
     limit = csv.field_size_limit()
-    column, length, quoted = 0, 0, False
+    column, length, quoted, opened = 0, 0, False, 0
     for index, char in enumerate(text):
         if char == '"':
-            quoted = not quoted
+            quoted, opened = not quoted, column
             continue
         if char == "," and not quoted:
             column, length = column + 1, 0
@@ -272,6 +283,12 @@ def _structural_problem(text: str, exc: csv.Error) -> tuple[int | None, str]:
         length += 1
         if length > limit:
             return column, _("is longer than {limit} characters, the most a CSV value may hold", limit=limit)
+    if quoted:
+        return opened, UNCLOSED_QUOTE
+    if "expected after" in str(exc):  # strict mode: '"ab"c'
+        return None, _(
+            "has text after a closing double quote: put the whole value in double quotes and double each quote in it"
+        )
     return None, _("cannot be read as CSV ({reason})", reason=str(exc))
 
 

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from registry.certificates import imports
 from registry.certificates.rows import CSV_COLUMNS
+from registry.errors import BatchRejected
 from tests.checks import assert_problem, leaves_no_trace, row_counts
 from tests.factories import bearer, certificate_body, ready_issuer, resident_id
 
@@ -66,6 +67,8 @@ BAD_CSV = [
         "a NUL byte in the identity number", _line(holder_id_number="11010519880712\x00001"), "holder.id_number", ""
     ),
     BadCsv("more values than columns", _line(evaluation_batch="B1,extra"), "row", "more values than header columns"),
+    BadCsv("a double quote never closed", _line(holder_name='"学员二'), "holder.name", "never closed"),
+    BadCsv("text after a closing double quote", _line(holder_name='"张"三'), "row", "after a closing double quote"),
 ]
 
 
@@ -96,6 +99,50 @@ async def test_unreadable_csv_is_refused_alike_by_upload_and_import(
     [rejected] = list(csv.DictReader(io.StringIO(rejected_text, newline="")))
     assert rejected["row"] == "2"
     assert f"{case.field}: {message}" in rejected["reasons"]
+
+
+async def test_a_quote_never_closed_takes_the_rows_after_it_and_is_refused_not_issued_in_part(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Before, the csv reader read to the end of the file inside the quote without complaint: the upload's 422 named
+    only row 2 (its name "at most 64 characters"), and the import issued row 1 and reported two rows of five."""
+    token = await ready_issuer(app, client)
+    content = _file(_line(), _line(holder_name='"学员二'), _line(), _line(), _line())
+    headers = {**bearer(token), "Content-Type": "text/csv", "Idempotency-Key": "open-quote"}
+    response = await leaves_no_trace(app, client.post("/v1/certificate-batches", content=content, headers=headers))
+    problem = assert_problem(response, 422, slug="batch-rejected", field="holder.name", message="never closed")
+    assert _errors_of_row(problem, 2) == {"holder.name": problem["errors"][0]["message"]}, problem["errors"]
+
+    path = tmp_path / "open-quote.csv"
+    path.write_bytes(content)
+    summary = await imports.run_import(app.state.context, app.state.sessions, path=path, issuer_code=ISSUER)
+    assert (summary.issued, summary.rejected) == (1, 1)
+    [rejected] = list(csv.DictReader(io.StringIO(path.with_suffix(".rejected.csv").read_text(encoding="utf-8"))))
+    assert "never closed" in rejected["reasons"]
+
+
+@pytest.mark.parametrize("column", ["level", "holder_id_number", "valid_until"])
+async def test_a_header_naming_a_column_twice_is_refused_by_upload_and_import(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path, column: str
+) -> None:
+    """Before, the last of the two values counted: a certificate was issued at the level of the second column."""
+    token = await ready_issuer(app, client)
+    line = _line()
+    value = line.rstrip(b"\n").split(b",")[CSV_COLUMNS.index(column)]
+    content = (
+        _file(line).replace(b"\n", f",{column}\n".encode(), 1).replace(line, line.rstrip(b"\n") + b"," + value + b"\n")
+    )
+    headers = {**bearer(token), "Content-Type": "text/csv", "Idempotency-Key": f"twice-{column}"}
+    response = await leaves_no_trace(app, client.post("/v1/certificate-batches", content=content, headers=headers))
+    problem = assert_problem(response, 422, slug="batch-rejected", field=column, message="more than once")
+    assert problem["errors"][0]["row"] == 0
+
+    path = tmp_path / "twice.csv"
+    path.write_bytes(content)
+    before = await row_counts(app)
+    with pytest.raises(BatchRejected, match=f"more than once: {column}"):
+        await imports.run_import(app.state.context, app.state.sessions, path=path, issuer_code=ISSUER)
+    assert await row_counts(app) == before
 
 
 async def test_a_header_that_is_not_utf8_is_refused_naming_the_header(app: FastAPI, client: httpx.AsyncClient) -> None:
