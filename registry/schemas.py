@@ -18,9 +18,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from registry.i18n import _
 
@@ -140,3 +142,21 @@ def person_name_key(name: str) -> str:
     """How names are compared in public verification: compatibility-normalised, case- and space-insensitive, every
     middle-dot look-alike (and a full stop) the same dot."""
     return "".join(unicodedata.normalize("NFKC", name).translate(_COMPARED_DOTS).casefold().split())
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: object) -> object:
+    """A day as the API writes it, ``YYYY-MM-DD`` (or a ``date`` made by the code). Pydantic alone also takes a number
+    of seconds since 1970, ``20260630`` read as seconds, an Excel serial or a datetime at midnight: each is refused
+    here, the same way whether it came in JSON, a CSV cell or a query parameter."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        return value  # pydantic then checks it is a real calendar day
+    raise PydanticCustomError("date_type", "use YYYY-MM-DD")
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+"""A calendar day given to the registry: ``YYYY-MM-DD`` only."""

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints, model_validator
 from registry.catalogue.models import CertType
 from registry.errors import FieldValueError
 from registry.i18n import _
-from registry.schemas import Code, StrictInput, Text64, Text128, Text256
+from registry.schemas import Code, Day, StrictInput, Text64, Text128, Text256
 
 OccupationCode = Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
 LevelCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
@@ -25,8 +25,8 @@ class CatalogueEntryCreate(StrictInput):
     name_en: Text128
     occupation_code: OccupationCode | None = None
     levels: Annotated[list[LevelCode], Field(min_length=1, max_length=8)]
-    effective_from: date
-    effective_until: date | None = None
+    effective_from: Day
+    effective_until: Day | None = None
     basis: Text256 | None = None
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ from registry.errors import FieldValueError, InvalidIdentityNumber
 from registry.holders.identity import IdType, normalize_id_number
 from registry.holders.schemas import checked_id_number
 from registry.i18n import _, message_of
-from registry.schemas import Code, PersonName, StrictInput, Text256, Text500
+from registry.schemas import Code, Day, PersonName, StrictInput, Text256, Text500
 
 # A label the body gives its evaluation round; printable, so it can be typed and searched for.
 EvaluationBatch = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")]
@@ -35,8 +35,8 @@ class CertificateIssue(StrictInput):
     catalogue_code: Code
     level: LevelCode
     holder: HolderIn
-    awarded_on: date
-    valid_until: date | None = None
+    awarded_on: Day
+    valid_until: Day | None = None
     evaluation_batch: EvaluationBatch | None = None
 
 
@@ -95,8 +95,8 @@ class CertificateFilters(BaseModel):
     evaluation_batch: EvaluationBatch | None = Field(
         default=None, description="only this evaluation round, exactly as it was given at issuance"
     )
-    awarded_from: date | None = Field(default=None, description="awarded on or after this day (YYYY-MM-DD)")
-    awarded_to: date | None = Field(default=None, description="awarded on or before this day (YYYY-MM-DD)")
+    awarded_from: Day | None = Field(default=None, description="awarded on or after this day (YYYY-MM-DD)")
+    awarded_to: Day | None = Field(default=None, description="awarded on or before this day (YYYY-MM-DD)")
     holder_name: PersonName | None = Field(
         default=None, description="the holder's exact name; with `holder_id_type` and `holder_id_number`"
     )
@@ -184,8 +184,8 @@ class Correction(StrictInput):
     holder_name: PersonName | None = None
     catalogue_code: Code | None = None
     level: LevelCode | None = None
-    awarded_on: date | None = None
-    valid_until: date | None = None
+    awarded_on: Day | None = None
+    valid_until: Day | None = None
     evaluation_batch: EvaluationBatch | None = None
 
     @model_validator(mode="after")

@@ -16,15 +16,15 @@ from registry.issuers.credit_code import normalize_credit_code
 from registry.issuers.models import IssuerKind, IssuerStatus
 from registry.keys.models import SigningKey
 from registry.keys.signers import DEFAULT_ALGORITHM, SigningAlgorithm, algorithm
-from registry.schemas import Code, StrictInput, Text128, Text256
+from registry.schemas import Code, Day, StrictInput, Text128, Text256
 
 
 class FiledScopeIn(StrictInput):
     cert_type: CertType
     catalogue_codes: Annotated[list[Code], Field(min_length=1, max_length=500)]
     levels: Annotated[list[LevelCode], Field(min_length=1, max_length=8)]
-    valid_from: date
-    valid_until: date | None = None
+    valid_from: Day
+    valid_until: Day | None = None
 
     @field_validator("valid_until")
     @classmethod
@@ -65,7 +65,7 @@ class ScopeAmendment(StrictInput):
     cert_type: CertType
     catalogue_codes: Annotated[list[Code], Field(max_length=500)]
     levels: Annotated[list[LevelCode], Field(max_length=8)]
-    effective_from: date = Field(description="the first day of the new version; after today (China Standard Time)")
+    effective_from: Day = Field(description="the first day of the new version; after today (China Standard Time)")
     basis: Text256 = Field(description="the filing document the amendment rests on, e.g. 津人社备〔2026〕12号")
 
     @model_validator(mode="after")

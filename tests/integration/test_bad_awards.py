@@ -167,6 +167,12 @@ BAD_AWARDS = [
     BadAward("award before 1949-10-01", "awarded_on", 422, "1949-10-01", _set(awarded_on="1949-09-30")),
     BadAward("validity ends before award", "valid_until", 422, "after awarded_on", _set(valid_until="2026-06-29")),
     BadAward("validity ends on award day", "valid_until", 422, "after awarded_on", _set(valid_until="2026-06-30")),
+    # Pydantic alone took these as days: a number as seconds since 1970 (20260630 too), a datetime at midnight.
+    BadAward("award day as Unix seconds", "awarded_on", 422, "YYYY-MM-DD", _set(awarded_on=1782777600)),
+    BadAward("award day as YYYYMMDD", "awarded_on", 422, "YYYY-MM-DD", _set(awarded_on="20260630")),
+    BadAward("award day as a datetime", "awarded_on", 422, "YYYY-MM-DD", _set(awarded_on="2026-06-30T00:00:00Z")),
+    BadAward("award day in full-width digits", "awarded_on", 422, "YYYY-MM-DD", _set(awarded_on="２０２６-０６-３０")),
+    BadAward("validity end as 0", "valid_until", 422, "YYYY-MM-DD", _set(valid_until=0)),
     # the filed scope: each refusal names its real cause (entry, level or date) and what the filing does hold
     BadAward(
         "level outside the filing",
