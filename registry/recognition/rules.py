@@ -214,7 +214,9 @@ async def _settle(session: AsyncSession, actor: Actor, live: list[RecognitionRul
         began = max(datetime.combine(successor.effective_from, time(), clock.CHINA_STANDARD_TIME), successor.created_at)
         day = began.astimezone(clock.CHINA_STANDARD_TIME).date().isoformat()
         reason = f"revised: superseded by rule {successor.id} from {day}"
-        await _retire(session, actor, rule, reason, at=began, by=successor.created_by)
+        # Filed now, by whoever writes: the record says who made the revision and when the version stopped deciding.
+        ended = {"retired_by": successor.created_by, "retired_at": began.isoformat()}
+        await _retire(session, actor, rule, reason, at=began, by=successor.created_by, details=ended)
     return [rule for rule in live if rule.retired_at is None]
 
 
@@ -304,19 +306,17 @@ async def _hand_over(
     session: AsyncSession, actor: Actor, old: RecognitionRule, new: RecognitionRule, live: list[RecognitionRule]
 ) -> list[int]:
     """``new`` replaces ``old``. A version that never took effect is replaced at once, and the versions it was to
-    replace (still deciding) wait for ``new`` instead (their ids are returned); one in force stays until ``new``
-    begins."""
+    replace (still deciding) wait for ``new`` instead; one in force stays until ``new`` begins. Returns the ids of the
+    versions left waiting for ``new``."""
     today = clock.today()
     old.superseded_by = new.id
-    waiting: list[int] = []
     if today < old.effective_from or new.effective_from <= today:
         await _retire(session, actor, old, f"revised: superseded by rule {new.id}")
         for rule in live:
-            if rule.superseded_by == old.id and rule.retired_at is None and rule.id is not None:
+            if rule.superseded_by == old.id and rule.retired_at is None:
                 rule.superseded_by = new.id
-                waiting.append(rule.id)
     await _settle(session, actor, [*live, new])
-    return waiting
+    return [rule.id for rule in live if rule.superseded_by == new.id and rule.retired_at is None and rule.id]
 
 
 async def _retire(
@@ -327,7 +327,7 @@ async def _retire(
     *,
     at: datetime | None = None,
     by: str | None = None,
-    details: dict[str, object] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> None:
     """Retire ``rule`` (``at``/``by``: when and by whom it ended, if not now and by ``actor``), with its audit
     record."""
@@ -342,7 +342,7 @@ async def _retire(
         object_type="recognition_rule",
         object_id=str(rule.id),
         purpose="recognition rule maintenance",
-        details={"reason": reason} | (details or {}),
+        details={"reason": reason, **(details or {})},
     )
 
 
@@ -385,6 +385,9 @@ async def retire(session: AsyncSession, *, actor: Actor, rule_id: int, reason: s
     reverted = [other for other in live if other.superseded_by == rule.id and other.retired_at is None]
     for other in reverted:
         other.superseded_by = None
+    # A version ended by hand is replaced by nothing: a revision of it still pending begins on its own day, after a gap.
+    if any(other.id == rule.superseded_by for other in live):
+        rule.superseded_by = None
     await _retire(session, actor, rule, reason, details={"decide_on": [o.id for o in reverted]} if reverted else None)
     return (await publish(session, [rule]))[0]
 

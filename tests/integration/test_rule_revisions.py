@@ -4,7 +4,7 @@ revision not yet begun can be withdrawn or moved, and one that has begun cannot 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from registry.clock import CHINA_STANDARD_TIME
 from registry.recognition import rules
 from tests.checks import assert_problem
 from tests.conftest import RegistryClock
@@ -61,15 +62,18 @@ class Desk:
         body.update(conditions_en=None, effective_from=starts.isoformat(), **overrides)
         return await self.client.post(f"/v1/recognition/rules/{rule_id}/revise", json=body, headers=await self.admin())
 
-    async def retirements(self) -> dict[str, dict[str, Any]]:
-        """The audit log's rule retirements, by rule id."""
-        params: dict[str, str | int] = {"action": "recognition.rule_retired", "limit": 500}
+    async def audited(self, action: str) -> dict[str, dict[str, Any]]:
+        """The audit log's records of ``action`` (one per rule), their details by rule id."""
+        params: dict[str, str | int] = {"action": action, "limit": 500}
         response = await self.client.get("/v1/audit", params=params, headers=await self.admin())
         assert response.status_code == 200, response.text
         records = response.json()["data"]
         found = {record["object_id"]: record["details"] for record in records}
-        assert len(found) == len(records), records  # one record per retirement
+        assert len(found) == len(records), records  # one record per rule
         return found
+
+    async def retirements(self) -> dict[str, dict[str, Any]]:
+        return await self.audited("recognition.rule_retired")
 
     async def retire(self, rule_id: int) -> httpx.Response:
         body = {"reason": "撤回修订"}
@@ -94,6 +98,8 @@ async def test_the_old_version_decides_until_a_revision_dated_ahead_begins(desk:
     assert old["effective_until"] == seed["effective_until"]  # the old version's own record is not edited
     assert await desk.decision() == ("conditional", None, seed["id"])  # not no_rule in between
     assert_problem(await desk.revise(seed["id"], 5), 409, slug="illegal-transition")  # revise the pending one
+    revision = (await desk.audited("recognition.rule_revised"))[str(new["id"])]
+    assert revision["replaces_when_it_begins"] == [seed["id"]]
 
     desk.clock.advance(timedelta(days=9))
     assert await desk.decision() == ("conditional", None, seed["id"])  # its last day
@@ -112,7 +118,9 @@ async def test_the_old_version_decides_until_a_revision_dated_ahead_begins(desk:
     assert old["status"] == "retired"
     assert old["retired_reason"] == f"revised: superseded by rule {new['id']} from {new['effective_from']}"
     assert old["retired_at"] == f"{desk.clock.today() - timedelta(days=1)}T16:00:00Z"  # its successor's first day began
-    assert (await desk.retirements())[str(seed["id"])]["reason"] == old["retired_reason"]
+    filed = (await desk.retirements())[str(seed["id"])]  # filed during another's write: says who and when
+    assert filed["reason"] == old["retired_reason"]
+    assert (filed["retired_by"], filed["retired_at"]) == (new["created_by"], f"{new['effective_from']}T00:00:00+08:00")
     assert await desk.decision() == ("recognised", None, new["id"])
 
 
@@ -178,9 +186,26 @@ async def test_a_pending_revision_moved_into_the_past_ends_the_old_version_today
     moved = await desk.revise(pending["id"], -30)
     assert moved.status_code == 201, moved.text
     old = await desk.rule(seed["id"])  # it decided every day up to this one
-    assert old["retired_reason"] == f"revised: superseded by rule {moved.json()['id']} from {desk.clock.today()}"
+    made = datetime.fromisoformat(moved.json()["created_at"]).astimezone(CHINA_STANDARD_TIME).date()
+    assert old["retired_reason"] == f"revised: superseded by rule {moved.json()['id']} from {made}"
     assert old["retired_at"] == moved.json()["created_at"]
+    # Nothing waits for the moved revision: the version it replaces was filed as retired in the same request.
+    assert "replaces_when_it_begins" not in (await desk.audited("recognition.rule_revised"))[str(moved.json()["id"])]
     assert await desk.decision() == ("recognised", None, moved.json()["id"])
+
+
+async def test_a_version_retired_by_hand_names_no_successor_and_its_pending_revision_begins_on_its_day(
+    desk: Desk,
+) -> None:
+    seed = await desk.seed()
+    pending = (await desk.revise(seed["id"], 5)).json()
+    assert (await desk.retire(seed["id"])).status_code == 200
+    old = await desk.rule(seed["id"])
+    assert (old["status"], old["superseded_by"]) == ("retired", None)  # nothing took over from it
+    _, _, rule_id = await desk.decision()
+    assert rule_id not in {seed["id"], pending["id"]}  # the series-wide seed rule, until the revision begins
+    desk.clock.advance(timedelta(days=5))
+    assert await desk.decision() == ("recognised", None, pending["id"])
 
 
 @pytest.mark.parametrize(
