@@ -24,7 +24,8 @@ router = APIRouter(prefix="/v1/certificate-batches", tags=["certificates"])
 
 
 class BatchBody(StrictInput):
-    certificates: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=rows.MAX_ROWS)]
+    # Any item: one that is not an object is refused as its own row ("must be an object"), beside every other bad row.
+    certificates: Annotated[list[Any], Field(min_length=1, max_length=rows.MAX_ROWS)]
 
 
 _ROW_SCHEMA = {"$ref": "#/components/schemas/CertificateIssue"}
@@ -68,11 +69,16 @@ def _parse(media_type: str, raw: bytes) -> list[rows.Row]:
     return list(body.certificates)
 
 
+def _is_json(media_type: str) -> bool:
+    """JSON as a single request takes it (FastAPI): application/json or application/...+json."""
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 async def read_rows(request: Request, issuer: IssuerBeforeUpload) -> list[rows.Row]:
     """The uploaded rows — read only after the caller is known to be an issuer, and before the request's transaction
     opens, so a slow upload holds no lock. Parsing runs in a worker thread: 10,000 rows must not stall the loop."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in ("text/csv", "application/json"):
+    if media_type != "text/csv" and not _is_json(media_type):
         raise UnsupportedMediaType(_("content type {media_type} is not accepted", media_type=media_type or "none"))
     raw = await request.body()
     return await run_in_threadpool(_parse, media_type, raw)

@@ -88,6 +88,26 @@ async def test_one_bad_row_rejects_the_batch_and_every_bad_row_is_listed(
     assert await _count(app, "holders") == 0
 
 
+async def test_an_item_that_is_not_an_object_is_a_bad_row_listed_with_the_others(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Before, the first item that was not an object failed the whole body (validation-error, ``certificates.1``,
+    counted from 0) and the other rows went unchecked."""
+    issuer = await ready_issuer(app, client)
+    rows: list[Any] = _rows(6)
+    rows[1], rows[2], rows[4] = 5, None, "学员"
+    rows[3]["level"] = "clerk"
+    response = await client.post(
+        "/v1/certificate-batches", json={"certificates": rows}, headers={**bearer(issuer), "Idempotency-Key": "items"}
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"].endswith("/batch-rejected")
+    assert {(e["row"], e["field"]) for e in problem["errors"]} == {(2, "row"), (3, "row"), (4, "level"), (5, "row")}
+    assert {e["message"] for e in problem["errors"] if e["field"] == "row"} == {"must be an object"}
+    assert await _count(app, "certificates") == 0
+
+
 async def test_csv_batch_and_dry_run(app: FastAPI, client: httpx.AsyncClient) -> None:
     issuer = await ready_issuer(app, client)
     buffer = io.StringIO()
