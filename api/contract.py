@@ -3,7 +3,7 @@
 
 FastAPI documents what a route declares; the statuses that middleware and shared dependencies add (413 from the body
 cap, 429 from the rate limits, 401/403 from authentication, 404 for a path naming something, 422 for a query parameter
-holding a control character, 503 when the database is unreachable) are added here, in one place, from what each
+holding a control character, 415 for a JSON body sent as another format, 503 when the database is unreachable) are added here, in one place, from what each
 operation is: so the document cannot drift from the code a route at a time. ``tests/integration/test_contract.py``
 holds the service to it with schemathesis.
 """
@@ -64,8 +64,11 @@ NO_DATABASE = frozenset({("get", "/healthz"), ("get", "/v")})
 def statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
     """What an operation can answer besides what its route declares."""
     found: set[int] = {422}  # every operation: any query parameter holding a control character (api.guards)
-    if operation.get("requestBody"):
+    content = operation.get("requestBody", {}).get("content", {})
+    if content:
         found.add(413)
+    if "application/json" in content:  # a body in another format (api.errors: raw bytes where JSON was expected)
+        found.add(415)
     if operation.get("security"):
         found |= {401, 403}
     if "{" in path:

@@ -15,7 +15,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from registry.errors import PROBLEM_TYPE_BASE, InvalidInput, RegistryError, field_errors
+from registry.errors import PROBLEM_TYPE_BASE, InvalidInput, RegistryError, UnsupportedMediaType, field_errors
 from registry.faults import database_fault, unavailable
 from registry.i18n import Language, _, negotiate, translate
 
@@ -90,8 +90,15 @@ async def _registry_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    lang = language(request.scope)
+    if any(error["loc"] == ("body",) and isinstance(error.get("input"), bytes) for error in exc.errors()):
+        # FastAPI hands a JSON endpoint the raw bytes when the body is not declared JSON (text/plain, text/csv, no
+        # Content-Type): not a body that "must be an object", but a format the endpoint does not take.
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        refused = UnsupportedMediaType(_("content type {media_type} is not accepted", media_type=media_type or "none"))
+        return registry_problem(refused, instance=request.url.path, lang=lang)
     invalid = InvalidInput.fields(field_errors(exc.errors()))
-    return registry_problem(invalid, instance=request.url.path, lang=language(request.scope))
+    return registry_problem(invalid, instance=request.url.path, lang=lang)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
