@@ -235,6 +235,8 @@ def validation_message(error: Mapping[str, Any]) -> str:
         return _FIXED[kind]
     if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
         return _("must not be empty")
+    if kind in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        kind = "string_" + kind  # text whose length is checked after a validator of ours: characters, not items
     if kind in _LENGTH:
         key, message = _LENGTH[kind]
         return Message(message.template, **{key: ctx.get(key)})

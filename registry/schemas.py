@@ -109,20 +109,20 @@ Text256 = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterV
 Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))]
 
 
-def _one_line(value: object) -> object:
+def one_line(value: object) -> object:
     """Text typed on several lines (a question's purpose, a rule's conditions) read as one line: its line breaks and
     tabs become single spaces before ``_cleaner`` judges it, which refuses them in a name or a label."""
     return " ".join(value.split()) if isinstance(value, str) else value
 
 
 FlowingText200 = Annotated[
-    str, BeforeValidator(_one_line), StringConstraints(min_length=1, max_length=200), AfterValidator(_cleaner(200))
+    str, BeforeValidator(one_line), StringConstraints(min_length=1, max_length=200), AfterValidator(_cleaner(200))
 ]
 FlowingText500 = Annotated[
-    str, BeforeValidator(_one_line), StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))
+    str, BeforeValidator(one_line), StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))
 ]
 FlowingText1000 = Annotated[
-    str, BeforeValidator(_one_line), StringConstraints(min_length=1, max_length=1000), AfterValidator(_cleaner(1000))
+    str, BeforeValidator(one_line), StringConstraints(min_length=1, max_length=1000), AfterValidator(_cleaner(1000))
 ]
 PersonName = Annotated[
     str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64, person_name=True))

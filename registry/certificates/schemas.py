@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator, model_validator
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
@@ -16,10 +16,14 @@ from registry.errors import FieldValueError, InvalidIdentityNumber
 from registry.holders.identity import IdType, normalize_id_number
 from registry.holders.schemas import checked_id_number
 from registry.i18n import _, message_of
-from registry.schemas import Code, Day, PersonName, StrictInput, Text256, Text500
+from registry.schemas import Code, Day, PersonName, StrictInput, Text256, Text500, one_line
 
 # A label the body gives its evaluation round; printable, so it can be typed and searched for.
-EvaluationBatch = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")]
+# White space runs become one space and ends are trimmed ("   " is empty; " 2026  X " is "2026 X"), so a round is
+# stored, searched and printed the same however it was typed.
+EvaluationBatch = Annotated[
+    str, BeforeValidator(one_line), StringConstraints(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")
+]
 
 
 class HolderIn(StrictInput):

@@ -136,6 +136,7 @@ BAD_AWARDS = [
         lambda body: {**body, "holder": {k: v for k, v in body["holder"].items() if k != "name"}},
     ),
     BadAward("65-character batch label", "evaluation_batch", 422, "64 characters", _set(evaluation_batch="B" * 65)),
+    BadAward("a blank batch label", "evaluation_batch", 422, "must not be empty", _set(evaluation_batch="   ")),
     BadAward("unknown field", "colour", 422, "unknown field", _set(colour="red"), in_csv=False),
     BadAward(
         "unknown holder field",

@@ -315,3 +315,13 @@ async def test_an_admins_export_covers_every_body_and_is_audited(client: httpx.A
     assert 'filename="certificates-all-' in response.headers["content-disposition"]
     records = await audit_records(client, bodies.admin, "certificate.exported")
     assert [(record["purpose"], record["object_id"]) for record in records] == [(PURPOSE, "*")]
+
+
+async def test_a_round_label_is_stored_and_found_with_its_white_space_collapsed(
+    client: httpx.AsyncClient, bodies: Bodies
+) -> None:
+    """Before, " 2026  R2 " was stored as typed, and a search for "2026 R2" did not find it."""
+    issued = await issued_certificate(client, bodies.mine, holder=holder(), evaluation_batch=" 2026\u3000 R2 ")
+    assert issued["evaluation_batch"] == "2026 R2"
+    for asked in ("2026 R2", "  2026   R2"):
+        assert await numbers(client, bodies.mine, evaluation_batch=asked) == {issued["number"]}

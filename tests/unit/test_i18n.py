@@ -149,3 +149,22 @@ def test_an_unexpected_pydantic_error_keeps_its_own_words_without_the_value() ->
     said = validation_message({"type": "made_up", "msg": "Input should be shiny", "input": "110105198807120016"})
     assert isinstance(said, Message)
     assert said == "is not valid: Input should be shiny"
+
+
+def test_text_measured_after_a_validator_of_ours_is_counted_in_characters_not_items() -> None:
+    """Pydantic reports a length checked after a BeforeValidator (a round label, a rule's conditions) as ``too_long``,
+    the error for lists: it said "at most 64 items" of a 65-character label."""
+    from registry.certificates.schemas import EvaluationBatch
+    from registry.recognition.schemas import RuleCreate
+
+    class Labelled(BaseModel):
+        label: EvaluationBatch
+
+    for model, data, field, words in (
+        (Labelled, {"label": "B" * 65}, "label", "at most 64 characters"),
+        (RuleCreate, {"conditions_zh": "条" * 501}, "conditions_zh", "at most 500 characters"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            model.model_validate(data)
+        named = {error.field: str(error.message) for error in field_errors(refused.value.errors())}
+        assert named[field] == words, named
