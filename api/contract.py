@@ -3,9 +3,9 @@
 
 FastAPI documents what a route declares; the statuses that middleware and shared dependencies add (413 from the body
 cap, 429 from the rate limits, 401/403 from authentication, 404 for a path naming something, 422 for a query parameter
-holding a control character, 415 for a JSON body sent as another format, 503 when the database is unreachable) are added here, in one place, from what each
-operation is: so the document cannot drift from the code a route at a time. ``tests/integration/test_contract.py``
-holds the service to it with schemathesis.
+holding a control character, 415 for a JSON body sent as another format, 503 when the database is unreachable) are
+added here, in one place, from what each operation is: so the document cannot drift from the code a route at a time.
+``tests/integration/test_contract.py`` holds the service to it with schemathesis.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.message
 import json
 from typing import Annotated, Any
 
@@ -77,9 +78,13 @@ def _is_json(media_type: str) -> bool:
 async def read_rows(request: Request, issuer: IssuerBeforeUpload) -> list[rows.Row]:
     """The uploaded rows — read only after the caller is known to be an issuer, and before the request's transaction
     opens, so a slow upload holds no lock. Parsing runs in a worker thread: 10,000 rows must not stall the loop."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    message = email.message.Message()
+    message["content-type"] = request.headers.get("content-type", "")
+    media_type, charset = message.get_content_type() if message["content-type"] else "", message.get_content_charset()
     if media_type != "text/csv" and not _is_json(media_type):
         raise UnsupportedMediaType(_("content type {media_type} is not accepted", media_type=media_type or "none"))
+    if charset not in (None, "utf-8", "utf8"):  # read as UTF-8 anyway, every cell would be "not UTF-8"
+        raise UnsupportedMediaType(_("charset {charset} is not accepted: send UTF-8", charset=charset))
     raw = await request.body()
     return await run_in_threadpool(_parse, media_type, raw)
 

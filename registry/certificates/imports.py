@@ -111,10 +111,13 @@ async def prepare(sessions: async_sessionmaker[AsyncSession], *, path: Path, iss
     (NotFound) and may issue (Forbidden)."""
     try:
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
-            header = rows.read_csv(handle)[0]
+            header, records = rows.read_csv(handle)
+            empty = next(records, None) is None
     except OSError as exc:
         raise InvalidInput.field("file", _("cannot be read: {reason}", reason=exc.strerror or str(exc))) from None
     rows.check_header(header)
+    if empty:  # as a batch with no rows is refused: an import that issued nothing must not say "every row issued"
+        raise InvalidInput.field("file", _("has no rows under its header"))
     async with transaction(sessions) as session:
         issuer = await issuers.get_by_code(session, issuer_code)
     if issuer is None:

@@ -22,7 +22,7 @@ from registry.schemas import Code, Day, PersonName, StrictInput, Text256, Text50
 # White space runs become one space and ends are trimmed ("   " is empty; " 2026  X " is "2026 X"), so a round is
 # stored, searched and printed the same however it was typed.
 EvaluationBatch = Annotated[
-    str, BeforeValidator(one_line), StringConstraints(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$"), BeforeValidator(one_line)
 ]
 
 

@@ -18,7 +18,7 @@ from cli.main import IMPORT_EXIT_CODES
 from cli.main import app as cli_app
 from registry.certificates import imports
 from registry.db import transaction
-from registry.errors import BatchRejected
+from registry.errors import BatchRejected, InvalidInput
 from tests.checks import assert_problem
 from tests.conftest import MASTER_KEY
 from tests.factories import admin_token, bearer, create_issuer, ready_issuer, resident_id
@@ -212,6 +212,23 @@ async def test_an_empty_file_is_a_header_mismatch_naming_every_required_column(
     required = "cert_type, catalogue_code, level, holder_name, holder_id_type, holder_id_number, awarded_on"
     assert str(refused.value) == f"the CSV header does not match: missing: {required}"
     assert _listing(folder) == ["empty.csv"]
+
+
+async def test_a_file_with_a_header_and_no_rows_is_refused_before_any_file_is_written(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """As a batch with no rows is refused: before, the import said 0 rows, 0 issued, exit 0 ("every row issued")."""
+    await create_issuer(client, await admin_token(app, client))
+    folder = _folder(tmp_path)
+    path = folder / "header-only.csv"
+    _write(path, 1)
+    path.write_text(path.read_text(encoding="utf-8").splitlines(keepends=True)[0] + "\n\n", encoding="utf-8")
+    with pytest.raises(InvalidInput) as refused:
+        await imports.run_import(app.state.context, app.state.sessions, path=path, issuer_code="BJ-AI-COMMITTEE")
+    assert [(error.field, str(error.message)) for error in refused.value.errors] == [
+        ("file", "has no rows under its header")
+    ]
+    assert _listing(folder) == ["header-only.csv"]
 
 
 async def test_a_batch_upload_header_mismatch_names_the_columns_alike(

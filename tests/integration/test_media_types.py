@@ -47,3 +47,18 @@ async def test_a_json_array_sent_as_json_is_still_422_naming_the_body(app: FastA
     token = await ready_issuer(app, client)
     response = await client.post("/v1/certificates", json=[certificate_body()], headers=bearer(token))
     assert_problem(response, 422, field="body", message="must be an object")
+
+
+@pytest.mark.parametrize("charset", ["gbk", "GB18030", "latin-1"])
+async def test_a_batch_in_a_charset_other_than_utf8_is_415_naming_it(
+    app: FastAPI, client: httpx.AsyncClient, charset: str
+) -> None:
+    """Before, the body was read as UTF-8 anyway and every Chinese cell was refused as "not UTF-8"."""
+    token = await ready_issuer(app, client)
+    headers = {**bearer(token), "Idempotency-Key": "charset", "Content-Type": f"text/csv; charset={charset}"}
+    response = await leaves_no_trace(app, client.post("/v1/certificate-batches", content=b"x", headers=headers))
+    problem = assert_problem(response, 415, slug="unsupported-media-type")
+    assert charset.lower() in problem["detail"]
+    headers["Content-Type"] = 'application/json; charset="UTF-8"'
+    batch = json.dumps({"certificates": [certificate_body()]}).encode()
+    assert (await client.post("/v1/certificate-batches", content=batch, headers=headers)).status_code == 201
