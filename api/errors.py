@@ -95,7 +95,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         # FastAPI hands a JSON endpoint the raw bytes when the body is not declared JSON (text/plain, text/csv, no
         # Content-Type): not a body that "must be an object", but a format the endpoint does not take.
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        refused = UnsupportedMediaType(_("content type {media_type} is not accepted", media_type=media_type or "none"))
+        refused = UnsupportedMediaType(
+            _("content type {media_type} is not accepted: send application/json", media_type=media_type or "none")
+        )
         return registry_problem(refused, instance=request.url.path, lang=lang)
     invalid = InvalidInput.fields(field_errors(exc.errors()))
     return registry_problem(invalid, instance=request.url.path, lang=lang)

@@ -190,7 +190,7 @@ class Gone(RegistryError):
 class UnsupportedMediaType(RegistryError):
     status = 415
     slug = "unsupported-media-type"
-    title = _("Send application/json or text/csv")
+    title = _("This body format is not accepted")
 
 
 class InvalidInput(RegistryError):

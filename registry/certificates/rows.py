@@ -270,9 +270,16 @@ class _Taken:
 def _structural_problem(text: str, exc: csv.Error) -> tuple[int | None, str]:
     """(column, message) for a record the csv reader refused: which cell is too long or holds a bare CR."""
     limit = csv.field_size_limit()
-    column, length, quoted, opened = 0, 0, False, 0
+    column, length, quoted, opened, escaped = 0, 0, False, 0, False
     for index, char in enumerate(text):
-        if char == '"':
+        if escaped:  # the second quote of a doubled one inside a quoted value: a quote in the value
+            escaped = False
+            length += 1
+            continue
+        if char == '"' and (quoted or length == 0):  # as the csv module reads: a quote opens only a value's start
+            if quoted and text[index + 1 : index + 2] == '"':
+                escaped = True
+                continue
             quoted, opened = not quoted, column
             continue
         if char == "," and not quoted:

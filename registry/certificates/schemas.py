@@ -24,6 +24,9 @@ from registry.schemas import Code, Day, PersonName, StrictInput, Text256, Text50
 EvaluationBatch = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$"), BeforeValidator(one_line)
 ]
+# A label asked for in a search, kept as typed: certificates issued before labels were collapsed (4 December 2026)
+# store theirs as given, and the label is signed, so it is never rewritten; a search matches both forms.
+EvaluationBatchAsGiven = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$")]
 
 
 class HolderIn(StrictInput):
@@ -96,8 +99,9 @@ class CertificateFilters(BaseModel):
     status: Status | None = Field(default=None, description="only certificates in this status")
     catalogue_code: Code | None = Field(default=None, description="only this catalogue entry, e.g. `ENG-AI`")
     level: LevelCode | None = Field(default=None, description="only this level, e.g. `associate_senior`")
-    evaluation_batch: EvaluationBatch | None = Field(
-        default=None, description="only this evaluation round, exactly as it was given at issuance"
+    evaluation_batch: EvaluationBatchAsGiven | None = Field(
+        default=None,
+        description="only this evaluation round, as it was given at issuance (white space runs count as one space)",
     )
     awarded_from: Day | None = Field(default=None, description="awarded on or after this day (YYYY-MM-DD)")
     awarded_to: Day | None = Field(default=None, description="awarded on or before this day (YYYY-MM-DD)")

@@ -34,6 +34,7 @@ from registry.holders.service import id_index
 from registry.i18n import _
 from registry.issuers.models import Issuer
 from registry.pagination import decode_cursor, encode_cursor
+from registry.schemas import one_line
 
 Row = tuple[Certificate, Issuer, CatalogueEntry, Level, Holder]
 
@@ -106,11 +107,13 @@ def _conditions(selection: Selection) -> list[ColumnElement[bool]]:
         (col(Certificate.status), selection.status),
         (col(Certificate.catalogue_code), selection.catalogue_code),
         (col(Certificate.level), selection.level),
-        (col(Certificate.evaluation_batch), selection.evaluation_batch),
         (col(Certificate.holder_name), selection.holder_name),
         (col(Holder.id_index), selection.holder_index),
     ]
     conditions = [column == value for column, value in wanted if value is not None]
+    if selection.evaluation_batch is not None:  # as typed, or collapsed as issuance now stores it
+        labels = {selection.evaluation_batch, str(one_line(selection.evaluation_batch))}
+        conditions.append(col(Certificate.evaluation_batch).in_(sorted(labels)))
     if selection.awarded_from is not None:
         conditions.append(col(Certificate.awarded_on) >= selection.awarded_from)
     if selection.awarded_to is not None:

@@ -69,6 +69,12 @@ BAD_CSV = [
     BadCsv("more values than columns", _line(evaluation_batch="B1,extra"), "row", "more values than header columns"),
     BadCsv("a double quote never closed", _line(holder_name='"学员二'), "holder.name", "never closed"),
     BadCsv("text after a closing double quote", _line(holder_name='"张"三'), "row", "after a closing double quote"),
+    BadCsv(
+        "a quote inside an unquoted value, then one never closed",
+        _line(holder_name='张"三', evaluation_batch='"2026'),
+        "evaluation_batch",
+        "never closed",
+    ),
 ]
 
 

@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from registry.certificates import export
+from registry.db import transaction
 from tests.checks import assert_problem, leaves_no_trace
 from tests.factories import (
     admin_token,
@@ -325,3 +327,14 @@ async def test_a_round_label_is_stored_and_found_with_its_white_space_collapsed(
     assert issued["evaluation_batch"] == "2026 R2"
     for asked in ("2026 R2", "  2026   R2"):
         assert await numbers(client, bodies.mine, evaluation_batch=asked) == {issued["number"]}
+
+
+async def test_a_label_stored_before_labels_were_collapsed_is_found_as_it_was_typed(
+    app: FastAPI, client: httpx.AsyncClient, bodies: Bodies
+) -> None:
+    """A label is signed, so one stored as typed (before 4 December 2026) is never rewritten: it is found as typed."""
+    issued = await issued_certificate(client, bodies.mine, holder=holder(), evaluation_batch="2026 OLD")
+    async with transaction(app.state.sessions) as session:
+        update = "UPDATE certificates SET evaluation_batch = '2026  OLD' WHERE number = :number"
+        await session.execute(text(update), {"number": issued["number"]})
+    assert await numbers(client, bodies.mine, evaluation_batch="2026  OLD") == {issued["number"]}

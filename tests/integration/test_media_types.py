@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from registry.certificates.rows import CSV_COLUMNS
 from tests.checks import assert_problem, leaves_no_trace
 from tests.factories import bearer, certificate_body, ready_issuer
 
@@ -49,8 +50,8 @@ async def test_a_json_array_sent_as_json_is_still_422_naming_the_body(app: FastA
     assert_problem(response, 422, field="body", message="must be an object")
 
 
-@pytest.mark.parametrize("charset", ["gbk", "GB18030", "latin-1"])
-async def test_a_batch_in_a_charset_other_than_utf8_is_415_naming_it(
+@pytest.mark.parametrize("charset", ["gbk", "GB18030", "latin-1", "no-such-charset"])
+async def test_a_csv_batch_in_a_charset_other_than_utf8_is_415_naming_it(
     app: FastAPI, client: httpx.AsyncClient, charset: str
 ) -> None:
     """Before, the body was read as UTF-8 anyway and every Chinese cell was refused as "not UTF-8"."""
@@ -58,7 +59,56 @@ async def test_a_batch_in_a_charset_other_than_utf8_is_415_naming_it(
     headers = {**bearer(token), "Idempotency-Key": "charset", "Content-Type": f"text/csv; charset={charset}"}
     response = await leaves_no_trace(app, client.post("/v1/certificate-batches", content=b"x", headers=headers))
     problem = assert_problem(response, 415, slug="unsupported-media-type")
-    assert charset.lower() in problem["detail"]
-    headers["Content-Type"] = 'application/json; charset="UTF-8"'
-    batch = json.dumps({"certificates": [certificate_body()]}).encode()
-    assert (await client.post("/v1/certificate-batches", content=batch, headers=headers)).status_code == 201
+    assert charset in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/csv; charset=UTF-8",
+        'text/csv; charset="utf-8"',
+        "text/csv; charset=utf_8",
+        "text/csv; charset=utf-8-sig",
+        "text/csv; charset=us-ascii",
+        "text/csv; charset=",
+        "application/json; charset=gbk",  # JSON is UTF-8 whatever its label, on a single request too
+    ],
+)
+async def test_utf8_under_any_name_ascii_or_no_label_is_read(
+    app: FastAPI, client: httpx.AsyncClient, content_type: str
+) -> None:
+    token = await ready_issuer(app, client)
+    row = certificate_body()
+    if content_type.startswith("text/csv"):
+        columns = list(CSV_COLUMNS)
+        cells = {
+            **{k: v for k, v in row.items() if k != "holder"},
+            **{f"holder_{k}": v for k, v in row["holder"].items()},
+        }
+        content = (",".join(columns) + "\n" + ",".join(str(cells.get(c) or "") for c in columns) + "\n").encode()
+    else:
+        content = json.dumps({"certificates": [row]}).encode()
+    headers = {**bearer(token), "Idempotency-Key": "utf8-names", "Content-Type": content_type}
+    response = await client.post("/v1/certificate-batches", content=content, headers=headers)
+    assert response.status_code == 201, response.text
+
+
+async def test_a_content_type_that_is_not_one_is_named_as_sent_on_single_and_batch(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    token = await ready_issuer(app, client)
+    headers = {**bearer(token), "Idempotency-Key": "named", "Content-Type": "json"}
+    for path in ("/v1/certificates", "/v1/certificate-batches"):
+        response = await client.post(path, content=b"{}", headers=headers)
+        problem = assert_problem(response, 415, slug="unsupported-media-type")
+        assert "content type json is not accepted" in problem["detail"], problem
+        assert problem["title"] == "This body format is not accepted"
+    assert "send application/json or text/csv" in problem["detail"]
+
+
+async def test_json_nested_past_the_interpreters_depth_is_422_not_500(app: FastAPI, client: httpx.AsyncClient) -> None:
+    token = await ready_issuer(app, client)
+    body = b'{"certificates": [' + b"[" * 5000 + b"]" * 5000 + b"]}"
+    headers = {**bearer(token), "Idempotency-Key": "deep", "Content-Type": "application/json"}
+    response = await client.post("/v1/certificate-batches", content=body, headers=headers)
+    assert_problem(response, 422, field="body", message="not valid JSON")
