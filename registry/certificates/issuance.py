@@ -81,10 +81,7 @@ async def issue_batch(
     if not rows_given:
         raise InvalidInput.field("certificates", _("the batch has no rows"))
     if len(rows_given) > rows.MAX_ROWS:
-        raise InvalidInput.field(
-            "certificates",
-            _("at most {max_rows} rows per batch, got {count}", max_rows=rows.MAX_ROWS, count=len(rows_given)),
-        )
+        raise InvalidInput.field("certificates", rows.too_many_rows(rows.MAX_ROWS))
 
     async def run() -> Outcome:
         issuer = await issuing_body(session, principal)

@@ -29,7 +29,7 @@ from registry.certificates.schemas import CertificateIssue
 from registry.errors import BatchRejected, FieldError, InvalidInput, field_errors
 from registry.holders.identity import IdType
 from registry.holders.schemas import TODAY
-from registry.i18n import _
+from registry.i18n import Message, _
 
 if TYPE_CHECKING:  # an annotation only
     from registry.config import Settings
@@ -133,7 +133,7 @@ def rows_from_records(
     rows: list[Row] = []
     for record in records:
         if max_rows is not None and len(rows) >= max_rows:
-            raise InvalidInput.field("certificates", _("at most {max_rows} rows per batch", max_rows=max_rows))
+            raise InvalidInput.field("certificates", too_many_rows(max_rows))
         if isinstance(record, Unreadable):
             rows.append(record)
             continue
@@ -147,6 +147,11 @@ def rows_from_records(
         row["holder"] = {name: record[index] for index, name in held if index < cells and record[index] != ""}
         rows.append(row)
     return rows
+
+
+def too_many_rows(max_rows: int) -> Message:
+    """One refusal for a batch over the limit, JSON or CSV (a CSV is read no further than one row past it)."""
+    return _("at most {max_rows} rows per batch", max_rows=max_rows)
 
 
 def check_header(header: list[str]) -> None:

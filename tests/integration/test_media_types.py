@@ -112,3 +112,22 @@ async def test_json_nested_past_the_interpreters_depth_is_422_not_500(app: FastA
     headers = {**bearer(token), "Idempotency-Key": "deep", "Content-Type": "application/json"}
     response = await client.post("/v1/certificate-batches", content=body, headers=headers)
     assert_problem(response, 422, field="body", message="not valid JSON")
+
+
+@pytest.mark.parametrize("count", [0, 10_001])
+async def test_a_batch_of_no_rows_or_too_many_is_refused_in_the_same_words_as_json_and_csv(
+    app: FastAPI, client: httpx.AsyncClient, count: int
+) -> None:
+    """Before, JSON said "must not be empty" and "at most 10000 items" where CSV said "the batch has no rows" and
+    "at most 10000 rows per batch"."""
+    token = await ready_issuer(app, client)
+    words = "the batch has no rows" if count == 0 else "at most 10000 rows per batch"
+    header = ",".join(CSV_COLUMNS) + "\n"
+    for content_type, content in (
+        ("application/json", json.dumps({"certificates": [{"x": 1}] * count}).encode()),
+        ("text/csv", (header + "x\n" * count).encode()),
+    ):
+        headers = {**bearer(token), "Idempotency-Key": f"count-{content_type}", "Content-Type": content_type}
+        response = await leaves_no_trace(app, client.post("/v1/certificate-batches", content=content, headers=headers))
+        problem = assert_problem(response, 422, field="certificates")
+        assert [error["message"] for error in problem["errors"]] == [words], (content_type, problem)
