@@ -97,6 +97,9 @@ def _is_json(media_type: str) -> bool:
 async def read_rows(request: Request, issuer: IssuerBeforeUpload) -> list[rows.Row]:
     """The uploaded rows — read only after the caller is known to be an issuer, and before the request's transaction
     opens, so a slow upload holds no lock. Parsing runs in a worker thread: 10,000 rows must not stall the loop."""
+    raw = await request.body()
+    if not raw:  # nothing sent is "required", whatever the label says, as on a single request
+        raise InvalidInput.field("body", _("is required"))
     sent = request.headers.get("content-type", "")
     media_type = sent.split(";")[0].strip().lower()
     if media_type != "text/csv" and not _is_json(media_type):
@@ -106,7 +109,6 @@ async def read_rows(request: Request, issuer: IssuerBeforeUpload) -> list[rows.R
         )
     if media_type == "text/csv":  # JSON is UTF-8 whatever its label (RFC 8259), as a single request reads it
         _check_charset(sent)
-    raw = await request.body()
     return await run_in_threadpool(_parse, media_type, raw)
 
 

@@ -31,6 +31,19 @@ async def test_a_json_body_sent_as_another_format_is_415_on_single_and_batch_ali
         assert (content_type or "none") in problem["detail"], (path, problem)
 
 
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain", "text/csv"])
+async def test_an_empty_body_is_required_on_single_and_batch_alike(
+    app: FastAPI, client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    """Before, a batch with no body was 415 (no or a text/plain type), "not valid JSON" or "the CSV header does not
+    match", where a single request said the body is required."""
+    token = await ready_issuer(app, client)
+    headers = {**bearer(token), "Idempotency-Key": "empty"} | ({"Content-Type": content_type} if content_type else {})
+    for path in ("/v1/certificates", "/v1/certificate-batches"):
+        response = await leaves_no_trace(app, client.post(path, content=b"", headers=headers))
+        assert_problem(response, 422, field="body", message="is required")
+
+
 async def test_a_structured_json_type_is_json_on_single_and_batch_alike(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
