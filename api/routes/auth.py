@@ -9,7 +9,7 @@ from functools import partial
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Form, Header
+from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ClientsWrite, ContextDep, SessionDep, UnlockedReadsDep
@@ -17,7 +17,7 @@ from api.errors import DATABASE_UNAVAILABLE
 from registry.auth import tokens
 from registry.auth.schemas import TokenResponse
 from registry.credentials import discovery
-from registry.errors import FieldError, InvalidClient, UnsupportedGrantType
+from registry.errors import FieldError, InvalidClient, UnsupportedGrantType, UnsupportedMediaType
 from registry.i18n import _
 from registry.keys import documents
 from registry.keys.schemas import TokenKeyRotated
@@ -46,11 +46,32 @@ def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return unquote(client_id), unquote(client_secret)
 
 
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def form_encoded(request: Request) -> None:
+    """RFC 6749 §4.4.2: the request is form-encoded. A body in another format (JSON, say) is 415 naming its type,
+    not "grant_type: is required" for a grant_type it does carry; no body at all is left to say what is required."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in _FORMS and await request.body():
+        raise UnsupportedMediaType(
+            _(
+                "content type {media_type} is not accepted: send application/x-www-form-urlencoded",
+                media_type=media_type or "none",
+            )
+        )
+
+
 @router.post(
     "/oauth/token",
     response_model=TokenResponse,
     operation_id="auth-token",
-    responses={401: {"description": "wrong client credentials"}, 400: {"description": "bad grant or scope"}},
+    responses={
+        401: {"description": "wrong client credentials"},
+        400: {"description": "bad grant or scope"},
+        415: {"description": "the body is not form-encoded"},
+    },
+    dependencies=[Depends(form_encoded)],
 )
 async def token(
     context: ContextDep,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -174,6 +175,46 @@ async def test_token_request_with_the_password_grant_is_a_bad_request(
     response = await client.post("/oauth/token", data=form)
     assert_problem(response, 400)
     assert "access_token" not in response.text
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
+async def test_token_request_in_another_format_is_415_naming_it(
+    app: FastAPI, client: httpx.AsyncClient, world: World, content_type: str | None
+) -> None:
+    """Before, a JSON body carrying every field was told "grant_type: is required" (422)."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": world.issuer_client_id,
+        "client_secret": world.issuer_client_secret,
+    }
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = await client.post("/oauth/token", content=json.dumps(form).encode(), headers=headers)
+    problem = assert_problem(response, 415, slug="unsupported-media-type")
+    assert f"content type {content_type or 'none'} is not accepted" in problem["detail"]
+    assert "send application/x-www-form-urlencoded" in problem["detail"]
+    chinese = await client.post(
+        "/oauth/token", content=json.dumps(form).encode(), headers={**headers, "Accept-Language": "zh"}
+    )
+    assert "表单编码" in assert_problem(chinese, 415)["detail"]
+
+
+async def test_token_request_as_multipart_form_data_works(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": world.issuer_client_id,
+        "client_secret": world.issuer_client_secret,
+    }
+    response = await client.post("/oauth/token", files={k: (None, v) for k, v in form.items()})
+    assert response.status_code == 200, response.text
+
+
+async def test_token_request_with_no_body_says_what_is_required(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.post("/oauth/token", content=b"", headers={"Content-Type": "application/json"})
+    assert_problem(response, 422, field="grant_type", message="is required")
 
 
 @pytest.mark.parametrize("scope", ["catalogue:write", "certificates:read issuers:write", "everything"])
