@@ -17,13 +17,14 @@ from registry.rendering.stamps import StatusMark
 from registry.verification.schemas import Verification, VerificationResult
 from registry.verification.verifier import Verifier
 
-STATUS_ZH = {
-    VerificationResult.valid: "有效",
-    VerificationResult.suspended: "暂停",
-    VerificationResult.revoked: "已撤销",
-    VerificationResult.expired: "已过期",
-    VerificationResult.unknown: "无法确认",
-    VerificationResult.superseded: "已更正（以更正后的新证书为准）",
+# The status line of the PDF, (Chinese, English): one table, so no status is named in one language only.
+STATUS_NAMES = {
+    VerificationResult.valid: ("有效", "Valid"),
+    VerificationResult.suspended: ("暂停", "Suspended"),
+    VerificationResult.revoked: ("已撤销", "Revoked"),
+    VerificationResult.expired: ("已过期", "Expired"),
+    VerificationResult.unknown: ("无法确认", "Unknown"),
+    VerificationResult.superseded: ("已更正（以更正后的新证书为准）", "Corrected (a corrected one replaces it)"),
 }
 # Stamped across the PDF of a certificate that is not simply valid: (Chinese, English).
 STATUS_MARKS = {
@@ -81,7 +82,8 @@ async def certificate_pdf_response(
         issuer_code=record.issuer.code,
         awarded_on=cert.awarded_on,
         valid_until=cert.valid_until,
-        status_zh=STATUS_ZH[verification.result],
+        status_zh=STATUS_NAMES[verification.result][0],
+        status_en=STATUS_NAMES[verification.result][1],
         verify_url=records.verify_url(ctx.settings, cert.verify_token),
         issued_at=cert.issued_at,
     )

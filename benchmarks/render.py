@@ -49,6 +49,7 @@ DOCUMENT = CertificateDocument(
     awarded_on=date(2026, 11, 20),
     valid_until=None,
     status_zh="有效",
+    status_en="Valid",
     verify_url=BASE + "Ab3dEf6hIj9kLm2nOp5qRs8t",
     issued_at=datetime(2026, 11, 22, 8, 5, tzinfo=UTC),
 )

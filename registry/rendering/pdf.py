@@ -46,13 +46,6 @@ TITLES: Final = {
     "skill": ("职业技能等级证书", "Vocational Skill Level Certificate"),
 }
 TYPE_NAMES: Final = {"title": ("职称", "Professional title"), "skill": ("职业技能等级", "Vocational skill level")}
-STATUS_EN: Final = {
-    "有效": "Valid",
-    "暂停": "Suspended",
-    "已撤销": "Revoked",
-    "已过期": "Expired",
-    "无法确认": "Unknown",
-}
 # 15 or more digits in a row is an identity number (15-digit old style or 18-digit resident ID), not a masked one.
 _UNMASKED: Final = re.compile(r"\d{15}")
 # With the base-14 fonts, text Helvetica can show (its WinAnsi encoding) is drawn in Helvetica: STSong-Light's Latin
@@ -81,6 +74,7 @@ class CertificateDocument:
     awarded_on: date
     valid_until: date | None
     status_zh: str  # e.g. "有效"
+    status_en: str  # e.g. "Valid"
     verify_url: str  # what the QR encodes
     issued_at: datetime
 
@@ -205,7 +199,7 @@ def _fields(doc: CertificateDocument, mark: StatusMark | None) -> list[tuple[str
             "证书状态",
             "Status",
             f"{doc.status_zh}{_since_zh(mark)}（以在线核验结果为准）",
-            STATUS_EN.get(doc.status_zh, doc.status_zh) + _since_en(mark),
+            doc.status_en + _since_en(mark),
         ),
         (
             "签发时间",

@@ -92,3 +92,25 @@ async def test_issuing_body_downloads_the_same_pdf_and_others_cannot(app: FastAP
     foreign = await client.get(f"/v1/certificates/{certificate['number']}.pdf", headers=bearer(other))
     assert foreign.status_code == 404
     assert foreign.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_corrected_certificates_pdf_names_its_status_in_english_on_the_english_line(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Before, the English status line of a superseded certificate's PDF repeated the Chinese ("已更正…")."""
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    certificate = await issued_certificate(client, issuer)
+    corrected = await client.post(
+        f"/v1/certificates/{certificate['number']}/correct",
+        json={"reason": "wrong level", "level": "senior"},
+        headers=bearer(issuer),
+    )
+    assert corrected.status_code == 201, corrected.text
+    response = await client.get(f"/v1/certificates/{certificate['number']}.pdf", headers=bearer(issuer))
+    assert response.status_code == 200
+    lines = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages).splitlines()
+    english = [line for line in lines if line.startswith("Corrected (a corrected one replaces it)")]
+    assert english, lines
+    assert not any("已更正" in line for line in english), english

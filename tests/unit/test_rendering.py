@@ -45,6 +45,7 @@ TITLE = CertificateDocument(
     awarded_on=date(2026, 11, 20),
     valid_until=None,
     status_zh="有效",
+    status_en="Valid",
     verify_url=URL,
     issued_at=datetime(2026, 11, 22, 8, 5, tzinfo=UTC),
 )
@@ -64,6 +65,7 @@ SKILL = CertificateDocument(
     awarded_on=date(2026, 6, 1),
     valid_until=date(2029, 5, 31),
     status_zh="有效",
+    status_en="Valid",
     verify_url="https://registry.example.gov.cn/v/Zz9yXw8vUt7sRq6pOn5mLk4j",
     issued_at=datetime(2026, 6, 2, 1, 0, tzinfo=UTC),
 )
