@@ -19,11 +19,12 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from registry import printable
 from registry.i18n import _
 
 MAX_COMBINING_MARKS = 2
@@ -127,6 +128,38 @@ FlowingText1000 = Annotated[
 PersonName = Annotated[
     str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64, person_name=True))
 ]
+# Six digits are a birth date's worth, or a third of an identity number: a name that carries them would be shown to
+# every verifier, on every page and on the PDF, where only the masked number may be.
+MOST_DIGITS_IN_A_NAME: Final = 5
+
+
+def printed(value: str) -> str:
+    """Text the e-certificate prints (a holder's or a body's name, a catalogue entry): every character drawn by its
+    fonts (``registry.printable``), so none is printed as an empty box."""
+    found = printable.first_unprintable(value)
+    if found is not None:
+        position, character = found
+        raise ValueError(
+            _(
+                "cannot be printed on the e-certificate: {where} is in none of its fonts (Chinese characters, "
+                "including rare ones, and Latin, Greek and Cyrillic letters are)",
+                where=_describe(character, position),
+            )
+        )
+    return value
+
+
+def _holder_name(value: str) -> str:
+    value = printed(value)
+    if sum(character.isdecimal() for character in value) > MOST_DIGITS_IN_A_NAME:
+        raise ValueError(
+            _("must not hold more than {most} digits: an identity number goes in id_number", most=MOST_DIGITS_IN_A_NAME)
+        )
+    return value
+
+
+# The name a certificate is issued to: a person's name, printable, carrying no identity number.
+HolderName = Annotated[PersonName, AfterValidator(_holder_name)]
 
 
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,47}$")]

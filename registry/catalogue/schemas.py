@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from registry.catalogue.models import CertType
 from registry.errors import FieldValueError
 from registry.i18n import _
-from registry.schemas import Code, Day, StrictInput, Text64, Text128, Text256
+from registry.schemas import Code, Day, StrictInput, Text64, Text128, Text256, printed
 
 OccupationCode = Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
 LevelCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
@@ -19,10 +19,10 @@ LevelCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 class CatalogueEntryCreate(StrictInput):
     code: Code
     cert_type: CertType
-    series_zh: Text64 | None = None
+    series_zh: Annotated[Text64, AfterValidator(printed)] | None = None  # these three are printed on the PDF
     series_en: Text128 | None = None
-    name_zh: Text64
-    name_en: Text128
+    name_zh: Annotated[Text64, AfterValidator(printed)]
+    name_en: Annotated[Text128, AfterValidator(printed)]
     occupation_code: OccupationCode | None = None
     levels: Annotated[list[LevelCode], Field(min_length=1, max_length=8)]
     effective_from: Day

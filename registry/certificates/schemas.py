@@ -16,7 +16,7 @@ from registry.errors import FieldValueError, InvalidIdentityNumber
 from registry.holders.identity import IdType, normalize_id_number
 from registry.holders.schemas import checked_id_number
 from registry.i18n import _, message_of
-from registry.schemas import Code, Day, PersonName, StrictInput, Text256, Text500, one_line
+from registry.schemas import Code, Day, HolderName, PersonName, StrictInput, Text256, Text500, one_line
 
 # A label the body gives its evaluation round; printable, so it can be typed and searched for.
 # White space runs become one space and ends are trimmed ("   " is empty; " 2026  X " is "2026 X"), so a round is
@@ -30,7 +30,7 @@ EvaluationBatchAsGiven = Annotated[str, StringConstraints(min_length=1, max_leng
 
 
 class HolderIn(StrictInput):
-    name: PersonName
+    name: HolderName
     id_type: IdType
     id_number: Annotated[str, Field(min_length=1, max_length=32)]
 
@@ -189,7 +189,7 @@ class Correction(StrictInput):
     """The fields to correct; anything not given is carried over from the certificate being corrected."""
 
     reason: Text500
-    holder_name: PersonName | None = None
+    holder_name: HolderName | None = None
     catalogue_code: Code | None = None
     level: LevelCode | None = None
     awarded_on: Day | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
@@ -16,7 +16,7 @@ from registry.issuers.credit_code import normalize_credit_code
 from registry.issuers.models import IssuerKind, IssuerStatus
 from registry.keys.models import SigningKey
 from registry.keys.signers import DEFAULT_ALGORITHM, SigningAlgorithm, algorithm
-from registry.schemas import Code, Day, StrictInput, Text128, Text256
+from registry.schemas import Code, Day, StrictInput, Text128, Text256, printed
 
 
 class FiledScopeIn(StrictInput):
@@ -37,7 +37,7 @@ class FiledScopeIn(StrictInput):
 
 class IssuerCreate(StrictInput):
     code: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$")]
-    name: Text128
+    name: Annotated[Text128, AfterValidator(printed)]  # on the PDF and around its seal
     credit_code: Annotated[str, Field(min_length=18, max_length=18)]
     kind: IssuerKind
     region: Region

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final, NamedTuple
@@ -311,7 +312,7 @@ def _runs(text: str, size: float, colour: Color, faces: Typefaces, *, fit: float
     Shrinking keeps an unusually long value, an issuer's full name say, inside the frame instead of over it.
     """
     if faces.single:
-        runs = [_Run(text, faces.cjk, size, colour)]
+        runs = [_Run(piece, font, size, colour) for piece, font in _by_font(text, faces.cjk, faces)]
     else:
         runs = [
             _Run(match.group(), faces.latin if match.group(1) else faces.cjk, size, colour)
@@ -321,6 +322,20 @@ def _runs(text: str, size: float, colour: Color, faces: Typefaces, *, fit: float
     if fit is None or natural <= fit:
         return runs
     return [run._replace(size=size * fit / natural) for run in runs]
+
+
+def _by_font(text: str, font: str, faces: Typefaces) -> list[tuple[str, str]]:
+    """``text`` in pieces each drawn by one font: ``font`` where it has the glyph, else a fallback that does (a name
+    with "ł" or a rare ideograph of extension B). A combining mark stays in its letter's font when that font has it."""
+    pieces: list[tuple[str, str]] = []
+    for character in text:
+        mark = bool(pieces) and unicodedata.category(character).startswith("M")
+        chosen = faces.font_for(character, pieces[-1][1] if mark else font)
+        if pieces and pieces[-1][1] == chosen:
+            pieces[-1] = (pieces[-1][0] + character, chosen)
+        else:
+            pieces.append((character, chosen))
+    return pieces
 
 
 def _width(runs: list[_Run]) -> float:

@@ -88,7 +88,7 @@ def seal_pdf(issuer_name: str, typefaces: Typefaces) -> bytes:
     canvas.setLineWidth(3)
     canvas.circle(centre, centre, radius, stroke=1, fill=0)
     _star(canvas, centre, centre + 2, 15)
-    _arc_text(canvas, issuer_name, typefaces.cjk, centre=centre, radius=radius - 15)
+    _arc_text(canvas, issuer_name, typefaces, centre=centre, radius=radius - 15)
     canvas.setFont(typefaces.cjk, 8.5)
     canvas.drawCentredString(centre, centre - 30, SEAL_MOTTO)
     canvas.showPage()
@@ -110,15 +110,15 @@ def _star(canvas: Canvas, x: float, y: float, outer: float) -> None:
     canvas.drawPath(path, stroke=0, fill=1)
 
 
-def _arc_text(canvas: Canvas, text: str, font: str, *, centre: float, radius: float) -> None:
+def _arc_text(canvas: Canvas, text: str, typefaces: Typefaces, *, centre: float, radius: float) -> None:
     """``text`` clockwise along the upper arc, each character upright towards the centre, as on a Chinese seal."""
     characters = list(text) or [" "]
     span = math.radians(min(220.0, 26.0 * len(characters)))
     step = span / max(len(characters) - 1, 1)
     size = min(15.0, radius * step * 0.95) if len(characters) > 1 else 15.0
     start = math.pi / 2 + span / 2
-    canvas.setFont(font, size)
     for index, character in enumerate(characters):
+        canvas.setFont(typefaces.font_for(character, typefaces.cjk), size)
         angle = start - index * step if len(characters) > 1 else math.pi / 2
         canvas.saveState()
         canvas.translate(centre + radius * math.cos(angle), centre + radius * math.sin(angle))

@@ -115,6 +115,13 @@ BAD_AWARDS = [
     BadAward("line separator in name", "holder.name", 422, "line breaks", _name("张\u2028三")),
     BadAward("right-to-left override in name", "holder.name", 422, "invisible", _name("张\u202e三")),
     BadAward("byte-order mark in name", "holder.name", 422, "invisible", _name("张\ufeff三")),
+    # The e-certificate printed these as empty boxes; a name carrying an identity number was shown to every verifier.
+    BadAward("Hangul name", "holder.name", 422, "U+AE40 HANGUL SYLLABLE GIM at character 1", _name("김민준")),
+    BadAward("emoji in name", "holder.name", 422, "cannot be printed on the e-certificate", _name("张三😀")),
+    BadAward("Arabic name", "holder.name", 422, "none of its fonts", _name("محمد علي")),
+    BadAward("identity number as name", "holder.name", 422, "more than 5 digits", _name("110105197003136662")),
+    BadAward("identity number in name", "holder.name", 422, "id_number", _name("张三 1101 0519 7003 1366 62")),
+    BadAward("full-width digits in name", "holder.name", 422, "digits", _name("张三１１０１０５１９")),
     # invisible and bidirectional characters (Unicode Cf), each named with its code point
     BadAward("left-to-right isolate in name", "holder.name", 422, "U+2066 LEFT-TO-RIGHT", _name("\u2066张三\u2069")),
     BadAward("pop directional isolate in name", "holder.name", 422, "U+2069 POP", _name("张三\u2069")),

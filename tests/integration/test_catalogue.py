@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
+from tests.checks import assert_problem
 from tests.factories import admin_token, bearer
 
 
@@ -83,3 +84,21 @@ async def test_catalogue_writes_need_an_admin_token(client: httpx.AsyncClient) -
     response = await client.post("/v1/catalogue", json={})
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_catalogue_name_the_e_certificate_cannot_print_is_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    admin = await admin_token(app, client)
+    body = {
+        "code": "ENG-BCI2",
+        "cert_type": "title",
+        "series_zh": "工程技术",
+        "name_zh": "脑机接口🧠",
+        "name_en": "Brain-computer interface",
+        "levels": ["senior"],
+        "effective_from": "2026-12-01",
+    }
+    refused = await client.post("/v1/catalogue", json=body, headers=bearer(admin))
+    assert_problem(refused, 422, field="name_zh", message="cannot be printed on the e-certificate")
+    assert (await client.get("/v1/catalogue", params={"q": "脑机接口🧠"})).json()["data"] == []

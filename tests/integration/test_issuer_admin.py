@@ -15,7 +15,15 @@ from sqlalchemy import text
 from registry.db import transaction
 from tests.checks import assert_problem, leaves_no_trace
 from tests.conftest import RegistryClock
-from tests.factories import admin_token, bearer, certificate_body, create_issuer, issued_certificate, issuer_token
+from tests.factories import (
+    admin_token,
+    bearer,
+    certificate_body,
+    create_issuer,
+    issued_certificate,
+    issuer_body,
+    issuer_token,
+)
 
 FILED = date(2027, 3, 10)  # the day the bureau records the amendment
 EFFECTIVE = date(2027, 4, 1)  # the day the amended scope takes effect
@@ -295,3 +303,13 @@ async def test_a_kept_entry_is_awarded_across_the_amendment_without_a_gap(
         response = await _issue(client, token, catalogue_code="ENG-AI", awarded_on=day)
         assert response.status_code == 201, response.text
         assert await _verified(client, response.json()) == "valid"
+
+
+async def test_a_body_name_the_e_certificate_cannot_print_is_refused(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The body's name is printed on every PDF and around its seal: a character no font draws would be a box."""
+    admin = await admin_token(app, client)
+    refused = client.post("/v1/issuers", json=issuer_body(name="北京市具身智能评审委员会🤖"), headers=bearer(admin))
+    problem = assert_problem(await leaves_no_trace(app, refused), 422, field="name")
+    assert "U+1F916" in problem["detail"], problem
+    accepted = await client.post("/v1/issuers", json=issuer_body(name="北京市𤭢评审委员会"), headers=bearer(admin))
+    assert accepted.status_code == 201, accepted.text

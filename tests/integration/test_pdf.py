@@ -7,6 +7,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -114,3 +115,26 @@ async def test_a_corrected_certificates_pdf_names_its_status_in_english_on_the_e
     english = [line for line in lines if line.startswith("Corrected (a corrected one replaces it)")]
     assert english, lines
     assert not any("已更正" in line for line in english), english
+
+
+async def test_a_name_beyond_the_main_font_prints_and_is_extracted_as_given(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Before, letters with some diacritics, Greek, Cyrillic and most ideographs of extensions B to F were drawn as
+    empty boxes and missing from the PDF's text; a supplementary-plane character the font did draw ("𠮷") was
+    extracted as another character ("₻")."""
+    admin = await admin_token(app, client)
+    await create_issuer(client, admin)
+    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    name = "Łukasz Wałęsa-Nguyễn Şükrü Иван Ωμέγα 𤭢𪚥𠮷"
+    number = resident_id()
+    certificate = await issued_certificate(
+        client, issuer, holder={"name": name, "id_type": "resident_id", "id_number": number}
+    )
+    response = await client.get(f"/v1/certificates/{certificate['number']}.pdf", headers=bearer(issuer))
+    assert response.status_code == 200, response.text
+    reader = PdfReader(io.BytesIO(response.content))
+    assert name in reader.pages[0].extract_text()
+    resources: Any = reader.pages[0]["/Resources"]
+    fonts = {str(font.get_object()["/BaseFont"]).split("+")[-1] for font in resources["/Font"].values()}
+    assert {"NotoSansSC-Registry", "NotoSansRegistry", "HanaMinBRegistry"} <= fonts, fonts

@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from reportlab.pdfbase.ttfonts import TTFont
 
 from api.documents import status_mark
+from registry import printable
 from registry.rendering import stamps, typefaces
 from registry.rendering.pdf import certificate_pdf
 from registry.verification.schemas import Verification, VerificationResult
@@ -30,6 +31,8 @@ needs_poppler = pytest.mark.skipif(
 REVOKED = stamps.StatusMark("已撤销", "REVOKED", date(2026, 12, 1), "以欺骗手段取得 obtained by deception")
 # Rare characters that do occur in people's names (extension A and B, compatibility ideographs).
 RARE_NAME = "龑䶮𠮷堃赟喆昇"
+# Drawn by the fallback fonts: letters with diacritics, Cyrillic, Greek, ideographs of extensions B and C.
+FALLBACK_NAME = "Łukasz Nguyễn Şükrü Иван Ωμέγα 𤭢𪚥"
 
 
 def render(pdf: bytes, tmp_path: Path, name: str, *, env: dict[str, str] | None = None) -> Image.Image:
@@ -66,6 +69,13 @@ def fonts_of(pdf: bytes, tmp_path: Path) -> list[list[str]]:
             id="skill-revoked",
         ),
         pytest.param(lambda: stamps.seal_pdf(TITLE.issuer_name, typefaces.embedded()), id="seal"),
+        pytest.param(
+            lambda: certificate_pdf(
+                replace(TITLE, holder_name=FALLBACK_NAME), credential=CREDENTIAL, credential_filename="t.vc.jwt"
+            ),
+            id="fallback-name",
+        ),
+        pytest.param(lambda: stamps.seal_pdf("北京市𤭢评审委员会 Łódź", typefaces.embedded()), id="fallback-seal"),
     ],
 )
 def test_every_font_is_embedded_as_a_subset_and_no_base14_font_is_named(pdf: object, tmp_path: Path) -> None:
@@ -74,8 +84,27 @@ def test_every_font_is_embedded_as_a_subset_and_no_base14_font_is_named(pdf: obj
     assert rows
     for row in rows:
         name, emb, sub, uni = row[0], row[-5], row[-4], row[-3]
-        assert re.fullmatch(r"[A-Z]{6}\+NotoSansSC-Registry", name), row
+        assert re.fullmatch(r"[A-Z]{6}\+(NotoSansSC-Registry|NotoSansRegistry|HanaMinBRegistry)", name), row
         assert (emb, sub, uni) == ("yes", "yes", "yes"), row
+
+
+def test_the_coverage_list_is_what_the_shipped_fonts_draw() -> None:
+    """``registry.printable`` refuses a name by this list: it must be the fonts' own, character for character."""
+    drawn: set[int] = set()
+    for path in (typefaces.FONT_FILE, *typefaces.FALLBACK_FILES.values()):
+        drawn |= set(TTFont(f"probe-{path.stem}", str(path)).face.charToGlyph)
+    drawn.discard(0xFFFF)  # reportlab reads the cmap's closing segment (a noncharacter) as a mapping
+    listed = {point for point in range(0x110000) if printable.drawn(chr(point))}
+    assert listed == drawn
+
+
+def test_a_character_the_main_font_lacks_is_drawn_by_a_fallback() -> None:
+    faces = typefaces.embedded()
+    assert faces.font_for("张", faces.cjk) == typefaces.SANS
+    assert faces.font_for("ł", faces.cjk) == "NotoSans-Registry"
+    assert faces.font_for("Ж", faces.cjk) == "NotoSans-Registry"
+    assert faces.font_for("\U00024b62", faces.cjk) == "HanaMinB-Registry"
+    assert faces.font_for("😀", faces.cjk) == typefaces.SANS  # nothing draws it: refused at issuance
 
 
 @needs_poppler
@@ -83,7 +112,7 @@ def test_every_font_is_embedded_as_a_subset_and_no_base14_font_is_named(pdf: obj
 def test_the_page_renders_the_same_on_a_machine_without_any_font(
     mark: stamps.StatusMark | None, tmp_path: Path
 ) -> None:
-    doc = replace(SKILL, holder_name="阿依古丽·" + RARE_NAME)
+    doc = replace(SKILL, holder_name="阿依古丽·" + RARE_NAME, issuer_name=FALLBACK_NAME)
     pdf = certificate_pdf(doc, credential=CREDENTIAL, credential_filename="s.vc.jwt", status_mark=mark)
     bare = render(pdf, tmp_path, "bare", env=no_fonts(tmp_path))
     usual = render(pdf, tmp_path, "usual")
