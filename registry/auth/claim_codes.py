@@ -6,8 +6,11 @@ Made here, stored only as a keyed hash, and compared here, whatever way a holder
 from __future__ import annotations
 
 import secrets
+import unicodedata
+from typing import Final
 
 from registry import crockford
+from registry.i18n import _
 from registry.keys.secrets_box import SecretsBox
 
 _KIND = "claim-code"
@@ -30,9 +33,33 @@ def new_claim_codes(count: int) -> list[str]:
     return [f"{text[at : at + 4]}-{text[at + 4 : at + 8]}-{text[at + 8 : at + 12]}" for at in range(0, len(text), step)]
 
 
+CLAIM_CODE_LENGTH: Final = 12
+# Crockford's reading of the letters it leaves out: an O is a zero, an I or an L a one.
+_MISREAD: Final = str.maketrans("OIL", "011")
+
+
 def normalize_claim_code(raw: str) -> str:
-    """The code as it is hashed: upper case, without spaces or hyphens."""
-    return "".join(raw.upper().split()).replace("-", "")
+    """The code as it is hashed, however it was typed: full-width characters (a Chinese input method) as their ASCII
+    selves, upper case, without spaces or dashes of any kind (- － — –), and O, I and L read as 0, 1 and 1."""
+    folded = unicodedata.normalize("NFKC", raw).upper()
+    kept = "".join(char for char in folded if not char.isspace() and unicodedata.category(char) != "Pd")
+    return kept.translate(_MISREAD)
+
+
+def claim_code_problem(raw: str) -> str | None:
+    """Why ``raw`` cannot be a claim code at all, or None: such a code is refused as malformed, not counted as a
+    wrong guess towards the holder's lockout."""
+    code = normalize_claim_code(raw)
+    wrong = sorted({char for char in code if char not in crockford.ALPHABET})
+    if wrong:
+        return _("may hold only digits and the letters A-Z without U (not {characters})", characters=" ".join(wrong))
+    if len(code) != CLAIM_CODE_LENGTH:
+        return _(
+            "must be {length} characters without spaces or hyphens (given {given})",
+            length=CLAIM_CODE_LENGTH,
+            given=len(code),
+        )
+    return None
 
 
 def claim_code_hash(box: SecretsBox, code: str) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from registry.auth.claim_codes import claim_code_problem
 from registry.errors import FieldValueError
 from registry.holders.identity import IdType
 from registry.holders.schemas import checked_id_number
@@ -25,6 +26,14 @@ class HolderSessionCreate(StrictInput):
     claim_code: Annotated[str, Field(min_length=12, max_length=20)]
 
     _id_number_is_valid = field_validator("id_number")(checked_id_number)
+
+    @field_validator("claim_code")
+    @classmethod
+    def _claim_code_is_one(cls, value: str) -> str:
+        problem = claim_code_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class ExternalSessionCreate(StrictInput):

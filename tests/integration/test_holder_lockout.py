@@ -95,3 +95,39 @@ async def test_the_throttle_keeps_keyed_hashes_of_addresses_never_the_addresses(
     assert stored.count("*") == 1, stored  # the identity's count from everywhere
     assert len(hashed) == 2, stored  # and one per address
     assert all(re.fullmatch(r"[0-9a-f]{64}", value) for value in hashed), stored
+
+
+def _full_width(code: str) -> str:
+    return "".join(chr(ord(char) + 0xFEE0) if "!" <= char <= "~" else char for char in code)
+
+
+async def test_the_right_code_typed_on_a_chinese_input_method_signs_in(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Before, the code in full-width characters, with full-width hyphens or em dashes, or with the letter O for a
+    zero, was a wrong code: five such tries locked the holder out of their own certificate."""
+    id_number, claim_code = await _holder(app, client)
+    for typed in (
+        _full_width(claim_code),
+        claim_code.replace("-", "－"),
+        claim_code.replace("-", "—"),
+        claim_code.replace("0", "O").replace("1", "l").lower(),
+        f" {claim_code.replace('-', ' ')} ",
+    ):
+        signed_in = await _sign_in(app, "203.0.113.10", id_number, typed)
+        assert signed_in.status_code == 201, (typed, signed_in.text)
+
+
+async def test_a_code_that_cannot_be_one_is_refused_naming_it_and_is_no_strike(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    id_number, claim_code = await _holder(app, client)
+    for typed, words in (
+        ("AAAA-BBBB-CCCU", "not U"),
+        ("AAAA-BBBB-CC*C", "not *"),
+        ("AAAA-BBBB-CCCC-D", "given 13"),
+        ("AAAA----BBBB", "given 8"),
+    ):
+        for _ in range(MAX_FAILURES):
+            refused = await _sign_in(app, "198.51.100.66", id_number, typed)
+            assert_problem(refused, 422, field="claim_code", message=words)
+    signed_in = await _sign_in(app, "198.51.100.66", id_number, claim_code)
+    assert signed_in.status_code == 201, signed_in.text
