@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,7 +19,7 @@ from registry.errors import Unauthenticated
 from registry.faults import Reads
 from registry.federation.peers import Federation
 from registry.holder_access.identity_provider import IdentityProvider
-from registry.i18n import _
+from registry.i18n import Language, _
 from registry.verification.reading import Reader
 from registry.verification.replica import RoutedReads
 from registry.verification.verifier import Verifier
@@ -91,6 +91,16 @@ async def get_reader(request: Request) -> AsyncIterator[Reader]:
         yield reader
 
 
+_LANG = "page language: zh or en (zh-CN, en-US, any case); anything else is zh"
+
+
+def page_language(lang: Annotated[str, Query(description=_LANG)] = "zh") -> Language:
+    """A page's language (``?lang=``): a link naming another language, a region or capitals opens a page, not an
+    error. The pages' one reading of it: the verification page and the holder's pages."""
+    return "en" if lang.strip().lower().replace("_", "-").split("-")[0] == "en" else "zh"
+
+
+Lang = Annotated[Language, Depends(page_language)]
 ContextDep = Annotated[RegistryContext, Depends(get_context)]
 VerifierDep = Annotated[Verifier, Depends(get_verifier)]
 FederationDep = Annotated[Federation, Depends(get_federation)]

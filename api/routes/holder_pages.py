@@ -12,15 +12,15 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import ContextDep, IdentityProviderDep, SessionDep, VerifierDep
+from api.deps import ContextDep, IdentityProviderDep, Lang, SessionDep, VerifierDep
 from api.documents import certificate_pdf_response
 from api.holder_text import TEXT, purpose_words
 from api.limits import client_address
@@ -44,7 +44,7 @@ from registry.errors import (
     field_errors,
 )
 from registry.holder_access import share_links, sign_in
-from registry.holder_access.schemas import HolderSession, HolderSessionCreate, ShareLinkCreate
+from registry.holder_access.schemas import ExternalSessionCreate, HolderSession, HolderSessionCreate, ShareLinkCreate
 from registry.i18n import _, translate
 from registry.recognition.schemas import Purpose
 from registry.verification import visits
@@ -65,8 +65,9 @@ _REFUSED: dict[int | str, dict[str, Any]] = {403: {"description": "a form withou
 _SIGN_IN = {303: {"description": "signed in: on to /holder"}, 401: {"description": "no match"}} | _REFUSED
 _SIGNED_IN_ONLY: dict[int | str, dict[str, Any]] = {401: {"description": "not signed in"}}
 _DOCUMENT = _SIGNED_IN_ONLY | {403: {"description": "the body has no active key"}, 409: {"description": "not vouched"}}
-Lang = Annotated[Literal["zh", "en"], Query(description="page language")]
-CsrfField = Annotated[str, Form(max_length=64)]
+# Form fields take any length (the body cap bounds them): the schema the API uses refuses what does not fit, and the
+# page says so in its language, where a length check on the form would answer problem+json instead of a page.
+FormText = Annotated[str, Form()]
 
 
 def _secure(settings: Settings) -> bool:
@@ -84,6 +85,8 @@ def _page(request: Request, template: str, *, lang: str, status: int = 200, **co
     settings: Settings = request.app.state.context.settings
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     other = "en" if lang == "zh" else "zh"
+    # A page answering a form switches language to the holder's home: the form's own path answers GET with 405.
+    path = request.url.path if request.method == "GET" else "/holder"
     response = templates.TemplateResponse(
         request,
         template,
@@ -92,7 +95,7 @@ def _page(request: Request, template: str, *, lang: str, status: int = 200, **co
             "t": TEXT[lang],
             "u": TEXT[other],
             "alt_lang": other,
-            "switch_url": f"{request.url.path}?lang={other}",
+            "switch_url": f"{path}?lang={other}",
         }
         | {"csrf": csrf, **context},
         status_code=status,
@@ -116,7 +119,7 @@ def _same_origin(request: Request, settings: Settings) -> bool:
     return origin in allowed
 
 
-async def _form_is_ours(request: Request, csrf: CsrfField = "") -> bool:
+async def _form_is_ours(request: Request, csrf: FormText = "") -> bool:
     """Every holder form's first check: False for a cross-site or token-less POST, which then changes nothing."""
     settings: Settings = request.app.state.context.settings
     cookie = request.cookies.get(CSRF_COOKIE, "")
@@ -128,6 +131,14 @@ FormIsOurs = Annotated[bool, Depends(_form_is_ours)]
 
 def _forbidden_page(request: Request, lang: str) -> HTMLResponse:
     return _page(request, "holder/message.html", lang=lang, status=403, kind="forbidden")
+
+
+def _problem_page(request: Request, lang: str, problem: RegistryError) -> HTMLResponse:
+    """A domain error as a holder page: its title and detail in the page's language, then in the other."""
+    said = {code: (translate(problem.title, code), translate(problem.detail, code)) for code in ("zh", "en")}
+    response = _page(request, "holder/message.html", lang=lang, status=problem.status, kind="problem", said=said)
+    response.headers.update(problem.headers())
+    return response
 
 
 async def _signed_in(request: Request, ctx: RegistryContext, session: AsyncSession) -> Principal | None:
@@ -151,7 +162,7 @@ def _signed_in_redirect(settings: Settings, opened: HolderSession, lang: str) ->
 
 @router.get("/holder", response_class=HTMLResponse, operation_id="holder-pages-home")
 async def home(
-    request: Request, context: ContextDep, session: SessionDep, verifier: VerifierDep, lang: Lang = "zh"
+    request: Request, lang: Lang, context: ContextDep, session: SessionDep, verifier: VerifierDep
 ) -> HTMLResponse:
     """Signed in: my certificates, share links and who looked. Otherwise: the sign-in form."""
     principal = await _signed_in(request, context, session)
@@ -209,27 +220,30 @@ async def _dashboard(
 )
 async def sign_in_with_claim_code(
     request: Request,
+    lang: Lang,
     ours: FormIsOurs,
     context: ContextDep,
     session: SessionDep,
-    id_type: Annotated[str, Form(max_length=40)],
-    id_number: Annotated[str, Form(max_length=40)],
-    claim_code: Annotated[str, Form(max_length=40)],
-    lang: Lang = "zh",
+    id_type: FormText = "",
+    id_number: FormText = "",
+    claim_code: FormText = "",
 ) -> Response:
     if not ours:
         return _forbidden_page(request, lang)
     text = TEXT[lang]
+    form = {"id_type": id_type, "id_number": id_number.strip(), "claim_code": claim_code.strip()}
     try:
-        body = HolderSessionCreate(id_type=id_type, id_number=id_number.strip(), claim_code=claim_code.strip())
-    except ValidationError:
-        return _sign_in_page(request, lang=lang, status=422, error=text["bad_id_number"])
+        body = HolderSessionCreate.model_validate(form)
+    except ValidationError as problem:
+        return _sign_in_page(request, lang=lang, status=422, error=text["invalid_form"] + _short(problem, lang))
     try:
         opened = await sign_in.with_claim_code(
             context, session, request=body, client_address=client_address(request.scope)
         )
-    except TooManyRequests:
-        return _sign_in_page(request, lang=lang, status=429, error=text["locked"])
+    except TooManyRequests as locked:
+        response = _sign_in_page(request, lang=lang, status=429, error=text["locked"])
+        response.headers.update(locked.headers())  # Retry-After, as the API's 429 says it
+        return response
     if isinstance(opened, WrongClaimCode):
         # Answered, not raised, as in the API: the strike this attempt recorded is committed with the request.
         return _sign_in_page(request, lang=lang, status=401, error=text["sign_in_failed"])
@@ -244,19 +258,23 @@ async def sign_in_with_claim_code(
 )
 async def sign_in_with_identity_provider(
     request: Request,
+    lang: Lang,
     ours: FormIsOurs,
     context: ContextDep,
     session: SessionDep,
     provider: IdentityProviderDep,
-    id_token: Annotated[str, Form(max_length=8192)],
-    lang: Lang = "zh",
+    id_token: FormText = "",
 ) -> Response:
     if not ours:
         return _forbidden_page(request, lang)
     if provider is None:
         return _sign_in_page(request, lang=lang, status=404, error=TEXT[lang]["idp_failed"])
     try:
-        opened = await sign_in.with_identity_provider(context, session, provider=provider, id_token=id_token.strip())
+        body = ExternalSessionCreate.model_validate({"id_token": id_token.strip()})
+    except ValidationError as problem:
+        return _sign_in_page(request, lang=lang, status=422, error=TEXT[lang]["invalid_form"] + _short(problem, lang))
+    try:
+        opened = await sign_in.with_identity_provider(context, session, provider=provider, id_token=body.id_token)
     except Unauthenticated:
         return _sign_in_page(request, lang=lang, status=401, error=TEXT[lang]["idp_failed"])
     return _signed_in_redirect(context.settings, opened, lang)
@@ -268,7 +286,7 @@ async def sign_in_with_identity_provider(
     operation_id="holder-pages-sign-out",
     responses=_REFUSED | {303: {"description": "signed out: on to /holder"}},
 )
-async def sign_out(request: Request, ours: FormIsOurs, lang: Lang = "zh") -> Response:
+async def sign_out(request: Request, lang: Lang, ours: FormIsOurs) -> Response:
     if not ours:
         return _forbidden_page(request, lang)
     response = RedirectResponse(f"/holder?lang={lang}", status_code=303)
@@ -322,31 +340,43 @@ async def certificate_credential(
 )
 async def create_share_link(
     request: Request,
+    lang: Lang,
     ours: FormIsOurs,
     context: ContextDep,
     session: SessionDep,
     verifier: VerifierDep,
-    number: Annotated[str, Form(max_length=32)],
-    purpose: Annotated[str, Form(max_length=32)],
-    purpose_text: Annotated[str, Form(max_length=200)] = "",
-    expires_in_days: Annotated[str, Form(max_length=4)] = "30",
-    lang: Lang = "zh",
+    number: FormText = "",
+    purpose: FormText = "",
+    purpose_text: FormText = "",
+    expires_in_days: FormText = "",
 ) -> Response:
     if not ours:
         return _forbidden_page(request, lang)
     principal = await _signed_in(request, context, session)
     if principal is None:
         return _sign_in_page(request, lang=lang, status=401)
+    form: dict[str, Any] = {"number": number, "purpose": purpose, "purpose_text": purpose_text.strip() or None}
+    if expires_in_days.strip():  # blank: the schema's default
+        form["expires_in_days"] = _days(expires_in_days)
     try:
-        form = {"number": number, "purpose": purpose, "purpose_text": purpose_text.strip() or None}
-        days = expires_in_days.strip()
-        # isdecimal, not isdigit: "²" is a digit that int() refuses
-        body = ShareLinkCreate.model_validate({**form, "expires_in_days": int(days) if days.isdecimal() else 0})
+        body = ShareLinkCreate.model_validate(form)
         created = await share_links.create(context.settings, session, principal=principal, request=body)
     except (ValidationError, RegistryError) as problem:
         error = TEXT[lang]["invalid_form"] + _short(problem, lang)
         return await _dashboard(request, context, session, verifier, principal, lang=lang, error=error, status=422)
     return await _dashboard(request, context, session, verifier, principal, lang=lang, new_link=created)
+
+
+def _days(typed: str) -> int | str:
+    """The form's days for the API's schema: ASCII digits (what a number field sends) as a number; anything else
+    ("３", "٣", "+5", "seven") as typed, so the schema takes or refuses it as it would from the API."""
+    days = typed.strip()
+    if days.isascii() and days.isdigit():
+        try:
+            return int(days)
+        except ValueError:  # more digits than int() converts: the schema refuses the text instead
+            return typed
+    return typed
 
 
 def _short(problem: Exception, lang: str) -> str:
@@ -364,15 +394,26 @@ def _short(problem: Exception, lang: str) -> str:
     responses={303: {"description": "withdrawn: back to /holder"}} | _SIGNED_IN_ONLY | _REFUSED,
 )
 async def withdraw_share_link(
-    link_id: uuid.UUID, request: Request, ours: FormIsOurs, context: ContextDep, session: SessionDep, lang: Lang = "zh"
+    link_id: str, request: Request, lang: Lang, ours: FormIsOurs, context: ContextDep, session: SessionDep
 ) -> Response:
     if not ours:
         return _forbidden_page(request, lang)
     principal = await _signed_in(request, context, session)
     if principal is None:
         return _sign_in_page(request, lang=lang, status=401)
-    await share_links.withdraw(session, principal=principal, link_id=link_id)
+    try:
+        await share_links.withdraw(session, principal=principal, link_id=_link_id(link_id))
+    except NotFound as missing:
+        return _problem_page(request, lang, missing)
     return RedirectResponse(f"/holder?lang={lang}#links", status_code=303)
+
+
+def _link_id(text: str) -> uuid.UUID:
+    """A share link's id from the form's path; text that is no UUID names no link of the holder's either."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound(_("no such share link of yours")) from None
 
 
 def _gone_page(request: Request, lang: str, status: int) -> HTMLResponse:
@@ -388,7 +429,7 @@ def _gone_page(request: Request, lang: str, status: int) -> HTMLResponse:
     responses={410: {"description": "the link expired or was withdrawn"}},
 )
 async def open_share_link(
-    token: str, request: Request, session: SessionDep, verifier: VerifierDep, lang: Lang = "zh"
+    token: str, request: Request, lang: Lang, session: SessionDep, verifier: VerifierDep
 ) -> HTMLResponse:
     """A holder's share link: the certificate's verification page with the purpose shown — or, once the link has
     expired or been withdrawn, a page saying so (410) and nothing of the certificate."""

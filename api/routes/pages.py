@@ -4,24 +4,24 @@ first), and the number + name form."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from api.deps import FederationDep, ReaderDep, VerifierDep
+from api.deps import FederationDep, Lang, ReaderDep, VerifierDep
 from api.errors import DATABASE_UNAVAILABLE
 from registry.certificates import numbering
 from registry.clock import CHINA_STANDARD_TIME
 from registry.errors import InvalidInput, NotFound
 from registry.federation import forwarding
+from registry.i18n import translate
 from registry.verification.schemas import Verification
 
 router = APIRouter(tags=["pages"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 
-Lang = Annotated[Literal["zh", "en"], Query(description="page language")]
 
 TEXT: dict[str, dict[str, Any]] = {
     "zh": {
@@ -104,7 +104,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "try_form": "按证书编号和姓名查验",
         "answered_by": "查验结果来自",
         "regions": {"BJ": "北京市人才证书登记系统", "TJ": "天津市人才证书登记系统", "HE": "河北省人才证书登记系统"},
-        "bad_number": "证书编号有误（校验位不符），请检查是否输入错误。",
+        "bad_number": "证书编号有误，请检查是否输入错误：",
     },
     "en": {
         "site": "Talent Certificate Check",
@@ -191,7 +191,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "try_form": "Check by number and name",
         "answered_by": "Answered by",
         "regions": {"BJ": "the Beijing registry", "TJ": "the Tianjin registry", "HE": "the Hebei registry"},
-        "bad_number": "The certificate number is wrong (its check character does not match): please look for a typo.",
+        "bad_number": "The certificate number is wrong; please look for a typo: ",
     },
 }
 SECURITY_HEADERS = {
@@ -248,7 +248,7 @@ def result_page(
 
 
 @router.get("/v", response_class=HTMLResponse, operation_id="pages-verify-form")
-async def verify_form(request: Request, lang: Lang = "zh") -> HTMLResponse:
+async def verify_form(request: Request, lang: Lang) -> HTMLResponse:
     return _page(request, "form.html", lang=lang, number="", holder_name="", error=None)
 
 
@@ -267,27 +267,22 @@ async def verify_form(request: Request, lang: Lang = "zh") -> HTMLResponse:
 )
 async def verify_by_number(
     request: Request,
+    lang: Lang,
     verifier: VerifierDep,
     federation: FederationDep,
     connection: ReaderDep,
     number: Annotated[str, Form(max_length=32)],
     holder_name: Annotated[str, Form(max_length=64)],
-    lang: Lang = "zh",
 ) -> HTMLResponse:
     try:
         verification = await forwarding.verify_by_number(
             federation, verifier, connection, number=number, holder_name=holder_name, channel="page"
         )
-    except InvalidInput:
-        return _page(
-            request,
-            "form.html",
-            lang=lang,
-            status=422,
-            number=number,
-            holder_name=holder_name,
-            error=TEXT[lang]["bad_number"],
-        )
+    except InvalidInput as invalid:
+        # The reason, as the API gives it (a letter that cannot be in a number, its length, its check character).
+        reason = invalid.errors[0].message if invalid.errors else invalid.detail
+        error = TEXT[lang]["bad_number"] + translate(reason, lang)
+        return _page(request, "form.html", lang=lang, status=422, number=number, holder_name=holder_name, error=error)
     except NotFound:
         return _page(request, "missing.html", lang=lang, status=404)
     return result_page(request, verification, lang=lang)
@@ -297,7 +292,7 @@ async def verify_by_number(
     "/v/{token}", response_class=HTMLResponse, operation_id="pages-verify-token", responses=DATABASE_UNAVAILABLE
 )
 async def verify_page(
-    token: str, request: Request, verifier: VerifierDep, connection: ReaderDep, lang: Lang = "zh"
+    token: str, request: Request, lang: Lang, verifier: VerifierDep, connection: ReaderDep
 ) -> HTMLResponse:
     try:
         verification = await verifier.by_token(connection, token=token, channel="page")

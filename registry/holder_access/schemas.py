@@ -52,7 +52,8 @@ class ShareLinkCreate(StrictInput):
     number: Annotated[str, Field(min_length=1, max_length=32)]
     purpose: Purpose
     purpose_text: PurposeText | None = Field(default=None, description="required when purpose is other")
-    expires_in_days: Annotated[int, Field(ge=1, le=MAX_SHARE_DAYS)] = DEFAULT_SHARE_DAYS
+    # A JSON number, whole: true, "2" and 1.0 were taken as days before (pydantic's lax mode).
+    expires_in_days: Annotated[int, Field(ge=1, le=MAX_SHARE_DAYS, strict=True)] = DEFAULT_SHARE_DAYS
 
     @model_validator(mode="after")
     def _other_says_what(self) -> ShareLinkCreate:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import re
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -11,6 +13,7 @@ from fastapi import FastAPI
 
 from api.app import create_app, dispose
 from registry.config import Environment, Settings
+from registry.holder_access.sign_in import MAX_FAILURES
 from tests.conftest import RegistryClock
 from tests.factories import bearer, issued_certificate, resident_id
 from tests.integration.holder_support import HOLDER_NAME, SignedInHolder, signed_in_holder
@@ -239,3 +242,164 @@ async def test_the_dashboard_shows_each_certificate_as_a_verifier_would_see_it_t
     assert pills["zh"] == {"valid": "有效", "expired": "已过期", "revoked": "已撤销"}
     assert pills["en"] == {"valid": "Valid", "expired": "Expired", "revoked": "Revoked"}
     assert lapsing["status"] == "active"
+
+
+_SWITCH = re.compile(r'<a href="([^"]+)" lang="en">English</a>')
+
+
+def switch_of(page: httpx.Response) -> str:
+    found = _SWITCH.search(page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+async def test_the_language_switch_on_a_page_answering_a_form_opens_a_page(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    holder = await signed_in_holder(app, client)
+    form = await client.get("/holder")
+    body = {"csrf": csrf_of(form), "id_type": "resident_id", "id_number": holder.id_number}
+    failed = await client.post("/holder/sign-in", data={**body, "claim_code": "AAAA-BBBB-CCCC"})
+    refused = await client.post("/holder/sign-in", data={**body, "csrf": "x" * 32})
+    await _sign_in(client, holder)
+    home = await client.get("/holder")
+    share = {"csrf": csrf_of(home), "number": holder.certificate["number"], "purpose": "hiring"}
+    created = await client.post("/holder/share-links", data=share)
+    for page, status in ((failed, 401), (refused, 403), (created, 200)):
+        assert page.status_code == status, page.text
+        assert switch_of(page) == "/holder?lang=en"
+        assert (await client.get(switch_of(page))).status_code == 200
+    assert switch_of(home) == "/holder?lang=en"
+
+
+def _unescaped(page: httpx.Response) -> str:
+    return html.unescape(page.text)
+
+
+async def test_a_malformed_sign_in_form_says_what_is_wrong_as_the_api_does(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    holder = await signed_in_holder(app, client)
+    form = await client.get("/holder")
+    good = {"id_type": "resident_id", "id_number": holder.id_number, "claim_code": holder.certificate["claim_code"]}
+    wrong_check = holder.id_number[:-1] + ("1" if holder.id_number[-1] != "1" else "2")
+    for bad in ({"claim_code": "AAAA"}, {"id_type": "library_card"}, {"id_number": wrong_check}):
+        api = await client.post("/v1/holder/sessions", json={**good, **bad}, headers={"Accept-Language": "zh"})
+        assert api.status_code == 422, api.text
+        page = await client.post("/holder/sign-in", data={"csrf": csrf_of(form), **good, **bad})
+        assert page.status_code == 422
+        assert page.headers["content-type"].startswith("text/html")
+        assert api.json()["detail"] in _unescaped(page), (bad, api.json()["detail"])
+        assert "tr_holder" not in set_cookies(page)
+
+
+async def test_the_share_link_forms_days_are_judged_as_the_api_judges_them(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    holder, home = await holder_at_home(app, client)
+    share = {"number": holder.certificate["number"], "purpose": "hiring"}
+    for days in ("+5", "３", "٣", "seven", "5.0", "-3"):
+        api = await client.post(
+            "/v1/holder/share-links",
+            json={**share, "expires_in_days": days},
+            headers={**holder.headers, "Accept-Language": "zh"},
+        )
+        page = await client.post("/holder/share-links", data={"csrf": csrf_of(home), **share, "expires_in_days": days})
+        assert (api.status_code == 201) == (page.status_code == 200), (days, api.text, page.status_code)
+        if api.status_code != 201:
+            assert page.status_code == 422
+            assert api.json()["errors"][0]["message"] in _unescaped(page), (days, api.text)
+    for days, lasts in (("", 30), (" 7 ", 7)):
+        page = await client.post("/holder/share-links", data={"csrf": csrf_of(home), **share, "expires_in_days": days})
+        assert page.status_code == 200, (days, page.text)
+        newest = (await client.get("/v1/holder/share-links", headers=holder.headers)).json()[0]  # newest first
+        lasted = datetime.fromisoformat(newest["expires_at"]) - datetime.fromisoformat(newest["created_at"])
+        assert lasted == timedelta(days=lasts)
+
+
+async def test_an_unknown_page_language_falls_back_instead_of_an_error(app: FastAPI, client: httpx.AsyncClient) -> None:
+    for lang, words in (
+        ("fr", "持证人登录"),
+        ("EN", "Holder sign-in"),
+        ("en-US", "Holder sign-in"),
+        ("zh-CN", "持证人登录"),
+    ):
+        page = await client.get("/holder", params={"lang": lang})
+        assert page.status_code == 200, (lang, page.text)
+        assert words in page.text
+    holder, home = await holder_at_home(app, client)
+    share = {"csrf": csrf_of(home), "number": holder.certificate["number"], "purpose": "hiring"}
+    created = await client.post("/holder/share-links", data=share, params={"lang": "En"})
+    assert created.status_code == 200
+    assert "New link" in created.text
+    url = re.search(r'<code id="new-link">([^<]+)</code>', created.text)
+    assert url is not None
+    shared = await client.get(httpx.URL(url.group(1)).path, params={"lang": "fr"})
+    assert shared.status_code == 200
+    assert "持证人为求职而分享" in shared.text
+
+
+async def test_form_values_too_long_for_the_form_get_a_page_not_json(app: FastAPI, client: httpx.AsyncClient) -> None:
+    holder = await signed_in_holder(app, client)
+    form = await client.get("/holder", params={"lang": "en"})
+    sign_in_body = {"csrf": csrf_of(form), "id_type": "resident_id", "claim_code": holder.certificate["claim_code"]}
+    too_long_id = await client.post("/holder/sign-in?lang=en", data={**sign_in_body, "id_number": "1" * 41})
+    assert too_long_id.status_code == 422
+    assert too_long_id.headers["content-type"].startswith("text/html")
+    assert "Please correct the form: id_number: at most 32 characters" in too_long_id.text
+    assert "Holder sign-in" in too_long_id.text
+    _provider(app, Ed25519PrivateKey.generate())
+    too_long_token = await client.post("/holder/sign-in/external", data={"csrf": csrf_of(form), "id_token": "x" * 8193})
+    assert too_long_token.status_code == 422
+    assert "表单填写有误：id_token：最多 8192 个字符" in too_long_token.text
+
+    await _sign_in(client, holder)
+    home = await client.get("/holder")
+    share = {"csrf": csrf_of(home), "number": holder.certificate["number"], "purpose": "other"}
+    for extra, said in (
+        ({"purpose_text": "为" * 201}, "purpose_text：最多 200 个字符"),
+        ({"purpose_text": "入职", "expires_in_days": "99999"}, "expires_in_days：不能大于 365"),
+    ):
+        page = await client.post("/holder/share-links", data={**share, **extra})
+        assert page.status_code == 422, page.text
+        assert page.headers["content-type"].startswith("text/html")
+        assert f"表单填写有误：{said}" in page.text
+    assert (await client.get("/v1/holder/share-links", headers=holder.headers)).json() == []
+
+
+async def test_withdrawing_a_link_that_is_not_yours_answers_a_page(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _holder, home = await holder_at_home(app, client)
+    for link_id in (str(uuid.uuid4()), "nope"):
+        page = await client.post(f"/holder/share-links/{link_id}/withdraw", data={"csrf": csrf_of(home)})
+        assert page.status_code == 404, (link_id, page.text)
+        assert page.headers["content-type"].startswith("text/html")
+        assert "您没有这个分享链接" in page.text
+        assert 'href="/holder?lang=zh"' in page.text
+
+
+async def test_a_locked_out_sign_in_page_says_when_to_try_again(app: FastAPI, client: httpx.AsyncClient) -> None:
+    holder = await signed_in_holder(app, client)
+    form = await client.get("/holder")
+    body = {"csrf": csrf_of(form), "id_type": "resident_id", "id_number": holder.id_number}
+    for _attempt in range(MAX_FAILURES):
+        assert (await client.post("/holder/sign-in", data={**body, "claim_code": "AAAA-BBBB-CCCC"})).status_code == 401
+    locked = await client.post("/holder/sign-in", data={**body, "claim_code": holder.certificate["claim_code"]})
+    assert locked.status_code == 429
+    assert "尝试次数过多" in locked.text
+    assert 800 < int(locked.headers["Retry-After"]) <= 900
+
+
+async def test_english_pages_use_english_punctuation(app: FastAPI, client: httpx.AsyncClient) -> None:
+    holder, home = await holder_at_home(app, client)
+    share = {"csrf": csrf_of(home), "number": holder.certificate["number"], "purpose": "other", "purpose_text": "入职"}
+    created = await client.post("/holder/share-links", data=share)
+    url = re.search(r'<code id="new-link">([^<]+)</code>', created.text)
+    assert url is not None
+    assert (await client.get(httpx.URL(url.group(1)).path)).status_code == 200
+    await app.state.visits.flush()
+    pages = {lang: (await client.get("/holder", params={"lang": lang})).text for lang in ("zh", "en")}
+    visits = {lang: re.findall(r'<span class="how">(.*?)</span>', page, flags=re.S) for lang, page in pages.items()}
+    assert visits == {"zh": ["分享链接 · 用途：其他（入职）"], "en": ["Share link · Purpose: another purpose (入职)"]}
+    links = {lang: re.findall(r'<div class="title">([^<]*)<span', page) for lang, page in pages.items()}
+    assert links["zh"][-1].strip() == "其他（入职）"
+    assert links["en"][-1].strip() == "another purpose (入职)"

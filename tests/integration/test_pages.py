@@ -87,7 +87,9 @@ async def test_check_by_number_and_name_form(app: FastAPI, client: httpx.AsyncCl
     typo = typo[:-2] + typo[-1] + typo[-2] if typo[-1] != typo[-2] else typo[:-1] + ("0" if typo[-1] != "0" else "1")
     mistyped = await client.post("/v", data={"number": typo, "holder_name": "周九"})
     assert mistyped.status_code == 422
-    assert "校验位" in mistyped.text
+    # The swap leaves a wrong check character, 15 characters that have none, or a letter no serial holds: a typo,
+    # with the reason the API gives.
+    assert "证书编号有误，请检查是否输入错误：" in mistyped.text
 
 
 async def test_qr_svg_and_size_option(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -119,3 +121,44 @@ async def test_a_superseded_certificate_has_a_page_and_a_pdf(app: FastAPI, clien
     assert "Superseded" in english.text
     pdf = await client.get(f"/v1/certificates/{certificate['number']}.pdf", headers=bearer(issuer))
     assert pdf.status_code == 200
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(char) + 0xFEE0) if "!" <= char <= "~" else char for char in text)
+
+
+async def test_a_number_typed_in_full_width_or_with_long_dashes_is_found(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Before, a number typed on a Chinese input method in full-width mode was told its check character was wrong."""
+    _, certificate = await _certificate(app, client, resident_id())
+    display = str(certificate["number_display"])
+    for typed in (_full_width(display), display.replace("-", "—"), display.replace("-", "－").lower()):
+        page = await client.post("/v", data={"number": typed, "holder_name": "周九"})
+        assert page.status_code == 200, (typed, page.text[:300])
+        assert "有效" in page.text
+        answer = await client.post("/v1/verify", json={"number": typed, "holder_name": "周九"})
+        assert answer.status_code == 200, (typed, answer.text)
+
+
+async def test_the_form_says_why_a_number_cannot_be_one(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Before, every number that could not be one was said to have a wrong check character."""
+    short = await client.post("/v", data={"number": "BJT2026", "holder_name": "周九"})
+    assert short.status_code == 422
+    assert "应为 16 个字符" in short.text
+    assert "校验字符不符" not in short.text
+    english = await client.post("/v?lang=en", data={"number": "BJT2026ÅÅÅÅÅÅÅÅÅ", "holder_name": "周九"})
+    assert english.status_code == 422
+    assert "only letters A-Z" in english.text
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "EN", "en-US", "fr", "en_GB"])
+async def test_a_page_language_the_link_spells_otherwise_opens_the_page(
+    app: FastAPI, client: httpx.AsyncClient, lang: str
+) -> None:
+    """Before, /v?lang=zh-CN (as a browser or a partner's link may write it) answered 422 problem+json."""
+    page = await client.get("/v", params={"lang": lang})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    english_first = lang.lower().startswith("en")
+    assert ('<html lang="en"' in page.text) == english_first, page.text[:200]

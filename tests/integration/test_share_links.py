@@ -101,6 +101,10 @@ async def test_a_share_link_needs_a_purpose_and_a_bounded_lifetime(app: FastAPI,
         ({"purpose": "other"}, "purpose_text"),
         ({"purpose": "hiring", "expires_in_days": 366}, "expires_in_days"),
         ({"purpose": "hiring", "expires_in_days": 0}, "expires_in_days"),
+        # Taken as days before (pydantic's lax mode): a JSON boolean, a string of digits, a float.
+        ({"purpose": "hiring", "expires_in_days": True}, "expires_in_days"),
+        ({"purpose": "hiring", "expires_in_days": "2"}, "expires_in_days"),
+        ({"purpose": "hiring", "expires_in_days": 1.0}, "expires_in_days"),
     ):
         refused = await create(**fields)
         assert_problem(refused, 422)

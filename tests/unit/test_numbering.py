@@ -271,3 +271,11 @@ def test_check_char_refuses_a_body_that_no_number_can_have() -> None:
 
     with pytest.raises(InvalidCertificateNumber, match="never issued"):
         check_char(body)
+
+
+def test_a_number_typed_full_width_or_with_any_dash_is_the_same_number() -> None:
+    number = "BJT20262M5TJCY9M"
+    full_width = "".join(chr(ord(char) + 0xFEE0) for char in number)
+    assert normalize_number(full_width) == number
+    assert normalize_number("BJ—T—2026—2M5TJCY9—M") == number
+    assert normalize_number("bj－t－2026－2m5tjcy9－m") == number
