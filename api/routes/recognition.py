@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -178,10 +178,16 @@ async def query(
     result = answer.results[0]
     if result.answer is not None:
         return result.answer
-    # The item's own problem, returned rather than raised: the audit record of the question is kept.
+    # The item's own problem, returned rather than raised: the audit record of the question is kept. It is this
+    # node's own (a 404 or 422 that registry.recognition.queries made here, a peer's being said again, never copied).
     problem = {**(result.problem or {}), "instance": request.url.path}
-    for error in problem.get("errors", []):
-        error["field"] = error["field"].removeprefix("items[0].")
+    if isinstance(errors := problem.get("errors"), list):
+        problem["errors"] = [_unprefixed(error) for error in errors]
     problem["detail"] = str(problem.get("detail", "")).replace("items[0].", "")
     response = Response(orjson.dumps(problem), status_code=result.status, media_type=PROBLEM_JSON)
     return said_in(response, language(request.scope))
+
+
+def _unprefixed(error: Any) -> Any:
+    field = error.get("field") if isinstance(error, dict) else None
+    return {**error, "field": field.removeprefix("items[0].")} if isinstance(field, str) else error

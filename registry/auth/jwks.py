@@ -27,7 +27,9 @@ class RemoteKeySet:
     The set is re-fetched when it is older than ``max_age``, or early for a kid it does not know; when that fetch
     fails, KeySetUnavailable is raised rather than answering from keys that may have been withdrawn. Callers share
     one fetch at a time, and after a failure the party is not asked again for ``MIN_REFETCH_SECONDS``: while it is
-    down, requests fail at once instead of each waiting out a timeout.
+    down, requests fail at once instead of each waiting out a timeout. A fetch is bounded as a whole by ``timeout``
+    (httpx's own timeout is per read: a party trickling its answer a byte at a time would hold the lock for ever),
+    and a set with no usable key is a failed fetch like any other.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class RemoteKeySet:
         self.url = url
         self._accept = accept
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
+        self._timeout = timeout
         self._max_age = max_age
         self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -70,18 +73,25 @@ class RemoteKeySet:
         except KeySetUnavailable:
             self._failed = self._clock()
             raise
+        except Exception as exc:  # whatever else the party's answer provokes, it is a failed fetch: never a 500
+            self._failed = self._clock()
+            raise KeySetUnavailable(f"the key set at {self.url} cannot be read: {type(exc).__name__}") from None
         self._failed = None
 
     async def _fetch(self) -> None:
         try:
-            response = await self._client.get(self.url)
-            response.raise_for_status()
-            document: Any = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.get(self.url)
+                response.raise_for_status()
+                document: Any = response.json()
+        except (httpx.HTTPError, ValueError, TimeoutError) as exc:
             raise KeySetUnavailable(f"the key set at {self.url} cannot be fetched: {type(exc).__name__}") from None
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise KeySetUnavailable(f"{self.url} does not hold a JWK set")
-        self._keys = _usable_keys([item for item in document["keys"] if isinstance(item, dict) and self._accept(item)])
+        keys = _usable_keys([item for item in document["keys"] if isinstance(item, dict) and self._accept(item)])
+        if not keys:
+            raise KeySetUnavailable(f"{self.url} publishes no key this node can use")
+        self._keys = keys
         self._fetched = self._clock()
 
     async def close(self) -> None:
@@ -89,12 +99,17 @@ class RemoteKeySet:
 
 
 def _usable_keys(items: list[Any]) -> dict[str, jwt.PyJWK]:
+    """Each published key on its own: one that cannot be used (other type, unsupported curve, malformed) just does not
+    count, and takes none of the others with it."""
     keys: dict[str, jwt.PyJWK] = {}
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("kid"), str):
-            continue
-        try:
-            keys[item["kid"]] = jwt.PyJWK(item)
-        except jwt.PyJWTError:
-            continue  # a key we cannot use (other type, unsupported curve) just does not count
+        if isinstance(item, dict) and isinstance(item.get("kid"), str) and (key := _key_of(item)) is not None:
+            keys[item["kid"]] = key
     return keys
+
+
+def _key_of(item: dict[str, Any]) -> jwt.PyJWK | None:
+    try:
+        return jwt.PyJWK(item)
+    except Exception:  # PyJWK raises TypeError too (``"alg": ["EdDSA"]`` is unhashable), not only PyJWTError
+        return None

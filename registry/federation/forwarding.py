@@ -7,6 +7,7 @@ peer-facing endpoint calls ``Verifier.by_number`` directly, never this module), 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from registry.certificates import numbering
 from registry.db import utcnow
 from registry.errors import InvalidCertificateNumber, InvalidInput, NotFound, PeerFailure
+from registry.federation import answers
 from registry.federation.peers import Federation
 from registry.i18n import _
 from registry.metrics import VERIFICATIONS
@@ -63,27 +65,43 @@ async def verify_by_number(
     except PeerFailure as failure:
         VERIFICATIONS.labels(result="unknown", channel=f"peer:{channel}").inc()
         return unknown(canonical, region, failure.reason)
-    return _from_peer(answer, canonical, region, channel)
+    question = _Question(number=canonical, holder_name=holder_name, region=region)
+    return _from_peer(answer, question, channel=channel, max_age_seconds=federation.cache_seconds)
 
 
-def _from_peer(answer: Any, number: str, region: str, channel: str) -> Verification:
+@dataclass(frozen=True, slots=True)
+class _Question:
+    number: str  # canonical
+    holder_name: str
+    region: str  # the peer's, which answers for the number
+
+
+def _from_peer(answer: Any, question: _Question, *, channel: str, max_age_seconds: float) -> Verification:
+    """The peer's ``{status, body}`` as this node's answer: a 404 or 422 said in this node's own words, a 200 only with
+    a verification that agrees with the question (registry.federation.answers); anything else is not trusted."""
     status = answer.get("status") if isinstance(answer, dict) else None
+    if type(status) is not int:  # not True for 1, nor 404.0 for 404
+        status = None
     if status == 404:
         VERIFICATIONS.labels(result="not_found", channel=f"peer:{channel}").inc()
         raise NotFound(_("no certificate with this number and holder name"))
+    if status == 422:
+        raise InvalidInput.field("number", _("the certificate number is not valid"))
     if status == 200:
         try:
-            verification = Verification.model_validate(answer["body"])
-        except (ValidationError, KeyError):
-            return unknown(number, region, "peer_answer_not_trusted")
-        if verification.answered_by == region and (
-            verification.certificate is None or verification.certificate.number == number
+            verification = Verification.model_validate(answer.get("body"))
+        except ValidationError:
+            verification = None
+        if verification is not None and answers.verification_agrees(
+            verification,
+            number=question.number,
+            holder_name=question.holder_name,
+            region=question.region,
+            max_age_seconds=max_age_seconds,
         ):
             VERIFICATIONS.labels(result=verification.result.value, channel=f"peer:{channel}").inc()
             return verification
-    if status == 422:
-        raise InvalidInput.field("number", _("the certificate number is not valid"))
-    return unknown(number, region, "peer_answer_not_trusted")
+    return unknown(question.number, question.region, "peer_answer_not_trusted")
 
 
 async def answer_peer(

@@ -116,6 +116,11 @@ def check_service_token(token: str, key: jwt.PyJWK, *, own_region: str, caller_r
         require_numeric_dates(claims)
     except jwt.PyJWTError as exc:
         raise ProtocolError(f"service token not valid: {exc}") from None
+    # One audience, this node: a token naming several would be good at each of them. (``iss`` is the caller's public
+    # URL, which need not be the address this node has configured for it — REGISTRY_PEERS may name an internal one —
+    # so the caller is known by its region and the key set at its configured URL, not by ``iss``.)
+    if not isinstance(claims["aud"], str) or not isinstance(claims["iss"], str):
+        raise ProtocolError("service token's aud and iss must each be one string")
     if claims["region"] != caller_region or claims["sub"] != f"node:{caller_region}":
         raise ProtocolError("service token's region does not match its key")
     if claims["exp"] - claims["iat"] > SERVICE_TOKEN_TTL.total_seconds():

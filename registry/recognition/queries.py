@@ -3,7 +3,8 @@
 One path for every item, single or bulk: the number is checked, then judged here (a certificate of this node's region,
 or of a region with no configured peer) or by its region's node (grouped per peer, one request each, concurrently).
 Every item of a partner's question is one audit record, and every answer is signed by this node for the agency's
-files. A peer's question is judged here only — never forwarded again.
+files. A peer's question is judged here only — never forwarded again. A peer's judgement is passed on (and signed)
+only when it agrees with the question (registry.federation.answers); its problems are said again in this node's words.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from registry.errors import (
     RegistryError,
     field_errors,
 )
+from registry.federation import answers
 from registry.federation.peers import Federation
 from registry.federation.protocol import RECOGNITION_ANSWER_TYPE, Signer
 from registry.i18n import _, message_of
@@ -54,6 +56,8 @@ from registry.verification.verifier import Verifier
 from registry.verification.visits import Visit
 
 RECOGNITION_PATH = "/v1/federation/recognition"
+UNPARSED_NUMBER = "invalid"  # what the audit record names for an item whose number is not a certificate number
+_NOT_VALID = _("the certificate number is not valid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,22 +214,55 @@ async def _ask_peer(federation: Federation, region: str, question: Question, ite
     }
     try:
         answer = await federation.ask(region, RECOGNITION_PATH, body)
-        parsed = [QueryResult.model_validate(result) for result in answer]
-        if len(parsed) != len(items):
-            raise ValueError("the peer answered a different number of items")
     except PeerFailure as failure:
         return [_unknown(item, question.to_region, failure.reason) for item in items]
-    except (ValidationError, ValueError, TypeError):
+    if not isinstance(answer, list) or len(answer) != len(items):
         return [_unknown(item, question.to_region, "peer_answer_not_trusted") for item in items]
-    results = []
-    for item, result in zip(items, parsed, strict=True):
-        trusted = result.answer is None or (result.answer.number == item.number and result.answer.answered_by == region)
-        results.append(
-            result.model_copy(update={"index": item.index})
-            if trusted
-            else _unknown(item, question.to_region, "peer_answer_not_trusted")
-        )
-    return results
+    asked = _Asked(region=region, to_region=question.to_region, max_age_seconds=federation.cache_seconds)
+    return [_peer_result(result, item, asked) for item, result in zip(items, answer, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    region: str  # the peer's
+    to_region: str
+    max_age_seconds: float
+
+
+def _peer_result(result: Any, item: _Item, asked: _Asked) -> QueryResult:
+    """One item of a peer's answer as this node's result. Only three answers are understood: 200 with an answer that
+    agrees with the question, 404 and 422 (said again here, in this node's words: a peer's problem document is never
+    passed on). Anything else is ``unknown``, not trusted."""
+    status = result.get("status") if isinstance(result, dict) else None
+    if type(status) is not int:  # not True for 1, nor 404.0 for 404
+        status = None
+    if status == 404:
+        return _failed(item.index, NotFound(_("no certificate with this number and holder name")))
+    if status == 422:
+        return _failed(item.index, InvalidInput.field(f"items[{item.index}].number", _NOT_VALID))
+    if status == 200:
+        try:
+            answer = RecognitionAnswer.model_validate(result.get("answer"))
+        except ValidationError:
+            answer = None
+        if answer is not None and _answer_agrees(answer, item, asked):
+            answer.signature = None  # this node signs what it passes on (sign_answers), never relays another's
+            return QueryResult(index=item.index, status=200, answer=answer)
+    return _unknown(item, asked.to_region, "peer_answer_not_trusted")
+
+
+def _answer_agrees(answer: RecognitionAnswer, item: _Item, asked: _Asked) -> bool:
+    """A peer's judgement that answers this item for this region, and does not contradict itself."""
+    asked_for = (item.number, asked.region, asked.to_region)
+    if (answer.number, answer.answered_by.value, answer.to_region.value) != asked_for:
+        return False
+    if answer.result is not VerificationResult.valid and answer.decision is not Decision.not_recognised:
+        return False  # only a valid certificate is recognised, on conditions or not
+    if answer.result is VerificationResult.valid and answer.certificate is None:
+        return False
+    return answers.certificate_agrees(
+        answer.certificate, answer.result, number=item.number, holder_name=item.holder_name
+    ) and answers.is_fresh(answer.checked_at, max_age_seconds=asked.max_age_seconds)
 
 
 async def answer_items(
@@ -260,9 +297,23 @@ async def answer_items(
     return [results[index] for index in range(len(items))]
 
 
+def _audited_number(result: QueryResult, raw: Any) -> str:
+    """The certificate number an item asked about, canonical; ``invalid`` for one that is not a number at all (it may
+    be an identity number typed in the wrong box, and the audit log never holds one in clear)."""
+    if result.answer is not None:
+        return result.answer.number
+    typed = raw.get("number") if isinstance(raw, dict) else None
+    if not isinstance(typed, str):
+        return UNPARSED_NUMBER
+    try:
+        return numbering.normalize_number(typed)
+    except InvalidCertificateNumber:
+        return UNPARSED_NUMBER
+
+
 def _audit_entry(result: QueryResult, raw: Any, question: Question, partner: dict[str, Any]) -> audit.Entry:
     answer = result.answer
-    number = answer.number if answer else str(raw.get("number", ""))[:32] if isinstance(raw, dict) else ""
+    number = _audited_number(result, raw)
     details: dict[str, Any] = {**partner, "to_region": question.to_region, "status": result.status}
     if answer is not None:
         details.update(

@@ -1,4 +1,5 @@
-"""Three regional registry nodes as real `registry serve` processes, for the multi-node federation test.
+"""Three regional registry nodes as real `registry serve` processes, for the multi-node federation test; and one
+in-process Tianjin node whose Beijing peer is a fake that answers as the test tells it (the trust tests).
 
 Each node has its own database and master key and names the other two in REGISTRY_PEERS; it is set up as its bureau
 would: an admin client from the command line, an evaluation body of the node's region and its issuer client. The
@@ -8,10 +9,11 @@ answer cache, the peer timeout and the breaker's reset time are short, so the te
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +21,15 @@ from typing import Any
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
 
 from api.app import create_app, dispose
-from registry.config import Settings
+from registry.certificates import numbering
+from registry.config import Region, Settings
+from registry.db import utcnow
 from registry.federation import protocol
+from registry.federation.peers import Federation
 from tests.factories import bearer, certificate_body, issuer_body, resident_id, token_for
 from tests.integration.cli_support import run_registry
 from tests.integration.server_support import Server, free_port
@@ -227,3 +234,173 @@ async def timed_verify(node: Node, question: dict[str, str]) -> tuple[float, dic
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return time.monotonic() - started, answer
+
+
+# --- one in-process node and a fake peer --------------------------------------------------------------------------
+
+PEER_URL = "http://bj-node.test"
+NODE_URL = "https://tj-node.test"
+HOLDER = "张三"
+HOLDER_ID_MASKED = "11**************34"  # as registry.holders.identity masks a resident id
+Answer = Callable[[dict[str, Any]], Any]  # the answer a fake peer signs, given the question it was asked
+
+
+def peer_jwk(key: Ed25519PrivateKey, kid: str, key_use: str) -> dict[str, Any]:
+    jwk: dict[str, Any] = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "alg": "EdDSA", "use": "sig", "key_use": key_use, "status": "active"}
+
+
+def fake_certificate(number: str) -> dict[str, Any]:
+    return {
+        "number": number,
+        "number_display": numbering.group_canonical(number),
+        "holder_name": HOLDER,
+        "holder_id_masked": HOLDER_ID_MASKED,
+        "cert_type": "title",
+        "catalogue_code": "ENG-AI",
+        "series_zh": "工程技术",
+        "name_zh": "人工智能",
+        "name_en": "Artificial intelligence",
+        "level": "senior",
+        "level_name_zh": "正高级",
+        "level_name_en": "Senior",
+        "issuer_code": "BJ-AI-COMMITTEE",
+        "issuer_name": "北京市工程技术系列人工智能专业高级职称评审委员会",
+        "awarded_on": "2026-06-30",
+        "valid_until": None,
+    }
+
+
+def fake_verification(number: str) -> dict[str, Any]:
+    """What an honest Beijing node says of ``number``: revoked, checked just now."""
+    return {
+        "result": "revoked",
+        "reason": "fraud",
+        "certificate": fake_certificate(number),
+        "signature_valid": True,
+        "checked_at": utcnow().isoformat(),
+        "answered_by": "BJ",
+    }
+
+
+def fake_recognition(number: str, to_region: str) -> dict[str, Any]:
+    """What an honest Beijing node judges of ``number`` for ``to_region``: revoked, so not recognised."""
+    verification = fake_verification(number)
+    return {
+        "number": number,
+        "result": "revoked",
+        "reason": "fraud",
+        "to_region": to_region,
+        "decision": "not_recognised",
+        "decision_reason": "revoked",
+        "certificate": verification["certificate"],
+        "answered_by": "BJ",
+        "checked_at": verification["checked_at"],
+    }
+
+
+async def _trickle() -> AsyncIterator[bytes]:
+    """A body that starts, then comes a byte at a time and never ends: every read is quick, the whole is never."""
+    yield b"{"
+    while True:
+        await asyncio.sleep(0.2)
+        yield b" "
+
+
+class FakeBeijing:
+    """The Beijing node as the Tianjin node sees it: a JWKS, and signed answers to verification and recognition
+    questions — by default honest ones (revoked); ``verify_answer``, ``recognition_answer``, ``published`` (the key
+    set), ``mode`` (how the statement is signed) and ``trickle`` (paths answered a byte at a time) make it lie."""
+
+    def __init__(self) -> None:
+        self.node_key = Ed25519PrivateKey.generate()
+        self.body_key = Ed25519PrivateKey.generate()  # an evaluation body's certificate key, published too
+        self.stranger = Ed25519PrivateKey.generate()  # never published
+        self.number = numbering.new_number(region="BJ", cert_type="title", year=2026)
+        self.mode = "honest"
+        self.tokens: list[str] = []
+        self.asked = asyncio.Event()
+        self.verify_answer: Answer = lambda question: {"status": 200, "body": fake_verification(question["number"])}
+        self.recognition_answer: Answer = lambda question: [
+            {"index": index, "status": 200, "answer": fake_recognition(item["number"], question["to_region"])}
+            for index, item in enumerate(question["items"])
+        ]
+        self.published: list[Any] | None = None
+        self.trickle: set[str] = set()
+        self.key_set_fetches = 0
+
+    def key_set(self) -> dict[str, Any]:
+        honest = [peer_jwk(self.node_key, "bj-node", "access_token"), peer_jwk(self.body_key, "bj-body", "certificate")]
+        return {"keys": honest if self.published is None else self.published}
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/.well-known/jwks.json":
+            self.key_set_fetches += 1
+        if path in self.trickle:
+            return httpx.Response(200, headers={"content-type": "application/json"}, content=_trickle())
+        if path == "/.well-known/jwks.json":
+            return httpx.Response(200, json=self.key_set())
+        if path in ("/v1/federation/verify", "/v1/federation/recognition"):
+            self.tokens.append(request.headers["authorization"].removeprefix("Bearer "))
+            if self.mode == "hanging":  # asked, and never answering: the asker gives up first
+                self.asked.set()
+                await asyncio.Event().wait()
+            if self.mode in ("[]", "null", '"statement"', "42"):
+                return httpx.Response(200, content=self.mode)
+            question = json.loads(request.content)
+            answer = self.verify_answer(question) if path.endswith("/verify") else self.recognition_answer(question)
+            return httpx.Response(200, json={"statement": self.statement(question["nonce"], answer)})
+        return httpx.Response(404)
+
+    def sign(self, claims: dict[str, Any], key: Ed25519PrivateKey, kid: str) -> str:
+        return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": protocol.PEER_ANSWER_TYPE})
+
+    def statement(self, nonce: str, answer: Any) -> str:
+        claims: dict[str, Any] = {"iss": PEER_URL, "region": "BJ", "iat": int(time.time()), "aud": "TJ", "nonce": nonce}
+        if self.mode == "other_question":
+            claims["nonce"] = "an-answer-to-another-question"
+        if self.mode == "stranger_key":
+            return self.sign({**claims, "answer": answer}, self.stranger, "bj-node-2")
+        if self.mode == "stranger_under_published_kid":
+            return self.sign({**claims, "answer": answer}, self.stranger, "bj-node")
+        if self.mode == "evaluation_body_key":
+            return self.sign({**claims, "answer": answer}, self.body_key, "bj-body")
+        token = self.sign({**claims, "answer": answer}, self.node_key, "bj-node")
+        if self.mode == "altered":  # someone on the way turns "revoked" into "valid", keeping the signature
+            header, _, signature = token.split(".")
+            altered = {**claims, "answer": {**answer, "body": {**answer["body"], "result": "valid", "reason": None}}}
+            payload = base64.urlsafe_b64encode(json.dumps(altered).encode()).rstrip(b"=").decode()
+            return f"{header}.{payload}.{signature}"
+        return token
+
+
+@dataclass
+class Tianjin:
+    app: FastAPI
+    http: httpx.AsyncClient
+    peer: FakeBeijing
+
+
+@asynccontextmanager
+async def tianjin_with_fake_beijing(settings: Settings, **changes: Any) -> AsyncIterator[Tianjin]:
+    """The Tianjin node in-process, with the fake Beijing node as its only peer (no answer cache, unless ``changes``
+    say otherwise)."""
+    update = {
+        "region": Region.TJ,
+        "peers": {Region.BJ: PEER_URL},
+        "peer_cache_seconds": 0,
+        "peer_timeout_seconds": 1.0,
+        "public_base_url": NODE_URL,
+        **changes,
+    }
+    app = create_app(settings.model_copy(update=update))
+    peer = FakeBeijing()
+    await app.state.federation.close()
+    transport = httpx.MockTransport(peer.handle)
+    app.state.federation = Federation(app.state.context, app.state.sessions, transport=transport)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=NODE_URL) as http:
+            yield Tianjin(app, http, peer)
+    finally:
+        await dispose(app)

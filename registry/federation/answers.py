@@ -1,0 +1,65 @@
+"""What a peer's answer must agree with before this node passes it on (and, for recognition, signs it as its own).
+
+A peer's statement is checked for who signed it and which question it answers (``peers``); these checks are about what
+it says: an answer about another certificate or holder, an unmasked identity number, a "valid" with no certificate or
+a bad signature, or a check made long ago (or in the future) is not an answer to the question, whoever signed it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Final
+
+from registry.db import utcnow
+from registry.schemas import person_name_key
+from registry.verification.schemas import Verification, VerificationResult, VerifiedCertificate
+
+# How far two nodes' clocks may disagree about when a peer checked a certificate.
+CLOCK_SKEW_SECONDS: Final = 60
+# registry.holders.identity.mask_id_number: at most two characters kept at each end, everything between starred.
+_MASKED_ID: Final = re.compile(r"[0-9A-Z]{0,2}\*+[0-9A-Z]{0,2}")
+_MASKED_ID_LENGTH: Final = 32  # the stored masked form's column
+
+
+def is_masked(holder_id: str) -> bool:
+    """Whether ``holder_id`` is an identity number masked as this software masks it (never a full one)."""
+    return len(holder_id) <= _MASKED_ID_LENGTH and _MASKED_ID.fullmatch(holder_id) is not None
+
+
+def is_fresh(checked_at: datetime, *, max_age_seconds: float) -> bool:
+    """Whether a peer's check happened within ``max_age_seconds`` (the answer cache's bound) plus the clock skew."""
+    if checked_at.tzinfo is None:
+        return False  # every node states its times in UTC with the offset; a bare time is not one of theirs
+    age = utcnow() - checked_at
+    skew = timedelta(seconds=CLOCK_SKEW_SECONDS)
+    return -skew <= age <= timedelta(seconds=max_age_seconds) + skew
+
+
+def certificate_agrees(
+    certificate: VerifiedCertificate | None, result: VerificationResult, *, number: str, holder_name: str
+) -> bool:
+    """A certificate that is the one asked about (canonical number, the holder asked for), masked as in public output;
+    none only where the result is unknown."""
+    if certificate is None:
+        return result is VerificationResult.unknown
+    return (
+        certificate.number == number
+        and person_name_key(certificate.holder_name) == person_name_key(holder_name)
+        and is_masked(certificate.holder_id_masked)
+    )
+
+
+def verification_agrees(
+    verification: Verification, *, number: str, holder_name: str, region: str, max_age_seconds: float
+) -> bool:
+    """A peer's verification answer that can be passed on as the answer to "is ``number`` of ``holder_name`` valid"."""
+    if verification.answered_by != region:
+        return False
+    if verification.result is VerificationResult.valid and (
+        verification.certificate is None or not verification.signature_valid
+    ):
+        return False
+    return certificate_agrees(
+        verification.certificate, verification.result, number=number, holder_name=holder_name
+    ) and is_fresh(verification.checked_at, max_age_seconds=max_age_seconds)
