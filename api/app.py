@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import contract, errors
 from api.guards import ControlCharacterMiddleware
+from api.head import HeadMiddleware
 from api.limits import RateLimitMiddleware, RateLimits
 from api.logs import RequestLogMiddleware
 from api.routes import (
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limits = RateLimits(settings, box=context.box) if settings.rate_limits_enabled else None
     if app.state.rate_limits is not None:
         app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
+    app.add_middleware(HeadMiddleware)  # outside the rate limits: a HEAD counts as the GET it costs
     # Outermost: every other line of a request carries its request id, and metrics count what the client got.
     app.add_middleware(RequestLogMiddleware)
     return app

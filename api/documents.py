@@ -7,6 +7,7 @@ import hashlib
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.responses import not_modified
 from registry.audit import service as audit
 from registry.auth.principals import Principal
 from registry.certificates import numbering, records
@@ -43,12 +44,20 @@ PUBLIC_REASONS = {
     "bureau": "主管部门暂停 suspended by the bureau",
     "other": "其他 other",
 }
-# The QR image for a certificate never changes: cache it for a year (private: it is behind authentication).
-IMMUTABLE = "private, max-age=31536000, immutable"
+# The QR image holds the verify URL, which follows REGISTRY_PUBLIC_BASE_URL: a day in the client's cache, then
+# revalidated by its ETag (private: it is behind authentication). It was a year, "immutable", before.
+QR_CACHE = "private, max-age=86400"
 
 
 async def qr_response(
-    ctx: RegistryContext, session: AsyncSession, *, principal: Principal, number: str, size: int, fmt: str
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    number: str,
+    size: int,
+    fmt: str,
+    if_none_match: str | None = None,
 ) -> Response:
     record = await records.get_visible(session, principal=principal, number=number)
     url = records.verify_url(ctx.settings, record.certificate.verify_token)
@@ -57,7 +66,10 @@ async def qr_response(
     else:
         body, media_type = qr.qr_png(url, size=size), "image/png"
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return Response(body, media_type=media_type, headers={"Cache-Control": IMMUTABLE, "ETag": etag})
+    headers = {"Cache-Control": QR_CACHE, "ETag": etag}
+    if not_modified(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 async def certificate_pdf_response(

@@ -1,4 +1,5 @@
-"""How answers to requests that create certificates are sent (single issuance, batches, corrections)."""
+"""How answers are sent: to requests that create certificates (single issuance, batches, corrections), and the one
+reading of ``If-None-Match`` for every answer that carries an ETag."""
 
 from __future__ import annotations
 
@@ -13,3 +14,12 @@ def outcome_response(outcome: Outcome) -> Response:
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(outcome.body, status_code=outcome.status_code, media_type="application/json", headers=headers)
+
+
+def not_modified(if_none_match: str | None, tag: str) -> bool:
+    """Whether ``If-None-Match`` names ``tag``: by the weak comparison RFC 9110 §13.1.2 asks of it (``W/"x"`` and
+    ``"x"`` match; a proxy that compresses an answer weakens its tag), or ``*``."""
+    if if_none_match is None:
+        return False
+    candidates = {candidate.strip().removeprefix("W/") for candidate in if_none_match.split(",")}
+    return "*" in candidates or tag.removeprefix("W/") in candidates

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from api.deps import (
@@ -144,18 +144,27 @@ async def certificate_pdf(
     "/{number}/qr.{fmt}",
     operation_id="certificates-qr",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}, 304: {"description": "not modified"}},
 )
 async def certificate_qr(
     number: str,
     fmt: Literal["png", "svg"],
+    request: Request,
     context: ContextDep,
     session: SessionDep,
     viewer: IssuerOrHolder,
     size: Annotated[int, Query(ge=64, le=2048, description="approximate width in pixels")] = 512,
 ) -> Response:
     """The QR code that opens the verification page; for the issuing body or the holder."""
-    return await qr_response(context, session, principal=viewer, number=number, size=size, fmt=fmt)
+    return await qr_response(
+        context,
+        session,
+        principal=viewer,
+        number=number,
+        size=size,
+        fmt=fmt,
+        if_none_match=request.headers.get("if-none-match"),
+    )
 
 
 @router.get(

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.deps import ContextDep, ReadsDep
 from api.errors import DATABASE_UNAVAILABLE
+from api.responses import not_modified
 from registry.credentials import service as credentials
 from registry.credentials.status_list import cache_seconds
 
@@ -34,7 +35,6 @@ async def status_list(
     # The same as the list's ttl, and never longer than the list stays valid.
     max_age = cache_seconds(timedelta(seconds=context.settings.status_list_validity_seconds))
     headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag}
-    wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
-    if etag in wanted or "*" in wanted:
+    if not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(token, media_type="application/vc+jwt", headers=headers)

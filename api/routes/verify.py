@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from api.deps import FederationDep, ReaderDep, VerifierDep
 from api.errors import DATABASE_UNAVAILABLE
+from api.responses import not_modified
 from registry.federation import forwarding
 from registry.verification.reading import Reader
 from registry.verification.schemas import Verification, VerifyByNumber
@@ -33,11 +34,6 @@ def etag(answer: Verification) -> str:
     return f'W/"{digest[:32]}"'
 
 
-def _matches(if_none_match: str, tag: str) -> bool:
-    candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return "*" in candidates or tag.removeprefix("W/") in candidates
-
-
 def _cacheable(request: Request, answer: Verification, max_age: int) -> Response:
     """A CDN or the scanning phone may reuse the answer for ``max_age`` seconds and revalidate it with the ETag."""
     if max_age == 0:
@@ -46,8 +42,7 @@ def _cacheable(request: Request, answer: Verification, max_age: int) -> Response
     # Shared caches (nginx, a CDN) keep time in whole seconds and may hold an answer up to a second past its
     # lifetime: s-maxage one second shorter keeps what scanners behind them see within max_age of a revocation.
     headers = {"Cache-Control": f"public, max-age={max_age}, s-maxage={max_age - 1}", "ETag": tag}
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and _matches(if_none_match, tag):
+    if not_modified(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)
     return Response(answer.model_dump_json(), media_type="application/json", headers=headers)
 

@@ -37,7 +37,7 @@ async def test_scanned_qr_code_opens_the_page_of_the_right_certificate(app: Fast
     png = await client.get(f"/v1/certificates/{certificate['number']}/qr.png", headers=bearer(issuer))
     assert png.status_code == 200
     assert png.headers["content-type"] == "image/png"
-    assert "immutable" in png.headers["cache-control"]
+    assert png.headers["cache-control"] == "private, max-age=86400"  # its URL follows the base URL
     results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
     assert len(results) == 1
     url = results[0].text
@@ -162,3 +162,22 @@ async def test_a_page_language_the_link_spells_otherwise_opens_the_page(
     assert page.headers["content-type"].startswith("text/html")
     english_first = lang.lower().startswith("en")
     assert ('<html lang="en"' in page.text) == english_first, page.text[:200]
+
+
+async def test_each_language_on_the_page_of_a_revoked_certificate_has_its_own_colon(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Before, the English-first page read "Reason：obtained by deception" (a Chinese full-width colon)."""
+    issuer, certificate = await _certificate(app, client, resident_id())
+    revoked = await client.post(
+        f"/v1/certificates/{certificate['number']}/revoke",
+        json={"reason": "forged papers", "reason_code": "fraud"},
+        headers=bearer(issuer),
+    )
+    assert revoked.status_code == 200, revoked.text
+    for lang in ("zh", "en"):
+        page = (await client.get(f"/v/{certificate['qr_token']}", params={"lang": lang})).text
+        assert "原因：" in page, lang
+        assert "Reason: " in page, lang
+        assert "Reason：" not in page, lang
+        assert "原因: " not in page, lang
