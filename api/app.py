@@ -166,16 +166,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     contract.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.state.rate_limits = RateLimits(settings, box=context.box) if settings.rate_limits_enabled else None
+    _wrap(app)
+    return app
+
+
+def _wrap(app: FastAPI) -> None:
+    """The middleware, innermost first."""
     app.add_middleware(ControlCharacterMiddleware)  # no NUL (or other control) in a path or query parameter
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES, overrides=LARGE_BODY_PATHS)
     # Outside the body cap: a request over its limit is refused before anything reads its body.
-    app.state.rate_limits = RateLimits(settings, box=context.box) if settings.rate_limits_enabled else None
     if app.state.rate_limits is not None:
         app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
     app.add_middleware(HeadMiddleware)  # outside the rate limits: a HEAD counts as the GET it costs
     # Outermost: every other line of a request carries its request id, and metrics count what the client got.
     app.add_middleware(RequestLogMiddleware)
-    return app
 
 
 def _read_route(settings: Settings, engine: AsyncEngine) -> ReadRoute:

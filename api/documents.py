@@ -72,6 +72,33 @@ async def qr_response(
     return Response(body, media_type=media_type, headers=headers)
 
 
+async def credential_response(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    verifier: Verifier,
+    *,
+    principal: Principal,
+    number: str,
+    filename: bool = False,
+) -> Response:
+    """The signed credential, for the issuing body or the holder (API and holder page alike), audited as the PDF is:
+    it carries the salted hash of the holder's identity number, and every access to a holder's data is on record."""
+    record = await records.get_visible(session, principal=principal, number=number)
+    token = await credentials.signed_credential(ctx, session, verifier, record)
+    await audit.append(
+        session,
+        actor=principal.actor,
+        action="certificate.credential_downloaded",
+        object_type="certificate",
+        object_id=record.certificate.number,
+        purpose="signed credential download",
+    )
+    headers = {"Cache-Control": "private, no-store"}
+    if filename:
+        headers["Content-Disposition"] = f'attachment; filename="{record.certificate.number}.jwt"'
+    return Response(token, media_type="application/vc+jwt", headers=headers)
+
+
 async def certificate_pdf_response(
     ctx: RegistryContext, session: AsyncSession, verifier: Verifier, *, principal: Principal, number: str
 ) -> Response:

@@ -21,7 +21,7 @@ from api.deps import (
     UnlockedReadsDep,
     VerifierDep,
 )
-from api.documents import certificate_pdf_response, qr_response
+from api.documents import certificate_pdf_response, credential_response, qr_response
 from api.errors import DATABASE_UNAVAILABLE
 from api.responses import outcome_response
 from registry.certificates import export, issuance, lifecycle, records, search
@@ -37,7 +37,6 @@ from registry.certificates.schemas import (
     Revocation,
     StatusChange,
 )
-from registry.credentials import service as credentials
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
 
@@ -177,9 +176,7 @@ async def certificate_credential(
     number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, viewer: IssuerOrHolder
 ) -> Response:
     """The signed credential (compact JWS, typ vc+jwt), verifiable offline with `registry verify-credential`."""
-    record = await records.get_visible(session, principal=viewer, number=number)
-    token = await credentials.signed_credential(context, session, verifier, record)
-    return Response(token, media_type="application/vc+jwt", headers={"Cache-Control": "private, no-store"})
+    return await credential_response(context, session, verifier, principal=viewer, number=number)
 
 
 @router.get("/{number}/events", response_model=list[CertificateEventPublic], operation_id="certificates-events")

@@ -31,8 +31,16 @@ from registry.i18n import _
 from registry.verification import visits
 from registry.verification.visits import VisitPublic
 
-router = APIRouter(prefix="/v1/holder", tags=["holder"])
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _kept_by_no_cache(response: Response) -> None:
+    """A holder's answers (their certificates with QR tokens, a share link's one-time URL, who looked) are theirs
+    alone: no cache keeps them, the browser's included. Answers a route builds itself say so themselves."""
+    response.headers.update(_NO_STORE)
+
+
+router = APIRouter(prefix="/v1/holder", tags=["holder"], dependencies=[Depends(_kept_by_no_cache)])
 
 
 async def _holder(principal: PrincipalDep) -> Principal:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import ContextDep, IdentityProviderDep, Lang, SessionDep, VerifierDep
-from api.documents import certificate_pdf_response
+from api.documents import certificate_pdf_response, credential_response
 from api.holder_text import TEXT, purpose_words
 from api.limits import client_address
 from api.routes.pages import SECURITY_HEADERS, result_page, templates
@@ -32,7 +32,6 @@ from registry.certificates import numbering, records
 from registry.clock import CHINA_STANDARD_TIME
 from registry.config import Environment, Settings
 from registry.context import RegistryContext
-from registry.credentials import service as credentials
 from registry.errors import (
     Gone,
     NotFound,
@@ -325,11 +324,7 @@ async def certificate_pdf(
 async def certificate_credential(
     number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, holder: CookieHolder
 ) -> Response:
-    record = await records.get_visible(session, principal=holder, number=number)
-    token = await credentials.signed_credential(context, session, verifier, record)
-    disposition = f'attachment; filename="{record.certificate.number}.jwt"'
-    headers = {"Cache-Control": "private, no-store", "Content-Disposition": disposition}
-    return Response(token, media_type="application/vc+jwt", headers=headers)
+    return await credential_response(context, session, verifier, principal=holder, number=number, filename=True)
 
 
 @router.post(

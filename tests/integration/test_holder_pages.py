@@ -15,7 +15,7 @@ from api.app import create_app, dispose
 from registry.config import Environment, Settings
 from registry.holder_access.sign_in import MAX_FAILURES
 from tests.conftest import RegistryClock
-from tests.factories import bearer, issued_certificate, resident_id
+from tests.factories import admin_token, bearer, issued_certificate, resident_id
 from tests.integration.holder_support import HOLDER_NAME, SignedInHolder, signed_in_holder
 from tests.integration.test_holder_idp import _id_token, _provider
 
@@ -87,6 +87,17 @@ async def test_signed_in_holder_downloads_the_signed_credential_with_the_cookie(
     assert credential.headers["content-type"].startswith("application/vc+jwt")
     assert credential.headers["content-disposition"] == f'attachment; filename="{number}.jwt"'
     assert credential.text.count(".") == 2
+    by_api = await client.get(f"/v1/certificates/{number}/credential", headers=holder.headers)
+    assert by_api.status_code == 200
+    by_body = await client.get(f"/v1/certificates/{number}/credential", headers=bearer(holder.issuer))
+    assert by_body.status_code == 200
+    # Each download is on record, as a PDF's is: the credential carries the salted hash of the identity number.
+    admin = await admin_token(app, client)
+    audit = await client.get("/v1/audit", params={"action": "certificate.credential_downloaded"}, headers=bearer(admin))
+    records = audit.json()["data"]
+    assert [r["object_id"] for r in records] == [number] * 3, records
+    assert records[0]["actor"] == records[1]["actor"] != records[2]["actor"]
+    assert all(r["purpose"] == "signed credential download" for r in records)
 
 
 async def test_signed_in_holder_downloads_the_pdf_with_the_cookie(app: FastAPI, client: httpx.AsyncClient) -> None:

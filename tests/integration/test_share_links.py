@@ -113,3 +113,22 @@ async def test_a_share_link_needs_a_purpose_and_a_bounded_lifetime(app: FastAPI,
     assert other.status_code == 201, other.text
     opened = await client.get("/s/" + other.json()["url"].rsplit("/", 1)[1])
     assert "持证人为其他（签证办理）而分享" in opened.text
+
+
+async def test_a_holders_answers_are_kept_by_no_cache(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Before, the certificate list (with QR tokens), a new share link's one-time URL, the link list and who looked
+    carried no Cache-Control."""
+    holder = await signed_in_holder(app, client)
+    created = await client.post(
+        "/v1/holder/share-links",
+        json={"number": holder.certificate["number"], "purpose": "hiring"},
+        headers=holder.headers,
+    )
+    assert created.status_code == 201
+    answers = [created] + [
+        await client.get(path, headers=holder.headers)
+        for path in ("/v1/holder/certificates", "/v1/holder/share-links", "/v1/holder/verifications")
+    ]
+    for answer in answers:
+        assert answer.status_code in (200, 201), answer.text
+        assert answer.headers["cache-control"] == "no-store", answer.request.url
