@@ -175,8 +175,8 @@ def keys_rotate(
     ] = "Ed25519",
 ) -> None:
     """Retire a signing key and start a new one. An evaluation body's (--issuer CODE [--algorithm ES256]): the old key
-    stays published for older certificates. The registry's token key (--registry, always Ed25519): the old key stays
-    published, and its tokens are honoured, until the last token it signed has expired."""
+    stays published for older certificates. The registry's token key (--registry, always Ed25519): its tokens are
+    honoured until the last one it signed has expired; it stays published for good, for the checkpoints it signed."""
     from registry.audit.service import Actor
     from registry.issuers import service as issuers
     from registry.keys.signers import SigningAlgorithm

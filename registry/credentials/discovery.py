@@ -1,6 +1,8 @@
 """Discovering the registry's issuers and keys: the JWKS of every public key, the registry's token keys and every
-evaluation body's certificate-signing keys, current and retired, with their validity. A retired token key is published
-until the last token it signed has expired; a retired certificate key for good.
+evaluation body's certificate-signing keys, current and retired, with their validity, for good. A retired token key is
+trusted until the last token it signed has expired; from then the JWKS lists it with ``key_use: checkpoint``
+(``keys.CHECKPOINT_KEY_USE``), status ``retired``: it still verifies the checkpoints it signed, which partners keep, and
+nothing takes it for a token key (a peer node takes only ``access_token`` keys).
 
 Each body's issuer identifier ``{base}/v1/issuers/{code}`` resolves to its issuer document, which binds its keys to it
 with their algorithm and validity (the authoritative binding; the JWKS repeats it in its own members for verifiers
@@ -12,6 +14,7 @@ before keys had URLs: ``alg`` as those say it, ``EdDSA`` for Ed25519) and under 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -34,14 +37,15 @@ from registry.keys.signers import algorithm
 
 async def jwks(session: AsyncSession, *, settings: Settings) -> dict[str, Any]:
     """Every published key: a body's under both its kids (short, and its URL)."""
-    published = await _published(session, settings=settings)
-    return {"keys": [jwk for key, code in published for jwk in _jwks_of(key, code, base_url=settings.public_base_url)]}
+    published, now = await _published(session), clock.now()
+    return {"keys": [jwk for key, code in published for jwk in _jwks_of(key, code, settings=settings, now=now)]}
 
 
 async def _published(
-    session: AsyncSession, *, settings: Settings, issuer_id: int | None = None, use: KeyUse | None = None
+    session: AsyncSession, *, issuer_id: int | None = None, use: KeyUse | None = None
 ) -> list[tuple[SigningKey, str | None]]:
-    """The keys the JWKS lists (all, or one body's, or one use's), each with its body's code, oldest first."""
+    """The keys the JWKS lists (all, or one body's, or one use's), each with its body's code, oldest first: every key
+    that signs a JWS or a checkpoint, however long retired (what it signed may be checked for years)."""
     query = (
         select(SigningKey, col(Issuer.code))
         .outerjoin(Issuer, col(Issuer.id) == col(SigningKey.issuer_id))
@@ -51,15 +55,15 @@ async def _published(
     )
     if issuer_id is not None:
         query = query.where(col(SigningKey.issuer_id) == issuer_id)
-    rows = (await session.execute(query)).all()
-    afterlife, now = token_key_afterlife(settings), clock.now()
-    return [(key, code) for key, code in rows if not keys.outlived(key, afterlife=afterlife, now=now)]
+    return [(key, code) for key, code in (await session.execute(query)).all()]
 
 
-def _jwks_of(key: SigningKey, code: str | None, *, base_url: str) -> list[dict[str, Any]]:
+def _jwks_of(key: SigningKey, code: str | None, *, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     if key.use != KeyUse.certificate or code is None:
-        return [keys.to_jwk(key, issuer_code=code)]
-    return [keys.to_jwk(key, issuer_code=code), key_jwk(key, code, base_url=base_url)]
+        # An outlived token key is published as what it still is: the key of the checkpoints it signed.
+        outlived = keys.outlived(key, afterlife=token_key_afterlife(settings), now=now)
+        return [keys.to_jwk(key, issuer_code=code, outlived=outlived)]
+    return [keys.to_jwk(key, issuer_code=code), key_jwk(key, code, base_url=settings.public_base_url)]
 
 
 def key_jwk(key: SigningKey, code: str, *, base_url: str) -> dict[str, Any]:
@@ -111,18 +115,19 @@ async def key_document(session: AsyncSession, code: str, kid: str, *, base_url: 
 
 
 async def registry_metadata(session: AsyncSession, *, settings: Settings) -> dict[str, Any]:
-    """``/.well-known/jwt-vc-issuer``: the registry itself as an issuer (of its tokens and signed statements)."""
-    published = await _published(session, settings=settings, use=KeyUse.access_token)
-    return {"issuer": settings.public_base_url, "jwks": {"keys": [keys.to_jwk(key) for key, _code in published]}}
+    """``/.well-known/jwt-vc-issuer``: the registry itself as an issuer (of its tokens and signed statements, its
+    checkpoints among them: an outlived token key is listed as their key, as in the JWKS)."""
+    published, now = await _published(session, use=KeyUse.access_token), clock.now()
+    jwks = [jwk for key, code in published for jwk in _jwks_of(key, code, settings=settings, now=now)]
+    return {"issuer": settings.public_base_url, "jwks": {"keys": jwks}}
 
 
 async def issuer_metadata(session: AsyncSession, code: str, *, settings: Settings) -> dict[str, Any]:
     """``/.well-known/jwt-vc-issuer/v1/issuers/{code}`` (and ``…/issuers/{code}``): SD-JWT VC issuer metadata of a
     body, its keys inline (``jwks``; the registry-wide JWKS holds every body's)."""
     issuer = await _issuer(session, code)
-    published = await _published(session, settings=settings, issuer_id=issuer.id, use=KeyUse.certificate)
-    base_url = settings.public_base_url
+    published, now = await _published(session, issuer_id=issuer.id, use=KeyUse.certificate), clock.now()
     return {
-        "issuer": issuer_url(base_url, issuer.code),
-        "jwks": {"keys": [jwk for key, code in published for jwk in _jwks_of(key, code, base_url=base_url)]},
+        "issuer": issuer_url(settings.public_base_url, issuer.code),
+        "jwks": {"keys": [jwk for key, code in published for jwk in _jwks_of(key, code, settings=settings, now=now)]},
     }

@@ -15,7 +15,8 @@ class RetiredTokenKey(BaseModel):
     kid: str
     retired_at: datetime
     published_until: datetime = Field(
-        description="until then the JWKS lists it and the tokens it signed are honoured; then neither"
+        description="until then the tokens it signed are honoured and the JWKS lists it as a token key; from then it "
+        "is listed for good with key_use checkpoint, for the checkpoints it signed, and verifies no token"
     )
 
 

@@ -220,8 +220,8 @@ async def registry_token_key(session: AsyncSession, box: SecretsBox) -> SigningK
 async def rotate_registry_token_key(
     session: AsyncSession, keyring: KeyRing, *, actor: Actor
 ) -> tuple[SigningKey, list[SigningKey]]:
-    """New tokens are signed with a new key (returned with the keys it replaces); the old one is retired but stays
-    published, and trusted, until the last token it signed has expired (``outlived``)."""
+    """New tokens are signed with a new key (returned with the keys it replaces); the old one is retired, trusted until
+    the last token it signed has expired (``outlived``), and published for good (``to_jwk``)."""
     retired = await retire_active(session, keyring.box, use=KeyUse.access_token, issuer_id=None)
     key = await create_key(session, keyring.box, use=KeyUse.access_token, label="registry")
     for old in retired:
@@ -238,9 +238,15 @@ async def rotate_registry_token_key(
     return key, retired
 
 
+# What the JWKS says (``key_use``) of a registry token key once its last token has expired: it verifies only the
+# checkpoints it signed (partners keep them for years), never a token — and a peer node takes only ``access_token``.
+CHECKPOINT_KEY_USE = "checkpoint"
+
+
 def outlived(key: SigningKey | PublicKeyInfo, *, afterlife: timedelta, now: datetime) -> bool:
     """A retired registry token key whose last token has expired (``afterlife``: the longest life of anything it
-    signed): no longer published, no longer trusted. Retired certificate keys never are: their certificates last."""
+    signed): no longer trusted for a token. It stays published, for the checkpoints it signed, with ``key_use``
+    ``CHECKPOINT_KEY_USE``. Retired certificate keys never are outlived: their certificates last."""
     return key.use == KeyUse.access_token and key.retired_at is not None and now >= key.retired_at + afterlife
 
 
@@ -250,17 +256,20 @@ def key_url(issuer_id: str, kid: str) -> str:
     return f"{issuer_id}/keys/{kid}"
 
 
-def to_jwk(key: SigningKey, *, issuer_code: str | None = None, kid: str | None = None) -> dict[str, Any]:
+def to_jwk(
+    key: SigningKey, *, issuer_code: str | None = None, kid: str | None = None, outlived: bool = False
+) -> dict[str, Any]:
     """The key's public JWK with its validity. Under its short kid (the default) the ``alg`` is the one signatures
     made before RFC 9864 carry (``EdDSA`` for Ed25519); under another ``kid`` (its URL, as new credentials name it) the
-    algorithm's own name (``Ed25519``, ``ES256``) — strict JOSE libraries match the JWK's ``alg`` to the header's."""
+    algorithm's own name (``Ed25519``, ``ES256``) — strict JOSE libraries match the JWK's ``alg`` to the header's.
+    ``outlived`` (see ``outlived``): a token key published only for its checkpoints (``CHECKPOINT_KEY_USE``)."""
     chosen = algorithm(key.algorithm)
     jwk: dict[str, Any] = {
         **chosen.jwk(key.public_key),
         "kid": kid or key.kid,
         "alg": chosen.name if kid else chosen.legacy_alg,
         "use": "sig",
-        "key_use": key.use,
+        "key_use": CHECKPOINT_KEY_USE if outlived else key.use,
         "status": key.status,
         "valid_from": key.valid_from.isoformat(),
         "valid_until": key.retired_at.isoformat() if key.retired_at else None,

@@ -1,12 +1,15 @@
 """Checkpoints: the log's signed tree head as a C2SP signed note (c2sp.org/signed-note, c2sp.org/tlog-checkpoint).
 
 The note text is three lines — origin, tree size, base64 root hash — and carries two signatures by the registry's
-Ed25519 key (the ``access_token`` key its JWKS publishes), both under the origin as key name:
+Ed25519 token key, both under the origin as key name (the key hash in each picks the key out):
 
 - the checkpoint signature (type 0x01) over the note text, what any checkpoint tool checks;
 - a timestamped signature (c2sp.org/tlog-cosignature, type 0x04) over ``cosignature/v1``, ``time <t>`` and the note
   text: the registry's statement that at POSIX time t this was its largest tree. Its bare Ed25519 signature is the
   ``signature`` of the JSON form, which therefore covers every field the JSON gives.
+
+The JWKS publishes that key for good, under the kid the JSON form names: ``key_use: access_token`` while it is current
+and the tokens it signed may live, ``checkpoint`` after (it is retired then, and verifies no token).
 
 Pure functions: signing takes the private key, verifying the public key; nothing here reads the database.
 """

@@ -146,7 +146,8 @@ async def latest_head(session: AsyncSession) -> Head:
 
 
 async def checkpoint(ctx: RegistryContext, session: AsyncSession) -> tuple[checkpoints.Checkpoint, str]:
-    """The current tree head, signed now by the registry's key; and that key's kid in the JWKS."""
+    """The current tree head, signed now by the registry's key; and that key's kid in the JWKS, which lists it for good
+    (retired and outlived, as ``keys.CHECKPOINT_KEY_USE``), so a checkpoint kept for years still verifies."""
     key = await keys.registry_token_key(session, ctx.box)
     head = await latest_head(session)
     signed = checkpoints.sign(
