@@ -43,6 +43,13 @@ def scope_covers(scopes: list[FiledScope], *, cert_type: str, catalogue_code: st
 
 
 async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: IssuerCreate) -> IssuerPublic:
+    if body.region != ctx.settings.region and body.region in ctx.settings.peers:
+        # Its numbers would carry that region, and every node forwards a number to its region's node, which does not
+        # hold it: its certificates could be checked by QR code here, by number nowhere.
+        raise InvalidInput.field(
+            "region",
+            _("{region} has its own node (REGISTRY_PEERS): register this body there", region=body.region.value),
+        )
     await check_scopes_against_catalogue(session, [(f"scopes.{i}.", scope) for i, scope in enumerate(body.scopes)])
     if await get_by_code(session, body.code) is not None:
         raise Conflict(

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from registry.certificates import numbering
 from registry.config import Region, Settings
 from registry.federation import protocol
-from tests.factories import bearer
+from tests.checks import assert_problem
+from tests.factories import admin_token, bearer, issuer_body
 from tests.integration.federation_support import HOLDER, NODE_URL, Tianjin, tianjin_with_fake_beijing
 
 NOT_OBJECTS = ("[]", "null", '"statement"', "42")  # JSON, but not the object a peer answers with
@@ -138,3 +139,17 @@ async def test_only_a_configured_peer_signing_with_its_published_node_key_may_as
     )
     statement = jwt.decode(answered.json()["statement"], options={"verify_signature": False})
     assert statement["answer"] == {"status": 404}  # a Tianjin number Tianjin does not hold: answered, not forwarded
+
+
+async def test_a_body_of_a_region_with_its_own_node_is_registered_there_not_here(tianjin: Tianjin) -> None:
+    """Before, Tianjin's node registered a Beijing body (Beijing has its own node): the body's numbers carry BJ, so
+    every node forwarded a question by number to Beijing's node, which did not hold them — checkable by QR code on
+    Tianjin's node only, by number nowhere."""
+    admin = await admin_token(tianjin.app, tianjin.http)
+    refused = await tianjin.http.post("/v1/issuers", json=issuer_body(region="BJ"), headers=bearer(admin))
+    problem = assert_problem(refused, 422, field="region", message="has its own node")
+    assert "BJ" in problem["detail"]
+    for region, code in (("TJ", "TJ-AI-COMMITTEE"), ("HE", "HE-AI-COMMITTEE")):  # its own, and one with no node
+        body = issuer_body(code, region=region)
+        created = await tianjin.http.post("/v1/issuers", json=body, headers=bearer(admin))
+        assert created.status_code == 201, created.text
