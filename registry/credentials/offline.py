@@ -6,16 +6,25 @@ read is 'unknown', and unknown fails: this never says valid without knowing — 
 revoked) and the older pair of one-bit ``revocation`` and ``suspension`` entries. Both key names are read too: a
 key's URL (``{issuer}/keys/{kid}``) and, as older credentials name it, its short kid; and every algorithm a body's key
 may have (``Ed25519`` — ``EdDSA`` as older credentials say — or ``ES256``), never another than its key's.
+
+A signature that verifies is not enough, since whoever publishes the JWKS chooses the key: the credential and its
+lists are held to the standards too. ``issuer`` (or ``issuer.id``) is the JWT's ``iss`` (VC-JOSE-COSE); ``exp``,
+``iat`` and ``nbf`` are JSON numbers (RFC 7519 NumericDate); ``validFrom`` and ``validUntil`` are dateTimeStamps, a
+time with its zone (VC 2.0 §4.9); a status list holds at least 131,072 entries of the entry's ``statusSize`` and has
+the entry's ``statusPurpose``, or its status cannot be known (Bitstring Status List v1.0 §3.2).
 """
 
 from __future__ import annotations
 
+import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 
+from registry.auth.numeric_dates import TIME_CLAIMS, is_numeric_date
 from registry.certificates.status_lists import decode
 from registry.credentials import message_list
 from registry.credentials.credential import CREDENTIAL_TYPE
@@ -23,6 +32,12 @@ from registry.credentials.message_list import status_value
 from registry.keys import jws, signers
 
 STEPS = ("format", "signature", "key", "dates", "status")
+MINIMUM_ENTRIES = 131_072  # Bitstring Status List v1.0 §3.2: minimumNumberOfEntries, else STATUS_LIST_LENGTH_ERROR
+# XML Schema's dateTimeStamp, which VC 2.0 asks of validFrom and validUntil: a date, a time and a time zone. ASCII
+# digits only; Python's fromisoformat alone also takes a bare date, a time without a zone, a space for the T.
+_DATE_TIME_STAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 @dataclass
@@ -69,6 +84,37 @@ def _parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _date_time_stamp(value: Any) -> datetime | None:
+    """A credential's or status list's ``validFrom`` or ``validUntil``; None unless a dateTimeStamp (VC 2.0 §4.9)."""
+    return _parse_time(value) if isinstance(value, str) and _DATE_TIME_STAMP.fullmatch(value) else None
+
+
+def _numeric_date(value: object) -> datetime | None:
+    """The moment a NumericDate names; None for anything else: text (even ``"1796408910"``), a boolean, NaN, or a
+    number past what a calendar holds (10**20)."""
+    if not is_numeric_date(value) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _time_claims_problem(claims: dict[str, Any]) -> str | None:
+    """Why a time claim present (exp, iat, nbf) is no NumericDate (RFC 7519 §2), if one is not."""
+    for name in TIME_CLAIMS:
+        if name in claims and _numeric_date(claims[name]) is None:
+            return f"{name} {claims[name]!r:.40} is not a NumericDate (RFC 7519: a JSON number of seconds, in range)"
+    return None
+
+
+def _issuer_id(claims: dict[str, Any]) -> str | None:
+    """The credential's ``issuer``: the string itself, or the object's ``id``."""
+    issuer = claims.get("issuer")
+    named = issuer.get("id") if isinstance(issuer, dict) else issuer
+    return named if isinstance(named, str) else None
 
 
 def _find_key(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:
@@ -160,9 +206,16 @@ def _format_step(report: Report, token: str) -> bool:
 def _key_step(
     report: Report, claims: dict[str, Any], jwk: dict[str, Any], *, issuer_code: str | None, issuer: Any
 ) -> bool:
+    if _issuer_id(claims) != issuer:
+        # VC-JOSE-COSE: iss must match issuer (a string) or issuer.id; the key speaks for iss only.
+        said = f"issuer {_issuer_id(claims)!r:.120} does not match iss {issuer!r:.120}"
+        return report.add("key", "fail", f"{said} (VC-JOSE-COSE)")
     if not _signs_for(jwk, issuer_code):
         return report.add("key", "fail", f"key {jwk.get('kid')} is not a certificate key of the issuer {issuer!r}")
-    issued_at = datetime.fromtimestamp(int(claims.get("iat", 0)), UTC)
+    problem = _time_claims_problem(claims)
+    if problem is not None or "iat" not in claims:
+        return report.add("key", "fail", problem or "no iat: when it was signed, and so by which key, is unknown")
+    issued_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
     key_from, key_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
     compromised = _parse_time(jwk.get("compromised_from"))
     if compromised is not None:
@@ -175,14 +228,25 @@ def _key_step(
 
 
 def _dates_step(report: Report, claims: dict[str, Any], now: datetime) -> bool:
-    valid_from, valid_until = _parse_time(claims.get("validFrom")), _parse_time(claims.get("validUntil"))
+    valid_from, valid_until = _date_time_stamp(claims.get("validFrom")), _date_time_stamp(claims.get("validUntil"))
+    if valid_from is None:
+        said = f"{claims.get('validFrom')!r:.40}"
+        return report.add("dates", "fail", f"validFrom {said} is missing or not a date-time with a time zone (VC 2.0)")
+    if "validUntil" in claims and valid_until is None:
+        said = f"{claims.get('validUntil')!r:.40}"
+        return report.add("dates", "fail", f"validUntil {said} is not a date-time with a time zone (VC 2.0)")
     # validUntil names the last second that is still valid (23:59:59 China Standard Time of the last valid day, as
     # online verification counts it), so the whole of that second is too.
     now = now.replace(microsecond=0)
-    if valid_from is None or valid_from > now:
-        return report.add("dates", "fail", "validFrom is missing or in the future")
+    if valid_from > now:
+        return report.add("dates", "fail", f"validFrom {valid_from.isoformat()} is in the future")
     if valid_until is not None and valid_until < now:
         return report.add("dates", "fail", f"expired on {valid_until.date().isoformat()}")
+    # The JOSE layer's own window (RFC 7519), when a signer sets one; the key step saw that both are NumericDates.
+    if "nbf" in claims and now.timestamp() < claims["nbf"]:
+        return report.add("dates", "fail", "not valid before its nbf")
+    if "exp" in claims and now.timestamp() >= claims["exp"]:
+        return report.add("dates", "fail", "expired at its exp")
     until = f" until {valid_until.date().isoformat()}" if valid_until else ", no expiry"
     return report.add("dates", "pass", f"valid from {valid_from.date().isoformat()}{until}")
 
@@ -230,6 +294,10 @@ def _status_step(
         )
         if bits is None:
             return False
+        held = len(bits) * 8 // max(size, 1)
+        if held < MINIMUM_ENTRIES:
+            too_short = f"holds {held:,} entries of {size} bits, fewer than {MINIMUM_ENTRIES:,}"
+            return report.add("status", "unknown", f"status list {url} {too_short} (STATUS_LIST_LENGTH_ERROR)")
         try:
             value = status_value(bits, index, size)
         except IndexError:
@@ -269,27 +337,67 @@ def _status_bits(
 ) -> bytes | None:
     """The bitstring of a status list that verifies, is the issuer's own and is current; else reported unknown."""
     list_claims, list_key, list_detail = _verify_jws(list_token, jwks)
-    subject = (list_claims or {}).get("credentialSubject", {})
-    if list_claims is None or list_claims.get("id") != url or subject.get("statusPurpose") != purpose:
+    if list_claims is None:
         report.add("status", "unknown", f"status list {url} does not verify: {list_detail}")
         return None
+    problem = _list_problem(list_claims, list_key, url=url, purpose=purpose, issuer=issuer, issuer_code=issuer_code)
+    problem = problem or _list_dates_problem(list_claims, url=url, now=now)
+    if problem is not None:
+        report.add("status", "unknown", problem)
+        return None
+    try:
+        return decode(list_claims["credentialSubject"]["encodedList"])
+    except (KeyError, TypeError, AttributeError, ValueError, OSError, EOFError, zlib.error):
+        report.add("status", "unknown", f"status list {url} cannot be decoded")
+        return None
+
+
+def _list_problem(
+    list_claims: dict[str, Any],
+    list_key: dict[str, Any] | None,
+    *,
+    url: str,
+    purpose: Any,
+    issuer: Any,
+    issuer_code: str | None,
+) -> str | None:
+    """Why a status list whose signature verifies still says nothing about this entry, if it does not."""
+    subject = list_claims.get("credentialSubject")
+    list_purpose = subject.get("statusPurpose") if isinstance(subject, dict) else None
+    if list_claims.get("id") != url:
+        return f"status list {url} is another list: its id is {list_claims.get('id')!r:.120}"
+    if list_purpose != purpose:
+        # Bitstring Status List v1.0 §3.2: a list of another purpose is a STATUS_VERIFICATION_ERROR.
+        said = f"{list_purpose!r:.40} list, but the entry's statusPurpose is {purpose!r:.40}"
+        return f"status list {url} is a {said} (STATUS_VERIFICATION_ERROR)"
+    if _issuer_id(list_claims) != list_claims.get("iss"):
+        return f"status list {url} names the issuer {_issuer_id(list_claims)!r:.120}, not its iss"
     # Only the same body's own, uncompromised key may speak for its certificates' status.
     if (
         list_claims.get("iss") != issuer
         or not _signs_for(list_key, issuer_code)
         or (list_key or {}).get("compromised_from")
     ):
-        report.add("status", "unknown", f"status list {url} is not signed by the credential's issuer")
-        return None
-    list_until = _parse_time(list_claims.get("validUntil"))
+        return f"status list {url} is not signed by the credential's issuer"
+    problem = _time_claims_problem(list_claims)
+    return None if problem is None else f"status list {url}: {problem}"
+
+
+def _list_dates_problem(list_claims: dict[str, Any], *, url: str, now: datetime) -> str | None:
+    """A list says something only within its validFrom .. validUntil, both dateTimeStamps (validFrom optional)."""
+    list_from, list_until = (
+        _date_time_stamp(list_claims.get("validFrom")),
+        _date_time_stamp(list_claims.get("validUntil")),
+    )
+    if "validUntil" in list_claims and list_until is None:
+        return f"status list {url} has a validUntil that is not a date-time with a time zone"
     if list_until is None or list_until < now:
-        report.add("status", "unknown", f"status list {url} is out of date; fetch a current one")
-        return None
-    try:
-        return decode(subject["encodedList"])
-    except (KeyError, ValueError, OSError):
-        report.add("status", "unknown", f"status list {url} cannot be decoded")
-        return None
+        return f"status list {url} is out of date; fetch a current one"
+    if "validFrom" in list_claims and list_from is None:
+        return f"status list {url} has a validFrom that is not a date-time with a time zone"
+    if list_from is not None and list_from > now:
+        return f"status list {url} is not yet valid (from {list_from.isoformat()}); fetch a current one"
+    return None
 
 
 def _signs_for(jwk: dict[str, Any] | None, issuer_code: str | None) -> bool:
