@@ -36,6 +36,7 @@ from registry.errors import (
     Gone,
     NotFound,
     RegistryError,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthenticated,
     WrongClaimCode,
@@ -276,6 +277,10 @@ async def sign_in_with_identity_provider(
         opened = await sign_in.with_identity_provider(context, session, provider=provider, id_token=body.id_token)
     except Unauthenticated:
         return _sign_in_page(request, lang=lang, status=401, error=TEXT[lang]["idp_failed"])
+    except ServiceUnavailable as down:  # the provider out of reach: not the holder's token at fault
+        response = _sign_in_page(request, lang=lang, status=503, error=TEXT[lang]["idp_unreachable"])
+        response.headers.update(down.headers())
+        return response
     return _signed_in_redirect(context.settings, opened, lang)
 
 

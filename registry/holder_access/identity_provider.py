@@ -9,10 +9,10 @@ from __future__ import annotations
 import httpx
 import jwt
 
-from registry.auth.jwks import RemoteKeySet
+from registry.auth.jwks import MIN_REFETCH_SECONDS, RemoteKeySet
 from registry.auth.numeric_dates import require_numeric_dates
 from registry.config import Settings
-from registry.errors import InvalidIdentityNumber, KeySetUnavailable, Unauthenticated
+from registry.errors import InvalidIdentityNumber, KeySetUnavailable, ServiceUnavailable, Unauthenticated
 from registry.holders.identity import IdType, normalize_id_number
 from registry.i18n import _
 
@@ -61,7 +61,11 @@ class IdentityProvider:
         try:
             key = await self.keys.key(kid)
         except KeySetUnavailable:
-            raise Unauthenticated(_("the identity provider's keys cannot be fetched")) from None
+            # The provider is out of reach, not the holder's token at fault: try again soon, as the key set is.
+            raise ServiceUnavailable(
+                _("the identity provider's keys cannot be fetched; try again shortly"),
+                retry_after=int(MIN_REFETCH_SECONDS),
+            ) from None
         if key is None:
             raise Unauthenticated(_("the identity token's key is not published by the provider"))
         try:

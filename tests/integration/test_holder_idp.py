@@ -104,3 +104,32 @@ async def test_a_provider_token_with_a_time_claim_as_numeric_text_is_refused(
 async def test_external_sign_in_is_off_unless_configured(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/holder/sessions/external", json={"id_token": "x" * 40})
     assert response.status_code == 404
+
+
+async def test_a_provider_whose_keys_cannot_be_fetched_is_503_try_again_not_a_bad_token(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Before, the holder was told 401 (their token refused) when the provider's key set was out of reach."""
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("provider down", request=request)
+
+    app.state.identity_provider = IdentityProvider(
+        jwks_url=f"{ISSUER}/jwks.json",
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        id_claim="id_number",
+        transport=httpx.MockTransport(down),
+    )
+    token = _id_token(Ed25519PrivateKey.generate(), resident_id())
+    response = await client.post("/v1/holder/sessions/external", json={"id_token": token})
+    problem = assert_problem(response, 503, slug="service-unavailable")
+    assert "try again" in problem["detail"]
+    assert int(response.headers["Retry-After"]) > 0
+    home = await client.get("/holder")
+    csrf = home.cookies.get("tr_holder_csrf") or client.cookies.get("tr_holder_csrf")
+    page = await client.post("/holder/sign-in/external", data={"csrf": csrf, "id_token": token})
+    assert page.status_code == 503, page.text[:300]
+    assert page.headers["content-type"].startswith("text/html")
+    assert "暂时无法联系身份提供方" in page.text
+    assert int(page.headers["Retry-After"]) > 0
