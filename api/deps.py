@@ -19,7 +19,7 @@ from registry.errors import Unauthenticated
 from registry.faults import Reads
 from registry.federation.peers import Federation
 from registry.holder_access.identity_provider import IdentityProvider
-from registry.i18n import Language, _
+from registry.i18n import Language, _, language_of
 from registry.verification.reading import Reader
 from registry.verification.replica import RoutedReads
 from registry.verification.verifier import Verifier
@@ -97,7 +97,7 @@ _LANG = "page language: zh or en (zh-CN, en-US, any case); anything else is zh"
 def page_language(lang: Annotated[str, Query(description=_LANG)] = "zh") -> Language:
     """A page's language (``?lang=``): a link naming another language, a region or capitals opens a page, not an
     error. The pages' one reading of it: the verification page and the holder's pages."""
-    return "en" if lang.strip().lower().replace("_", "-").split("-")[0] == "en" else "zh"
+    return "en" if language_of(lang) == "en" else "zh"  # "*" too: the API's reading of a tag, Chinese by default
 
 
 Lang = Annotated[Language, Depends(page_language)]

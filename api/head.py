@@ -1,14 +1,13 @@
 """``HEAD`` wherever ``GET`` is served (RFC 9110 §9.3.2: a general-purpose server supports both). FastAPI routes answer
 only the methods they declare, so a link checker's or a cache's ``HEAD`` of a status list, the JWKS, a verification
 page or a QR code was 405. Here it is the ``GET`` (the same status and headers, ``Content-Length`` included) without
-the body. It sits outside the rate limits, which count it as the ``GET`` it costs, and a ``HEAD`` of a certificate is
-no look its holder sees in "who looked" (``registry.verification.visits.unrecorded``)."""
+the body. It sits outside the rate limits, which count it as the ``GET`` it costs; and it is recorded as the ``GET`` is
+(a holder's "who looked", the audit): it learns what the ``GET`` would (a status, whether a name matches), so it is a
+look like any other."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from registry.verification import visits
 
 
 class HeadMiddleware:
@@ -27,5 +26,4 @@ class HeadMiddleware:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        with visits.unrecorded():
-            await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

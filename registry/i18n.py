@@ -125,19 +125,20 @@ def translate_problem(body: Mapping[str, Any], lang: str | None) -> dict[str, An
 # --- which language a request is answered in -----------------------------------------------------------------------
 
 
-def _language_of(tag: str) -> Language | None:
+def language_of(tag: str) -> Language | None:
+    """The language a tag names (``zh-CN``, ``EN``, ``en_GB``; ``*`` is English), or None for any other."""
     primary = tag.strip().lower().replace("_", "-").split("-")[0]
     return "zh" if primary == "zh" else "en" if primary in ("en", "*") else None
 
 
 def negotiate(accept_language: str | None, query_lang: str | None = None) -> Language:
     """``?lang=`` when it names zh or en; else the most preferred of zh/en in ``Accept-Language``; else English."""
-    if query_lang and (chosen := _language_of(query_lang)) is not None:
+    if query_lang and (chosen := language_of(query_lang)) is not None:
         return chosen
     ranked: list[tuple[float, int, Language]] = []
     for position, part in enumerate((accept_language or "").split(",")):
         tag, _sep, params = part.partition(";")
-        language = _language_of(tag) if tag.strip() else None
+        language = language_of(tag) if tag.strip() else None
         if language is None:
             continue
         quality = 1.0

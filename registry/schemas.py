@@ -5,7 +5,9 @@ characters and line breaks (Unicode Cc, Zl, Zp), invisible formatting characters
 soft hyphen, byte-order mark, bidirectional controls, tag characters), private-use (Co), surrogates (Cs), code points
 not assigned in the Unicode version of the running Python (Cn; except planes 2 and 3, which only ever receive CJK
 ideographs, so a newly encoded rare 汉字 is not refused), and more than ``MAX_COMBINING_MARKS`` combining marks
-(Mn, Mc, Me) in a row. Runs of white space become one space.
+(Mn, Mc, Me) in a row. Runs of white space become one space. What the e-certificate prints (a holder's, a body's,
+an entry's name) is held to more: every character drawn by its fonts (``printed``; a newly encoded 汉字 no font draws
+yet is refused there, naming it, rather than printed as an empty box), and a holder's name to at most 5 digits.
 
 A person's name also has its middle dot made one character: 少数民族 and transliterated names are written with
 U+00B7 MIDDLE DOT (阿沛·阿旺晋美, 买买提·艾力), which is what resident identity cards carry; the look-alikes that
@@ -104,10 +106,25 @@ def _cleaner(max_length: int, *, person_name: bool = False) -> Callable[[str], s
     return clean
 
 
-Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64))]
-Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_cleaner(128))]
-Text256 = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_cleaner(256))]
-Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))]
+def _composed(value: object) -> object:
+    """NFC before the length is counted: "é" typed as e + U+0301 is one character, as it is stored (``_cleaner``)."""
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+# The BeforeValidator comes after the StringConstraints so that it runs first, while the length stays the str
+# schema's own (the documented maxLength, "at most N characters", and not the models' 4096-character backstop).
+Text64 = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), BeforeValidator(_composed), AfterValidator(_cleaner(64))
+]
+Text128 = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), BeforeValidator(_composed), AfterValidator(_cleaner(128))
+]
+Text256 = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), BeforeValidator(_composed), AfterValidator(_cleaner(256))
+]
+Text500 = Annotated[
+    str, StringConstraints(min_length=1, max_length=500), BeforeValidator(_composed), AfterValidator(_cleaner(500))
+]
 
 
 def one_line(value: object) -> object:
@@ -116,17 +133,24 @@ def one_line(value: object) -> object:
     return " ".join(value.split()) if isinstance(value, str) else value
 
 
+def _flowing(value: object) -> object:
+    return _composed(one_line(value))
+
+
 FlowingText200 = Annotated[
-    str, BeforeValidator(one_line), StringConstraints(min_length=1, max_length=200), AfterValidator(_cleaner(200))
+    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_flowing), AfterValidator(_cleaner(200))
 ]
 FlowingText500 = Annotated[
-    str, BeforeValidator(one_line), StringConstraints(min_length=1, max_length=500), AfterValidator(_cleaner(500))
+    str, StringConstraints(min_length=1, max_length=500), BeforeValidator(_flowing), AfterValidator(_cleaner(500))
 ]
 FlowingText1000 = Annotated[
-    str, BeforeValidator(one_line), StringConstraints(min_length=1, max_length=1000), AfterValidator(_cleaner(1000))
+    str, StringConstraints(min_length=1, max_length=1000), BeforeValidator(_flowing), AfterValidator(_cleaner(1000))
 ]
 PersonName = Annotated[
-    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_cleaner(64, person_name=True))
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    BeforeValidator(_composed),
+    AfterValidator(_cleaner(64, person_name=True)),
 ]
 # Six digits are a birth date's worth, or a third of an identity number: a name that carries them would be shown to
 # every verifier, on every page and on the PDF, where only the masked number may be.
@@ -141,8 +165,8 @@ def printed(value: str) -> str:
         position, character = found
         raise ValueError(
             _(
-                "cannot be printed on the e-certificate: {where} is in none of its fonts (Chinese characters, "
-                "including rare ones, and Latin, Greek and Cyrillic letters are)",
+                "cannot be printed on the e-certificate: {where} is in none of its fonts (they draw Chinese "
+                "characters to extension F and most of G and H, and Latin, Greek and Cyrillic letters)",
                 where=_describe(character, position),
             )
         )
@@ -151,7 +175,7 @@ def printed(value: str) -> str:
 
 def _holder_name(value: str) -> str:
     value = printed(value)
-    if sum(character.isdecimal() for character in value) > MOST_DIGITS_IN_A_NAME:
+    if sum(character.isdigit() for character in value) > MOST_DIGITS_IN_A_NAME:  # ① ¹ ⑴ too, not only 0-9 and ０-９
         raise ValueError(
             _("must not hold more than {most} digits: an identity number goes in id_number", most=MOST_DIGITS_IN_A_NAME)
         )

@@ -5,15 +5,19 @@ written on a foreign passport) or a rare ideograph of CJK extensions B to F (生
 asks for them). Without these fonts such a character was drawn as an empty box and missing from the PDF's text.
 
 - ``NotoSans-Registry.ttf``: Noto Sans Regular (SIL OFL 1.1; Debian ``fonts-noto-core``), subset to Latin, Latin
-  Extended Additional, combining diacritical marks, Greek and Cyrillic.
+  Extended Additional, spacing modifier letters (the apostrophes ʼ ʻ of Ukrainian, Uzbek, Hawaiian names), combining
+  diacritical marks, Greek and Cyrillic.
 - ``HanaMinB-Registry.ttf``: HanaMinB (花園明朝 B, SIL OFL 1.1 or the Hanazono Font License; Debian
   ``fonts-hanazono``), subset to the supplementary-plane ideographs Noto Sans SC Registry lacks.
+- ``BabelStoneHan-Registry.ttf``: BabelStone Han (Arphic Public License; Debian ``fonts-babelstone-han``), subset
+  to the supplementary-plane ideographs neither of those draws: many of extensions G and H (Unicode 13 and 15).
 
 Both are TrueType already: subsetting is all. ``coverage.txt`` lists, as ranges, every code point the three fonts draw
-together; ``registry.rendering.coverage`` reads it, so a name no font can print is refused at issuance without
+together; ``registry.printable`` reads it, so a name no font can print is refused at issuance without
 loading 30 MB of fonts. Run once by hand (fonttools is a build-time tool, not a dependency):
 
-    pip install fonttools && apt-get install -y fonts-noto-core fonts-hanazono && python tools/make_fallback_fonts.py
+    pip install fonttools && apt-get install -y fonts-noto-core fonts-hanazono fonts-babelstone-han
+    python tools/make_fallback_fonts.py
 """
 
 from __future__ import annotations
@@ -26,7 +30,16 @@ from fontTools.ttLib import TTFont
 FONTS = Path(__file__).resolve().parents[1] / "registry" / "rendering" / "fonts"
 NOTO_SANS = Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf")
 HANAMIN_B = Path("/usr/share/fonts/truetype/hanazono/HanaMinB.ttf")
-LATIN_GREEK_CYRILLIC = [(0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x1E00, 0x1EFF)]
+BABELSTONE_HAN = Path("/usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf")
+LATIN_GREEK_CYRILLIC = [
+    (0x20, 0x7E),
+    (0xA0, 0x24F),
+    (0x2B0, 0x2FF),
+    (0x300, 0x36F),
+    (0x370, 0x3FF),
+    (0x400, 0x4FF),
+    (0x1E00, 0x1EFF),
+]
 
 
 def cmap(path: Path) -> set[int]:
@@ -35,7 +48,7 @@ def cmap(path: Path) -> set[int]:
 
 def build(source: Path, unicodes: set[int], family: str, out: Path) -> set[int]:
     font = TTFont(str(source))
-    unicodes &= set(font.getBestCmap())
+    unicodes = unicodes & set(font.getBestCmap())  # a new set: the caller's stays as it was
     options = subset.Options()
     options.name_IDs = ["*"]
     options.notdef_outline = True
@@ -70,11 +83,12 @@ def main() -> None:
     latin = build(NOTO_SANS, wanted, "Noto Sans Registry", FONTS / "NotoSans-Registry.ttf")
     rare = {point for point in range(0x20000, 0x40000)} - primary
     ideographs = build(HANAMIN_B, rare, "HanaMinB Registry", FONTS / "HanaMinB-Registry.ttf")
-    drawn = primary | latin | ideographs
+    newest = build(BABELSTONE_HAN, rare - ideographs, "BabelStone Han Registry", FONTS / "BabelStoneHan-Registry.ttf")
+    drawn = primary | latin | ideographs | newest
     lines = [f"{low:X}-{high:X}" if low != high else f"{low:X}" for low, high in ranges(drawn)]
     header = "# Code points the e-certificate's fonts draw (tools/make_fallback_fonts.py). One range per line, hex.\n"
     (FONTS / "coverage.txt").write_text(header + "\n".join(lines) + "\n")
-    print(f"{len(latin)} Latin/Greek/Cyrillic, {len(ideographs)} ideographs; {len(drawn)} code points in all")
+    print(f"{len(latin)} Latin/Greek/Cyrillic, {len(ideographs)} + {len(newest)} ideographs; {len(drawn)} in all")
 
 
 if __name__ == "__main__":

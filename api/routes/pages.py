@@ -271,8 +271,10 @@ async def verify_by_number(
     verifier: VerifierDep,
     federation: FederationDep,
     connection: ReaderDep,
-    number: Annotated[str, Form(max_length=32)],
-    holder_name: Annotated[str, Form(max_length=64)],
+    # No length limits of the form's own (they answered problem+json to a browser): the number's rule says what is
+    # wrong with it on the page, and a name longer than any stored one simply matches none (the body cap bounds both).
+    number: Annotated[str, Form()] = "",
+    holder_name: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     try:
         verification = await forwarding.verify_by_number(

@@ -6,7 +6,6 @@ Made here, stored only as a keyed hash, and compared here, whatever way a holder
 from __future__ import annotations
 
 import secrets
-import unicodedata
 from typing import Final
 
 from registry import crockford
@@ -41,9 +40,7 @@ _MISREAD: Final = str.maketrans("OIL", "011")
 def normalize_claim_code(raw: str) -> str:
     """The code as it is hashed, however it was typed: full-width characters (a Chinese input method) as their ASCII
     selves, upper case, without spaces or dashes of any kind (- － — –), and O, I and L read as 0, 1 and 1."""
-    folded = unicodedata.normalize("NFKC", raw).upper()
-    kept = "".join(char for char in folded if not char.isspace() and unicodedata.category(char) != "Pd")
-    return kept.translate(_MISREAD)
+    return crockford.folded(raw).upper().translate(_MISREAD)
 
 
 def claim_code_problem(raw: str) -> str | None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Final, Literal
 
@@ -67,10 +66,7 @@ def check_char(body15: str) -> str:
 
 def normalize_number(raw: str) -> str:
     """Return the canonical, ungrouped number or raise InvalidCertificateNumber."""
-    # As a Chinese input method types it too: full-width letters and digits fold to ASCII (NFKC), and every dash
-    # (- － — –, Unicode Pd) is a hyphen, dropped with the spaces.
-    folded = unicodedata.normalize("NFKC", raw)
-    number = "".join(char for char in folded if not char.isspace() and unicodedata.category(char) != "Pd")
+    number = crockford.folded(raw)  # as a Chinese input method types it too: full-width, long dashes
     # Checked before upper() so that no non-ASCII letter (e.g. "ı") can upper-case its way into a valid number.
     if not number.isascii():
         raise InvalidCertificateNumber(_("certificate number may contain only letters A-Z, digits, spaces and hyphens"))

@@ -22,6 +22,7 @@ SANS: Final = "NotoSansSC-Registry"
 FALLBACK_FILES: Final = {
     "NotoSans-Registry": FONTS / "NotoSans-Registry.ttf",
     "HanaMinB-Registry": FONTS / "HanaMinB-Registry.ttf",
+    "BabelStoneHan-Registry": FONTS / "BabelStoneHan-Registry.ttf",
 }
 
 

@@ -21,8 +21,6 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -67,20 +65,6 @@ class Visit:
     region: str | None = None
 
 
-_UNRECORDED: ContextVar[bool] = ContextVar("unrecorded", default=False)
-
-
-@contextlib.contextmanager
-def unrecorded() -> Iterator[None]:
-    """What is looked up inside is no look a holder would want listed: a ``HEAD`` (a link checker, a cache asking
-    whether its copy still stands) reads the certificate as a ``GET`` does, but shows nobody anything."""
-    token = _UNRECORDED.set(True)
-    try:
-        yield
-    finally:
-        _UNRECORDED.reset(token)
-
-
 class VisitLog:
     """``record`` is synchronous and never waits; ``flush`` writes what is queued (tests and shutdown call it)."""
 
@@ -92,8 +76,6 @@ class VisitLog:
         self._lock = asyncio.Lock()
 
     def record(self, certificate_id: uuid.UUID, visit: Visit, *, at: datetime | None = None) -> None:
-        if _UNRECORDED.get():
-            return
         if len(self.queue) >= self.max_queued:
             VISITS_DROPPED.inc()
             return

@@ -122,6 +122,8 @@ BAD_AWARDS = [
     BadAward("identity number as name", "holder.name", 422, "more than 5 digits", _name("110105197003136662")),
     BadAward("identity number in name", "holder.name", 422, "id_number", _name("张三 1101 0519 7003 1366 62")),
     BadAward("full-width digits in name", "holder.name", 422, "digits", _name("张三１１０１０５１９")),
+    BadAward("circled digits in name", "holder.name", 422, "digits", _name("①①⓪①⓪⑤①⑨⑦⓪⓪③①③⑥⑥⑥②")),
+    BadAward("ideograph no font has yet", "holder.name", 422, "U+9FF0", _name("\u9ff0强")),
     # invisible and bidirectional characters (Unicode Cf), each named with its code point
     BadAward("left-to-right isolate in name", "holder.name", 422, "U+2066 LEFT-TO-RIGHT", _name("\u2066张三\u2069")),
     BadAward("pop directional isolate in name", "holder.name", 422, "U+2069 POP", _name("张三\u2069")),

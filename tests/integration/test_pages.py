@@ -181,3 +181,18 @@ async def test_each_language_on_the_page_of_a_revoked_certificate_has_its_own_co
         assert "Reason: " in page, lang
         assert "Reason：" not in page, lang
         assert "原因: " not in page, lang
+
+
+async def test_the_form_answers_a_page_whatever_the_lengths_typed(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Before, a number over 32 characters or a name over 64 answered the browser 422 problem+json."""
+    _, certificate = await _certificate(app, client, resident_id())
+    long_number = await client.post("/v", data={"number": "B" * 40, "holder_name": "周九"})
+    assert long_number.status_code == 422
+    assert long_number.headers["content-type"].startswith("text/html")
+    assert "应为 16 个字符" in long_number.text
+    long_name = await client.post("/v", data={"number": certificate["number"], "holder_name": "周" * 65})
+    assert long_name.status_code == 404
+    assert long_name.headers["content-type"].startswith("text/html")
+    nothing = await client.post("/v", data={})
+    assert nothing.status_code == 422
+    assert nothing.headers["content-type"].startswith("text/html")

@@ -132,3 +132,21 @@ async def test_a_holders_answers_are_kept_by_no_cache(app: FastAPI, client: http
     for answer in answers:
         assert answer.status_code in (200, 201), answer.text
         assert answer.headers["cache-control"] == "no-store", answer.request.url
+
+
+async def test_text_is_measured_as_stored_and_against_its_own_limit(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Before, 200 accented letters typed decomposed (e + U+0301: 400 code points, stored as 200 characters) were
+    refused as over 200 characters, and 5,000 characters were told the models' backstop, "at most 4096"."""
+    holder = await signed_in_holder(app, client)
+    number = holder.certificate["number"]
+
+    async def create(text: str) -> httpx.Response:
+        body = {"number": number, "purpose": "other", "purpose_text": text}
+        return await client.post("/v1/holder/share-links", json=body, headers=holder.headers)
+
+    decomposed = await create("e\u0301" * 200)
+    assert decomposed.status_code == 201, decomposed.text
+    listed = (await client.get("/v1/holder/share-links", headers=holder.headers)).json()
+    assert listed[0]["purpose_text"] == "\u00e9" * 200
+    for length in (201, 5000):
+        assert_problem(await create("x" * length), 422, field="purpose_text", message="at most 200 characters")

@@ -19,7 +19,7 @@ from jwt.algorithms import OKPAlgorithm
 from registry import crockford
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
-from registry.auth.claim_codes import new_claim_code, new_claim_codes, normalize_claim_code
+from registry.auth.claim_codes import claim_code_problem, new_claim_code, new_claim_codes, normalize_claim_code
 from registry.canonical import canonical_json, iso_time
 from registry.certificates import drafting, numbering, signing
 from registry.keys.signers import ED25519, KeySigner
@@ -196,3 +196,19 @@ def test_crockford_base32_is_five_bits_per_character_most_significant_first_in_c
     assert crockford.encode(bytes(5)) == "00000000"
     every = int("".join(f"{value:05b}" for value in range(32)), 2).to_bytes(20, "big")  # 0, 1, ..., 31 in turn
     assert crockford.encode(every) == CROCKFORD
+
+
+def test_a_claim_code_is_read_however_a_person_types_it() -> None:
+    """A fixed code holding 0 and 1, so the O/I/L reading is always exercised (an issued code may hold neither)."""
+    code = "AB01-CD10-EF0Z"
+    for typed in (
+        "ab01-cd10-ef0z",
+        "ＡＢ０１－ＣＤ１０－ＥＦ０Ｚ",  # full-width, as a Chinese input method gives it
+        "AB01—CD10—EF0Z",  # em dashes
+        "ABOl CDlO EFOZ",  # O for 0, l for 1, spaces
+        "abOI-cdIo-efoz",
+    ):
+        assert normalize_claim_code(typed) == code.replace("-", ""), typed
+    assert claim_code_problem(code) is None
+    assert claim_code_problem("AB01-CD10-EF0U") is not None  # U is no letter of Crockford's base32
+    assert claim_code_problem("AB01-CD10-EF0") is not None  # 11 characters

@@ -32,7 +32,7 @@ REVOKED = stamps.StatusMark("已撤销", "REVOKED", date(2026, 12, 1), "以欺�
 # Rare characters that do occur in people's names (extension A and B, compatibility ideographs).
 RARE_NAME = "龑䶮𠮷堃赟喆昇"
 # Drawn by the fallback fonts: letters with diacritics, Cyrillic, Greek, ideographs of extensions B and C.
-FALLBACK_NAME = "Łukasz Nguyễn Şükrü Иван Ωμέγα 𤭢𪚥"
+FALLBACK_NAME = "Łukasz Nguyễn Şükrü Вʼячеслав Ωμέγα 𤭢𪚥\U00031350"
 
 
 def render(pdf: bytes, tmp_path: Path, name: str, *, env: dict[str, str] | None = None) -> Image.Image:
@@ -84,7 +84,8 @@ def test_every_font_is_embedded_as_a_subset_and_no_base14_font_is_named(pdf: obj
     assert rows
     for row in rows:
         name, emb, sub, uni = row[0], row[-5], row[-4], row[-3]
-        assert re.fullmatch(r"[A-Z]{6}\+(NotoSansSC-Registry|NotoSansRegistry|HanaMinBRegistry)", name), row
+        ours = "NotoSansSC-Registry|NotoSansRegistry|HanaMinBRegistry|BabelStoneHanRegistry"
+        assert re.fullmatch(rf"[A-Z]{{6}}\+({ours})", name), row
         assert (emb, sub, uni) == ("yes", "yes", "yes"), row
 
 
@@ -104,6 +105,8 @@ def test_a_character_the_main_font_lacks_is_drawn_by_a_fallback() -> None:
     assert faces.font_for("ł", faces.cjk) == "NotoSans-Registry"
     assert faces.font_for("Ж", faces.cjk) == "NotoSans-Registry"
     assert faces.font_for("\U00024b62", faces.cjk) == "HanaMinB-Registry"
+    assert faces.font_for("\U00031350", faces.cjk) == "BabelStoneHan-Registry"  # extension H
+    assert faces.font_for("ʼ", faces.cjk) == "NotoSans-Registry"
     assert faces.font_for("😀", faces.cjk) == typefaces.SANS  # nothing draws it: refused at issuance
 
 
