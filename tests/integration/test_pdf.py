@@ -19,7 +19,15 @@ from PIL import Image
 from pypdf import PdfReader
 
 from tests.checks import require_tool
-from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
+from tests.factories import (
+    admin_token,
+    bearer,
+    create_issuer,
+    issued_certificate,
+    issuer_token,
+    ready_issuer,
+    resident_id,
+)
 
 
 async def test_holder_downloads_a_pdf_that_reads_scans_and_carries_a_verifiable_credential(
@@ -99,9 +107,7 @@ async def test_a_corrected_certificates_pdf_names_its_status_in_english_on_the_e
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     """Before, the English status line of a superseded certificate's PDF repeated the Chinese ("已更正…")."""
-    admin = await admin_token(app, client)
-    await create_issuer(client, admin)
-    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    issuer = await ready_issuer(app, client)
     certificate = await issued_certificate(client, issuer)
     corrected = await client.post(
         f"/v1/certificates/{certificate['number']}/correct",
@@ -123,9 +129,7 @@ async def test_a_name_beyond_the_main_font_prints_and_is_extracted_as_given(
     """Before, letters with some diacritics, Greek, Cyrillic and most ideographs of extensions B to F were drawn as
     empty boxes and missing from the PDF's text; a supplementary-plane character the font did draw ("𠮷") was
     extracted as another character ("₻")."""
-    admin = await admin_token(app, client)
-    await create_issuer(client, admin)
-    issuer = await issuer_token(app, client, "BJ-AI-COMMITTEE")
+    issuer = await ready_issuer(app, client)
     name = "Łukasz Wałęsa-Nguyễn Şükrü Иван Ωμέγα 𤭢𪚥𠮷"
     number = resident_id()
     certificate = await issued_certificate(
