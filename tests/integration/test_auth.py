@@ -143,6 +143,15 @@ async def test_another_bodys_certificate_is_not_found_and_not_listed(
 # --- the token endpoint --------------------------------------------------------------------------------------------
 
 
+def _issuer_form(world: World) -> dict[str, str]:
+    """A token request with the issuer client's own credentials."""
+    return {
+        "grant_type": "client_credentials",
+        "client_id": world.issuer_client_id,
+        "client_secret": world.issuer_client_secret,
+    }
+
+
 async def test_token_request_with_a_wrong_secret_is_refused(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
@@ -182,11 +191,7 @@ async def test_token_request_in_another_format_is_415_naming_it(
     app: FastAPI, client: httpx.AsyncClient, world: World, content_type: str | None
 ) -> None:
     """Before, a JSON body carrying every field was told "grant_type: is required" (422)."""
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": world.issuer_client_id,
-        "client_secret": world.issuer_client_secret,
-    }
+    form = _issuer_form(world)
     headers = {"Content-Type": content_type} if content_type else {}
     response = await client.post("/oauth/token", content=json.dumps(form).encode(), headers=headers)
     problem = assert_problem(response, 415, slug="unsupported-media-type")
@@ -201,11 +206,7 @@ async def test_token_request_in_another_format_is_415_naming_it(
 async def test_token_request_as_multipart_form_data_works(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": world.issuer_client_id,
-        "client_secret": world.issuer_client_secret,
-    }
+    form = _issuer_form(world)
     response = await client.post("/oauth/token", files={k: (None, v) for k, v in form.items()})
     assert response.status_code == 200, response.text
 
@@ -221,12 +222,7 @@ async def test_token_request_with_no_body_says_what_is_required(
 async def test_token_request_for_a_scope_the_client_lacks_is_a_bad_request(
     app: FastAPI, client: httpx.AsyncClient, world: World, scope: str
 ) -> None:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": world.issuer_client_id,
-        "client_secret": world.issuer_client_secret,
-        "scope": scope,
-    }
+    form = {**_issuer_form(world), "scope": scope}
     response = await client.post("/oauth/token", data=form)
     assert_problem(response, 400, slug="invalid-scope")
     assert "access_token" not in response.text
@@ -258,11 +254,7 @@ async def test_token_request_with_http_basic_and_a_wrong_secret_is_refused(
 async def test_token_response_is_not_cacheable_and_names_its_type_and_lifetime(
     app: FastAPI, client: httpx.AsyncClient, world: World, settings: Settings
 ) -> None:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": world.issuer_client_id,
-        "client_secret": world.issuer_client_secret,
-    }
+    form = _issuer_form(world)
     response = await client.post("/oauth/token", data=form)
     assert response.status_code == 200, response.text
     assert "no-store" in response.headers["Cache-Control"]

@@ -33,6 +33,12 @@ def set_cookies(response: httpx.Response) -> dict[str, str]:
     return {header.split("=", 1)[0]: header for header in response.headers.get_list("set-cookie")}
 
 
+async def _sign_in_form(client: httpx.AsyncClient, holder: SignedInHolder) -> dict[str, str]:
+    """The sign-in form as the page hands it out, filled with the holder's document but no claim code."""
+    form = await client.get("/holder")
+    return {"csrf": csrf_of(form), "id_type": "resident_id", "id_number": holder.id_number}
+
+
 async def _sign_in(client: httpx.AsyncClient, holder: SignedInHolder) -> httpx.Response:
     form = await client.get("/holder")
     assert form.status_code == 200
@@ -181,8 +187,7 @@ async def test_a_wrong_claim_code_on_the_form_says_so_without_signing_in(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     holder = await signed_in_holder(app, client)
-    form = await client.get("/holder")
-    body = {"csrf": csrf_of(form), "id_type": "resident_id", "id_number": holder.id_number}
+    body = await _sign_in_form(client, holder)
     wrong = await client.post("/holder/sign-in", data={**body, "claim_code": "AAAA-BBBB-CCCC"})
     assert wrong.status_code == 401
     assert "证件号码或领取码不正确" in wrong.text
@@ -268,8 +273,7 @@ async def test_the_language_switch_on_a_page_answering_a_form_opens_a_page(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     holder = await signed_in_holder(app, client)
-    form = await client.get("/holder")
-    body = {"csrf": csrf_of(form), "id_type": "resident_id", "id_number": holder.id_number}
+    body = await _sign_in_form(client, holder)
     failed = await client.post("/holder/sign-in", data={**body, "claim_code": "AAAA-BBBB-CCCC"})
     refused = await client.post("/holder/sign-in", data={**body, "csrf": "x" * 32})
     await _sign_in(client, holder)
@@ -390,8 +394,7 @@ async def test_withdrawing_a_link_that_is_not_yours_answers_a_page(app: FastAPI,
 
 async def test_a_locked_out_sign_in_page_says_when_to_try_again(app: FastAPI, client: httpx.AsyncClient) -> None:
     holder = await signed_in_holder(app, client)
-    form = await client.get("/holder")
-    body = {"csrf": csrf_of(form), "id_type": "resident_id", "id_number": holder.id_number}
+    body = await _sign_in_form(client, holder)
     for _attempt in range(MAX_FAILURES):
         assert (await client.post("/holder/sign-in", data={**body, "claim_code": "AAAA-BBBB-CCCC"})).status_code == 401
     locked = await client.post("/holder/sign-in", data={**body, "claim_code": holder.certificate["claim_code"]})
