@@ -21,7 +21,7 @@ from reportlab.platypus import Paragraph
 
 from registry.clock import CHINA_STANDARD_TIME
 from registry.rendering import pdfa, typefaces
-from registry.rendering.qr import QUIET_ZONE, qr_matrix
+from registry.rendering.qr import QUIET_ZONE, QrMatrix, qr_matrix
 from registry.rendering.stamps import SEAL_SIZE, StatusMark, draw_watermark
 from registry.rendering.typefaces import Typefaces
 
@@ -40,7 +40,12 @@ MUTED: Final = HexColor("#555555")
 INK: Final = HexColor("#111111")
 # Where the body's seal goes, over the right of the issuing body and date lines, as a seal is stamped on paper: the
 # PDF signature field's rectangle (x1, y1, x2, y2).
-SEAL_BOX: Final = (409, 342, 409 + SEAL_SIZE, 342 + SEAL_SIZE)
+SEAL_BOX: Final = (409, 362, 409 + SEAL_SIZE, 362 + SEAL_SIZE)
+ROW: Final = 31.0  # from one field's first line to the next field's, when each value takes one line
+ROW_WITHOUT_ENGLISH: Final = 16.0  # the room a value's second line has where no English line is below it
+MOST_VALUE_LINES: Final = 4
+GUIDE_GAP: Final = 4.0  # between the last field and the rule above the QR code
+FOOTER_CLEARANCE: Final = 48.0  # the lowest the guide may reach: above the footer line at 40
 
 TITLES: Final = {
     "title": ("职称证书", "Professional Title Certificate"),
@@ -54,6 +59,9 @@ _UNMASKED: Final = re.compile(r"\d{15}")
 # in "阿依古丽·买买提").
 _WIN_ANSI: Final = (bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))).decode("cp1252", errors="ignore")
 _SCRIPT_RUNS: Final = re.compile(f"([{re.escape(_WIN_ANSI)}]+)|[^{re.escape(_WIN_ANSI)}]+")
+# Where a line may break: after a word of letters that are not Chinese (with the spaces after it), or after any other
+# character (a Chinese character, a space).
+_BREAKS: Final = re.compile(r"[^\s\u2e80-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]+\s*|.\s*", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,16 +143,33 @@ def certificate_pdf(
 def _draw(
     canvas: Canvas, doc: CertificateDocument, credential_filename: str, faces: Typefaces, mark: StatusMark | None
 ) -> None:
-    title_zh, title_en = TITLES[doc.cert_type]
+    y = _header(canvas, doc, faces)
+    fields = _fields(doc, mark)
+    guide = _Guide.of(doc, credential_filename, faces)
+    # What the fields may take beyond one line each without pushing the guide onto the footer.
+    spare = y - len(fields) * ROW - GUIDE_GAP - guide.height - FOOTER_CLEARANCE
+    for label_zh, label_en, value, value_en in _laid_out(fields, faces, spare):
+        _line(canvas, [_Run(label_zh, faces.cjk, 11, INK)], x=MARGIN, y=y)
+        _line(canvas, [_Run(label_en, faces.latin, 7, MUTED)], x=MARGIN, y=y - 11)
+        for index, runs in enumerate(value.lines):
+            _line(canvas, runs, x=VALUE_X, y=y - index * value.leading)
+        for index, runs in enumerate(value_en.lines):
+            _line(canvas, runs, x=VALUE_X, y=y - value.extra - 12 - index * value_en.leading)
+        y -= ROW + _drop(value, value_en)
+    guide.draw(canvas, faces, top=y - GUIDE_GAP)
+    _line(canvas, _runs(f"Talent Registry · {doc.number_display}", 7, MUTED, faces), y=40, centre=PAGE_WIDTH / 2)
 
-    # Double frame.
-    canvas.setStrokeColor(ACCENT)
+
+def _header(canvas: Canvas, doc: CertificateDocument, faces: Typefaces) -> float:
+    """The frame, the title and the number; returns where the first field goes."""
+    title_zh, title_en = TITLES[doc.cert_type]
+    canvas.setStrokeColor(ACCENT)  # a double frame
     canvas.setLineWidth(2)
     canvas.rect(22, 22, PAGE_WIDTH - 44, PAGE_HEIGHT - 44)
     canvas.setLineWidth(0.6)
     canvas.rect(29, 29, PAGE_WIDTH - 58, PAGE_HEIGHT - 58)
 
-    top = PAGE_HEIGHT - 110
+    top = PAGE_HEIGHT - 90
     _line(canvas, [_Run(title_zh, faces.cjk, 32, ACCENT)], y=top, centre=PAGE_WIDTH / 2)
     _line(canvas, [_Run(title_en, faces.latin, 13, MUTED)], y=top - 26, centre=PAGE_WIDTH / 2)
     number_line = [
@@ -156,19 +181,80 @@ def _draw(
     canvas.setStrokeColor(ACCENT)
     canvas.setLineWidth(0.5)
     canvas.line(MARGIN, top - 76, PAGE_WIDTH - MARGIN, top - 76)
+    return top - 108
 
-    y = top - 108
-    value_width = PAGE_WIDTH - MARGIN - VALUE_X
-    for label_zh, label_en, value, value_en in _fields(doc, mark):
-        _line(canvas, [_Run(label_zh, faces.cjk, 11, INK)], x=MARGIN, y=y)
-        _line(canvas, [_Run(label_en, faces.latin, 7, MUTED)], x=MARGIN, y=y - 11)
-        _line(canvas, _runs(value, 13, INK, faces, fit=value_width), x=VALUE_X, y=y)
-        if value_en:
-            _line(canvas, _runs(value_en, 8.5, MUTED, faces, fit=value_width), x=VALUE_X, y=y - 12)
-        y -= 31
 
-    _verification(canvas, doc, credential_filename, faces, top=y - 4)
-    _line(canvas, _runs(f"Talent Registry · {doc.number_display}", 7, MUTED, faces), y=40, centre=PAGE_WIDTH / 2)
+class _Lines(NamedTuple):
+    lines: list[list[_Run]]
+    leading: float  # from one line's baseline to the next
+
+    @property
+    def extra(self) -> float:
+        """How much lower than one line the text below must go."""
+        return self.leading * max(len(self.lines) - 1, 0)
+
+
+def _laid_out(
+    fields: list[tuple[str, str, str, str]], faces: Typefaces, spare: float
+) -> list[tuple[str, str, _Lines, _Lines]]:
+    """Each field's value (13 pt) and English value (8.5 pt) broken into lines no wider than the value column.
+
+    A value that fits on one line keeps its size. A longer one (a body's full name, a speciality) wraps, onto as many
+    as :data:`MOST_VALUE_LINES` lines, and is made smaller only if it needs more. While the extra lines of all the
+    fields do not fit in ``spare`` points, every wrapped value is set smaller, by the same factor: at worst each is
+    back on one line, as small as it must be (which always fits).
+    """
+    scale = 1.0
+    while True:
+        laid = [
+            (zh, en, _wrapped(value, 13, INK, faces, scale), _wrapped(value_en, 8.5, MUTED, faces, scale))
+            for zh, en, value, value_en in fields
+        ]
+        if sum(_drop(value, value_en) for _, _, value, value_en in laid) <= spare:
+            return laid
+        scale *= 0.9
+
+
+def _drop(value: _Lines, value_en: _Lines) -> float:
+    """How much lower than usual the next field starts. A value with no English line below it has that line's room
+    for its own second line."""
+    if value_en.lines:
+        return value.extra + value_en.extra
+    return max(value.extra - ROW_WITHOUT_ENGLISH, 0.0)
+
+
+def _wrapped(text: str, size: float, colour: Color, faces: Typefaces, scale: float) -> _Lines:
+    """``text`` at ``size`` if it fits on one line of the value column, else broken into lines at ``size`` ×
+    ``scale``, or smaller if it needs more than :data:`MOST_VALUE_LINES` of them. A line breaks between two Chinese
+    characters or at a space, and inside a word only when the word alone is wider than a line."""
+    width = PAGE_WIDTH - MARGIN - VALUE_X
+    whole = _runs(text, size, colour, faces)
+    if _width(whole) <= width:
+        return _Lines([whole] if text else [], leading=size)
+    size *= scale
+    while True:
+        lines = _broken(text, size, colour, faces, width)
+        if len(lines) <= MOST_VALUE_LINES:
+            return _Lines(lines, leading=round(size * 1.15, 2))
+        size *= 0.95
+
+
+def _broken(text: str, size: float, colour: Color, faces: Typefaces, width: float) -> list[list[_Run]]:
+    lines: list[str] = []
+    line = ""
+    for piece in _BREAKS.findall(text):
+        if line and _width(_runs((line + piece).rstrip(), size, colour, faces)) > width:
+            lines.append(line.rstrip())
+            line = ""
+        while _width(_runs(piece.rstrip(), size, colour, faces)) > width and len(piece) > 1:
+            cut = next(
+                n for n in range(len(piece) - 1, 0, -1) if _width(_runs(piece[:n], size, colour, faces)) <= width
+            )
+            lines.append(piece[:cut])
+            piece = piece[cut:]
+        line += piece
+    lines.append(line.rstrip())
+    return [_runs(line, size, colour, faces) for line in lines]
 
 
 def _fields(doc: CertificateDocument, mark: StatusMark | None) -> list[tuple[str, str, str, str]]:
@@ -212,42 +298,55 @@ def _fields(doc: CertificateDocument, mark: StatusMark | None) -> list[tuple[str
     return fields
 
 
-def _verification(
-    canvas: Canvas, doc: CertificateDocument, credential_filename: str, faces: Typefaces, *, top: float
-) -> None:
-    """The QR code (as vector squares) and, beside it, how to verify the certificate in Chinese and English."""
-    canvas.setStrokeColor(ACCENT)
-    canvas.setLineWidth(0.5)
-    canvas.line(MARGIN, top, PAGE_WIDTH - MARGIN, top)
-    right_of_code = _qr_code(canvas, doc.verify_url, faces, top=top)
-    _how_to_verify(canvas, doc, credential_filename, faces, left=right_of_code + 14, top=top)
+@dataclass(frozen=True, slots=True)
+class _Guide:
+    """Below the fields: the QR code (as vector squares) and, beside it, how to verify the certificate in Chinese and
+    English. Built before it is drawn, so that the fields know how much of the page it needs."""
+
+    matrix: QrMatrix
+    module: float  # the side of one module, in points
+    paragraphs: tuple[tuple[Paragraph, float], ...]  # with its height
+    height: float
+
+    @classmethod
+    def of(cls, doc: CertificateDocument, credential_filename: str, faces: Typefaces) -> _Guide:
+        matrix = qr_matrix(doc.verify_url)
+        total = matrix.modules + 2 * QUIET_ZONE
+        module = min(3.4, 150 / total)
+        width = PAGE_WIDTH - MARGIN - (MARGIN - QUIET_ZONE * module + total * module + 14)
+        paragraphs = tuple(
+            (paragraph, paragraph.wrap(width, PAGE_HEIGHT)[1])
+            for paragraph in _how_to_verify(doc, credential_filename, faces)
+        )
+        text = 12 + sum(height for _, height in paragraphs) + 8 * (len(paragraphs) - 1)
+        return cls(matrix, module, paragraphs, height=max(12 + total * module + 12, text))
+
+    def draw(self, canvas: Canvas, faces: Typefaces, *, top: float) -> None:
+        canvas.setStrokeColor(ACCENT)
+        canvas.setLineWidth(0.5)
+        canvas.line(MARGIN, top, PAGE_WIDTH - MARGIN, top)
+        # Vector modules rather than an embedded PNG: sharp at any print resolution and no image decoder needed. All
+        # runs go into one filled path (no anti-aliasing seams between neighbours when rasterised), written as PDF
+        # operators in module units under one transform: reportlab's path API formats every coordinate of the ~300
+        # rectangles with its pure-Python float formatter, about a tenth of the page's cost.
+        module = self.module
+        side = (self.matrix.modules + 2 * QUIET_ZONE) * module
+        left, bottom = MARGIN - QUIET_ZONE * module, top - 12 - side
+        canvas.setFillColor(white)
+        canvas.rect(left, bottom, side, side, stroke=0, fill=1)
+        origin_x, origin_y = left + QUIET_ZONE * module, bottom + side - QUIET_ZONE * module
+        operators = [f"q {module:.4f} 0 0 {-module:.4f} {origin_x:.4f} {origin_y:.4f} cm 0 g"]  # y runs down, per row
+        operators += [f"{column} {row} {length} 1 re" for row, column, length in self.matrix.dark_runs()]
+        operators.append("f Q")
+        canvas.addLiteral("\n".join(operators))
+        _line(canvas, _runs("扫码核验 Scan to verify", 8, MUTED, faces), y=bottom - 4, centre=left + side / 2)
+        y = top - 12
+        for paragraph, height in self.paragraphs:
+            paragraph.drawOn(canvas, left + side + 14, y - height)
+            y -= height + 8
 
 
-def _qr_code(canvas: Canvas, url: str, faces: Typefaces, *, top: float) -> float:
-    """Draws the QR code of ``url`` below ``top`` at the left margin; returns where it ends on the right."""
-    # Vector modules rather than an embedded PNG: sharp at any print resolution and no image decoder needed. All
-    # runs go into one filled path (no anti-aliasing seams between neighbours when rasterised), written as PDF
-    # operators in module units under one transform: reportlab's path API formats every coordinate of the ~300
-    # rectangles with its pure-Python float formatter, about a tenth of the page's cost.
-    matrix = qr_matrix(url)
-    total = matrix.modules + 2 * QUIET_ZONE
-    module = min(3.4, 150 / total)
-    side = total * module
-    left, bottom = MARGIN - QUIET_ZONE * module, top - 12 - side
-    canvas.setFillColor(white)
-    canvas.rect(left, bottom, side, side, stroke=0, fill=1)
-    origin_x, origin_y = left + QUIET_ZONE * module, bottom + side - QUIET_ZONE * module
-    operators = [f"q {module:.4f} 0 0 {-module:.4f} {origin_x:.4f} {origin_y:.4f} cm 0 g"]  # y runs down, per row
-    operators += [f"{column} {row} {length} 1 re" for row, column, length in matrix.dark_runs()]
-    operators.append("f Q")
-    canvas.addLiteral("\n".join(operators))
-    _line(canvas, _runs("扫码核验 Scan to verify", 8, MUTED, faces), y=bottom - 4, centre=left + side / 2)
-    return left + side
-
-
-def _how_to_verify(
-    canvas: Canvas, doc: CertificateDocument, credential_filename: str, faces: Typefaces, *, left: float, top: float
-) -> None:
+def _how_to_verify(doc: CertificateDocument, credential_filename: str, faces: Typefaces) -> tuple[Paragraph, ...]:
     verify_page = doc.verify_url.rsplit("/", 1)[0]
     # The registry serves its keys beside the verify pages (public base URL + /.well-known/jwks.json).
     if "/v/" in doc.verify_url:
@@ -286,17 +385,11 @@ def _how_to_verify(
             + ".",
         )
     )
-    width = PAGE_WIDTH - MARGIN - left
     zh_style = ParagraphStyle("zh", fontName=faces.cjk, fontSize=8.5, leading=12.5, wordWrap="CJK", alignment=TA_LEFT)
     en_style = ParagraphStyle(
         "en", fontName=faces.latin, fontSize=7.8, leading=10.5, alignment=TA_LEFT, textColor=MUTED
     )
-    y = top - 12
-    for text, style in ((zh, zh_style), (en, en_style)):
-        paragraph = Paragraph(text, style)
-        _, height = paragraph.wrap(width, PAGE_HEIGHT)
-        paragraph.drawOn(canvas, left, y - height)
-        y -= height + 8
+    return Paragraph(zh, zh_style), Paragraph(en, en_style)
 
 
 class _Run(NamedTuple):
