@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registry.audit.models import AuditRecord
-from registry.auth.models import ApiClient
+from registry.auth.models import ApiClient, EndedToken
 from registry.catalogue.models import BasisDocument, CatalogueEntry, Level, Series
 from registry.certificates.models import Certificate, CertificateEvent, IdempotencyRecord, StatusList
 from registry.holder_access.models import ShareLink
@@ -21,6 +21,7 @@ __all__ = [
     "CatalogueEntry",
     "Certificate",
     "CertificateEvent",
+    "EndedToken",
     "FiledScope",
     "Holder",
     "HolderLoginThrottle",

@@ -13,6 +13,7 @@ from api.deps import ContextDep, IdentityProviderDep, PrincipalDep, SessionDep, 
 from api.documents import certificate_pdf_response
 from api.errors import language, registry_problem
 from api.limits import client_address
+from registry.auth import tokens
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
 from registry.certificates import records
@@ -89,6 +90,19 @@ async def open_external_session(
     """Sign in with an ID token from the configured external identity provider (REGISTRY_HOLDER_IDP_*)."""
     opened = await sign_in.with_identity_provider(context, session, provider=provider, id_token=body.id_token)
     return Response(opened.model_dump_json(), status_code=201, media_type="application/json", headers=_NO_STORE)
+
+
+@router.delete(
+    "/sessions/current",
+    status_code=204,
+    operation_id="holder-sessions-end",
+    responses={204: {"description": "signed out: this holder token is refused from now on"}},
+)
+async def end_session(session: SessionDep, holder: HolderDep) -> Response:
+    """Sign out: the holder token that authorises this request is refused from now on, not only forgotten by the
+    client (tokens live 15 minutes)."""
+    await tokens.end_session(session, holder)
+    return Response(status_code=204, headers=_NO_STORE)
 
 
 @router.get("/certificates", response_model=list[CertificatePublic], operation_id="holder-certificates-list")

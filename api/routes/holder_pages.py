@@ -290,9 +290,14 @@ async def sign_in_with_identity_provider(
     operation_id="holder-pages-sign-out",
     responses=_REFUSED | {303: {"description": "signed out: on to /holder"}},
 )
-async def sign_out(request: Request, lang: Lang, ours: FormIsOurs) -> Response:
+async def sign_out(
+    request: Request, lang: Lang, ours: FormIsOurs, context: ContextDep, session: SessionDep
+) -> Response:
     if not ours:
         return _forbidden_page(request, lang)
+    signed_in = await _signed_in(request, context, session)
+    if signed_in is not None:  # ended on the server too: a copy of the cookie no longer opens the pages
+        await tokens.end_session(session, signed_in)
     response = RedirectResponse(f"/holder?lang={lang}", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
     return response

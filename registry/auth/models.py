@@ -26,3 +26,13 @@ class ApiClient(SQLModel, table=True):
     # after a rotation the old secret still opens tokens until previous_secret_until (migration 0012)
     previous_secret_hash: str | None = Field(default=None, max_length=64)
     previous_secret_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EndedToken(SQLModel, table=True):
+    """A holder token its holder signed out of before it expired (migration 0016): refused from then on. A row is
+    only needed while the token would still be good, so rows past ``expires_at`` are deleted as new ones arrive."""
+
+    __tablename__ = "ended_tokens"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

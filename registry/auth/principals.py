@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from registry.audit.service import Actor
 from registry.auth.scopes import Role, Scope
 from registry.errors import Forbidden
 from registry.i18n import _, word
+
+
+@dataclass(frozen=True, slots=True)
+class HolderSessionId:
+    """A holder token's ``jti`` and expiry: what signing out keeps, for as long as the token would be good."""
+
+    jti: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +30,7 @@ class Principal:
     issuer_code: str | None
     region: str | None
     holder_index: str | None = None  # holder sessions only: the holder's blind index
+    session: HolderSessionId | None = None  # holder sessions only: which token, to end it at sign-out
 
     @property
     def actor(self) -> Actor:

@@ -8,20 +8,21 @@ exp, nbf, and for API clients that the client is still active and still holds ev
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from registry import clock
+from registry import bulk, clock
 from registry.audit.service import Actor
 from registry.auth import client_secrets
-from registry.auth.models import ApiClient
+from registry.auth.models import ApiClient, EndedToken
 from registry.auth.numeric_dates import require_numeric_dates
-from registry.auth.principals import Principal
+from registry.auth.principals import HolderSessionId, Principal
 from registry.auth.schemas import TokenResponse
 from registry.auth.scopes import Role
 from registry.config import Settings
@@ -122,6 +123,8 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
         subject = str(claims["sub"])
         if claims.get("role") != Role.holder or not subject.startswith(_HOLDER_SUBJECT):
             raise Unauthenticated(_("the holder token is not valid"))
+        if await session.get(EndedToken, str(claims["jti"])) is not None:
+            raise Unauthenticated(_("this session has ended: sign in again"))
         return Principal(
             client_id=subject,
             role=Role.holder,
@@ -130,6 +133,7 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
             issuer_code=None,
             region=None,
             holder_index=subject.removeprefix(_HOLDER_SUBJECT),
+            session=HolderSessionId(str(claims["jti"]), datetime.fromtimestamp(int(claims["exp"]), UTC)),
         )
     client = (
         await session.execute(select(ApiClient).where(col(ApiClient.client_id) == claims["sub"]))
@@ -146,6 +150,18 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
         issuer_code=issuer_code if isinstance(issuer_code, str) else None,
         region=client.region,
     )
+
+
+async def end_session(session: AsyncSession, holder: Principal) -> None:
+    """Signs ``holder`` out on the server: their token is refused from now on (``authenticate``), where deleting the
+    cookie only forgot it in one browser. Kept until the token would have expired; older entries are dropped here."""
+    if holder.session is None:
+        return
+    ended = bulk.table_of(EndedToken)
+    await session.execute(delete(ended).where(ended.c.expires_at < clock.now() - timedelta(seconds=LEEWAY_SECONDS)))
+    dialect_insert = postgresql.insert if bulk.is_postgres(session) else sqlite.insert
+    row = {"jti": holder.session.jti, "expires_at": holder.session.expires_at}
+    await session.execute(dialect_insert(ended).values(row).on_conflict_do_nothing(index_elements=["jti"]))
 
 
 async def _verified_claims(ctx: RegistryContext, session: AsyncSession, token: str) -> tuple[str, dict[str, Any]]:
