@@ -18,6 +18,7 @@ from api.guards import ControlCharacterMiddleware
 from api.head import HeadMiddleware
 from api.limits import RateLimitMiddleware, RateLimits
 from api.logs import RequestLogMiddleware
+from api.page_problems import PagePaths
 from api.routes import (
     audit,
     auth,
@@ -179,6 +180,7 @@ def _wrap(app: FastAPI) -> None:
     if app.state.rate_limits is not None:
         app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
     app.add_middleware(HeadMiddleware)  # outside the rate limits: a HEAD counts as the GET it costs
+    app.add_middleware(PagePaths)  # outside all that may refuse a request: a page's refusal is a page
     # Outermost: every other line of a request carries its request id, and metrics count what the client got.
     app.add_middleware(RequestLogMiddleware)
 

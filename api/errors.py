@@ -15,9 +15,10 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from api import page_problems
 from registry.errors import PROBLEM_TYPE_BASE, InvalidInput, RegistryError, UnsupportedMediaType, field_errors
 from registry.faults import database_fault, unavailable
-from registry.i18n import Language, _, negotiate, translate
+from registry.i18n import Language, Listing, _, negotiate, translate
 
 log = logging.getLogger("registry.api")
 PROBLEM_JSON = "application/problem+json"
@@ -62,7 +63,11 @@ def said_in(response: Response, lang: Language) -> Response:
 def problem(
     status: int, *, slug: str, title: str, detail: str, lang: Language, instance: str | None = None, **extra: Any
 ) -> Response:
-    """A problem+json answer with ``title`` and ``detail`` said in ``lang`` (they may be registry.i18n Messages)."""
+    """A problem+json answer with ``title`` and ``detail`` said in ``lang`` (they may be registry.i18n Messages), or
+    on a page a browser opened, a page saying them (``api.page_problems``)."""
+    shown = page_problems.page(status, title=title, detail=detail, headers={})
+    if shown is not None:
+        return shown
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + slug,
         "title": translate(title, lang),
@@ -75,8 +80,19 @@ def problem(
     return said_in(Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON), lang)
 
 
+def _detail(error: RegistryError) -> str:
+    """The detail, and for bad input what is wrong with each field: a page has no ``errors`` member to show them."""
+    if not error.errors:
+        return error.detail
+    return Listing([e.message for e in error.errors])
+
+
 def registry_problem(error: RegistryError, *, instance: str, lang: Language) -> Response:
-    """The problem+json answer for a domain error, in ``lang``: its status, its fields, the headers it calls for."""
+    """The problem+json answer for a domain error, in ``lang``: its status, its fields, the headers it calls for (or,
+    on a page a browser opened, a page saying it: ``api.page_problems``)."""
+    shown = page_problems.page(error.status, title=error.title, detail=_detail(error), headers=error.headers())
+    if shown is not None:
+        return shown
     body = error.problem(instance=instance, lang=lang)
     response = Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON)
     response.headers.update(error.headers())
