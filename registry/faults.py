@@ -7,7 +7,8 @@ restart of PostgreSQL: asyncpg's ``ConnectionDoesNotExistError`` / ``AdminShutdo
 progress": the server's goodbye arrived while the connection sat idle, and the socket is not yet seen closed), plain
 ``ConnectionRefusedError`` while the server is down and ``CannotConnectNowError`` while it starts; SQLAlchemy wraps
 the driver's errors in ``DBAPIError`` and raises its own ``TimeoutError`` when its pool has no connection to give
-(the verification read pool says so itself: ``registry.verification.readpool``).
+(the verification read pool says so itself: ``registry.verification.readpool``). A deadlock (40P01) or a
+serialization failure (40001) rolled the whole transaction back: 503 too, so that the client sends it again.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Fault(StrEnum):
     connection_lost = "connection_lost"  # the connection died under the request: the server restarted or ended it
     unreachable = "unreachable"  # no connection could be opened: the server is down, starting, or refuses us
     busy = "busy"  # no connection free in time: every pooled one is in use, or the server is at max_connections
+    conflict = "conflict"  # the server aborted the transaction to untangle it from another (deadlock, serialization)
 
 
 _LOST = (
@@ -43,13 +45,17 @@ _LOST = (
 # TimeoutError: the driver's connect timed out (nothing else in the registry lets one escape).
 _UNREACHABLE = (asyncpg.exceptions.CannotConnectNowError, ConnectionRefusedError, TimeoutError)
 _BUSY = (sa.TimeoutError, asyncpg.exceptions.TooManyConnectionsError)
+# SQLSTATE 40P01 and 40001: PostgreSQL rolled the whole transaction back, so nothing of it happened and the same
+# request sent again is expected to succeed — a moment's contention, not a bug in the request.
+_CONFLICT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 _UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL})
 # Clients wait longer when there is no server to talk to than when a connection merely broke.
-RETRY_AFTER_SECONDS = {Fault.connection_lost: 1, Fault.unreachable: 5, Fault.busy: 2}
+RETRY_AFTER_SECONDS = {Fault.connection_lost: 1, Fault.unreachable: 5, Fault.busy: 2, Fault.conflict: 1}
 _DETAIL = {
     Fault.connection_lost: _("the connection to the database was lost; the request's changes were not confirmed"),
     Fault.unreachable: _("the database cannot be reached"),
     Fault.busy: _("every database connection is busy"),
+    Fault.conflict: _("the request met a concurrent one in the database and was not applied; send it again"),
 }
 _LINKS = 8  # how far down an exception's causes to look: SQLAlchemy's wrapper, the adapter's, the driver's
 
@@ -70,6 +76,8 @@ def database_fault(error: BaseException) -> Fault | None:
             return Fault.connection_lost
         if isinstance(seen, _BUSY):
             return Fault.busy
+        if isinstance(seen, _CONFLICT):
+            return Fault.conflict
         if isinstance(seen, OSError) and seen.errno in _UNREACHABLE_ERRNOS:
             return Fault.unreachable
         seen = seen.__cause__ or seen.__context__

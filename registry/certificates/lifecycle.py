@@ -24,6 +24,7 @@ from registry.certificates.idempotency import Outcome
 from registry.certificates.models import Certificate, CertificateEvent, Status
 from registry.certificates.records import CertificateRecord, to_public
 from registry.certificates.schemas import (
+    NOTHING_CORRECTED,
     CertificateEventPublic,
     CertificateIssued,
     CertificatePublic,
@@ -33,7 +34,7 @@ from registry.certificates.schemas import (
 from registry.certificates.status_lists import Purpose
 from registry.context import RegistryContext
 from registry.db import utcnow
-from registry.errors import Forbidden, IllegalTransition
+from registry.errors import Forbidden, IllegalTransition, InvalidInput
 from registry.holders.identity import IdType
 from registry.i18n import Message, _
 from registry.transparency import service as transparency
@@ -168,13 +169,14 @@ async def _supersede(
         raise IllegalTransition(
             _("a {status} certificate cannot be corrected", status=STATUS_WORDS[Status(old.status)])
         )
-    given = correction.model_dump(exclude_unset=True, exclude={"reason"})
-    award = replace(_award_of(record), **given)
-    # The original's status-list bits first: locks are taken old list, then the body's turn to issue, then its open
-    # list, then the audit chain — the order a revocation on the old list also follows, so the two cannot deadlock.
-    await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
+    award, changed = _corrected(record, correction)
+    # The body's turn to issue first, as issuance takes it: locks are taken the body's issuance lock, then the old
+    # list's rows, then its open list (often the same list), then the audit chain. Issuance takes the issuance lock
+    # before its open list too, and a revocation takes a list's rows before the audit chain, so no two of them wait
+    # on each other in opposite orders. (Bits first, as this once did, deadlocked with issuance on the shared list.)
     screening = await awards.screen(ctx, session, issuer=record.issuer, awards=[(1, award)], replacing=old)
     screening.refuse_single()
+    await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
     [minted] = await recording.record(
         ctx,
         session,
@@ -198,12 +200,23 @@ async def _supersede(
         object_type="certificate",
         object_id=old.number,
         purpose="correction",
-        details={"superseded_by": minted.number, "reason": correction.reason, "changed": sorted(given)},
+        details={"superseded_by": minted.number, "reason": correction.reason, "changed": changed},
     )
     leaf = _leaf(record, event="superseded", at=at)
     await journal.record(session, actor=principal.actor, events=[journal.Event(entry, leaf)])
     await session.flush()
     return issuance.issued_view(ctx, record.issuer, minted)
+
+
+def _corrected(record: CertificateRecord, correction: Correction) -> tuple[Award, list[str]]:
+    """The corrected award and the names of the fields whose value it changes. A correction whose every value is the
+    one on record is refused like one that gives none: it would supersede a certificate with its own copy."""
+    current = _award_of(record)
+    given = correction.model_dump(exclude_unset=True, exclude={"reason"})
+    changed = sorted(name for name, value in given.items() if getattr(current, name) != value)
+    if not changed:
+        raise InvalidInput.field("reason", NOTHING_CORRECTED)
+    return replace(current, **given), changed
 
 
 def _leaf(

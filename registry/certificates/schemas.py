@@ -185,6 +185,10 @@ class CertificateEventPublic(BaseModel):
     at: datetime
 
 
+# Said for a correction that gives no field (here) and for one whose every value is the one on record (lifecycle).
+NOTHING_CORRECTED = _("a correction must change at least one field")
+
+
 class Correction(StrictInput):
     """The fields to correct; anything not given is carried over from the certificate being corrected."""
 
@@ -199,7 +203,7 @@ class Correction(StrictInput):
     @model_validator(mode="after")
     def _changes_something(self) -> Correction:
         if not (self.model_fields_set - {"reason"}):
-            raise FieldValueError("reason", _("a correction must change at least one field"))
+            raise FieldValueError("reason", NOTHING_CORRECTED)
         for name in _REQUIRED_ON_A_CERTIFICATE & self.model_fields_set:
             if getattr(self, name) is None:  # valid_until and evaluation_batch may be cleared; these may not
                 raise FieldValueError(name, _("cannot be removed from a certificate; give the corrected value"))

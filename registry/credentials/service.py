@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from registry.certificates.models import StatusList
 from registry.certificates.records import CertificateRecord
 from registry.certificates.status_lists import Purpose, get_list
 from registry.context import RegistryContext
@@ -117,8 +120,14 @@ async def _list_bits(session: AsyncSession, *, issuer_id: int, name: status_list
     if name.stored is not None:
         row = await get_list(session, issuer_id=issuer_id, list_id=name.list_id, purpose=name.stored)
         return row.bits if row is not None else None
-    revocation = await get_list(session, issuer_id=issuer_id, list_id=name.list_id, purpose=Purpose.revocation)
-    suspension = await get_list(session, issuer_id=issuer_id, list_id=name.list_id, purpose=Purpose.suspension)
-    if revocation is None or suspension is None:
+    # Both rows in one statement, so from one snapshot: read one at a time (READ COMMITTED), a revocation committing
+    # between them showed a suspended-then-revoked certificate as neither, that is valid.
+    query = select(col(StatusList.purpose), col(StatusList.bits)).where(
+        col(StatusList.issuer_id) == issuer_id,
+        col(StatusList.list_id) == name.list_id,
+        col(StatusList.purpose).in_([Purpose.revocation, Purpose.suspension]),
+    )
+    bits = {Purpose(purpose): stored for purpose, stored in await session.execute(query)}
+    if len(bits) != len(Purpose):
         return None
-    return message_list.compose(revocation.bits, suspension.bits)
+    return message_list.compose(bits[Purpose.revocation], bits[Purpose.suspension])
