@@ -10,6 +10,7 @@ import array
 import base64
 import gzip
 import secrets
+import zlib
 from enum import StrEnum
 
 from sqlalchemy import Integer, select
@@ -49,11 +50,22 @@ def encode(bits: bytes) -> str:
     return "u" + base64.urlsafe_b64encode(gzip.compress(bits, mtime=0)).rstrip(b"=").decode("ascii")
 
 
-def decode(encoded: str) -> bytes:
+def decode(encoded: str, *, most: int | None = None) -> bytes:
+    """The bitstring of an ``encodedList``; with ``most``, a ValueError rather than more than ``most`` bytes (a list
+    read from elsewhere: a few kilobytes of gzip can inflate to gigabytes)."""
     if not encoded.startswith("u"):
         raise ValueError("encodedList must be multibase base64url ('u' prefix)")
     payload = encoded[1:]
-    return gzip.decompress(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    packed = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    if most is None:
+        return gzip.decompress(packed)
+    inflater = zlib.decompressobj(wbits=31)  # 31: a gzip member, header and trailer checked
+    bits = inflater.decompress(packed, most + 1)
+    if len(bits) > most:
+        raise ValueError(f"encodedList inflates to more than {most:,} bytes")
+    if not inflater.eof:
+        raise ValueError("encodedList is not one whole gzip member")
+    return bits
 
 
 async def open_list(session: AsyncSession, *, issuer_id: int) -> StatusList:

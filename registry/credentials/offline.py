@@ -32,6 +32,9 @@ from registry.credentials.message_list import status_value
 from registry.keys import jws, signers
 
 STEPS = ("format", "signature", "key", "dates", "status")
+MOST_STATUS_BITS = 8  # statusSize: the largest this verifier reads (the registry's own lists use 1 and 2)
+# The most bytes a status list may inflate to: 128 times the registry's own (131,072 two-bit entries: 32 KiB).
+MOST_LIST_BYTES = 4 * 1024 * 1024
 MINIMUM_ENTRIES = 131_072  # Bitstring Status List v1.0 §3.2: minimumNumberOfEntries, else STATUS_LIST_LENGTH_ERROR
 # XML Schema's dateTimeStamp, which VC 2.0 asks of validFrom and validUntil: a date, a time and a time zone. ASCII
 # digits only; Python's fromisoformat alone also takes a bare date, a time without a zone, a space for the T.
@@ -282,9 +285,13 @@ def _status_step(
     for entry in entries:
         url, purpose = str(entry.get("statusListCredential")), entry.get("statusPurpose")
         try:
-            index, size = int(entry.get("statusListIndex", "")), int(entry.get("statusSize", 1))
+            index = int(entry.get("statusListIndex", ""))
         except (TypeError, ValueError):
             return report.add("status", "fail", "a status entry has no usable index")
+        size = entry.get("statusSize", 1)
+        problem = _size_problem(entry, size)
+        if problem is not None:
+            return report.add("status", "fail", f"a status entry {problem} (Bitstring Status List v1.0 §2.1)")
         list_token = status_lists.tokens.get(url)
         if list_token is None:
             why = status_lists.unreadable.get(url)
@@ -306,6 +313,23 @@ def _status_step(
             return report.add("status", "fail", _flagged(entry, purpose, index, value))
         findings.append(f"{purpose} {index}: {_message(entry, value) or 'clear'}")
     return report.add("status", "pass", "; ".join(findings))
+
+
+def _size_problem(entry: dict[str, Any], size: Any) -> str | None:
+    """What is wrong with an entry's ``statusSize`` and ``statusMessage``, if anything: the size is a whole number of
+    bits from 1 to 8 (JSON ``2``, not ``"2"``, ``2.0`` or ``true``), and a size above 1 comes with a message for every
+    value it can hold, each ``status`` a hex string."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MOST_STATUS_BITS:
+        return f"has a statusSize that is not a whole number of bits from 1 to {MOST_STATUS_BITS}: {size!r:.40}"
+    messages = entry.get("statusMessage")
+    if size == 1 and messages is None:
+        return None
+    if not isinstance(messages, list):
+        messages = []
+    said = {item.get("status") for item in messages if isinstance(item, dict)}
+    if said != {hex(value) for value in range(2**size)} or len(messages) != 2**size:
+        return f"of statusSize {size} does not give a statusMessage for each of its {2**size} values"
+    return None
 
 
 def _message(entry: dict[str, Any], value: int) -> str | None:
@@ -346,9 +370,10 @@ def _status_bits(
         report.add("status", "unknown", problem)
         return None
     try:
-        return decode(list_claims["credentialSubject"]["encodedList"])
-    except (KeyError, TypeError, AttributeError, ValueError, OSError, EOFError, zlib.error):
-        report.add("status", "unknown", f"status list {url} cannot be decoded")
+        return decode(list_claims["credentialSubject"]["encodedList"], most=MOST_LIST_BYTES)
+    except (KeyError, TypeError, AttributeError, ValueError, OSError, EOFError, zlib.error) as refused:
+        why = f": {refused}" if isinstance(refused, ValueError) else ""
+        report.add("status", "unknown", f"status list {url} cannot be decoded{why}")
         return None
 
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.certificates.status_lists import encode
 from registry.credentials import message_list
-from registry.credentials.offline import Report, verify_credential
+from registry.credentials.offline import MOST_LIST_BYTES, Report, verify_credential
 
 CODE = "BJ-AI-COMMITTEE"
 ISSUER = f"https://registry.test/v1/issuers/{CODE}"
@@ -314,3 +314,40 @@ def test_an_entry_pointing_at_a_list_of_another_purpose_says_the_purposes_differ
     assert "'message'" in detail
     assert "'revocation'" in detail
     assert "does not verify" not in detail
+
+
+@pytest.mark.parametrize("size", ["2", 2.0, True, 0, -1, 9, None])
+def test_a_status_size_that_is_not_a_whole_number_of_bits_fails(size: Any) -> None:
+    entry = {**message_list.entry(url=MESSAGE_LIST, index=INDEX), "statusSize": size}
+    report = _verify(_credential(credentialStatus=entry), _message_list())
+    outcome, detail = _step(report, "status")
+    assert outcome == "fail", report.render()
+    assert "statusSize that is not a whole number of bits" in detail
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [None, [], [{"status": "0x0", "message": "valid"}, {"status": "0x1", "message": "suspended"}], "valid"],
+    ids=["missing", "empty", "two-of-four", "not-a-list"],
+)
+def test_a_two_bit_entry_must_say_what_each_of_its_four_values_means(messages: Any) -> None:
+    entry = message_list.entry(url=MESSAGE_LIST, index=INDEX)
+    if messages is None:
+        del entry["statusMessage"]
+    else:
+        entry["statusMessage"] = messages
+    report = _verify(_credential(credentialStatus=entry), _message_list())
+    outcome, detail = _step(report, "status")
+    assert outcome == "fail", report.render()
+    assert "does not give a statusMessage for each of its 4 values" in detail
+
+
+def test_a_status_list_that_inflates_past_the_limit_is_refused_not_read() -> None:
+    bomb = gzip.compress(bytes(MOST_LIST_BYTES + 1))  # about 4 KiB of gzip
+    assert len(bomb) < 10_000
+    status_list = _message_list()
+    status_list["credentialSubject"]["encodedList"] = "u" + base64.urlsafe_b64encode(bomb).rstrip(b"=").decode()
+    report = _verify(_credential(), status_list)
+    outcome, detail = _step(report, "status")
+    assert outcome == "unknown"
+    assert "inflates to more than" in detail
