@@ -7,6 +7,7 @@ import hashlib
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.head import headers_only
 from api.responses import not_modified
 from registry.audit import service as audit
 from registry.auth.principals import Principal
@@ -47,6 +48,7 @@ PUBLIC_REASONS = {
 # The QR image holds the verify URL, which follows REGISTRY_PUBLIC_BASE_URL: a day in the client's cache, then
 # revalidated by its ETag (private: it is behind authentication). It was a year, "immutable", before.
 QR_CACHE = "private, max-age=86400"
+CREDENTIAL_TYPE = "application/vc+jwt"
 
 
 async def qr_response(
@@ -80,10 +82,17 @@ async def credential_response(
     principal: Principal,
     number: str,
     filename: bool = False,
+    head: bool = False,
 ) -> Response:
     """The signed credential, for the issuing body or the holder (API and holder page alike), audited as the PDF is:
-    it carries the salted hash of the holder's identity number, and every access to a holder's data is on record."""
+    it carries the salted hash of the holder's identity number, and every access to a holder's data is on record.
+    For a ``head`` request, only whether there is one: nothing is signed or recorded."""
     record = await records.get_visible(session, principal=principal, number=number)
+    headers = {"Cache-Control": "private, no-store"}
+    if filename:
+        headers["Content-Disposition"] = f'attachment; filename="{record.certificate.number}.jwt"'
+    if head:
+        return headers_only(CREDENTIAL_TYPE, headers)
     token = await credentials.signed_credential(ctx, session, verifier, record)
     await audit.append(
         session,
@@ -93,17 +102,25 @@ async def credential_response(
         object_id=record.certificate.number,
         purpose="signed credential download",
     )
-    headers = {"Cache-Control": "private, no-store"}
-    if filename:
-        headers["Content-Disposition"] = f'attachment; filename="{record.certificate.number}.jwt"'
-    return Response(token, media_type="application/vc+jwt", headers=headers)
+    return Response(token, media_type=CREDENTIAL_TYPE, headers=headers)
 
 
 async def certificate_pdf_response(
-    ctx: RegistryContext, session: AsyncSession, verifier: Verifier, *, principal: Principal, number: str
+    ctx: RegistryContext,
+    session: AsyncSession,
+    verifier: Verifier,
+    *,
+    principal: Principal,
+    number: str,
+    head: bool = False,
 ) -> Response:
+    """The signed e-certificate, audited; for a ``head`` request, only whether there is one (nothing is rendered,
+    signed or recorded: a link checker or a download manager's HEAD is not a download)."""
     record = await records.get_visible(session, principal=principal, number=number)
     cert = record.certificate
+    headers = {"Content-Disposition": f'attachment; filename="{cert.number}.pdf"', "Cache-Control": "private, no-store"}
+    if head:
+        return headers_only("application/pdf", headers)
     verification = await verifier.of_record(session, record, channel="pdf")
     credential = await credentials.signed_credential(ctx, session, verifier, record)
     document = pdf.CertificateDocument(
@@ -144,14 +161,7 @@ async def certificate_pdf_response(
         object_id=cert.number,
         purpose="e-certificate download",
     )
-    return Response(
-        body,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{cert.number}.pdf"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return Response(body, media_type="application/pdf", headers=headers)
 
 
 def status_mark(verification: Verification) -> StatusMark | None:

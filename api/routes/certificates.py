@@ -23,6 +23,7 @@ from api.deps import (
 )
 from api.documents import certificate_pdf_response, credential_response, qr_response
 from api.errors import DATABASE_UNAVAILABLE
+from api.head import HeadOnly, headers_only
 from api.responses import outcome_response
 from registry.certificates import export, issuance, lifecycle, records, search
 from registry.certificates.schemas import (
@@ -79,6 +80,7 @@ async def issue_certificate(
     return outcome_response(outcome)
 
 
+CSV = "text/csv; charset=utf-8"
 _SEARCH_ERRORS: dict[int | str, dict[str, str]] = {
     403: {"description": "not a body or admin with `certificates:read`, or a body giving another's `issuer_code`"},
     422: {"description": "a bad filter (named), an admin without `purpose`, or a cursor of other filters"},
@@ -116,15 +118,20 @@ async def export_certificates(
     session: SessionDep,
     reads: UnlockedReadsDep,
     reader: CertificatesSupervise,
-) -> StreamingResponse:
+    head: HeadOnly,
+) -> Response:
     """The same selection as the list, every page of it, as a CSV attachment (`limit` and `cursor` do not apply)."""
-    selection = await export.open_export(context, session, principal=reader, filters=filters)
-    name = export.filename(reader, selection)
-    return StreamingResponse(
-        export.csv_chunks(reads, selection),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
-    )
+    if head:  # the request is checked as for the export, but nothing is read, exported or recorded
+        selection = search.selection_for(context, principal=reader, filters=filters)
+    else:
+        selection = await export.open_export(context, session, principal=reader, filters=filters)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{export.filename(reader, selection)}"',
+        "Cache-Control": "private, no-store",
+    }
+    if head:
+        return headers_only(CSV, headers)
+    return StreamingResponse(export.csv_chunks(reads, selection), media_type=CSV, headers=headers)
 
 
 @router.get(
@@ -134,9 +141,14 @@ async def export_certificates(
     responses={200: {"content": {"application/pdf": {}}}},
 )
 async def certificate_pdf(
-    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, issuer: CertificatesRead
+    number: str,
+    context: ContextDep,
+    session: SessionDep,
+    verifier: VerifierDep,
+    issuer: CertificatesRead,
+    head: HeadOnly,
 ) -> Response:
-    return await certificate_pdf_response(context, session, verifier, principal=issuer, number=number)
+    return await certificate_pdf_response(context, session, verifier, principal=issuer, number=number, head=head)
 
 
 @router.get(
@@ -173,10 +185,15 @@ async def certificate_qr(
     responses={200: {"content": {"application/vc+jwt": {}}}},
 )
 async def certificate_credential(
-    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, viewer: IssuerOrHolder
+    number: str,
+    context: ContextDep,
+    session: SessionDep,
+    verifier: VerifierDep,
+    viewer: IssuerOrHolder,
+    head: HeadOnly,
 ) -> Response:
     """The signed credential (compact JWS, typ vc+jwt), verifiable offline with `registry verify-credential`."""
-    return await credential_response(context, session, verifier, principal=viewer, number=number)
+    return await credential_response(context, session, verifier, principal=viewer, number=number, head=head)
 
 
 @router.get("/{number}/events", response_model=list[CertificateEventPublic], operation_id="certificates-events")

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from api.deps import ContextDep, IdentityProviderDep, PrincipalDep, SessionDep, VerifierDep
 from api.documents import certificate_pdf_response
 from api.errors import language, registry_problem
+from api.head import HeadOnly
 from api.limits import client_address
 from registry.auth import tokens
 from registry.auth.principals import Principal
@@ -117,9 +118,14 @@ async def list_certificates(context: ContextDep, session: SessionDep, holder: Ho
     responses={200: {"content": {"application/pdf": {}}}},
 )
 async def certificate_pdf(
-    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, holder: HolderDep
+    number: str,
+    context: ContextDep,
+    session: SessionDep,
+    verifier: VerifierDep,
+    holder: HolderDep,
+    head: HeadOnly,
 ) -> Response:
-    return await certificate_pdf_response(context, session, verifier, principal=holder, number=number)
+    return await certificate_pdf_response(context, session, verifier, principal=holder, number=number, head=head)
 
 
 @router.post(

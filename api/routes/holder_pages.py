@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import ContextDep, IdentityProviderDep, Lang, SessionDep, VerifierDep
 from api.documents import certificate_pdf_response, credential_response
+from api.head import HeadOnly
 from api.holder_text import TEXT, purpose_words
 from api.limits import client_address
 from api.routes.pages import SECURITY_HEADERS, result_page, templates
@@ -320,9 +321,14 @@ CookieHolder = Annotated[Principal, Depends(_holder)]
     responses=_DOCUMENT | {200: {"content": {"application/pdf": {}}}},
 )
 async def certificate_pdf(
-    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, holder: CookieHolder
+    number: str,
+    context: ContextDep,
+    session: SessionDep,
+    verifier: VerifierDep,
+    holder: CookieHolder,
+    head: HeadOnly,
 ) -> Response:
-    return await certificate_pdf_response(context, session, verifier, principal=holder, number=number)
+    return await certificate_pdf_response(context, session, verifier, principal=holder, number=number, head=head)
 
 
 @router.get(
@@ -332,9 +338,16 @@ async def certificate_pdf(
     responses=_DOCUMENT | {200: {"content": {"application/vc+jwt": {}}}},
 )
 async def certificate_credential(
-    number: str, context: ContextDep, session: SessionDep, verifier: VerifierDep, holder: CookieHolder
+    number: str,
+    context: ContextDep,
+    session: SessionDep,
+    verifier: VerifierDep,
+    holder: CookieHolder,
+    head: HeadOnly,
 ) -> Response:
-    return await credential_response(context, session, verifier, principal=holder, number=number, filename=True)
+    return await credential_response(
+        context, session, verifier, principal=holder, number=number, filename=True, head=head
+    )
 
 
 @router.post(
