@@ -33,6 +33,21 @@ async def get_by_code(session: AsyncSession, code: str) -> Issuer | None:
     return (await session.execute(select(Issuer).where(col(Issuer.code) == code))).scalar_one_or_none()
 
 
+async def _turn_of(session: AsyncSession, code: str) -> Issuer | None:
+    """The body with its row locked to the end of the transaction: suspensions, reinstatements, rotations and
+    compromises of one body are taken one after the other, each seeing what the one before committed (two
+    rotations at once each retired the same old key and left both new ones active; two suspensions each found the
+    body active). FOR NO KEY UPDATE: issuance, whose certificate rows only point at the body's row (FOR KEY SHARE),
+    is not held up. SQLite has one write lock already."""
+    query = (
+        select(Issuer)
+        .where(col(Issuer.code) == code)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)  # the row as it is once locked, not as this session first saw it
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def filed_scopes(session: AsyncSession, issuer_id: int) -> list[FiledScope]:
     query = select(FiledScope).where(col(FiledScope.issuer_id) == issuer_id).order_by(col(FiledScope.id))
     return list((await session.execute(query)).scalars().all())
@@ -202,8 +217,9 @@ async def check_scopes_against_catalogue(session: AsyncSession, scopes: Sequence
 async def set_status(
     session: AsyncSession, *, actor: Actor, code: str, status: IssuerStatus, reason: str
 ) -> IssuerPublic:
-    """Suspend or reinstate a body. Its certificates are untouched: they stay valid unless revoked one by one."""
-    issuer = await get_by_code(session, code)
+    """Suspend or reinstate a body. Its certificates are untouched: they stay valid unless revoked one by one. Of
+    requests at once, the first changes the status and the others find it done (409)."""
+    issuer = await _turn_of(session, code)
     if issuer is None:
         raise NotFound(_("no evaluation body {code}", code=code))
     if issuer.status == status:
@@ -228,8 +244,10 @@ async def rotate_key(
     ctx: RegistryContext, session: AsyncSession, *, actor: Actor, code: str, algorithm: str = DEFAULT_ALGORITHM
 ) -> SigningKey:
     """New certificates are signed with a new key of ``algorithm`` (Ed25519 or ES256); the old one is retired but
-    stays published, so every certificate it signed keeps verifying."""
-    issuer = await get_by_code(session, code)
+    stays published, so every certificate it signed keeps verifying. Rotations at once all succeed, one after the
+    other (``_turn_of``), each retiring the key the one before made, as they would one by one: one key is left
+    active."""
+    issuer = await _turn_of(session, code)
     if issuer is None:
         raise NotFound(_("no evaluation body {code}", code=code))
     retired = await keys.retire_active(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id)
@@ -255,7 +273,7 @@ async def mark_key_compromised(
 ) -> SigningKey:
     """Certificates this key signed at or after ``since`` verify as 'unknown' until re-issued; if the key was in use,
     a fresh one takes over at once."""
-    issuer = await get_by_code(session, code)
+    issuer = await _turn_of(session, code)  # then the key is read as a rotation beside this one left it
     key = await keys.get_by_kid(session, kid)
     if issuer is None or key is None or key.issuer_id != issuer.id:
         raise NotFound(_("no signing key {kid} for evaluation body {code}", kid=kid, code=code))

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 from sqlmodel import col
 
+from registry import bulk
 from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.db import utcnow
@@ -25,6 +26,9 @@ from registry.keys.secrets_box import SecretsBox
 from registry.keys.signers import DEFAULT_ALGORITHM, ED25519, KeySigner, PublicKey, SignatureCheck, algorithm
 
 PUBLIC_KEY_CACHE_SECONDS = 30.0
+# "rkey": the PostgreSQL advisory lock held by whoever changes which token key of the registry is active, so that it
+# has exactly one (a body's keys are guarded by its issuer row instead: ``registry.issuers.service``).
+REGISTRY_KEYS_LOCK = 0x726B6579
 
 
 class Executes(Protocol):
@@ -193,9 +197,21 @@ async def get_by_kid(session: AsyncSession, kid: str) -> SigningKey | None:
     return (await session.execute(select(SigningKey).where(col(SigningKey.kid) == kid))).scalar_one_or_none()
 
 
+async def lock_registry_keys(session: AsyncSession) -> None:
+    """Until the transaction ends, no one else changes the registry's own keys. ``retire_active``'s ``FOR UPDATE``
+    alone cannot keep two rotations apart: it locks the active keys it sees, not the one a concurrent rotation is
+    inserting, so each retired the same old key and both new ones stayed active. Once this lock is held, the next
+    statement sees what the previous holder committed. On SQLite every writer already holds the database's write
+    lock from BEGIN IMMEDIATE."""
+    if bulk.is_postgres(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRY_KEYS_LOCK})
+
+
 async def retire_active(
     session: AsyncSession, box: SecretsBox, *, use: KeyUse, issuer_id: int | None
 ) -> list[SigningKey]:
+    """Retire the owner's active keys of ``use``. The caller holds the owner's turn first (``lock_registry_keys``,
+    or the body's issuer row locked), or a rotation running beside it leaves a second key active."""
     query = select(SigningKey).where(
         col(SigningKey.use) == use, col(SigningKey.status) == KeyStatus.active, col(SigningKey.issuer_id) == issuer_id
     )
@@ -210,8 +226,11 @@ async def retire_active(
 
 
 async def registry_token_key(session: AsyncSession, box: SecretsBox) -> SigningKey:
-    """The registry's current access-token key, created on first use."""
+    """The registry's current access-token key, created on first use (by one of the requests that find none)."""
     key = await active_key(session, use=KeyUse.access_token)
+    if key is None:
+        await lock_registry_keys(session)
+        key = await active_key(session, use=KeyUse.access_token)  # made while this request waited its turn
     if key is None:
         key = await create_key(session, box, use=KeyUse.access_token, label="registry")
     return key
@@ -221,7 +240,10 @@ async def rotate_registry_token_key(
     session: AsyncSession, keyring: KeyRing, *, actor: Actor
 ) -> tuple[SigningKey, list[SigningKey]]:
     """New tokens are signed with a new key (returned with the keys it replaces); the old one is retired, trusted until
-    the last token it signed has expired (``outlived``), and published for good (``to_jwk``)."""
+    the last token it signed has expired (``outlived``), and published for good (``to_jwk``). Rotations at once are
+    taken one after the other, each retiring the key the one before made: every one succeeds, as it would one by one
+    (a rotation asks for a new key, not for a given one to be replaced), and one key is left active."""
+    await lock_registry_keys(session)
     retired = await retire_active(session, keyring.box, use=KeyUse.access_token, issuer_id=None)
     key = await create_key(session, keyring.box, use=KeyUse.access_token, label="registry")
     for old in retired:
