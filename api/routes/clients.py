@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 from api.deps import ClientsWrite, ContextDep, SessionDep
 from registry.clients import service as clients
 from registry.clients.schemas import (
-    ClientCreate,
     ClientCreated,
     ClientFilter,
     ClientPage,
     ClientPublic,
+    ClientRequest,
     ClientSecretRotated,
     ClientStatusChange,
 )
@@ -23,8 +23,10 @@ router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
 @router.post("", response_model=ClientCreated, status_code=201, operation_id="clients-create")
 async def create_client(
-    body: ClientCreate, context: ContextDep, session: SessionDep, admin: ClientsWrite
+    body: ClientRequest, context: ContextDep, session: SessionDep, admin: ClientsWrite
 ) -> ClientCreated:
+    """An evaluation body's or a partner agency's client; an admin client is made on the server's machine
+    (`registry clients create --role admin`), so the request is 422 naming `role`."""
     return await clients.create(context, session, actor=admin.actor, body=body)
 
 
@@ -45,30 +47,36 @@ async def get_client(client_id: str, session: SessionDep, admin: ClientsWrite) -
     "/{client_id}/disable",
     response_model=ClientPublic,
     operation_id="clients-disable",
-    responses={409: {"description": "already disabled"}},
+    responses={403: {"description": "another admin client"}, 409: {"description": "already disabled"}},
 )
 async def disable_client(
     client_id: str, body: ClientStatusChange, session: SessionDep, admin: ClientsWrite
 ) -> ClientPublic:
-    """The client gets no more tokens, and the ones it holds stop working at once."""
-    return await clients.set_active(session, actor=admin.actor, client_id=client_id, active=False, reason=body.reason)
+    """The client gets no more tokens, and the ones it holds stop working at once, for good: enabling it again does not
+    bring them back. An admin client disables only itself here (403 for another one)."""
+    return await clients.set_active(session, caller=admin, client_id=client_id, active=False, reason=body.reason)
 
 
 @router.post(
     "/{client_id}/enable",
     response_model=ClientPublic,
     operation_id="clients-enable",
-    responses={409: {"description": "not disabled"}},
+    responses={403: {"description": "another admin client"}, 409: {"description": "not disabled"}},
 )
 async def enable_client(
     client_id: str, body: ClientStatusChange, session: SessionDep, admin: ClientsWrite
 ) -> ClientPublic:
-    return await clients.set_active(session, actor=admin.actor, client_id=client_id, active=True, reason=body.reason)
+    return await clients.set_active(session, caller=admin, client_id=client_id, active=True, reason=body.reason)
 
 
-@router.post("/{client_id}/rotate-secret", response_model=ClientSecretRotated, operation_id="clients-rotate-secret")
+@router.post(
+    "/{client_id}/rotate-secret",
+    response_model=ClientSecretRotated,
+    operation_id="clients-rotate-secret",
+    responses={403: {"description": "another admin client"}},
+)
 async def rotate_client_secret(
     client_id: str, context: ContextDep, session: SessionDep, admin: ClientsWrite
 ) -> ClientSecretRotated:
     """A new secret, shown once; the previous one still opens tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS."""
-    return await clients.rotate_secret(context, session, actor=admin.actor, client_id=client_id)
+    return await clients.rotate_secret(context, session, caller=admin, client_id=client_id)

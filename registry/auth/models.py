@@ -26,6 +26,8 @@ class ApiClient(SQLModel, table=True):
     # after a rotation the old secret still opens tokens until previous_secret_until (migration 0012)
     previous_secret_hash: str | None = Field(default=None, max_length=64)
     previous_secret_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # access tokens issued before this moment are refused, even once the client is enabled again (migration 0017)
+    tokens_not_before: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class EndedToken(SQLModel, table=True):

@@ -1,12 +1,15 @@
 """The registry's own tokens: access tokens for API clients (RFC 9068 ``at+jwt``) and holder tokens (``holder+jwt``).
 
 Both are signed with the registry's current token key and checked here, the one place: algorithm pinned, typ, kid
-looked up server-side (never a key from the token's headers) and not retired for longer than a token lives, iss, aud,
-exp, nbf, and for API clients that the client is still active and still holds every scope the token names.
+looked up server-side (never a key from the token's headers) and not retired for longer than a token lives, iss, one
+aud, exp, nbf, a life no longer than its kind's TTL, and for API clients that the client is still active, was not
+disabled since the token was issued, and still holds every scope the token names. Whatever the token says of the
+client beyond its id and scope (role, body, region) is read from the database, never from the claims.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,10 +65,28 @@ async def rotate_key(ctx: RegistryContext, session: AsyncSession, *, actor: Acto
     return TokenKeyRotated.of(key, retired, afterlife=token_key_afterlife(ctx.settings))
 
 
-async def sign(ctx: RegistryContext, session: AsyncSession, *, typ: str, claims: dict[str, Any], ttl: timedelta) -> str:
-    """A token of type ``typ`` with the registry's standard claims (iss, aud, iat, nbf, exp, jti) around ``claims``."""
+def end_tokens_issued_so_far(client: ApiClient) -> None:
+    """Every access token ``client`` holds is refused from now on, even once it is enabled again: ``authenticate``
+    refuses an ``iat`` before ``tokens_not_before``. ``iat`` counts whole seconds, so the cut is the next whole second
+    (a token issued earlier in this second is refused too; ``sign`` dates one issued later at the cut)."""
+    client.tokens_not_before = datetime.fromtimestamp(math.ceil(utcnow().timestamp()), UTC)
+
+
+async def sign(
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    typ: str,
+    claims: dict[str, Any],
+    ttl: timedelta,
+    not_before: datetime | None = None,
+) -> str:
+    """A token of type ``typ`` with the registry's standard claims (iss, aud, iat, nbf, exp, jti) around ``claims``;
+    never dated before ``not_before`` (its client's ``tokens_not_before``, at most a second ahead)."""
     key = await keys.registry_token_key(session, ctx.box)
     now = int(utcnow().timestamp())
+    if not_before is not None:
+        now = max(now, math.ceil(not_before.timestamp()))
     standard: dict[str, Any] = {
         "iss": ctx.settings.token_issuer,
         "aud": ctx.settings.token_audience,
@@ -106,7 +127,14 @@ async def issue_access_token(
     if client.region is not None:
         claims["region"] = client.region
     ttl = ctx.settings.access_token_ttl_seconds
-    token = await sign(ctx, session, typ=ACCESS_TOKEN_TYPE, claims=claims, ttl=timedelta(seconds=ttl))
+    token = await sign(
+        ctx,
+        session,
+        typ=ACCESS_TOKEN_TYPE,
+        claims=claims,
+        ttl=timedelta(seconds=ttl),
+        not_before=client.tokens_not_before,
+    )
     return TokenResponse(access_token=token, expires_in=ttl, scope=granted)
 
 
@@ -120,35 +148,46 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
     """The caller a bearer token stands for, or Unauthenticated (401) saying what did not check out."""
     token_type, claims = await _verified_claims(ctx, session, token)
     if token_type == HOLDER_TOKEN_TYPE:
-        subject = str(claims["sub"])
-        if claims.get("role") != Role.holder or not subject.startswith(_HOLDER_SUBJECT):
-            raise Unauthenticated(_("the holder token is not valid"))
-        if await session.get(EndedToken, str(claims["jti"])) is not None:
-            raise Unauthenticated(_("this session has ended: sign in again"))
-        return Principal(
-            client_id=subject,
-            role=Role.holder,
-            scopes=frozenset(),
-            issuer_id=None,
-            issuer_code=None,
-            region=None,
-            holder_index=subject.removeprefix(_HOLDER_SUBJECT),
-            session=HolderSessionId(str(claims["jti"]), datetime.fromtimestamp(int(claims["exp"]), UTC)),
-        )
-    client = (
-        await session.execute(select(ApiClient).where(col(ApiClient.client_id) == claims["sub"]))
-    ).scalar_one_or_none()
+        return await _holder(session, claims)
+    query = (
+        select(ApiClient, col(Issuer.code))
+        .outerjoin(Issuer, col(Issuer.id) == col(ApiClient.issuer_id))
+        .where(col(ApiClient.client_id) == claims["sub"])
+    )
+    row = (await session.execute(query)).first()
+    client, issuer_code = (row[0], row[1]) if row is not None else (None, None)
     if client is None or not client.active:
         raise Unauthenticated(_("the client of this access token is no longer active"))
-    issuer_code = claims.get("issuer_code")
+    cut = client.tokens_not_before
+    if cut is not None and claims["iat"] < cut.timestamp():
+        raise Unauthenticated(_("this access token was issued before its client was disabled: ask for a new one"))
     return Principal(
         client_id=client.client_id,
         role=Role(client.role),
         # A token never grants more than its client holds today.
         scopes=frozenset(str(claims["scope"]).split()) & frozenset(client.scopes),
         issuer_id=client.issuer_id,
-        issuer_code=issuer_code if isinstance(issuer_code, str) else None,
+        # The client's body as the database has it: the claim is only a copy for other readers of the token.
+        issuer_code=issuer_code if client.issuer_id is not None else None,
         region=client.region,
+    )
+
+
+async def _holder(session: AsyncSession, claims: dict[str, Any]) -> Principal:
+    subject = str(claims["sub"])
+    if claims.get("role") != Role.holder or not subject.startswith(_HOLDER_SUBJECT):
+        raise Unauthenticated(_("the holder token is not valid"))
+    if await session.get(EndedToken, str(claims["jti"])) is not None:
+        raise Unauthenticated(_("this session has ended: sign in again"))
+    return Principal(
+        client_id=subject,
+        role=Role.holder,
+        scopes=frozenset(),
+        issuer_id=None,
+        issuer_code=None,
+        region=None,
+        holder_index=subject.removeprefix(_HOLDER_SUBJECT),
+        session=HolderSessionId(str(claims["jti"]), datetime.fromtimestamp(int(claims["exp"]), UTC)),
     )
 
 
@@ -197,4 +236,15 @@ async def _verified_claims(ctx: RegistryContext, session: AsyncSession, token: s
         raise Unauthenticated(_("the access token has expired")) from None
     except jwt.PyJWTError as exc:
         raise Unauthenticated(_("the access token is not valid: {reason}", reason=str(exc))) from None
+    _check_shape(ctx.settings, token_type, claims)
     return token_type, claims
+
+
+def _check_shape(settings: Settings, token_type: str, claims: dict[str, Any]) -> None:
+    """What PyJWT lets through: an ``aud`` list that merely contains ours (the registry names one audience), and a
+    token living longer than the registry issues its kind for (a long-lived forgery, or one signed for another use)."""
+    if not isinstance(claims["aud"], str):
+        raise Unauthenticated(_("the access token must name exactly one audience"))
+    ttl = HOLDER_TOKEN_TTL if token_type == HOLDER_TOKEN_TYPE else timedelta(seconds=settings.access_token_ttl_seconds)
+    if claims["exp"] - claims["iat"] > ttl.total_seconds() + LEEWAY_SECONDS:
+        raise Unauthenticated(_("the access token lives longer than the registry issues tokens for"))

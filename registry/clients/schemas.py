@@ -36,6 +36,23 @@ class ClientCreate(StrictInput):
         return self
 
 
+class ClientRequest(ClientCreate):
+    """``POST /v1/clients``: an evaluation body's or a partner agency's client. An admin client holds every admin
+    scope, so it is made only on the server's machine (``registry clients create --role admin``): through the API a
+    token narrowed to ``clients:write`` would otherwise mint itself the rest."""
+
+    role: Role = Field(description="`issuer` or `partner`; admin clients are made with `registry clients create`")
+
+    @model_validator(mode="after")
+    def _not_an_admin(self) -> ClientRequest:
+        if self.role is Role.admin:
+            raise FieldValueError(
+                "role",
+                _("admin clients are made on the server's machine (registry clients create --role admin), not here"),
+            )
+        return self
+
+
 class ClientCreated(BaseModel):
     client_id: str
     client_secret: str

@@ -13,8 +13,9 @@ from sqlmodel import col
 from registry import clock
 from registry.audit import service as audit
 from registry.audit.service import Actor
-from registry.auth import client_secrets
+from registry.auth import client_secrets, tokens
 from registry.auth.models import ApiClient
+from registry.auth.principals import Principal
 from registry.auth.scopes import ROLE_SCOPES, Role
 from registry.clients.schemas import (
     ClientCreate,
@@ -27,7 +28,7 @@ from registry.clients.schemas import (
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import MAX_ROW_ID
-from registry.errors import IllegalTransition, InvalidInput, NotFound
+from registry.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from registry.i18n import _
 from registry.issuers import service as issuers
 from registry.issuers.models import Issuer
@@ -137,19 +138,39 @@ async def get(session: AsyncSession, client_id: str) -> ClientPublic:
     return _public(*await _load(session, client_id))
 
 
-async def set_active(session: AsyncSession, *, actor: Actor, client_id: str, active: bool, reason: str) -> ClientPublic:
-    """Disable or enable a client. A disabled client gets no token, and the tokens it holds stop working at once
-    (``registry.auth.tokens.authenticate`` looks the client up on every request)."""
+def _not_another_admin(client: ApiClient, caller: Principal) -> None:
+    """An admin client is managed through the API by itself only: a token narrowed to ``clients:write`` must not take
+    over (rotate the secret of) or lock out (disable, or re-enable once it was found compromised) the other admin
+    clients. The bureau makes a new admin client on the server's machine instead (``registry clients create``)."""
+    if client.role == Role.admin and client.client_id != caller.client_id:
+        raise Forbidden(
+            _(
+                "API client {client_id} is another admin client: an admin client manages only itself through the API;"
+                " make a new admin client on the server's machine (registry clients create --role admin)",
+                client_id=client.client_id,
+            )
+        )
+
+
+async def set_active(
+    session: AsyncSession, *, caller: Principal, client_id: str, active: bool, reason: str
+) -> ClientPublic:
+    """Disable or enable a client. A disabled client gets no token, and the tokens it holds stop working at once and
+    for good: ``registry.auth.tokens.authenticate`` looks the client up on every request, and refuses a token issued
+    before it was last disabled even once it is enabled again."""
     client, issuer_code = await _load(session, client_id, for_update=True)
+    _not_another_admin(client, caller)
     if client.active == active:
         if active:
             raise IllegalTransition(_("API client {client_id} is already enabled", client_id=client_id))
         raise IllegalTransition(_("API client {client_id} is already disabled", client_id=client_id))
     client.active = active
+    if not active:
+        tokens.end_tokens_issued_so_far(client)
     await session.flush()
     await audit.append(
         session,
-        actor=actor,
+        actor=caller.actor,
         action="client.enabled" if active else "client.disabled",
         object_type="api_client",
         object_id=client_id,
@@ -160,21 +181,25 @@ async def set_active(session: AsyncSession, *, actor: Actor, client_id: str, act
 
 
 async def rotate_secret(
-    ctx: RegistryContext, session: AsyncSession, *, actor: Actor, client_id: str
+    ctx: RegistryContext, session: AsyncSession, *, caller: Principal, client_id: str
 ) -> ClientSecretRotated:
     """A new secret, shown once. The one it replaces still opens tokens for the configured grace period (only the
-    latest old secret is kept: a second rotation within the grace ends the first one's)."""
+    latest old secret is kept: a second rotation within the grace ends the first one's), and the tokens it opened live
+    out their own lifetime. With no grace the old secret is done at once, and so is every token it opened."""
     client, _issuer_code = await _load(session, client_id, for_update=True)
+    _not_another_admin(client, caller)
     secret = client_secrets.new_secret()
     grace = timedelta(seconds=ctx.settings.client_secret_grace_seconds)
     keeps_old = grace > timedelta(0)
     client.previous_secret_hash = client.secret_hash if keeps_old else None
     until = client.previous_secret_until = clock.now() + grace if keeps_old else None
+    if not keeps_old:
+        tokens.end_tokens_issued_so_far(client)
     client.secret_hash = client_secrets.secret_hash(ctx.box, secret)
     await session.flush()
     await audit.append(
         session,
-        actor=actor,
+        actor=caller.actor,
         action="client.secret_rotated",
         object_type="api_client",
         object_id=client_id,

@@ -15,7 +15,8 @@ async def test_bureau_registers_body_which_issues_and_employer_verifies(
 ) -> None:
     admin = await token_for(client, *await create_client(app, role=Role.admin))
 
-    created = await client.post("/v1/clients", json={"role": "admin", "name": "second admin"}, headers=bearer(admin))
+    partner = {"role": "partner", "name": "天津市人社局", "region": "TJ"}
+    created = await client.post("/v1/clients", json=partner, headers=bearer(admin))
     assert created.status_code == 201
     assert len(created.json()["client_secret"]) >= 43  # 256 bits, base64url
 
