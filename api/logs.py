@@ -4,12 +4,14 @@ Every line has ``time`` (UTC, ISO 8601), ``level``, ``logger`` and ``message``, 
 while a request was being answered. ``RequestLogMiddleware`` writes one ``registry.access`` line per request with
 ``method``, ``route`` (the route's template, e.g. ``/v1/verify/{token}``: never the path a client sent, so tokens in
 paths and query strings never reach a log), ``status`` and ``duration_ms``; uvicorn's own access log is off. The
-request id is a sane incoming ``X-Request-ID`` (1-64 of ``A-Z a-z 0-9 . _ : -``) or a new one, and is sent back in
-the ``X-Request-ID`` response header.
+request id is a sane incoming ``X-Request-ID`` (1-64 of ``A-Z a-z 0-9 . _ : -``, and nothing ``redact`` would mask or
+that looks like a random secret) or a new one, and is sent back in the ``X-Request-ID`` response header.
 
-As a second line of defence every line is passed through ``redact``: paths of verification pages, bearer tokens,
-``client_secret``/``claim_code``/``token``-like parameters, claim codes and 18-character identity numbers are masked
-wherever they appear, in a message or an exception's text.
+As a second line of defence every line is passed through ``redact`` (after NFKC, so full-width characters count as
+what they look like): paths of verification pages and share links, bearer tokens, JWTs,
+``client_secret``/``claim_code``/``token``-like parameters (in forms, JSON and Python reprs), the values pydantic
+repeats in its errors, claim codes however typed and 18-character identity numbers are masked wherever they appear,
+in a message or an exception's text.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import unicodedata
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -33,22 +36,55 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 access_log = logging.getLogger("registry.access")
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _REQUEST_FIELDS = ("method", "route", "status", "duration_ms")
+# A secret's name, then what follows it up to its value: ``=``/``:`` as in a form, a query string or a header, JSON
+# (``"token": "…"``) or a Python repr (``{'client_secret': '…'}``, ``b'tr_holder=…'``). Not after a ``/``: in
+# ``/oauth/token: ConnectionRefusedError`` ``token`` is a path segment and what follows is the error, not a value.
+_NAMED_SECRET = re.compile(
+    r"(?i)(?<!/)\b(\w*(?:secret|token|claim_code|password|id_number|csrf|tr_holder))"
+    r"(['\"]?\s*[=:]\s*(?:b(?=['\"]))?['\"]?)[^\s&\"',;]+"
+)
+# Pydantic's error text repeats the value it refused (``input_value='bfr1-t1zv-6fj2'``), whatever the field was.
+_INPUT_VALUE = re.compile(r"""(input_value=)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\{[^}]*\}|\[[^\]]*\]|[^,\s\]]+)""")
+# A claim code as a holder may type it: any case, grouped by hyphens or not, O/I/L for 0/1 (registry.auth.claim_codes).
+# Not next to a hyphen: the groups of a UUID are not one.
+_CLAIM_CODE = re.compile(r"(?i)(?<![0-9A-Z-])[0-9A-TV-Z]{4}(-?)[0-9A-TV-Z]{4}\1[0-9A-TV-Z]{4}(?![0-9A-Z-])")
+_HEX = re.compile(r"[0-9a-f]+")
 _REDACTIONS = (
-    (re.compile(r"(/v1/verify/|/v/)(?!\{)[^\s/?#\"'<>]+"), r"\1[redacted]"),
+    (_INPUT_VALUE, r"\1[redacted]"),
+    (re.compile(r"(/v1/verify/|/v/|/s/)(?!\{)[^\s/?#\"'<>]+"), r"\1[redacted]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
-    (
-        re.compile(r"(?i)\b(\w*(?:secret|token|claim_code|password|id_number))(\"?\s*[=:]\s*\"?)[^\s&\"',;]+"),
-        r"\1\2[redacted]",
-    ),
-    (re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}\b"), "[claim code]"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[jwt]"),
+    (_NAMED_SECRET, r"\1\2[redacted]"),
     (re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])"), "[identity number]"),
 )
 
 
+def _claim_code(found: re.Match[str]) -> str:
+    """Grouped, any 12 such characters are a claim code. Run together, only in capitals as printed, or holding a digit
+    and not only small hex digits: else ``transparency`` (a 12-letter word without U) or a status list's id (12 hex
+    digits) would be masked as one, and a code typed that way is seldom all hex (1 in 4,096)."""
+    code = found.group()
+    if found.group(1) or code.isupper() or (any(c.isdigit() for c in code) and not _HEX.fullmatch(code)):
+        return "[claim code]"
+    return code
+
+
 def redact(text: str) -> str:
+    if not text.isascii():  # full-width digits and letters (１１０１…, ｔｏｋｅｎ＝) are read as what they look like
+        text = unicodedata.normalize("NFKC", text)
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
-    return text
+    return _CLAIM_CODE.sub(_claim_code, text)
+
+
+# Random secrets and tokens are base64url: a long run holding capitals, small letters and digits (a UUID or a hex id,
+# what proxies send, holds no mix of cases).
+_RANDOM_LOOKING = re.compile(r"(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}")
+
+
+def _secret_looking(text: str) -> bool:
+    """Whether a client's request id could be a secret it pasted: ``redact`` would mask it, or it looks random."""
+    return redact(text) != text or _RANDOM_LOOKING.search(text) is not None
 
 
 class JsonFormatter(logging.Formatter):
@@ -91,6 +127,7 @@ def log_config(level: str) -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "propagate": False},
             # SQL is not logged (bound values are hidden anyway: registry.db), whatever the root level.
             "sqlalchemy": {"level": "WARNING"},
+            "aiosqlite": {"level": "WARNING"},  # at DEBUG it logs every statement with its bound values
         },
     }
 
@@ -105,7 +142,8 @@ def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            return text if _SANE_REQUEST_ID.fullmatch(text) else None
+            # The id goes into every log line as it is: one that is or holds a secret is replaced by a new one.
+            return text if _SANE_REQUEST_ID.fullmatch(text) and not _secret_looking(text) else None
     return None
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from registry import printable
@@ -217,3 +217,18 @@ def _iso_day(value: object) -> object:
 
 Day = Annotated[date, BeforeValidator(_iso_day)]
 """A calendar day given to the registry: ``YYYY-MM-DD`` only."""
+
+
+def utc_expressible(value: datetime) -> datetime:
+    """A moment the registry can store: every time is kept in UTC, and 0001-01-01T00:00+14:00 or
+    9999-12-31T23:59-14:00 falls outside the years 1 to 9999 there (Python cannot represent it, and storing it would
+    fail). Refused as the caller's bad value, naming the field, never a 500."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(_("must be a moment between 0001-01-01 and 9999-12-31 in UTC")) from None
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(utc_expressible)]
+"""A moment given to the registry: an ISO 8601 date-time with its zone, that UTC can express."""

@@ -7,7 +7,9 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from registry.schemas import Moment
 
 _BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -24,7 +26,7 @@ class AuditFilter(BaseModel):
         pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.\*)?$",
         description="exactly this action (`certificate.issued`), or every action under a prefix (`certificate.*`)",
     )
-    since: AwareDatetime | None = Field(
+    since: Moment | None = Field(
         default=None,
         description="records at or after this moment: an ISO 8601 time with its zone, or a date (00:00 UTC that day)",
     )

@@ -49,7 +49,7 @@ from registry.errors import (
 from registry.holders import service as holders
 from registry.holders.identity import IdType
 from registry.holders.models import Holder
-from registry.i18n import _
+from registry.i18n import _, word
 from registry.issuers import service as issuers
 from registry.issuers.models import FiledScope, Issuer, IssuerStatus
 
@@ -285,23 +285,28 @@ class _Rules:
 
     def _dates(self, award: Award) -> tuple[str, str] | None:
         if award.awarded_on < EARLIEST_AWARD:
-            return "awarded_on", f"must be on or after {EARLIEST_AWARD.isoformat()}"
+            return "awarded_on", _("must be on or after {earliest}", earliest=EARLIEST_AWARD.isoformat())
         if award.awarded_on > self.today:
-            return "awarded_on", "is in the future"
+            return "awarded_on", _("is in the future")
         if award.valid_until is not None and award.valid_until <= award.awarded_on:
-            return "valid_until", "must be after awarded_on"
+            return "valid_until", _("must be after awarded_on")
         return None
 
     def _catalogue(self, award: Award) -> tuple[str, str, Refused] | None:
         entry = self.entries.get(award.catalogue_code)
+        cert_type = word(award.cert_type)
         if entry is None or entry.cert_type != award.cert_type:
-            return "catalogue_code", f"no {award.cert_type} catalogue entry {award.catalogue_code}", Refused.invalid
+            message = _("no {cert_type} catalogue entry {code}", cert_type=cert_type, code=award.catalogue_code)
+            return "catalogue_code", message, Refused.invalid
         if award.level not in self.ladders[award.cert_type]:
-            return "level", f"{award.level} is not a {award.cert_type} level", Refused.invalid
+            message = _("{level} is not a {cert_type} level", level=award.level, cert_type=cert_type)
+            return "level", message, Refused.invalid
         if award.level not in entry.levels:
-            return "level", f"{entry.code} is not awarded at level {award.level}", Refused.invalid
+            message = _("{code} is not awarded at level {level}", code=entry.code, level=award.level)
+            return "level", message, Refused.invalid
         if not entry.in_force_on(award.awarded_on):
-            return "awarded_on", f"catalogue entry {entry.code} was not in force on that date", Refused.invalid
+            message = _("catalogue entry {code} was not in force on that date", code=entry.code)
+            return "awarded_on", message, Refused.invalid
         return None
 
     def _filed_scope(self, award: Award) -> tuple[str, str, Refused] | None:

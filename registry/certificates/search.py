@@ -34,7 +34,7 @@ from registry.holders.service import id_index
 from registry.i18n import _
 from registry.issuers.models import Issuer
 from registry.pagination import decode_cursor, encode_cursor
-from registry.schemas import one_line
+from registry.schemas import one_line, utc_expressible
 
 Row = tuple[Certificate, Issuer, CatalogueEntry, Level, Holder]
 
@@ -161,7 +161,7 @@ def _read_cursor(cursor: str, selection: Selection) -> Position:
         moment = datetime.fromisoformat(issued_at)
         if moment.tzinfo is None:
             raise ValueError("cursor time without a zone")
-        return (moment, uuid.UUID(cert_id)), fingerprint
+        return (utc_expressible(moment), uuid.UUID(cert_id)), fingerprint
 
     at, fingerprint = decode_cursor(cursor, read)
     if fingerprint != selection.fingerprint():

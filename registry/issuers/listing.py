@@ -11,13 +11,15 @@ from sqlmodel import col
 from registry import clock
 from registry.issuers import service
 from registry.issuers.models import FiledScope, Issuer
-from registry.issuers.schemas import IssuerFilter, IssuerPage
+from registry.issuers.schemas import BODY_CODE, IssuerFilter, IssuerPage
 from registry.pagination import decode_cursor, encode_cursor
 
 
 def _read_cursor(position: list[Any]) -> str:
+    """The body code a page ended at: only what a body code can be (a NUL, which PostgreSQL cannot compare, or any
+    other character no code holds is not a cursor this service returned)."""
     (after_code,) = position
-    if not isinstance(after_code, str) or len(after_code) > 32:
+    if not isinstance(after_code, str) or BODY_CODE.fullmatch(after_code) is None:
         raise ValueError("an evaluation-body cursor holds one code")
     return after_code
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
@@ -16,7 +17,10 @@ from registry.issuers.credit_code import normalize_credit_code
 from registry.issuers.models import IssuerKind, IssuerStatus
 from registry.keys.models import SigningKey
 from registry.keys.signers import DEFAULT_ALGORITHM, SigningAlgorithm, algorithm
-from registry.schemas import Code, Day, StrictInput, Text128, Text256, printed
+from registry.schemas import Code, Day, Moment, StrictInput, Text128, Text256, printed
+
+# What an evaluation body's code can be; a page of bodies ends at one, so a cursor holding anything else is not ours.
+BODY_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,31}$")
 
 
 class FiledScopeIn(StrictInput):
@@ -36,7 +40,7 @@ class FiledScopeIn(StrictInput):
 
 
 class IssuerCreate(StrictInput):
-    code: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$")]
+    code: Annotated[str, Field(pattern=BODY_CODE.pattern)]
     name: Annotated[Text128, AfterValidator(printed)]  # on the PDF and around its seal
     credit_code: Annotated[str, Field(min_length=18, max_length=18)]
     kind: IssuerKind
@@ -93,7 +97,7 @@ class IssuerFilter(BaseModel):
 
 
 class KeyCompromise(StrictInput):
-    compromised_from: AwareDatetime
+    compromised_from: Moment
 
 
 class KeyRotation(StrictInput):
