@@ -44,6 +44,7 @@ SEAL_BOX: Final = (409, 362, 409 + SEAL_SIZE, 362 + SEAL_SIZE)
 ROW: Final = 31.0  # from one field's first line to the next field's, when each value takes one line
 ROW_WITHOUT_ENGLISH: Final = 16.0  # the room a value's second line has where no English line is below it
 MOST_VALUE_LINES: Final = 4
+MOST_SHRINKING: Final = 0.05  # wrapped values are never set smaller than this share of their size to save room
 GUIDE_GAP: Final = 4.0  # between the last field and the rule above the QR code
 FOOTER_CLEARANCE: Final = 48.0  # the lowest the guide may reach: above the footer line at 40
 
@@ -210,7 +211,10 @@ def _laid_out(
             (zh, en, _wrapped(value, 13, INK, faces, scale), _wrapped(value_en, 8.5, MUTED, faces, scale))
             for zh, en, value, value_en in fields
         ]
-        if sum(_drop(value, value_en) for _, _, value, value_en in laid) <= spare:
+        drop = sum(_drop(value, value_en) for _, _, value, value_en in laid)
+        # Done when it fits, or when nothing takes more than its own row any more: ``spare`` is below zero when the
+        # guide alone is taller than the page leaves it (a very long public base URL), and no scale makes it fit.
+        if drop <= spare or drop == 0 or scale < MOST_SHRINKING:
             return laid
         scale *= 0.9
 

@@ -5,6 +5,7 @@ the values, nothing leaves the frame or runs into the guide or the footer."""
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass, replace
 
 import pytest
@@ -143,3 +144,19 @@ def test_every_value_line_stays_inside_the_value_column() -> None:
                 for runs in value.lines + value_en.lines:
                     width = sum(pdfmetrics.stringWidth(run.text, run.font, run.size) for run in runs)
                     assert width <= PAGE_WIDTH - MARGIN - VALUE_X + 0.01
+
+
+def test_a_guide_taller_than_the_page_leaves_still_gives_a_page() -> None:
+    """A very long public base URL makes the guide taller than the room below the fields (``spare`` below zero): no
+    scale makes the values fit, and the layout must still end (it looped for ever, freezing the server's event loop)."""
+    base = "https://talent-registry.rsj.beijing.gov.cn/" + "/".join(["services", "certificate-verification"] * 4)
+    doc = replace(SKILL, issuer_name=LONGEST_BODY_NAME, verify_url=f"{base}/v/Zz9yXw8vUt7sRq6pOn5mLk4j")
+    finished: list[bytes] = []
+    worker = threading.Thread(target=lambda: finished.append(render(doc)), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert finished, "the layout did not end"
+    lines = lines_of(shown(finished[0]), LONGEST_BODY_NAME)
+    assert lines  # the name is there, smaller: the page holds what it can
+    laid = _laid_out(_fields(doc, None), typefaces.embedded(), spare=-40.0)
+    assert all(len(value.lines) <= 1 for _, _, value, _ in laid)
