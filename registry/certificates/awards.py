@@ -197,6 +197,7 @@ class Screener:
         are judged on (by default ``clock.today()`` now)."""
         ensure_may_issue(issuer)
         await _one_issuance_at_a_time(session, issuer_id=issuer.id or 0)
+        await _still_may_issue(session, issuer)
         if bulk.is_postgres(session) and many:
             # The look-ups below are prepared statements; on a young table PostgreSQL would keep the sequential-scan
             # plan it chose while the table was empty, and every later batch of an import would get slower. (A single
@@ -255,6 +256,18 @@ async def _one_issuance_at_a_time(session: AsyncSession, *, issuer_id: int) -> N
     if bulk.is_postgres(session):
         key = int.from_bytes(hashlib.sha256(f"issuance:{issuer_id}".encode()).digest()[:8], "big", signed=True)
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def _still_may_issue(session: AsyncSession, issuer: Issuer) -> None:
+    """The body's status read again under a share lock held to the end of the issuance: a suspension under way (its
+    row lock, ``registry.issuers.service``) is waited for and then refuses this issuance, and a suspension arriving
+    later waits for it to commit. Read once, unlocked, an issuance that had seen "active" went on while the
+    suspension committed. On SQLite every writer already holds the database's write lock from BEGIN IMMEDIATE."""
+    if not bulk.is_postgres(session):
+        return
+    query = select(col(Issuer.status)).where(col(Issuer.id) == issuer.id).with_for_update(read=True)
+    if (await session.execute(query)).scalar_one() != IssuerStatus.active:
+        raise Forbidden(_("evaluation body {code} is suspended and cannot issue", code=issuer.code))
 
 
 async def _entries(session: AsyncSession, codes: set[str]) -> dict[str, CatalogueEntry]:
