@@ -6,9 +6,9 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-app = typer.Typer(help="Talent Registry — professional-title and skill-level certificates.", no_args_is_help=True)
+app = typer.Typer(
+    help="Talent Registry — professional-title and skill-level certificates. Every command that uses the database "
+    "says so in one line and exits 4 when the database cannot be reached (or is busy): run it again later.",
+    no_args_is_help=True,
+)
 clients_app = typer.Typer(help="API clients (admin, evaluation body, partner agency).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 keys_app = typer.Typer(help="Signing keys of evaluation bodies and the registry's token key.", no_args_is_help=True)
@@ -54,8 +58,27 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
+# What a command exits with when the database cannot be reached or is busy (as `registry import` does).
+DATABASE_UNAVAILABLE_EXIT = 4
+
+
+def _with_database(work: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(work)``; a database out of reach (registry.faults) is one line on stderr and exit 4, not a
+    traceback."""
+    from registry import faults
+
+    try:
+        return asyncio.run(work)
+    except Exception as exc:
+        fault = faults.database_fault(exc)
+        if fault is None:
+            raise
+        typer.echo(f"error: {faults.unavailable(fault).detail}", err=True)
+        raise typer.Exit(DATABASE_UNAVAILABLE_EXIT) from None
+
+
 def _run_in_transaction(settings: Settings, work: Callable[[RegistryContext, AsyncSession], Awaitable[_T]]) -> _T:
-    """Migrate, then ``work`` in one transaction; a refusal is printed and exits 1."""
+    """Migrate, then ``work`` in one transaction; a refusal is printed and exits 1, a database out of reach exits 4."""
     from registry.context import RegistryContext
     from registry.db import create_engine, session_factory, transaction
     from registry.errors import RegistryError
@@ -70,7 +93,7 @@ def _run_in_transaction(settings: Settings, work: Callable[[RegistryContext, Asy
             await engine.dispose()
 
     try:
-        return asyncio.run(run())
+        return _with_database(run())
     except RegistryError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from None
@@ -78,8 +101,8 @@ def _run_in_transaction(settings: Settings, work: Callable[[RegistryContext, Asy
 
 @app.command()
 def migrate() -> None:
-    """Apply every pending migration to REGISTRY_DATABASE_URL."""
-    asyncio.run(_migrate(_settings()))
+    """Apply every pending migration to REGISTRY_DATABASE_URL (exit 4 when the database cannot be reached)."""
+    _with_database(_migrate(_settings()))
     typer.echo("database is at the latest revision", err=True)
 
 
@@ -115,7 +138,7 @@ def serve(
     share_signing_workers(settings, serving_processes=workers)
     logging_settings = log_config(settings.log_level)
     logging.config.dictConfig(logging_settings)  # migrations and start-up lines are JSON too
-    asyncio.run(_migrate(settings))
+    _with_database(_migrate(settings))
     settings.master_key_bytes  # noqa: B018 — create the development key once, before workers race to do it
     database = settings.database_url.split("@")[-1]
     logging.getLogger("registry.serve").info(
@@ -238,6 +261,8 @@ IMPORT_EXIT_CODES = {
     "batch columns (the missing and unexpected ones are named); nothing is written",
     3: "some rows were rejected: they are in FILE.rejected.csv with their reasons, the other rows were issued",
     4: "the database cannot be reached; re-run the same command to carry on where it stopped",
+    5: "another import of the same file (or of the same rows) is running: this one stopped without writing over "
+    "anything; once the other has ended, re-run the same command to carry on",
 }
 
 
@@ -255,7 +280,7 @@ def import_file(
     evaluation body are checked first: if either is refused, no file is written."""
     import time
 
-    from registry.errors import InvalidInput, RegistryError, ServiceUnavailable
+    from registry.errors import IdempotencyKeyInFlight, InvalidInput, RegistryError, ServiceUnavailable
     from registry.gc_tuning import settle_garbage_collector
 
     settings = _settings()
@@ -267,8 +292,8 @@ def import_file(
         typer.echo(f"error: {exc.detail}", err=True)
         for error in exc.errors:  # e.g. the header's missing or unreadable columns
             typer.echo(f"  {error.field}: {error.message}", err=True)
-        code = 4 if isinstance(exc, ServiceUnavailable) else 2 if isinstance(exc, InvalidInput) else 1
-        raise typer.Exit(code) from None
+        kinds = ((InvalidInput, 2), (ServiceUnavailable, 4), (IdempotencyKeyInFlight, 5))
+        raise typer.Exit(next((code for kind, code in kinds if isinstance(exc, kind)), 1)) from None
     elapsed = time.monotonic() - started
     typer.echo(
         f"rows {summary.rows}  issued {summary.issued}  already issued {summary.already_issued}  "
@@ -324,18 +349,25 @@ async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, s
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
+    plan = None
     try:
         plan = await imports.prepare(sessions, path=file, issuer_code=issuer)  # refused before the bar or any file
+        for output, kept in plan.set_aside:  # an earlier run's file, claim codes and all, is never written over
+            typer.echo(f"the earlier {output.name} is kept as {kept.name}; a new one is written", err=True)
+        total = imports.count_rows(file)
         with Progress(*columns, transient=False) as progress:
-            task = progress.add_task("import", total=imports.count_rows(file), rate=0.0)
+            task = progress.add_task("import", total=total, rate=0.0)
 
             def advance(rows: int) -> None:
                 done = progress.tasks[0].completed + rows
-                progress.update(task, advance=rows, rate=done / max(time.monotonic() - started, 1e-9))
+                rate = done / max(time.monotonic() - started, 1e-9)
+                progress.update(task, advance=rows, total=max(total, done), rate=rate)  # the total is an estimate
 
             ctx = RegistryContext.from_settings(settings)
             return await imports.import_rows(ctx, sessions, plan, on_progress=advance)
     finally:
+        if plan is not None:
+            plan.lock.release()
         await asyncio.to_thread(workers.shutdown)  # the signing workers, if a chunk started them
         await engine.dispose()
 

@@ -41,6 +41,8 @@ worth one more try) and ProtocolError (a peer's token or statement that does not
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -287,11 +289,21 @@ class KeySetUnavailable(Exception):
 # --- pydantic's validation errors, named the registry's way --------------------------------------------------------
 
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie", "form"})
+_EIGHT_DIGITS = re.compile(r"\d{8}")
 
 
 def field_detail(errors: Sequence[FieldError], *, most: int = 5) -> Listing:
     """A problem's detail naming the first few bad fields (``field: message; …``), said in the reader's language."""
     return Listing(_("{field}: {message}", field=e.field, message=e.message) for e in errors[:most])
+
+
+def _said(part: Any) -> str:
+    """A part of a field's path as an error names it: masked when it holds eight digits or more (an identity number
+    sent as a key)."""
+    text = str(part)
+    if _EIGHT_DIGITS.search(unicodedata.normalize("NFKC", text)) is None:
+        return text
+    return text[:2] + "*" * (len(text) - 4) + text[-2:] if len(text) > 8 else "*" * len(text)
 
 
 def field_errors(
@@ -300,14 +312,16 @@ def field_errors(
     """pydantic's error list as FieldErrors: the field as a dotted path without the request location, the message
     said for people (``registry.i18n.validation_message``: what is expected, never a pattern). Single requests (the
     API) and batch rows (JSON, CSV, ``registry import``) both go through here, so the same bad value is named alike
-    everywhere. The rejected value is never echoed: it may be an identity number. ``whole`` names an error about the
-    value as a whole (a request body, a batch row)."""
+    everywhere. The rejected value is never echoed: it may be an identity number. Nor is an unknown key that holds a
+    run of eight digits or more (of any width: ``１１０１…`` too), as ``{"holder": {"11010519491231002X": …}}`` would:
+    it is named by its first two and last two characters (``11**************2X``), as a masked number is shown.
+    ``whole`` names an error about the value as a whole (a request body, a batch row)."""
     named: list[FieldError] = []
     for error in errors:
         parts: Sequence[Any] = tuple(error.get("loc", ()))
         if parts and parts[0] in _LOCATIONS:
             parts = parts[1:]
-        field = ".".join(str(part) for part in parts) or whole
+        field = ".".join(_said(part) for part in parts) or whole
         if error.get("type") == "json_invalid":
             field = whole  # the loc holds a character offset, not a field
         cause = (error.get("ctx") or {}).get("error")

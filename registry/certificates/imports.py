@@ -3,15 +3,21 @@
 The file is streamed in chunks; each chunk is one transaction under a deterministic idempotency key derived from
 its content, so re-running the same file skips every chunk that was already issued and carries on where it stopped.
 Bad rows do not stop the import: they are set aside, with their reasons, into a rejected-rows file. What would refuse
-the whole file (an unreadable file, a header without the batch columns, an unknown or suspended body) is checked
-first (``prepare``), before any output file is created.
+the whole file (an unreadable file, a header without the batch columns, an unknown or suspended body, an output path
+that is a link, another import of the same file running) is checked first (``prepare``), before any output file is
+touched. The output files are never written over: claim codes are shown only once, and a re-run (say, after the
+idempotency records expired, when every row comes back as a duplicate) must not lose them. What an earlier run left is
+renamed to a numbered backup first, and each output is a new file that only its owner may read.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import itertools
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +32,14 @@ from registry.certificates import awards, idempotency, issuance, rows
 from registry.certificates.idempotency import Outcome
 from registry.context import RegistryContext
 from registry.db import transaction
-from registry.errors import InvalidInput, NotFound
+from registry.errors import IdempotencyKeyInFlight, InvalidInput, NotFound
 from registry.i18n import _
 from registry.issuers import service as issuers
 from registry.spreadsheets import SafeWriter
 
 CHUNK_ROWS = 5_000
 OPERATION = "certificates.import"
+Progress = Callable[[int], None]  # told the number of rows of each chunk done
 
 
 @dataclass
@@ -45,13 +52,17 @@ class ImportSummary:
     rejected_file: Path | None = None
     issued_file: Path | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    set_aside: list[tuple[Path, Path]] = field(default_factory=list)  # (output, the backup an earlier run's became)
 
 
 def count_rows(path: Path) -> int:
-    """Data rows in the file (for the progress bar's ETA): a fast newline count, header excluded."""
+    """Data rows in the file (for the progress bar's ETA): a fast line count, header excluded. A last line without
+    its newline counts; a value holding a line break counts twice (the bar's total is an estimate)."""
+    lines, last = 0, b"\n"
     with path.open("rb") as handle:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    return max(0, lines - 1)
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines, last = lines + block.count(b"\n"), block[-1:]
+    return max(0, lines + (last != b"\n") - 1)
 
 
 def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str] | rows.Unreadable]]]:
@@ -87,10 +98,13 @@ def _rejected_line(number: int, header: list[str], record: list[str] | rows.Unre
 
 @dataclass(frozen=True, slots=True)
 class ImportPlan:
-    """An import that passed every check that can be made before its first row (``prepare``)."""
+    """An import that passed every check that can be made before its first row (``prepare``), holding the file's lock
+    until ``import_rows`` ends (or ``lock.release()``), and the earlier outputs it renamed."""
 
     path: Path
     principal: Principal
+    lock: InputLock
+    set_aside: list[tuple[Path, Path]]
 
 
 async def run_import(
@@ -105,19 +119,17 @@ async def run_import(
     return await import_rows(ctx, sessions, plan, on_progress=on_progress)
 
 
+def outputs(path: Path) -> tuple[Path, Path]:
+    """FILE.rejected.csv and FILE.issued.csv, beside FILE.csv."""
+    return path.with_suffix(".rejected.csv"), path.with_suffix(".issued.csv")
+
+
 async def prepare(sessions: async_sessionmaker[AsyncSession], *, path: Path, issuer_code: str) -> ImportPlan:
-    """Everything that would refuse the whole file, checked before any output file exists: the file can be read, its
-    header has the batch columns (an unreadable file or header raises InvalidInput), and the evaluation body exists
-    (NotFound) and may issue (Forbidden)."""
-    try:
-        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
-            header, records = rows.read_csv(handle)
-            empty = next(records, None) is None
-    except OSError as exc:
-        raise InvalidInput.field("file", _("cannot be read: {reason}", reason=exc.strerror or str(exc))) from None
-    rows.check_header(header)
-    if empty:  # as a batch with no rows is refused: an import that issued nothing must not say "every row issued"
-        raise InvalidInput.field("file", _("has no rows under its header"))
+    """Everything that would refuse the whole file, checked before any output file is touched: the file can be read,
+    is not empty and its header has the batch columns (InvalidInput), the evaluation body exists (NotFound) and may
+    issue (Forbidden), no output path is a link or other than a file (InvalidInput), and no other import of the file
+    is running (IdempotencyKeyInFlight). Then the outputs an earlier run left are renamed to numbered backups."""
+    _check_rows(path)
     async with transaction(sessions) as session:
         issuer = await issuers.get_by_code(session, issuer_code)
     if issuer is None:
@@ -131,7 +143,108 @@ async def prepare(sessions: async_sessionmaker[AsyncSession], *, path: Path, iss
         issuer_code=issuer.code,
         region=issuer.region,
     )
-    return ImportPlan(path=path, principal=principal)
+    for output in outputs(path):
+        _ensure_writable_place(output)
+    lock = InputLock(path)
+    try:
+        set_aside = [(output, kept) for output in outputs(path) if (kept := _set_aside(output)) is not None]
+    except OSError as exc:  # e.g. a folder the operator may read but not write
+        lock.release()
+        reason = exc.strerror or str(exc)
+        raise InvalidInput.field(str(path.parent), _("cannot be written: {reason}", reason=reason)) from None
+    except BaseException:
+        lock.release()
+        raise
+    return ImportPlan(path=path, principal=principal, lock=lock, set_aside=set_aside)
+
+
+def _check_rows(path: Path) -> None:
+    """The file can be read, has something in it, a header with the batch columns and a row under it."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
+            header, records = rows.read_csv(handle)
+            empty = next(records, None) is None
+    except OSError as exc:
+        raise InvalidInput.field("file", _("cannot be read: {reason}", reason=exc.strerror or str(exc))) from None
+    if empty and not header:  # said as an empty upload is ("body: is required"), not as a header missing 7 columns
+        raise InvalidInput.field("file", _("is empty"))
+    rows.check_header(header)
+    if empty:  # as a batch with no rows is refused: an import that issued nothing must not say "every row issued"
+        raise InvalidInput.field("file", _("the batch has no rows"))
+
+
+class InputLock:
+    """An exclusive advisory lock (flock) on the file being imported, held for the whole import: a second import of
+    the same file is refused before it touches the first one's output files or issues anything."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._fd: int | None = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise InvalidInput.field("file", _("cannot be read: {reason}", reason=exc.strerror or str(exc))) from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.release()
+            raise IdempotencyKeyInFlight(
+                _(
+                    "another registry import of {file} is running; once it has ended, run this command again",
+                    file=str(path),
+                )
+            ) from None
+        except OSError:  # a file system without locks: the chunks' own keys still keep a row from being issued twice
+            pass
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _ensure_writable_place(output: Path) -> None:
+    """An output path may hold nothing or a regular file: a link is never followed (it could point anywhere)."""
+    if output.is_symlink() or (output.exists() and not output.is_file()):
+        raise _in_the_way(output)
+
+
+def _in_the_way(output: Path) -> InvalidInput:
+    return InvalidInput.field(
+        str(output),
+        _(
+            "is a symbolic link or not a regular file: the import writes only a new file of its own there and follows "
+            "no link; move it out of the way and run the command again"
+        ),
+    )
+
+
+def _set_aside(output: Path) -> Path | None:
+    """What an earlier run left at ``output`` (it may hold the only copy of claim codes) renamed to ``output``.1 (.2,
+    …: the first number free; nothing is ever written over) and made readable by the owner only; an empty file is
+    removed. The backup, or None when there was nothing to keep."""
+    try:
+        found = output.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(found.st_mode):
+        raise _in_the_way(output)
+    if found.st_size == 0:
+        output.unlink()
+        return None
+    for number in itertools.count(1):
+        backup = output.with_name(f"{output.name}.{number}")
+        try:
+            os.link(output, backup, follow_symlinks=False)  # fails when the name is taken, unlike a rename
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links: rename to a name seen free
+            if os.path.lexists(backup):
+                continue
+            output.rename(backup)
+        else:
+            output.unlink()
+        os.chmod(backup, 0o600)
+        return backup
+    raise AssertionError("unreachable")
 
 
 async def import_rows(
@@ -139,12 +252,22 @@ async def import_rows(
     sessions: async_sessionmaker[AsyncSession],
     plan: ImportPlan,
     *,
-    on_progress: Callable[[int], None] = lambda _rows: None,
+    on_progress: Progress = lambda _rows: None,
 ) -> ImportSummary:
-    """Issues a prepared import chunk by chunk, writing FILE.issued.csv and FILE.rejected.csv beside the file."""
+    """Issues a prepared import chunk by chunk, writing FILE.issued.csv and FILE.rejected.csv beside the file (both
+    new files), then releases the file's lock."""
+    try:
+        return await _issue_into_outputs(ctx, sessions, plan, on_progress=on_progress)
+    finally:
+        plan.lock.release()
+
+
+async def _issue_into_outputs(
+    ctx: RegistryContext, sessions: async_sessionmaker[AsyncSession], plan: ImportPlan, *, on_progress: Progress
+) -> ImportSummary:
     path, principal = plan.path, plan.principal
-    rejected_file, issued_file = path.with_suffix(".rejected.csv"), path.with_suffix(".issued.csv")
-    summary = ImportSummary(rejected_file=rejected_file, issued_file=issued_file)
+    rejected_file, issued_file = outputs(path)
+    summary = ImportSummary(rejected_file=rejected_file, issued_file=issued_file, set_aside=list(plan.set_aside))
     # Both output files hold personal data (the operator's own input and claim codes): readable by the owner only.
     # Every cell goes through SafeWriter: a cell a spreadsheet would run as a formula gets a leading apostrophe.
     # A cell that is not UTF-8 is repeated with its bad bytes written as \xNN, so the file stays UTF-8.
@@ -187,6 +310,27 @@ async def _import_chunk(
 ) -> tuple[dict[str, Any], bool]:
     """Issue a chunk's good rows, set its bad rows aside: one transaction, replayed when the chunk was done before."""
     key = _chunk_key(header, records)
+    try:
+        return await _once(ctx, sessions, principal=principal, header=header, records=records, key=key)
+    except IdempotencyKeyInFlight:  # a copy of the file imported elsewhere: said for the command, not as HTTP
+        raise IdempotencyKeyInFlight(
+            _(
+                "another import is issuing the same rows at this moment (from a copy of this file, or on another "
+                "machine); this one stopped here, and what it wrote is kept; once the other has ended, run this "
+                "command again to carry on"
+            )
+        ) from None
+
+
+async def _once(
+    ctx: RegistryContext,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    principal: Principal,
+    header: list[str],
+    records: list[list[str] | rows.Unreadable],
+    key: str,
+) -> tuple[dict[str, Any], bool]:
     async with transaction(sessions) as session:
 
         async def run() -> Outcome:
@@ -213,11 +357,23 @@ async def _import_chunk(
 
 
 class _private:
+    """A new file readable and writable by its owner only: never an existing file (``prepare`` renamed what an earlier
+    run left), never through a symbolic link."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def __enter__(self) -> Any:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except FileExistsError:  # put there since prepare looked: not ours to write over, nor to follow
+            raise _in_the_way(self.path) from None
+        except OSError as exc:
+            raise InvalidInput.field(
+                str(self.path), _("cannot be written: {reason}", reason=exc.strerror or str(exc))
+            ) from None
+        os.fchmod(fd, 0o600)  # the umask may only take more away; this is what the owner needs
         self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
         return self.handle
 

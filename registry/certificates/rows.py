@@ -58,6 +58,10 @@ UNCLOSED_QUOTE = _(
     "or double a quote that is part of the value"
 )
 _ECHOED_CHARACTERS = 1024  # of an unreadable record, kept for the rejected-rows file
+# An unknown column is named by its header text only when it looks like a column name: ASCII, starting with a letter,
+# with no run of four digits (a date, a certificate number, an identity number or permit number of any length).
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_ .\-]{0,63}")
+_DIGIT_RUN = re.compile(r"[0-9]{4}")
 # What a byte that is not UTF-8 becomes when decoded with surrogateescape.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 PARSE_CHUNK_ROWS = 1_000  # at most, per worker task in ``parsed_chunks``: ~40 ms of validation on a slow core
@@ -313,8 +317,11 @@ def _field_of(header: list[str], column: int | None) -> str:
 
 
 def _column_label(index: int, name: str) -> str:
-    """An unknown column as the error names it: its header text when that is short and printable."""
-    return name if len(name) <= 64 and name.isprintable() else f"column {index + 1}"
+    """An unknown column as the error names it: its header text when that reads as a column name someone typed
+    (``lvl``, `` level``, ``LEVEL``), else its position (``column 6``). A file without its header row has its first
+    row read as the header: a holder's name, a date or an identity number must not be echoed back as a column."""
+    plausible = _COLUMN_NAME.fullmatch(name.strip()) is not None and _DIGIT_RUN.search(name) is None
+    return name if plausible else f"column {index + 1}"
 
 
 def _as_read(text: str) -> str:

@@ -18,7 +18,7 @@ from cli.main import IMPORT_EXIT_CODES
 from cli.main import app as cli_app
 from registry.certificates import imports
 from registry.db import transaction
-from registry.errors import BatchRejected, InvalidInput
+from registry.errors import InvalidInput
 from tests.checks import assert_problem
 from tests.conftest import MASTER_KEY
 from tests.factories import admin_token, bearer, create_issuer, ready_issuer, resident_id
@@ -200,17 +200,17 @@ async def test_a_header_mismatch_names_missing_and_unexpected_columns_and_writes
     assert await _certificates(app) == 0
 
 
-async def test_an_empty_file_is_a_header_mismatch_naming_every_required_column(
+async def test_an_empty_file_is_refused_as_empty_not_as_a_header_missing_every_column(
     app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
+    """As an empty upload is ("body: is required"): before, it was a header mismatch naming seven missing columns."""
     await create_issuer(client, await admin_token(app, client))
     folder = _folder(tmp_path)
     path = folder / "empty.csv"
     path.write_bytes(b"")
-    with pytest.raises(BatchRejected) as refused:
+    with pytest.raises(InvalidInput) as refused:
         await imports.run_import(app.state.context, app.state.sessions, path=path, issuer_code="BJ-AI-COMMITTEE")
-    required = "cert_type, catalogue_code, level, holder_name, holder_id_type, holder_id_number, awarded_on"
-    assert str(refused.value) == f"the CSV header does not match: missing: {required}"
+    assert [(error.field, str(error.message)) for error in refused.value.errors] == [("file", "is empty")]
     assert _listing(folder) == ["empty.csv"]
 
 
@@ -226,7 +226,7 @@ async def test_a_file_with_a_header_and_no_rows_is_refused_before_any_file_is_wr
     with pytest.raises(InvalidInput) as refused:
         await imports.run_import(app.state.context, app.state.sessions, path=path, issuer_code="BJ-AI-COMMITTEE")
     assert [(error.field, str(error.message)) for error in refused.value.errors] == [
-        ("file", "has no rows under its header")
+        ("file", "the batch has no rows")  # as an upload with no rows is told
     ]
     assert _listing(folder) == ["header-only.csv"]
 
