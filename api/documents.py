@@ -92,6 +92,7 @@ async def credential_response(
     if filename:
         headers["Content-Disposition"] = f'attachment; filename="{record.certificate.number}.jwt"'
     if head:
+        await credentials.vouched_for(session, verifier, record)  # refused as the GET would be
         return headers_only(CREDENTIAL_TYPE, headers)
     token = await credentials.signed_credential(ctx, session, verifier, record)
     await audit.append(
@@ -120,6 +121,7 @@ async def certificate_pdf_response(
     cert = record.certificate
     headers = {"Content-Disposition": f'attachment; filename="{cert.number}.pdf"', "Cache-Control": "private, no-store"}
     if head:
+        await credentials.vouched_for(session, verifier, record)  # refused as the GET would be
         return headers_only("application/pdf", headers)
     verification = await verifier.of_record(session, record, channel="pdf")
     credential = await credentials.signed_credential(ctx, session, verifier, record)

@@ -28,11 +28,10 @@ from registry.verification.schemas import VerificationResult
 from registry.verification.verifier import Verifier
 
 
-async def signed_credential(
-    ctx: RegistryContext, session: AsyncSession, verifier: Verifier, record: CertificateRecord
-) -> str:
-    """The certificate as a compact JWS credential, signed with its issuing body's current key — but only for what
-    the registry can vouch for: a row whose stored signature, key or filing does not check out is never re-signed."""
+async def vouched_for(session: AsyncSession, verifier: Verifier, record: CertificateRecord) -> SigningKey:
+    """The key a credential for ``record`` would be signed with, if the registry can vouch for the certificate (409
+    if its row does not check out, 403 if its body has no active key): what a credential or a PDF is refused for,
+    also asked by a HEAD of either, which makes neither."""
     checked = await verifier.of_record(session, record, channel="credential")
     if checked.result is VerificationResult.unknown:
         raise NotVouchedFor(
@@ -42,10 +41,19 @@ async def signed_credential(
                 reason=checked.reason,
             )
         )
-    cert, issuer, base_url = record.certificate, record.issuer, ctx.settings.public_base_url
-    key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
+    key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=record.issuer.id)
     if key is None:
-        raise Forbidden(_("evaluation body {code} has no active signing key", code=issuer.code))
+        raise Forbidden(_("evaluation body {code} has no active signing key", code=record.issuer.code))
+    return key
+
+
+async def signed_credential(
+    ctx: RegistryContext, session: AsyncSession, verifier: Verifier, record: CertificateRecord
+) -> str:
+    """The certificate as a compact JWS credential, signed with its issuing body's current key — but only for what
+    the registry can vouch for: a row whose stored signature, key or filing does not check out is never re-signed."""
+    key = await vouched_for(session, verifier, record)
+    cert, issuer, base_url = record.certificate, record.issuer, ctx.settings.public_base_url
     facts = credential.CredentialFacts(
         certificate_id=str(cert.id),
         number=cert.number,

@@ -92,3 +92,26 @@ async def test_head_of_the_export_streams_nothing_and_records_no_export(
     assert len(await actions(client, admin, "certificate.exported")) == 1
     refused = await client.head("/v1/certificates/export.csv", params={"status": "nonsense"}, headers=bearer(issuer))
     assert refused.status_code == 422
+
+
+async def test_head_of_a_download_the_get_refuses_is_refused_alike(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """A certificate signed by a key marked compromised cannot be vouched for: its GET is 409, and so is its HEAD."""
+    holder = await signed_in_holder(app, client)
+    admin = await admin_token(app, client)
+    certificate = holder.certificate
+    marked = await client.post(
+        f"/v1/issuers/{certificate['issuer_code']}/keys/{certificate['kid']}/compromise",
+        json={"compromised_from": "2026-01-01T00:00:00Z"},
+        headers=bearer(admin),
+    )
+    assert marked.status_code == 200, marked.text
+    number = certificate["number"]
+    for path, who in [
+        (f"/v1/certificates/{number}.pdf", bearer(holder.issuer)),
+        (f"/v1/holder/certificates/{number}.pdf", holder.headers),
+        (f"/v1/certificates/{number}/credential", holder.headers),
+    ]:
+        got, head = await client.get(path, headers=who), await client.head(path, headers=who)
+        assert got.status_code == 409, (path, got.text)
+        assert head.status_code == got.status_code, path
+        assert head.content == b""
