@@ -23,11 +23,12 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_private_key,
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry import bulk
 from registry.db import utcnow
 from registry.keys import service as keys
 from registry.keys.models import KeyStatus, KeyUse, SigningKey
@@ -103,6 +104,9 @@ async def document_signer(
     root_certificate = certificate_of(root)
     key = await keys.active_key(session, use=KeyUse.document, issuer_id=issuer_id)
     if key is None:
+        await _body_turn(session, issuer_id)
+        key = await keys.active_key(session, use=KeyUse.document, issuer_id=issuer_id)  # made while this one waited
+    if key is None:
         key = await _certify_new_key(
             session,
             box,
@@ -115,6 +119,15 @@ async def document_signer(
     return DocumentSigner(
         kid=key.kid, private_key=private_key_of(box, key), certificate=certificate_of(key), root=root_certificate
     )
+
+
+async def _body_turn(session: AsyncSession, issuer_id: int) -> None:
+    """The body's row locked as its rotations and compromises lock it (``registry.issuers.service._turn_of``), so that
+    of PDFs asked for at once, and of a rotation beside them, one makes the body's first document key and the others
+    use it (eight PDFs at once left eight active keys). Written as SQL: the issuers package imports this one. On SQLite
+    every writer already holds the database's write lock."""
+    if bulk.is_postgres(session):
+        await session.execute(text("SELECT 1 FROM issuers WHERE id = :id FOR NO KEY UPDATE"), {"id": issuer_id})
 
 
 async def _certify_new_key(
