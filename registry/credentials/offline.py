@@ -326,17 +326,31 @@ def _size_problem(entry: dict[str, Any], size: Any) -> str | None:
         return None
     if not isinstance(messages, list):
         messages = []
-    said = {item.get("status") for item in messages if isinstance(item, dict)}
-    if said != {hex(value) for value in range(2**size)} or len(messages) != 2**size:
+    said = {_status_number(item.get("status")) for item in messages if isinstance(item, dict)}
+    if said != set(range(2**size)) or len(messages) != 2**size:
         return f"of statusSize {size} does not give a statusMessage for each of its {2**size} values"
     return None
+
+
+def _status_number(status: Any) -> int | None:
+    """A statusMessage's ``status``, a hex string (§2.1): ``0x0``, ``0x00`` and ``0X0`` alike; else None."""
+    if not isinstance(status, str) or status[:2].lower() != "0x":
+        return None
+    try:
+        return int(status[2:], 16)
+    except ValueError:
+        return None
 
 
 def _message(entry: dict[str, Any], value: int) -> str | None:
     """What the credential's own ``statusMessage`` says a value means (the ``message`` purpose), if it says."""
     messages = entry.get("statusMessage")
     for item in messages if isinstance(messages, list) else []:
-        if isinstance(item, dict) and item.get("status") == hex(value) and isinstance(item.get("message"), str):
+        if (
+            isinstance(item, dict)
+            and _status_number(item.get("status")) == value
+            and isinstance(item.get("message"), str)
+        ):
             return str(item["message"])
     return None
 

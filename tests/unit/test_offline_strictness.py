@@ -351,3 +351,13 @@ def test_a_status_list_that_inflates_past_the_limit_is_refused_not_read() -> Non
     outcome, detail = _step(report, "status")
     assert outcome == "unknown"
     assert "inflates to more than" in detail
+
+
+def test_status_values_written_with_other_hex_digits_count_as_the_same_values() -> None:
+    entry = message_list.entry(url=MESSAGE_LIST, index=INDEX)
+    entry["statusMessage"] = [
+        {"status": status, "message": message}
+        for status, message in (("0x00", "valid"), ("0X1", "suspended"), ("0x02", "revoked"), ("0x3", "revoked"))
+    ]
+    report = _verify(_credential(credentialStatus=entry), _message_list())
+    assert report.verdict == "VALID", report.render()
