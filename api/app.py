@@ -121,7 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check_production()
     i18n.catalogue("zh")  # read at start: a broken catalogue stops the process, not a Chinese reader's request
     context = RegistryContext.from_settings(settings)
-    engine = create_engine(settings.database_url, pool_timeout=settings.database_pool_timeout_seconds)
+    engine = create_engine(
+        settings.database_url,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        command_timeout=settings.database_command_timeout_seconds,  # a hung primary: 503, not a request held
+    )
     read_route = _read_route(settings, engine)
 
     @asynccontextmanager
@@ -187,24 +191,32 @@ def _wrap(app: FastAPI) -> None:
 
 def _read_route(settings: Settings, engine: AsyncEngine) -> ReadRoute:
     """The primary's read side (its driver pool opens only when first used) and, when configured, the replica's: its
-    connections open and its reads answer within ``REGISTRY_READ_REPLICA_TIMEOUT_SECONDS``, or reads go elsewhere."""
+    connections open and its reads answer within ``REGISTRY_READ_REPLICA_TIMEOUT_SECONDS``, or reads go elsewhere.
+    The primary's driver pool within ``REGISTRY_DATABASE_COMMAND_TIMEOUT_SECONDS``, as its engine (``create_app``), or
+    the request is answered 503: a primary that hangs must not hold every request as long as it hangs."""
     wait = settings.database_pool_timeout_seconds
     size = settings.database_read_pool_size
+    bounded = settings.database_command_timeout_seconds
 
-    def driver_pool(url: str, **timeouts: float) -> ReadPool | None:
+    def driver_pool(url: str, limit: float) -> ReadPool | None:
         if is_sqlite(url):
             return None
-        return ReadPool(url, min_size=min(4, size), max_size=size, acquire_timeout=wait, **timeouts)
+        return ReadPool(
+            url,
+            min_size=min(4, size),
+            max_size=size,
+            acquire_timeout=wait,
+            connect_timeout=limit,
+            command_timeout=limit,
+        )
 
-    primary = ReadTarget("primary", engine, driver_pool(settings.database_url), session_factory(engine))
+    primary = ReadTarget("primary", engine, driver_pool(settings.database_url, bounded), session_factory(engine))
     url = settings.database_read_url
     if not url:
         return ReadRoute(primary)
     limit = settings.read_replica_timeout_seconds
-    options: dict[str, Any] = {} if is_sqlite(url) else {"connect_args": {"timeout": limit, "command_timeout": limit}}
-    replica_engine = create_engine(url, read_only=True, pool_timeout=wait, **options)
-    pool = driver_pool(url, connect_timeout=limit, command_timeout=limit)
-    replica = ReadTarget("replica", replica_engine, pool, session_factory(replica_engine))
+    replica_engine = create_engine(url, read_only=True, pool_timeout=wait, command_timeout=limit)
+    replica = ReadTarget("replica", replica_engine, driver_pool(url, limit), session_factory(replica_engine))
     return ReadRoute(
         primary,
         replica,

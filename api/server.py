@@ -1,4 +1,4 @@
-"""How `registry serve` runs uvicorn: HTTP/1.1 (httptools) with a bounded request head.
+"""How `registry serve` runs uvicorn: HTTP/1.1 (httptools) with a bounded request head, and deadlines for slow clients.
 
 uvicorn's httptools protocol keeps no limit on the request line or the headers: it gathers them in memory however long
 they are (one 256 MB header was accepted, +520 MB resident). This protocol counts the head as it arrives and answers
@@ -6,11 +6,22 @@ they are (one 256 MB header was accepted, +520 MB resident). This protocol count
 headers) passes ``MAX_REQUEST_HEAD_BYTES``, with a problem+json body, then closes the connection, throwing away
 whatever still arrives: at most two reads (256 KiB each) beyond the limit are ever held. Bodies are not counted here
 (BodySizeLimitMiddleware is).
+
+Nor does uvicorn time a request while it arrives: a head never finished, or a body sent a byte at a time, held its
+connection for good (300 of them for minutes; 20,000 used up the process's file descriptors). Here a head must be
+complete within ``REGISTRY_HTTP_HEAD_TIMEOUT_SECONDS`` of the connection opening or the previous answer ending, and a
+body within ``REGISTRY_HTTP_BODY_TIMEOUT_SECONDS`` of its head plus a second per ``BODY_BYTES_PER_SECOND`` it declares
+(or has sent, when chunked); past either the client gets **408** (or, with nothing of a request received, just the
+close) and the connection is closed. An answer given before its request's body has all arrived (a 413 at the
+Content-Length, a 429) ends the connection too: uvicorn would wait for the rest of the body with no timer at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,16 +30,40 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from api.errors import HTTP_TITLES
+from registry.config import Settings
 from registry.errors import PROBLEM_TYPE_BASE
 from registry.i18n import _, negotiate, translate
 
 MAX_REQUEST_LINE_BYTES = 8 * 1024
 MAX_REQUEST_HEAD_BYTES = 32 * 1024
 LINGER_SECONDS = 2.0
+# A body earns a second of its deadline for each of these it declares: a 1 MiB body gets 64 s more, a 32 MiB batch
+# 34 minutes — a slow office line's pace, while a client that sends a byte now and then is cut off.
+BODY_BYTES_PER_SECOND = 16 * 1024
+REQUEST_TIMEOUT_TITLE = _("Request timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    head_seconds: float
+    body_seconds: float
+
+    def body_due(self, started: float, size: int) -> float:
+        """When a body of ``size`` bytes (declared, or received so far when larger) whose head ended at ``started``
+        must be complete."""
+        return started + self.body_seconds + size / BODY_BYTES_PER_SECOND
+
+
+@functools.cache
+def deadlines() -> Deadlines:
+    """From the environment, once per process (a protocol is made per connection)."""
+    settings = Settings()
+    return Deadlines(settings.http_head_timeout_seconds, settings.http_body_timeout_seconds)
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing oversized request lines (414) and heads (431) before they are kept."""
+    """uvicorn's httptools protocol, refusing oversized request lines (414) and heads (431) before they are kept, and
+    requests that arrive too slowly (408)."""
 
     def __init__(
         self,
@@ -43,10 +78,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # reads that fell wholly inside one unfinished head
         self._parsed_bytes = 0  # what the parser handed over of the head: exact, however the bytes arrived
         self._refusal: int | None = None
+        self._closing = False  # answered for the last time: what still arrives is thrown away
+        self._deadlines = deadlines()
+        self._timer: asyncio.TimerHandle | None = None  # the head's deadline, or the body's
+        self._body_started = 0.0  # loop time at which the body's head ended
+        self._body_declared = 0  # its Content-Length
+        self._body_received = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self._deadlines.head_seconds, self._head_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refusal is not None:
-            return  # refused: the connection is closing and what still arrives is thrown away
+        if self._closing:
+            return  # refused or late: the connection is closing and what still arrives is thrown away
         continuing, heads_begun = self._in_head, self._heads_begun
         super().data_received(data)
         if self._refusal is None and continuing and self._in_head and self._heads_begun == heads_begun:
@@ -62,6 +111,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head, self._head_bytes, self._parsed_bytes = True, 0, 0
         self._heads_begun += 1
+        if self._timer is None:  # a request pipelined behind one still being answered
+            self._arm(self._deadlines.head_seconds, self._head_late)
 
     def on_url(self, url: bytes) -> None:
         if self._refusal is None:
@@ -77,14 +128,82 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         if self._refusal is None:
             super().on_headers_complete()
+            declared = next((value for name, value in self.headers if name == b"content-length"), b"")
+            self._body_started = self.loop.time()
+            self._body_declared = min(int(declared), 1 << 40) if declared.isdigit() else 0
+            self._body_received = 0
+            due = self._deadlines.body_due(self._body_started, self._body_declared)
+            self._arm(due - self._body_started, self._body_late)
 
     def on_body(self, body: bytes) -> None:
         if self._refusal is None:
+            self._body_received += len(body)
             super().on_body(body)
 
     def on_message_complete(self) -> None:
         if self._refusal is None:
+            self._disarm()  # the request is all here: the app's time is not the client's
             super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and cycle.response_complete and cycle.more_body and not self.transport.is_closing():
+            # Answered before its body had all arrived (a 413 at its Content-Length, a 429): uvicorn would go on
+            # reading the rest, for no one, with no timer, and keep the connection when the client had gone.
+            self.server_state.total_requests += 1
+            cycle.body = bytearray()
+            self._linger()
+            return
+        super().on_response_complete()
+        if self._timer is None and not self.transport.is_closing():
+            self._arm(self._deadlines.head_seconds, self._head_late)  # the next head, besides the keep-alive timeout
+
+    def _arm(self, delay: float, late: Callable[[], None]) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(delay, late)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_late(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if self.flow.read_paused or (self.cycle is not None and not self.cycle.response_complete):
+            # A head behind a request still being answered, or one the server stopped reading: not the client's delay.
+            self._arm(self._deadlines.head_seconds, self._head_late)
+        elif self._in_head:
+            self._request_timeout(self._deadlines.head_seconds)
+        else:
+            self.transport.close()  # nothing of a request came: closed as an idle keep-alive connection is
+
+    def _body_late(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self.flow.read_paused:  # the app has not read what came: the clock starts again when it has
+            self._body_started = now
+        due = self._deadlines.body_due(self._body_started, max(self._body_declared, self._body_received))
+        if now < due:
+            self._arm(due - now, self._body_late)
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the app reads no more of the body, and what it answers is not sent
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()
+                return
+        self._request_timeout(now - self._body_started)
+
+    def _request_timeout(self, seconds: float) -> None:
+        self.logger.warning("closed a connection whose request had not arrived after %.0f s (408)", seconds)
+        lang = self._language()
+        detail = _("the request did not arrive within {seconds} s", seconds=round(seconds))
+        self._answer(408, translate(REQUEST_TIMEOUT_TITLE, lang), translate(detail, lang))
 
     def _count(self, size: int, *, line: bool) -> None:
         self._parsed_bytes += size
@@ -100,17 +219,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         part = _("request line") if status == 414 else _("request line and headers")
         self.logger.warning("refused a request whose %s passed %d bytes (%d)", part, limit, status)
         # Said in the reader's language when its Accept-Language arrived before the limit (a 431 may have it).
-        lang = negotiate(
-            next((value.decode("latin-1") for name, value in self.headers if name == b"accept-language"), None)
-        )
-        body = orjson.dumps(
-            {
-                "type": f"{PROBLEM_TYPE_BASE}http-{status}",
-                "title": translate(HTTP_TITLES[status], lang),
-                "status": status,
-                "detail": translate(_("the {part} must fit in {limit} bytes", part=part, limit=limit), lang),
-            }
-        )
+        lang = self._language()
+        detail = translate(_("the {part} must fit in {limit} bytes", part=part, limit=limit), lang)
+        self._answer(status, translate(HTTP_TITLES[status], lang), detail)
+
+    def _language(self) -> str:
+        headers = self.headers or []
+        return negotiate(next((value.decode("latin-1") for name, value in headers if name == b"accept-language"), None))
+
+    def _answer(self, status: int, title: str, detail: str) -> None:
+        """The last answer on this connection, a problem+json, then a lingering close."""
+        problem = {"type": f"{PROBLEM_TYPE_BASE}http-{status}", "title": title, "status": status, "detail": detail}
+        body = orjson.dumps(problem)
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
@@ -120,11 +240,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
+        self._linger()
+
+    def _linger(self) -> None:
+        """A lingering close: closing with the client's bytes unread would reset the connection, and a reset can
+        destroy the answer before the client reads it. So end our side, throw away what still arrives (nothing is
+        kept), and close when the client does or after LINGER_SECONDS."""
+        self._closing = True
+        self._disarm()
         if not self.transport.can_write_eof():
             self.transport.close()
             return
-        # A lingering close: closing with the client's bytes unread would reset the connection, and a reset can
-        # destroy the answer before the client reads it. So end our side, throw away what still arrives (nothing is
-        # kept), and close when the client does or after LINGER_SECONDS.
+        self.flow.resume_reading()  # to see the client's end, and throw away what comes before it
         self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)

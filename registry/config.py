@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     database_read_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     # How long a request waits for a free database connection before it is answered 503 with Retry-After.
     database_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # How long the primary may take to open a connection for a request, or to answer one statement, before the request
+    # is answered 503: a server that hangs (stopped, partitioned) is a fault, not a wait as long as the outage.
+    database_command_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
+    # `registry serve` (api/server.py): a request's head must be complete this long after the connection opened or
+    # the previous answer ended; its body this long after the head, plus a second per HTTP_BODY_BYTES_PER_SECOND it
+    # declares. Past either, 408 and the connection is closed: slow clients cannot hold connections for ever.
+    http_head_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
+    http_body_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 30.0
     master_key: SecretStr | None = None
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     region: Region = Region.BJ

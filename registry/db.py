@@ -75,8 +75,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, read_only: bool = False, pool_timeout: float = 30, **kwargs: Any) -> AsyncEngine:
-    """``pool_timeout``: how long a request waits for a free pooled connection before it is answered 503."""
+def create_engine(
+    url: str,
+    *,
+    read_only: bool = False,
+    pool_timeout: float = 30,
+    command_timeout: float | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """``pool_timeout``: how long a request waits for a free pooled connection before it is answered 503.
+    ``command_timeout`` (PostgreSQL): see ``bound_commands``; None leaves connecting and statements unbounded, as
+    migrations and the command line need (an index built over a large table may take minutes)."""
     if is_sqlite(url):
         if make_url(url).database not in (None, "", ":memory:"):  # in memory: one shared connection, no queue
             kwargs.setdefault("pool_timeout", pool_timeout)
@@ -100,7 +109,23 @@ def create_engine(url: str, *, read_only: bool = False, pool_timeout: float = 30
     engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "checkout", _discard_closed)
     event.listen(engine.sync_engine, "handle_error", _treat_broken_as_lost)
+    if command_timeout is not None:
+        bound_commands(engine, command_timeout)
     return engine
+
+
+def bound_commands(engine: AsyncEngine, seconds: float) -> None:
+    """Connections ``engine`` opens from now on give up opening, and each statement on them gives up, after
+    ``seconds``: a server that stopped answering (SIGSTOP, a partition, a frozen VM) keeps the TCP connection open and
+    would hold the request as long as the outage. asyncpg raises TimeoutError, a fault (registry.faults) answered 503,
+    and the connection is thrown away (_treat_broken_as_lost). Nothing on SQLite, whose driver takes no such options."""
+    if engine.dialect.driver != "asyncpg":
+        return
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _bounded(_dialect: Dialect, _record: ConnectionPoolEntry, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams.setdefault("timeout", seconds)
+        cparams.setdefault("command_timeout", seconds)
 
 
 def _discard_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:

@@ -42,7 +42,8 @@ _LOST = (
     asyncpg.InternalClientError,  # the connection's protocol state is broken ("cannot switch to state 12")
     ConnectionError,  # asyncpg's "unexpected connection_lost() call"; a reset socket
 )
-# TimeoutError: the driver's connect timed out (nothing else in the registry lets one escape).
+# TimeoutError (asyncio's is the same class): the driver's connect or a statement outlived its timeout, as it does when
+# the server hangs (stopped, partitioned: the connection stays open and nothing answers).
 _UNREACHABLE = (asyncpg.exceptions.CannotConnectNowError, ConnectionRefusedError, TimeoutError)
 _BUSY = (sa.TimeoutError, asyncpg.exceptions.TooManyConnectionsError)
 # SQLSTATE 40P01 and 40001: PostgreSQL rolled the whole transaction back, so nothing of it happened and the same

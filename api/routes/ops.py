@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -20,6 +21,9 @@ from registry.i18n import _
 from registry.verification.replica import ReadRoute
 
 router = APIRouter(tags=["operations"])
+# /readyz answers within this, whatever the database does: a probe that waited as long as a hung primary would be
+# counted failed by the load balancer's own timeout without ever saying why.
+READY_DEADLINE_SECONDS = 2.0
 
 
 @router.get("/healthz", operation_id="ops-healthz")
@@ -33,8 +37,7 @@ async def readyz(request: Request, reads: UnlockedReadsDep) -> Response:
     ``state`` (``ok``, ``lagging``, ``down``, ``unchecked``), ``lag_seconds`` and ``breaker`` (``closed``, ``open``,
     ``half_open``). A replica that lags or is down does not make the process unready: reads go to the primary."""
     try:
-        # A pooled connection that died is no answer to "can the database be reached?": Reads asks a fresh one.
-        await reads(lambda session: session.execute(text("SELECT 1")))
+        await _primary_answers(request.app, reads)
     except Exception as error:  # any failure to reach the database means "not ready", whatever the driver raises
         fault = database_fault(error) or Fault.unreachable
         return registry_problem(unavailable(fault), instance=request.url.path, lang=language(request.scope))
@@ -43,6 +46,20 @@ async def readyz(request: Request, reads: UnlockedReadsDep) -> Response:
     if (replica := await route.report()) is not None:
         pools["replica"] = replica
     return Response(orjson.dumps({"status": "ready", "pools": pools}), media_type="application/json")
+
+
+async def _primary_answers(app: FastAPI, reads: UnlockedReadsDep) -> None:
+    """``SELECT 1`` on the primary, or TimeoutError after READY_DEADLINE_SECONDS. The check itself is not cancelled: a
+    statement cancelled while the server hangs would hold the probe in its connection's clean-up until the command
+    timeout all the same. It runs on in the background, and the checks that come meanwhile wait for it, rather than
+    each taking a connection of its own from the pool a hung server already holds."""
+    probe: asyncio.Future[Any] | None = getattr(app.state, "ready_probe", None)
+    if probe is None or probe.done():
+        # A pooled connection that died is no answer to "can the database be reached?": Reads asks a fresh one.
+        probe = asyncio.ensure_future(reads(lambda session: session.execute(text("SELECT 1"))))
+        probe.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen, even if no one waits
+        app.state.ready_probe = probe
+    await asyncio.wait_for(asyncio.shield(probe), READY_DEADLINE_SECONDS)
 
 
 @router.get("/metrics", operation_id="ops-metrics", include_in_schema=False)

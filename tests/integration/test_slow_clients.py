@@ -1,0 +1,147 @@
+"""`registry serve` does not let slow clients hold connections: a head never finished, a connection that says nothing,
+a body sent a byte at a time are answered 408 (or, with nothing of a request said, just closed) and the connection
+closed once REGISTRY_HTTP_HEAD_TIMEOUT_SECONDS or REGISTRY_HTTP_BODY_TIMEOUT_SECONDS has passed; an answer given
+before its request's body arrived (413 at the Content-Length) ends the connection rather than keeping it for good.
+Raw sockets against a real process whose deadlines are 1 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from registry.config import Settings
+from tests.conftest import MASTER_KEY
+from tests.integration.server_support import Server, settings_env
+
+DEADLINE_SECONDS = 1
+WAIT_SECONDS = 5.0  # how long a test waits for what must come about 1-2 s after the deadline's start
+HEAD = b"POST /v1/verify HTTP/1.1\r\nHost: registry.test\r\nContent-Type: application/json\r\n"
+
+
+@pytest.fixture(scope="module")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    """One `registry serve` for the module, on an empty SQLite database it migrates itself, with 1 s deadlines."""
+    folder = tmp_path_factory.mktemp("slow-clients")
+    settings = Settings(
+        env="test",
+        database_url=f"sqlite+aiosqlite:///{folder / 'registry.db'}",
+        master_key=MASTER_KEY,
+        public_base_url="https://registry.test",
+        data_dir=folder / "data",
+    )
+    deadlines = {
+        "REGISTRY_HTTP_HEAD_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
+        "REGISTRY_HTTP_BODY_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
+    }
+    running = Server({**settings_env(settings), **deadlines}, folder / "server.log")
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+async def _connect(server: Server, sent: bytes = b"") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    if sent:
+        writer.write(sent)
+        await writer.drain()
+    return reader, writer
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection; fails when it is still open after WAIT_SECONDS."""
+    try:
+        return await asyncio.wait_for(reader.read(), timeout=WAIT_SECONDS)
+    except TimeoutError:
+        pytest.fail(f"the server still held the connection after {WAIT_SECONDS} s")
+
+
+def _status_and_problem(answer: bytes) -> tuple[int, dict[str, str], dict[str, object]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines if line)}
+    problem = json.loads(body) if headers.get("content-type") == "application/problem+json" else {}
+    return int(status_line.split()[1]), headers, problem
+
+
+def _assert_408(answer: bytes) -> None:
+    status, headers, problem = _status_and_problem(answer)
+    assert status == 408, answer[:300]
+    assert headers["connection"] == "close"
+    assert problem["status"] == 408
+    assert str(problem["type"]).endswith("/http-408")
+
+
+async def test_a_head_never_finished_is_answered_408_and_the_connection_closed(server: Server) -> None:
+    started = time.monotonic()
+    reader, writer = await _connect(server, b"GET /healthz HTTP/1.1\r\nHost: registry.test\r\n")
+    try:
+        _assert_408(await _until_closed(reader))
+        assert time.monotonic() - started >= DEADLINE_SECONDS * 0.9
+    finally:
+        writer.close()
+
+
+async def test_a_connection_that_never_says_anything_is_closed(server: Server) -> None:
+    reader, writer = await _connect(server)
+    try:
+        assert await _until_closed(reader) == b""  # nothing of a request came: nothing to answer
+    finally:
+        writer.close()
+
+
+async def test_a_body_sent_a_byte_at_a_time_is_answered_408_and_the_connection_closed(server: Server) -> None:
+    reader, writer = await _connect(server, HEAD + b"Content-Length: 1000\r\n\r\n{")
+    try:
+        answer = asyncio.ensure_future(_until_closed(reader))
+        for _ in range(int(WAIT_SECONDS / 0.2)):  # a byte every 0.2 s: 1000 of them would take 200 s
+            if answer.done():
+                break
+            writer.write(b" ")
+            await asyncio.sleep(0.2)
+        _assert_408(await answer)
+    finally:
+        writer.close()
+
+
+async def test_a_body_that_keeps_coming_within_its_deadline_is_answered(server: Server) -> None:
+    body = b'{"number": "BJ-T-2026-0000000-0", "holder_name": "x"}'
+    reader, writer = await _connect(server, HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+    try:
+        await asyncio.sleep(DEADLINE_SECONDS / 2)
+        writer.write(body[10:])
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=WAIT_SECONDS)
+        assert head.startswith(b"HTTP/1.1 422 "), head  # the route read it: not a number
+    finally:
+        writer.close()
+
+
+async def test_a_413_at_the_content_length_ends_the_connection(server: Server) -> None:
+    body = b"x" * (2 << 20)
+    head = b"POST /v1/issuers HTTP/1.1\r\nHost: registry.test\r\nContent-Type: application/json\r\n"
+    reader, writer = await _connect(server, head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    try:
+        status, _headers, _problem = _status_and_problem(await _until_closed(reader))
+        assert status == 413
+    finally:
+        writer.close()
+
+
+async def test_many_slow_heads_are_all_closed_and_the_server_answers_meanwhile(server: Server) -> None:
+    held = [await _connect(server, b"GET /healthz HTTP/1.1\r\nHost: registry.test\r\n") for _ in range(200)]
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=WAIT_SECONDS) as http:
+            assert (await http.get("/healthz")).status_code == 200
+        answers = await asyncio.gather(*(_until_closed(reader) for reader, _writer in held))
+        for answer in answers:
+            _assert_408(answer)
+    finally:
+        for _reader, writer in held:
+            writer.close()
