@@ -47,6 +47,14 @@ def _folder(tmp_path: Path) -> Path:
     return folder
 
 
+async def _roll(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path, rows: int) -> Path:
+    """The body registered, and ``rows`` good rows in ``import/roll.csv``."""
+    await create_issuer(client, await admin_token(app, client))
+    path = _folder(tmp_path) / "roll.csv"
+    _write(path, rows)
+    return path
+
+
 def _rows(path: Path) -> list[list[str]]:
     with path.open(encoding="utf-8") as handle:
         return list(csv.reader(handle))
@@ -67,9 +75,7 @@ async def _certificates(app: FastAPI) -> int:
 async def test_a_rerun_after_the_idempotency_records_expired_keeps_the_first_runs_claim_codes(
     app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
-    await create_issuer(client, await admin_token(app, client))
-    path = _folder(tmp_path) / "roll.csv"
-    _write(path, 3)
+    path = await _roll(app, client, tmp_path, 3)
     code, _out, err = await _import(path, database_url)
     assert code == 0, err
     first = _rows(path.with_suffix(".issued.csv"))
@@ -89,9 +95,7 @@ async def test_a_rerun_after_the_idempotency_records_expired_keeps_the_first_run
 async def test_every_rerun_keeps_each_earlier_output_under_the_next_free_number(
     app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    await create_issuer(client, await admin_token(app, client))
-    path = _folder(tmp_path) / "roll.csv"
-    _write(path, 2)
+    path = await _roll(app, client, tmp_path, 2)
     path.with_name("roll.issued.csv.1").write_text("someone's own notes\n", encoding="utf-8")
     for _run in range(3):
         await imports.run_import(app.state.context, app.state.sessions, path=path, issuer_code=ISSUER)
@@ -109,9 +113,7 @@ async def test_every_rerun_keeps_each_earlier_output_under_the_next_free_number(
 async def test_an_output_file_left_world_readable_gives_way_to_a_private_one(
     app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
-    await create_issuer(client, await admin_token(app, client))
-    path = _folder(tmp_path) / "roll.csv"
-    _write(path, 2)
+    path = await _roll(app, client, tmp_path, 2)
     issued, rejected = path.with_suffix(".issued.csv"), path.with_suffix(".rejected.csv")
     issued.touch()
     rejected.write_text("an old listing\n", encoding="utf-8")
@@ -128,10 +130,8 @@ async def test_an_output_file_left_world_readable_gives_way_to_a_private_one(
 async def test_a_symbolic_link_at_an_output_path_is_refused_and_its_target_left_alone(
     app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
-    await create_issuer(client, await admin_token(app, client))
-    folder = _folder(tmp_path)
-    path = folder / "roll.csv"
-    _write(path, 2)
+    path = await _roll(app, client, tmp_path, 2)
+    folder = path.parent
     victim = folder / "victim.txt"
     victim.write_text("important\n", encoding="utf-8")
     path.with_suffix(".rejected.csv").symlink_to(victim.name)
@@ -150,10 +150,8 @@ async def test_a_symbolic_link_at_an_output_path_is_refused_and_its_target_left_
 async def test_a_second_import_of_a_file_being_imported_exits_5_and_touches_nothing(
     app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
 ) -> None:
-    await create_issuer(client, await admin_token(app, client))
-    folder = _folder(tmp_path)
-    path = folder / "roll.csv"
-    _write(path, 3)
+    path = await _roll(app, client, tmp_path, 3)
+    folder = path.parent
     running = await imports.prepare(app.state.sessions, path=path, issuer_code=ISSUER)  # the first, under way
 
     code, out, err = await _import(path, database_url)
@@ -172,9 +170,7 @@ async def test_an_import_meeting_another_one_issuing_the_same_rows_exits_5_in_th
 ) -> None:
     if backend != "postgresql":
         pytest.skip("SQLite serialises writers: the second waits its turn instead")
-    await create_issuer(client, await admin_token(app, client))
-    path = _folder(tmp_path) / "roll.csv"
-    _write(path, 3)
+    path = await _roll(app, client, tmp_path, 3)
     header, records = next(iter(list(imports._chunks(path))))
     key = imports._chunk_key(header, records)
     context = f"idempotency:import:{ISSUER}:{imports.OPERATION}:{key}"  # as registry.certificates.idempotency locks
