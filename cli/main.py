@@ -189,6 +189,61 @@ def clients_create(
     typer.echo(json.dumps(result))
 
 
+@clients_app.command("disable")
+def clients_disable(
+    client_id: Annotated[str, typer.Argument(help="the client to disable")],
+    reason: Annotated[str, typer.Option(help="why, for the audit log")],
+) -> None:
+    """Disable an API client, an admin client included (through the API an admin client disables only itself): it
+    gets no token, and every token it holds is refused from now on, also once it is enabled again."""
+    _set_client_active(client_id, active=False, reason=reason)
+
+
+@clients_app.command("enable")
+def clients_enable(
+    client_id: Annotated[str, typer.Argument(help="the client to enable")],
+    reason: Annotated[str, typer.Option(help="why, for the audit log")],
+) -> None:
+    """Enable a disabled API client again (the tokens it held before stay refused)."""
+    _set_client_active(client_id, active=True, reason=reason)
+
+
+def _set_client_active(client_id: str, *, active: bool, reason: str) -> None:
+    from pydantic import ValidationError
+
+    from registry.clients import service as clients
+    from registry.clients.schemas import ClientStatusChange
+    from registry.errors import field_errors
+
+    try:
+        body = ClientStatusChange(reason=reason)  # judged as the API judges it
+    except ValidationError as exc:
+        for error in field_errors(exc.errors(), whole="options"):
+            typer.echo(f"{error.field}: {error.message}", err=True)
+        raise typer.Exit(2) from None
+
+    async def change(ctx: RegistryContext, session: AsyncSession) -> str:
+        changed = await clients.set_active(
+            session, caller=clients.SERVER_MACHINE, client_id=client_id, active=active, reason=body.reason
+        )
+        return changed.model_dump_json()
+
+    typer.echo(_run_in_transaction(_settings(), change))
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(client_id: Annotated[str, typer.Argument(help="the client whose secret to replace")]) -> None:
+    """Print a new secret for an API client, an admin client included, shown only this once; the old one keeps
+    opening tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS."""
+    from registry.clients import service as clients
+
+    async def rotate(ctx: RegistryContext, session: AsyncSession) -> str:
+        rotated = await clients.rotate_secret(ctx, session, caller=clients.SERVER_MACHINE, client_id=client_id)
+        return rotated.model_dump_json()
+
+    typer.echo(_run_in_transaction(_settings(), rotate))
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     issuer: Annotated[str | None, typer.Option(help="evaluation body code: rotate its signing key")] = None,

@@ -138,11 +138,16 @@ async def get(session: AsyncSession, client_id: str) -> ClientPublic:
     return _public(*await _load(session, client_id))
 
 
-def _not_another_admin(client: ApiClient, caller: Principal) -> None:
+# Who manages clients on the server's own machine (``registry clients …``): any client, admin clients included.
+SERVER_MACHINE = None
+
+
+def _not_another_admin(client: ApiClient, caller: Principal | None) -> None:
     """An admin client is managed through the API by itself only: a token narrowed to ``clients:write`` must not take
     over (rotate the secret of) or lock out (disable, or re-enable once it was found compromised) the other admin
-    clients. The bureau makes a new admin client on the server's machine instead (``registry clients create``)."""
-    if client.role == Role.admin and client.client_id != caller.client_id:
+    clients. On the server's machine (``caller`` None: ``registry clients disable|enable|rotate-secret``) the bureau
+    manages every client, a leaked admin client's included."""
+    if caller is not None and client.role == Role.admin and client.client_id != caller.client_id:
         raise Forbidden(
             _(
                 "API client {client_id} is another admin client: an admin client manages only itself through the API;"
@@ -152,8 +157,12 @@ def _not_another_admin(client: ApiClient, caller: Principal) -> None:
         )
 
 
+def _actor(caller: Principal | None) -> Actor:
+    return Actor(id="cli") if caller is None else caller.actor
+
+
 async def set_active(
-    session: AsyncSession, *, caller: Principal, client_id: str, active: bool, reason: str
+    session: AsyncSession, *, caller: Principal | None, client_id: str, active: bool, reason: str
 ) -> ClientPublic:
     """Disable or enable a client. A disabled client gets no token, and the tokens it holds stop working at once and
     for good: ``registry.auth.tokens.authenticate`` looks the client up on every request, and refuses a token issued
@@ -170,7 +179,7 @@ async def set_active(
     await session.flush()
     await audit.append(
         session,
-        actor=caller.actor,
+        actor=_actor(caller),
         action="client.enabled" if active else "client.disabled",
         object_type="api_client",
         object_id=client_id,
@@ -181,7 +190,7 @@ async def set_active(
 
 
 async def rotate_secret(
-    ctx: RegistryContext, session: AsyncSession, *, caller: Principal, client_id: str
+    ctx: RegistryContext, session: AsyncSession, *, caller: Principal | None, client_id: str
 ) -> ClientSecretRotated:
     """A new secret, shown once. The one it replaces still opens tokens for the configured grace period (only the
     latest old secret is kept: a second rotation within the grace ends the first one's), and the tokens it opened live
@@ -199,7 +208,7 @@ async def rotate_secret(
     await session.flush()
     await audit.append(
         session,
-        actor=caller.actor,
+        actor=_actor(caller),
         action="client.secret_rotated",
         object_type="api_client",
         object_id=client_id,
