@@ -38,9 +38,18 @@ app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
     try:
         settings = Settings()
         settings.check_production()
+    except ValidationError as exc:
+        # Each setting by its variable's name and what is wrong with it, never the value: a mistyped master key or a
+        # database URL with its password would otherwise be printed (pydantic repeats the input).
+        for error in exc.errors():
+            name = "REGISTRY_" + "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"configuration error: {name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
     except (ConfigurationError, ValueError) as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -71,10 +80,32 @@ def _with_database(work: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run(work)
     except Exception as exc:
         fault = faults.database_fault(exc)
-        if fault is None:
+        refused = None if fault is not None else _refused_connection(exc)
+        if fault is None and refused is None:
             raise
-        typer.echo(f"error: {faults.unavailable(fault).detail}", err=True)
+        said = faults.unavailable(fault).detail if fault is not None else f"the database refused us: {refused}"
+        typer.echo(f"error: {said}", err=True)
         raise typer.Exit(DATABASE_UNAVAILABLE_EXIT) from None
+
+
+def _refused_connection(error: BaseException) -> str | None:
+    """The server's own words when it answered but would not let us in (no such database, role or password) or the
+    SQLite file cannot be opened: configuration, not an outage, said in one line all the same. The words name the
+    database or the role, never a password."""
+    import sqlite3
+
+    import asyncpg
+
+    seen: BaseException | None = error
+    for _ in range(8):  # SQLAlchemy's wrapper, the adapter's, the driver's
+        if seen is None:
+            return None
+        if isinstance(seen, asyncpg.InvalidCatalogNameError | asyncpg.InvalidAuthorizationSpecificationError):
+            return str(seen)
+        if isinstance(seen, sqlite3.OperationalError) and "unable to open database file" in str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _run_in_transaction(settings: Settings, work: Callable[[RegistryContext, AsyncSession], Awaitable[_T]]) -> _T:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from registry.auth.scopes import Role
@@ -53,3 +54,30 @@ async def test_the_cli_refuses_a_blank_reason_and_an_unknown_client(
     code, _out, err = await run_registry("clients", "disable", "no-such-client", "--reason", "x", env=env)
     assert code == 1, err
     assert "no-such-client" in err
+
+
+PARTNER = ("clients", "create", "--role", "partner", "--name", "x", "--region", "TJ")
+
+
+async def test_a_mistyped_master_key_is_named_and_never_printed(database_url: str) -> None:
+    typed = "BjbtPOumFegg2xN97QYdrvk9FnCx3iQrcMAyTwkhI3A="  # base64 where 64 hexadecimal characters are asked for
+    env = {**registry_env(database_url), "REGISTRY_MASTER_KEY": typed}
+    code, out, err = await run_registry(
+        "clients", "create", "--role", "partner", "--name", "x", "--region", "TJ", env=env
+    )
+    assert code == 2, out + err
+    assert "REGISTRY_MASTER_KEY: Value error, master key must be 64 hexadecimal characters" in err
+    assert typed not in out + err
+    assert "BjbtPOum" not in out + err
+
+
+async def test_a_database_that_does_not_exist_is_said_in_one_line(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite makes the file it is given")
+    missing = database_url.rsplit("/", 1)[0] + "/no_such_database_here"
+    env = {**registry_env(database_url), "REGISTRY_DATABASE_URL": missing}
+    code, out, err = await run_registry(
+        "clients", "create", "--role", "partner", "--name", "x", "--region", "TJ", env=env
+    )
+    assert code == 4, out + err
+    assert err.strip() == 'error: the database refused us: database "no_such_database_here" does not exist'
