@@ -11,7 +11,7 @@ from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType, Level, Series
 from registry.catalogue.schemas import CatalogueEntryCreate, CatalogueEntryPublic, CataloguePage, LevelPublic
 from registry.errors import Conflict, FieldError, InvalidInput
-from registry.i18n import _, word
+from registry.i18n import Listing, _, word
 
 
 async def levels_by_type(session: AsyncSession) -> dict[str, dict[str, Level]]:
@@ -51,15 +51,22 @@ async def search(
     if cert_type is not None:
         query = query.where(col(CatalogueEntry.cert_type) == cert_type)
     if q:
-        pattern = f"%{q.lower()}%"
+        # The text as typed: "%" and "_" are characters to find, not LIKE's wildcards ("q=%" matched every entry).
+        literal = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{literal}%"
         query = query.where(
             or_(
-                func.lower(col(CatalogueEntry.code)).like(pattern),
-                func.lower(col(CatalogueEntry.name_zh)).like(pattern),
-                func.lower(col(CatalogueEntry.name_en)).like(pattern),
-                func.lower(func.coalesce(col(CatalogueEntry.series_zh), "")).like(pattern),
-                func.lower(func.coalesce(col(CatalogueEntry.series_en), "")).like(pattern),
-                func.coalesce(col(CatalogueEntry.occupation_code), "").like(pattern),
+                *(
+                    column.like(pattern, escape="\\")
+                    for column in (
+                        func.lower(col(CatalogueEntry.code)),
+                        func.lower(col(CatalogueEntry.name_zh)),
+                        func.lower(col(CatalogueEntry.name_en)),
+                        func.lower(func.coalesce(col(CatalogueEntry.series_zh), "")),
+                        func.lower(func.coalesce(col(CatalogueEntry.series_en), "")),
+                        func.coalesce(col(CatalogueEntry.occupation_code), ""),
+                    )
+                )
             )
         )
     count = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
@@ -102,6 +109,12 @@ async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntr
         series = (
             await session.execute(select(Series).where(col(Series.name_zh) == entry.series_zh))
         ).scalar_one_or_none()
+        if series is None:  # else its certificates would fall outside every rule written for their series
+            known = (await session.execute(select(col(Series.name_zh)).order_by(col(Series.code)))).scalars().all()
+            raise InvalidInput.field(
+                "series_zh",
+                _("is not a title series; one of: {known}", known=Listing(list(known), separator=", ")),
+            )
     row = CatalogueEntry(
         code=entry.code,
         cert_type=entry.cert_type,

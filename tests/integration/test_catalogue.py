@@ -102,3 +102,31 @@ async def test_a_catalogue_name_the_e_certificate_cannot_print_is_refused(
     refused = await client.post("/v1/catalogue", json=body, headers=bearer(admin))
     assert_problem(refused, 422, field="name_zh", message="cannot be printed on the e-certificate")
     assert (await client.get("/v1/catalogue", params={"q": "脑机接口🧠"})).json()["data"] == []
+
+
+async def test_a_title_entry_in_no_known_series_is_refused_naming_the_series(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Accepted without its series before, its certificates fell outside every rule written for that series."""
+    admin = await admin_token(app, client)
+    body = {
+        "code": "ENG-SG232",
+        "cert_type": "title",
+        "series_zh": "工程技术系列",  # a near miss of 工程技术
+        "name_zh": "具身智能系统",
+        "name_en": "Embodied AI systems",
+        "levels": ["senior"],
+        "effective_from": "2026-12-01",
+    }
+    refused = await client.post("/v1/catalogue", json=body, headers=bearer(admin) | {"Accept-Language": "zh"})
+    problem = assert_problem(refused, 422, field="series_zh", message="不是职称系列")
+    assert "工程技术" in problem["errors"][0]["message"]
+    assert (await client.get("/v1/catalogue", params={"q": "ENG-SG232"})).json()["data"] == []
+
+
+async def test_search_finds_percent_and_underscore_as_typed_not_as_wildcards(client: httpx.AsyncClient) -> None:
+    every = (await client.get("/v1/catalogue", params={"limit": 1})).json()["count"]
+    assert every > 100
+    for typed in ("%", "_", "a%", "%%"):
+        found = (await client.get("/v1/catalogue", params={"q": typed})).json()
+        assert found["count"] == 0, (typed, found["count"])
