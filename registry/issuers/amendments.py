@@ -23,6 +23,8 @@ from registry.issuers import service
 from registry.issuers.models import FiledScope, Issuer
 from registry.issuers.schemas import IssuerPublic, ScopeAmendment
 
+MOST_DAYS_AHEAD = timedelta(days=3 * 365)
+
 
 async def amend_scope(session: AsyncSession, *, actor: Actor, code: str, body: ScopeAmendment) -> IssuerPublic:
     """The versions of ``body.cert_type`` in force on ``effective_from`` end the day before (their closing date is
@@ -66,6 +68,18 @@ def _refuse_past(body: ScopeAmendment) -> None:
             _(
                 "must be after today ({today}): certificates already awarded keep the filing of their award date",
                 today=today.isoformat(),
+            ),
+        )
+    # A scheduled version cannot be withdrawn, only followed (``_replaced``): a mistyped year (2207 for 2027) would
+    # hold the body's filing of that type unchangeable until then.
+    latest = today + MOST_DAYS_AHEAD
+    if body.effective_from > latest:
+        raise InvalidInput.field(
+            "effective_from",
+            _(
+                "must be no later than {latest}, {years} years from today: a filing is amended for what is coming",
+                latest=latest.isoformat(),
+                years=MOST_DAYS_AHEAD.days // 365,
             ),
         )
 

@@ -228,6 +228,9 @@ async def test_an_amendment_with_empty_lists_ends_the_filing_for_that_type(
     [
         ({"effective_from": FILED.isoformat()}, "effective_from"),  # today: already-issued awards would be re-judged
         ({"effective_from": (FILED - timedelta(days=1)).isoformat()}, "effective_from"),
+        # a mistyped year: a scheduled version is never withdrawn, so it would hold the filing until then
+        ({"effective_from": "2207-01-01"}, "effective_from"),
+        ({"effective_from": (FILED + timedelta(days=3 * 365 + 1)).isoformat()}, "effective_from"),
         ({"basis": ""}, "basis"),
         ({"basis": "号" * 257}, "basis"),
         ({"catalogue_codes": ["ENG-NOPE"]}, "catalogue_codes"),
