@@ -61,6 +61,27 @@ def deadlines() -> Deadlines:
     return Deadlines(settings.http_head_timeout_seconds, settings.http_body_timeout_seconds)
 
 
+def _closes_if_answered_early(cycle: Any) -> None:
+    """An answer that starts before its request's body has all arrived (a 413 at the Content-Length, a 404 that never
+    reads the body) ends the connection (``on_response_complete``): it says so, ``Connection: close``, so a client
+    does not send its next request on it."""
+    if cycle is None:
+        return
+    send = cycle.send
+
+    async def send_saying_close(message: Any) -> None:
+        if message["type"] != "http.response.start" or not cycle.more_body:
+            await send(message)
+            return
+        cycle.keep_alive = False  # uvicorn writes "connection: close" ...
+        await send(message)
+        # ... and would close at once once the answer is sent, resetting a connection with unread data (the answer
+        # could be lost): the protocol closes it itself, lingering (``on_response_complete``).
+        cycle.keep_alive, cycle.said_close = True, True
+
+    cycle.send = send_saying_close
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, refusing oversized request lines (414) and heads (431) before they are kept, and
     requests that arrive too slowly (408)."""
@@ -128,6 +149,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         if self._refusal is None:
             super().on_headers_complete()
+            _closes_if_answered_early(self.cycle)
             declared = next((value for name, value in self.headers if name == b"content-length"), b"")
             self._body_started = self.loop.time()
             self._body_declared = min(int(declared), 1 << 40) if declared.isdigit() else 0
@@ -147,7 +169,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         cycle = self.cycle
-        if cycle is not None and cycle.response_complete and cycle.more_body and not self.transport.is_closing():
+        early = cycle is not None and (cycle.more_body or getattr(cycle, "said_close", False))
+        if cycle is not None and cycle.response_complete and early and not self.transport.is_closing():
             # Answered before its body had all arrived (a 413 at its Content-Length, a 429): uvicorn would go on
             # reading the rest, for no one, with no timer, and keep the connection when the client had gone.
             self.server_state.total_requests += 1
@@ -184,7 +207,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         now = self.loop.time()
-        if self.flow.read_paused:  # the app has not read what came: the clock starts again when it has
+        if self.flow.read_paused or self.pipeline:
+            # The app has not read what came, or the late body's request is queued behind one still being answered
+            # (pipelined): not the client's delay, and no 408 may be written into the other request's answer. The
+            # clock starts again when its turn has come.
             self._body_started = now
         due = self._deadlines.body_due(self._body_started, max(self._body_declared, self._body_received))
         if now < due:

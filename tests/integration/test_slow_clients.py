@@ -8,7 +8,9 @@ Raw sockets against a real process whose deadlines are 1 s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 
@@ -145,3 +147,49 @@ async def test_many_slow_heads_are_all_closed_and_the_server_answers_meanwhile(s
     finally:
         for _reader, writer in held:
             writer.close()
+
+
+async def test_an_answer_before_the_body_arrived_says_connection_close(server: Server) -> None:
+    """A 404 that never reads its request's body ends the connection; the client is told, so it sends nothing more
+    on it (it lost its next request before)."""
+    head = b"POST /v1/nothing-here HTTP/1.1\r\nHost: registry.test\r\nContent-Type: application/json\r\n"
+    reader, writer = await _connect(server, head + b"Content-Length: 10\r\n\r\n{}")
+    try:
+        status, headers, _problem = _status_and_problem(await _until_closed(reader))
+        assert status == 404
+        assert headers["connection"] == "close"
+    finally:
+        writer.close()
+
+
+def _hold_the_write_lock(database: str, seconds: float) -> None:
+    with contextlib.closing(sqlite3.connect(database, timeout=5, isolation_level=None)) as held:
+        held.execute("BEGIN IMMEDIATE")
+        time.sleep(seconds)
+        held.execute("ROLLBACK")
+
+
+async def test_a_late_pipelined_body_never_answers_for_the_request_before_it(server: Server) -> None:
+    """Two requests in one write: a sign-in, slow because another process holds the database's write lock, then a
+    verification whose body stalls. Its 408 was written as the answer to the sign-in (whose own answer was lost);
+    now the sign-in is answered first, and the 408 comes once the second request's turn has come and gone."""
+    database = server.env["REGISTRY_DATABASE_URL"].split(":///", 1)[1]
+    holder = asyncio.create_task(asyncio.to_thread(_hold_the_write_lock, database, 2.5))
+    await asyncio.sleep(0.3)
+    body = json.dumps({"id_type": "resident_id", "id_number": "11010519491231002X", "claim_code": "AAAA-BBBB-CCCC"})
+    first = (
+        b"POST /v1/holder/sessions HTTP/1.1\r\nHost: registry.test\r\nContent-Type: application/json\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body.encode()
+    )
+    second = HEAD + b'Content-Length: 40\r\n\r\n{"number"'
+    reader, writer = await _connect(server, first + second)
+    try:
+        answers = await asyncio.wait_for(reader.read(), timeout=WAIT_SECONDS + 5)
+    finally:
+        writer.close()
+        await holder
+    statuses = [int(part.split(b" ", 1)[0]) for part in answers.split(b"HTTP/1.1 ")[1:]]
+    assert len(statuses) == 2, answers[:800]
+    assert statuses[0] != 408, answers[:400]  # the sign-in's own answer comes first
+    assert statuses[1] == 408, answers[:800]
