@@ -63,7 +63,7 @@ def decode(encoded: str, *, most: int | None = None) -> bytes:
     bits = inflater.decompress(packed, most + 1)
     if len(bits) > most:
         raise ValueError(f"encodedList inflates to more than {most:,} bytes")
-    if not inflater.eof:
+    if not inflater.eof or inflater.unused_data:
         raise ValueError("encodedList is not one whole gzip member")
     return bits
 

@@ -32,6 +32,8 @@ from registry.credentials.message_list import status_value
 from registry.keys import jws, signers
 
 STEPS = ("format", "signature", "key", "dates", "status")
+_HEX_STATUS = re.compile(r"0[xX][0-9a-fA-F]+")  # ASCII only: "0x+1", "0x 1", "0x0_1" and "0x１" are not hex strings
+_DECIMAL = re.compile(r"[0-9]+")  # "5_0", "+5", " 5" and "٥" are not the index "50", "5" or "5"
 MOST_STATUS_BITS = 8  # statusSize: the largest this verifier reads (the registry's own lists use 1 and 2)
 # The most bytes a status list may inflate to: 128 times the registry's own (131,072 two-bit entries: 32 KiB).
 MOST_LIST_BYTES = 4 * 1024 * 1024
@@ -284,10 +286,10 @@ def _status_step(
     findings = []
     for entry in entries:
         url, purpose = str(entry.get("statusListCredential")), entry.get("statusPurpose")
-        try:
-            index = int(entry.get("statusListIndex", ""))
-        except (TypeError, ValueError):
+        listed = entry.get("statusListIndex")
+        if not isinstance(listed, str) or _DECIMAL.fullmatch(listed) is None:  # §2.1: a base-10 integer, as a string
             return report.add("status", "fail", "a status entry has no usable index")
+        index = int(listed)
         size = entry.get("statusSize", 1)
         problem = _size_problem(entry, size)
         if problem is not None:
@@ -334,12 +336,9 @@ def _size_problem(entry: dict[str, Any], size: Any) -> str | None:
 
 def _status_number(status: Any) -> int | None:
     """A statusMessage's ``status``, a hex string (§2.1): ``0x0``, ``0x00`` and ``0X0`` alike; else None."""
-    if not isinstance(status, str) or status[:2].lower() != "0x":
+    if not isinstance(status, str) or _HEX_STATUS.fullmatch(status) is None:
         return None
-    try:
-        return int(status[2:], 16)
-    except ValueError:
-        return None
+    return int(status[2:], 16)
 
 
 def _message(entry: dict[str, Any], value: int) -> str | None:

@@ -361,3 +361,29 @@ def test_status_values_written_with_other_hex_digits_count_as_the_same_values() 
     ]
     report = _verify(_credential(credentialStatus=entry), _message_list())
     assert report.verdict == "VALID", report.render()
+
+
+@pytest.mark.parametrize("written", ["0x+1", "0x 1", "0x0_1", "0x１"])
+def test_a_status_that_is_not_an_ascii_hex_string_is_no_status(written: str) -> None:
+    entry = message_list.entry(url=MESSAGE_LIST, index=INDEX)
+    entry["statusMessage"][1]["status"] = written  # in place of 0x1
+    outcome, detail = _step(_verify(_credential(credentialStatus=entry), _message_list()), "status")
+    assert outcome == "fail"
+    assert "does not give a statusMessage for each of its 4 values" in detail
+
+
+@pytest.mark.parametrize("index", ["5_0", "+5", " 5", "٥", True, 5.9, 5])
+def test_an_index_that_is_not_a_base_10_string_is_no_index(index: Any) -> None:
+    entry = {**message_list.entry(url=MESSAGE_LIST, index=INDEX), "statusListIndex": index}
+    outcome, detail = _step(_verify(_credential(credentialStatus=entry), _message_list()), "status")
+    assert (outcome, detail) == ("fail", "a status entry has no usable index")
+
+
+@pytest.mark.parametrize("after", [b"trailing bytes", gzip.compress(b"\xff" * 16)], ids=["garbage", "second-member"])
+def test_a_status_list_with_more_than_one_gzip_member_cannot_be_decoded(after: bytes) -> None:
+    packed = gzip.compress(bytes(MINIMUM * message_list.STATUS_SIZE // 8)) + after
+    status_list = _message_list()
+    status_list["credentialSubject"]["encodedList"] = "u" + base64.urlsafe_b64encode(packed).rstrip(b"=").decode()
+    outcome, detail = _step(_verify(_credential(), status_list), "status")
+    assert outcome == "unknown"
+    assert "not one whole gzip member" in detail
