@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Final
 
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.i18n import Language, language_of, translate
 
@@ -34,7 +34,6 @@ _PAGE_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
-    "Vary": "Accept",
 }
 
 
@@ -50,10 +49,37 @@ class PagePaths:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            wanted = is_page(scope["path"]) and "text/html" in Headers(scope=scope).get("accept", "")
-            _PAGE.set((_language(scope), scope["path"]) if wanted else None)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        page = is_page(scope["path"])
+        wanted = page and _accepts_html(Headers(scope=scope).get("accept", ""))
+        _PAGE.set((_language(scope), scope["path"]) if wanted else None)
+        if not page:
+            await self.app(scope, receive, send)
+            return
+
+        async def varying(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 400:  # a refusal depends on Accept
+                headers = MutableHeaders(scope=message)
+                headers["Vary"] = ", ".join(filter(None, (headers.get("vary"), "Accept")))
+            await send(message)
+
+        await self.app(scope, receive, varying)
+
+
+def _accepts_html(accept: str) -> bool:
+    """Whether ``Accept`` names text/html with a weight above 0 (``text/html;q=0`` refuses it)."""
+    for media_range in accept.split(","):
+        kind, *parameters = (part.strip() for part in media_range.split(";"))
+        if kind.lower() != "text/html":
+            continue
+        weights = [value for name, _, value in (p.partition("=") for p in parameters) if name.strip().lower() == "q"]
+        try:
+            return not weights or float(weights[0]) > 0
+        except ValueError:
+            return False
+    return False
 
 
 def _language(scope: Scope) -> Language:

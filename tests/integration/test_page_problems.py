@@ -80,3 +80,14 @@ async def test_the_api_keeps_answering_problem_json_after_a_page_in_the_same_tas
     api = await client.get("/v1/nothing-here", headers=BROWSER)
     assert api.status_code == 404
     assert api.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_browser_refusing_html_gets_json_and_every_refusal_varies_on_accept(client: httpx.AsyncClient) -> None:
+    refusing = await client.get("/v/abc/def", headers={"Accept": "text/html;q=0, application/json"})
+    assert refusing.status_code == 404
+    assert refusing.headers["content-type"] == "application/problem+json"
+    for accept in ("text/html;q=0, application/json", BROWSER["Accept"], "application/json", "*/*"):
+        answer = await client.get("/v/abc/def", headers={"Accept": accept})
+        assert "Accept" in [v.strip() for v in answer.headers["vary"].split(",")], (accept, answer.headers)
+    weighted = await client.get("/v/abc/def", headers={"Accept": "application/json;q=0.9, text/html;q=0.5"})
+    assert weighted.headers["content-type"].startswith("text/html")
