@@ -6,14 +6,18 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from cli.database import (
+    load_settings,
+    migrate_database,
+    run_in_transaction,
+    with_database,
+)
 from registry.config import Region, Settings, default_batch_workers
-from registry.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,103 +41,10 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 
-def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        settings = Settings()
-        settings.check_production()
-    except ValidationError as exc:
-        # Each setting by its variable's name and what is wrong with it, never the value: a mistyped master key or a
-        # database URL with its password would otherwise be printed (pydantic repeats the input).
-        for error in exc.errors():
-            name = "REGISTRY_" + "_".join(str(part) for part in error["loc"]).upper()
-            typer.echo(f"configuration error: {name}: {error['msg']}", err=True)
-        raise typer.Exit(2) from None
-    except (ConfigurationError, ValueError) as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    return settings
-
-
-async def _migrate(settings: Settings) -> None:
-    from registry.db import create_engine
-    from registry.migrate import upgrade
-
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-# What a command exits with when the database cannot be reached or is busy (as `registry import` does).
-DATABASE_UNAVAILABLE_EXIT = 4
-
-
-def _with_database(work: Coroutine[Any, Any, _T]) -> _T:
-    """``asyncio.run(work)``; a database out of reach (registry.faults) is one line on stderr and exit 4, not a
-    traceback."""
-    from registry import faults
-
-    try:
-        return asyncio.run(work)
-    except Exception as exc:
-        fault = faults.database_fault(exc)
-        refused = None if fault is not None else _refused_connection(exc)
-        if fault is None and refused is None:
-            raise
-        said = faults.unavailable(fault).detail if fault is not None else f"the database refused us: {refused}"
-        typer.echo(f"error: {said}", err=True)
-        raise typer.Exit(DATABASE_UNAVAILABLE_EXIT) from None
-
-
-def _refused_connection(error: BaseException) -> str | None:
-    """The server's own words when it answered but would not let us in (no such database, role or password) or the
-    SQLite file cannot be opened: configuration, not an outage, said in one line all the same. The words name the
-    database or the role, never a password."""
-    import sqlite3
-
-    import asyncpg
-
-    seen: BaseException | None = error
-    for _ in range(8):  # SQLAlchemy's wrapper, the adapter's, the driver's
-        if seen is None:
-            return None
-        if isinstance(seen, asyncpg.InvalidCatalogNameError | asyncpg.InvalidAuthorizationSpecificationError):
-            return str(seen)
-        if isinstance(seen, sqlite3.OperationalError) and "unable to open database file" in str(seen):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _run_in_transaction(settings: Settings, work: Callable[[RegistryContext, AsyncSession], Awaitable[_T]]) -> _T:
-    """Migrate, then ``work`` in one transaction; a refusal is printed and exits 1, a database out of reach exits 4."""
-    from registry.context import RegistryContext
-    from registry.db import create_engine, session_factory, transaction
-    from registry.errors import RegistryError
-
-    async def run() -> _T:
-        await _migrate(settings)
-        engine = create_engine(settings.database_url)
-        try:
-            async with transaction(session_factory(engine)) as session:
-                return await work(RegistryContext.from_settings(settings), session)
-        finally:
-            await engine.dispose()
-
-    try:
-        return _with_database(run())
-    except RegistryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-
-
 @app.command()
 def migrate() -> None:
     """Apply every pending migration to REGISTRY_DATABASE_URL (exit 4 when the database cannot be reached)."""
-    _with_database(_migrate(_settings()))
+    with_database(migrate_database(load_settings()))
     typer.echo("database is at the latest revision", err=True)
 
 
@@ -161,15 +72,15 @@ def serve(
     from api.logs import log_config
     from api.server import BoundedHttpToolsProtocol
 
-    settings = _settings()
+    settings = load_settings()
     derived = settings.base_url_for_serving(host, port)
     if derived is not None:  # the app (and every worker) reads its settings from the environment
         os.environ["REGISTRY_PUBLIC_BASE_URL"] = derived
-        settings = _settings()
+        settings = load_settings()
     share_signing_workers(settings, serving_processes=workers)
     logging_settings = log_config(settings.log_level)
     logging.config.dictConfig(logging_settings)  # migrations and start-up lines are JSON too
-    _with_database(_migrate(settings))
+    with_database(migrate_database(settings))
     settings.master_key_bytes  # noqa: B018 — create the development key once, before workers race to do it
     database = settings.database_url.split("@")[-1]
     logging.getLogger("registry.serve").info(
@@ -204,7 +115,7 @@ def clients_create(
     from registry.clients.schemas import ClientCreate
     from registry.errors import field_errors
 
-    settings = _settings()
+    settings = load_settings()
     try:
         body = ClientCreate(role=role, name=name, issuer_code=issuer, region=region)
     except ValidationError as exc:
@@ -216,7 +127,7 @@ def clients_create(
         created = await clients.create(ctx, session, actor=Actor(id="cli"), body=body)
         return {"client_id": created.client_id, "client_secret": created.client_secret}
 
-    result = _run_in_transaction(settings, create)
+    result = run_in_transaction(settings, create)
     typer.echo(json.dumps(result))
 
 
@@ -259,7 +170,7 @@ def _set_client_active(client_id: str, *, active: bool, reason: str) -> None:
         )
         return changed.model_dump_json()
 
-    typer.echo(_run_in_transaction(_settings(), change))
+    typer.echo(run_in_transaction(load_settings(), change))
 
 
 @clients_app.command("rotate-secret")
@@ -272,7 +183,7 @@ def clients_rotate_secret(client_id: Annotated[str, typer.Argument(help="the cli
         rotated = await clients.rotate_secret(ctx, session, caller=clients.SERVER_MACHINE, client_id=client_id)
         return rotated.model_dump_json()
 
-    typer.echo(_run_in_transaction(_settings(), rotate))
+    typer.echo(run_in_transaction(load_settings(), rotate))
 
 
 @keys_app.command("rotate")
@@ -294,9 +205,9 @@ def keys_rotate(
         raise typer.BadParameter("give either --issuer CODE or --registry")
     if algorithm not in {choice.value for choice in SigningAlgorithm} or (registry and algorithm != "Ed25519"):
         raise typer.BadParameter("--algorithm is Ed25519 or ES256, and only with --issuer")
-    settings = _settings()
+    settings = load_settings()
     if issuer is None:
-        rotated = _run_in_transaction(settings, _rotate_registry_key)
+        rotated = run_in_transaction(settings, _rotate_registry_key)
         typer.echo(json.dumps({"registry": True, **rotated.model_dump(mode="json")}))
         return
     code = issuer
@@ -304,7 +215,7 @@ def keys_rotate(
     async def rotate(ctx: RegistryContext, session: AsyncSession) -> str:
         return (await issuers.rotate_key(ctx, session, actor=Actor(id="cli"), code=code, algorithm=algorithm)).kid
 
-    kid = _run_in_transaction(settings, rotate)
+    kid = run_in_transaction(settings, rotate)
     typer.echo(json.dumps({"issuer": issuer, "kid": kid, "algorithm": algorithm}))
 
 
@@ -322,14 +233,14 @@ def audit_verify() -> None:
     from registry.audit import service as audit
     from registry.transparency import integrity
 
-    settings = _settings()
+    settings = load_settings()
 
     async def check(_ctx: RegistryContext, session: AsyncSession) -> tuple[list[str], int, int]:
         broken = [await audit.first_broken_record(session), await integrity.first_broken_leaf(session)]
         found = [problem.describe() for problem in broken if problem is not None]
         return found, await audit.count_records(session), await integrity.count_leaves(session)
 
-    problems, records, leaves = _run_in_transaction(settings, check)
+    problems, records, leaves = run_in_transaction(settings, check)
     for problem in problems:
         typer.echo(problem)
     if problems:
@@ -369,7 +280,7 @@ def import_file(
     from registry.errors import IdempotencyKeyInFlight, InvalidInput, RegistryError, ServiceUnavailable
     from registry.gc_tuning import settle_garbage_collector
 
-    settings = _settings()
+    settings = load_settings()
     started = time.monotonic()
     settle_garbage_collector()  # a long bulk run: the same collector settings as a server worker
     try:
@@ -423,7 +334,7 @@ async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, s
     from registry.context import RegistryContext
     from registry.db import create_engine, session_factory
 
-    await _migrate(settings)
+    await migrate_database(settings)
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     columns = (

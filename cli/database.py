@@ -1,0 +1,113 @@
+"""What every command that uses the database shares: its settings (named without their values when wrong), the
+migrations, and one line with exit 4, not a traceback, when the database cannot be reached or refuses us."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from registry.config import Settings
+from registry.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from registry.context import RegistryContext
+
+_T = TypeVar("_T")
+
+
+def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+        settings.check_production()
+    except ValidationError as exc:
+        # Each setting by its variable's name and what is wrong with it, never the value: a mistyped master key or a
+        # database URL with its password would otherwise be printed (pydantic repeats the input).
+        for error in exc.errors():
+            name = "REGISTRY_" + "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"configuration error: {name}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+    except (ConfigurationError, ValueError) as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return settings
+
+
+async def migrate_database(settings: Settings) -> None:
+    from registry.db import create_engine
+    from registry.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+# What a command exits with when the database cannot be reached or is busy (as `registry import` does).
+DATABASE_UNAVAILABLE_EXIT = 4
+
+
+def with_database(work: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(work)``; a database out of reach (registry.faults) is one line on stderr and exit 4, not a
+    traceback."""
+    from registry import faults
+
+    try:
+        return asyncio.run(work)
+    except Exception as exc:
+        fault = faults.database_fault(exc)
+        refused = None if fault is not None else _refused_connection(exc)
+        if fault is None and refused is None:
+            raise
+        said = faults.unavailable(fault).detail if fault is not None else f"the database refused us: {refused}"
+        typer.echo(f"error: {said}", err=True)
+        raise typer.Exit(DATABASE_UNAVAILABLE_EXIT) from None
+
+
+def _refused_connection(error: BaseException) -> str | None:
+    """The server's own words when it answered but would not let us in (no such database, role or password) or the
+    SQLite file cannot be opened: configuration, not an outage, said in one line all the same. The words name the
+    database or the role, never a password."""
+    import sqlite3
+
+    import asyncpg
+
+    seen: BaseException | None = error
+    for _ in range(8):  # SQLAlchemy's wrapper, the adapter's, the driver's
+        if seen is None:
+            return None
+        if isinstance(seen, asyncpg.InvalidCatalogNameError | asyncpg.InvalidAuthorizationSpecificationError):
+            return str(seen)
+        if isinstance(seen, sqlite3.OperationalError) and "unable to open database file" in str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def run_in_transaction(settings: Settings, work: Callable[[RegistryContext, AsyncSession], Awaitable[_T]]) -> _T:
+    """Migrate, then ``work`` in one transaction; a refusal is printed and exits 1, a database out of reach exits 4."""
+    from registry.context import RegistryContext
+    from registry.db import create_engine, session_factory, transaction
+    from registry.errors import RegistryError
+
+    async def run() -> _T:
+        await migrate_database(settings)
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                return await work(RegistryContext.from_settings(settings), session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return with_database(run())
+    except RegistryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
