@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from fastapi import FastAPI
 
@@ -86,19 +88,25 @@ async def test_catalogue_writes_need_an_admin_token(client: httpx.AsyncClient) -
     assert response.headers["content-type"] == "application/problem+json"
 
 
+def _title_entry(**changes: str) -> dict[str, Any]:
+    """A title entry's body as the bureau sends it, one senior level, with ``changes``."""
+    body: dict[str, Any] = {
+        "code": "ENG-NEW",
+        "cert_type": "title",
+        "series_zh": "工程技术",
+        "name_zh": "具身智能系统",
+        "name_en": "Embodied AI systems",
+        "levels": ["senior"],
+        "effective_from": "2026-12-01",
+    }
+    return body | changes
+
+
 async def test_a_catalogue_name_the_e_certificate_cannot_print_is_refused(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     admin = await admin_token(app, client)
-    body = {
-        "code": "ENG-BCI2",
-        "cert_type": "title",
-        "series_zh": "工程技术",
-        "name_zh": "脑机接口🧠",
-        "name_en": "Brain-computer interface",
-        "levels": ["senior"],
-        "effective_from": "2026-12-01",
-    }
+    body = _title_entry(code="ENG-BCI2", name_zh="脑机接口🧠", name_en="Brain-computer interface")
     refused = await client.post("/v1/catalogue", json=body, headers=bearer(admin))
     assert_problem(refused, 422, field="name_zh", message="cannot be printed on the e-certificate")
     assert (await client.get("/v1/catalogue", params={"q": "脑机接口🧠"})).json()["data"] == []
@@ -109,15 +117,7 @@ async def test_a_title_entry_in_no_known_series_is_refused_naming_the_series(
 ) -> None:
     """Accepted without its series before, its certificates fell outside every rule written for that series."""
     admin = await admin_token(app, client)
-    body = {
-        "code": "ENG-SG232",
-        "cert_type": "title",
-        "series_zh": "工程技术系列",  # a near miss of 工程技术
-        "name_zh": "具身智能系统",
-        "name_en": "Embodied AI systems",
-        "levels": ["senior"],
-        "effective_from": "2026-12-01",
-    }
+    body = _title_entry(code="ENG-SG232", series_zh="工程技术系列")  # a near miss of 工程技术
     refused = await client.post("/v1/catalogue", json=body, headers=bearer(admin) | {"Accept-Language": "zh"})
     problem = assert_problem(refused, 422, field="series_zh", message="不是职称系列")
     assert "工程技术" in problem["errors"][0]["message"]
