@@ -373,7 +373,8 @@ async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, s
 def verify_credential(
     file: Annotated[str, typer.Argument(help="the credential (compact JWS) file")],
     jwks: Annotated[
-        str | None, typer.Option(help="JWKS file or URL (default: fetched from the registry that issued it)")
+        str | None,
+        typer.Option(help="JWKS file or URL (default: fetched from the registry the credential names, if --trust-ed)"),
     ] = None,
     status_list: Annotated[
         list[str] | None,
@@ -382,9 +383,18 @@ def verify_credential(
         ),
     ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="fetch nothing: --jwks, --status-list are files")] = False,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust",
+            help="base URL of a registry whose JWKS may be fetched when no --jwks is given; repeat for each "
+            "(also REGISTRY_TRUSTED_REGISTRIES, separated by spaces or commas)",
+        ),
+    ] = None,
 ) -> None:
     """Check a credential: format, signature, key window, dates, status. Exits 0 only when VALID; 1 when NOT VALID or
-    UNKNOWN (something could not be read or fetched: the reason is printed); 2 when it cannot run as asked."""
+    UNKNOWN (something could not be read or fetched, or its registry is not one you trust: the reason is printed); 2
+    when it cannot run as asked."""
     from registry.credentials import sources
 
     lists = status_list or []
@@ -396,7 +406,11 @@ def verify_credential(
     if token is None:
         typer.echo(f"error: {unreadable}", err=True)
         raise typer.Exit(2)
-    report = sources.check(token, jwks=jwks, status_lists=lists, offline=offline)
+    trusted = sources.trusted_registries(trust or [], os.environ)
+    report = sources.check(token, jwks=jwks, status_lists=lists, offline=offline, trusted=trusted)
+    claims = sources.described(token)
+    if claims is not None:
+        typer.echo(f"claims     {claims} (as the credential says; the steps check them)")
     typer.echo(report.render())
     raise typer.Exit(0 if report.valid else 1)
 

@@ -1,6 +1,12 @@
 """What ``registry verify-credential`` checks a credential against: files the verifier saved, or — unless told to stay
 offline — what the credential itself names: its issuer's JWKS and its status lists, fetched once each.
 
+The keys are the trust anchor, so they never come from the credential alone: a credential made by anyone names, in its
+own ``iss``, a "registry" serving that someone's keys, and would verify against them. Without ``--jwks`` the JWKS is
+fetched only from a registry the verifier has said it trusts (``--trust BASE_URL``, or ``REGISTRY_TRUSTED_REGISTRIES``);
+a credential naming any other is 'unknown', with what to give. (Status lists may come from where the credential says:
+each must be signed by a key of the trusted JWKS.)
+
 Nothing here raises on a source that cannot be had: it is noted with a one-line reason, and the check then reports
 'unknown' for the step that needed it (registry.credentials.offline), never 'valid'.
 """
@@ -8,8 +14,11 @@ Nothing here raises on a source that cannot be had: it is noted with a one-line 
 from __future__ import annotations
 
 import json
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -18,6 +27,8 @@ from registry.credentials.offline import Report, status_entries, verify_credenti
 
 FETCH_SECONDS = 10.0
 JWKS_PATH = "/.well-known/jwks.json"
+TRUST_ENV = "REGISTRY_TRUSTED_REGISTRIES"  # base URLs, separated by spaces or commas
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass
@@ -46,12 +57,32 @@ def offline_problem(*, credential: str, jwks: str | None, status_lists: list[str
     return None
 
 
-def issuer_jwks_url(token: str) -> str | None:
-    """The JWKS the registry that issued the credential serves: its issuer id is ``{base}/v1/issuers/{code}``."""
+def issuer_registry(token: str) -> str | None:
+    """The base URL of the registry the credential says issued it: its issuer id is ``{base}/v1/issuers/{code}``."""
     issuer = _claims(token).get("iss")
     if not isinstance(issuer, str) or "/v1/issuers/" not in issuer or not is_url(issuer):
         return None
-    return issuer.rsplit("/v1/issuers/", 1)[0] + JWKS_PATH
+    return issuer.rsplit("/v1/issuers/", 1)[0]
+
+
+def trusted_registries(given: list[str], environ: Mapping[str, str]) -> list[str]:
+    """The registries the verifier trusts: ``--trust`` values, then ``REGISTRY_TRUSTED_REGISTRIES``."""
+    return [*given, *environ.get(TRUST_ENV, "").replace(",", " ").split()]
+
+
+def same_registry(one: str, other: str) -> bool:
+    """Whether two base URLs name one registry: scheme and host in any case, a default port written or not, a
+    trailing slash or not."""
+    try:
+        a, b = urlsplit(one.strip()), urlsplit(other.strip())
+        ports = (a.port or _DEFAULT_PORTS.get(a.scheme.lower())), (b.port or _DEFAULT_PORTS.get(b.scheme.lower()))
+    except ValueError:  # a port out of range or not a number
+        return False
+    return (
+        bool(a.hostname)
+        and (a.scheme.lower(), a.hostname, a.path.rstrip("/")) == (b.scheme.lower(), b.hostname, b.path.rstrip("/"))
+        and ports[0] == ports[1]
+    )
 
 
 def status_list_urls(token: str) -> list[str]:
@@ -60,12 +91,31 @@ def status_list_urls(token: str) -> list[str]:
     return [url for url in urls if isinstance(url, str) and is_url(url)]
 
 
-def gather(token: str, *, jwks: str | None, status_lists: list[str], http: httpx.Client) -> Sources:
-    """The JWKS and status lists from the given files or URLs; what is not given, from the URLs the credential names."""
+def _jwks_source(token: str, jwks: str | None, trusted: list[str]) -> tuple[str | None, str]:
+    """Where the JWKS comes from, or None and why not: the given file or URL, else the registry the credential names
+    if it is one the verifier trusts."""
+    if jwks is not None:
+        return jwks, ""
+    registry = issuer_registry(token)
+    if registry is None:
+        return None, "no --jwks given and the credential names no registry to fetch it from"
+    if not any(same_registry(registry, base) for base in trusted):
+        return None, (
+            f"the credential names {registry} as its registry, which you have not said you trust: give --trust "
+            f"{registry} if that is the registry you mean, or --jwks FILE|URL from the registry you trust"
+        )
+    return registry + JWKS_PATH, ""
+
+
+def gather(
+    token: str, *, jwks: str | None, status_lists: list[str], http: httpx.Client, trusted: list[str] | None = None
+) -> Sources:
+    """The JWKS and status lists from the given files or URLs; what is not given, from the URLs the credential names
+    (its JWKS only from a registry in ``trusted``)."""
     sources = Sources()
-    jwks_source = jwks or issuer_jwks_url(token)
+    jwks_source, why_not = _jwks_source(token, jwks, trusted or [])
     if jwks_source is None:
-        sources.unreadable["jwks"] = "no --jwks given and the credential names no registry to fetch it from"
+        sources.unreadable["jwks"] = why_not
     else:
         text, problem = read(jwks_source, http)
         try:
@@ -108,12 +158,47 @@ def load(source: str) -> tuple[str | None, str | None]:
         return read(source, http)
 
 
-def check(token: str, *, jwks: str | None, status_lists: list[str], offline: bool = False) -> Report:
+def check(
+    token: str, *, jwks: str | None, status_lists: list[str], offline: bool = False, trusted: list[str] | None = None
+) -> Report:
     """The whole check as ``registry verify-credential`` runs it; ``offline``: no request leaves the machine."""
     transport = httpx.MockTransport(_refuse) if offline else None
     with httpx.Client(timeout=FETCH_SECONDS, follow_redirects=False, transport=transport) as http:
-        sources = gather(token, jwks=jwks, status_lists=status_lists, http=http)
+        sources = gather(token, jwks=jwks, status_lists=status_lists, http=http, trusted=trusted)
     return verify_credential(token, jwks=sources.jwks, status_lists=sources.status_lists, unreadable=sources.unreadable)
+
+
+def described(token: str) -> str | None:
+    """What the credential says it is — number, holder, achievement and level, issuer and its registry — unchecked,
+    for the reader to hold the steps' verdict against (a valid credential of someone else, or from another registry,
+    is still not the one they were shown)."""
+    claims = _claims(token)
+    subject, issuer = claims.get("credentialSubject"), claims.get("issuer")
+    if not isinstance(subject, dict):
+        return None
+    achievement, level = subject.get("achievement"), subject.get("level")
+    parts = (
+        subject.get("certificateNumber"),
+        subject.get("name"),
+        " ".join(
+            str(part)
+            for part in (
+                achievement.get("name") if isinstance(achievement, dict) else None,
+                level.get("nameZh") if isinstance(level, dict) else None,
+            )
+            if isinstance(part, str)
+        ),
+        issuer.get("name") if isinstance(issuer, dict) else None,
+        issuer_registry(token),
+    )
+    shown = [_printable(part)[:120] for part in parts if isinstance(part, str) and part.strip()]
+    return " · ".join(shown) if shown else None
+
+
+def _printable(text: str) -> str:
+    """Unverified text as one line a terminal shows as written: controls, bidi overrides and other invisible
+    characters (Unicode category C) become U+FFFD, so a claim cannot move the cursor, reorder what follows or hide."""
+    return _one_line("".join("\ufffd" if unicodedata.category(char).startswith("C") else char for char in text))
 
 
 def _refuse(request: httpx.Request) -> httpx.Response:

@@ -359,7 +359,10 @@ def _how_to_verify(doc: CertificateDocument, credential_filename: str, faces: Ty
         parts = urlsplit(doc.verify_url)
         base = f"{parts.scheme}://{parts.netloc}"
     jwks = f"{base}/.well-known/jwks.json"
-    command = f'<font name="{faces.mono}">registry verify-credential {escape(credential_filename)}</font>'
+    # --jwks: the keys a credential is checked against are the registry's, never ones the credential itself names.
+    typed = f"registry verify-credential {escape(credential_filename)} --jwks"
+    command = f'<font name="{faces.mono}">{typed}</font>'
+    command_en = f'<font name="{faces.mono}">{typed} {escape(jwks)}</font>'
     zh = "<br/>".join(
         (
             '<font size="9.5">核验方法</font>',
@@ -367,7 +370,7 @@ def _how_to_verify(doc: CertificateDocument, credential_filename: str, faces: Ty
             _markup(faces, f"2. 或访问 {verify_page} ，输入证书编号 {doc.number_display} 和持证人姓名查询。"),
             _markup(faces, f"3. 离线核验：本 PDF 附有可验证凭证文件 {credential_filename} ，可用命令 ")
             + command
-            + _markup(faces, " 对照登记系统公布的公钥集（JWKS）验证其签名。公钥集地址：")
+            + _markup(faces, " 加公钥集地址，对照登记系统公布的公钥集（JWKS）验证其签名。公钥集地址：")
             # Its own line: CJK wrapping cannot split the URL and would push the text past the margin.
             + "<br/>"
             + _markup(faces, jwks),
@@ -383,9 +386,9 @@ def _how_to_verify(doc: CertificateDocument, credential_filename: str, faces: Ty
             + ".",
             escape(
                 f"3. Offline: the credential file {credential_filename} attached to this PDF can be checked against "
-                f"the registry's JWKS ({jwks}) with "
+                "the registry's JWKS with "
             )
-            + command
+            + command_en
             + ".",
         )
     )
