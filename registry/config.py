@@ -230,6 +230,11 @@ class Settings(BaseSettings):
             problems.append("REGISTRY_DATABASE_URL is the embedded SQLite default")
         if self.public_base_url == DEFAULT_PUBLIC_BASE_URL or not self.public_base_url.startswith("https://"):
             problems.append("REGISTRY_PUBLIC_BASE_URL must be the public https:// address")
+        # A peer's answers are checked against the keys its JWKS publishes, fetched from its URL: over plain http,
+        # whoever is on the way would publish their own. Named by region, never by URL (it may hold credentials).
+        plain = sorted(region.value for region, url in self.peers.items() if not url.startswith("https://"))
+        if plain:
+            problems.append(f"REGISTRY_PEERS must give every peer an https:// URL (not so for {', '.join(plain)})")
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
 

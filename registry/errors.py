@@ -18,6 +18,7 @@ RegistryError                        400   the base: a request the registry refu
 │   ├── IdempotencyKeyInFlight       409     the same Idempotency-Key is still being processed
 │   ├── NotVouchedFor                409     a stored certificate no longer checks out; nothing is re-signed
 │   ├── OverlappingRule              409     a recognition rule as specific as one in force for the same cases
+│   ├── LastAdminClient              409     over the API, disabling the last enabled admin client
 │   └── RecordingConflict            409     a unique value clashed while recording; retrying is safe
 ├── Gone                             410   a holder's share link that expired or was withdrawn (never the certificate)
 ├── UnsupportedMediaType             415   a body in a format the endpoint does not take
@@ -176,6 +177,11 @@ class NotVouchedFor(Conflict):
 class OverlappingRule(Conflict):
     slug = "overlapping-rule"
     title = _("A rule in force already decides these cases with the same precedence")
+
+
+class LastAdminClient(Conflict):
+    slug = "last-admin-client"
+    title = _("The last enabled admin client cannot be disabled through the API")
 
 
 class RecordingConflict(Conflict):

@@ -47,13 +47,17 @@ async def get_client(client_id: str, session: SessionDep, admin: ClientsWrite) -
     "/{client_id}/disable",
     response_model=ClientPublic,
     operation_id="clients-disable",
-    responses={403: {"description": "another admin client"}, 409: {"description": "already disabled"}},
+    responses={
+        403: {"description": "another admin client"},
+        409: {"description": "already disabled, or the last enabled admin client"},
+    },
 )
 async def disable_client(
     client_id: str, body: ClientStatusChange, session: SessionDep, admin: ClientsWrite
 ) -> ClientPublic:
     """The client gets no more tokens, and the ones it holds stop working at once, for good: enabling it again does not
-    bring them back. An admin client disables only itself here (403 for another one)."""
+    bring them back. An admin client disables only itself here (403 for another one), and not while it is the last
+    enabled admin client (409: `registry clients disable` on the server's machine still does)."""
     return await clients.set_active(session, caller=admin, client_id=client_id, active=False, reason=body.reason)
 
 

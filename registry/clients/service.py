@@ -28,7 +28,7 @@ from registry.clients.schemas import (
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import MAX_ROW_ID
-from registry.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
+from registry.errors import Forbidden, IllegalTransition, InvalidInput, LastAdminClient, NotFound
 from registry.i18n import _
 from registry.issuers import service as issuers
 from registry.issuers.models import Issuer
@@ -157,6 +157,33 @@ def _not_another_admin(client: ApiClient, caller: Principal | None) -> None:
         )
 
 
+async def _lock_enabled_admins(session: AsyncSession) -> list[str]:
+    """The enabled admin clients, their rows locked until the transaction ends, always in the same order (so two
+    requests locking them cannot deadlock). A second request deciding whether it may disable an admin waits here for
+    the first to finish, then sees what the first did: two admins disabling themselves at once cannot both succeed."""
+    query = (
+        select(col(ApiClient.client_id))
+        .where(col(ApiClient.role) == Role.admin, col(ApiClient.active).is_(True))
+        .order_by(col(ApiClient.id))
+        .with_for_update()
+    )
+    return list((await session.scalars(query)).all())
+
+
+def _not_the_last_admin(client: ApiClient, enabled_admins: list[str]) -> None:
+    """Through the API an admin client manages only itself, so the last enabled one disabling itself would leave the
+    registry with no admin over the API, only the server's machine to recover it (``registry clients enable``)."""
+    if enabled_admins == [client.client_id]:
+        raise LastAdminClient(
+            _(
+                "API client {client_id} is the last enabled admin client: disabled, it would leave no admin client to"
+                " manage the registry through the API; make another admin client on the server's machine first"
+                " (registry clients create --role admin), or disable it there (registry clients disable)",
+                client_id=client.client_id,
+            )
+        )
+
+
 def _actor(caller: Principal | None) -> Actor:
     return Actor(id="cli") if caller is None else caller.actor
 
@@ -166,13 +193,18 @@ async def set_active(
 ) -> ClientPublic:
     """Disable or enable a client. A disabled client gets no token, and the tokens it holds stop working at once and
     for good: ``registry.auth.tokens.authenticate`` looks the client up on every request, and refuses a token issued
-    before it was last disabled even once it is enabled again."""
+    before it was last disabled even once it is enabled again. Through the API (``caller`` given) the last enabled
+    admin client is not disabled (409); on the server's machine it is, the operator's to undo."""
+    # Locked before the client's own row, in the one order every such request takes: see _lock_enabled_admins.
+    enabled_admins = await _lock_enabled_admins(session) if caller is not None and not active else None
     client, issuer_code = await _load(session, client_id, for_update=True)
     _not_another_admin(client, caller)
     if client.active == active:
         if active:
             raise IllegalTransition(_("API client {client_id} is already enabled", client_id=client_id))
         raise IllegalTransition(_("API client {client_id} is already disabled", client_id=client_id))
+    if enabled_admins is not None:
+        _not_the_last_admin(client, enabled_admins)
     client.active = active
     if not active:
         tokens.end_tokens_issued_so_far(client)

@@ -2,17 +2,20 @@
 
 A peer's statement is checked for who signed it and which question it answers (``peers``); these checks are about what
 it says: an answer about another certificate or holder, an unmasked identity number, a "valid" with no certificate or
-a bad signature, or a check made long ago (or in the future) is not an answer to the question, whoever signed it.
+a bad signature, or a check made long ago (or in the future) is not an answer to the question, whoever signed it. Nor
+is one whose text breaks the rule for text a person reads (``unreadable_text``): this node shows it to its clients.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
+
+from pydantic import TypeAdapter, ValidationError
 
 from registry.db import utcnow
-from registry.schemas import person_name_key
+from registry.schemas import FlowingText500, FlowingText1000, Text64, Text128, Text256, person_name_key
 from registry.verification.schemas import Verification, VerificationResult, VerifiedCertificate
 
 # How far two nodes' clocks may disagree about when a peer checked a certificate.
@@ -63,3 +66,46 @@ def verification_agrees(
     return certificate_agrees(
         verification.certificate, verification.result, number=number, holder_name=holder_name
     ) and is_fresh(verification.checked_at, max_age_seconds=max_age_seconds)
+
+
+_SHORT_TEXT: Final = TypeAdapter(Text256)  # a code, a reason, a number, a date: any text the table does not name
+# The bounds this registry holds the same text to when a person gives it (holders', bodies' and catalogue names,
+# a rule's basis and conditions: registry.*.schemas); a peer running this software answers with what it stored.
+_TEXT_RULES: Final[dict[str, TypeAdapter[str]]] = {
+    **dict.fromkeys(("holder_name", "series_zh", "name_zh", "level_name_zh", "code"), TypeAdapter(Text64)),
+    **dict.fromkeys(("series_en", "name_en", "level_name_en", "issuer_name"), TypeAdapter(Text128)),
+    "title": _SHORT_TEXT,
+    "zh": TypeAdapter(FlowingText500),
+    "en": TypeAdapter(FlowingText1000),
+}
+# Never passed on: a recognition answer is signed again by this node, a peer's problem said again in its own words.
+_NOT_RELAYED: Final = frozenset({"signature", "problem"})
+
+
+def _readable(text: str, rule: TypeAdapter[str]) -> bool:
+    """Whether ``text`` is what this registry would have stored for a person to read: NFC, single spaces, no control,
+    invisible or text-direction characters, not blank, within its bound (registry.schemas)."""
+    try:
+        return rule.validate_python(text) == text
+    except ValidationError:
+        return False
+
+
+def unreadable_text(answer: Any) -> str | None:
+    """Where a peer's answer holds text this node could not show a person as given — the path of the first such
+    string (never the text), or None. Walked without recursion: the answer's depth is the peer's to choose."""
+    judged: dict[tuple[str | None, str], bool] = {}  # a bulk answer repeats its names and bases item after item
+    pending: list[tuple[str, str | None, Any]] = [("answer", None, answer)]
+    while pending:
+        path, key, value = pending.pop()
+        if isinstance(value, str):
+            if (key, value) not in judged:
+                judged[key, value] = _readable(value, _TEXT_RULES.get(key or "", _SHORT_TEXT))
+            if not judged[key, value]:
+                return path
+        elif isinstance(value, dict):
+            named = [(f"{path}.{name}", str(name), item) for name, item in value.items() if name not in _NOT_RELAYED]
+            pending.extend(reversed(named))
+        elif isinstance(value, list):
+            pending.extend(reversed([(f"{path}[{index}]", key, item) for index, item in enumerate(value)]))
+    return None

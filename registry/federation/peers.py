@@ -23,7 +23,7 @@ from registry.breaker import Breaker
 from registry.context import RegistryContext
 from registry.db import transaction
 from registry.errors import CircuitOpen, KeySetUnavailable, PeerFailure, PeerOverloaded, ProtocolError, Unauthenticated
-from registry.federation import protocol
+from registry.federation import answers, protocol
 from registry.i18n import _
 
 _CACHE_LIMIT = 50_000
@@ -88,7 +88,11 @@ class Peer:
         claims = protocol.check_statement(statement, key, region=self.region)
         if claims.get("nonce") != nonce or claims.get("aud") != asker:
             raise ProtocolError("the answer is not to this question from this node")
-        return claims.get("answer")
+        answer = claims.get("answer")
+        where = answers.unreadable_text(answer)
+        if where is not None:  # the path only: the text itself may be anything, a terminal escape included
+            raise ProtocolError(f"the answer holds text not fit to show a person at {where}")
+        return answer
 
     async def close(self) -> None:
         await self.http.aclose()
