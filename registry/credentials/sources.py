@@ -198,7 +198,7 @@ def described(token: str) -> str | None:
 def _printable(text: str) -> str:
     """Unverified text as one line a terminal shows as written: controls, bidi overrides and other invisible
     characters (Unicode category C) become U+FFFD, so a claim cannot move the cursor, reorder what follows or hide."""
-    return _one_line("".join("\ufffd" if unicodedata.category(char).startswith("C") else char for char in text))
+    return " ".join("".join("\ufffd" if unicodedata.category(char).startswith("C") else char for char in text).split())
 
 
 def _refuse(request: httpx.Request) -> httpx.Response:
