@@ -11,18 +11,18 @@ from fastapi.responses import Response
 
 from api.deps import ContextDep, IdentityProviderDep, PrincipalDep, SessionDep, VerifierDep
 from api.documents import certificate_pdf_response
-from api.errors import language, registry_problem
+from api.errors import language, registry_problem, said_in
 from api.head import HeadOnly
 from api.limits import client_address
+from api.routes.pages import verdict_words
 from registry.auth import tokens
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
-from registry.certificates import records
-from registry.certificates.schemas import CertificatePublic
 from registry.errors import Forbidden, WrongClaimCode
-from registry.holder_access import share_links, sign_in
+from registry.holder_access import share_links, sign_in, standing
 from registry.holder_access.schemas import (
     ExternalSessionCreate,
+    HolderCertificate,
     HolderSession,
     HolderSessionCreate,
     ShareLinkCreate,
@@ -31,6 +31,7 @@ from registry.holder_access.schemas import (
 )
 from registry.i18n import _
 from registry.verification import visits
+from registry.verification.schemas import Verification
 from registry.verification.visits import VisitPublic
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -106,9 +107,25 @@ async def end_session(session: SessionDep, holder: HolderDep) -> Response:
     return Response(status_code=204, headers=_NO_STORE)
 
 
-@router.get("/certificates", response_model=list[CertificatePublic], operation_id="holder-certificates-list")
-async def list_certificates(context: ContextDep, session: SessionDep, holder: HolderDep) -> list[CertificatePublic]:
-    return await records.list_for_holder(context, session, principal=holder)
+@router.get("/certificates", response_model=list[HolderCertificate], operation_id="holder-certificates-list")
+async def list_certificates(
+    request: Request,
+    response: Response,
+    context: ContextDep,
+    session: SessionDep,
+    verifier: VerifierDep,
+    holder: HolderDep,
+) -> list[HolderCertificate]:
+    """Every certificate issued to the holder, each with what verifying it answers now (``result``, ``reason``...:
+    the same judgement ``GET /v1/verify/{token}`` makes), and what that means in the reader's language."""
+    lang = language(request.scope)
+    said_in(response, lang)
+
+    def words(answer: Verification) -> tuple[str, str | None]:
+        said = verdict_words(answer, lang)
+        return said.meaning, said.reason
+
+    return await standing.list_for_holder(context, session, verifier, principal=holder, words=words)
 
 
 @router.get(

@@ -25,7 +25,8 @@ from api.documents import certificate_pdf_response, credential_response
 from api.head import HeadOnly
 from api.holder_text import TEXT, purpose_words
 from api.limits import client_address
-from api.routes.pages import SECURITY_HEADERS, result_page, templates
+from api.routes.pages import SECURITY_HEADERS, result_page, templates, verdict_words
+from api.routes.pages import TEXT as PAGE_TEXT
 from registry.auth import tokens
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
@@ -44,11 +45,12 @@ from registry.errors import (
     field_detail,
     field_errors,
 )
-from registry.holder_access import share_links, sign_in
+from registry.holder_access import share_links, sign_in, standing
 from registry.holder_access.schemas import ExternalSessionCreate, HolderSession, HolderSessionCreate, ShareLinkCreate
 from registry.i18n import _, translate
 from registry.recognition.schemas import Purpose
 from registry.verification import visits
+from registry.verification.schemas import Verification
 from registry.verification.verifier import Verifier
 from registry.verification.visits import Visit
 
@@ -193,8 +195,11 @@ async def _dashboard(
     loaded = await records.records_for_holder(session, principal=principal)
     certificates = [records.to_public(ctx, record) for record in loaded]
     # What each one says to whoever checks it today (expired, or unknown when the registry cannot vouch for it), not
-    # its stored status, which stays "active" past its valid_until.
-    standing = {r.certificate.number: (await verifier.of_record(session, r, channel="holder")).result for r in loaded}
+    # its stored status, which stays "active" past its valid_until: the verifier's answer, with its date and reason.
+    answers = await standing.standings(verifier, session, loaded)
+    standings = {
+        record.certificate.number: _standing_words(answer, lang) for record, answer in zip(loaded, answers, strict=True)
+    }
     links = await share_links.list_for_holder(session, principal=principal)
     looked = await visits.list_public(session, holder_index=principal.holder_index or "")
     return _page(
@@ -202,7 +207,7 @@ async def _dashboard(
         "holder/home.html",
         lang=lang,
         certificates=certificates,
-        standing=standing,
+        standings=standings,
         links=links,
         visits=looked,
         purposes=[purpose.value for purpose in Purpose],
@@ -211,6 +216,14 @@ async def _dashboard(
         grouped=numbering.group_canonical,
         **extra,
     )
+
+
+def _standing_words(answer: Verification, lang: str) -> dict[str, Any]:
+    """A certificate's standing as its card says it, in the verification page's words: the result, what it means,
+    since when and why."""
+    words = verdict_words(answer, lang)
+    why = f"{PAGE_TEXT[lang]['reason']}{'：' if lang == 'zh' else ': '}{words.reason}" if words.reason else None
+    return {"result": answer.result.value, "meaning": words.meaning, "changed": words.changed, "reason": why}
 
 
 @router.post(

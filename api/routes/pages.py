@@ -4,7 +4,7 @@ first), and the number + name form."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
@@ -201,6 +201,22 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # the URL carries the verification token
 }
+
+
+class VerdictWords(NamedTuple):
+    meaning: str  # what the result means
+    changed: str | None  # since when ("Revoked on 2026-12-04"), where the answer dates it
+    reason: str | None  # why: the public reason code of the change, or why the registry cannot vouch for it
+
+
+def verdict_words(answer: Verification, lang: str) -> VerdictWords:
+    """A verification answer in the verification page's words (``TEXT``), for whoever else shows one: the holder's
+    list and pages say what an employer scanning the certificate is told, in the same words."""
+    t, result = TEXT[lang], answer.result.value
+    changed_on = answer.status_changed_on
+    changed = f"{t['changed'][result]} {changed_on.isoformat()}" if changed_on and result in t["changed"] else None
+    code = answer.status_reason or answer.reason
+    return VerdictWords(t["explain"][result], changed, t["reasons"].get(code) if code else None)
 
 
 def _page(request: Request, template: str, *, lang: str, status: int = 200, **context: Any) -> HTMLResponse:

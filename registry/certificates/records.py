@@ -102,15 +102,9 @@ async def get_own(
     return to_public(ctx, await get_visible(session, principal=principal, number=number))
 
 
-async def list_for_holder(
-    ctx: RegistryContext, session: AsyncSession, *, principal: Principal
-) -> list[CertificatePublic]:
-    """Every certificate issued to the holder's identity document, by any evaluation body."""
-    return [to_public(ctx, record) for record in await records_for_holder(session, principal=principal)]
-
-
 async def records_for_holder(session: AsyncSession, *, principal: Principal) -> list[CertificateRecord]:
-    """``list_for_holder``'s certificates as loaded, newest award first."""
+    """Every certificate issued to the holder's identity document, by any evaluation body, as loaded, newest award
+    first."""
     query = (
         joined_query()
         .where(col(Holder.id_index) == principal.holder_index)

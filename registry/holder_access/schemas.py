@@ -1,20 +1,23 @@
-"""Holder request and response shapes: sign-in, share links, who looked."""
+"""Holder request and response shapes: sign-in, own certificates, share links, who looked."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from registry.auth.claim_codes import claim_code_problem
+from registry.certificates.models import Status
+from registry.certificates.schemas import CertificatePublic
 from registry.errors import FieldValueError
 from registry.holders.identity import IdType
 from registry.holders.schemas import checked_id_number
 from registry.i18n import _
 from registry.recognition.schemas import Purpose, PurposeText
 from registry.schemas import StrictInput
+from registry.verification.schemas import VerificationResult
 
 DEFAULT_SHARE_DAYS = 30
 MAX_SHARE_DAYS = 365
@@ -75,3 +78,26 @@ class ShareLinkPublic(BaseModel):
 
 class ShareLinkCreated(ShareLinkPublic):
     url: str  # shown once: only a hash of its token is stored
+
+
+class HolderCertificate(CertificatePublic):
+    """One of the holder's certificates: as its body records it (``status``), and as anybody verifying it today is
+    told (``result`` onwards: the answer of ``GET /v1/verify/{qr_token}`` at this moment)."""
+
+    status: Status = Field(
+        description="The stored lifecycle status, as the issuing body recorded it. It stays `active` past "
+        "`valid_until` and whatever the registry can vouch for: `result` says what a verifier is told."
+    )
+    result: VerificationResult = Field(
+        description="What public verification answers for this certificate now: valid, expired, suspended, revoked, "
+        "superseded, or unknown when the registry cannot vouch for it (a compromised signing key, for one)."
+    )
+    reason: str | None = Field(default=None, description="Verification's `reason`: why the result is not 'valid'.")
+    status_changed_on: date | None = Field(
+        default=None, description="Verification's `status_changed_on`: when the certificate stopped being valid."
+    )
+    status_reason: str | None = Field(
+        default=None, description="Verification's `status_reason`: the public reason code of that change."
+    )
+    result_text: str = Field(description="What `result` means, in the reader's language (Accept-Language, ?lang=).")
+    reason_text: str | None = Field(default=None, description="Why, in the reader's language, where it says more.")
