@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import contract, errors
-from api.guards import ControlCharacterMiddleware
+from api.guards import ControlCharacterMiddleware, slash_redirects
 from api.head import HeadMiddleware
 from api.limits import RateLimitMiddleware, RateLimits
 from api.logs import RequestLogMiddleware
@@ -171,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     contract.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    slash_redirects(app.router)  # relative: never to the host a request's Host header names
     app.state.rate_limits = RateLimits(settings, box=context.box) if settings.rate_limits_enabled else None
     _wrap(app)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,7 @@ from starlette.types import Scope
 from api import page_problems
 from registry.errors import PROBLEM_TYPE_BASE, InvalidInput, RegistryError, UnsupportedMediaType, field_errors
 from registry.faults import database_fault, unavailable
-from registry.i18n import Language, Listing, _, negotiate, translate
+from registry.i18n import Language, Listing, Message, _, negotiate, translate
 
 log = logging.getLogger("registry.api")
 PROBLEM_JSON = "application/problem+json"
@@ -33,18 +34,68 @@ DATABASE_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-# The API's own problems (not RegistryErrors): their titles, and what the framework's own details say, for people.
+# The API's own problems (not RegistryErrors), and the server's (api/server.py): their titles.
 HTTP_TITLES = {
+    400: _("Bad request"),
+    401: _("Authentication required"),
     404: _("Not found"),
     405: _("Method not allowed"),
+    408: _("Request timeout"),
     413: _("Request too large"),
     414: _("Request URI too long"),
     415: _("Unsupported media type"),
+    429: _("Too many requests"),
     431: _("Request header fields too large"),
     500: _("Internal error"),
+    503: _("Temporarily unavailable"),
 }
 REQUEST_FAILED = _("Request failed")
-HTTP_DETAILS = {"Not Found": _("Not Found"), "Method Not Allowed": _("Method Not Allowed")}
+# What Starlette and FastAPI put in an HTTPException's detail, in English only (a page or a form can meet each: the
+# router's 404 and 405, a form that cannot be parsed), said for people; ``framework_detail`` reads them.
+HTTP_DETAILS = {
+    "Not Found": _("Not Found"),
+    "Method Not Allowed": _("Method Not Allowed"),
+    "Unauthorized": _("Unauthorized"),
+    "Not authenticated": _("Not authenticated"),
+    "Content Too Large": _("Content Too Large"),
+    "There was an error parsing the body": _("There was an error parsing the body"),
+    "Missing boundary in multipart.": _("Missing boundary in multipart."),
+    "Invalid multipart data.": _("Invalid multipart data."),
+    'The Content-Disposition header field "name" must be provided.': _(
+        'The Content-Disposition header field "name" must be provided.'
+    ),
+}
+# Those that carry a number (Starlette's form limits), by the English they are said in.
+_NUMBERED_DETAILS = (
+    (
+        re.compile(r"Too many fields\. Maximum number of fields is (\d+)\."),
+        _("Too many fields. Maximum number of fields is {limit}."),
+    ),
+    (
+        re.compile(r"Too many files\. Maximum number of files is (\d+)\."),
+        _("Too many files. Maximum number of files is {limit}."),
+    ),
+    (re.compile(r"Field exceeded maximum size of (\d+)KB\."), _("Field exceeded maximum size of {limit}KB.")),
+    (re.compile(r"Part exceeded maximum size of (\d+)KB\."), _("Part exceeded maximum size of {limit}KB.")),
+)
+
+
+def framework_detail(detail: str, status: int) -> str:
+    """An HTTPException's detail, to be said in the reader's language: ours (a Message) as it is, Starlette's and
+    FastAPI's from ``HTTP_DETAILS``; any other is English only, so a reader of another language gets the status's
+    title instead (an English reader the detail as it came)."""
+    if isinstance(detail, Message):
+        return detail
+    known = HTTP_DETAILS.get(detail)
+    if known is not None:
+        return known
+    for pattern, said in _NUMBERED_DETAILS:
+        if (found := pattern.fullmatch(detail)) is not None:
+            return Message(said.template, limit=int(found[1]))
+    # A Message whose English is the detail and whose template, said in any other language, is the title's.
+    unknown = str.__new__(Message, detail)
+    unknown.template, unknown.values = HTTP_TITLES.get(status, REQUEST_FAILED).template, {}
+    return unknown
 
 
 def language(scope: Scope) -> Language:
@@ -133,7 +184,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         exc.status_code,
         slug=f"http-{exc.status_code}",
         title=HTTP_TITLES.get(exc.status_code, REQUEST_FAILED),
-        detail=HTTP_DETAILS.get(detail, detail),
+        detail=framework_detail(detail, exc.status_code),
         instance=request.url.path,
         lang=lang,
     )

@@ -12,16 +12,22 @@ what they look like): paths of verification pages and share links, bearer tokens
 ``client_secret``/``claim_code``/``token``-like parameters (in forms, JSON and Python reprs), the values pydantic
 repeats in its errors, claim codes however typed and 18-character identity numbers are masked wherever they appear,
 in a message or an exception's text.
+
+A warning a client can cause once per connection (the server's 408s and 431s) goes through ``RepeatedWarnings``: the
+first is logged, then at most one line per interval saying how many more came, so a flood of slow clients does not
+become a flood of log lines.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import unicodedata
 import uuid
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +112,50 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
+
+
+@dataclass(slots=True)
+class _Repeats:
+    ends: float  # loop time at which the interval ends
+    more: int = 0  # warnings not logged in it
+    last: tuple[object, ...] = ()  # the arguments of the latest
+    flush: asyncio.TimerHandle | None = None
+
+
+class RepeatedWarnings:
+    """Warnings of one kind (one format string) that can come thousands of times a second: the first is logged as it
+    is; the others within ``interval`` seconds of it are counted, and when the interval ends one line says how many
+    came, with the latest's words, and starts the next interval. A warning after an interval with none is the first
+    again. Runs on the event loop (the server's protocol callbacks); without one, every warning is logged."""
+
+    def __init__(self, logger: logging.Logger, *, interval: float) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._kinds: dict[str, _Repeats] = {}
+
+    def warning(self, message: str, *args: object) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.logger.warning(message, *args)
+            return
+        now = loop.time()
+        repeats = self._kinds.get(message)
+        if repeats is None or now >= repeats.ends:
+            self.logger.warning(message, *args)
+            self._kinds[message] = _Repeats(ends=now + self.interval)
+            return
+        repeats.more += 1
+        repeats.last = args
+        if repeats.flush is None:
+            repeats.flush = loop.call_at(repeats.ends, self._summarise, message)
+
+    def _summarise(self, message: str) -> None:
+        repeats = self._kinds[message]
+        self.logger.warning(
+            "%d more in the last %g s, the latest: " + message, repeats.more, self.interval, *repeats.last
+        )
+        self._kinds[message] = _Repeats(ends=repeats.ends + self.interval)
 
 
 def log_config(level: str) -> dict[str, Any]:

@@ -8,7 +8,8 @@ reach (503), a control character in the address (400). :class:`PagePaths` marks 
 page instead: the same status and headers (``Retry-After`` included), the title and detail in the page's language
 (``?lang=``, Chinese by default, as on the pages) and the other beneath, and a way back. Only for a client that asks
 for HTML (``Accept`` naming ``text/html``, as every browser's does): any other (curl, a script, ``*/*``) still gets
-problem+json.
+problem+json. The server's own refusals, made before any app runs (``api.server``: a head or body too slow, 408; a
+head too large, 431), are pages too when what arrived of the request says so (``server_page``).
 """
 
 from __future__ import annotations
@@ -94,6 +95,21 @@ def page(status: int, *, title: str, detail: str, headers: dict[str, str]) -> HT
     if current is None:
         return None
     lang, path = current
+    return _render(status, title=title, detail=detail, headers=headers, lang=lang, path=path)
+
+
+def server_page(status: int, *, title: str, detail: str, scope: Scope) -> HTMLResponse | None:
+    """The page for a refusal the server makes before any app runs (``api.server``), when what has arrived of the
+    request (``scope``: its path, query string and the headers complete so far) is for a page and its ``Accept``
+    asks for HTML; else None (problem+json, as when no ``Accept`` has arrived yet)."""
+    if not is_page(scope["path"]) or not _accepts_html(Headers(scope=scope).get("accept", "")):
+        return None
+    return _render(status, title=title, detail=detail, headers={}, lang=_language(scope), path=scope["path"])
+
+
+def _render(
+    status: int, *, title: str, detail: str, headers: dict[str, str], lang: Language, path: str
+) -> HTMLResponse:
     from api.holder_text import TEXT as HOLDER_TEXT
     from api.routes.pages import TEXT as PAGE_TEXT
 

@@ -14,25 +14,36 @@ body within ``REGISTRY_HTTP_BODY_TIMEOUT_SECONDS`` of its head plus a second per
 (or has sent, when chunked); past either the client gets **408** (or, with nothing of a request received, just the
 close) and the connection is closed. An answer given before its request's body has all arrived (a 413 at the
 Content-Length, a 429) ends the connection too: uvicorn would wait for the rest of the body with no timer at all.
+
+A browser opening a page (``/v…``, ``/s/…``, ``/holder…``) gets these refusals as the problem page the app shows
+(``api.page_problems``), in the page's language, when its ``Accept`` header has arrived whole before the refusal: a
+431 after it, a 408 whose head stalled after it or whose body was late. A 414 comes before any header can, and a head
+that stalls before its ``Accept`` says nothing of what it accepts: those stay problem+json, as for every other client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
+import httptools
 import orjson
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from api import page_problems
 from api.errors import HTTP_TITLES
+from api.logs import RepeatedWarnings
 from registry.config import Settings
 from registry.errors import PROBLEM_TYPE_BASE
 from registry.i18n import _, negotiate, translate
+from registry.metrics import SERVER_REFUSALS
 
 MAX_REQUEST_LINE_BYTES = 8 * 1024
 MAX_REQUEST_HEAD_BYTES = 32 * 1024
@@ -40,7 +51,9 @@ LINGER_SECONDS = 2.0
 # A body earns a second of its deadline for each of these it declares: a 1 MiB body gets 64 s more, a 32 MiB batch
 # 34 minutes — a slow office line's pace, while a client that sends a byte now and then is cut off.
 BODY_BYTES_PER_SECOND = 16 * 1024
-REQUEST_TIMEOUT_TITLE = _("Request timeout")
+# One line per slow or oversized request would let a slowloris flood write the log: the first of each kind is logged,
+# then one line a minute with how many more came.
+_REFUSALS_LOG = RepeatedWarnings(logging.getLogger("uvicorn.error"), interval=60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,10 +239,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._request_timeout(now - self._body_started)
 
     def _request_timeout(self, seconds: float) -> None:
-        self.logger.warning("closed a connection whose request had not arrived after %.0f s (408)", seconds)
-        lang = self._language()
+        _REFUSALS_LOG.warning("closed a connection whose request had not arrived after %.0f s (408)", seconds)
         detail = _("the request did not arrive within {seconds} s", seconds=round(seconds))
-        self._answer(408, translate(REQUEST_TIMEOUT_TITLE, lang), translate(detail, lang))
+        self._answer(408, HTTP_TITLES[408], detail)
 
     def _count(self, size: int, *, line: bool) -> None:
         self._parsed_bytes += size
@@ -243,28 +255,51 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         limit = MAX_REQUEST_LINE_BYTES if status == 414 else MAX_REQUEST_HEAD_BYTES
         part = _("request line") if status == 414 else _("request line and headers")
-        self.logger.warning("refused a request whose %s passed %d bytes (%d)", part, limit, status)
-        # Said in the reader's language when its Accept-Language arrived before the limit (a 431 may have it).
-        lang = self._language()
-        detail = translate(_("the {part} must fit in {limit} bytes", part=part, limit=limit), lang)
-        self._answer(status, translate(HTTP_TITLES[status], lang), detail)
+        _REFUSALS_LOG.warning("refused a request whose %s passed %d bytes (%d)", part, limit, status)
+        self._answer(status, HTTP_TITLES[status], _("the {part} must fit in {limit} bytes", part=part, limit=limit))
 
-    def _language(self) -> str:
-        headers = self.headers or []
-        return negotiate(next((value.decode("latin-1") for name, value in headers if name == b"accept-language"), None))
+    def _arrived(self) -> dict[str, Any] | None:
+        """What has arrived of the request being refused, as much of an ASGI scope as ``api.page_problems`` reads
+        (path, query string, the headers complete so far), once its target has all arrived (a header has followed
+        it); else None."""
+        if not self.headers:
+            return None
+        try:
+            target = httptools.parse_url(self.url)
+            path = unquote(target.path.decode("ascii")) if target.path else "/"
+        except (httptools.HttpParserInvalidURLError, UnicodeDecodeError):
+            return None
+        return {"type": "http", "path": path, "query_string": target.query or b"", "headers": self.headers}
+
+    def _problem(self, status: int, title: str, detail: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """A problem+json, in the language the request's Accept-Language asks for (when it arrived before the
+        refusal: a 431's may have)."""
+        said = (value.decode("latin-1") for name, value in self.headers or [] if name == b"accept-language")
+        lang = negotiate(next(said, None))
+        problem = {
+            "type": f"{PROBLEM_TYPE_BASE}http-{status}",
+            "title": translate(title, lang),
+            "status": status,
+            "detail": translate(detail, lang),
+        }
+        body = orjson.dumps(problem)
+        return [(b"content-type", b"application/problem+json"), (b"content-length", b"%d" % len(body))], body
 
     def _answer(self, status: int, title: str, detail: str) -> None:
-        """The last answer on this connection, a problem+json, then a lingering close."""
-        problem = {"type": f"{PROBLEM_TYPE_BASE}http-{status}", "title": title, "status": status, "detail": detail}
-        body = orjson.dumps(problem)
+        """The last answer on this connection, then a lingering close: the problem page for a browser opening a page
+        (``api.page_problems``), else a problem+json."""
+        SERVER_REFUSALS.labels(status=str(status)).inc()  # never reaches the app, so REQUESTS does not count it
+        arrived = self._arrived()
+        page = None if arrived is None else page_problems.server_page(status, title=title, detail=detail, scope=arrived)
+        headers, body = (
+            (page.raw_headers, bytes(page.body)) if page is not None else self._problem(status, title, detail)
+        )
+        if arrived is not None and page_problems.is_page(arrived["path"]):
+            headers = [*headers, (b"vary", b"Accept")]  # as the app's refusals on a page: what it says depends on it
         head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
+        for name, value in [*self.server_state.default_headers, *headers]:
             head += [name, b": ", value, b"\r\n"]
-        head += [
-            b"content-type: application/problem+json\r\n",
-            b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
-            b"connection: close\r\n\r\n",
-        ]
+        head.append(b"connection: close\r\n\r\n")
         self.transport.write(b"".join(head) + body)
         self._linger()
 

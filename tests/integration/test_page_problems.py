@@ -9,7 +9,9 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import MAX_BODY_BYTES
+from api.errors import framework_detail
 from registry.config import Settings
+from registry.i18n import _, translate
 from tests.integration.rate_limit_support import from_address, limited_app
 from tests.integration.test_holder_pages import csrf_of
 
@@ -91,3 +93,27 @@ async def test_a_browser_refusing_html_gets_json_and_every_refusal_varies_on_acc
         assert "Accept" in [v.strip() for v in answer.headers["vary"].split(",")], (accept, answer.headers)
     weighted = await client.get("/v/abc/def", headers={"Accept": "application/json;q=0.9, text/html;q=0.5"})
     assert weighted.headers["content-type"].startswith("text/html")
+
+
+async def test_what_starlette_says_of_a_broken_form_is_said_in_the_pages_language(client: httpx.AsyncClient) -> None:
+    multipart = {**BROWSER, "Content-Type": "multipart/form-data"}
+    answer = await client.post("/holder/sign-in", content=b"x", headers=multipart)  # no boundary
+    assert_page(answer, 400, "请求有误", "multipart 表单缺少分隔符")
+    assert answer.text.index("multipart 表单缺少分隔符") < answer.text.index("Missing boundary in multipart.")
+    fields = b"".join(b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nv\r\n' % i for i in range(1001))
+    too_many = {**multipart, "Content-Type": "multipart/form-data; boundary=B"}
+    answer = await client.post("/holder/sign-in", content=fields + b"--B--\r\n", headers=too_many)
+    assert_page(answer, 400, "表单字段过多：最多 1000 个")
+    as_json = await client.post("/oauth/token", content=b"x", headers={**multipart, "Accept-Language": "zh"})
+    assert as_json.status_code == 400
+    assert as_json.json()["detail"] == "multipart 表单缺少分隔符（boundary）"
+
+
+def test_a_detail_of_the_framework_not_known_is_said_as_its_status_title() -> None:
+    unknown = framework_detail("Invalid host header", 400)
+    assert translate(unknown, "en") == "Invalid host header"  # English as it came, for an English reader
+    assert translate(unknown, "zh") == "请求有误"  # never raw English on a Chinese page
+    assert translate(framework_detail("I'm a teapot", 418), "zh") == "请求失败"
+    assert translate(framework_detail("Method Not Allowed", 405), "zh") == "此地址不支持该请求方法"
+    ours = _("the body exceeds {max_bytes} bytes", max_bytes=10)
+    assert framework_detail(ours, 413) is ours

@@ -135,3 +135,34 @@ async def test_a_256_mb_header_is_cut_off_without_the_server_holding_it(server: 
     assert sent < 64 * MiB, f"the server kept reading: {sent // MiB} MiB sent before it answered"
     grown = (after["VmHWM"] - before["VmHWM"]) // 1024
     assert grown < 32, f"the server's peak memory grew by {grown} MiB"
+
+
+BROWSER_ACCEPT = b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+
+
+async def test_a_browser_opening_a_page_with_too_large_a_head_gets_the_page_in_its_language(server: Server) -> None:
+    padding = b"Cookie: " + b"a" * (40 * 1024) + b"\r\n"  # its Accept came first: it is known to want HTML
+    code, headers, body = await _exchange(server, _get("/holder", BROWSER_ACCEPT + padding))
+    assert code == 431, body[:300]
+    assert headers["content-type"].startswith("text/html")
+    assert headers["connection"] == "close"
+    assert headers["content-language"] == "zh-CN"  # the page's language: Chinese unless ?lang=en
+    assert "Accept" in headers["vary"]
+    text = body.decode()
+    assert "请求头过大" in text
+    assert f"请求行与请求头不能超过 {MAX_REQUEST_HEAD_BYTES} 字节" in text
+    assert 'href="/holder?lang=zh"' in text
+    english = await _exchange(server, _get("/v/abc?lang=en", BROWSER_ACCEPT + padding))
+    assert english[0] == 431
+    assert english[1]["content-language"] == "en"
+    assert english[2].decode().index("Request header fields too large") < english[2].decode().index("请求头过大")
+
+
+async def test_a_browser_whose_accept_comes_after_the_limit_or_outside_the_pages_gets_problem_json(
+    server: Server,
+) -> None:
+    padding = b"X-Padding: " + b"a" * (40 * 1024) + b"\r\n"
+    _assert_refused(await _exchange(server, _get("/holder", padding + BROWSER_ACCEPT)), 431)  # not arrived
+    _assert_refused(await _exchange(server, _get("/v1/catalogue", BROWSER_ACCEPT + padding)), 431)
+    # A 414 is refused in the request line, before any header (Accept included) can have arrived.
+    _assert_refused(await _exchange(server, _get("/v/" + "x" * (9 * 1024), BROWSER_ACCEPT)), 414)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -193,3 +194,102 @@ async def test_a_late_pipelined_body_never_answers_for_the_request_before_it(ser
     assert len(statuses) == 2, answers[:800]
     assert statuses[0] != 408, answers[:400]  # the sign-in's own answer comes first
     assert statuses[1] == 408, answers[:800]
+
+
+# --- a browser opening a page gets the problem page, when its Accept has arrived -------------------------------------
+
+BROWSER_ACCEPT = b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+
+
+def _page(answer: bytes) -> tuple[int, dict[str, str], str]:
+    status, headers, _problem = _status_and_problem(answer)
+    assert headers["content-type"].startswith("text/html"), answer[:400]
+    assert headers["connection"] == "close"
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    assert "Accept" in headers["vary"]
+    return status, headers, answer.partition(b"\r\n\r\n")[2].decode()
+
+
+async def test_a_browser_whose_page_head_stalled_after_its_accept_gets_the_page_in_its_language(
+    server: Server,
+) -> None:
+    head = b"GET /v/abc?lang=en HTTP/1.1\r\nHost: registry.test\r\n" + BROWSER_ACCEPT + b"Accept-Language: zh\r\nX-"
+    reader, writer = await _connect(server, head)
+    try:
+        status, headers, text = _page(await _until_closed(reader))
+    finally:
+        writer.close()
+    assert status == 408
+    assert headers["content-language"] == "en"  # the page's ?lang=, as on the pages, not Accept-Language
+    assert "Request timeout" in text
+    assert "the request did not arrive within 1 s" in text
+    assert text.index("the request did not arrive") < text.index("请求未在 1 秒内完整送达")
+    assert 'href="/v?lang=en"' in text
+
+
+async def test_a_browser_whose_form_body_came_too_slowly_gets_the_holder_page(server: Server) -> None:
+    head = b"POST /holder/sign-in HTTP/1.1\r\nHost: registry.test\r\n" + BROWSER_ACCEPT
+    head += b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ncsrf="
+    reader, writer = await _connect(server, head)
+    try:
+        status, headers, text = _page(await _until_closed(reader))
+    finally:
+        writer.close()
+    assert status == 408
+    assert headers["content-language"] == "zh-CN"
+    assert "请求超时" in text
+    assert "请求未在 1 秒内完整送达" in text
+    assert 'href="/holder?lang=zh"' in text
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        # Its Accept has not arrived whole: what it accepts is not known yet.
+        b"GET /v/abc HTTP/1.1\r\nHost: registry.test\r\nAccept: text/ht",
+        b"GET /holder HTTP/1.1\r\nHost: registry.test\r\n",
+        # A client that does not ask for HTML, and a browser outside the pages.
+        b"GET /v/abc HTTP/1.1\r\nHost: registry.test\r\nAccept: application/json\r\nX-",
+        b"GET /v1/verify/abc HTTP/1.1\r\nHost: registry.test\r\n" + BROWSER_ACCEPT + b"X-",
+    ],
+)
+async def test_a_slow_head_not_known_to_be_a_browsers_page_is_answered_problem_json(
+    server: Server, head: bytes
+) -> None:
+    reader, writer = await _connect(server, head)
+    try:
+        _assert_408(await _until_closed(reader))
+    finally:
+        writer.close()
+
+
+async def test_a_flood_of_slow_clients_is_not_a_flood_of_log_lines(server: Server) -> None:
+    held = [await _connect(server, b"GET /healthz HTTP/1.1\r\nHost: registry.test\r\n") for _ in range(60)]
+    try:
+        for answer in await asyncio.gather(*(_until_closed(reader) for reader, _writer in held)):
+            _assert_408(answer)
+    finally:
+        for _reader, writer in held:
+            writer.close()
+    logged = server.log.read_text(errors="replace")
+    lines = [line for line in logged.splitlines() if "had not arrived" in line]
+    # Every 408 of this module so far came within a minute: the first is logged, the rest counted for the next line.
+    assert 1 <= len(lines) <= 2, lines[:5]
+
+
+async def test_the_servers_own_refusals_are_counted(server: Server) -> None:
+    """A 408 never reaches the app, so the request counter cannot see it: its own counter does."""
+
+    async def refused_408() -> float:
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            metrics = (await client.get("/metrics")).text
+        found = re.search(r'^registry_http_server_refusals_total\{status="408"\} (\S+)$', metrics, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    before = await refused_408()
+    reader, writer = await _connect(server, b"GET /healthz HTTP/1.1\r\nHost: registry.test\r\n")
+    try:
+        _assert_408(await _until_closed(reader))
+    finally:
+        writer.close()
+    assert await refused_408() == before + 1
