@@ -23,6 +23,7 @@ from registry.issuers.schemas import (
     KeyPublic,
     KeyRotation,
     ScopeAmendment,
+    ScopeWithdrawal,
 )
 
 router = APIRouter(prefix="/v1/issuers", tags=["issuers"])
@@ -56,6 +57,23 @@ async def amend_scope(code: str, body: ScopeAmendment, session: SessionDep, admi
     """A new version of the body's filing for one type from ``effective_from``; the versions it replaces keep their
     content and end the day before, so every certificate is still judged by the filing of its award date."""
     return await amendments.amend_scope(session, actor=admin.actor, code=code, body=body)
+
+
+@router.post(
+    "/{code}/scopes/withdraw",
+    response_model=IssuerPublic,
+    operation_id="issuers-withdraw-scope-amendment",
+    responses={
+        404: {"description": "no amendment of that type from that day"},
+        409: {"description": "it has taken effect, or a later amendment of that type was filed after it"},
+    },
+)
+async def withdraw_scope_amendment(
+    code: str, body: ScopeWithdrawal, session: SessionDep, admin: IssuersWrite
+) -> IssuerPublic:
+    """Withdraw a scheduled amendment of the body's filing before it takes effect: its version goes, and the
+    versions it closed keep the last day they were filed with. The latest amendment of a type goes first."""
+    return await amendments.withdraw(session, actor=admin.actor, code=code, body=body)
 
 
 @router.post(

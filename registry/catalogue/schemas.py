@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
@@ -11,6 +11,21 @@ from registry.catalogue.models import CertType
 from registry.errors import FieldValueError
 from registry.i18n import _
 from registry.schemas import Code, Day, StrictInput, Text64, Text128, Text256, printed
+
+# The PRC's title and skill-level system begins with the PRC: no catalogue entry, recognition rule or filing of an
+# evaluation body is dated before its founding. An earlier day is a typo (0202-01-01 for 2020-01-01), not history.
+FIRST_DAY: Final = date(1949, 10, 1)
+
+
+def on_or_after_first_day(value: date) -> date:
+    if value < FIRST_DAY:
+        raise ValueError(_("must be on or after {earliest}", earliest=FIRST_DAY.isoformat()))
+    return value
+
+
+RegistryDay = Annotated[Day, AfterValidator(on_or_after_first_day)]
+"""A day in the registry's own records (catalogue entries, recognition rules, filed scopes): ``YYYY-MM-DD``, on or
+after ``FIRST_DAY``. The one rule every such body field is held to."""
 
 OccupationCode = Annotated[str, StringConstraints(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
 LevelCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
@@ -25,8 +40,8 @@ class CatalogueEntryCreate(StrictInput):
     name_en: Annotated[Text128, AfterValidator(printed)]
     occupation_code: OccupationCode | None = None
     levels: Annotated[list[LevelCode], Field(min_length=1, max_length=8)]
-    effective_from: Day
-    effective_until: Day | None = None
+    effective_from: RegistryDay
+    effective_until: RegistryDay | None = None
     basis: Text256 | None = None
 
     @model_validator(mode="after")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from registry import clock
 from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType, Level, Series
 from registry.catalogue.schemas import CatalogueEntryCreate, CatalogueEntryPublic, CataloguePage, LevelPublic
 from registry.errors import Conflict, FieldError, InvalidInput
-from registry.i18n import Listing, _, word
+from registry.i18n import Listing, Message, _, word
 
 
 async def levels_by_type(session: AsyncSession) -> dict[str, dict[str, Level]]:
@@ -79,6 +83,57 @@ async def search(
 
 async def get(session: AsyncSession, code: str) -> CatalogueEntry | None:
     return (await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code) == code))).scalar_one_or_none()
+
+
+def not_fileable(entry: CatalogueEntry, *, first_day: date, today: date) -> Message | None:
+    """Why a filing of an evaluation body from ``first_day`` cannot name ``entry``, or None. The entry must not have
+    ended before the filing's first day (ending on it leaves that day), and must be in force by that day — or, for a
+    filing recorded after its first day, by the day it is recorded: a scheduled amendment may name an entry that
+    begins on or before the amendment's own first day, not one that begins after it."""
+    if entry.effective_until is not None and entry.effective_until < first_day:
+        return _(
+            "catalogue entry {code} was in force from {start} to {until}: it ended before {first}, "
+            "the first day of this filing",
+            code=entry.code,
+            start=entry.effective_from.isoformat(),
+            until=entry.effective_until.isoformat(),
+            first=first_day.isoformat(),
+        )
+    if entry.effective_from > max(first_day, today) and entry.effective_until is not None:
+        return _(
+            "catalogue entry {code} is in force from {start} to {until}: it begins after {first}, the first day of "
+            "this filing; file it from {start} or later",
+            code=entry.code,
+            start=entry.effective_from.isoformat(),
+            until=entry.effective_until.isoformat(),
+            first=first_day.isoformat(),
+        )
+    if entry.effective_from > max(first_day, today):
+        return _(
+            "catalogue entry {code} comes into force on {start}, after {first}, the first day of this filing: "
+            "file it from {start} or later",
+            code=entry.code,
+            start=entry.effective_from.isoformat(),
+            first=first_day.isoformat(),
+        )
+    return None
+
+
+async def check_fileable(session: AsyncSession, filings: Sequence[tuple[str, Sequence[str], date]]) -> None:
+    """Each ``(field, catalogue codes, first day)`` of a filing names entries in force for it (``not_fileable``);
+    422 naming the field and each entry with its validity. Codes that are not entries are left to the caller."""
+    codes = {code for _field, named, _first in filings for code in named}
+    found = await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code).in_(codes)))
+    entries = {entry.code: entry for entry in found.scalars()}
+    today = clock.today()
+    errors = [
+        FieldError(field=field, message=problem)
+        for field, named, first_day in filings
+        for code in dict.fromkeys(named)
+        if code in entries and (problem := not_fileable(entries[code], first_day=first_day, today=today)) is not None
+    ]
+    if errors:
+        raise InvalidInput(_("the filed scope names catalogue entries not in force for it"), errors=errors)
 
 
 async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntryCreate) -> CatalogueEntryPublic:

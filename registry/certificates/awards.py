@@ -32,6 +32,7 @@ from sqlmodel import col
 
 from registry import bulk, clock
 from registry.catalogue.models import CatalogueEntry, CertType, Level
+from registry.catalogue.schemas import FIRST_DAY
 from registry.catalogue.service import levels_by_type
 from registry.certificates import numbering
 from registry.certificates.models import Certificate, Status
@@ -53,8 +54,6 @@ from registry.i18n import _, word
 from registry.issuers import service as issuers
 from registry.issuers.models import FiledScope, Issuer, IssuerStatus
 
-# Titles and skill levels of the People's Republic; anything earlier is a typo, not a certificate to digitise.
-EARLIEST_AWARD = date(1949, 10, 1)
 LIVE = (Status.active, Status.suspended)
 
 
@@ -297,8 +296,8 @@ class _Rules:
         return None if verdict is None else Refusal(row, *verdict)
 
     def _dates(self, award: Award) -> tuple[str, str] | None:
-        if award.awarded_on < EARLIEST_AWARD:
-            return "awarded_on", _("must be on or after {earliest}", earliest=EARLIEST_AWARD.isoformat())
+        if award.awarded_on < FIRST_DAY:
+            return "awarded_on", _("must be on or after {earliest}", earliest=FIRST_DAY.isoformat())
         if award.awarded_on > self.today:
             return "awarded_on", _("is in the future")
         if award.valid_until is not None and award.valid_until <= award.awarded_on:

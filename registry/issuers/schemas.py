@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from registry.catalogue.models import CertType
-from registry.catalogue.schemas import LevelCode
+from registry.catalogue.schemas import LevelCode, RegistryDay
 from registry.config import Region
 from registry.errors import FieldValueError, InvalidCreditCode
 from registry.i18n import _, message_of
@@ -27,8 +27,8 @@ class FiledScopeIn(StrictInput):
     cert_type: CertType
     catalogue_codes: Annotated[list[Code], Field(min_length=1, max_length=500)]
     levels: Annotated[list[LevelCode], Field(min_length=1, max_length=8)]
-    valid_from: Day
-    valid_until: Day | None = None
+    valid_from: RegistryDay
+    valid_until: RegistryDay | None = None
 
     @field_validator("valid_until")
     @classmethod
@@ -78,6 +78,15 @@ class ScopeAmendment(StrictInput):
             field = "levels" if self.catalogue_codes else "catalogue_codes"
             raise FieldValueError(field, _("must be empty exactly when the other is (both empty end the filing)"))
         return self
+
+
+class ScopeWithdrawal(StrictInput):
+    """Withdraws a body's scheduled amendment (one not yet in force) of its filing for one certificate type: the
+    version it added goes, and the versions it closed run on as they were filed. The latest amendment goes first."""
+
+    cert_type: CertType
+    effective_from: Day = Field(description="the first day of the scheduled amendment to withdraw")
+    reason: Text256 = Field(description="why it is withdrawn, e.g. the bureau's decision withdrawing the filing")
 
 
 class IssuerFilter(BaseModel):

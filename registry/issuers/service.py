@@ -14,7 +14,7 @@ from sqlmodel import col
 from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType
-from registry.catalogue.service import levels_by_type
+from registry.catalogue.service import check_fileable, levels_by_type
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import utcnow
@@ -66,6 +66,10 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
             _("{region} has its own node (REGISTRY_PEERS): register this body there", region=body.region.value),
         )
     await check_scopes_against_catalogue(session, [(f"scopes.{i}.", scope) for i, scope in enumerate(body.scopes)])
+    # Each filing names entries in force for it, as an amendment's must (registry.issuers.amendments).
+    await check_fileable(
+        session, [(f"scopes.{i}.catalogue_codes", s.catalogue_codes, s.valid_from) for i, s in enumerate(body.scopes)]
+    )
     if await get_by_code(session, body.code) is not None:
         raise Conflict(
             _("an evaluation body with code {code} already exists", code=body.code),

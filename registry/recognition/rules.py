@@ -18,12 +18,11 @@ from sqlmodel import col
 from registry import bulk, clock
 from registry.audit import service as audit
 from registry.audit.service import Actor
-from registry.catalogue import service as catalogue
-from registry.catalogue.models import CatalogueEntry, CertType, Series
+from registry.catalogue.models import CatalogueEntry, CertType
 from registry.db import MAX_ROW_ID, utcnow
 from registry.errors import FieldError, IllegalTransition, InvalidInput, NotFound, OverlappingRule
-from registry.i18n import _, word
-from registry.recognition import matching
+from registry.i18n import _
+from registry.recognition import matching, references
 from registry.recognition.models import RecognitionRule
 from registry.recognition.schemas import (
     BasisPublic,
@@ -118,45 +117,6 @@ async def publish(session: AsyncSession, rules: Sequence[RecognitionRule]) -> li
         found = await session.execute(select(RecognitionRule).where(col(RecognitionRule.id).in_(wanted)))
         successors = {rule.id: rule for rule in found.scalars() if rule.id is not None}
     return [to_public(rule, names, successors, today) for rule in rules]
-
-
-async def _check_references(session: AsyncSession, body: RuleCreate) -> None:
-    """Every entry, series and level the rule names exists, on the ladder it claims."""
-    errors: list[FieldError] = []
-    ladders = await catalogue.levels_by_type(session)
-    for index, code in enumerate(body.catalogue_codes):
-        entry = await catalogue.get(session, code)
-        if entry is None or entry.cert_type != body.cert_type:
-            message = _("no {cert_type} catalogue entry {code}", cert_type=word(body.cert_type), code=code)
-            errors.append(FieldError(f"catalogue_codes[{index}]", message))
-        elif body.series_code is not None and entry.series_code != body.series_code:
-            message = _("{code} is not in series {series}", code=code, series=body.series_code)
-            errors.append(FieldError(f"catalogue_codes[{index}]", message))
-    for index, level in enumerate(body.levels):
-        if level not in ladders[body.cert_type]:
-            message = _("{level} is not on the {cert_type} ladder", level=level, cert_type=word(body.cert_type))
-            errors.append(FieldError(f"levels[{index}]", message))
-    for field, series in (("series_code", body.series_code), ("equivalent.series_code", _eq_series(body))):
-        if series is not None and await session.get(Series, series) is None:
-            errors.append(FieldError(field, _("no title series {series}", series=series)))
-    equivalent = body.equivalent
-    target_type = (equivalent.cert_type if equivalent else None) or body.cert_type
-    if equivalent is not None and equivalent.catalogue_code is not None:
-        entry = await catalogue.get(session, equivalent.catalogue_code)
-        if entry is None or entry.cert_type != target_type:
-            message = _(
-                "no {cert_type} catalogue entry {code}", cert_type=word(target_type), code=equivalent.catalogue_code
-            )
-            errors.append(FieldError("equivalent.catalogue_code", message))
-    if equivalent is not None and equivalent.level is not None and equivalent.level not in ladders[target_type]:
-        message = _("{level} is not on the {cert_type} ladder", level=equivalent.level, cert_type=word(target_type))
-        errors.append(FieldError("equivalent.level", message))
-    if errors:
-        raise InvalidInput.fields(errors)
-
-
-def _eq_series(body: RuleCreate) -> str | None:
-    return body.equivalent.series_code if body.equivalent else None
 
 
 def _row(body: RuleCreate, actor: Actor, supersedes: int | None) -> RecognitionRule:
@@ -268,7 +228,7 @@ async def create(
     session: AsyncSession, *, actor: Actor, body: RuleCreate, replacing: RecognitionRule | None = None
 ) -> RulePublic:
     """A new rule, or (``replacing``) a new version of one (see the module's docstring for when the old one ends)."""
-    await _check_references(session, body)
+    await references.check(session, body)
     await _lock(session)
     live = await _settle(session, actor, await _live(session, from_region=body.from_region, to_region=body.to_region))
     if replacing is not None:

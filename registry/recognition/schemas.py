@@ -9,11 +9,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from registry.catalogue.models import CertType
+from registry.catalogue.schemas import RegistryDay
 from registry.config import Region
 from registry.errors import FieldValueError
 from registry.i18n import _
 from registry.recognition.models import Decision, RuleKind
-from registry.schemas import Code, Day, FlowingText200, FlowingText500, FlowingText1000, StrictInput, Text64, Text256
+from registry.schemas import Code, FlowingText200, FlowingText500, FlowingText1000, StrictInput, Text64, Text256
 from registry.verification.schemas import VerificationResult, VerifiedCertificate
 
 SeriesCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,31}$")]
@@ -58,8 +59,8 @@ class RuleCreate(StrictInput):
     conditions_zh: Conditions | None = None
     conditions_en: ConditionsEn | None = None
     basis: Basis
-    effective_from: Day
-    effective_until: Day | None = None
+    effective_from: RegistryDay
+    effective_until: RegistryDay | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleCreate:

@@ -228,7 +228,7 @@ async def test_an_amendment_with_empty_lists_ends_the_filing_for_that_type(
     [
         ({"effective_from": FILED.isoformat()}, "effective_from"),  # today: already-issued awards would be re-judged
         ({"effective_from": (FILED - timedelta(days=1)).isoformat()}, "effective_from"),
-        # a mistyped year: a scheduled version is never withdrawn, so it would hold the filing until then
+        # a mistyped year: it would stand ahead of every later amendment, withdrawn only by undoing them all
         ({"effective_from": "2207-01-01"}, "effective_from"),
         ({"effective_from": (FILED + timedelta(days=3 * 365 + 1)).isoformat()}, "effective_from"),
         ({"basis": ""}, "basis"),
