@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from registry.certificates.imports import ImportSummary
     from registry.context import RegistryContext
+    from registry.i18n import Language
     from registry.keys.schemas import TokenKeyRotated
 
 _T = TypeVar("_T")
@@ -258,8 +260,9 @@ IMPORT_EXIT_CODES = {
     "batch columns (the missing and unexpected ones are named); nothing is written",
     3: "some rows were rejected: they are in FILE.rejected.csv with their reasons, the other rows were issued",
     4: "the database cannot be reached; re-run the same command to carry on where it stopped",
-    5: "another import of the same file (or of the same rows) is running: this one stopped without writing over "
-    "anything; once the other has ended, re-run the same command to carry on",
+    5: "another import of the same file (or of the same rows, or of a file with the same outputs, as roll.txt and "
+    "roll.csv share roll.issued.csv) is running: this one stopped without writing over anything; once the other has "
+    "ended, re-run the same command to carry on",
 }
 
 
@@ -267,28 +270,60 @@ def _exit_codes_help(codes: dict[int, str]) -> str:
     return "Exit codes:\n\n" + "\n\n".join(f"{code}  {meaning}" for code, meaning in codes.items())
 
 
+def reader_language(chosen: str | None, environ: Mapping[str, str] = os.environ) -> Language:
+    """The language a command speaks in: ``--lang`` (zh or en, zh-CN and the like too), else the locale's, as gettext
+    reads it (the first of LC_ALL, LC_MESSAGES and LANG that is set: zh_CN.UTF-8 is Chinese), else English."""
+    from registry.i18n import language_of
+
+    if chosen is not None:
+        language = language_of(chosen)
+        if language is None:
+            raise typer.BadParameter(f"{chosen!r}: give zh or en", param_hint="--lang")
+        return language
+    locale = next((value for name in ("LC_ALL", "LC_MESSAGES", "LANG") if (value := environ.get(name))), "")
+    return language_of(locale.split(".")[0].split("@")[0]) or "en"
+
+
+def count_rows(path: Path) -> int:
+    """Data rows in the file (for the progress bar's ETA): a fast line count, header excluded. A last line without
+    its newline counts; a value holding a line break counts twice (the bar's total is an estimate)."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines, last = lines + block.count(b"\n"), block[-1:]
+    return max(0, lines + (last != b"\n") - 1)
+
+
+_LANG_HELP = "language of the reasons and errors: zh or en (default: the locale's, LC_ALL / LC_MESSAGES / LANG)"
+
+
 @app.command("import", epilog=_exit_codes_help(IMPORT_EXIT_CODES))
 def import_file(
     file: Annotated[Path, typer.Argument(help="CSV with the batch columns (see README)", exists=True, dir_okay=False)],
     issuer: Annotated[str, typer.Option(help="evaluation body code")],
+    lang: Annotated[str | None, typer.Option("--lang", help=_LANG_HELP)] = None,
 ) -> None:
     """Issue every valid row of a (possibly huge) CSV in chunks; re-running resumes. Rejected rows go to
-    FILE.rejected.csv, issued certificates with their claim codes to FILE.issued.csv. The file's header and the
-    evaluation body are checked first: if either is refused, no file is written."""
+    FILE.rejected.csv with their reasons in the reader's language (--lang), issued certificates with their claim codes
+    to FILE.issued.csv. The file's header and the evaluation body are checked first: if either is refused, no file is
+    written. While it runs, a hidden .FILE.issued.csv.lock beside the outputs keeps another import writing them out."""
     import time
 
     from registry.errors import IdempotencyKeyInFlight, InvalidInput, RegistryError, ServiceUnavailable
     from registry.gc_tuning import settle_garbage_collector
+    from registry.i18n import _, translate
 
+    language = reader_language(lang)
     settings = load_settings()
     started = time.monotonic()
     settle_garbage_collector()  # a long bulk run: the same collector settings as a server worker
     try:
-        summary = asyncio.run(_import_with_progress(settings, file=file, issuer=issuer, started=started))
+        summary = asyncio.run(_import_with_progress(settings, file=file, issuer=issuer, started=started, lang=language))
     except RegistryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
+        typer.echo(f"error: {translate(exc.detail, language)}", err=True)
         for error in exc.errors:  # e.g. the header's missing or unreadable columns
-            typer.echo(f"  {error.field}: {error.message}", err=True)
+            said = _("{field}: {message}", field=error.field, message=error.message)
+            typer.echo(f"  {translate(said, language)}", err=True)
         kinds = ((InvalidInput, 2), (ServiceUnavailable, 4), (IdempotencyKeyInFlight, 5))
         raise typer.Exit(next((code for kind, code in kinds if isinstance(exc, kind)), 1)) from None
     elapsed = time.monotonic() - started
@@ -304,12 +339,14 @@ def import_file(
     raise typer.Exit(0 if summary.rejected == 0 else 3)
 
 
-async def _import_with_progress(settings: Settings, *, file: Path, issuer: str, started: float) -> ImportSummary:
+async def _import_with_progress(
+    settings: Settings, *, file: Path, issuer: str, started: float, lang: Language
+) -> ImportSummary:
     """The import, with a database out of reach (at start or midway) raised as ServiceUnavailable."""
     from registry import faults
 
     try:
-        return await _prepare_then_import(settings, file=file, issuer=issuer, started=started)
+        return await _prepare_then_import(settings, file=file, issuer=issuer, started=started, lang=lang)
     except Exception as exc:
         fault = faults.database_fault(exc)
         if fault is None:
@@ -317,7 +354,9 @@ async def _import_with_progress(settings: Settings, *, file: Path, issuer: str, 
         raise faults.unavailable(fault) from exc
 
 
-async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, started: float) -> ImportSummary:
+async def _prepare_then_import(
+    settings: Settings, *, file: Path, issuer: str, started: float, lang: Language
+) -> ImportSummary:
     import time
 
     from rich.progress import (
@@ -351,7 +390,7 @@ async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, s
         plan = await imports.prepare(sessions, path=file, issuer_code=issuer)  # refused before the bar or any file
         for output, kept in plan.set_aside:  # an earlier run's file, claim codes and all, is never written over
             typer.echo(f"the earlier {output.name} is kept as {kept.name}; a new one is written", err=True)
-        total = imports.count_rows(file)
+        total = count_rows(file)
         with Progress(*columns, transient=False) as progress:
             task = progress.add_task("import", total=total, rate=0.0)
 
@@ -361,7 +400,7 @@ async def _prepare_then_import(settings: Settings, *, file: Path, issuer: str, s
                 progress.update(task, advance=rows, total=max(total, done), rate=rate)  # the total is an estimate
 
             ctx = RegistryContext.from_settings(settings)
-            return await imports.import_rows(ctx, sessions, plan, on_progress=advance)
+            return await imports.import_rows(ctx, sessions, plan, on_progress=advance, lang=lang)
     finally:
         if plan is not None:
             plan.lock.release()

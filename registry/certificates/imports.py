@@ -4,14 +4,17 @@ The file is streamed in chunks; each chunk is one transaction under a determinis
 its content, so re-running the same file skips every chunk that was already issued and carries on where it stopped.
 Bad rows do not stop the import: they are set aside, with their reasons, into a rejected-rows file. What would refuse
 the whole file (an unreadable file, a header without the batch columns, an unknown or suspended body, an output path
-that is a link, another import of the same file running) is checked first (``prepare``), before any output file is
-touched. The output files are never written over: claim codes are shown only once, and a re-run (say, after the
-idempotency records expired, when every row comes back as a duplicate) must not lose them. What an earlier run left is
-renamed to a numbered backup first, and each output is a new file that only its owner may read.
+that is a link, another import of the same file, or of one writing the same outputs, running) is checked first
+(``prepare``), before any output file is touched. The output files are never written over: claim codes are shown only
+once, and a re-run (say, after the idempotency records expired, when every row comes back as a duplicate) must not lose
+them. What an earlier run left is renamed to a numbered backup first, and each output is a new file that only its owner
+may read. A chunk's stored outcome keeps its rejected rows' reasons as messages, said in the reader's language.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import itertools
@@ -33,7 +36,7 @@ from registry.certificates.idempotency import Outcome
 from registry.context import RegistryContext
 from registry.db import transaction
 from registry.errors import IdempotencyKeyInFlight, InvalidInput, NotFound
-from registry.i18n import _
+from registry.i18n import Language, Listing, Message, _, translate
 from registry.issuers import service as issuers
 from registry.spreadsheets import SafeWriter
 
@@ -53,16 +56,6 @@ class ImportSummary:
     issued_file: Path | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     set_aside: list[tuple[Path, Path]] = field(default_factory=list)  # (output, the backup an earlier run's became)
-
-
-def count_rows(path: Path) -> int:
-    """Data rows in the file (for the progress bar's ETA): a fast line count, header excluded. A last line without
-    its newline counts; a value holding a line break counts twice (the bar's total is an estimate)."""
-    lines, last = 0, b"\n"
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            lines, last = lines + block.count(b"\n"), block[-1:]
-    return max(0, lines + (last != b"\n") - 1)
 
 
 def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str] | rows.Unreadable]]]:
@@ -98,12 +91,12 @@ def _rejected_line(number: int, header: list[str], record: list[str] | rows.Unre
 
 @dataclass(frozen=True, slots=True)
 class ImportPlan:
-    """An import that passed every check that can be made before its first row (``prepare``), holding the file's lock
-    until ``import_rows`` ends (or ``lock.release()``), and the earlier outputs it renamed."""
+    """An import that passed every check that can be made before its first row (``prepare``), holding the locks on
+    the file and its outputs until ``import_rows`` ends (or ``lock.release()``), and the earlier outputs it renamed."""
 
     path: Path
     principal: Principal
-    lock: InputLock
+    lock: ImportLock
     set_aside: list[tuple[Path, Path]]
 
 
@@ -114,9 +107,10 @@ async def run_import(
     path: Path,
     issuer_code: str,
     on_progress: Callable[[int], None] = lambda _rows: None,
+    lang: Language = "en",
 ) -> ImportSummary:
     plan = await prepare(sessions, path=path, issuer_code=issuer_code)
-    return await import_rows(ctx, sessions, plan, on_progress=on_progress)
+    return await import_rows(ctx, sessions, plan, on_progress=on_progress, lang=lang)
 
 
 def outputs(path: Path) -> tuple[Path, Path]:
@@ -127,8 +121,9 @@ def outputs(path: Path) -> tuple[Path, Path]:
 async def prepare(sessions: async_sessionmaker[AsyncSession], *, path: Path, issuer_code: str) -> ImportPlan:
     """Everything that would refuse the whole file, checked before any output file is touched: the file can be read,
     is not empty and its header has the batch columns (InvalidInput), the evaluation body exists (NotFound) and may
-    issue (Forbidden), no output path is a link or other than a file (InvalidInput), and no other import of the file
-    is running (IdempotencyKeyInFlight). Then the outputs an earlier run left are renamed to numbered backups."""
+    issue (Forbidden), no output path is a link or other than a file (InvalidInput), and no other import of the file,
+    nor of another file writing the same outputs (roll.txt beside roll.csv), is running (IdempotencyKeyInFlight). Then
+    the outputs an earlier run left are renamed to numbered backups."""
     _check_rows(path)
     async with transaction(sessions) as session:
         issuer = await issuers.get_by_code(session, issuer_code)
@@ -145,7 +140,7 @@ async def prepare(sessions: async_sessionmaker[AsyncSession], *, path: Path, iss
     )
     for output in outputs(path):
         _ensure_writable_place(output)
-    lock = InputLock(path)
+    lock = ImportLock(path)
     try:
         set_aside = [(output, kept) for output in outputs(path) if (kept := _set_aside(output)) is not None]
     except OSError as exc:  # e.g. a folder the operator may read but not write
@@ -173,32 +168,113 @@ def _check_rows(path: Path) -> None:
         raise InvalidInput.field("file", _("the batch has no rows"))
 
 
-class InputLock:
-    """An exclusive advisory lock (flock) on the file being imported, held for the whole import: a second import of
-    the same file is refused before it touches the first one's output files or issues anything."""
+def lock_file(path: Path) -> Path:
+    """The hidden file beside the outputs of importing ``path`` that ``ImportLock`` locks: .FILE.issued.csv.lock."""
+    issued = outputs(path)[1]
+    return issued.with_name(f".{issued.name}.lock")
+
+
+class ImportLock:
+    """Exclusive advisory locks (flock) held for the whole import, on the file being imported and on its outputs
+    (FILE.issued.csv, FILE.rejected.csv and their backups, which roll.csv and roll.txt share): a second import of
+    either is refused before it touches an output file or issues anything. The outputs' lock is a hidden file beside
+    them (``lock_file``) naming the file being imported, removed when the import ends (one a crashed import left
+    behind locks nothing)."""
 
     def __init__(self, path: Path) -> None:
+        self.path = lock_file(path)
+        self._outputs: int | None = None
         try:
-            self._fd: int | None = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            self._input: int | None = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise InvalidInput.field("file", _("cannot be read: {reason}", reason=exc.strerror or str(exc))) from None
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.release()
-            raise IdempotencyKeyInFlight(
-                _(
-                    "another registry import of {file} is running; once it has ended, run this command again",
-                    file=str(path),
+            if not _locked(self._input):
+                raise IdempotencyKeyInFlight(
+                    _(
+                        "another registry import of {file} is running; once it has ended, run this command again",
+                        file=str(path),
+                    )
                 )
-            ) from None
-        except OSError:  # a file system without locks: the chunks' own keys still keep a row from being issued twice
-            pass
+            while self._outputs is None:
+                fd = _open_lock_file(self.path)
+                if not _locked(fd):
+                    holder = _holder(fd)
+                    os.close(fd)
+                    raise _outputs_busy(outputs(path)[1], holder)
+                if _same_file(fd, self.path):
+                    self._outputs = fd
+                else:  # removed by the import that held it, which has just ended: lock the one there now
+                    os.close(fd)
+        except BaseException:
+            self.release()
+            raise
+        with contextlib.suppress(OSError):  # another user's lock file, opened read-only, names nobody
+            os.ftruncate(self._outputs, 0)
+            os.pwrite(self._outputs, os.fsencode(os.path.abspath(path)) + b"\n", 0)
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._outputs is not None:
+            with contextlib.suppress(OSError):  # removed while still locked: an import waiting on it locks anew
+                os.unlink(self.path)
+            os.close(self._outputs)
+            self._outputs = None
+        if self._input is not None:
+            os.close(self._input)
+            self._input = None
+
+
+def _locked(fd: int) -> bool:
+    """An exclusive lock on ``fd`` taken (or a file system without locks: the chunks' own keys still keep a row from
+    being issued twice); False when another import holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+def _open_lock_file(path: Path) -> int:
+    flags = os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        try:
+            return os.open(path, os.O_RDWR | flags, 0o644)
+        except PermissionError:  # left by another user's import: a lock needs only reading
+            return os.open(path, os.O_RDONLY | flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _in_the_way(path) from None
+        reason = exc.strerror or str(exc)
+        raise InvalidInput.field(str(path.parent), _("cannot be written: {reason}", reason=reason)) from None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    with contextlib.suppress(FileNotFoundError):
+        held, named = os.fstat(fd), path.lstat()
+        return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
+    return False
+
+
+def _holder(fd: int) -> str | None:
+    """The file the import holding a lock file is importing, as it wrote it there (None while it has not yet)."""
+    said = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+    return "".join(ch for ch in said.strip() if ch.isprintable()) or None
+
+
+def _outputs_busy(issued: Path, holder: str | None) -> IdempotencyKeyInFlight:
+    if holder is None:  # it has only just locked them
+        busy = _(
+            "another registry import is writing {output}; once it has ended, run this command again", output=str(issued)
+        )
+    else:
+        busy = _(
+            "another registry import, of {other}, is writing {output}; once it has ended, run this command again",
+            other=holder,
+            output=str(issued),
+        )
+    return IdempotencyKeyInFlight(busy)
 
 
 def _ensure_writable_place(output: Path) -> None:
@@ -253,17 +329,23 @@ async def import_rows(
     plan: ImportPlan,
     *,
     on_progress: Progress = lambda _rows: None,
+    lang: Language = "en",
 ) -> ImportSummary:
     """Issues a prepared import chunk by chunk, writing FILE.issued.csv and FILE.rejected.csv beside the file (both
-    new files), then releases the file's lock."""
+    new files, the reasons in ``lang``), then releases the file's locks."""
     try:
-        return await _issue_into_outputs(ctx, sessions, plan, on_progress=on_progress)
+        return await _issue_into_outputs(ctx, sessions, plan, on_progress=on_progress, lang=lang)
     finally:
         plan.lock.release()
 
 
 async def _issue_into_outputs(
-    ctx: RegistryContext, sessions: async_sessionmaker[AsyncSession], plan: ImportPlan, *, on_progress: Progress
+    ctx: RegistryContext,
+    sessions: async_sessionmaker[AsyncSession],
+    plan: ImportPlan,
+    *,
+    on_progress: Progress,
+    lang: Language,
 ) -> ImportSummary:
     path, principal = plan.path, plan.principal
     rejected_file, issued_file = outputs(path)
@@ -283,11 +365,14 @@ async def _issue_into_outputs(
                 issued_writer.writerow(
                     [first_row - 1 + item["row"], item["number"], item["verify_url"], item["claim_code"]]
                 )
-            for row_number, reasons in outcome["rejected"]:
-                record = records[row_number - 1]
-                rejected_writer.writerow(_rejected_line(first_row - 1 + row_number, header, record, "; ".join(reasons)))
-                for reason in reasons:
-                    summary.reasons[reason.split(":")[0]] = summary.reasons.get(reason.split(":")[0], 0) + 1
+            for row_number, stored in outcome["rejected"]:
+                reasons = [_reason(reason) for reason in stored]
+                said = translate(Listing(message for _field, message in reasons), lang)
+                rejected_writer.writerow(
+                    _rejected_line(first_row - 1 + row_number, header, records[row_number - 1], said)
+                )
+                for field_name, _message in reasons:
+                    summary.reasons[field_name] = summary.reasons.get(field_name, 0) + 1
             summary.rows += len(records)
             summary.rejected += len(outcome["rejected"])
             if replayed:
@@ -340,9 +425,9 @@ async def _once(
                 ctx, session, principal=principal, issuer=issuer, given=given, purpose="import", all_or_nothing=False
             )
             assert minted is not None, "an import chunk is never a dry run"
-            rejected: dict[int, list[str]] = {}
-            for refusal in screening.refusals:
-                rejected.setdefault(refusal.row, []).append(f"{refusal.field}: {refusal.message}")
+            rejected: dict[int, list[dict[str, Any]]] = {}
+            for refusal in screening.refusals:  # said once the reader is known (``_reason``), on a re-run too
+                rejected.setdefault(refusal.row, []).append({"field": refusal.field, "message": _kept(refusal.message)})
             outcome = {
                 "issued": issuance.batch_answer(ctx, minted)["certificates"],
                 "rejected": sorted(rejected.items()),
@@ -354,6 +439,38 @@ async def _once(
         )
     body: dict[str, Any] = orjson.loads(answer.body)
     return body, answer.replayed
+
+
+def _kept(text: str) -> Any:
+    """A message as a stored outcome keeps it, to be said in any language: its template and values (or items)."""
+    if isinstance(text, Listing):
+        return {"items": [_kept(item) for item in text.items], "separator": text.separator}
+    if not isinstance(text, Message):
+        return str(text)
+    values = {
+        key: _kept(value) if isinstance(value, str) else value if isinstance(value, int | float | None) else str(value)
+        for key, value in text.values.items()
+    }
+    return {"template": text.template, "values": values}
+
+
+def _restored(kept: Any) -> Any:
+    if not isinstance(kept, dict):
+        return kept
+    if "items" in kept:
+        return Listing((_restored(item) for item in kept["items"]), separator=kept["separator"])
+    return Message(kept["template"], **{key: _restored(value) for key, value in kept["values"].items()})
+
+
+def _reason(kept: str | dict[str, Any]) -> tuple[str, Message]:
+    """A stored reason for a rejected row: its field, and what it says. One stored before reasons were kept as messages
+    is English text, "field: message": its message is said from the catalogue when it is there word for word."""
+    if isinstance(kept, str):
+        field_name, _colon, text = kept.partition(": ")
+        kept = {"field": field_name, "message": text}
+    said = kept["message"]
+    message = _restored(said) if isinstance(said, dict) else Message(said)
+    return kept["field"], _("{field}: {message}", field=kept["field"], message=message)
 
 
 class _private:

@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text, update
 
+from cli.main import count_rows
 from registry.certificates import imports
 from registry.certificates.models import IdempotencyRecord
 from registry.db import transaction, utcnow
@@ -158,11 +159,12 @@ async def test_a_second_import_of_a_file_being_imported_exits_5_and_touches_noth
     assert code == 5, out + err
     assert f"another registry import of {path} is running" in err
     assert "Idempotency-Key" not in err
-    assert sorted(p.name for p in folder.iterdir()) == ["roll.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == [imports.lock_file(path).name, "roll.csv"]  # the first's lock
 
     summary = await imports.import_rows(app.state.context, app.state.sessions, running)
     assert summary.issued == 3
     assert len(_rows(path.with_suffix(".issued.csv"))) == 4
+    assert not imports.lock_file(path).exists()  # removed as the import ended
 
 
 async def test_an_import_meeting_another_one_issuing_the_same_rows_exits_5_in_the_commands_words(
@@ -276,6 +278,6 @@ async def test_an_empty_file_is_said_to_be_empty(
 def test_the_progress_total_counts_a_last_row_without_its_newline(tmp_path: Path) -> None:
     path = tmp_path / "roll.csv"
     path.write_bytes(b"cert_type,level\ntitle,senior\nskill,level_3")
-    assert imports.count_rows(path) == 2
+    assert count_rows(path) == 2
     path.write_bytes(b"cert_type,level\ntitle,senior\n")
-    assert imports.count_rows(path) == 1
+    assert count_rows(path) == 1
