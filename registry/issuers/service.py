@@ -58,29 +58,7 @@ def scope_covers(scopes: list[FiledScope], *, cert_type: str, catalogue_code: st
 
 
 async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: IssuerCreate) -> IssuerPublic:
-    if body.region != ctx.settings.region and body.region in ctx.settings.peers:
-        # Its numbers would carry that region, and every node forwards a number to its region's node, which does not
-        # hold it: its certificates could be checked by QR code here, by number nowhere.
-        raise InvalidInput.field(
-            "region",
-            _("{region} has its own node (REGISTRY_PEERS): register this body there", region=body.region.value),
-        )
-    await check_scopes_against_catalogue(session, [(f"scopes.{i}.", scope) for i, scope in enumerate(body.scopes)])
-    # Each filing names entries in force for it, as an amendment's must (registry.issuers.amendments).
-    await check_fileable(
-        session, [(f"scopes.{i}.catalogue_codes", s.catalogue_codes, s.valid_from) for i, s in enumerate(body.scopes)]
-    )
-    if await get_by_code(session, body.code) is not None:
-        raise Conflict(
-            _("an evaluation body with code {code} already exists", code=body.code),
-            errors=[FieldError(field="code", message=_("already registered"))],
-        )
-    clash = (await session.execute(select(col(Issuer.id)).where(col(Issuer.credit_code) == body.credit_code))).first()
-    if clash is not None:
-        raise Conflict(
-            _("an evaluation body with this credit code already exists"),
-            errors=[FieldError(field="credit_code", message=_("already registered"))],
-        )
+    await _refuse_unfit(ctx, session, body)
     issuer = Issuer(code=body.code, name=body.name, credit_code=body.credit_code, kind=body.kind, region=body.region)
     session.add(issuer)
     await session.flush()
@@ -120,6 +98,34 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
         },
     )
     return await public_view(session, issuer)
+
+
+async def _refuse_unfit(ctx: RegistryContext, session: AsyncSession, body: IssuerCreate) -> None:
+    """Why a body cannot be registered as asked, raised: another node's region, a filing the catalogue does not
+    back, a code or credit code already registered."""
+    if body.region != ctx.settings.region and body.region in ctx.settings.peers:
+        # Its numbers would carry that region, and every node forwards a number to its region's node, which does not
+        # hold it: its certificates could be checked by QR code here, by number nowhere.
+        raise InvalidInput.field(
+            "region",
+            _("{region} has its own node (REGISTRY_PEERS): register this body there", region=body.region.value),
+        )
+    await check_scopes_against_catalogue(session, [(f"scopes.{i}.", scope) for i, scope in enumerate(body.scopes)])
+    # Each filing names entries in force for it, as an amendment's must (registry.issuers.amendments).
+    await check_fileable(
+        session, [(f"scopes.{i}.catalogue_codes", s.catalogue_codes, s.valid_from) for i, s in enumerate(body.scopes)]
+    )
+    if await get_by_code(session, body.code) is not None:
+        raise Conflict(
+            _("an evaluation body with code {code} already exists", code=body.code),
+            errors=[FieldError(field="code", message=_("already registered"))],
+        )
+    clash = (await session.execute(select(col(Issuer.id)).where(col(Issuer.credit_code) == body.credit_code))).first()
+    if clash is not None:
+        raise Conflict(
+            _("an evaluation body with this credit code already exists"),
+            errors=[FieldError(field="credit_code", message=_("already registered"))],
+        )
 
 
 async def public_view(session: AsyncSession, issuer: Issuer) -> IssuerPublic:
