@@ -40,12 +40,18 @@ def load_settings() -> Settings:
 
 
 async def migrate_database(settings: Settings) -> None:
-    from registry.db import create_engine
+    from registry.certificates.status_lists import seal_legacy_lists
+    from registry.db import create_engine, session_factory, transaction
+    from registry.keys.secrets_box import SecretsBox
     from registry.migrate import upgrade
 
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
+        # Status lists kept from before their seals (migration 0018) are rebuilt from their certificates and sealed:
+        # the migration cannot, not holding the master key.
+        async with transaction(session_factory(engine)) as session:
+            await seal_legacy_lists(session, SecretsBox.from_master_key(settings.master_key_bytes))
     finally:
         await engine.dispose()
 

@@ -230,15 +230,21 @@ async def _rotate_registry_key(ctx: RegistryContext, session: AsyncSession) -> T
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit log's hash chain and the transparency log's tree; exit 1 naming the first record or leaf
-    altered or removed."""
+    """Recompute the audit log's hash chain and the transparency log's tree, and check every certificate's status
+    against its seal and its history and every status list against its certificates; exit 1 naming the first record,
+    leaf, certificate or list that does not check out."""
     from registry.audit import service as audit
+    from registry.certificates import integrity as statuses
     from registry.transparency import integrity
 
     settings = load_settings()
 
-    async def check(_ctx: RegistryContext, session: AsyncSession) -> tuple[list[str], int, int]:
-        broken = [await audit.first_broken_record(session), await integrity.first_broken_leaf(session)]
+    async def check(ctx: RegistryContext, session: AsyncSession) -> tuple[list[str], int, int]:
+        broken = [
+            await audit.first_broken_record(session),
+            await integrity.first_broken_leaf(session),
+            await statuses.first_status_break(session, ctx.box),
+        ]
         found = [problem.describe() for problem in broken if problem is not None]
         return found, await audit.count_records(session), await integrity.count_leaves(session)
 
@@ -249,6 +255,7 @@ def audit_verify() -> None:
         raise typer.Exit(1)
     typer.echo(f"audit chain intact: {records} records")
     typer.echo(f"transparency log intact: {leaves} leaves")
+    typer.echo("certificate statuses agree with their history and status lists")
 
 
 # What `registry import` exits with (listed in its --help); 2 is also what a bad option or configuration exits with.

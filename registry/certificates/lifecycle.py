@@ -65,13 +65,7 @@ NOT_ALLOWED: dict[str, Callable[[Message], Message]] = {
 # A suspended certificate is under review: correcting it would hand out an active successor behind the suspension.
 CORRECTABLE = frozenset({Status.active})
 BUREAU = "bureau"  # reason_code marking a suspension by the bureau, which only the bureau may lift
-# What each resulting status means for the two published bits (revocation, suspension).
-STATUS_BITS: dict[Status, tuple[bool, bool]] = {
-    Status.active: (False, False),
-    Status.suspended: (False, True),
-    Status.revoked: (True, False),
-    Status.superseded: (True, False),  # the old credential must not pass offline checks once replaced
-}
+STATUS_BITS = status_lists.STATUS_BITS  # what each resulting status means for the two published bits
 
 
 async def change_status(
@@ -98,7 +92,7 @@ async def change_status(
     if target is Status.revoked:
         cert.revocation_reason = (reason_code or RevocationReason.other).value
     _reseal(ctx, cert)
-    await _publish_bits(session, cert_list=cert.status_list_id, index=cert.status_index, status=target)
+    await _publish_bits(ctx, session, cert_list=cert.status_list_id, index=cert.status_index, status=target)
     at = utcnow()  # the event's time, and its transparency leaf's
     session.add(
         CertificateEvent(
@@ -176,7 +170,7 @@ async def _supersede(
     # on each other in opposite orders. (Bits first, as this once did, deadlocked with issuance on the shared list.)
     screening = await awards.screen(ctx, session, issuer=record.issuer, awards=[(1, award)], replacing=old)
     screening.refuse_single()
-    await _publish_bits(session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
+    await _publish_bits(ctx, session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
     [minted] = await recording.record(
         ctx,
         session,
@@ -271,12 +265,14 @@ async def history(
     ]
 
 
-async def _publish_bits(session: AsyncSession, *, cert_list: str | None, index: int | None, status: Status) -> None:
+async def _publish_bits(
+    ctx: RegistryContext, session: AsyncSession, *, cert_list: str | None, index: int | None, status: Status
+) -> None:
     if cert_list is None or index is None:
         return
     revoked, suspended = STATUS_BITS[status]
-    await status_lists.set_status(session, list_id=cert_list, index=index, purpose=Purpose.revocation, value=revoked)
-    await status_lists.set_status(session, list_id=cert_list, index=index, purpose=Purpose.suspension, value=suspended)
+    for purpose, value in ((Purpose.revocation, revoked), (Purpose.suspension, suspended)):
+        await status_lists.set_status(session, ctx.box, list_id=cert_list, index=index, purpose=purpose, value=value)
 
 
 async def _suspended_by_bureau(session: AsyncSession, cert: Certificate) -> bool:

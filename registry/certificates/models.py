@@ -84,6 +84,9 @@ class StatusList(SQLModel, table=True):
     bits: bytes = Field(sa_type=LargeBinary)
     used: int = 0
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # status_lists.list_seal over list_id, issuer, purpose, size and the bits' SHA-256; None on a list made before
+    # migration 0018 until status_lists.seal_legacy_lists (or its next bit flip) rebuilds it from its certificates.
+    seal: str | None = Field(default=None, max_length=64)
 
 
 class IdempotencyRecord(SQLModel, table=True):

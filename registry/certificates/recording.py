@@ -243,7 +243,7 @@ async def _drafted(
     issuer = begun.issuer
     holder_refs = await holders.upsert(ctx, session, [item.holder for item in accepted])
     numbers = await _fresh_numbers(session, issuer=issuer, accepted=accepted, first=[d.number for d in begun.drawn])
-    slots = await status_lists.take_slots(session, issuer_id=issuer.id or 0, count=len(accepted))
+    slots = await status_lists.take_slots(session, ctx.box, issuer_id=issuer.id or 0, count=len(accepted))
     minted = [
         _draft(begun, item, item_drawn, number=number, slot=slot, holder=holder_refs[item.holder.index])
         for item, item_drawn, number, slot in zip(accepted, begun.drawn, numbers, slots, strict=True)

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from registry.certificates.models import StatusList
 from registry.certificates.records import CertificateRecord
-from registry.certificates.status_lists import Purpose, get_list
+from registry.certificates.status_lists import Purpose, checked_bits, get_list
 from registry.context import RegistryContext
 from registry.credentials import credential, message_list, status_list
 from registry.credentials.identity_hash import hashed_identity
@@ -23,6 +23,7 @@ from registry.issuers import service as issuers
 from registry.keys import jws
 from registry.keys import service as keys
 from registry.keys.models import KeyUse, SigningKey
+from registry.keys.secrets_box import SecretsBox
 from registry.keys.signers import KeySigner
 from registry.verification.schemas import VerificationResult
 from registry.verification.verifier import Verifier
@@ -109,7 +110,7 @@ async def status_list_credential(ctx: RegistryContext, session: AsyncSession, *,
     issuer = await issuers.get_by_code(session, issuer_code)
     if parsed is None or issuer is None:
         raise NotFound(_("no status list {issuer}/{name}", issuer=issuer_code, name=name))
-    bits = await _list_bits(session, issuer_id=issuer.id or 0, name=parsed)
+    bits = await _list_bits(session, ctx.box, issuer_id=issuer.id or 0, name=parsed)
     key = await keys.active_key(session, use=KeyUse.certificate, issuer_id=issuer.id)
     if bits is None or key is None:
         raise NotFound(_("no status list {issuer}/{name}", issuer=issuer_code, name=name))
@@ -124,18 +125,23 @@ async def status_list_credential(ctx: RegistryContext, session: AsyncSession, *,
     return jws.encode(claims, _signer(ctx, key, issuer_code=issuer.code), typ=credential.CREDENTIAL_TYPE)
 
 
-async def _list_bits(session: AsyncSession, *, issuer_id: int, name: status_list.ListName) -> bytes | None:
+async def _list_bits(
+    session: AsyncSession, box: SecretsBox, *, issuer_id: int, name: status_list.ListName
+) -> bytes | None:
+    """The bits to sign for ``name``, as ``status_lists.checked_bits`` vouches for them: stored ones under an intact
+    seal, else rebuilt from the list's certificates (never signed as found)."""
     if name.stored is not None:
         row = await get_list(session, issuer_id=issuer_id, list_id=name.list_id, purpose=name.stored)
-        return row.bits if row is not None else None
+        return (await checked_bits(session, box, [row]))[name.stored] if row is not None else None
     # Both rows in one statement, so from one snapshot: read one at a time (READ COMMITTED), a revocation committing
     # between them showed a suspended-then-revoked certificate as neither, that is valid.
-    query = select(col(StatusList.purpose), col(StatusList.bits)).where(
+    query = select(StatusList).where(
         col(StatusList.issuer_id) == issuer_id,
         col(StatusList.list_id) == name.list_id,
         col(StatusList.purpose).in_([Purpose.revocation, Purpose.suspension]),
     )
-    bits = {Purpose(purpose): stored for purpose, stored in await session.execute(query)}
-    if len(bits) != len(Purpose):
+    rows = list((await session.execute(query)).scalars())
+    if len(rows) != len(Purpose):
         return None
+    bits = await checked_bits(session, box, rows)
     return message_list.compose(bits[Purpose.revocation], bits[Purpose.suspension])

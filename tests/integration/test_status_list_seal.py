@@ -1,0 +1,177 @@
+"""Status lists are sealed: bits changed with SQL alone (no master key) are never signed as stored. A list whose seal
+is missing or broken is served rebuilt from its certificates' sealed statuses, a bit flip never seals bits someone
+else wrote, and lists kept from before seals are sealed from their certificates."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import logging
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, text
+from sqlmodel import col
+
+from registry.certificates import status_lists
+from registry.certificates.models import StatusList
+from registry.config import Settings
+from registry.db import transaction
+from tests.checks import run_sql
+from tests.factories import issued_certificate
+from tests.integration.cli_support import registry_env, run_registry
+from tests.integration.lifecycle_support import CODE, act, set_up
+
+
+async def _slot(app: FastAPI, number: str) -> tuple[str, int]:
+    async with transaction(app.state.sessions) as session:
+        row = (
+            await session.execute(
+                text("SELECT status_list_id, status_index FROM certificates WHERE number = :n"), {"n": number}
+            )
+        ).one()
+    return str(row[0]), int(row[1])
+
+
+async def _served_bits(client: httpx.AsyncClient, list_name: str) -> bytes:
+    response = await client.get(f"/v1/status-lists/{CODE}/{list_name}")
+    assert response.status_code == 200, response.text
+    claims: dict[str, Any] = jwt.decode(response.text.strip(), options={"verify_signature": False})
+    encoded = claims["credentialSubject"]["encodedList"][1:]
+    return gzip.decompress(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+
+
+async def _entry(client: httpx.AsyncClient, list_id: str, index: int) -> tuple[int, int, int]:
+    """(message value, revocation bit, suspension bit) as served for ``index``."""
+    message = await _served_bits(client, f"{list_id}-message")
+    value = status_lists.bit(message, 2 * index) << 1 | status_lists.bit(message, 2 * index + 1)
+    revocation = status_lists.bit(await _served_bits(client, f"{list_id}-revocation"), index)
+    suspension = status_lists.bit(await _served_bits(client, f"{list_id}-suspension"), index)
+    return value, int(revocation), int(suspension)
+
+
+async def _clear_bit(app: FastAPI, list_id: str, index: int, purpose: str = "revocation") -> None:
+    """What an attacker with write access but no master key does: clear the bit, leave the seal as it is."""
+    async with transaction(app.state.sessions) as session:
+        bits = (
+            await session.execute(
+                text("SELECT bits FROM status_lists WHERE list_id = :l AND purpose = :p"), {"l": list_id, "p": purpose}
+            )
+        ).scalar_one()
+    await run_sql(
+        app,
+        "UPDATE status_lists SET bits = :b WHERE list_id = :l AND purpose = :p",
+        b=status_lists.with_bit(bytes(bits), index, False),
+        l=list_id,
+        p=purpose,
+    )
+
+
+async def _rows(app: FastAPI, list_id: str) -> list[StatusList]:
+    async with transaction(app.state.sessions) as session:
+        query = select(StatusList).where(col(StatusList.list_id) == list_id).order_by(col(StatusList.purpose))
+        return list((await session.execute(query)).scalars())
+
+
+async def _revoked(app: FastAPI, client: httpx.AsyncClient) -> tuple[Any, str, str, int]:
+    world = await set_up(app, client)
+    certificate = await issued_certificate(client, world.issuer)
+    assert (await act(client, world.issuer, certificate["number"], "revoke")).status_code == 200
+    list_id, index = await _slot(app, certificate["number"])
+    return world, certificate["number"], list_id, index
+
+
+async def test_lists_are_sealed_when_opened_and_at_every_flip(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _world, _number, list_id, _index = await _revoked(app, client)
+    rows = await _rows(app, list_id)
+    assert [row.purpose for row in rows] == ["revocation", "suspension"]
+    box = app.state.context.box
+    assert all(row.seal is not None and status_lists.seal_intact(box, row) for row in rows)
+
+
+async def test_a_bit_cleared_in_the_database_is_not_signed(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    _world, _number, list_id, index = await _revoked(app, client)
+    assert await _entry(client, list_id, index) == (0b10, 1, 0)
+    await _clear_bit(app, list_id, index)
+
+    with caplog.at_level(logging.ERROR, logger="registry.certificates.status_lists"):
+        assert await _entry(client, list_id, index) == (0b10, 1, 0)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(f"status list {list_id}-revocation does not match its seal" in message for message in errors), errors
+
+
+async def test_a_list_without_a_seal_is_rebuilt_not_trusted(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _world, _number, list_id, index = await _revoked(app, client)
+    await _clear_bit(app, list_id, index)
+    await run_sql(app, "UPDATE status_lists SET seal = NULL WHERE list_id = :l", l=list_id)
+    assert await _entry(client, list_id, index) == (0b10, 1, 0)
+
+
+async def test_a_certificate_whose_status_seal_fails_is_never_served_valid(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    _world, number, list_id, index = await _revoked(app, client)
+    # Both at once: the list's bit cleared, and the certificate said active (without the key, its seal cannot follow).
+    await _clear_bit(app, list_id, index)
+    await run_sql(
+        app, "UPDATE certificates SET status = 'active', revocation_reason = NULL WHERE number = :n", n=number
+    )
+    value, revocation, _suspension = await _entry(client, list_id, index)
+    assert revocation == 1  # fail closed: a status its seal does not confirm reads as revoked
+    assert value == 0b11  # rebuilt, both bits: revoked (and suspended), never valid
+
+
+async def test_a_bit_flip_does_not_seal_bits_someone_else_wrote(app: FastAPI, client: httpx.AsyncClient) -> None:
+    world, _number, list_id, index = await _revoked(app, client)
+    await _clear_bit(app, list_id, index)
+    other = await issued_certificate(client, world.issuer)
+    other_list, other_index = await _slot(app, other["number"])
+    assert other_list == list_id
+    assert (await act(client, world.issuer, other["number"], "suspend")).status_code == 200
+
+    rows = await _rows(app, list_id)
+    box = app.state.context.box
+    assert all(status_lists.seal_intact(box, row) for row in rows)  # sealed again, over the rebuilt bits
+    assert status_lists.bit(bytes(rows[0].bits), index)  # the cleared bit was put back before sealing
+    assert status_lists.bit(bytes(rows[1].bits), other_index)
+    assert await _entry(client, list_id, index) == (0b10, 1, 0)
+
+
+async def test_lists_from_before_seals_are_sealed_from_their_certificates(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    _world, _number, list_id, index = await _revoked(app, client)
+    await _clear_bit(app, list_id, index)
+    await run_sql(app, "UPDATE status_lists SET seal = NULL WHERE list_id = :l", l=list_id)
+
+    box = app.state.context.box
+    async with transaction(app.state.sessions) as session:
+        assert await status_lists.seal_legacy_lists(session, box) == 1
+    async with transaction(app.state.sessions) as session:
+        assert await status_lists.seal_legacy_lists(session, box) == 0  # nothing left to seal
+
+    rows = await _rows(app, list_id)
+    assert all(status_lists.seal_intact(box, row) for row in rows)
+    assert status_lists.bit(bytes(rows[0].bits), index)
+    assert not status_lists.bit(bytes(rows[1].bits), index)
+
+
+async def test_registry_migrate_seals_the_lists_kept_from_before_seals(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """`registry migrate` (and `registry serve`, which migrates) holds the master key the migration does not."""
+    _world, _number, list_id, index = await _revoked(app, client)
+    await _clear_bit(app, list_id, index)
+    await run_sql(app, "UPDATE status_lists SET seal = NULL WHERE list_id = :l", l=list_id)
+
+    code, _out, err = await run_registry("migrate", env=registry_env(settings.database_url))
+    assert code == 0, err
+
+    rows = await _rows(app, list_id)
+    assert all(status_lists.seal_intact(app.state.context.box, row) for row in rows)
+    assert status_lists.bit(bytes(rows[0].bits), index)  # rebuilt from the revoked certificate, not trusted as stored
