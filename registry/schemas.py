@@ -2,7 +2,9 @@
 
 Text a person reads is NFC-normalised, then refused if it holds anything that is not plainly visible text: control
 characters and line breaks (Unicode Cc, Zl, Zp), invisible formatting characters (Cf: zero-width spaces and joiners,
-soft hyphen, byte-order mark, bidirectional controls, tag characters), private-use (Co), surrogates (Cs), code points
+soft hyphen, byte-order mark, bidirectional controls, tag characters) and every other code point Unicode says is
+drawn as nothing (Default_Ignorable_Code_Point, whatever its category: U+034F COMBINING GRAPHEME JOINER, variation
+selectors, Hangul fillers, the Mongolian free variation selectors), private-use (Co), surrogates (Cs), code points
 not assigned in the Unicode version of the running Python (Cn; except planes 2 and 3, which only ever receive CJK
 ideographs, so a newly encoded rare 汉字 is not refused), and more than ``MAX_COMBINING_MARKS`` combining marks
 (Mn, Mc, Me) in a row. Runs of white space become one space. What the e-certificate prints (a holder's, a body's,
@@ -37,6 +39,20 @@ _COMPARED_DOTS = str.maketrans(dict.fromkeys("\u30fb\uff65\u2027\u2022\u2219\u22
 # Unicode tables of this Python, not junk. Their last two code points are noncharacters.
 _IDEOGRAPH_PLANES = range(0x20000, 0x40000)
 
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, unchanged since Unicode 14): what fonts draw as
+# nothing. Not all are Cf: U+034F and the variation selectors are Mn, the Hangul fillers Lo, U+FFF0-FFF8 and much of
+# the tag block unassigned. In a name such a character makes "张\u034f三" look like, but not compare as, 张三.
+_DEFAULT_IGNORABLE_RANGES: Final = (
+    "00AD 034F 061C 115F..1160 17B4..17B5 180B..180F 200B..200F 202A..202E 2060..206F 3164 FE00..FE0F FEFF FFA0 "
+    "FFF0..FFF8 1BCA0..1BCA3 1D173..1D17A E0000..E0FFF"
+)
+_DEFAULT_IGNORABLE: Final = frozenset(
+    code
+    for first, _dots, last in (entry.partition("..") for entry in _DEFAULT_IGNORABLE_RANGES.split())
+    for code in range(int(first, 16), int(last or first, 16) + 1)
+)
+_IGNORED = dict.fromkeys(_DEFAULT_IGNORABLE)
+
 _CONTROL = _("control characters or line breaks")
 _REFUSED = {
     "Cc": _CONTROL,
@@ -62,6 +78,8 @@ def _refused_character(value: str) -> str | None:
         category = unicodedata.category(char)
         if category == "Cn" and ord(char) in _IDEOGRAPH_PLANES and ord(char) & 0xFFFE != 0xFFFE:
             category = "Lo"
+        if ord(char) in _DEFAULT_IGNORABLE:
+            category = "Cf"  # invisible, and refused as such whatever Unicode files it under
         if category in _REFUSED:
             return _("must not contain {what} ({where})", what=_REFUSED[category], where=_describe(char, position))
         marks = marks + 1 if category.startswith("M") else 0
@@ -197,8 +215,10 @@ class StrictInput(BaseModel):
 
 def person_name_key(name: str) -> str:
     """How names are compared in public verification: compatibility-normalised, case- and space-insensitive, every
-    middle-dot look-alike (and a full stop) the same dot."""
-    return "".join(unicodedata.normalize("NFKC", name).translate(_COMPARED_DOTS).casefold().split())
+    middle-dot look-alike (and a full stop) the same dot, and characters drawn as nothing left out (a name stored
+    before they were refused still answers to what it looks like)."""
+    compatible = unicodedata.normalize("NFKC", name.translate(_IGNORED))
+    return "".join(compatible.translate(_COMPARED_DOTS).casefold().split())
 
 
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -11,8 +11,9 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from api.deps import FederationDep, ReaderDep, VerifierDep
-from api.errors import DATABASE_UNAVAILABLE
+from api.errors import DATABASE_UNAVAILABLE, language, registry_problem
 from api.responses import not_modified
+from registry.errors import NotFound
 from registry.federation import forwarding
 from registry.verification.reading import Reader
 from registry.verification.schemas import Verification, VerifyByNumber
@@ -29,13 +30,17 @@ def _json(answer: Verification) -> Response:
 
 
 def etag(answer: Verification) -> str:
-    """Weak: two answers differ only in ``checked_at`` when nothing about the certificate or its standing changed."""
-    digest = hashlib.sha256(answer.model_dump_json(exclude={"checked_at"}).encode()).hexdigest()
+    """The whole answer, ``checked_at`` included: a cache that revalidates an expired answer and is told 304 keeps the
+    body it has, so a tag that left ``checked_at`` out would let it go on serving a ``checked_at`` of any age. A tag
+    still saves a phone the body when it asks a cache again for the answer it already holds."""
+    digest = hashlib.sha256(answer.model_dump_json().encode()).hexdigest()
     return f'W/"{digest[:32]}"'
 
 
 def _cacheable(request: Request, answer: Verification, max_age: int) -> Response:
-    """A CDN or the scanning phone may reuse the answer for ``max_age`` seconds and revalidate it with the ETag."""
+    """A CDN or the scanning phone may reuse the answer for ``max_age`` seconds, and no longer: no ``stale-while-
+    revalidate`` or ``stale-if-error``, which nginx and CDNs honour, so a revocation reaches scanners within max-age
+    even while the registry is down or hanging (deploy/README.md)."""
     if max_age == 0:
         return _json(answer)
     tag = etag(answer)
@@ -67,8 +72,15 @@ class ScanRoute(APIRoute):
 async def verify_token(token: str, request: Request) -> Response:
     state = request.app.state
     verifier: Verifier = state.verifier
-    async with Reader(state.read_route) as source:
-        answer = await verifier.by_token(source, token=token, channel="token")
+    try:
+        async with Reader(state.read_route) as source:
+            answer = await verifier.by_token(source, token=token, channel="token")
+    except NotFound as exc:
+        # Never kept by any cache (deploy/nginx's comment says so): a code first scanned on a replica its certificate
+        # has not reached yet must not go on answering "not found", and guessed tokens must not fill caches.
+        missing = registry_problem(exc, instance=request.url.path, lang=language(request.scope))
+        missing.headers.update(_NO_STORE)
+        return missing
     return _cacheable(request, answer, state.context.settings.verify_max_age_seconds)
 
 

@@ -1,15 +1,19 @@
 """Verification answers are cacheable (DESIGN: a CDN absorbs scan storms): a short max-age and a weak ETag that
-changes exactly when the answer does."""
+changes exactly when the answer does, its checked_at included."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api.app import create_app, dispose
 from api.routes import verify
 from registry.config import Settings
+from registry.verification import verifier
 from tests.factories import bearer, issued_certificate, ready_issuer
 
 
@@ -19,7 +23,7 @@ async def _certificate(app: FastAPI, client: httpx.AsyncClient) -> tuple[str, di
 
 
 async def test_a_verification_answer_may_be_cached_briefly_and_revalidated(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, certificate = await _certificate(app, client)
     first = await client.get(f"/v1/verify/{certificate['qr_token']}")
@@ -27,10 +31,10 @@ async def test_a_verification_answer_may_be_cached_briefly_and_revalidated(
     assert first.headers["Cache-Control"] == "public, max-age=30, s-maxage=29"
     tag = first.headers["ETag"]
     assert tag.startswith('W/"')
-    second = await client.get(f"/v1/verify/{certificate['qr_token']}")
-    assert {**second.json(), "checked_at": None} == {**first.json(), "checked_at": None}
-    assert second.headers["ETag"] == tag  # checked_at is not part of what the tag stands for
 
+    # A 304 lets a cache keep the body it holds: only for the very same answer, checked_at included.
+    checked = datetime.fromisoformat(first.json()["checked_at"])
+    monkeypatch.setattr(verifier, "utcnow", lambda: checked)
     not_modified = await client.get(f"/v1/verify/{certificate['qr_token']}", headers={"If-None-Match": tag})
     assert not_modified.status_code == 304
     assert not_modified.content == b""
@@ -42,6 +46,18 @@ async def test_a_verification_answer_may_be_cached_briefly_and_revalidated(
     stale = await client.get(f"/v1/verify/{certificate['qr_token']}", headers={"If-None-Match": 'W/"0000"'})
     assert stale.status_code == 200
     assert stale.json()["result"] == "valid"
+
+
+async def test_an_answer_checked_again_is_never_not_modified(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The tag covers checked_at: a cache revalidating an expired answer gets the new one, with the time it was
+    checked, not a 304 that would let it go on serving the old checked_at (of any age) as a fresh answer."""
+    _, certificate = await _certificate(app, client)
+    first = await client.get(f"/v1/verify/{certificate['qr_token']}")
+    again = await client.get(f"/v1/verify/{certificate['qr_token']}", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200
+    assert {**again.json(), "checked_at": None} == {**first.json(), "checked_at": None}
+    assert again.json()["checked_at"] > first.json()["checked_at"]
+    assert again.headers["ETag"] != first.headers["ETag"]
 
 
 async def test_the_etag_changes_when_the_certificate_is_revoked(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -67,7 +83,9 @@ async def test_verification_by_number_and_misses_are_not_cached(app: FastAPI, cl
     assert "ETag" not in by_number.headers
     missing = await client.get("/v1/verify/" + "A" * 24)
     assert missing.status_code == 404
+    assert missing.headers["Cache-Control"] == "no-store"  # no cache may keep a miss, with or without heuristics
     assert "ETag" not in missing.headers
+    assert missing.json()["status"] == 404
 
 
 async def test_max_age_zero_turns_caching_off(settings: Settings) -> None:
@@ -86,7 +104,7 @@ async def test_max_age_zero_turns_caching_off(settings: Settings) -> None:
 
 
 async def test_the_scan_route_answers_exactly_as_the_same_endpoint_on_a_plain_route(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ScanRoute skips FastAPI's per-request parameter handling for speed (see api/routes/verify.py); it must not
     change a single answer. The same endpoint is mounted on an ordinary route and both are asked the same things."""
@@ -97,7 +115,11 @@ async def test_the_scan_route_answers_exactly_as_the_same_endpoint_on_a_plain_ro
     app.include_router(plain)
     _, certificate = await _certificate(app, client)
     token = certificate["qr_token"]
-    tag = (await client.get(f"/v1/verify/{token}")).headers["ETag"]
+    first = await client.get(f"/v1/verify/{token}")
+    tag = first.headers["ETag"]
+    # One checked_at for every answer, so that both routes' tags (which cover it) can be compared, and a 304 is seen.
+    checked = datetime.fromisoformat(first.json()["checked_at"])
+    monkeypatch.setattr(verifier, "utcnow", lambda: checked)
     for path, headers in [
         (token, {}),
         (token, {"If-None-Match": tag}),
@@ -108,6 +130,8 @@ async def test_the_scan_route_answers_exactly_as_the_same_endpoint_on_a_plain_ro
     ]:
         fast = await client.get(f"/v1/verify/{path}", headers=headers)
         slow = await client.get(f"/plain-verify/{path}", headers=headers)
+        if headers.get("If-None-Match") == tag:
+            assert fast.status_code == 304, path
         assert (fast.status_code, _comparable(fast)) == (slow.status_code, _comparable(slow)), path
         for name in ("content-type", "cache-control", "etag"):
             assert fast.headers.get(name) == slow.headers.get(name), (path, name)
