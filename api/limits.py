@@ -7,7 +7,8 @@ FastAPI's dependency machinery, and a refused request should cost no routing, bo
 
 The client address is the ASGI ``client`` host. Behind a reverse proxy that is the proxy's address unless uvicorn is
 told to trust the proxy's ``X-Forwarded-For`` (``registry serve`` turns proxy headers on; ``FORWARDED_ALLOW_IPS``
-names the proxies). Forwarding headers are never read here: any client can send them.
+names the proxies). Forwarding headers are never read here: any client can send them. An address is counted as
+``registry.addresses.limit_key`` groups it: an IPv6 address by its /64, which one subscriber owns whole.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import language, registry_problem
 from api.routes.auth import basic_credentials
+from registry.addresses import limit_key
 from registry.certificates.numbering import normalize_number
 from registry.config import Settings
 from registry.errors import InvalidCertificateNumber, InvalidClient, TooManyRequests
@@ -220,7 +222,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if policy.per_address is not None:
-            address = self.limits.keyed(client_address(scope), kind="client-address")
+            address = self.limits.keyed(limit_key(client_address(scope)), kind="client-address")
             if (wait := await self.limits.counters.refusal(policy.per_address, address)) is not None:
                 await _refuse(policy.per_address, wait, scope, receive, send)
                 return

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from registry import bulk
+from registry.addresses import limit_key
 from registry.audit import service as audit
 from registry.auth import tokens
 from registry.auth.claim_codes import claim_code_hash
@@ -37,12 +38,13 @@ async def with_claim_code(
 ) -> HolderSession | WrongClaimCode:
     """Five wrong claim codes for one identity from one client address lock that address out for 15 minutes; fifty
     from all addresses together lock the identity. An unknown identity counts like a wrong code, so the answer never
-    tells whether someone holds certificates here. Only a keyed hash of the address is stored.
+    tells whether someone holds certificates here. An address counts as ``limit_key`` groups it (an IPv6 address by
+    its /64: otherwise one subscriber would be a new address at every try); only a keyed hash of that is stored.
 
     A wrong code is returned, not raised: the strike it recorded is part of this request's work and must be committed
     with it, which only happens when the request does not fail. The caller answers it as the 401 it is."""
     index = holders.id_index(ctx, id_type=request.id_type, id_number=request.id_number)
-    address = ctx.box.blind_index(client_address, kind="client-address")
+    address = ctx.box.blind_index(limit_key(client_address), kind="client-address")
     everywhere, here = await _throttles(session, id_index=index, address_index=address)
     now = utcnow()
     for throttle, whose in ((here, _("from this address")), (everywhere, _("from many addresses"))):

@@ -1,5 +1,6 @@
 """The claim-code lockout counts per identity and client address: a stranger's wrong codes lock the stranger out, not
-the holder; fifty from many addresses lock the identity as a backstop. Addresses are stored only as keyed hashes."""
+the holder; fifty from many addresses lock the identity as a backstop. An IPv6 address counts as its /64 (which one
+subscriber owns whole), an IPv4-mapped one as its IPv4 address. Addresses are stored only as keyed hashes."""
 
 from __future__ import annotations
 
@@ -69,6 +70,34 @@ async def test_fifty_wrong_codes_from_many_addresses_lock_the_identity_as_a_back
     locked = await _sign_in(app, "203.0.113.10", id_number, claim_code)
     assert_problem(locked, 429, slug="too-many-requests")
     assert "from many addresses" in locked.json()["detail"]
+
+
+async def test_wrong_codes_from_every_address_of_one_ipv6_64_lock_that_64_out_not_the_holder(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Before, each of a /64's addresses had its own count: a guesser with one IPv6 subscription went on guessing until
+    the backstop locked the identity, and with it the holder, out for 15 minutes."""
+    id_number, claim_code = await _holder(app, client)
+    answers = [
+        await _sign_in(app, f"2001:db8:1:2::{n + 0x101:x}", id_number, WRONG) for n in range(MAX_FAILURES_ANY_ADDRESS)
+    ]
+    assert [a.status_code for a in answers[:MAX_FAILURES]] == [401] * MAX_FAILURES
+    for refused in answers[MAX_FAILURES:]:
+        assert_problem(refused, 429, slug="too-many-requests")
+        assert "from this address" in refused.json()["detail"]
+    assert (await _sign_in(app, "2001:db8:1:2:ab::1", id_number, claim_code)).status_code == 429  # the whole /64
+
+    next_door = await _sign_in(app, "2001:db8:1:3::10", id_number, claim_code)  # the neighbouring /64: the holder
+    assert next_door.status_code == 201, next_door.text
+
+
+async def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(app: FastAPI, client: httpx.AsyncClient) -> None:
+    id_number, claim_code = await _holder(app, client)
+    for _ in range(MAX_FAILURES):
+        assert (await _sign_in(app, "198.51.100.66", id_number, WRONG)).status_code == 401
+
+    assert_problem(await _sign_in(app, "::ffff:198.51.100.66", id_number, claim_code), 429, slug="too-many-requests")
+    assert (await _sign_in(app, "::ffff:198.51.100.67", id_number, claim_code)).status_code == 201
 
 
 async def test_a_holder_signing_in_clears_only_their_own_addresses_count(

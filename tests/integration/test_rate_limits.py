@@ -1,5 +1,6 @@
 """Abuse limits: a client address, a certificate number or a client_id that asks too often meets 429 problem+json
-with Retry-After, and nobody else does; counters are shared through Redis; guessing tokens finds nothing."""
+with Retry-After, and nobody else does; counters are shared through Redis; guessing tokens finds nothing. An IPv6
+address counts as its /64, which one subscriber owns whole; an IPv4-mapped IPv6 address as its IPv4 address."""
 
 from __future__ import annotations
 
@@ -191,6 +192,56 @@ async def test_holder_sign_in_attempts_from_one_address_meet_429(app: FastAPI, s
             assert (await guesser.post("/v1/holder/sessions", json=body)).status_code in (401, 422)
         _assert_too_many(await guesser.post("/v1/holder/sessions", json=body), longest=60)
         assert (await other.post("/v1/holder/sessions", json=body)).status_code in (401, 422)
+
+
+@pytest.mark.parametrize("route", ["GET /v1/verify/{token}", "POST /v"])
+async def test_a_new_ipv6_address_for_every_request_still_meets_429_and_the_next_64_does_not(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, route: str
+) -> None:
+    """Before, each address of a /64 had its own count: one IPv6 subscriber verified without limit."""
+    certificate = await _certificate(app, client)
+    async with limited_app(settings, rate_limit_verify="5/minute") as limited:
+        for n in range(5):
+            async with from_address(limited, f"2001:db8:1:2::{n + 0x101:x}") as scanner:
+                assert (await _verify(scanner, route, certificate)).status_code == 200
+        for address in ("2001:db8:1:2::1ff", "2001:db8:1:2:ffff:ffff:ffff:ffff"):
+            async with from_address(limited, address) as scanner:
+                _assert_too_many(await _verify(scanner, route, certificate), longest=60)
+        async with from_address(limited, "2001:db8:1:3::101") as next_door:
+            assert (await _verify(next_door, route, certificate)).status_code == 200
+
+
+async def test_an_ipv4_mapped_address_shares_its_ipv4_addresses_count(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    certificate = await _certificate(app, client)
+    async with (
+        limited_app(settings, rate_limit_verify="5/minute") as limited,
+        from_address(limited, "1.2.3.4") as ipv4,
+        from_address(limited, "::ffff:1.2.3.4") as mapped,
+        from_address(limited, "::ffff:1.2.3.5") as other,
+    ):
+        for _ in range(5):
+            assert (await _verify(ipv4, "GET /v1/verify/{token}", certificate)).status_code == 200
+        _assert_too_many(await _verify(mapped, "GET /v1/verify/{token}", certificate), longest=60)
+        assert (await _verify(other, "GET /v1/verify/{token}", certificate)).status_code == 200
+
+
+async def test_sign_ins_and_token_requests_from_one_ipv6_64_share_one_count(app: FastAPI, settings: Settings) -> None:
+    body = {"id_type": "resident_id", "id_number": "110105198807120011", "claim_code": "AAAA-BBBB-CCCC"}
+    client_id, _ = await create_client(app, role=Role.admin)
+    limits = {"rate_limit_holder_sign_in": "3/minute", "rate_limit_token": "3/minute", "rate_limit_token_client": ""}
+    async with limited_app(settings, **limits) as limited:
+        for n in range(3):
+            async with from_address(limited, f"2001:db8:1:2::{n + 1:x}") as guesser:
+                assert (await guesser.post("/v1/holder/sessions", json=body)).status_code in (401, 422)
+                assert_problem(await _token(guesser, client_id, "wrong"), 401, slug="invalid-client")
+        async with from_address(limited, "2001:db8:1:2::99") as guesser:
+            _assert_too_many(await guesser.post("/v1/holder/sessions", json=body), longest=60)
+            _assert_too_many(await _token(guesser, client_id, "wrong"), longest=60)
+        async with from_address(limited, "2001:db8:1:3::1") as other:
+            assert (await other.post("/v1/holder/sessions", json=body)).status_code in (401, 422)
+            assert_problem(await _token(other, client_id, "wrong"), 401, slug="invalid-client")
 
 
 async def test_guessing_two_thousand_random_tokens_finds_nothing_and_mostly_meets_429(
