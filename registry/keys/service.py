@@ -25,7 +25,7 @@ from registry.keys.models import KeyStatus, KeyUse, SigningKey
 from registry.keys.secrets_box import SecretsBox
 from registry.keys.signers import DEFAULT_ALGORITHM, ED25519, KeySigner, PublicKey, SignatureCheck, algorithm
 
-PUBLIC_KEY_CACHE_SECONDS = 30.0
+PUBLIC_KEY_CACHE_SECONDS = 5.0  # a compromise marked through one process reaches the others within this
 # "rkey": the PostgreSQL advisory lock held by whoever changes which token key of the registry is active, so that it
 # has exactly one (a body's keys are guarded by its issuer row instead: ``registry.issuers.service``).
 REGISTRY_KEYS_LOCK = 0x726B6579
