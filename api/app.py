@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,10 +43,12 @@ from registry import i18n, workers
 from registry.config import Settings
 from registry.context import RegistryContext
 from registry.db import create_engine, is_sqlite, session_factory
+from registry.faults import database_fault
 from registry.federation.peers import Federation
 from registry.gc_tuning import settle_garbage_collector
 from registry.holder_access.identity_provider import IdentityProvider
 from registry.i18n import _
+from registry.keys import key_check
 from registry.verification.readpool import ReadPool
 from registry.verification.replica import ReadRoute, ReadTarget
 from registry.verification.verifier import Verifier
@@ -130,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.master_key_checked = await _check_master_key(engine, context)  # False: out of reach, not checked
         settle_garbage_collector()
         # Started before the first request, not by the first large batch, which would wait for them (2.4 s here).
         await asyncio.to_thread(workers.start, settings.batch_worker_count)
@@ -175,6 +179,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limits = RateLimits(settings, box=context.box) if settings.rate_limits_enabled else None
     _wrap(app)
     return app
+
+
+async def _check_master_key(engine: AsyncEngine, context: RegistryContext) -> bool:
+    """Refuse to start (ConfigurationError) under a master key that does not open what the database holds. A database
+    out of reach is no refusal: the process starts unready, as it would have, and says the key was not checked."""
+    try:
+        await key_check.check_master_key_on(engine, context.box)
+    except Exception as error:
+        if database_fault(error) is None:
+            raise
+        logging.getLogger("registry.serve").warning("the master key was not checked: the database cannot be reached")
+        return False
+    return True
 
 
 def _wrap(app: FastAPI) -> None:

@@ -226,6 +226,9 @@ class Settings(BaseSettings):
         problems = []
         if self.master_key is None:
             problems.append("REGISTRY_MASTER_KEY is not set (a development key would be generated)")
+        elif len(set(_parse_master_key(self.master_key.get_secret_value()))) == 1:
+            # 00…00, ab…ab: a placeholder, never drawn at random (a random key of one repeated byte: 2⁻²⁴⁸).
+            problems.append("REGISTRY_MASTER_KEY must be random (a key of one repeated byte is refused)")
         if self.database_url == DEFAULT_DATABASE_URL or self.database_url.startswith("sqlite"):
             problems.append("REGISTRY_DATABASE_URL is the embedded SQLite default")
         if self.public_base_url == DEFAULT_PUBLIC_BASE_URL or not self.public_base_url.startswith("https://"):
@@ -235,6 +238,10 @@ class Settings(BaseSettings):
         plain = sorted(region.value for region, url in self.peers.items() if not url.startswith("https://"))
         if plain:
             problems.append(f"REGISTRY_PEERS must give every peer an https:// URL (not so for {', '.join(plain)})")
+        # The identity provider's key set says whose tokens name an identity number: over plain http, whoever is on
+        # the way could publish their own key and sign in as any holder.
+        if self.holder_idp_jwks_url and not self.holder_idp_jwks_url.startswith("https://"):
+            problems.append("REGISTRY_HOLDER_IDP_JWKS_URL must be an https:// URL")
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from typing import Any
 
 import orjson
@@ -15,9 +16,10 @@ from sqlalchemy import text
 from api.deps import UnlockedReadsDep
 from api.errors import DATABASE_UNAVAILABLE, HTTP_DETAILS, HTTP_TITLES, language, problem, registry_problem
 from registry.config import Settings
-from registry.errors import Unauthenticated
+from registry.errors import ConfigurationError, Unauthenticated
 from registry.faults import Fault, database_fault, unavailable
 from registry.i18n import _
+from registry.keys import key_check
 from registry.verification.replica import ReadRoute
 
 router = APIRouter(tags=["operations"])
@@ -41,11 +43,30 @@ async def readyz(request: Request, reads: UnlockedReadsDep) -> Response:
     except Exception as error:  # any failure to reach the database means "not ready", whatever the driver raises
         fault = database_fault(error) or Fault.unreachable
         return registry_problem(unavailable(fault), instance=request.url.path, lang=language(request.scope))
+    if not getattr(request.app.state, "master_key_checked", True):  # the database was out of reach at start
+        refused = await _master_key_refused(request, reads)
+        if refused is not None:
+            return refused
     pools: dict[str, Any] = {"primary": {"state": "ok"}}
     route: ReadRoute = request.app.state.read_route
     if (replica := await route.report()) is not None:
         pools["replica"] = replica
     return Response(orjson.dumps({"status": "ready", "pools": pools}), media_type="application/json")
+
+
+async def _master_key_refused(request: Request, reads: UnlockedReadsDep) -> Response | None:
+    """The master key checked now that the primary answers (``registry.keys.key_check``; at start it could not be):
+    never ready under a key that does not open the database's secrets."""
+    box = request.app.state.context.box
+    try:
+        await reads(lambda session: key_check.check_master_key(session, box))
+    except ConfigurationError:
+        logging.getLogger("registry.serve").error(key_check.WRONG_MASTER_KEY)
+        detail = _("the registry was started under a master key that does not open this database's secrets")
+        lang = language(request.scope)
+        return problem(503, slug="master-key-mismatch", title=HTTP_TITLES[503], detail=detail, lang=lang)
+    request.app.state.master_key_checked = True
+    return None
 
 
 async def _primary_answers(app: FastAPI, reads: UnlockedReadsDep) -> None:

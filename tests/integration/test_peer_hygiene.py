@@ -16,7 +16,7 @@ from api.app import create_app, dispose
 from registry.auth.scopes import Role
 from registry.config import Region, Settings
 from registry.errors import ConfigurationError
-from tests.conftest import MASTER_KEY, POSTGRES_URL
+from tests.conftest import POSTGRES_URL
 from tests.factories import bearer, create_client, token_for
 from tests.integration.federation_support import (
     HOLDER,
@@ -34,7 +34,7 @@ def production(tmp_path: Path, peers: dict[str, str]) -> Settings:
         env="production",
         region=Region.TJ,
         database_url=POSTGRES_URL,  # never connected to: the app is only made
-        master_key=MASTER_KEY,
+        master_key="3c9f7a1e" * 8,  # production refuses a key of one repeated byte, as the test key is
         public_base_url="https://tj-node.example",
         data_dir=tmp_path,
         peers=peers,
