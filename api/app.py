@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import contract, errors
+from api.caching import NoStoreByDefault
 from api.guards import ControlCharacterMiddleware, slash_redirects
 from api.head import HeadMiddleware
 from api.limits import RateLimitMiddleware, RateLimits
@@ -203,6 +204,7 @@ def _wrap(app: FastAPI) -> None:
         app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
     app.add_middleware(HeadMiddleware)  # outside the rate limits: a HEAD counts as the GET it costs
     app.add_middleware(PagePaths)  # outside all that may refuse a request: a page's refusal is a page
+    app.add_middleware(NoStoreByDefault)  # outside all that answers: a refusal without Cache-Control is no-store too
     # Outermost: every other line of a request carries its request id, and metrics count what the client got.
     app.add_middleware(RequestLogMiddleware)
 

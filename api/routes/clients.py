@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import ClientsWrite, ContextDep, SessionDep
 from registry.clients import service as clients
@@ -20,13 +20,18 @@ from registry.clients.schemas import (
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
+# The answer holds the secret, shown once: said here as well as by the default (api.caching), which is for answers
+# whose routes say nothing.
+_NO_STORE = "no-store"
+
 
 @router.post("", response_model=ClientCreated, status_code=201, operation_id="clients-create")
 async def create_client(
-    body: ClientRequest, context: ContextDep, session: SessionDep, admin: ClientsWrite
+    body: ClientRequest, context: ContextDep, session: SessionDep, admin: ClientsWrite, response: Response
 ) -> ClientCreated:
     """An evaluation body's or a partner agency's client; an admin client is made on the server's machine
     (`registry clients create --role admin`), so the request is 422 naming `role`."""
+    response.headers["Cache-Control"] = _NO_STORE
     return await clients.create(context, session, actor=admin.actor, body=body)
 
 
@@ -80,7 +85,8 @@ async def enable_client(
     responses={403: {"description": "another admin client"}},
 )
 async def rotate_client_secret(
-    client_id: str, context: ContextDep, session: SessionDep, admin: ClientsWrite
+    client_id: str, context: ContextDep, session: SessionDep, admin: ClientsWrite, response: Response
 ) -> ClientSecretRotated:
     """A new secret, shown once; the previous one still opens tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS."""
+    response.headers["Cache-Control"] = _NO_STORE
     return await clients.rotate_secret(context, session, caller=admin, client_id=client_id)
