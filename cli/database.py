@@ -1,5 +1,6 @@
 """What every command that uses the database shares: its settings (named without their values when wrong), the
-migrations, and one line with exit 4, not a traceback, when the database cannot be reached or refuses us."""
+migrations, and one line with exit 4, not a traceback, when the database cannot be reached or refuses us (exit 2 when
+it was migrated by a newer version, or the master key does not open its secrets)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from registry.config import Settings
 from registry.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
     from registry.context import RegistryContext
 
@@ -42,18 +43,62 @@ def load_settings() -> Settings:
 async def migrate_database(settings: Settings) -> None:
     from registry.certificates.status_lists import seal_legacy_lists
     from registry.db import create_engine, session_factory, transaction
+    from registry.keys.key_check import check_master_key_on
     from registry.keys.secrets_box import SecretsBox
-    from registry.migrate import upgrade
 
     engine = create_engine(settings.database_url)
+    box = SecretsBox.from_master_key(settings.master_key_bytes)
     try:
-        await upgrade(engine)
+        await _upgrade(engine)
+        # Before anything is sealed or trusted: a key that does not open the database's secrets is refused.
+        await check_master_key_on(engine, box)
         # Status lists kept from before their seals (migration 0018) are rebuilt from their certificates and sealed:
         # the migration cannot, not holding the master key.
         async with transaction(session_factory(engine)) as session:
-            await seal_legacy_lists(session, SecretsBox.from_master_key(settings.master_key_bytes))
+            await seal_legacy_lists(session, box)
     finally:
         await engine.dispose()
+
+
+async def _upgrade(engine: AsyncEngine) -> None:
+    """Upgrade to the newest revision; a database at a revision this version does not know (migrated by a newer
+    version) is one line and exit 2: this version can neither upgrade it nor serve its schema."""
+    from alembic.util import CommandError
+
+    from registry.migrate import upgrade
+
+    try:
+        await upgrade(engine)
+    except CommandError:
+        said = await _unknown_revision(engine)
+        if said is None:
+            raise
+        typer.echo(f"error: {said}", err=True)
+        raise typer.Exit(2) from None
+
+
+async def _unknown_revision(engine: AsyncEngine) -> str | None:
+    """What to say when the database is stamped with a revision the migrations do not hold, else None."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
+
+    from registry.migrate import alembic_config
+
+    def current(connection: Connection) -> tuple[str, ...]:
+        return MigrationContext.configure(connection).get_current_heads()
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    known = {script.revision for script in scripts.walk_revisions()}
+    async with engine.connect() as connection:
+        unknown = sorted(set(await connection.run_sync(current)) - known)
+    if not unknown:
+        return None
+    return (
+        f"the database is at revision {', '.join(unknown)}, which this version of the registry does not know "
+        f"(its newest is {scripts.get_current_head()}): it was migrated by a newer version; run that version or a "
+        "newer one, or restore the backup taken before that upgrade"
+    )
 
 
 # What a command exits with when the database cannot be reached or is busy (as `registry import` does).
@@ -67,6 +112,9 @@ def with_database(work: Coroutine[Any, Any, _T]) -> _T:
 
     try:
         return asyncio.run(work)
+    except ConfigurationError as exc:  # a master key that is not the database's (registry.keys.key_check)
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
     except Exception as exc:
         fault = faults.database_fault(exc)
         refused = None if fault is not None else _refused_connection(exc)

@@ -316,7 +316,13 @@ def import_file(
     written. While it runs, a hidden .FILE.issued.csv.lock beside the outputs keeps another import writing them out."""
     import time
 
-    from registry.errors import IdempotencyKeyInFlight, InvalidInput, RegistryError, ServiceUnavailable
+    from registry.errors import (
+        ConfigurationError,
+        IdempotencyKeyInFlight,
+        InvalidInput,
+        RegistryError,
+        ServiceUnavailable,
+    )
     from registry.gc_tuning import settle_garbage_collector
     from registry.i18n import _, translate
 
@@ -326,6 +332,9 @@ def import_file(
     settle_garbage_collector()  # a long bulk run: the same collector settings as a server worker
     try:
         summary = asyncio.run(_import_with_progress(settings, file=file, issuer=issuer, started=started, lang=language))
+    except ConfigurationError as exc:  # a master key that is not the database's (registry.keys.key_check)
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
     except RegistryError as exc:
         typer.echo(f"error: {translate(exc.detail, language)}", err=True)
         for error in exc.errors:  # e.g. the header's missing or unreadable columns

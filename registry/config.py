@@ -13,11 +13,14 @@ from typing import Annotated
 import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from registry.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = Path(".registry")
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/registry.db"
+DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")  # what registry.db is written for
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 MASTER_KEY_FILE = "master.key"
 MAX_BATCH_WORKERS = 64
@@ -146,6 +149,25 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REGISTRY_REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url", "database_read_url")
+    @classmethod
+    def _database_driver(cls, value: str | None) -> str | None:
+        """A URL naming a driver registry.db is written for (asyncpg's pool and timeouts, aiosqlite's pragmas): to
+        SQLAlchemy a bare postgresql:// means psycopg, which is not installed, and would end in a traceback. Said by
+        its variable (pydantic names it) and driver, never the URL, which may hold a password."""
+        if not value:
+            return value
+        try:
+            driver = make_url(value).drivername  # letters, digits, _ and + only: no part of the credentials
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not a database URL (postgresql+asyncpg://user:password@host:5432/database or "
+                "sqlite+aiosqlite:///path/to/registry.db)"
+            ) from None
+        if driver not in DATABASE_DRIVERS:
+            raise ValueError(f"must use the postgresql+asyncpg:// or sqlite+aiosqlite:// driver, not {driver}://")
         return value
 
     @field_validator("public_base_url")
