@@ -153,6 +153,16 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
+async def no_grace(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app whose rotated client secrets stop at once (REGISTRY_CLIENT_SECRET_GRACE_SECONDS=0), with its client."""
+    application = create_app(settings.model_copy(update={"client_secret_grace_seconds": 0}))
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
+        yield application, http
+    await dispose(application)
+
+
+@pytest.fixture
 def pooled(settings: Settings) -> Settings:
     """Settings with two batch worker processes, used from the first batch of any size."""
     return settings.model_copy(update={"batch_workers": 2, "batch_parallel_min_rows": 1})

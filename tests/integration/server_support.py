@@ -103,6 +103,19 @@ class Server:
     def for_settings(cls, settings: Settings, log: Path) -> Server:
         return cls(settings_env(settings), log)
 
+    @classmethod
+    def on_empty_sqlite(cls, folder: Path, env: dict[str, str] | None = None) -> Server:
+        """A `registry serve` on an empty SQLite database in ``folder``, which it migrates itself (the HTTP layer is
+        the same on both databases); ``env`` adds settings."""
+        settings = Settings(
+            env="test",
+            database_url=f"sqlite+aiosqlite:///{folder / 'registry.db'}",
+            master_key=MASTER_KEY,
+            public_base_url="https://registry.test",
+            data_dir=folder / "data",
+        )
+        return cls({**settings_env(settings), **(env or {})}, folder / "server.log")
+
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

@@ -6,13 +6,11 @@ has it."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app, dispose
 from registry.auth.scopes import Role
 from registry.config import Settings
 from tests.checks import assert_problem
@@ -108,15 +106,6 @@ async def test_a_token_from_before_a_disable_stays_refused_once_the_client_is_en
     assert "before its client was disabled" in problem["detail"]
     fresh = await token_for(client, issuer_id, rotated.json()["client_secret"])  # within the same second, often
     assert (await client.get("/v1/certificates", headers=bearer(fresh))).status_code == 200
-
-
-@pytest.fixture
-async def no_grace(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    application = create_app(settings.model_copy(update={"client_secret_grace_seconds": 0}))
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
-        yield application, http
-    await dispose(application)
 
 
 async def test_with_no_grace_period_a_rotation_ends_the_tokens_the_old_secret_opened(

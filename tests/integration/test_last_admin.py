@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.app import create_app, dispose
 from registry.audit import service as audit
 from registry.auth.scopes import Role
 from registry.clients import service as clients
-from registry.config import Settings
 from registry.db import transaction
 from tests.checks import assert_problem
 from tests.factories import bearer, create_client, token_for
@@ -135,15 +132,6 @@ async def test_two_admins_disabling_themselves_at_once_leave_one_enabled(
     refused = next(answer for answer in answers if answer.status_code == 409)
     assert assert_problem(refused, 409)["type"] == LAST_ADMIN
     assert [await is_active(app, first_id), await is_active(app, second_id)].count(True) == 1
-
-
-@pytest.fixture
-async def no_grace(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    application = create_app(settings.model_copy(update={"client_secret_grace_seconds": 0}))
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
-        yield application, http
-    await dispose(application)
 
 
 async def test_the_last_admin_rotating_its_secret_with_no_grace_keeps_its_access(

@@ -11,8 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registry.config import Settings
-from tests.conftest import MASTER_KEY
 from tests.integration.server_support import Server
 
 EVIL = {"Host": "evil.example"}
@@ -51,14 +49,7 @@ async def test_an_escaped_twin_is_escaped_again(client: httpx.AsyncClient) -> No
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    settings = Settings(
-        env="test",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}",
-        master_key=MASTER_KEY,
-        public_base_url="https://registry.test",
-        data_dir=tmp_path / "data",
-    )
-    running = Server.for_settings(settings, tmp_path / "server.log")
+    running = Server.on_empty_sqlite(tmp_path)
     await running.start()
     try:
         yield running

@@ -14,8 +14,6 @@ import httpx
 import pytest
 
 from api.server import MAX_REQUEST_HEAD_BYTES, MAX_REQUEST_LINE_BYTES
-from registry.config import Settings
-from tests.conftest import MASTER_KEY
 from tests.integration.server_support import Server
 
 MiB = 1 << 20
@@ -24,14 +22,7 @@ MiB = 1 << 20
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     """A fresh `registry serve` on an empty SQLite database it migrates itself (the HTTP layer is the same on both)."""
-    settings = Settings(
-        env="test",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}",
-        master_key=MASTER_KEY,
-        public_base_url="https://registry.test",
-        data_dir=tmp_path / "data",
-    )
-    running = Server.for_settings(settings, tmp_path / "server.log")
+    running = Server.on_empty_sqlite(tmp_path)
     await running.start()
     try:
         yield running

@@ -18,9 +18,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from registry.config import Settings
-from tests.conftest import MASTER_KEY
-from tests.integration.server_support import Server, settings_env
+from tests.integration.server_support import Server
 
 DEADLINE_SECONDS = 1
 WAIT_SECONDS = 5.0  # how long a test waits for what must come about 1-2 s after the deadline's start
@@ -30,19 +28,11 @@ HEAD = b"POST /v1/verify HTTP/1.1\r\nHost: registry.test\r\nContent-Type: applic
 @pytest.fixture(scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     """One `registry serve` for the module, on an empty SQLite database it migrates itself, with 1 s deadlines."""
-    folder = tmp_path_factory.mktemp("slow-clients")
-    settings = Settings(
-        env="test",
-        database_url=f"sqlite+aiosqlite:///{folder / 'registry.db'}",
-        master_key=MASTER_KEY,
-        public_base_url="https://registry.test",
-        data_dir=folder / "data",
-    )
     deadlines = {
         "REGISTRY_HTTP_HEAD_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
         "REGISTRY_HTTP_BODY_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
     }
-    running = Server({**settings_env(settings), **deadlines}, folder / "server.log")
+    running = Server.on_empty_sqlite(tmp_path_factory.mktemp("slow-clients"), deadlines)
     await running.start()
     try:
         yield running
