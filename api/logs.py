@@ -141,6 +141,12 @@ class RepeatedWarnings:
             return
         now = loop.time()
         repeats = self._kinds.get(message)
+        if repeats is not None and repeats.flush is not None and now >= repeats.ends:
+            # The interval has ended but its count is not logged yet: an I/O callback (this one) runs before the
+            # timers that fell due in the same loop iteration. The count comes first, as the timer would have.
+            repeats.flush.cancel()
+            self._summarise(message, repeats)
+            repeats = self._kinds[message]
         if repeats is None or now >= repeats.ends:
             self.logger.warning(message, *args)
             self._kinds[message] = _Repeats(ends=now + self.interval)
@@ -148,10 +154,12 @@ class RepeatedWarnings:
         repeats.more += 1
         repeats.last = args
         if repeats.flush is None:
-            repeats.flush = loop.call_at(repeats.ends, self._summarise, message)
+            repeats.flush = loop.call_at(repeats.ends, self._summarise, message, repeats)
 
-    def _summarise(self, message: str) -> None:
-        repeats = self._kinds[message]
+    def _summarise(self, message: str, repeats: _Repeats) -> None:
+        """Logs the count of the interval ``repeats`` holds and starts the next — only if it is still the current."""
+        if self._kinds.get(message) is not repeats:
+            return
         self.logger.warning(
             "%d more in the last %g s, the latest: " + message, repeats.more, self.interval, *repeats.last
         )

@@ -434,7 +434,9 @@ def verify_credential(
     status_list: Annotated[
         list[str] | None,
         typer.Option(
-            "--status-list", help="status list file or URL, repeat for each (default: the ones the credential names)"
+            "--status-list",
+            help="status list file or URL, repeat for each (default: the ones a verified credential names, from under "
+            "its registry)",
         ),
     ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="fetch nothing: --jwks, --status-list are files")] = False,

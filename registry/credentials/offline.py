@@ -162,6 +162,12 @@ def _verify_jws(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any] | None
     return claims, jwk, f"{alg} signature by {kid} verifies"
 
 
+def signed_claims(token: str, jwks: dict[str, Any]) -> dict[str, Any] | None:
+    """A credential's claims if its signature verifies against ``jwks`` (the key its kid names), else None."""
+    claims, _, _ = _verify_jws(token.strip(), jwks)
+    return claims
+
+
 def verify_credential(
     token: str,
     *,

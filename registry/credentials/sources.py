@@ -4,8 +4,15 @@ offline — what the credential itself names: its issuer's JWKS and its status l
 The keys are the trust anchor, so they never come from the credential alone: a credential made by anyone names, in its
 own ``iss``, a "registry" serving that someone's keys, and would verify against them. Without ``--jwks`` the JWKS is
 fetched only from a registry the verifier has said it trusts (``--trust BASE_URL``, or ``REGISTRY_TRUSTED_REGISTRIES``);
-a credential naming any other is 'unknown', with what to give. (Status lists may come from where the credential says:
-each must be signed by a key of the trusted JWKS.)
+a credential naming any other is 'unknown', with what to give.
+
+What a credential names is fetched only once it is known to be the trusted registry's word: without ``--status-list``,
+the status lists are fetched after the credential's signature verifies against that JWKS, at most the two a credential
+of this registry can name (one ``message`` entry, or the older ``revocation`` and ``suspension`` pair), and only from
+under the base URL of the registry whose JWKS it is: the ``--trust`` base, the base of a ``--jwks`` URL (its origin
+unless it ends in /.well-known/jwks.json), or — for a ``--jwks`` FILE, which names no registry — the registry in the
+verified ``iss``. So a forged or unsigned credential sends no request anywhere, and a signed one none outside its
+registry. Status lists given with ``--status-list`` are read as given.
 
 Nothing here raises on a source that cannot be had: it is noted with a one-line reason, and the check then reports
 'unknown' for the step that needed it (registry.credentials.offline), never 'valid'.
@@ -18,16 +25,17 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import jwt
 
-from registry.credentials.offline import Report, status_entries, verify_credential
+from registry.credentials.offline import Report, signed_claims, status_entries, verify_credential
 
 FETCH_SECONDS = 10.0
 JWKS_PATH = "/.well-known/jwks.json"
 TRUST_ENV = "REGISTRY_TRUSTED_REGISTRIES"  # base URLs, separated by spaces or commas
+MOST_STATUS_ENTRIES = 2  # one message entry, or the older revocation and suspension pair
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -59,7 +67,10 @@ def offline_problem(*, credential: str, jwks: str | None, status_lists: list[str
 
 def issuer_registry(token: str) -> str | None:
     """The base URL of the registry the credential says issued it: its issuer id is ``{base}/v1/issuers/{code}``."""
-    issuer = _claims(token).get("iss")
+    return _registry_of(_claims(token).get("iss"))
+
+
+def _registry_of(issuer: object) -> str | None:
     if not isinstance(issuer, str) or "/v1/issuers/" not in issuer or not is_url(issuer):
         return None
     return issuer.rsplit("/v1/issuers/", 1)[0]
@@ -85,10 +96,19 @@ def same_registry(one: str, other: str) -> bool:
     )
 
 
-def status_list_urls(token: str) -> list[str]:
-    """The status lists the credential names: one (the two-bit message list), or two in older credentials."""
-    urls = [entry.get("statusListCredential") for entry in status_entries(_claims(token))]
-    return [url for url in urls if isinstance(url, str) and is_url(url)]
+def under_registry(url: str, base: str) -> bool:
+    """Whether a URL is one the registry at ``base`` serves: its scheme, host and port, a path under its base path,
+    and no dot segment that would climb out of it."""
+    try:
+        parts, base_path = urlsplit(url.strip()), urlsplit(base.strip()).path.rstrip("/")
+    except ValueError:
+        return False
+    return (
+        is_url(url.strip())
+        and not any(unquote(segment) in {".", ".."} for segment in parts.path.split("/"))
+        and parts.path.startswith(base_path + "/")
+        and same_registry(f"{parts.scheme}://{parts.netloc}{base_path}", base)
+    )
 
 
 def _jwks_source(token: str, jwks: str | None, trusted: list[str]) -> tuple[str | None, str]:
@@ -110,28 +130,78 @@ def _jwks_source(token: str, jwks: str | None, trusted: list[str]) -> tuple[str 
 def gather(
     token: str, *, jwks: str | None, status_lists: list[str], http: httpx.Client, trusted: list[str] | None = None
 ) -> Sources:
-    """The JWKS and status lists from the given files or URLs; what is not given, from the URLs the credential names
-    (its JWKS only from a registry in ``trusted``)."""
+    """The JWKS and status lists from the given files or URLs; what is not given, from the URLs the credential names:
+    its JWKS only from a registry in ``trusted``, its status lists only once its signature verifies (module doc)."""
     sources = Sources()
     jwks_source, why_not = _jwks_source(token, jwks, trusted or [])
     if jwks_source is None:
         sources.unreadable["jwks"] = why_not
     else:
-        text, problem = read(jwks_source, http)
-        try:
-            sources.jwks = json.loads(text) if text is not None else None
-        except ValueError:
-            problem = f"JWKS {jwks_source} is not JSON"
+        sources.jwks, problem = _read_jwks(jwks_source, http)
         if sources.jwks is None:
-            sources.unreadable["jwks"] = problem or f"JWKS {jwks_source} is empty"
-    for source in status_lists or status_list_urls(token):
+            sources.unreadable["jwks"] = problem
+    if status_lists:
+        _read_lists(sources, status_lists, http)
+    elif sources.jwks is not None and jwks_source is not None:
+        claims = signed_claims(token, sources.jwks)
+        if claims is not None:  # else the signature step says why; a forgery's URLs are not the registry's word
+            _read_named_lists(sources, claims, _list_base(jwks_source, claims), http)
+    return sources
+
+
+def _read_jwks(source: str, http: httpx.Client) -> tuple[dict[str, Any] | None, str]:
+    text, problem = read(source, http)
+    if text is None:
+        return None, problem or f"JWKS {source} cannot be read"
+    try:
+        jwks = json.loads(text)
+    except ValueError:
+        return None, f"JWKS {source} is not JSON"
+    return (jwks, "") if isinstance(jwks, dict) else (None, f"JWKS {source} is not a JSON object")
+
+
+def _list_base(jwks_source: str, claims: dict[str, Any]) -> str | None:
+    """The base URL status lists may be fetched from: the registry whose JWKS verified the credential — the JWKS URL
+    less /.well-known/jwks.json (else its origin) — or, for a JWKS file, the registry the verified ``iss`` names."""
+    if not is_url(jwks_source):
+        return _registry_of(claims.get("iss"))
+    if jwks_source.endswith(JWKS_PATH):
+        return jwks_source.removesuffix(JWKS_PATH)
+    parts = urlsplit(jwks_source)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _read_named_lists(sources: Sources, claims: dict[str, Any], base: str | None, http: httpx.Client) -> None:
+    """The status lists a verified credential names, each fetched only if it is one a credential of its registry
+    can name: at most MOST_STATUS_ENTRIES of them, under ``base``."""
+    entries = status_entries(claims)
+    named = [entry.get("statusListCredential") for entry in entries]
+    urls = list(dict.fromkeys(url for url in named if isinstance(url, str) and is_url(url)))
+    if len(entries) > MOST_STATUS_ENTRIES:
+        for url in urls:
+            sources.unreadable[url] = (
+                f"the credential names {len(entries)} status entries, and one of this registry names at most "
+                f"{MOST_STATUS_ENTRIES}: none was fetched"
+            )
+        return
+    for url in urls:
+        if base is None or not under_registry(url, base):
+            sources.unreadable[url] = (
+                f"status list {url} is not under {base or 'a registry'}, the registry whose keys verified the "
+                "credential, so it was not fetched: give --status-list FILE|URL if you trust it"
+            )
+        else:
+            _read_lists(sources, [url], http)
+
+
+def _read_lists(sources: Sources, given: list[str], http: httpx.Client) -> None:
+    for source in given:
         text, problem = read(source, http)
         list_id = _claims(text).get("id") if text is not None else None
         if isinstance(list_id, str) and text is not None:
             sources.status_lists[list_id] = text.strip()
         else:
             sources.unreadable[source] = problem or f"status list {source} is not a signed status list"
-    return sources
 
 
 def read(source: str, http: httpx.Client) -> tuple[str | None, str | None]:

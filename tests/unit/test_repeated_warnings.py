@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 
@@ -47,3 +48,24 @@ def test_without_an_event_loop_every_warning_is_logged(caplog: pytest.LogCapture
         for seconds in range(3):
             repeated.warning("closed a connection after %d s (408)", seconds)
     assert len(_said(caplog)) == 3
+
+
+async def test_a_warning_before_the_due_count_is_logged_keeps_the_count(caplog: pytest.LogCaptureFixture) -> None:
+    """In a flood, a connection's callback can run after the interval ended but before its count's timer (I/O
+    callbacks run before the timers that fell due in the same loop iteration): the count is still logged, first."""
+    interval = 0.5
+    repeated = RepeatedWarnings(logging.getLogger("test.repeated"), interval=interval)
+    loop = asyncio.get_running_loop()
+    with caplog.at_level(logging.WARNING, logger="test.repeated"):
+        started = loop.time()
+        for seconds in range(6):
+            repeated.warning("closed a connection after %d s (408)", seconds)
+        time.sleep(interval * 1.2)  # noqa: ASYNC251 -- the point: the loop is busy past the interval's end
+        repeated.warning("closed a connection after %d s (408)", 6)
+        assert loop.time() < started + 2 * interval, "too slow a machine for this test's timing"
+        assert _said(caplog) == [
+            "closed a connection after 0 s (408)",
+            "5 more in the last 0.5 s, the latest: closed a connection after 5 s (408)",
+        ]
+        await asyncio.sleep(started + 2.2 * interval - loop.time())  # the next interval's count: the late one
+        assert _said(caplog)[2:] == ["1 more in the last 0.5 s, the latest: closed a connection after 6 s (408)"]
