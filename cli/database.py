@@ -41,8 +41,8 @@ def load_settings() -> Settings:
 
 
 async def migrate_database(settings: Settings) -> None:
-    from registry.certificates.status_lists import seal_legacy_lists
-    from registry.db import create_engine, session_factory, transaction
+    from registry.certificates.seal_upgrade import upgrade_seals
+    from registry.db import create_engine, session_factory
     from registry.keys.key_check import check_master_key_on
     from registry.keys.secrets_box import SecretsBox
 
@@ -52,10 +52,10 @@ async def migrate_database(settings: Settings) -> None:
         await _upgrade(engine)
         # Before anything is sealed or trusted: a key that does not open the database's secrets is refused.
         await check_master_key_on(engine, box)
-        # Status lists kept from before their seals (migration 0018) are rebuilt from their certificates and sealed:
-        # the migration cannot, not holding the master key.
-        async with transaction(session_factory(engine)) as session:
-            await seal_legacy_lists(session, box)
+        # Once each, what the migrations cannot do without the master key: status seals bound to their slots
+        # (migration 0019), then status lists kept from before their seals (0018) rebuilt from their certificates and
+        # sealed. Later starts skip both with a look-up.
+        await upgrade_seals(session_factory(engine), box)
     finally:
         await engine.dispose()
 

@@ -33,8 +33,9 @@ FieldValueError (a model validator blaming one field), InvalidCertificateNumber,
 InvalidCreditCode.
 
 Never answered as such: ConfigurationError (the process refuses to start), DecryptionError (a stored secret does not
-open under the master key: a 500, and an operator's problem) and KeySetUnavailable (another party's published keys
-cannot be fetched; each caller says what that means for its answer). Federation's own, turned into ``result:
+open under the master key: a 500, and an operator's problem), KeySetUnavailable (another party's published keys
+cannot be fetched; each caller says what that means for its answer) and IllegalHistory (a certificate's status
+history the lifecycle cannot have written: `registry audit verify` names it). Federation's own, turned into ``result:
 "unknown"`` with a reason (or 401 for a peer's token) by registry.federation: PeerFailure (no usable answer from a peer
 node), CircuitOpen (the peer failed repeatedly a moment ago and is not being asked), PeerOverloaded (a 502/503/504
 worth one more try) and ProtocolError (a peer's token or statement that does not check out).
@@ -282,6 +283,11 @@ class InvalidCreditCode(ValueError):
 
 class ConfigurationError(RuntimeError):
     """The settings cannot be used in the environment they were given for."""
+
+
+class IllegalHistory(ValueError):
+    """A status history the lifecycle cannot have written (registry.certificates.histories); the message says why, in
+    words naming no one."""
 
 
 class DecryptionError(Exception):

@@ -4,11 +4,13 @@ status list says what its certificates' statuses say. ``registry audit verify`` 
 A status seal binds a certificate's status fields to each other, not to time: a row saved while active and written back
 after a revocation still carries a matching seal. The revocation stays in the status history (``certificate_events``),
 in the hash-chained audit log and in the transparency log (a Merkle tree whose heads are published), so a status that
-disagrees with the latest entry of any of them is a rollback. Certificates are read a chunk at a time (keyset by id),
-with their latest events and transparency leaves looked up per chunk through the indexes on certificate_id and number;
-the audit log, which has no index on the certificate number, is read once in id order, keeping only the last
-status-change action per certificate changed (not one entry per certificate). Messages name certificate numbers and
-list ids, never anything personal.
+disagrees with where any of them ends is a rollback. None of the three is keyed, so an entry can be appended to each
+(a 'reinstated' after the revocation): each history is replayed through the lifecycle's transitions and the three must
+hold the same status changes in the same order (``histories``). Certificates are read a chunk at a time (keyset by id),
+with their events and transparency leaves looked up per chunk through the indexes on certificate_id and number; the
+audit log, which has no index on the certificate number, is read once in id order, keeping the status-change actions
+of the certificates changed (one short name per status change, none per issuance). Messages name certificate numbers
+and list ids, never anything personal.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from sqlmodel import col
 
 from registry import bulk
 from registry.audit.models import AuditRecord
-from registry.certificates import signing, status_lists
+from registry.certificates import histories, signing, status_lists
 from registry.certificates.models import Certificate, CertificateEvent, Status, StatusList
 from registry.certificates.status_lists import Purpose
+from registry.errors import IllegalHistory
 from registry.keys.secrets_box import SecretsBox
 from registry.transparency.models import TransparencyLeaf
 
@@ -42,6 +45,7 @@ EVENT_STATUS: dict[str, Status] = {
 }
 AUDIT_STATUS: dict[str, Status] = {f"certificate.{event}": status for event, status in EVENT_STATUS.items()}
 _STATUS_CHANGES = [action for action, status in AUDIT_STATUS.items() if action != "certificate.issued"]
+_AUDIT_EVENT = {action: action.removeprefix("certificate.") for action in _STATUS_CHANGES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ class StatusBreak:
 async def first_status_break(session: AsyncSession, box: SecretsBox) -> StatusBreak | None:
     """The first certificate whose status fields break their seal or disagree with its history, else the first status
     list that disagrees with its certificates; None when everything agrees."""
-    audited = await _audited_statuses(session)
+    audited = await _audited_histories(session)
     postgres = bulk.is_postgres(session)
     after: uuid.UUID | None = None
     while True:
@@ -68,16 +72,18 @@ async def first_status_break(session: AsyncSession, box: SecretsBox) -> StatusBr
             col(Certificate.revocation_reason),
             col(Certificate.superseded_by),
             col(Certificate.status_seal),
+            col(Certificate.status_list_id),  # the status seal binds the slot too: a slot moved with SQL fails it
+            col(Certificate.status_index),
         ).order_by(col(Certificate.id))
         if after is not None:
             query = query.where(col(Certificate.id) > after)
         rows = [cast(dict[str, Any], dict(row)) for row in (await session.execute(query.limit(CHUNK))).mappings()]
         if not rows:
             break
-        events = await _latest_events(session, [row["id"] for row in rows], postgres=postgres)
-        leaves = await _latest_leaves(session, [row["number"] for row in rows], postgres=postgres)
+        events = await _event_histories(session, [row["id"] for row in rows], postgres=postgres)
+        leaves = await _leaf_histories(session, [row["number"] for row in rows], postgres=postgres)
         for row in rows:
-            problem = _disagreement(box, row, events.get(row["id"]), leaves.get(row["number"]), audited)
+            problem = _disagreement(box, row, events.get(row["id"], []), leaves.get(row["number"], []), audited)
             if problem is not None:
                 return StatusBreak(problem)
         after = rows[-1]["id"]
@@ -85,31 +91,39 @@ async def first_status_break(session: AsyncSession, box: SecretsBox) -> StatusBr
 
 
 def _disagreement(
-    box: SecretsBox, row: dict[str, Any], event: Status | None, leaf: Status | None, audited: dict[str, Status]
+    box: SecretsBox, row: dict[str, Any], events: list[str], leaves: list[str], audited: dict[str, list[str]]
 ) -> str | None:
+    """What is wrong with one certificate's status: a broken seal, a history the lifecycle cannot have written, a
+    history ending elsewhere than its status, or histories that differ in their status changes."""
     number, status = row["number"], row["status"]
     if not signing.status_seal_intact(box, row["status_seal"], row):
         return f"certificate {number}: its status fields do not match their seal"
     sources = (
-        ("its status history (certificate_events)", event),
-        ("the transparency log", leaf),
-        ("the audit log", audited.get(number, Status.active)),
+        ("its status history (certificate_events)", events, True),
+        ("the transparency log", leaves, True),
+        ("the audit log", audited.get(number, []), False),
     )
-    for source, expected in sources:
-        if expected is None:
+    for source, history, from_issuance in sources:
+        if from_issuance and not history:
             return f"certificate {number}: is {status}, but {source} has no entry for it"
+        try:
+            expected = histories.replay(history, begins_with_issuance=from_issuance)
+        except IllegalHistory as illegal:
+            return f"certificate {number}: {source} {illegal}"
         if expected != status:
             return f"certificate {number}: is {status}, but {source} says {expected.value} (status rolled back?)"
-    return None
+    changes = [(source, history[1:] if from_issuance else history) for source, history, from_issuance in sources]
+    differs = histories.first_disagreement(changes)
+    return None if differs is None else f"certificate {number}: {differs}"
 
 
-async def _latest_events(
+async def _event_histories(
     session: AsyncSession, ids: Sequence[uuid.UUID], *, postgres: bool
-) -> dict[uuid.UUID, Status | None]:
-    """The status each certificate's latest event leaves it in; None for an unknown event. Latest by id, not time: a
-    certificate's changes are made one at a time under its row lock, so ids follow them even across clocks."""
+) -> dict[uuid.UUID, list[str]]:
+    """Each certificate's events, oldest first. In id order, not time: a certificate's changes are made one at a time
+    under its row lock, so ids follow them even across clocks."""
     event = CertificateEvent
-    latest: dict[uuid.UUID, Status | None] = {}
+    found: dict[uuid.UUID, list[str]] = {}
     column = bulk.table_of(event).c.certificate_id
     for chunk in bulk.lookup_chunks(ids, postgres=postgres):
         rows = await session.execute(
@@ -118,14 +132,14 @@ async def _latest_events(
             .order_by(column, col(event.id))
         )
         for certificate_id, name in rows:
-            latest[certificate_id] = EVENT_STATUS.get(name)
-    return latest
+            found.setdefault(certificate_id, []).append(name)
+    return found
 
 
-async def _latest_leaves(session: AsyncSession, numbers: Sequence[str], *, postgres: bool) -> dict[str, Status | None]:
-    """The status each certificate's last transparency leaf states."""
+async def _leaf_histories(session: AsyncSession, numbers: Sequence[str], *, postgres: bool) -> dict[str, list[str]]:
+    """Each certificate's transparency leaves as history entries, in log order."""
     leaf = TransparencyLeaf
-    latest: dict[str, Status | None] = {}
+    found: dict[str, list[str]] = {}
     for chunk in bulk.lookup_chunks(numbers, postgres=postgres):
         rows = await session.execute(
             select(col(leaf.number), col(leaf.data))
@@ -133,20 +147,22 @@ async def _latest_leaves(session: AsyncSession, numbers: Sequence[str], *, postg
             .order_by(col(leaf.leaf_index))
         )
         for number, data in rows:
-            latest[number] = _leaf_status(bytes(data))
-    return latest
+            found.setdefault(number, []).append(_leaf_entry(bytes(data)))
+    return found
 
 
-def _leaf_status(data: bytes) -> Status | None:
+def _leaf_entry(data: bytes) -> str:
     try:
-        return Status(json.loads(data)["status"])
+        body = json.loads(data)
+        return histories.leaf_entry(str(body["event"]), str(body["status"]), EVENT_STATUS)
     except (ValueError, KeyError, TypeError):
-        return None
+        return "an unreadable leaf"
 
 
-async def _audited_statuses(session: AsyncSession) -> dict[str, Status]:
-    """The status each certificate's last status-change audit record leaves it in, for the certificates changed."""
-    audited: dict[str, Status] = {}
+async def _audited_histories(session: AsyncSession) -> dict[str, list[str]]:
+    """Each changed certificate's status changes as the audit log records them, oldest first (by number; issuance
+    records are not read, so this holds one entry per status change, not per certificate)."""
+    found: dict[str, list[str]] = {}
     after = 0
     while True:
         rows = (
@@ -159,15 +175,15 @@ async def _audited_statuses(session: AsyncSession) -> dict[str, Status]:
             )
         ).all()
         for _record_id, number, action in rows:
-            audited[number] = AUDIT_STATUS[action]
+            found.setdefault(number, []).append(_AUDIT_EVENT[action])
         if len(rows) < CHUNK:
-            return audited
+            return found
         after = int(rows[-1][0] or 0)
 
 
 async def first_list_break(session: AsyncSession, box: SecretsBox) -> StatusBreak | None:
-    """The first status list whose seal is broken or whose bits differ from its certificates' statuses (a list kept
-    from before seals, with none yet, is only compared)."""
+    """The first status list whose seal is missing or broken or whose bits differ from its certificates' statuses
+    (lists kept from before seals were sealed by ``registry migrate``: one without a seal is a broken one)."""
     after, rebuilt = 0, ("", dict[Purpose, bytes]())  # a pair's rows are made together: one rebuild serves both
     while True:
         rows = (
@@ -181,8 +197,10 @@ async def first_list_break(session: AsyncSession, box: SecretsBox) -> StatusBrea
         )
         for row in rows:
             name = f"status list {row.list_id}-{row.purpose}"
-            if row.seal is not None and not status_lists.seal_intact(box, row):
-                return StatusBreak(f"{name}: its bits do not match their seal")
+            if row.seal is None:
+                return StatusBreak(f"{name}: it has no seal (not served)")
+            if not status_lists.seal_intact(box, row):
+                return StatusBreak(f"{name}: its bits do not match their seal (not served)")
             if rebuilt[0] != row.list_id:
                 rebuilt = (row.list_id, await status_lists.rebuilt_bits(session, box, list_id=row.list_id))
             expected = rebuilt[1][Purpose(row.purpose)]

@@ -6,6 +6,7 @@ and a status-list bit, all in the request's transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -39,6 +40,8 @@ from registry.holders.identity import IdType
 from registry.i18n import Message, _
 from registry.transparency import service as transparency
 from registry.transparency.models import LeafKind
+
+log = logging.getLogger(__name__)
 
 # (from status, action) -> to status. Revoked and superseded are final: nothing leaves them.
 TRANSITIONS: dict[tuple[Status, str], Status] = {
@@ -88,11 +91,12 @@ async def change_status(
         raise Forbidden(_("the bureau suspended this certificate; only the bureau can reinstate it"))
     if action == "suspend" and principal.role is Role.admin:
         reason_code = None
+    intact = _seal_intact(ctx, cert)  # before the change: only a row the registry vouched for is sealed again
     cert.status = target
     if target is Status.revoked:
         cert.revocation_reason = (reason_code or RevocationReason.other).value
-    _reseal(ctx, cert)
-    await _publish_bits(ctx, session, cert_list=cert.status_list_id, index=cert.status_index, status=target)
+    _reseal(ctx, cert, intact=intact)
+    await _publish_bits(ctx, session, cert, status=target, intact=intact)
     at = utcnow()  # the event's time, and its transparency leaf's
     session.add(
         CertificateEvent(
@@ -170,7 +174,8 @@ async def _supersede(
     # on each other in opposite orders. (Bits first, as this once did, deadlocked with issuance on the shared list.)
     screening = await awards.screen(ctx, session, issuer=record.issuer, awards=[(1, award)], replacing=old)
     screening.refuse_single()
-    await _publish_bits(ctx, session, cert_list=old.status_list_id, index=old.status_index, status=Status.superseded)
+    intact = _seal_intact(ctx, old)  # before the change: only a row the registry vouched for is sealed again
+    await _publish_bits(ctx, session, old, status=Status.superseded, intact=intact)
     [minted] = await recording.record(
         ctx,
         session,
@@ -182,7 +187,7 @@ async def _supersede(
     )
     old.status = Status.superseded
     old.superseded_by = minted.number
-    _reseal(ctx, old)
+    _reseal(ctx, old, intact=intact)
     at = utcnow()
     session.add(
         CertificateEvent(
@@ -266,13 +271,21 @@ async def history(
 
 
 async def _publish_bits(
-    ctx: RegistryContext, session: AsyncSession, *, cert_list: str | None, index: int | None, status: Status
+    ctx: RegistryContext, session: AsyncSession, cert: Certificate, *, status: Status, intact: bool
 ) -> None:
-    if cert_list is None or index is None:
+    """Flip the certificate's bits at its slot. A certificate whose seal did not check out has a slot the registry
+    cannot vouch for (it may have been moved with SQL, away from the index its credential names): then every list of
+    its body is left unsealed, so unserved (503), rather than published with that index still saying valid."""
+    if not intact:
+        await status_lists.withhold_lists(session, issuer_id=cert.issuer_id)
+        return
+    if cert.status_list_id is None or cert.status_index is None:
         return
     revoked, suspended = STATUS_BITS[status]
     for purpose, value in ((Purpose.revocation, revoked), (Purpose.suspension, suspended)):
-        await status_lists.set_status(session, ctx.box, list_id=cert_list, index=index, purpose=purpose, value=value)
+        await status_lists.set_status(
+            session, ctx.box, list_id=cert.status_list_id, index=cert.status_index, purpose=purpose, value=value
+        )
 
 
 async def _suspended_by_bureau(session: AsyncSession, cert: Certificate) -> bool:
@@ -287,7 +300,23 @@ async def _suspended_by_bureau(session: AsyncSession, cert: Certificate) -> bool
     return last is not None and last.reason_code == BUREAU
 
 
-def _reseal(ctx: RegistryContext, cert: Certificate) -> None:
+def _seal_intact(ctx: RegistryContext, cert: Certificate) -> bool:
+    fields = ("id", "number", "status", "revocation_reason", "superseded_by", "status_list_id", "status_index")
+    return signing.status_seal_intact(ctx.box, cert.status_seal, {name: getattr(cert, name) for name in fields})
+
+
+def _reseal(ctx: RegistryContext, cert: Certificate, *, intact: bool) -> None:
+    """Seal the changed status fields and slot, unless the row's seal did not check out before the change (its status
+    or status-list slot written with SQL): sealing it then would vouch for a slot someone else chose, so it stays
+    'unknown' (status_tampered) and ``registry audit verify`` names it."""
+    if not intact:
+        log.error(
+            "certificate %s: its status fields or status-list slot do not match their seal; now %s, not sealed again, "
+            "and every status list of its body withheld (503) until it is repaired",
+            cert.number,
+            cert.status,
+        )
+        return
     cert.status_seal = signing.status_seal(
         ctx.box,
         certificate_id=cert.id,
@@ -295,6 +324,8 @@ def _reseal(ctx: RegistryContext, cert: Certificate) -> None:
         status=cert.status,
         revocation_reason=cert.revocation_reason,
         superseded_by=cert.superseded_by,
+        status_list_id=cert.status_list_id,
+        status_index=cert.status_index,
     )
 
 

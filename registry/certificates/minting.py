@@ -1,9 +1,11 @@
-"""The CPU-bound part of issuing a certificate — claim-code hash, status seal, canonical payload, signature, record
-seal — as a pure function over plain values, so that the same code runs in this process or, for a large batch, in the
+"""The CPU-bound part of issuing a certificate — claim-code hash, canonical payload, signature, record seal — as a pure
+function over plain values, so that the same code runs in this process or, for a large batch, in the
 worker processes of ``registry.workers``, one chunk of rows each, on every core.
 
 Everything random (ids, tokens, claim codes, numbers, status indexes) is drawn by the caller before this runs, and
 everything here is deterministic (Ed25519 and ES256 as signed here are), so where it runs changes no stored byte.
+The status seal is not made here: it binds the certificate's status-list slot, which a batch handed over early does not
+know yet; ``recording`` makes it (one HMAC) as each row is stored.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from datetime import date, datetime
 from registry import workers
 from registry.auth.claim_codes import claim_code_hash
 from registry.certificates import signing
-from registry.certificates.models import Status
 from registry.keys.secrets_box import SecretsBox
 from registry.keys.signers import KeySigner, PortableKey, Signer
 
@@ -26,9 +27,9 @@ from registry.keys.signers import KeySigner, PortableKey, Signer
 # document type, masked number and reference (blind index).
 RowFacts = tuple[str, str, str, str, str, int, str, str, date, date | None, str | None, str, str, str]
 NUMBER, ID_TYPE, ID_MASKED = 1, 11, 12  # where RowFacts hold what recording may change after a row is handed over
-# What it makes: the claim code's keyed hash, the status seal, the detached JWS, the record seal.
-Sealed = tuple[str, str, str, str]
-SEALED_COLUMNS = ("claim_code_hash", "status_seal", "signature", "record_seal")
+# What it makes: the claim code's keyed hash, the detached JWS, the record seal.
+Sealed = tuple[str, str, str]
+SEALED_COLUMNS = ("claim_code_hash", "signature", "record_seal")
 CHUNK_ROWS = 500  # per task: ~30 ms of work, small enough that the first rows reach COPY early
 
 
@@ -59,14 +60,6 @@ def seal_row(sealing: Sealing, signer: Signer, row: RowFacts) -> Sealed:
     (certificate_id, number, claim_code, cert_type, catalogue_code, catalogue_version, level, holder_name) = row[:8]
     awarded_on, valid_until, evaluation_batch, id_type, id_masked, holder_ref = row[8:]
     box = sealing.box
-    status = signing.status_seal(
-        box,
-        certificate_id=certificate_id,
-        number=number,
-        status=Status.active,
-        revocation_reason=None,
-        superseded_by=None,
-    )
     payload = signing.canonical_payload(
         number=number,
         issuer_code=sealing.issuer_code,
@@ -87,7 +80,7 @@ def seal_row(sealing: Sealing, signer: Signer, row: RowFacts) -> Sealed:
     record = signing.record_seal(
         box, certificate_id=certificate_id, kid=signer.kid, payload=payload, signature=signature
     )
-    return claim_code_hash(box, claim_code), status, signature, record
+    return claim_code_hash(box, claim_code), signature, record
 
 
 Handed = workers.Handed[RowFacts, list[Sealed]]

@@ -50,7 +50,8 @@ class Certificate(SQLModel, table=True):
     supersedes: str | None = Field(default=None, max_length=16)
     superseded_by: str | None = Field(default=None, max_length=16)
     revocation_reason: str | None = Field(default=None, max_length=32)  # the public reason code
-    status_seal: str | None = Field(default=None, max_length=64)  # SecretsBox.seal over the status fields
+    # signing.status_seal: a keyed MAC over the status fields and the status-list slot (version 2, migration 0019)
+    status_seal: str | None = Field(default=None, max_length=64)
     record_seal: str | None = Field(default=None, max_length=64)  # signing.record_seal, made at issuance
     status_list_id: str | None = Field(default=None, max_length=64)
     status_index: int | None = None
@@ -84,8 +85,9 @@ class StatusList(SQLModel, table=True):
     bits: bytes = Field(sa_type=LargeBinary)
     used: int = 0
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # status_lists.list_seal over list_id, issuer, purpose, size and the bits' SHA-256; None on a list made before
-    # migration 0018 until status_lists.seal_legacy_lists (or its next bit flip) rebuilds it from its certificates.
+    # status_lists.list_seal over list_id, issuer, purpose, size and the bits' SHA-256. None on a list made before
+    # migration 0018 until `registry migrate` seals it, once (seal_upgrade); after that None is a broken seal, and a
+    # list with a broken seal is not served (503) until a flip rebuilds it from certificates whose seals all hold.
     seal: str | None = Field(default=None, max_length=64)
 
 

@@ -21,7 +21,7 @@ from sqlmodel import col
 from registry import bulk
 from registry.audit import service as audit
 from registry.audit.service import Actor
-from registry.certificates import drafting, journal, minting, status_lists
+from registry.certificates import drafting, journal, minting, signing, status_lists
 from registry.certificates.awards import Accepted
 from registry.certificates.models import Certificate, CertificateEvent, Status
 from registry.context import RegistryContext
@@ -29,13 +29,15 @@ from registry.errors import Forbidden, RecordingConflict
 from registry.holders import service as holders
 from registry.i18n import _
 from registry.issuers.models import Issuer
+from registry.keys.secrets_box import SecretsBox
 from registry.keys.signers import PortableKey
 from registry.metrics import CERTIFICATES_ISSUED
 from registry.transparency import service as transparency
 from registry.transparency.models import LeafKind
 
 # A certificate's columns in the order recording makes its values (a record, not a mapping: benchmarks/README.md,
-# "Records, not mappings"); the cryptography (``minting.SEALED_COLUMNS``) last, filled in when the row is sealed.
+# "Records, not mappings"); the status seal and the cryptography (``minting.SEALED_COLUMNS``) last, filled in when the
+# row is sealed.
 COLUMNS: tuple[str, ...] = (
     "id",
     "number",
@@ -56,10 +58,12 @@ COLUMNS: tuple[str, ...] = (
     "supersedes",
     "status_list_id",
     "status_index",
+    "status_seal",
     *minting.SEALED_COLUMNS,
 )
 _AT = {column: index for index, column in enumerate(COLUMNS)}
 _SEALED = slice(len(COLUMNS) - len(minting.SEALED_COLUMNS), None)
+_STATUS_SEAL, _LIST, _INDEX = _AT["status_seal"], _AT["status_list_id"], _AT["status_index"]
 _EVENT_COLUMNS = ("certificate_id", "event", "actor", "at", "reason")
 
 
@@ -146,9 +150,21 @@ def _facts(minted: Minted) -> minting.RowFacts:
     )
 
 
-def _sealed(minted: Minted, sealed: minting.Sealed) -> list[Any]:
+def _sealed(box: SecretsBox, minted: Minted, sealed: minting.Sealed) -> list[Any]:
+    """The row complete: the worker's (or this process's) cryptography, and the status seal, made here whichever made
+    the rest, as only now is the row's status-list slot known (one HMAC, a couple of µs)."""
     record = minted.record
     record[_SEALED] = sealed
+    record[_STATUS_SEAL] = signing.status_seal(
+        box,
+        certificate_id=record[0],
+        number=record[1],
+        status=_ACTIVE,
+        revocation_reason=None,
+        superseded_by=None,
+        status_list_id=record[_LIST],
+        status_index=record[_INDEX],
+    )
     return record
 
 
@@ -172,8 +188,10 @@ def _rows(
     signer = sealing.signer
     assert not isinstance(signer, PortableKey)
 
+    box = sealing.box
+
     def done(item: Minted, sealed: minting.Sealed) -> list[Any]:
-        record = _sealed(item, sealed)
+        record = _sealed(box, item, sealed)
         then(item)
         return record
 

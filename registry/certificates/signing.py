@@ -79,6 +79,13 @@ def payload_of(
     )
 
 
+# The status seal's kind: version 2 binds the status-list slot too (migration 0019). Version 1 ("certificate-status",
+# status fields only) let a slot be moved with SQL, so that a rebuilt list put a revoked certificate's bit elsewhere;
+# it is accepted nowhere but in the one re-seal pass ``registry migrate`` makes (``reseal_pass``).
+STATUS_SEAL_KIND = "certificate-status-2"
+LEGACY_STATUS_SEAL_KIND = "certificate-status"
+
+
 def status_seal(
     box: SecretsBox,
     *,
@@ -87,15 +94,42 @@ def status_seal(
     status: str,
     revocation_reason: str | None,
     superseded_by: str | None,
+    status_list_id: str | None,
+    status_index: int | None,
 ) -> str:
-    """The status is not in the signed payload (it changes); this keyed MAC makes it just as hard to fake."""
-    return box.seal(certificate_id, number, status, revocation_reason, superseded_by, kind="certificate-status")
+    """The status is not in the signed payload (it changes); this keyed MAC makes it just as hard to fake. It covers
+    where the certificate's bits are published (status list and index), so a slot moved with SQL fails it."""
+    return box.seal(
+        certificate_id,
+        number,
+        status,
+        revocation_reason,
+        superseded_by,
+        status_list_id,
+        status_index,
+        kind=STATUS_SEAL_KIND,
+    )
 
 
 def status_seal_intact(box: SecretsBox, seal: str | None, row: Mapping[str, Any]) -> bool:
-    """Whether a stored certificate's status fields (given as its row) still carry the seal of ``status_seal``."""
+    """Whether a stored certificate's status fields and slot (given as its row) still carry the seal of
+    ``status_seal``. A version 1 seal never does."""
+    fields = (
+        row["id"],
+        row["number"],
+        row["status"],
+        row["revocation_reason"],
+        row["superseded_by"],
+        row["status_list_id"],
+        row["status_index"],
+    )
+    return box.seal_matches(seal, *fields, kind=STATUS_SEAL_KIND)
+
+
+def legacy_status_seal_intact(box: SecretsBox, seal: str | None, row: Mapping[str, Any]) -> bool:
+    """Whether a row still carries a version 1 seal over its status fields: only the re-seal pass asks."""
     fields = (row["id"], row["number"], row["status"], row["revocation_reason"], row["superseded_by"])
-    return box.seal_matches(seal, *fields, kind="certificate-status")
+    return box.seal_matches(seal, *fields, kind=LEGACY_STATUS_SEAL_KIND)
 
 
 def record_seal(box: SecretsBox, *, certificate_id: object, kid: str, payload: bytes, signature: str) -> str:

@@ -12,12 +12,14 @@ import gzip
 import hashlib
 import logging
 import secrets
+import time
 import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Integer, select
+from sqlalchemy import Integer, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -49,6 +51,19 @@ STATUS_BITS: dict[Status, tuple[bool, bool]] = {
 UNCONFIRMED_BITS = (True, True)
 SEAL_KIND = "status-list"
 REBUILD_CHUNK = 10_000
+# What a certificate's status seal covers (signing.status_seal_intact), as a rebuild reads it.
+_SEALED_COLUMNS = (
+    col(Certificate.id),
+    col(Certificate.number),
+    col(Certificate.status),
+    col(Certificate.revocation_reason),
+    col(Certificate.superseded_by),
+    col(Certificate.status_seal),
+    col(Certificate.status_list_id),
+    col(Certificate.status_index),
+)
+REPORT_INTERVAL = 60.0  # seconds between two ERROR lines for the same unserved list
+_reported: dict[str, float] = {}  # list row name -> when it was last reported unserved (monotonic)
 
 
 def empty_bits(size: int = LIST_SIZE) -> bytes:
@@ -170,8 +185,9 @@ async def set_status(
     session: AsyncSession, box: SecretsBox, *, list_id: str, index: int, purpose: Purpose, value: bool
 ) -> None:
     """Flip one bit in the caller's transaction, so the list never disagrees with the certificate's status, and seal
-    the result. A list whose seal does not check out (changed with SQL, or made before seals) is first rebuilt from its
-    certificates: a flip must never seal bits someone else wrote."""
+    the result. A list whose seal does not check out (changed with SQL) is first rebuilt from its certificates: a flip
+    must never seal bits someone else wrote. The rebuild is sealed only when every certificate of the list's body
+    carries an intact status seal (status and slot; ``rebuild``): else it stays unsealed, so unserved, till repaired."""
     row = (
         await session.execute(
             select(StatusList)
@@ -179,15 +195,37 @@ async def set_status(
             .with_for_update()
         )
     ).scalar_one()
-    bits = row.bits
-    if not seal_intact(box, row):
-        _report_unsealed(row)
-        bits = (await rebuilt_bits(session, box, list_id=list_id))[purpose]
+    bits, intact = row.bits, seal_intact(box, row)
+    if not intact:
+        rebuilt = await rebuild(session, box, list_id=list_id, issuer_id=row.issuer_id)
+        bits, intact = rebuilt.bits[purpose], rebuilt.trustworthy
+        _report_rebuilt(row, rebuilt)
     row.bits = with_bit(bits, index, value)
     row.size = len(row.bits) * 8
     row.updated_at = utcnow()
-    reseal(box, row)
+    if intact:
+        reseal(box, row)
     await session.flush()
+
+
+async def withhold_lists(session: AsyncSession, *, issuer_id: int) -> int:
+    """Leave every list of the body unsealed, so unserved: what a status change of a certificate whose slot cannot be
+    vouched for does (its bits cannot be put where its credential looks). Locked in id order, as a flip locks a pair
+    (revocation row first); a flip rebuilding one of them later finds that certificate and does not seal it either."""
+    rows = (
+        await session.execute(
+            select(StatusList)
+            .where(col(StatusList.issuer_id) == issuer_id)
+            .order_by(col(StatusList.id))
+            .with_for_update()
+        )
+    ).scalars()
+    withheld = 0
+    for row in rows:
+        row.seal, row.updated_at = None, utcnow()
+        withheld += 1
+    await session.flush()
+    return withheld
 
 
 def list_seal(box: SecretsBox, *, list_id: str, issuer_id: int, purpose: str, size: int, bits: bytes) -> str:
@@ -212,36 +250,72 @@ def seal_intact(box: SecretsBox, row: StatusList) -> bool:
     return box.seal_matches(row.seal, *fields, kind=SEAL_KIND)
 
 
-def _report_unsealed(row: StatusList) -> None:
-    """An unsealed list is one kept from before seals; a broken seal means the bits were written around the registry."""
-    if row.seal is None:
-        log.warning("status list %s-%s has no seal yet: rebuilt from its certificates", row.list_id, row.purpose)
+def _report_rebuilt(row: StatusList, rebuilt: Rebuilt) -> None:
+    name, said = f"{row.list_id}-{row.purpose}", "has no seal" if row.seal is None else "does not match its seal"
+    if rebuilt.trustworthy:
+        log.error("status list %s %s (written outside the registry): rebuilt from its certificates, sealed", name, said)
     else:
         log.error(
-            "status list %s-%s does not match its seal (its bits were changed outside the registry): rebuilt from "
-            "its certificates",
-            row.list_id,
-            row.purpose,
+            "status list %s %s (written outside the registry), and %d of its certificates do not match their status "
+            "seals: rebuilt, left unsealed (not served); registry audit verify names them",
+            name,
+            said,
+            rebuilt.unconfirmed,
         )
 
 
-async def checked_bits(session: AsyncSession, box: SecretsBox, rows: Sequence[StatusList]) -> dict[Purpose, bytes]:
+def _report_unserved(row: StatusList) -> None:
+    """One ERROR per list row and ``REPORT_INTERVAL``: every request for a broken list would otherwise log one."""
+    name, now = f"{row.list_id}-{row.purpose}", time.monotonic()
+    last = _reported.get(name)
+    if last is not None and now - last < REPORT_INTERVAL:
+        return
+    if len(_reported) >= 10_000:
+        _reported.clear()
+    _reported[name] = now
+    said = "has no seal" if row.seal is None else "does not match its seal"
+    log.error(
+        "status list %s %s (written outside the registry): answered 503, never signed, until a status change in it "
+        "rebuilds it from its certificates; registry audit verify names what disagrees",
+        name,
+        said,
+    )
+
+
+def checked_bits(box: SecretsBox, rows: Sequence[StatusList]) -> dict[Purpose, bytes] | None:
     """The bits of ``rows`` (the rows of one list id) as they may be published: as stored when every seal checks out,
-    else rebuilt from the list's certificates. Reads only, so it runs on a replica."""
+    else None (logged). Never rebuilt here: a rebuild reads every certificate of the list (seconds of CPU for a full
+    one), which an unauthenticated request must not be able to cause; and lists kept from before seals were sealed by
+    ``registry migrate``, so a list without a seal is a broken one."""
     broken = [row for row in rows if not seal_intact(box, row)]
-    if not broken:
-        return {Purpose(row.purpose): bytes(row.bits) for row in rows}
     for row in broken:
-        _report_unsealed(row)
-    rebuilt = await rebuilt_bits(session, box, list_id=rows[0].list_id)
-    return {Purpose(row.purpose): rebuilt[Purpose(row.purpose)] for row in rows}
+        _report_unserved(row)
+    return None if broken else {Purpose(row.purpose): bytes(row.bits) for row in rows}
 
 
-async def rebuilt_bits(session: AsyncSession, box: SecretsBox, *, list_id: str) -> dict[Purpose, bytes]:
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    """A list's two bitstrings made from its certificates, and how many of them fail their status seal (each counted
+    revoked and suspended, at the index it claims: its real slot is not known, so a rebuild with any is not sealed)."""
+
+    bits: dict[Purpose, bytes]
+    unconfirmed: int
+
+    @property
+    def trustworthy(self) -> bool:
+        return self.unconfirmed == 0
+
+
+async def rebuild(session: AsyncSession, box: SecretsBox, *, list_id: str, issuer_id: int | None = None) -> Rebuilt:
     """Both bitstrings of ``list_id`` made from its certificates, a chunk of rows at a time: each certificate's bits
-    by its status, or revoked and suspended (never valid) when its status seal does not check out."""
+    by its status, where its sealed slot says, or revoked and suspended (never valid) when its status seal (status and
+    slot) does not check out. Given the list's body (``issuer_id``), a rebuild to be sealed: its certificates outside
+    the list that fail their seals count as unconfirmed too (``strays``)."""
     revocation, suspension = bytearray(LIST_SIZE // 8), bytearray(LIST_SIZE // 8)
+    unconfirmed = 0
     async for index, bits in certificate_bits(session, box, list_id=list_id):
+        if bits == UNCONFIRMED_BITS:
+            unconfirmed += 1
         if not 0 <= index < LIST_SIZE:
             continue
         mask = 0x80 >> (index % 8)
@@ -249,7 +323,13 @@ async def rebuilt_bits(session: AsyncSession, box: SecretsBox, *, list_id: str) 
             revocation[index // 8] |= mask
         if bits[1]:
             suspension[index // 8] |= mask
-    return {Purpose.revocation: bytes(revocation), Purpose.suspension: bytes(suspension)}
+    if issuer_id is not None:
+        unconfirmed += await strays(session, box, issuer_id=issuer_id, list_id=list_id)
+    return Rebuilt({Purpose.revocation: bytes(revocation), Purpose.suspension: bytes(suspension)}, unconfirmed)
+
+
+async def rebuilt_bits(session: AsyncSession, box: SecretsBox, *, list_id: str) -> dict[Purpose, bytes]:
+    return (await rebuild(session, box, list_id=list_id)).bits
 
 
 async def get_list(session: AsyncSession, *, issuer_id: int, list_id: str, purpose: Purpose) -> StatusList | None:
@@ -266,19 +346,10 @@ async def certificate_bits(
     list's unique index on (status_list_id, status_index) walks them): what its status says, when its status seal
     checks out, else ``UNCONFIRMED_BITS``."""
     cert = Certificate
-    columns = (
-        col(cert.id),
-        col(cert.number),
-        col(cert.status),
-        col(cert.revocation_reason),
-        col(cert.superseded_by),
-        col(cert.status_seal),
-        col(cert.status_index),
-    )
     after = -1
     while True:
         query = (
-            select(*columns)
+            select(*_SEALED_COLUMNS)
             .where(col(cert.status_list_id) == list_id, col(cert.status_index) > after)
             .order_by(col(cert.status_index))
             .limit(REBUILD_CHUNK)
@@ -289,6 +360,24 @@ async def certificate_bits(
         if len(rows) < REBUILD_CHUNK:
             return
         after = int(rows[-1]["status_index"])
+
+
+async def strays(session: AsyncSession, box: SecretsBox, *, issuer_id: int, list_id: str) -> int:
+    """How many of the body's certificates outside ``list_id`` fail their status seal: a certificate moved out of the
+    list with SQL (its list id changed or cleared) is one of them, and a rebuild of the list cannot tell which index
+    it held. Reads every such certificate, a chunk at a time: only a rebuild that would be sealed asks."""
+    cert = Certificate
+    elsewhere = or_(col(cert.status_list_id).is_(None), col(cert.status_list_id) != list_id)
+    query = select(*_SEALED_COLUMNS).where(col(cert.issuer_id) == issuer_id, elsewhere).order_by(col(cert.id))
+    count, after = 0, None
+    while True:
+        chunk = query if after is None else query.where(col(cert.id) > after)
+        rows = (await session.execute(chunk.limit(REBUILD_CHUNK))).mappings().all()
+        for row in rows:
+            count += not signing.status_seal_intact(box, row["status_seal"], cast(Mapping[str, Any], row))
+        if len(rows) < REBUILD_CHUNK:
+            return count
+        after = rows[-1]["id"]
 
 
 def _bits_of(box: SecretsBox, row: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -302,7 +391,9 @@ def _bits_of(box: SecretsBox, row: Mapping[str, Any]) -> tuple[bool, bool]:
 
 async def seal_legacy_lists(session: AsyncSession, box: SecretsBox) -> int:
     """Seal every list kept from before seals (migration 0018), its bits rebuilt from its certificates rather than
-    trusted as stored; the number of list ids sealed. Run by ``registry migrate``, which holds the master key."""
+    trusted as stored; the number of list ids sealed. Run once by ``registry migrate``, which holds the master key
+    (``seal_upgrade``), after the certificates' seals bind their slots: a list any of whose certificates fails its
+    status seal is left unsealed (so unserved), and named."""
     unsealed = (
         await session.execute(select(col(StatusList.list_id)).where(col(StatusList.seal).is_(None)).distinct())
     ).scalars()
@@ -320,10 +411,13 @@ async def seal_legacy_lists(session: AsyncSession, box: SecretsBox) -> int:
             .scalars()
             .all()
         )
-        rebuilt = await rebuilt_bits(session, box, list_id=list_id)
+        rebuilt = await rebuild(session, box, list_id=list_id, issuer_id=rows[0].issuer_id)
+        if not rebuilt.trustworthy:
+            _report_rebuilt(rows[0], rebuilt)
+            continue
         for row in rows:
             if row.seal is None or not seal_intact(box, row):
-                row.bits = rebuilt[Purpose(row.purpose)]
+                row.bits = rebuilt.bits[Purpose(row.purpose)]
                 row.size = LIST_SIZE
                 reseal(box, row)
         sealed += 1

@@ -16,7 +16,7 @@ from registry.context import RegistryContext
 from registry.credentials import credential, message_list, status_list
 from registry.credentials.identity_hash import hashed_identity
 from registry.db import utcnow
-from registry.errors import Forbidden, NotFound, NotVouchedFor
+from registry.errors import Forbidden, NotFound, NotVouchedFor, ServiceUnavailable
 from registry.holders.service import reveal_id_number
 from registry.i18n import _
 from registry.issuers import service as issuers
@@ -27,6 +27,10 @@ from registry.keys.secrets_box import SecretsBox
 from registry.keys.signers import KeySigner
 from registry.verification.schemas import VerificationResult
 from registry.verification.verifier import Verifier
+
+# What a request for a status list whose seal is broken is told to wait: it stays broken until a status change in the
+# list rebuilds it from its certificates (status_lists.set_status), which may be a while.
+UNSERVED_LIST_RETRY_AFTER = 300
 
 
 async def vouched_for(session: AsyncSession, verifier: Verifier, record: CertificateRecord) -> SigningKey:
@@ -129,10 +133,11 @@ async def _list_bits(
     session: AsyncSession, box: SecretsBox, *, issuer_id: int, name: status_list.ListName
 ) -> bytes | None:
     """The bits to sign for ``name``, as ``status_lists.checked_bits`` vouches for them: stored ones under an intact
-    seal, else rebuilt from the list's certificates (never signed as found)."""
+    seal. A list whose seal is missing or broken is never signed, as found or rebuilt: 503 with Retry-After (an
+    offline verifier keeps its cached list or fails closed), and an ERROR names the list."""
     if name.stored is not None:
         row = await get_list(session, issuer_id=issuer_id, list_id=name.list_id, purpose=name.stored)
-        return (await checked_bits(session, box, [row]))[name.stored] if row is not None else None
+        return _vouched(checked_bits(box, [row]))[name.stored] if row is not None else None
     # Both rows in one statement, so from one snapshot: read one at a time (READ COMMITTED), a revocation committing
     # between them showed a suspended-then-revoked certificate as neither, that is valid.
     query = select(StatusList).where(
@@ -143,5 +148,11 @@ async def _list_bits(
     rows = list((await session.execute(query)).scalars())
     if len(rows) != len(Purpose):
         return None
-    bits = await checked_bits(session, box, rows)
+    bits = _vouched(checked_bits(box, rows))
     return message_list.compose(bits[Purpose.revocation], bits[Purpose.suspension])
+
+
+def _vouched(bits: dict[Purpose, bytes] | None) -> dict[Purpose, bytes]:
+    if bits is None:
+        raise ServiceUnavailable(_("Temporarily unavailable"), retry_after=UNSERVED_LIST_RETRY_AFTER)
+    return bits

@@ -4,8 +4,9 @@ holder view, credential).
 The record is really checked: the canonical payload is rebuilt from the row and its record seal (a keyed MAC made at
 issuance over payload and signature) must match — or, failing that, the signature must verify with the body's key as
 it stood when the certificate was signed, under an algorithm that key signs with (Ed25519 — ``EdDSA`` before RFC 9864 —
-or ES256). The status is protected by its own seal, and the body must have been in its filed scope on the award
-date. Anything the registry cannot vouch for is 'unknown', never 'valid'.
+or ES256). The status — and the status-list slot where it is published — is protected by its own seal (version 2;
+a version 1 seal, over the status alone, is read as tampered), and the body must have been in its filed scope on the
+award date. Anything the registry cannot vouch for is 'unknown', never 'valid'.
 """
 
 from __future__ import annotations

@@ -53,6 +53,8 @@ _QUERY: Select[Any] = (
         _c.superseded_by,
         _c.revocation_reason,
         _c.status_seal,
+        _c.status_list_id,
+        _c.status_index,
         _c.record_seal,
         _h.id_type,
         _h.id_masked,

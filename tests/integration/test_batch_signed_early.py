@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from registry import workers
-from registry.certificates import awards, drafting, imports, minting, rows
+from registry.certificates import awards, drafting, imports, minting, rows, signing
 from registry.certificates.awards import Screener
 from registry.certificates.models import Certificate
 from registry.context import RegistryContext
@@ -65,13 +65,10 @@ async def _sealed_over_what_is_stored(app: FastAPI, answered: list[dict[str, Any
             holder.id_index,
         )
         in_process = minting.seal_row(sealing, signers[certificate.kid], facts)
-        stored_seals = (
-            certificate.claim_code_hash,
-            certificate.status_seal,
-            certificate.signature,
-            certificate.record_seal,
-        )
+        stored_seals = (certificate.claim_code_hash, certificate.signature, certificate.record_seal)
         assert stored_seals == in_process, certificate.number
+        # The status seal binds the slot, taken after the rows were handed over: made in this process.
+        assert signing.status_seal_intact(ctx.box, certificate.status_seal, certificate.model_dump())
     return len(stored)
 
 

@@ -126,7 +126,9 @@ async def test_a_batch_stores_what_single_issuance_stores(app: FastAPI, client: 
         )
         assert signing.verify(stored.signature, payload, key=public_keys[stored.kid])
         assert context.box.seal_matches(
-            stored.status_seal, stored.id, number, "active", None, None, kind="certificate-status"
+            stored.status_seal,
+            *(stored.id, number, "active", None, None, stored.status_list_id, stored.status_index),
+            kind="certificate-status-2",  # the status seal binds the slot: made once the slot is taken
         )
         issued = [e for e in events if e.certificate_id == stored.id]
         assert len(issued) == 1
