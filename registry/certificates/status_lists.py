@@ -64,6 +64,8 @@ _SEALED_COLUMNS = (
 )
 REPORT_INTERVAL = 60.0  # seconds between two ERROR lines for the same unserved list
 _reported: dict[str, float] = {}  # list row name -> when it was last reported unserved (monotonic)
+REBUILD_RETRY = 600.0  # seconds before a list whose rebuild could not be sealed is rebuilt again by a flip
+_unsealable: dict[str, float] = {}  # list id -> when its last rebuild could not be sealed (monotonic)
 
 
 def empty_bits(size: int = LIST_SIZE) -> bytes:
@@ -106,24 +108,37 @@ def decode(encoded: str, *, most: int | None = None) -> bytes:
 
 async def open_list(session: AsyncSession, box: SecretsBox, *, issuer_id: int) -> StatusList:
     """The body's revocation list that still takes new entries (locked), opening a new pair when none does."""
+    return (await _open_pair(session, box, issuer_id=issuer_id))[0]
+
+
+async def _open_pair(session: AsyncSession, box: SecretsBox, *, issuer_id: int) -> tuple[StatusList, bytes]:
+    """``open_list``, and the indexes its pair's sealed bits hold (revocation or suspension set): never handed out,
+    whatever the certificates' rows say (a certificate moved off its slot with SQL leaves its bit behind). A pair
+    either of whose seals does not check out takes no new entries (closed, logged): a new pair opens instead."""
+    limit = int(LIST_SIZE * FILL_LIMIT)
     query = (
         select(StatusList)
         .where(col(StatusList.issuer_id) == issuer_id, col(StatusList.purpose) == Purpose.revocation)
-        .where(col(StatusList.used) < int(LIST_SIZE * FILL_LIMIT))
+        .where(col(StatusList.used) < limit)
         .order_by(col(StatusList.id))
         .limit(1)
         .with_for_update()
     )
-    current = (await session.execute(query)).scalar_one_or_none()
-    if current is None:
-        list_id = secrets.token_hex(6)
-        for purpose in Purpose:
-            row = StatusList(list_id=list_id, issuer_id=issuer_id, purpose=purpose, size=LIST_SIZE, bits=empty_bits())
-            reseal(box, row)
-            session.add(row)
+    while (current := (await session.execute(query)).scalar_one_or_none()) is not None:
+        other = await get_list(session, issuer_id=issuer_id, list_id=current.list_id, purpose=Purpose.suspension)
+        if other is not None and seal_intact(box, current) and seal_intact(box, other):
+            held = int.from_bytes(current.bits, "big") | int.from_bytes(other.bits, "big")
+            return current, held.to_bytes(len(current.bits), "big")
+        log.error("status list %s does not match its seal: closed to new certificates", current.list_id)
+        current.used = limit
         await session.flush()
-        current = (await session.execute(query)).scalar_one()
-    return current
+    list_id = secrets.token_hex(6)
+    for purpose in Purpose:
+        row = StatusList(list_id=list_id, issuer_id=issuer_id, purpose=purpose, size=LIST_SIZE, bits=empty_bits())
+        reseal(box, row)
+        session.add(row)
+    await session.flush()
+    return (await session.execute(query)).scalar_one(), empty_bits()
 
 
 async def take_slots(session: AsyncSession, box: SecretsBox, *, issuer_id: int, count: int) -> list[tuple[str, int]]:
@@ -133,17 +148,20 @@ async def take_slots(session: AsyncSession, box: SecretsBox, *, issuer_id: int, 
     limit = int(LIST_SIZE * FILL_LIMIT)
     postgres = bulk.is_postgres(session)
     while len(slots) < count:
-        current = await open_list(session, box, issuer_id=issuer_id)  # locked to the end of the transaction
+        current, held = await _open_pair(session, box, issuer_id=issuer_id)  # locked to the end of the transaction
         room = min(count - len(slots), limit - current.used)
-        picked = await _free_indexes(session, current, room, postgres=postgres)
+        picked = await _free_indexes(session, current, held, room, postgres=postgres)
         current.used += room
         slots.extend((current.list_id, index) for index in picked)  # in draw order: rows map to random indexes
         await session.flush()
     return slots
 
 
-async def _free_indexes(session: AsyncSession, current: StatusList, wanted: int, *, postgres: bool) -> list[int]:
-    """``wanted`` distinct unused indexes of ``current``, each uniformly random. Below the fill limit at least a
+async def _free_indexes(
+    session: AsyncSession, current: StatusList, held: bytes, wanted: int, *, postgres: bool
+) -> list[int]:
+    """``wanted`` distinct unused indexes of ``current`` (no certificate there, no bit set in ``held``), each
+    uniformly random. Below the fill limit at least a
     quarter of the list is free, so twice as many random candidates as still wanted finish in a round or two.
     Candidates are kept in the order they were drawn: a set's iteration order would prefer some residues."""
     picked: dict[int, None] = {}  # insertion-ordered: draw order
@@ -154,7 +172,7 @@ async def _free_indexes(session: AsyncSession, current: StatusList, wanted: int,
         enough = min(2 * need + 8, current.size - len(picked))
         while len(candidates) < enough:
             for index in random_indexes(current.size, enough - len(candidates)):
-                if index not in picked:
+                if index not in picked and not held[index >> 3] & (0x80 >> (index & 7)):
                     candidates[index] = None
         taken: set[int] = set()
         for chunk in bulk.lookup_chunks(list(candidates), postgres=postgres):
@@ -187,7 +205,9 @@ async def set_status(
     """Flip one bit in the caller's transaction, so the list never disagrees with the certificate's status, and seal
     the result. A list whose seal does not check out (changed with SQL) is first rebuilt from its certificates: a flip
     must never seal bits someone else wrote. The rebuild is sealed only when every certificate of the list's body
-    carries an intact status seal (status and slot; ``rebuild``): else it stays unsealed, so unserved, till repaired."""
+    carries an intact status seal (status and slot; ``rebuild``): else it stays unsealed, so unserved, till repaired,
+    and for ``REBUILD_RETRY`` after such a rebuild flips only set the stored bits (unsealed whichever way they go): a
+    rebuild reads every certificate of the body under the lock issuance takes."""
     row = (
         await session.execute(
             select(StatusList)
@@ -196,10 +216,12 @@ async def set_status(
         )
     ).scalar_one()
     bits, intact = row.bits, seal_intact(box, row)
-    if not intact:
+    failed = _unsealable.get(list_id)
+    if not intact and (failed is None or time.monotonic() - failed >= REBUILD_RETRY):
         rebuilt = await rebuild(session, box, list_id=list_id, issuer_id=row.issuer_id)
         bits, intact = rebuilt.bits[purpose], rebuilt.trustworthy
         _report_rebuilt(row, rebuilt)
+        _note_rebuild(list_id, sealed=intact)
     row.bits = with_bit(bits, index, value)
     row.size = len(row.bits) * 8
     row.updated_at = utcnow()
@@ -248,6 +270,15 @@ def reseal(box: SecretsBox, row: StatusList) -> None:
 def seal_intact(box: SecretsBox, row: StatusList) -> bool:
     fields = _sealed_fields(row.list_id, row.issuer_id, row.purpose, row.size, bytes(row.bits))
     return box.seal_matches(row.seal, *fields, kind=SEAL_KIND)
+
+
+def _note_rebuild(list_id: str, *, sealed: bool) -> None:
+    if sealed:
+        _unsealable.pop(list_id, None)
+        return
+    if len(_unsealable) >= 10_000:
+        _unsealable.clear()
+    _unsealable[list_id] = time.monotonic()
 
 
 def _report_rebuilt(row: StatusList, rebuilt: Rebuilt) -> None:

@@ -68,6 +68,7 @@ async def test_a_revoked_certificate_moved_off_its_slot_never_reads_valid_offlin
     """The reviewer's scenario: revoke, move the slot with SQL, break the list's seal so that it would be rebuilt."""
     world = await set_up(app, client)
     certificate = await issued_certificate(client, world.issuer)
+    other = await issued_certificate(client, world.issuer)  # a broken list takes no new certificates
     number = certificate["number"]
     list_id, index = await _slot(app, number)
     assert (await act(client, world.issuer, number, "revoke")).status_code == 200
@@ -86,7 +87,7 @@ async def test_a_revoked_certificate_moved_off_its_slot_never_reads_valid_offlin
     await _assert_unserved(client, list_id)
 
     # Nor does the next flip in the list.
-    other = await issued_certificate(client, world.issuer)
+    status_lists._unsealable.clear()  # migrate's rebuild ran in another process
     assert (await _slot(app, other["number"]))[0] == list_id
     assert (await act(client, world.issuer, other["number"], "revoke")).status_code == 200
     box = app.state.context.box
@@ -221,3 +222,26 @@ async def test_every_way_of_issuing_seals_the_slot(
     code, out, err = await run_registry("import", str(path), "--issuer", CODE, env=registry_env(database_url))
     assert code == 0, out + err
     assert await _all_sealed_to_their_slots(app) == 1 + 3 + 1 + 1  # single, batch, correction, import
+
+
+async def test_an_upgrade_from_before_list_seals_keeps_revoked_and_suspended_certificates_as_they_were(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A database of the release before: version 1 status seals, and lists with no seal yet. Their stored bits are what
+    the registry served until now, so they confirm the slots: revoked stays revoked, suspended stays suspended (not
+    unknown), and the lists are sealed and served."""
+    world = await set_up(app, client)
+    revoked = await issued_certificate(client, world.issuer)
+    suspended = await issued_certificate(client, world.issuer)
+    assert (await act(client, world.issuer, revoked["number"], "revoke")).status_code == 200
+    assert (await act(client, world.issuer, suspended["number"], "suspend")).status_code == 200
+    for certificate in (revoked, suspended):
+        await _v1_sealed(app, certificate["number"])
+    await run_sql(app, LIST_SEALS["cleared"])
+
+    code, out, err = await run_registry("migrate", env=registry_env(database_url))
+    assert code == 0, out + err
+    assert (await _result(client, revoked))[0] == "revoked"
+    assert (await _result(client, suspended))[0] == "suspended"
+    list_id, index = await _slot(app, revoked["number"])
+    assert await _entry(client, list_id, index) == (0b10, 1, 0)  # served again, sealed, with the bit where it was
