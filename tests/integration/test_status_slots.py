@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
-from registry.certificates import seal_upgrade, signing, status_lists
+from registry.certificates import rows, seal_upgrade, signing, status_lists
 from registry.certificates.models import Certificate
 from registry.db import transaction
 from tests.checks import run_sql
@@ -27,17 +27,6 @@ TAMPERINGS = {
     "index moved": "UPDATE certificates SET status_index = :free WHERE number = :n",
     "list id cleared": "UPDATE certificates SET status_list_id = NULL WHERE number = :n",
 }
-IMPORT_HEADER = [
-    "cert_type",
-    "catalogue_code",
-    "level",
-    "holder_name",
-    "holder_id_type",
-    "holder_id_number",
-    "awarded_on",
-    "valid_until",
-    "evaluation_batch",
-]
 LIST_SEALS = {"cleared": "UPDATE status_lists SET seal = NULL", "garbage": "UPDATE status_lists SET seal = 'ab'"}
 
 
@@ -186,12 +175,12 @@ async def test_the_reseal_pass_streams_in_chunks(
 async def _all_sealed_to_their_slots(app: FastAPI) -> int:
     box = app.state.context.box
     async with transaction(app.state.sessions) as session:
-        rows = [row.model_dump() for row in (await session.execute(select(Certificate))).scalars()]
-    for row in rows:
+        stored = [row.model_dump() for row in (await session.execute(select(Certificate))).scalars()]
+    for row in stored:
         assert row["status_list_id"] is not None
         assert row["status_index"] is not None
         assert signing.status_seal_intact(box, row["status_seal"], row), row["number"]
-    return len(rows)
+    return len(stored)
 
 
 async def test_every_way_of_issuing_seals_the_slot(
@@ -216,7 +205,7 @@ async def test_every_way_of_issuing_seals_the_slot(
     path = folder / "rows.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(IMPORT_HEADER)
+        writer.writerow(rows.CSV_COLUMNS)  # the import's columns, as the batch's
         holder_id = resident_id(sequence=7, birth="19900101")
         writer.writerow(["title", "ENG-AI", "intermediate", "导入", "resident_id", holder_id, "2026-05-01", "", "I-1"])
     code, out, err = await run_registry("import", str(path), "--issuer", CODE, env=registry_env(database_url))
