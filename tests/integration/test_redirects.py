@@ -49,12 +49,8 @@ async def test_an_escaped_twin_is_escaped_again(client: httpx.AsyncClient) -> No
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    running = Server.on_empty_sqlite(tmp_path)
-    await running.start()
-    try:
+    async with Server.on_empty_sqlite(tmp_path) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 async def test_behind_a_trusted_proxy_the_redirect_still_names_no_host(server: Server) -> None:

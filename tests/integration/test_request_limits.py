@@ -22,12 +22,8 @@ MiB = 1 << 20
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     """A fresh `registry serve` on an empty SQLite database it migrates itself (the HTTP layer is the same on both)."""
-    running = Server.on_empty_sqlite(tmp_path)
-    await running.start()
-    try:
+    async with Server.on_empty_sqlite(tmp_path) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 async def _exchange(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -21,15 +21,9 @@ from registry.errors import IllegalHistory
 from registry.transparency import service as transparency
 from registry.transparency.models import LeafKind
 from tests.checks import run_sql
-from tests.factories import bearer, issued_certificate, resident_id
-from tests.integration.cli_support import registry_env, run_registry
+from tests.factories import bearer, issued_certificate
 from tests.integration.lifecycle_support import CODE, act, set_up
-from tests.integration.test_status_rollback import _roll_back, _status_row
-
-
-async def _audit_verify(database_url: str) -> tuple[int, str]:
-    code, out, err = await run_registry("audit", "verify", env=registry_env(database_url))
-    return code, out + err
+from tests.integration.test_status_rollback import _audit_verify, _issued_and_saved, _roll_back
 
 
 async def _list_rows(app: FastAPI, list_id: str) -> list[dict[str, Any]]:
@@ -89,13 +83,8 @@ async def _delete_events(app: FastAPI, number: str, event: str, *, count: int) -
 async def test_a_forged_reinstatement_after_a_revocation_is_named(
     app: FastAPI, client: httpx.AsyncClient, database_url: str
 ) -> None:
-    world = await set_up(app, client)
-    id_number = resident_id()
-    certificate = await issued_certificate(
-        client, world.issuer, holder={"name": "王五", "id_type": "resident_id", "id_number": id_number}
-    )
+    world, id_number, certificate, saved = await _issued_and_saved(app, client)
     number = certificate["number"]
-    saved = await _status_row(app, number)
     lists = await _list_rows(app, saved["status_list_id"])
     assert (await act(client, world.issuer, number, "revoke")).status_code == 200
     await _roll_back(app, number, saved)

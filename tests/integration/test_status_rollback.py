@@ -16,7 +16,7 @@ from registry.db import transaction
 from tests.checks import run_sql
 from tests.factories import bearer, issued_certificate, resident_id
 from tests.integration.cli_support import registry_env, run_registry
-from tests.integration.lifecycle_support import act, set_up
+from tests.integration.lifecycle_support import World, act, set_up
 
 
 async def _status_row(app: FastAPI, number: str) -> dict[str, Any]:
@@ -42,6 +42,19 @@ async def _roll_back(app: FastAPI, number: str, saved: dict[str, Any]) -> None:
         seal=saved["status_seal"],
         n=number,
     )
+
+
+async def _issued_and_saved(
+    app: FastAPI, client: httpx.AsyncClient
+) -> tuple[World, str, dict[str, Any], dict[str, Any]]:
+    """A certificate issued to 王五 (with the identity number no output may show), and its status row as it stands:
+    what someone with write access saves before the revocation they mean to undo."""
+    world = await set_up(app, client)
+    id_number = resident_id()
+    certificate = await issued_certificate(
+        client, world.issuer, holder={"name": "王五", "id_type": "resident_id", "id_number": id_number}
+    )
+    return world, id_number, certificate, await _status_row(app, certificate["number"])
 
 
 async def _audit_verify(database_url: str) -> tuple[int, str]:
@@ -75,13 +88,8 @@ async def test_audit_verify_passes_after_every_kind_of_status_change(
 async def test_audit_verify_names_a_certificate_whose_revocation_was_rolled_back(
     app: FastAPI, client: httpx.AsyncClient, database_url: str
 ) -> None:
-    world = await set_up(app, client)
-    id_number = resident_id()
-    certificate = await issued_certificate(
-        client, world.issuer, holder={"name": "王五", "id_type": "resident_id", "id_number": id_number}
-    )
+    world, id_number, certificate, saved = await _issued_and_saved(app, client)
     number = certificate["number"]
-    saved = await _status_row(app, number)
     assert (await act(client, world.issuer, number, "revoke")).status_code == 200
     await _roll_back(app, number, saved)
     verification = (await client.get(f"/v1/verify/{certificate['qr_token']}")).json()
