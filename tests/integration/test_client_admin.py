@@ -3,17 +3,13 @@ while the old one keeps working for a grace period."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from api.app import create_app, dispose
 from registry.auth.scopes import Role
-from registry.config import Settings
 from tests.checks import assert_problem
 from tests.conftest import RegistryClock
 from tests.factories import admin_token, bearer, create_client, create_issuer, token_for
@@ -236,19 +232,10 @@ async def test_a_disabled_client_is_refused_even_with_a_secret_in_its_grace_peri
         assert_problem(await client.post("/oauth/token", data=token_form(issuer_id, secret)), 401)
 
 
-@pytest.fixture
-async def no_grace_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    application = create_app(settings.model_copy(update={"client_secret_grace_seconds": 0}))
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url="https://registry.test") as http:
-        yield application, http
-    await dispose(application)
-
-
 async def test_with_no_grace_period_the_old_secret_stops_at_once(
-    no_grace_client: tuple[FastAPI, httpx.AsyncClient],
+    no_grace: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
-    app, client = no_grace_client
+    app, client = no_grace
     admin, clients = await make_clients(app, client)
     issuer_id, old_secret = clients["issuer"]
     rotated = await client.post(f"/v1/clients/{issuer_id}/rotate-secret", headers=bearer(admin))
