@@ -89,6 +89,10 @@ class Peer:
         if claims.get("nonce") != nonce or claims.get("aud") != asker:
             raise ProtocolError("the answer is not to this question from this node")
         answer = claims.get("answer")
+        if isinstance(answer, list):
+            # A bulk answer is judged item by item: the signature vouches for every item, so one the peer stored
+            # before a text rule tightened spoils only itself (None: an item no caller trusts), not its neighbours.
+            return [None if answers.unreadable_text(item) is not None else item for item in answer]
         where = answers.unreadable_text(answer)
         if where is not None:  # the path only: the text itself may be anything, a terminal escape included
             raise ProtocolError(f"the answer holds text not fit to show a person at {where}")

@@ -14,6 +14,7 @@ import pytest
 
 from api.app import create_app, dispose
 from registry.auth.scopes import Role
+from registry.certificates import numbering
 from registry.config import Region, Settings
 from registry.errors import ConfigurationError
 from tests.conftest import POSTGRES_URL
@@ -235,3 +236,30 @@ async def test_an_honest_verification_answer_is_still_passed_on(tianjin: Tianjin
     said = response.json()
     assert (said["result"], said["answered_by"]) == ("revoked", "BJ")
     assert said["certificate"]["issuer_name"] == "北京市工程技术系列人工智能专业高级职称评审委员会"
+
+
+async def test_one_unreadable_item_spoils_only_itself_in_a_bulk_answer(tianjin: Tianjin) -> None:
+    """A peer whose records hold one name stored before a text rule tightened answers every other item still: the
+    statement's signature covers the whole answer, so its readable items are the peer's as much as the bad one."""
+    spoiled = numbering.new_number(region="BJ", cert_type="title", year=2026)
+    honest = recognition_answers()
+    bad = recognition_answers(**{"conditions.en": "Filed \u202ewith the Tianjin HR bureau"})
+
+    def answer(question: dict[str, Any]) -> Any:
+        good, unfit = honest(question), bad(question)
+        return [unfit[i] if item["number"] == spoiled else good[i] for i, item in enumerate(question["items"])]
+
+    tianjin.peer.recognition_answer = answer
+    items = [{"number": tianjin.peer.number, "holder_name": HOLDER}, {"number": spoiled, "holder_name": HOLDER}]
+
+    bulk = await tianjin.http.post(
+        "/v1/recognition/queries", json={"purpose": "hiring", "items": items}, headers=await partner(tianjin)
+    )
+
+    assert bulk.status_code == 200, bulk.text
+    first, second = (result["answer"] for result in bulk.json()["results"])
+    assert (first["number"], first["result"], first["decision"]) == (tianjin.peer.number, "valid", "conditional")
+    assert first["conditions"] == {"zh": "须在天津市人社局备案", "en": "Filed with the Tianjin HR bureau"}
+    assert (second["number"], second["result"], second["decision"]) == (spoiled, "unknown", "not_recognised")
+    assert second["decision_reason"] == "peer_answer_not_trusted"
+    assert "\u202e" not in bulk.text
