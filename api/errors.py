@@ -194,15 +194,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """500. Starlette answers the ``Exception`` handler in its ServerErrorMiddleware, outside every middleware the app
+    adds (``api.caching.NoStoreByDefault`` too): so the answer says itself that no cache may keep it."""
     route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: a path may hold a token
     log.exception("unhandled error on %s %s", request.method, route)
-    return problem(
+    response = problem(
         500,
         slug="internal-error",
         title=HTTP_TITLES[500],
         detail=_("the request could not be completed"),
         lang=language(request.scope),
     )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:

@@ -163,13 +163,13 @@ class RateLimits:
     def __init__(self, settings: Settings, *, box: SecretsBox) -> None:
         self.box = box
         self.counters = Counters(redis_url=settings.redis_url, key_prefix=settings.redis_key_prefix)
-        verify = _rule("verify", settings.rate_limit_verify, _("too many verification requests from this address"))
+        verify = _rule("verify", settings.rate_limit_verify, _("too many verification requests from your network"))
         number = _rule(
             "verify-number",
             settings.rate_limit_verify_number,
             _("too many questions about this certificate number; scan its QR code, or try again later"),
         )
-        token = _rule("token", settings.rate_limit_token, _("too many token requests from this address"))
+        token = _rule("token", settings.rate_limit_token, _("too many token requests from your network"))
         token_client = _rule("token-client", settings.rate_limit_token_client, _("too many token requests for client"))
         sign_in = _rule("holder-sign-in", settings.rate_limit_holder_sign_in, _("too many sign-in attempts"))
         self.reads = _policy(verify)  # GET /v1/verify/{token}, GET /v/{token}, GET /s/{token}

@@ -62,7 +62,7 @@ HolderDep = Annotated[Principal, Depends(_holder)]
     operation_id="holder-sessions-create",
     responses={
         401: {"description": "no match"},
-        429: {"description": "over the rate limit, or locked after five wrong claim codes from this address"},
+        429: {"description": "over the rate limit, or locked after five wrong claim codes from your network"},
     },
 )
 async def open_session(

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from api.deps import FederationDep, Lang, ReaderDep, VerifierDep
 from api.errors import DATABASE_UNAVAILABLE
 from registry.certificates import numbering
+from registry.certificates.lifecycle import BUREAU
 from registry.clock import CHINA_STANDARD_TIME
 from registry.errors import InvalidInput, NotFound
 from registry.federation import forwarding
@@ -39,6 +40,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "explain": {
             "valid": "证书真实，当前有效。",
             "suspended": "证书已被发证机构暂停。",
+            "suspended_by_bureau": "证书已被人力资源社会保障部门暂停。",
             "revoked": "证书已被发证机构撤销，不再有效。",
             "expired": "证书已超过有效期。",
             "unknown": "系统无法确认此证书，请勿以此为据。",
@@ -121,6 +123,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "explain": {
             "valid": "The certificate is genuine and currently valid.",
             "suspended": "The issuing body has suspended this certificate.",
+            "suspended_by_bureau": "The human resources bureau has suspended this certificate.",
             "revoked": "The issuing body has revoked this certificate; it is no longer valid.",
             "expired": "The certificate is past its validity date.",
             "unknown": "The registry cannot confirm this certificate. Do not rely on it.",
@@ -209,6 +212,13 @@ class VerdictWords(NamedTuple):
     reason: str | None  # why: the public reason code of the change, or why the registry cannot vouch for it
 
 
+def explanation(answer: Verification) -> str:
+    """Which ``explain`` words say what the result means: a suspension names who suspended, as the answer records it
+    (the bureau's carries the reason code ``bureau``), never the issuing body for the bureau."""
+    result = answer.result.value
+    return "suspended_by_bureau" if result == "suspended" and answer.status_reason == BUREAU else result
+
+
 def verdict_words(answer: Verification, lang: str) -> VerdictWords:
     """A verification answer in the verification page's words (``TEXT``), for whoever else shows one: the holder's
     list and pages say what an employer scanning the certificate is told, in the same words."""
@@ -216,7 +226,7 @@ def verdict_words(answer: Verification, lang: str) -> VerdictWords:
     changed_on = answer.status_changed_on
     changed = f"{t['changed'][result]} {changed_on.isoformat()}" if changed_on and result in t["changed"] else None
     code = answer.status_reason or answer.reason
-    return VerdictWords(t["explain"][result], changed, t["reasons"].get(code) if code else None)
+    return VerdictWords(t["explain"][explanation(answer)], changed, t["reasons"].get(code) if code else None)
 
 
 def _page(request: Request, template: str, *, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -250,6 +260,7 @@ def result_page(
         lang=lang,
         page_title=text["results"][verification.result],
         result=verification.result.value,
+        explained=explanation(verification),
         reason_code=verification.reason,
         changed_on=changed_on.isoformat() if changed_on else None,
         public_reason=verification.status_reason,

@@ -47,7 +47,7 @@ async def with_claim_code(
     address = ctx.box.blind_index(limit_key(client_address), kind="client-address")
     everywhere, here = await _throttles(session, id_index=index, address_index=address)
     now = utcnow()
-    for throttle, whose in ((here, _("from this address")), (everywhere, _("from many addresses"))):
+    for throttle, whose in ((here, _("from your network")), (everywhere, _("from many addresses"))):
         if throttle.locked_until is not None and throttle.locked_until > now:
             raise TooManyRequests(
                 _("too many wrong claim codes for this identity {whose}; try again later", whose=whose),

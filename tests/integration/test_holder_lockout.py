@@ -51,7 +51,7 @@ async def test_wrong_codes_from_one_address_lock_that_address_out_even_with_the_
     locked = await _sign_in(app, "198.51.100.66", id_number, claim_code)
     assert_problem(locked, 429, slug="too-many-requests")
     assert 800 < int(locked.headers["Retry-After"]) <= 900
-    assert "from this address" in locked.json()["detail"]
+    assert "from your network" in locked.json()["detail"]
 
 
 async def test_fifty_wrong_codes_from_many_addresses_lock_the_identity_as_a_backstop(
@@ -84,7 +84,7 @@ async def test_wrong_codes_from_every_address_of_one_ipv6_64_lock_that_64_out_no
     assert [a.status_code for a in answers[:MAX_FAILURES]] == [401] * MAX_FAILURES
     for refused in answers[MAX_FAILURES:]:
         assert_problem(refused, 429, slug="too-many-requests")
-        assert "from this address" in refused.json()["detail"]
+        assert "from your network" in refused.json()["detail"]
     assert (await _sign_in(app, "2001:db8:1:2:ab::1", id_number, claim_code)).status_code == 429  # the whole /64
 
     next_door = await _sign_in(app, "2001:db8:1:3::10", id_number, claim_code)  # the neighbouring /64: the holder

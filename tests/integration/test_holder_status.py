@@ -107,7 +107,7 @@ async def test_a_certificate_the_bureau_suspended_says_so_in_chinese(app: FastAP
     mine = await _holder_sees_what_employer_sees(client, headers, certificate)
     assert (mine["result"], mine["status_reason"]) == ("suspended", "bureau")
     zh = (await _listed(client, headers, lang="zh"))[certificate["number"]]
-    assert (zh["result_text"], zh["reason_text"]) == ("证书已被发证机构暂停。", "人力资源社会保障部门暂停")
+    assert (zh["result_text"], zh["reason_text"]) == ("证书已被人力资源社会保障部门暂停。", "人力资源社会保障部门暂停")
 
 
 async def test_a_revoked_certificate_gives_its_holder_the_public_reason(

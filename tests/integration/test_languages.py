@@ -156,9 +156,9 @@ async def test_the_rate_limit_answers_in_the_readers_language(settings: Settings
         chinese(await http.post("/oauth/token", data=form, headers=ZH), 401)
         zh = chinese(await http.post("/oauth/token", data=form, headers=ZH), 429)
         assert zh["title"] == "请求过于频繁"
-        assert zh["detail"].startswith("此地址的令牌请求过多；请在 ")
+        assert zh["detail"].startswith("您所在网络的令牌请求过多；请在 ")
         en = english(await http.post("/oauth/token", data=form), 429)
-        assert en["detail"].startswith("too many token requests from this address; try again in ")
+        assert en["detail"].startswith("too many token requests from your network; try again in ")
 
 
 async def test_each_bad_item_of_a_bulk_question_gets_its_problem_in_the_readers_language(
