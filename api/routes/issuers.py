@@ -115,10 +115,17 @@ async def rotate_key(
     return KeyPublic.of(key)
 
 
-@router.post("/{code}/keys/{kid}/compromise", response_model=KeyPublic, operation_id="issuers-keys-compromise")
+@router.post(
+    "/{code}/keys/{kid}/compromise",
+    response_model=KeyPublic,
+    operation_id="issuers-keys-compromise",
+    responses={409: {"description": "the key is already compromised from an earlier `compromised_from`"}},
+)
 async def compromise_key(
     code: str, kid: str, body: KeyCompromise, context: ContextDep, session: SessionDep, admin: IssuersWrite
 ) -> KeyPublic:
+    """``compromised_from`` may not be after now (422); on a key already compromised it may only move the date
+    earlier (a later one is 409, the same one changes nothing)."""
     key = await issuers.mark_key_compromised(
         context, session, actor=admin.actor, code=code, kid=kid, since=body.compromised_from
     )
