@@ -1,17 +1,20 @@
 """What every command that uses the database shares: its settings (named without their values when wrong), the
 migrations, and one line with exit 4, not a traceback, when the database cannot be reached or refuses us (exit 2 when
-it was migrated by a newer version, or the master key does not open its secrets)."""
+it was migrated by a newer version, or the master key does not open its secrets); and the language every command
+speaks to people in (``reader_language``, ``said``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+import os
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from registry.config import Settings
 from registry.errors import ConfigurationError
+from registry.i18n import Language, _, language_of, message_of, translate
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -21,7 +24,24 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
-def load_settings() -> Settings:
+def reader_language(chosen: str | None, environ: Mapping[str, str] = os.environ) -> Language:
+    """The language a command speaks in: ``--lang`` (zh or en, zh-CN and the like too), else the locale's, as gettext
+    reads it (the first of LC_ALL, LC_MESSAGES and LANG that is set: zh_CN.UTF-8 is Chinese), else English."""
+    if chosen is not None:
+        language = language_of(chosen)
+        if language is None:
+            raise typer.BadParameter(f"{chosen!r}: give zh or en", param_hint="--lang")
+        return language
+    locale = next((value for name in ("LC_ALL", "LC_MESSAGES", "LANG") if (value := environ.get(name))), "")
+    return language_of(locale.split(".")[0].split("@")[0]) or "en"
+
+
+def said(message: str, lang: Language | None = None) -> str:
+    """A message to people (``_()``) in ``lang``, the command's language (``--lang``); without one, the locale's."""
+    return translate(message, lang or reader_language(None))
+
+
+def load_settings(lang: Language | None = None) -> Settings:
     from pydantic import ValidationError
 
     try:
@@ -32,15 +52,16 @@ def load_settings() -> Settings:
         # database URL with its password would otherwise be printed (pydantic repeats the input).
         for error in exc.errors():
             name = "REGISTRY_" + "_".join(str(part) for part in error["loc"]).upper()
-            typer.echo(f"configuration error: {name}: {error['msg']}", err=True)
+            problem = _("{field}: {message}", field=name, message=error["msg"])
+            typer.echo(said(_("configuration error: {problem}", problem=problem), lang), err=True)
         raise typer.Exit(2) from None
     except (ConfigurationError, ValueError) as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
+        typer.echo(said(_("configuration error: {problem}", problem=message_of(exc)), lang), err=True)
         raise typer.Exit(2) from None
     return settings
 
 
-async def migrate_database(settings: Settings) -> None:
+async def migrate_database(settings: Settings, lang: Language | None = None) -> None:
     from registry.certificates.seal_upgrade import upgrade_seals
     from registry.db import create_engine, session_factory
     from registry.keys.key_check import check_master_key_on
@@ -49,7 +70,7 @@ async def migrate_database(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     box = SecretsBox.from_master_key(settings.master_key_bytes)
     try:
-        await _upgrade(engine)
+        await _upgrade(engine, lang)
         # Before anything is sealed or trusted: a key that does not open the database's secrets is refused.
         await check_master_key_on(engine, box)
         # Once each, what the migrations cannot do without the master key: status seals bound to their slots
@@ -60,7 +81,7 @@ async def migrate_database(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _upgrade(engine: AsyncEngine) -> None:
+async def _upgrade(engine: AsyncEngine, lang: Language | None) -> None:
     """Upgrade to the newest revision; a database at a revision this version does not know (migrated by a newer
     version) is one line and exit 2: this version can neither upgrade it nor serve its schema."""
     from alembic.util import CommandError
@@ -70,10 +91,10 @@ async def _upgrade(engine: AsyncEngine) -> None:
     try:
         await upgrade(engine)
     except CommandError:
-        said = await _unknown_revision(engine)
-        if said is None:
+        unknown = await _unknown_revision(engine)
+        if unknown is None:
             raise
-        typer.echo(f"error: {said}", err=True)
+        typer.echo(said(_("error: {problem}", problem=unknown), lang), err=True)
         raise typer.Exit(2) from None
 
 
@@ -94,10 +115,12 @@ async def _unknown_revision(engine: AsyncEngine) -> str | None:
         unknown = sorted(set(await connection.run_sync(current)) - known)
     if not unknown:
         return None
-    return (
-        f"the database is at revision {', '.join(unknown)}, which this version of the registry does not know "
-        f"(its newest is {scripts.get_current_head()}): it was migrated by a newer version; run that version or a "
-        "newer one, or restore the backup taken before that upgrade"
+    return _(
+        "the database is at revision {revisions}, which this version of the registry does not know (its newest is "
+        "{newest}): it was migrated by a newer version; run that version or a newer one, or restore the backup taken "
+        "before that upgrade",
+        revisions=", ".join(unknown),
+        newest=scripts.get_current_head(),
     )
 
 
@@ -105,23 +128,27 @@ async def _unknown_revision(engine: AsyncEngine) -> str | None:
 DATABASE_UNAVAILABLE_EXIT = 4
 
 
-def with_database(work: Coroutine[Any, Any, _T]) -> _T:
-    """``asyncio.run(work)``; a database out of reach (registry.faults) is one line on stderr and exit 4, not a
-    traceback."""
+def with_database(work: Coroutine[Any, Any, _T], lang: Language | None = None) -> _T:
+    """``asyncio.run(work)``; a database out of reach (registry.faults) is one line on stderr (in ``lang``) and exit 4,
+    not a traceback."""
     from registry import faults
 
     try:
         return asyncio.run(work)
     except ConfigurationError as exc:  # a master key that is not the database's (registry.keys.key_check)
-        typer.echo(f"configuration error: {exc}", err=True)
+        typer.echo(said(_("configuration error: {problem}", problem=message_of(exc)), lang), err=True)
         raise typer.Exit(2) from None
     except Exception as exc:
         fault = faults.database_fault(exc)
         refused = None if fault is not None else _refused_connection(exc)
         if fault is None and refused is None:
             raise
-        said = faults.unavailable(fault).detail if fault is not None else f"the database refused us: {refused}"
-        typer.echo(f"error: {said}", err=True)
+        problem = (
+            faults.unavailable(fault).detail
+            if fault is not None
+            else _("the database refused us: {refused}", refused=refused)
+        )
+        typer.echo(said(_("error: {problem}", problem=problem), lang), err=True)
         raise typer.Exit(DATABASE_UNAVAILABLE_EXIT) from None
 
 
@@ -134,7 +161,7 @@ def _refused_connection(error: BaseException) -> str | None:
     import asyncpg
 
     seen: BaseException | None = error
-    for _ in range(8):  # SQLAlchemy's wrapper, the adapter's, the driver's
+    for _attempt in range(8):  # SQLAlchemy's wrapper, the adapter's, the driver's
         if seen is None:
             return None
         if isinstance(seen, asyncpg.InvalidCatalogNameError | asyncpg.InvalidAuthorizationSpecificationError):
@@ -163,5 +190,5 @@ def run_in_transaction(settings: Settings, work: Callable[[RegistryContext, Asyn
     try:
         return with_database(run())
     except RegistryError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
+        typer.echo(said(_("error: {problem}", problem=exc.detail)), err=True)
         raise typer.Exit(1) from None

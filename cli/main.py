@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from cli.database import (
-    load_settings,
-    migrate_database,
-    run_in_transaction,
-    with_database,
-)
-from registry.config import Region, Settings, default_batch_workers
+from cli.database import load_settings, migrate_database, run_in_transaction, said, with_database
+from cli.database import reader_language as reader_language
+from cli.imports import IMPORT_EXIT_CODES as IMPORT_EXIT_CODES  # the import command's, named here as before too
+from cli.imports import count_rows as count_rows
+from cli.imports import exit_codes_help, import_file
+from registry.config import Settings, default_batch_workers
+from registry.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from registry.certificates.imports import ImportSummary
     from registry.context import RegistryContext
-    from registry.i18n import Language
     from registry.keys.schemas import TokenKeyRotated
 
 _T = TypeVar("_T")
@@ -47,7 +42,7 @@ app.add_typer(audit_app, name="audit")
 def migrate() -> None:
     """Apply every pending migration to REGISTRY_DATABASE_URL (exit 4 when the database cannot be reached)."""
     with_database(migrate_database(load_settings()))
-    typer.echo("database is at the latest revision", err=True)
+    typer.echo(said(_("database is at the latest revision")), err=True)
 
 
 def share_signing_workers(settings: Settings, *, serving_processes: int) -> None:
@@ -107,9 +102,10 @@ def clients_create(
     role: Annotated[str, typer.Option(help="admin, issuer or partner")],
     name: Annotated[str, typer.Option(help="who the client is for")],
     issuer: Annotated[str | None, typer.Option(help="evaluation body code (issuer clients)")] = None,
-    region: Annotated[Region | None, typer.Option(help="region (partner clients)")] = None,
+    region: Annotated[str | None, typer.Option(help="region (partner clients): BJ, TJ or HE")] = None,
 ) -> None:
-    """Create an API client and print {"client_id", "client_secret"}; the secret is shown only this once."""
+    """Create an API client and print {"client_id", "client_secret"}; the secret is shown only this once. The options
+    are judged as the API judges a request (ClientCreate), each refusal one line in the locale's language."""
     from pydantic import ValidationError
 
     from registry.audit.service import Actor
@@ -122,7 +118,7 @@ def clients_create(
         body = ClientCreate(role=role, name=name, issuer_code=issuer, region=region)
     except ValidationError as exc:
         for error in field_errors(exc.errors(), whole="options"):
-            typer.echo(f"{error.field}: {error.message}", err=True)
+            typer.echo(said(_("{field}: {message}", field=error.field, message=error.message)), err=True)
         raise typer.Exit(2) from None
 
     async def create(ctx: RegistryContext, session: AsyncSession) -> dict[str, str]:
@@ -163,7 +159,7 @@ def _set_client_active(client_id: str, *, active: bool, reason: str) -> None:
         body = ClientStatusChange(reason=reason)  # judged as the API judges it
     except ValidationError as exc:
         for error in field_errors(exc.errors(), whole="options"):
-            typer.echo(f"{error.field}: {error.message}", err=True)
+            typer.echo(said(_("{field}: {message}", field=error.field, message=error.message)), err=True)
         raise typer.Exit(2) from None
 
     async def change(ctx: RegistryContext, session: AsyncSession) -> str:
@@ -253,175 +249,12 @@ def audit_verify() -> None:
         typer.echo(problem)
     if problems:
         raise typer.Exit(1)
-    typer.echo(f"audit chain intact: {records} records")
-    typer.echo(f"transparency log intact: {leaves} leaves")
-    typer.echo("certificate statuses agree with their history and status lists")
+    typer.echo(said(_("audit chain intact: {records} records", records=records)))
+    typer.echo(said(_("transparency log intact: {leaves} leaves", leaves=leaves)))
+    typer.echo(said(_("certificate statuses agree with their history and status lists")))
 
 
-# What `registry import` exits with (listed in its --help); 2 is also what a bad option or configuration exits with.
-IMPORT_EXIT_CODES = {
-    0: "every row issued (or issued by an earlier run of the same file)",
-    1: "the evaluation body is unknown or may not issue (e.g. suspended); checked before the first row, so nothing "
-    "is written",
-    2: "cannot run as asked: a bad option or configuration, a file that cannot be read, or a header without the "
-    "batch columns (the missing and unexpected ones are named); nothing is written",
-    3: "some rows were rejected: they are in FILE.rejected.csv with their reasons, the other rows were issued",
-    4: "the database cannot be reached; re-run the same command to carry on where it stopped",
-    5: "another import of the same file (or of the same rows, or of a file with the same outputs, as roll.txt and "
-    "roll.csv share roll.issued.csv) is running: this one stopped without writing over anything; once the other has "
-    "ended, re-run the same command to carry on",
-}
-
-
-def _exit_codes_help(codes: dict[int, str]) -> str:
-    return "Exit codes:\n\n" + "\n\n".join(f"{code}  {meaning}" for code, meaning in codes.items())
-
-
-def reader_language(chosen: str | None, environ: Mapping[str, str] = os.environ) -> Language:
-    """The language a command speaks in: ``--lang`` (zh or en, zh-CN and the like too), else the locale's, as gettext
-    reads it (the first of LC_ALL, LC_MESSAGES and LANG that is set: zh_CN.UTF-8 is Chinese), else English."""
-    from registry.i18n import language_of
-
-    if chosen is not None:
-        language = language_of(chosen)
-        if language is None:
-            raise typer.BadParameter(f"{chosen!r}: give zh or en", param_hint="--lang")
-        return language
-    locale = next((value for name in ("LC_ALL", "LC_MESSAGES", "LANG") if (value := environ.get(name))), "")
-    return language_of(locale.split(".")[0].split("@")[0]) or "en"
-
-
-def count_rows(path: Path) -> int:
-    """Data rows in the file (for the progress bar's ETA): a fast line count, header excluded. A last line without
-    its newline counts; a value holding a line break counts twice (the bar's total is an estimate)."""
-    lines, last = 0, b"\n"
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            lines, last = lines + block.count(b"\n"), block[-1:]
-    return max(0, lines + (last != b"\n") - 1)
-
-
-_LANG_HELP = "language of the reasons and errors: zh or en (default: the locale's, LC_ALL / LC_MESSAGES / LANG)"
-
-
-@app.command("import", epilog=_exit_codes_help(IMPORT_EXIT_CODES))
-def import_file(
-    file: Annotated[Path, typer.Argument(help="CSV with the batch columns (see README)", exists=True, dir_okay=False)],
-    issuer: Annotated[str, typer.Option(help="evaluation body code")],
-    lang: Annotated[str | None, typer.Option("--lang", help=_LANG_HELP)] = None,
-) -> None:
-    """Issue every valid row of a (possibly huge) CSV in chunks; re-running resumes. Rejected rows go to
-    FILE.rejected.csv with their reasons in the reader's language (--lang), issued certificates with their claim codes
-    to FILE.issued.csv. The file's header and the evaluation body are checked first: if either is refused, no file is
-    written. While it runs, a hidden .FILE.issued.csv.lock beside the outputs keeps another import writing them out."""
-    import time
-
-    from registry.errors import (
-        ConfigurationError,
-        IdempotencyKeyInFlight,
-        InvalidInput,
-        RegistryError,
-        ServiceUnavailable,
-    )
-    from registry.gc_tuning import settle_garbage_collector
-    from registry.i18n import _, translate
-
-    language = reader_language(lang)
-    settings = load_settings()
-    started = time.monotonic()
-    settle_garbage_collector()  # a long bulk run: the same collector settings as a server worker
-    try:
-        summary = asyncio.run(_import_with_progress(settings, file=file, issuer=issuer, started=started, lang=language))
-    except ConfigurationError as exc:  # a master key that is not the database's (registry.keys.key_check)
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except RegistryError as exc:
-        typer.echo(f"error: {translate(exc.detail, language)}", err=True)
-        for error in exc.errors:  # e.g. the header's missing or unreadable columns
-            said = _("{field}: {message}", field=error.field, message=error.message)
-            typer.echo(f"  {translate(said, language)}", err=True)
-        kinds = ((InvalidInput, 2), (ServiceUnavailable, 4), (IdempotencyKeyInFlight, 5))
-        raise typer.Exit(next((code for kind, code in kinds if isinstance(exc, kind)), 1)) from None
-    elapsed = time.monotonic() - started
-    typer.echo(
-        f"rows {summary.rows}  issued {summary.issued}  already issued {summary.already_issued}  "
-        f"rejected {summary.rejected}  in {elapsed:.1f}s ({summary.rows / max(elapsed, 1e-9):.0f} rows/s)"
-    )
-    typer.echo(f"issued certificates (with claim codes): {summary.issued_file}")
-    if summary.rejected:
-        typer.echo(f"rejected rows with reasons: {summary.rejected_file}")
-        for reason, count in sorted(summary.reasons.items(), key=lambda item: -item[1]):
-            typer.echo(f"  {count:>8}  {reason}")
-    raise typer.Exit(0 if summary.rejected == 0 else 3)
-
-
-async def _import_with_progress(
-    settings: Settings, *, file: Path, issuer: str, started: float, lang: Language
-) -> ImportSummary:
-    """The import, with a database out of reach (at start or midway) raised as ServiceUnavailable."""
-    from registry import faults
-
-    try:
-        return await _prepare_then_import(settings, file=file, issuer=issuer, started=started, lang=lang)
-    except Exception as exc:
-        fault = faults.database_fault(exc)
-        if fault is None:
-            raise
-        raise faults.unavailable(fault) from exc
-
-
-async def _prepare_then_import(
-    settings: Settings, *, file: Path, issuer: str, started: float, lang: Language
-) -> ImportSummary:
-    import time
-
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from registry import workers
-    from registry.certificates import imports
-    from registry.context import RegistryContext
-    from registry.db import create_engine, session_factory
-
-    await migrate_database(settings)
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
-    columns = (
-        TextColumn("[bold]importing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.0f} rows/s"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    plan = None
-    try:
-        plan = await imports.prepare(sessions, path=file, issuer_code=issuer)  # refused before the bar or any file
-        for output, kept in plan.set_aside:  # an earlier run's file, claim codes and all, is never written over
-            typer.echo(f"the earlier {output.name} is kept as {kept.name}; a new one is written", err=True)
-        total = count_rows(file)
-        with Progress(*columns, transient=False) as progress:
-            task = progress.add_task("import", total=total, rate=0.0)
-
-            def advance(rows: int) -> None:
-                done = progress.tasks[0].completed + rows
-                rate = done / max(time.monotonic() - started, 1e-9)
-                progress.update(task, advance=rows, total=max(total, done), rate=rate)  # the total is an estimate
-
-            ctx = RegistryContext.from_settings(settings)
-            return await imports.import_rows(ctx, sessions, plan, on_progress=advance, lang=lang)
-    finally:
-        if plan is not None:
-            plan.lock.release()
-        await asyncio.to_thread(workers.shutdown)  # the signing workers, if a chunk started them
-        await engine.dispose()
+app.command("import", epilog=exit_codes_help(IMPORT_EXIT_CODES))(import_file)
 
 
 @app.command("verify-credential")
@@ -457,11 +290,11 @@ def verify_credential(
     lists = status_list or []
     problem = sources.offline_problem(credential=file, jwks=jwks, status_lists=lists) if offline else None
     if problem is not None:
-        typer.echo(f"error: {problem}", err=True)
+        typer.echo(said(_("error: {problem}", problem=problem)), err=True)
         raise typer.Exit(2)
     token, unreadable = sources.load(file)
     if token is None:
-        typer.echo(f"error: {unreadable}", err=True)
+        typer.echo(said(_("error: {problem}", problem=unreadable)), err=True)
         raise typer.Exit(2)
     trusted = sources.trusted_registries(trust or [], os.environ)
     report = sources.check(token, jwks=jwks, status_lists=lists, offline=offline, trusted=trusted)

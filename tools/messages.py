@@ -1,7 +1,7 @@
 """Keep the Chinese message catalogue in step with the code (registry.i18n).
 
-``python3 tools/messages.py`` extracts every ``_("...")`` message of registry/ and api/ with babel, adds the new ones
-untranslated, drops the ones no code says any more, and rewrites registry/locale/zh/LC_MESSAGES/messages.po; then
+``python3 tools/messages.py`` extracts every ``_("...")`` message of registry/, api/ and cli/ with babel, adds the new
+ones untranslated, drops the ones no code says any more, and rewrites registry/locale/zh/LC_MESSAGES/messages.po; then
 write the Chinese of each new entry (its ``msgstr``). ``--check`` changes nothing and exits 1 when the catalogue lacks
 a translation or holds a stale entry (tests/unit/test_i18n.py checks the same).
 """
@@ -16,7 +16,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("registry", "api")
+SOURCES = ("registry", "api", "cli")  # cli/: what the commands say to people
 CATALOGUE = ROOT / "registry" / "locale" / "zh" / "LC_MESSAGES" / "messages.po"
 HEADER = """\
 # Simplified Chinese messages of the talent registry: the msgid is the English template the code says with _()

@@ -38,6 +38,7 @@ from registry.db import transaction
 from registry.errors import IdempotencyKeyInFlight, InvalidInput, NotFound
 from registry.i18n import Language, Listing, Message, _, translate
 from registry.issuers import service as issuers
+from registry.os_reasons import os_reason
 from registry.spreadsheets import SafeWriter
 
 CHUNK_ROWS = 5_000
@@ -145,7 +146,7 @@ async def prepare(sessions: async_sessionmaker[AsyncSession], *, path: Path, iss
         set_aside = [(output, kept) for output in outputs(path) if (kept := _set_aside(output)) is not None]
     except OSError as exc:  # e.g. a folder the operator may read but not write
         lock.release()
-        reason = exc.strerror or str(exc)
+        reason = os_reason(exc)
         raise InvalidInput.field(str(path.parent), _("cannot be written: {reason}", reason=reason)) from None
     except BaseException:
         lock.release()
@@ -160,7 +161,7 @@ def _check_rows(path: Path) -> None:
             header, records = rows.read_csv(handle)
             empty = next(records, None) is None
     except OSError as exc:
-        raise InvalidInput.field("file", _("cannot be read: {reason}", reason=exc.strerror or str(exc))) from None
+        raise InvalidInput.field("file", _("cannot be read: {reason}", reason=os_reason(exc))) from None
     if empty and not header:  # said as an empty upload is ("body: is required"), not as a header missing 7 columns
         raise InvalidInput.field("file", _("is empty"))
     rows.check_header(header)
@@ -187,7 +188,7 @@ class ImportLock:
         try:
             self._input: int | None = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            raise InvalidInput.field("file", _("cannot be read: {reason}", reason=exc.strerror or str(exc))) from None
+            raise InvalidInput.field("file", _("cannot be read: {reason}", reason=os_reason(exc))) from None
         try:
             if not _locked(self._input):
                 raise IdempotencyKeyInFlight(
@@ -246,7 +247,7 @@ def _open_lock_file(path: Path) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _in_the_way(path) from None
-        reason = exc.strerror or str(exc)
+        reason = os_reason(exc)
         raise InvalidInput.field(str(path.parent), _("cannot be written: {reason}", reason=reason)) from None
 
 
@@ -487,9 +488,7 @@ class _private:
         except FileExistsError:  # put there since prepare looked: not ours to write over, nor to follow
             raise _in_the_way(self.path) from None
         except OSError as exc:
-            raise InvalidInput.field(
-                str(self.path), _("cannot be written: {reason}", reason=exc.strerror or str(exc))
-            ) from None
+            raise InvalidInput.field(str(self.path), _("cannot be written: {reason}", reason=os_reason(exc))) from None
         os.fchmod(fd, 0o600)  # the umask may only take more away; this is what the owner needs
         self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
         return self.handle

@@ -31,6 +31,8 @@ import httpx
 import jwt
 
 from registry.credentials.offline import Report, signed_claims, status_entries, verify_credential
+from registry.i18n import _
+from registry.os_reasons import os_reason
 
 FETCH_SECONDS = 10.0
 JWKS_PATH = "/.well-known/jwks.json"
@@ -152,7 +154,7 @@ def gather(
 def _read_jwks(source: str, http: httpx.Client) -> tuple[dict[str, Any] | None, str]:
     text, problem = read(source, http)
     if text is None:
-        return None, problem or f"JWKS {source} cannot be read"
+        return None, problem or _("JWKS {source} cannot be read", source=source)
     try:
         jwks = json.loads(text)
     except ValueError:
@@ -205,21 +207,32 @@ def _read_lists(sources: Sources, given: list[str], http: httpx.Client) -> None:
 
 
 def read(source: str, http: httpx.Client) -> tuple[str | None, str | None]:
-    """A file's or URL's text, or None with a one-line reason."""
-    what = "status list" if "/status-lists/" in source else "JWKS" if "jwks" in source.lower() else "input"
+    """A file's or URL's text, or None with a one-line reason (a message, said in the reader's language)."""
+    what = _("status list") if "/status-lists/" in source else "JWKS" if "jwks" in source.lower() else _("input")
     if not is_url(source):
         try:
             with open(source, encoding="utf-8") as handle:
                 return handle.read(), None
         except (OSError, ValueError) as exc:
-            return None, f"{what} {source} cannot be read: {_one_line(exc)}"
+            return None, _("{what} {source} cannot be read: {reason}", what=what, source=source, reason=_why(exc))
     try:
         response = http.get(source)
     except httpx.HTTPError as exc:
-        return None, f"{what} {source} could not be fetched: {_one_line(exc) or type(exc).__name__}"
+        reason = _one_line(exc) or type(exc).__name__
+        return None, _("{what} {source} could not be fetched: {reason}", what=what, source=source, reason=reason)
     if response.status_code != 200:
-        return None, f"{what} {source} could not be fetched: HTTP {response.status_code}"
+        reason = f"HTTP {response.status_code}"
+        return None, _("{what} {source} could not be fetched: {reason}", what=what, source=source, reason=reason)
     return response.text, None
+
+
+def _why(error: OSError | ValueError) -> str:
+    """Why a file could not be read: the system's reason (registry.os_reasons), or that it is not UTF-8 text."""
+    if isinstance(error, OSError):
+        return os_reason(error)
+    if isinstance(error, UnicodeDecodeError):
+        return _("not UTF-8 text")
+    return _one_line(error)
 
 
 def load(source: str) -> tuple[str | None, str | None]:

@@ -191,7 +191,7 @@ async def test_a_chinese_import_says_its_rejected_rows_reasons_in_chinese_on_a_f
 
     code, out, err = await _import(path, database_url, "--lang", "zh")  # replayed from the stored outcome
     assert code == 3, out + err
-    assert "already issued 2" in out
+    assert "此前已签发 2" in out  # the summary in Chinese too
     assert _reasons(path) == first
 
     code, out, err = await _import(path, database_url)  # English, as before, from the same stored outcome
