@@ -14,6 +14,7 @@ from cli.database import reader_language as reader_language
 from cli.imports import IMPORT_EXIT_CODES as IMPORT_EXIT_CODES  # the import command's, named here as before too
 from cli.imports import count_rows as count_rows
 from cli.imports import exit_codes_help, import_file
+from cli.status_lists import status_lists_app
 from registry.config import Settings, default_batch_workers
 from registry.i18n import _
 
@@ -36,6 +37,7 @@ keys_app = typer.Typer(help="Signing keys of evaluation bodies and the registry'
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(status_lists_app, name="status-lists")
 
 
 @app.command()

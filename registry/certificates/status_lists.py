@@ -307,7 +307,8 @@ def _report_unserved(row: StatusList) -> None:
     said = "has no seal" if row.seal is None else "does not match its seal"
     log.error(
         "status list %s %s (written outside the registry): answered 503, never signed, until a status change in it "
-        "rebuilds it from its certificates; registry audit verify names what disagrees",
+        "(or registry status-lists repair) rebuilds it from its certificates; registry status-lists check names what "
+        "fails",
         name,
         said,
     )
@@ -326,41 +327,86 @@ def checked_bits(box: SecretsBox, rows: Sequence[StatusList]) -> dict[Purpose, b
 
 @dataclass(frozen=True, slots=True)
 class Rebuilt:
-    """A list's two bitstrings made from its certificates, and how many of them fail their status seal (each counted
-    revoked and suspended, at the index it claims: its real slot is not known, so a rebuild with any is not sealed)."""
+    """A list's two bitstrings made from its certificates (``certified``), and as a rebuild stores them (``bits``):
+    with each bit set as stored at a slot no certificate holds kept set (``unproven``: a certificate row deleted
+    leaves its slot empty, and nothing proves its bit may be cleared); and the numbers of the certificates that fail
+    their status seal (``failing``: each counted revoked and suspended, at the index it claims: its real slot is not
+    known, so a rebuild with any is not sealed)."""
 
     bits: dict[Purpose, bytes]
-    unconfirmed: int
+    certified: dict[Purpose, bytes]
+    failing: tuple[str, ...]
+    unproven: tuple[int, ...]
+
+    @property
+    def unconfirmed(self) -> int:
+        return len(self.failing)
 
     @property
     def trustworthy(self) -> bool:
-        return self.unconfirmed == 0
+        return not self.failing
 
 
 async def rebuild(session: AsyncSession, box: SecretsBox, *, list_id: str, issuer_id: int | None = None) -> Rebuilt:
     """Both bitstrings of ``list_id`` made from its certificates, a chunk of rows at a time: each certificate's bits
     by its status, where its sealed slot says, or revoked and suspended (never valid) when its status seal (status and
-    slot) does not check out. Given the list's body (``issuer_id``), a rebuild to be sealed: its certificates outside
-    the list that fail their seals count as unconfirmed too (``strays``)."""
-    revocation, suspension = bytearray(LIST_SIZE // 8), bytearray(LIST_SIZE // 8)
-    unconfirmed = 0
-    async for index, bits in certificate_bits(session, box, list_id=list_id):
-        if bits == UNCONFIRMED_BITS:
-            unconfirmed += 1
+    slot) does not check out; a bit set as stored where no certificate holds the slot stays set. Given the list's body
+    (``issuer_id``), a rebuild to be sealed: its certificates outside the list that fail their seals count too."""
+    revocation, suspension, held = bytearray(LIST_SIZE // 8), bytearray(LIST_SIZE // 8), bytearray(LIST_SIZE // 8)
+    failing: list[str] = []
+    async for index, number, said in certificate_bits(session, box, list_id=list_id):
+        if said == UNCONFIRMED_BITS:
+            failing.append(number)
         if not 0 <= index < LIST_SIZE:
             continue
         mask = 0x80 >> (index % 8)
-        if bits[0]:
+        held[index // 8] |= mask
+        if said[0]:
             revocation[index // 8] |= mask
-        if bits[1]:
+        if said[1]:
             suspension[index // 8] |= mask
     if issuer_id is not None:
-        unconfirmed += await strays(session, box, issuer_id=issuer_id, list_id=list_id)
-    return Rebuilt({Purpose.revocation: bytes(revocation), Purpose.suspension: bytes(suspension)}, unconfirmed)
+        failing += await strays(session, box, issuer_id=issuer_id, list_id=list_id)
+    certified = {Purpose.revocation: bytes(revocation), Purpose.suspension: bytes(suspension)}
+    query = select(col(StatusList.purpose), col(StatusList.bits)).where(col(StatusList.list_id) == list_id)
+    stored = {Purpose(purpose): bytes(data) for purpose, data in (await session.execute(query)).all()}
+    unheld = ~int.from_bytes(held, "big")
+    kept = {purpose: _as_int(stored.get(purpose, b"")) & unheld for purpose in Purpose}
+    bits = {purpose: (_as_int(certified[purpose]) | kept[purpose]).to_bytes(len(held), "big") for purpose in Purpose}
+    either = kept[Purpose.revocation] | kept[Purpose.suspension]
+    unproven = tuple(LIST_SIZE - 1 - i for i in reversed(range(either.bit_length())) if either >> i & 1)
+    return Rebuilt(bits, certified, tuple(failing), unproven)
+
+
+def _as_int(bits: bytes) -> int:
+    """A stored bitstring as one number, index 0 its highest bit, cut or padded to ``LIST_SIZE`` bits."""
+    return int.from_bytes(bytes(bits)[: LIST_SIZE // 8].ljust(LIST_SIZE // 8, b"\0"), "big")
 
 
 async def rebuilt_bits(session: AsyncSession, box: SecretsBox, *, list_id: str) -> dict[Purpose, bytes]:
-    return (await rebuild(session, box, list_id=list_id)).bits
+    """What the list's certificates alone say: a bit kept set at a slot no certificate holds disagrees with them."""
+    return (await rebuild(session, box, list_id=list_id)).certified
+
+
+async def repair_list(session: AsyncSession, box: SecretsBox, *, list_id: str) -> tuple[Rebuilt | None, list[str]]:
+    """Rebuild ``list_id`` as a flip does (``rebuild``, with its body), its rows locked as a flip locks them (in id
+    order, revocation first), and seal the rows whose seal does not check out, only when the rebuild is
+    trustworthy: (the rebuild, or None when every row's seal checks out and nothing is done; the purposes sealed)."""
+    query = select(StatusList).where(col(StatusList.list_id) == list_id).order_by(col(StatusList.id))
+    rows = (await session.execute(query.with_for_update())).scalars().all()
+    broken = [row for row in rows if not seal_intact(box, row)]
+    if not broken:
+        return None, []
+    rebuilt = await rebuild(session, box, list_id=list_id, issuer_id=rows[0].issuer_id)
+    _note_rebuild(list_id, sealed=rebuilt.trustworthy)
+    if not rebuilt.trustworthy:
+        _report_rebuilt(rows[0], rebuilt)
+        return rebuilt, []
+    for row in broken:
+        row.bits, row.size, row.updated_at = rebuilt.bits[Purpose(row.purpose)], LIST_SIZE, utcnow()
+        reseal(box, row)
+    await session.flush()
+    return rebuilt, [row.purpose for row in broken]
 
 
 async def get_list(session: AsyncSession, *, issuer_id: int, list_id: str, purpose: Purpose) -> StatusList | None:
@@ -372,9 +418,9 @@ async def get_list(session: AsyncSession, *, issuer_id: int, list_id: str, purpo
 
 async def certificate_bits(
     session: AsyncSession, box: SecretsBox, *, list_id: str
-) -> AsyncIterator[tuple[int, tuple[bool, bool]]]:
-    """(index, (revoked, suspended)) of each certificate of ``list_id``, in index order, read a chunk at a time (the
-    list's unique index on (status_list_id, status_index) walks them): what its status says, when its status seal
+) -> AsyncIterator[tuple[int, str, tuple[bool, bool]]]:
+    """(index, number, (revoked, suspended)) of each certificate of ``list_id``, in index order, read a chunk at a time
+    (the list's unique index on (status_list_id, status_index) walks them): what its status says, when its status seal
     checks out, else ``UNCONFIRMED_BITS``."""
     cert = Certificate
     after = -1
@@ -387,27 +433,29 @@ async def certificate_bits(
         )
         rows = (await session.execute(query)).mappings().all()
         for row in rows:
-            yield int(row["status_index"]), _bits_of(box, cast(Mapping[str, Any], row))
+            yield int(row["status_index"]), str(row["number"]), _bits_of(box, cast(Mapping[str, Any], row))
         if len(rows) < REBUILD_CHUNK:
             return
         after = int(rows[-1]["status_index"])
 
 
-async def strays(session: AsyncSession, box: SecretsBox, *, issuer_id: int, list_id: str) -> int:
-    """How many of the body's certificates outside ``list_id`` fail their status seal: a certificate moved out of the
-    list with SQL (its list id changed or cleared) is one of them, and a rebuild of the list cannot tell which index
-    it held. Reads every such certificate, a chunk at a time: only a rebuild that would be sealed asks."""
+async def strays(session: AsyncSession, box: SecretsBox, *, issuer_id: int, list_id: str) -> list[str]:
+    """The numbers of the body's certificates outside ``list_id`` that fail their status seal: a certificate moved
+    out of the list with SQL (its list id changed or cleared) is one of them, and a rebuild of the list cannot tell
+    which index it held. Reads every such certificate, a chunk at a time: only a rebuild that would be sealed asks."""
     cert = Certificate
     elsewhere = or_(col(cert.status_list_id).is_(None), col(cert.status_list_id) != list_id)
     query = select(*_SEALED_COLUMNS).where(col(cert.issuer_id) == issuer_id, elsewhere).order_by(col(cert.id))
-    count, after = 0, None
+    failing: list[str] = []
+    after = None
     while True:
         chunk = query if after is None else query.where(col(cert.id) > after)
         rows = (await session.execute(chunk.limit(REBUILD_CHUNK))).mappings().all()
         for row in rows:
-            count += not signing.status_seal_intact(box, row["status_seal"], cast(Mapping[str, Any], row))
+            if not signing.status_seal_intact(box, row["status_seal"], cast(Mapping[str, Any], row)):
+                failing.append(str(row["number"]))
         if len(rows) < REBUILD_CHUNK:
-            return count
+            return failing
         after = rows[-1]["id"]
 
 
@@ -430,27 +478,7 @@ async def seal_legacy_lists(session: AsyncSession, box: SecretsBox) -> int:
     ).scalars()
     sealed = 0
     for list_id in list(unsealed):
-        rows = (
-            (
-                await session.execute(
-                    select(StatusList)
-                    .where(col(StatusList.list_id) == list_id)
-                    .order_by(col(StatusList.purpose))
-                    .with_for_update()
-                )
-            )
-            .scalars()
-            .all()
-        )
-        rebuilt = await rebuild(session, box, list_id=list_id, issuer_id=rows[0].issuer_id)
-        if not rebuilt.trustworthy:
-            _report_rebuilt(rows[0], rebuilt)
-            continue
-        for row in rows:
-            if row.seal is None or not seal_intact(box, row):
-                row.bits = rebuilt.bits[Purpose(row.purpose)]
-                row.size = LIST_SIZE
-                reseal(box, row)
-        sealed += 1
+        rebuilt, _sealed = await repair_list(session, box, list_id=list_id)
+        sealed += rebuilt is not None and rebuilt.trustworthy
     await session.flush()
     return sealed
