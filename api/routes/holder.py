@@ -19,7 +19,7 @@ from registry.auth import tokens
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
 from registry.errors import Forbidden, WrongClaimCode
-from registry.holder_access import share_links, sign_in, standing
+from registry.holder_access import scope, share_links, sign_in, standing
 from registry.holder_access.schemas import (
     ExternalSessionCreate,
     HolderCertificate,
@@ -29,12 +29,17 @@ from registry.holder_access.schemas import (
     ShareLinkCreated,
     ShareLinkPublic,
 )
-from registry.i18n import _
+from registry.i18n import Language, _, translate
 from registry.verification import visits
 from registry.verification.schemas import Verification
 from registry.verification.visits import VisitPublic
 
 _NO_STORE = {"Cache-Control": "no-store"}
+HOLDER_SCOPE_HEADER = (
+    "`issuing-body`: the session was opened with a claim code and lists only the certificates of the evaluation "
+    "body that issued it; certificates from other bodies appear after signing in with that body's claim code, or "
+    "through the identity provider. `all`: a session through the identity provider, listing every body's."
+)
 
 
 def _kept_by_no_cache(response: Response) -> None:
@@ -73,7 +78,15 @@ async def open_session(
         # Answered, not raised: the request's transaction then commits the strike this attempt recorded. This is the
         # one place a failed request keeps a write.
         return registry_problem(opened, instance=request.url.path, lang=language(request.scope))
-    return Response(opened.model_dump_json(), status_code=201, media_type="application/json", headers=_NO_STORE)
+    return _session_answer(opened, language(request.scope))
+
+
+def _session_answer(opened: HolderSession, lang: Language) -> Response:
+    """The new session, its ``notice`` (why other bodies' certificates are not listed) in the reader's language."""
+    if opened.notice is not None:
+        opened = opened.model_copy(update={"notice": translate(scope.other_bodies_notice(), lang)})
+    answer = Response(opened.model_dump_json(), status_code=201, media_type="application/json", headers=_NO_STORE)
+    return said_in(answer, lang)
 
 
 @router.post(
@@ -107,7 +120,12 @@ async def end_session(session: SessionDep, holder: HolderDep) -> Response:
     return Response(status_code=204, headers=_NO_STORE)
 
 
-@router.get("/certificates", response_model=list[HolderCertificate], operation_id="holder-certificates-list")
+@router.get(
+    "/certificates",
+    response_model=list[HolderCertificate],
+    operation_id="holder-certificates-list",
+    responses={200: {"headers": {"Holder-Scope": {"description": HOLDER_SCOPE_HEADER, "schema": {"type": "string"}}}}},
+)
 async def list_certificates(
     request: Request,
     response: Response,
@@ -116,10 +134,15 @@ async def list_certificates(
     verifier: VerifierDep,
     holder: HolderDep,
 ) -> list[HolderCertificate]:
-    """Every certificate issued to the holder, each with what verifying it answers now (``result``, ``reason``...:
-    the same judgement ``GET /v1/verify/{token}`` makes), and what that means in the reader's language."""
+    """Every certificate issued to the holder that the session reads, each with what verifying it answers now
+    (``result``, ``reason``...: the same judgement ``GET /v1/verify/{token}`` makes), and what that means in the
+    reader's language. A session opened with a claim code reads only the certificates of the evaluation body that
+    issued the code (header ``Holder-Scope: issuing-body``; the session's ``notice`` says why): certificates from
+    other bodies appear after signing in with that body's claim code, or through the identity provider
+    (``Holder-Scope: all``)."""
     lang = language(request.scope)
     said_in(response, lang)
+    response.headers["Holder-Scope"] = "all" if holder.holder_issuer_id is None else "issuing-body"
 
     def words(answer: Verification) -> tuple[str, str | None]:
         said = verdict_words(answer, lang)
@@ -179,4 +202,4 @@ async def withdraw_share_link(link_id: uuid.UUID, session: SessionDep, holder: H
 async def list_verifications(session: SessionDep, holder: HolderDep) -> list[VisitPublic]:
     """Who looked: each verification of the holder's certificates that reached the registry (time, channel, purpose,
     region), newest first. Never the verifier's address; answers a cache gave without asking are not counted."""
-    return await visits.list_public(session, holder_index=holder.holder_index or "")
+    return await visits.list_public(session, holder_index=holder.holder_index or "", issuer_id=holder.holder_issuer_id)

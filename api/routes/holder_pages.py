@@ -45,7 +45,7 @@ from registry.errors import (
     field_detail,
     field_errors,
 )
-from registry.holder_access import share_links, sign_in, standing
+from registry.holder_access import scope, share_links, sign_in, standing
 from registry.holder_access.schemas import ExternalSessionCreate, HolderSession, HolderSessionCreate, ShareLinkCreate
 from registry.i18n import _, translate
 from registry.recognition.schemas import Purpose
@@ -201,7 +201,11 @@ async def _dashboard(
         record.certificate.number: _standing_words(answer, lang) for record, answer in zip(loaded, answers, strict=True)
     }
     links = await share_links.list_for_holder(session, principal=principal)
-    looked = await visits.list_public(session, holder_index=principal.holder_index or "")
+    looked = await visits.list_public(
+        session, holder_index=principal.holder_index or "", issuer_id=principal.holder_issuer_id
+    )
+    # A claim-code session reads one body's certificates: say why the others are missing, in both languages.
+    reach = [translate(scope.other_bodies_notice(), code) for code in (lang, "en" if lang == "zh" else "zh")]
     return _page(
         request,
         "holder/home.html",
@@ -214,6 +218,7 @@ async def _dashboard(
         purpose_words=lambda purpose: purpose_words(lang, purpose),
         cst=CHINA_STANDARD_TIME,
         grouped=numbering.group_canonical,
+        scope_note=reach if principal.holder_issuer_id is not None else None,
         **extra,
     )
 

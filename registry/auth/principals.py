@@ -31,6 +31,9 @@ class Principal:
     region: str | None
     holder_index: str | None = None  # holder sessions only: the holder's blind index
     session: HolderSessionId | None = None  # holder sessions only: which token, to end it at sign-out
+    # Holder sessions opened with a claim code only: the body that issued it, the one whose certificates they see
+    # (a session through the identity provider proved the identity and sees every body's: None).
+    holder_issuer_id: int | None = None
 
     @property
     def actor(self) -> Actor:

@@ -48,6 +48,9 @@ _TOKEN_TYPES = frozenset({ACCESS_TOKEN_TYPE, HOLDER_TOKEN_TYPE})
 _FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
 _REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "nbf", "iat", "jti", "scope", "role"]
 _HOLDER_SUBJECT = "holder:"
+# A holder token's ``via``: how the session was opened, which decides what it reads (``holder_token``).
+HOLDER_VIA_CLAIM_CODE = "claim_code"
+HOLDER_VIA_IDENTITY_PROVIDER = "identity_provider"
 
 
 def token_key_afterlife(settings: Settings) -> timedelta:
@@ -138,9 +141,20 @@ async def issue_access_token(
     return TokenResponse(access_token=token, expires_in=ttl, scope=granted)
 
 
-async def holder_token(ctx: RegistryContext, session: AsyncSession, *, holder_index: str) -> str:
-    """A holder's session token: it names the holder's blind index, never the identity number."""
+async def holder_token(
+    ctx: RegistryContext, session: AsyncSession, *, holder_index: str, certificates_of: str | None
+) -> str:
+    """A holder's session token: it names the holder's blind index, never the identity number, and how far it reaches.
+
+    ``certificates_of`` is the code of the body whose claim code opened the session: the token then reads only that
+    body's certificates of the holder, what the body already knows (a body hands its codes out, so it knows them).
+    None is a session through the identity provider, which proved the identity and reads every body's. The claim
+    ``via`` says which, in every holder token: one without it predates the scoping and is refused (``_holder``)."""
     claims = {"sub": _HOLDER_SUBJECT + holder_index, "role": Role.holder.value, "scope": ""}
+    if certificates_of is None:
+        claims["via"] = HOLDER_VIA_IDENTITY_PROVIDER
+    else:
+        claims |= {"via": HOLDER_VIA_CLAIM_CODE, "certificates_of": certificates_of}
     return await sign(ctx, session, typ=HOLDER_TOKEN_TYPE, claims=claims, ttl=HOLDER_TOKEN_TTL)
 
 
@@ -179,6 +193,7 @@ async def _holder(session: AsyncSession, claims: dict[str, Any]) -> Principal:
         raise Unauthenticated(_("the holder token is not valid"))
     if await session.get(EndedToken, str(claims["jti"])) is not None:
         raise Unauthenticated(_("this session has ended: sign in again"))
+    issuer_id = await _holder_reach(session, claims)
     return Principal(
         client_id=subject,
         role=Role.holder,
@@ -188,7 +203,28 @@ async def _holder(session: AsyncSession, claims: dict[str, Any]) -> Principal:
         region=None,
         holder_index=subject.removeprefix(_HOLDER_SUBJECT),
         session=HolderSessionId(str(claims["jti"]), datetime.fromtimestamp(int(claims["exp"]), UTC)),
+        holder_issuer_id=issuer_id,
     )
+
+
+async def _holder_reach(session: AsyncSession, claims: dict[str, Any]) -> int | None:
+    """The body a claim-code session is limited to (its id), or None for a session through the identity provider.
+
+    A token without ``via`` was signed before sessions were limited to one body and cannot say how it was opened:
+    read as unlimited, a claim-code token would keep reading every body's certificates. It is refused; holder tokens
+    live 15 minutes (HOLDER_TOKEN_TTL), so at worst a holder signs in once more."""
+    via = claims.get("via")
+    if via == HOLDER_VIA_IDENTITY_PROVIDER:
+        return None
+    code = claims.get("certificates_of")
+    if via != HOLDER_VIA_CLAIM_CODE or not isinstance(code, str):
+        raise Unauthenticated(
+            _("this holder session was opened before sessions were limited to one body: sign in again")
+        )
+    issuer_id = (await session.execute(select(col(Issuer.id)).where(col(Issuer.code) == code))).scalar_one_or_none()
+    if issuer_id is None:
+        raise Unauthenticated(_("the holder token is not valid"))
+    return int(issuer_id)
 
 
 async def end_session(session: AsyncSession, holder: Principal) -> None:

@@ -80,8 +80,18 @@ def _visible_to(principal: Principal) -> ColumnElement[bool]:
     if principal.issuer_id is not None:
         return col(Certificate.issuer_id) == principal.issuer_id
     if principal.holder_index is not None:
-        return col(Holder.id_index) == principal.holder_index
+        return holders_certificates(principal)
     return false()
+
+
+def holders_certificates(principal: Principal) -> ColumnElement[bool]:
+    """The certificates a holder session reads (a query joining Certificate and Holder): those issued to the holder,
+    and of a session opened with a claim code only those of the body that issued the code, which knew of them
+    already. Every holder read goes through here (list, one certificate, PDF, credential, QR, share links)."""
+    own = col(Holder.id_index) == principal.holder_index
+    if principal.holder_issuer_id is None:
+        return own
+    return and_(own, col(Certificate.issuer_id) == principal.holder_issuer_id)
 
 
 def to_public(ctx: RegistryContext, record: CertificateRecord) -> CertificatePublic:
@@ -103,11 +113,11 @@ async def get_own(
 
 
 async def records_for_holder(session: AsyncSession, *, principal: Principal) -> list[CertificateRecord]:
-    """Every certificate issued to the holder's identity document, by any evaluation body, as loaded, newest award
-    first."""
+    """Every certificate issued to the holder's identity document that the session reads (every body's, or through a
+    claim code that body's: ``holders_certificates``), as loaded, newest award first."""
     query = (
         joined_query()
-        .where(col(Holder.id_index) == principal.holder_index)
+        .where(holders_certificates(principal))
         .order_by(col(Certificate.awarded_on).desc(), col(Certificate.number))
     )
     return [CertificateRecord(*row) for row in (await session.execute(query)).all()]

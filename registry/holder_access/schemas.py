@@ -49,6 +49,17 @@ class HolderSession(BaseModel):
     expires_in: int
     holder_name: str
     id_masked: str
+    certificates_of: str | None = Field(
+        default=None,
+        description="A session opened with a claim code reads only the certificates of the evaluation body that "
+        "issued the code: that body's code. Null for a session through the identity provider, which reads every "
+        "body's. Certificates from other bodies appear after signing in with that body's claim code.",
+    )
+    notice: str | None = Field(
+        default=None,
+        description="When `certificates_of` is set: why other bodies' certificates are not listed, and how to see "
+        "them, in the reader's language (Accept-Language, ?lang=).",
+    )
 
 
 class ShareLinkCreate(StrictInput):

@@ -13,12 +13,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from registry.auth.principals import Principal
-from registry.certificates import numbering
+from registry.certificates import numbering, records
 from registry.certificates.models import Certificate
 from registry.config import Settings
 from registry.db import utcnow
@@ -73,7 +73,7 @@ async def _own_certificate(session: AsyncSession, *, principal: Principal, numbe
     query = (
         select(Certificate)
         .join(Holder, col(Holder.id) == col(Certificate.holder_id))
-        .where(col(Certificate.number) == canonical, col(Holder.id_index) == principal.holder_index)
+        .where(col(Certificate.number) == canonical, records.holders_certificates(principal))
     )
     certificate = (await session.execute(query)).scalar_one_or_none()
     if certificate is None:
@@ -102,19 +102,32 @@ async def create(
     return ShareLinkCreated(**public.model_dump(), url=share_url(settings, token))
 
 
+def _reached(principal: Principal) -> ColumnElement[bool]:
+    """Links to certificates the session reads (a query joining Certificate): a session opened with a claim code
+    neither sees nor withdraws links to other bodies' certificates, whose numbers it must not learn."""
+    if principal.holder_issuer_id is None:
+        return true()
+    return col(Certificate.issuer_id) == principal.holder_issuer_id
+
+
 async def list_for_holder(session: AsyncSession, *, principal: Principal) -> list[ShareLinkPublic]:
     query = (
         select(ShareLink, col(Certificate.number))
         .join(Certificate, col(Certificate.id) == col(ShareLink.certificate_id))
-        .where(col(ShareLink.holder_index) == principal.holder_index)
+        .where(col(ShareLink.holder_index) == principal.holder_index, _reached(principal))
         .order_by(col(ShareLink.created_at).desc())
     )
     return [_public(link, number) for link, number in (await session.execute(query)).all()]
 
 
 async def withdraw(session: AsyncSession, *, principal: Principal, link_id: uuid.UUID) -> None:
-    link = await session.get(ShareLink, link_id)
-    if link is None or link.holder_index != principal.holder_index:
+    query = (
+        select(ShareLink)
+        .join(Certificate, col(Certificate.id) == col(ShareLink.certificate_id))
+        .where(col(ShareLink.id) == link_id, col(ShareLink.holder_index) == principal.holder_index, _reached(principal))
+    )
+    link = (await session.execute(query)).scalar_one_or_none()
+    if link is None:  # another holder's, or made in a session that read a body this one does not
         raise NotFound(_("no such share link of yours"))
     if link.withdrawn_at is None:
         link.withdrawn_at = utcnow()

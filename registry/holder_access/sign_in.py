@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -15,15 +15,18 @@ from registry.addresses import limit_key
 from registry.audit import service as audit
 from registry.auth import tokens
 from registry.auth.claim_codes import claim_code_hash
-from registry.certificates.models import Certificate
+from registry.certificates.models import Certificate, Status
+from registry.certificates.schemas import RevocationReason
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import NotFound, TooManyRequests, Unauthenticated, WrongClaimCode
+from registry.holder_access import scope
 from registry.holder_access.identity_provider import IdentityProvider
 from registry.holder_access.schemas import HolderSession, HolderSessionCreate
 from registry.holders import service as holders
 from registry.holders.models import Holder, HolderLoginThrottle
 from registry.i18n import _
+from registry.issuers.models import Issuer
 
 MAX_FAILURES = 5  # per identity from one client address: the lockout that stops a guesser
 # Per identity from every address together: only a backstop against guessing from many addresses at once, set high
@@ -56,14 +59,14 @@ async def with_claim_code(
     holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
     # The claim-code look-up runs for an unknown identity too: the answer's timing must not tell either.
     matched = await _holds_claim_code(ctx, session, holder_id=holder.id if holder else None, code=request.claim_code)
-    if holder is None or not matched:
+    if holder is None or matched is None:
         _record_strike(here, limit=MAX_FAILURES, now=now)
         _record_strike(everywhere, limit=MAX_FAILURES_ANY_ADDRESS, now=now)
         await session.flush()
         return WrongClaimCode(_("identity document and claim code do not match"))
     # The count from every address stays: the holder signing in says nothing about guesses made elsewhere.
     here.failures, here.locked_until = 0, None
-    return await _holder_session(ctx, session, holder=holder, via="claim_code")
+    return await _holder_session(ctx, session, holder=holder, certificates_of=matched)
 
 
 async def _throttles(
@@ -103,21 +106,38 @@ async def with_identity_provider(
     holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
     if holder is None:
         raise Unauthenticated(_("no certificates are registered for this identity"))
-    return await _holder_session(ctx, session, holder=holder, via="identity_provider")
+    return await _holder_session(ctx, session, holder=holder, certificates_of=None)
 
 
-async def _holds_claim_code(ctx: RegistryContext, session: AsyncSession, *, holder_id: int | None, code: str) -> bool:
+async def _holds_claim_code(
+    ctx: RegistryContext, session: AsyncSession, *, holder_id: int | None, code: str
+) -> str | None:
+    """The code of the body that issued the holder the certificate ``code`` claims, or None: the session it opens
+    reads that body's certificates only. A certificate revoked as issued in error was never the holder's (the body
+    typed a stranger's number), so its code opens nothing, answered as a wrong code. A superseded one was corrected
+    for the same holder (a correction never changes whose it is): its code still opens the session."""
     matched = await session.execute(
-        select(col(Certificate.number)).where(
+        select(col(Issuer.code))
+        .select_from(Certificate)
+        .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
+        .where(
             col(Certificate.holder_id) == (holder_id if holder_id is not None else -1),
             col(Certificate.claim_code_hash) == claim_code_hash(ctx.box, code),
+            ~and_(
+                col(Certificate.status) == Status.revoked,
+                func.coalesce(col(Certificate.revocation_reason), "") == RevocationReason.issued_in_error,
+            ),
         )
     )
-    return holder_id is not None and matched.first() is not None
+    found = matched.first()
+    return str(found[0]) if holder_id is not None and found is not None else None
 
 
-async def _holder_session(ctx: RegistryContext, session: AsyncSession, *, holder: Holder, via: str) -> HolderSession:
-    token = await tokens.holder_token(ctx, session, holder_index=holder.id_index)
+async def _holder_session(
+    ctx: RegistryContext, session: AsyncSession, *, holder: Holder, certificates_of: str | None
+) -> HolderSession:
+    token = await tokens.holder_token(ctx, session, holder_index=holder.id_index, certificates_of=certificates_of)
+    via = "identity_provider" if certificates_of is None else "claim_code"
     await audit.append(
         session,
         actor=audit.Actor(id=f"holder:{holder.id_index[:16]}"),
@@ -125,13 +145,15 @@ async def _holder_session(ctx: RegistryContext, session: AsyncSession, *, holder
         object_type="holder",
         object_id=holder.id_index[:16],
         purpose="holder access to own certificates",
-        details={"via": via},
+        details={"via": via} | ({"certificates_of": certificates_of} if certificates_of else {}),
     )
     return HolderSession(
         access_token=token,
         expires_in=int(tokens.HOLDER_TOKEN_TTL.total_seconds()),
-        holder_name=await _latest_name(session, holder),
+        holder_name=await _latest_name(session, holder, certificates_of=certificates_of),
         id_masked=holder.id_masked,
+        certificates_of=certificates_of,
+        notice=scope.other_bodies_notice() if certificates_of is not None else None,
     )
 
 
@@ -145,11 +167,15 @@ def _record_strike(throttle: HolderLoginThrottle, *, limit: int, now: datetime) 
         throttle.window_started_at = now
 
 
-async def _latest_name(session: AsyncSession, holder: Holder) -> str:
+async def _latest_name(session: AsyncSession, holder: Holder, *, certificates_of: str | None) -> str:
+    """The name on the holder's latest certificate the session reads: another body's spelling is not the issuing
+    body's to learn."""
+    reach = col(Issuer.code) == certificates_of if certificates_of is not None else true()
     name = (
         await session.execute(
             select(col(Certificate.holder_name))
-            .where(col(Certificate.holder_id) == holder.id)
+            .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
+            .where(col(Certificate.holder_id) == holder.id, reach)
             .order_by(col(Certificate.issued_at).desc())
             .limit(1)
         )
