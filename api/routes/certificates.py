@@ -38,6 +38,7 @@ from registry.certificates.schemas import (
     Revocation,
     StatusChange,
 )
+from registry.schemas import Text256
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
 
@@ -198,9 +199,20 @@ async def certificate_credential(
 
 @router.get("/{number}/events", response_model=list[CertificateEventPublic], operation_id="certificates-events")
 async def certificate_events(
-    record: CertificateToSupervise, session: SessionDep, viewer: CertificatesSupervise
+    record: CertificateToSupervise,
+    session: SessionDep,
+    viewer: CertificatesSupervise,
+    purpose: Annotated[
+        Text256 | None,
+        Query(
+            description="admins: why the bureau reads this history, recorded in the audit log "
+            "(`certificate.history_read`; optional, recorded as `not stated` when absent). "
+            "Ignored for an evaluation body reading its own"
+        ),
+    ] = None,
 ) -> list[CertificateEventPublic]:
-    return await lifecycle.history(session, principal=viewer, record=record)
+    """The certificate's status history with the body's reasons; the bureau's every read of it is audited."""
+    return await lifecycle.history(session, principal=viewer, record=record, purpose=purpose)
 
 
 @router.post(

@@ -56,7 +56,7 @@ class CredentialFacts:
     level_name_en: str
     holder_name: str
     holder_identity: HashedIdentity
-    holder_ref: str
+    holder_subject: str  # the JWT's sub, per certificate (identity_hash.subject_for)
     awarded_on: date
     valid_until: date | None
     issued_at: datetime
@@ -144,7 +144,7 @@ def credential_claims(facts: CredentialFacts) -> dict[str, Any]:
         **credential,
         # The JOSE layer (VC-JOSE-COSE), not JSON-LD terms.
         "iss": issuer_id,
-        "sub": f"urn:talent-registry:holder:{facts.holder_ref[:32]}",
+        "sub": facts.holder_subject,
         "jti": credential["id"],
         # iat is when this JWS was made: a credential fetched after a key rotation is signed by the new key, now.
         "iat": int((facts.signed_at or facts.issued_at).timestamp()),

@@ -6,6 +6,13 @@ certificate id under a subkey of the master key (the box's secret-hash key, with
 for every signing of one certificate, so a re-signed credential carries the same hash, different between certificates,
 and not computable without the master key.
 
+The JWT's ``sub`` (the subject, beside ``credentialSubject``) is made the same way under a subkey of its own:
+``urn:talent-registry:holder:`` + 32 hex digits of an HMAC of the certificate id. It names the holder of this one
+certificate, stable across re-signings and unrelated between certificates, so that credentials of one person shown
+to different relying parties cannot be joined by it (the salted hash is there for the same reason). Credentials signed
+before carry 32 hex digits of the holder's blind index there, the same in all of that person's; they stay verifiable
+(``sub`` is a claim nothing reads to verify).
+
 What it protects and what it does not: a national identity number has little entropy (a region code, a birth date,
 a sequence and a check character), so whoever holds a credential can recover the number by trying candidates against
 the published salt. The credential goes only to its holder and to whomever they choose to show it; the hash is there
@@ -23,6 +30,8 @@ from registry.keys.secrets_box import SecretsBox
 
 SALT_KIND = "credential-identity-salt"
 SALT_HEX_CHARS = 32  # 128 bits of the HMAC
+SUBJECT_KIND = "credential-subject"
+SUBJECT_PREFIX = "urn:talent-registry:holder:"
 NATIONAL_ID_TYPE = "resident_id"
 
 
@@ -50,6 +59,11 @@ def identity_type(id_type: str) -> str:
 
 def salt_for(box: SecretsBox, certificate_id: str) -> str:
     return box.hash_secret(certificate_id, kind=SALT_KIND)[:SALT_HEX_CHARS]
+
+
+def subject_for(box: SecretsBox, certificate_id: str) -> str:
+    """The credential's ``sub``: the holder of this certificate, not linkable to their other certificates."""
+    return SUBJECT_PREFIX + box.hash_secret(certificate_id, kind=SUBJECT_KIND)[:SALT_HEX_CHARS]
 
 
 def identity_hash(id_number: str, salt: str) -> str:

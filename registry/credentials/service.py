@@ -14,7 +14,7 @@ from registry.certificates.records import CertificateRecord
 from registry.certificates.status_lists import Purpose, checked_bits, get_list
 from registry.context import RegistryContext
 from registry.credentials import credential, message_list, status_list
-from registry.credentials.identity_hash import hashed_identity
+from registry.credentials.identity_hash import hashed_identity, subject_for
 from registry.db import utcnow
 from registry.errors import Forbidden, NotFound, NotVouchedFor, ServiceUnavailable
 from registry.holders.service import reveal_id_number
@@ -84,7 +84,7 @@ async def signed_credential(
             id_type=record.holder.id_type,
             id_number=reveal_id_number(ctx, record.holder),
         ),
-        holder_ref=record.holder.id_index,
+        holder_subject=subject_for(ctx.box, str(cert.id)),
         awarded_on=cert.awarded_on,
         valid_until=cert.valid_until,
         issued_at=cert.issued_at,

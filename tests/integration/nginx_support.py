@@ -1,10 +1,12 @@
 """nginx running the shipped ``deploy/nginx/talent-registry.conf`` in front of a registry, as a child process.
 
 Shared by ``tests/integration/test_proxy_config.py`` and ``benchmarks/proxy.py`` (standard library only). The site file
-is used as shipped except for the three lines it says are local (the upstream address, the listen line and the cache
-folder); each must be found exactly once, so a config that drifts from this harness fails loudly instead of being
-tested half-replaced. nginx gets its own prefix, temp folders, pid file and error log under ``root``, runs in the
-foreground (``daemon off``), and only the process this harness started is ever signalled.
+is used as shipped except for the four lines it says are local (the upstream address, the listen line, the cache
+folder and the access log's file, beside which the harness logs each answer's cache status); each must be found
+exactly once, so a config that drifts from this harness fails loudly instead of being tested half-replaced. The http
+{ } around it is Debian's, with its ``combined`` access log (``main_config``). nginx gets its own prefix, temp
+folders, pid file and error log under ``root``, runs in the foreground (``daemon off``), and only the process this
+harness started is ever signalled.
 """
 
 from __future__ import annotations
@@ -21,25 +23,32 @@ SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "tal
 UPSTREAM_LINE = "server 127.0.0.1:8000 max_fails=0;"
 LISTEN_LINE = "listen 80;"
 CACHE_FOLDER = "/var/cache/nginx/talent-registry"
+SITE_LOG = "access_log /var/log/nginx/talent-registry.access.log "
 STARTUP_SECONDS = 15
 
 
-def render_site(*, listen_port: int, upstream_port: int, cache_dir: Path, shipped: Path = SHIPPED_CONFIG) -> str:
-    """The shipped site with this run's ports and cache folder."""
+def render_site(
+    *, listen_port: int, upstream_port: int, cache_dir: Path, log_dir: Path, shipped: Path = SHIPPED_CONFIG
+) -> str:
+    """The shipped site with this run's ports, cache folder and log folder (``talent-registry.access.log``, the
+    site's own log, and ``cache-status.log``, ``$upstream_cache_status $status`` of each answer for the harness)."""
     text = shipped.read_text(encoding="utf-8")
-    for line in (UPSTREAM_LINE, LISTEN_LINE, CACHE_FOLDER):
+    for line in (UPSTREAM_LINE, LISTEN_LINE, CACHE_FOLDER, SITE_LOG):
         found = text.count(line)
         if found != 1:
             raise ValueError(f"{shipped} has {found} occurrences of {line!r}; the harness replaces exactly one")
     text = text.replace(UPSTREAM_LINE, f"server 127.0.0.1:{upstream_port} max_fails=0;")
     text = text.replace(LISTEN_LINE, f"listen 127.0.0.1:{listen_port};")
+    own_log = f"access_log {log_dir}/cache-status.log cache_status buffer=64k flush=1s;"
+    text = text.replace(SITE_LOG, f"{own_log}\n    access_log {log_dir}/talent-registry.access.log ")
     return text.replace(CACHE_FOLDER, str(cache_dir))
 
 
 def main_config(root: Path, site: Path, *, workers: int, access_log: bool) -> str:
-    """What Debian's /etc/nginx/nginx.conf provides around the site, confined to ``root``."""
+    """What Debian's /etc/nginx/nginx.conf provides around the site, confined to ``root``: its http-wide
+    ``access_log`` (``access.log``, format ``combined``), which a site without an access_log of its own writes to."""
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers must reach the temp folders under root's tmp dir
-    log = f"access_log {root}/access.log cache_status buffer=64k flush=1s;" if access_log else "access_log off;"
+    log = f"access_log {root}/access.log combined;" if access_log else "access_log off;"
     temp = " ".join(
         f"{name}_temp_path {root}/temp/{name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
@@ -64,7 +73,8 @@ class Nginx:
         (root / "cache").mkdir(exist_ok=True)
         self.site = root / "talent-registry.conf"
         self.site.write_text(
-            render_site(listen_port=port, upstream_port=upstream_port, cache_dir=root / "cache"), encoding="utf-8"
+            render_site(listen_port=port, upstream_port=upstream_port, cache_dir=root / "cache", log_dir=root),
+            encoding="utf-8",
         )
         self.config = root / "nginx.conf"
         self.config.write_text(main_config(root, self.site, workers=workers, access_log=True), encoding="utf-8")
@@ -104,9 +114,9 @@ class Nginx:
 
     def cache_statuses(self) -> dict[str, int]:
         """How many requests got each ``$upstream_cache_status`` (HIT, MISS, EXPIRED, UPDATING, REVALIDATED, BYPASS; "-"
-        when the location does not cache), from the access log (flushed at least once a second)."""
+        when the location does not cache), from the harness's log (flushed at least once a second)."""
         counts: dict[str, int] = {}
-        path = self.root / "access.log"
+        path = self.root / "cache-status.log"
         if path.exists():
             for line in path.read_text(encoding="ascii", errors="replace").splitlines():
                 status = line.split(" ", 1)[0]
