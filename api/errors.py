@@ -17,7 +17,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from api import page_problems
-from registry.errors import PROBLEM_TYPE_BASE, InvalidInput, RegistryError, UnsupportedMediaType, field_errors
+from registry.errors import (
+    PROBLEM_TYPE_BASE,
+    InvalidClient,
+    InvalidInput,
+    InvalidScope,
+    RegistryError,
+    UnsupportedGrantType,
+    UnsupportedMediaType,
+    field_errors,
+)
 from registry.faults import database_fault, unavailable
 from registry.i18n import Language, Listing, Message, _, negotiate, translate
 
@@ -131,6 +140,27 @@ def problem(
     return said_in(Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON), lang)
 
 
+# The OAuth 2.0 token endpoint (api/routes/auth.py). Its refusals carry, besides the problem's members, RFC 6749
+# §5.2's ``error`` code (what an OAuth client library reads to tell a wrong secret from a bad request) and
+# ``error_description`` (the detail); a client that failed to authenticate is challenged with HTTP Basic, the scheme
+# the endpoint takes (client_secret_basic), not RFC 6750's Bearer of the resource endpoints.
+OAUTH_ENDPOINT = "/oauth/token"
+BASIC_CHALLENGE = 'Basic realm="registry", charset="UTF-8"'
+_OAUTH_ERRORS: tuple[tuple[type[RegistryError], str], ...] = (
+    (InvalidClient, "invalid_client"),
+    (UnsupportedGrantType, "unsupported_grant_type"),
+    (InvalidScope, "invalid_scope"),
+)
+
+
+def oauth_error(error: RegistryError) -> str | None:
+    """The RFC 6749 §5.2 ``error`` code of a refusal at the token endpoint: ``invalid_request`` for any other bad
+    request (a missing or malformed field, a body that is not a form); None for what is no OAuth error (429, 5xx)."""
+    if error.status >= 429 or error.status < 400:
+        return None
+    return next((code for kind, code in _OAUTH_ERRORS if isinstance(error, kind)), "invalid_request")
+
+
 def _detail(error: RegistryError) -> str:
     """The detail, and for bad input what is wrong with each field: a page has no ``errors`` member to show them."""
     if not error.errors:
@@ -145,8 +175,13 @@ def registry_problem(error: RegistryError, *, instance: str, lang: Language) -> 
     if shown is not None:
         return shown
     body = error.problem(instance=instance, lang=lang)
+    headers = error.headers()
+    if instance == OAUTH_ENDPOINT and (code := oauth_error(error)) is not None:
+        body.update(error=code, error_description=body["detail"])
+        if error.status == 401:
+            headers = {**headers, "WWW-Authenticate": BASIC_CHALLENGE}
     response = Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON)
-    response.headers.update(error.headers())
+    response.headers.update(headers)
     return said_in(response, lang)
 
 

@@ -15,6 +15,15 @@ body within ``REGISTRY_HTTP_BODY_TIMEOUT_SECONDS`` of its head plus a second per
 close) and the connection is closed. An answer given before its request's body has all arrived (a 413 at the
 Content-Length, a 429) ends the connection too: uvicorn would wait for the rest of the body with no timer at all.
 
+A request httptools cannot parse (a raw UTF-8 or control character in the address, a ``Content-Length`` that is not a
+number, a bad chunk size, a header name with a space) is answered **400**, where uvicorn wrote a plain-text English
+"Invalid HTTP request received.": a problem saying what is malformed and how to send it, in the language of an
+``Accept-Language`` among the bytes received (the parser may stop before it reaches that header), never echoing them.
+One behind an answer still being sent is answered once that answer is complete.
+
+Every refusal here says its language (``Content-Language``) and that it depends on ``Accept-Language`` (``Vary``), as
+the app's problems do.
+
 A browser opening a page (``/v…``, ``/s/…``, ``/holder…``) gets these refusals as the problem page the app shows
 (``api.page_problems``), in the page's language, when its ``Accept`` header has arrived whole before the refusal: a
 431 after it, a 408 whose head stalled after it or whose body was late. A 414 comes before any header can, and a head
@@ -26,6 +35,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +65,45 @@ BODY_BYTES_PER_SECOND = 16 * 1024
 # One line per slow or oversized request would let a slowloris flood write the log: the first of each kind is logged,
 # then one line a minute with how many more came.
 _REFUSALS_LOG = RepeatedWarnings(logging.getLogger("uvicorn.error"), interval=60.0)
+# An Accept-Language among the raw bytes of a request the parser gave up on before reaching its headers.
+_ACCEPT_LANGUAGE = re.compile(rb"\r\naccept-language[ \t]*:[ \t]*([^\r\n]{1,200})", re.IGNORECASE)
+# What a request httptools refused got wrong, by words of llhttp's reason ("Invalid character in chunk size").
+_MALFORMED = (
+    ("chunk", _("the chunked body is malformed: each chunk starts with its size in hexadecimal on a line of its own")),
+    (
+        "content-length",
+        _(
+            "the body's length is unclear: send one Content-Length holding a whole number of bytes, "
+            "or Transfer-Encoding: chunked, not both"
+        ),
+    ),
+    ("transfer-encoding", _("Transfer-Encoding must end with chunked, and not come with a Content-Length")),
+    (
+        "header",
+        _(
+            "a header is malformed: its name is letters, digits and hyphens (no spaces), its value holds no control "
+            "characters, and each line ends with CRLF"
+        ),
+    ),
+)
+_BAD_ADDRESS = _(
+    "the address holds a character that must be percent-encoded (a space, a control character, or a non-ASCII "
+    "character such as 具, which is %E5%85%B7): encode it, as curl -G --data-urlencode 'q=具身智能' does"
+)
+_BAD_METHOD = _("the request does not begin with an HTTP method such as GET or POST: send HTTP/1.1 on this port")
+_NOT_HTTP = _(
+    "the request is not well-formed HTTP/1.1: its request line is METHOD ADDRESS HTTP/1.1, each line ending with CRLF"
+)
+
+
+def malformed(error: BaseException | None) -> str:
+    """What is wrong with a request httptools refused, and how to send it, from the parser's error; never its bytes."""
+    if isinstance(error, httptools.HttpParserInvalidURLError):
+        return _BAD_ADDRESS
+    if isinstance(error, httptools.HttpParserInvalidMethodError):
+        return _BAD_METHOD
+    reason = str(error).lower()
+    return next((said for word, said in _MALFORMED if word in reason), _NOT_HTTP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +168,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._body_started = 0.0  # loop time at which the body's head ended
         self._body_declared = 0  # its Content-Length
         self._body_received = 0
+        self._read = b""  # the read being parsed: where a refused request's Accept-Language is looked for
+        self._sniffed: str | None = None  # the Accept-Language found there
+        self._deferred: str | None = None  # a 400's detail, to be answered once the answer in flight is complete
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -131,7 +184,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._closing:
             return  # refused or late: the connection is closing and what still arrives is thrown away
         continuing, heads_begun = self._in_head, self._heads_begun
+        self._read = data
         super().data_received(data)
+        self._read = b""
+        if self._closing:
+            return  # the parser refused it (send_400_response)
         if self._refusal is None and continuing and self._in_head and self._heads_begun == heads_begun:
             # The whole read went into a header that is still not complete, which httptools holds until it ends: count
             # the reads. (The read in which a request begins is not counted: it may hold the end of the one before.)
@@ -181,6 +238,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        if self._deferred is not None and not self.pipeline:
+            self.server_state.total_requests += 1
+            detail, self._deferred = self._deferred, None
+            if not self.transport.is_closing():
+                self._answer(400, HTTP_TITLES[400], detail)
+            return
         cycle = self.cycle
         early = cycle is not None and (cycle.more_body or getattr(cycle, "said_close", False))
         if cycle is not None and cycle.response_complete and early and not self.transport.is_closing():
@@ -193,6 +256,33 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if self._timer is None and not self.transport.is_closing():
             self._arm(self._deadlines.head_seconds, self._head_late)  # the next head, besides the keep-alive timeout
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request httptools cannot parse, called while ``data_received`` handles the parser's
+        error (``msg`` is its English "Invalid HTTP request received."): a 400 problem in the reader's language saying
+        what is malformed. What arrives after it is thrown away: the parser can read no further."""
+        detail = malformed(sys.exc_info()[1])
+        found = _ACCEPT_LANGUAGE.search(self._read)
+        self._sniffed = found[1].decode("latin-1") if found is not None else None
+        self._closing = True
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        queued = [entry for entry in self.pipeline if entry[0] is cycle]
+        for entry in queued:
+            self.pipeline.remove(entry)  # its body is the malformed part: it is never run
+        if not self._in_head and cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the malformed body's own request: its app reads no more, and is not sent
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()
+                return
+        in_flight = queued or self.pipeline or (self._in_head and cycle is not None and not cycle.response_complete)
+        if in_flight:
+            self._deferred = detail  # not written into the answer being sent: after it (on_response_complete)
+            return
+        self._answer(400, HTTP_TITLES[400], detail)
 
     def _arm(self, delay: float, late: Callable[[], None]) -> None:
         self._disarm()
@@ -271,11 +361,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return None
         return {"type": "http", "path": path, "query_string": target.query or b"", "headers": self.headers}
 
-    def _problem(self, status: int, title: str, detail: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
-        """A problem+json, in the language the request's Accept-Language asks for (when it arrived before the
-        refusal: a 431's may have)."""
+    def _accept_language(self) -> str | None:
+        """The Accept-Language of the request being refused, when it arrived before the refusal (a 431's may have):
+        among its parsed headers, else among the raw bytes of the read the parser refused (``send_400_response``)."""
         said = (value.decode("latin-1") for name, value in self.headers or [] if name == b"accept-language")
-        lang = negotiate(next(said, None))
+        return next(said, self._sniffed)
+
+    def _problem(self, status: int, title: str, detail: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """A problem+json, in the language the request's Accept-Language asks for (``_accept_language``), saying
+        which (``Content-Language``) and that it depends on it (``Vary``), as the app's problems do."""
+        lang = negotiate(self._accept_language())
         problem = {
             "type": f"{PROBLEM_TYPE_BASE}http-{status}",
             "title": translate(title, lang),
@@ -283,7 +378,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             "detail": translate(detail, lang),
         }
         body = orjson.dumps(problem)
-        return [(b"content-type", b"application/problem+json"), (b"content-length", b"%d" % len(body))], body
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-language", b"zh-CN" if lang == "zh" else b"en"),
+            (b"vary", b"Accept-Language"),
+            (b"content-length", b"%d" % len(body)),
+        ]
+        return headers, body
 
     def _answer(self, status: int, title: str, detail: str) -> None:
         """The last answer on this connection, then a lingering close: the problem page for a browser opening a page
@@ -295,7 +396,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             (page.raw_headers, bytes(page.body)) if page is not None else self._problem(status, title, detail)
         )
         if arrived is not None and page_problems.is_page(arrived["path"]):
-            headers = [*headers, (b"vary", b"Accept")]  # as the app's refusals on a page: what it says depends on it
+            # As the app's refusals on a page: what it says depends on it (one Vary, naming Accept-Language too).
+            varies = b", ".join([*(value for name, value in headers if name == b"vary"), b"Accept"])
+            headers = [*((name, value) for name, value in headers if name != b"vary"), (b"vary", varies)]
         head = [STATUS_LINE[status]]
         for name, value in [*self.server_state.default_headers, *headers]:
             head += [name, b": ", value, b"\r\n"]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ClientsWrite, ContextDep, SessionDep, UnlockedReadsDep
-from api.errors import DATABASE_UNAVAILABLE
+from api.errors import DATABASE_UNAVAILABLE, OAUTH_ENDPOINT
 from registry.auth import tokens
 from registry.auth.schemas import TokenResponse
 from registry.credentials import discovery
@@ -63,13 +63,16 @@ async def form_encoded(request: Request) -> None:
 
 
 @router.post(
-    "/oauth/token",
+    OAUTH_ENDPOINT,
     response_model=TokenResponse,
     operation_id="auth-token",
     responses={
-        401: {"description": "wrong client credentials"},
-        400: {"description": "bad grant or scope"},
-        415: {"description": "the body is not form-encoded"},
+        401: {
+            "description": "wrong client credentials: `error` `invalid_client` (RFC 6749 §5.2), "
+            '`WWW-Authenticate: Basic realm="registry"`'
+        },
+        400: {"description": "bad grant or scope: `error` `unsupported_grant_type` or `invalid_scope`"},
+        415: {"description": "the body is not form-encoded: `error` `invalid_request`"},
     },
     dependencies=[Depends(form_encoded)],
 )

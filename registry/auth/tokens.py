@@ -23,6 +23,7 @@ from sqlmodel import col
 from registry import bulk, clock
 from registry.audit.service import Actor
 from registry.auth import client_secrets
+from registry.auth.jwt_words import jwt_refusal
 from registry.auth.models import ApiClient, EndedToken
 from registry.auth.numeric_dates import require_numeric_dates
 from registry.auth.principals import HolderSessionId, Principal
@@ -271,7 +272,7 @@ async def _verified_claims(ctx: RegistryContext, session: AsyncSession, token: s
     except jwt.ExpiredSignatureError:
         raise Unauthenticated(_("the access token has expired")) from None
     except jwt.PyJWTError as exc:
-        raise Unauthenticated(_("the access token is not valid: {reason}", reason=str(exc))) from None
+        raise Unauthenticated(_("the access token is not valid: {reason}", reason=jwt_refusal(exc))) from None
     _check_shape(ctx.settings, token_type, claims)
     return token_type, claims
 

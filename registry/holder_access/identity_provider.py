@@ -10,6 +10,7 @@ import httpx
 import jwt
 
 from registry.auth.jwks import MIN_REFETCH_SECONDS, RemoteKeySet
+from registry.auth.jwt_words import jwt_refusal
 from registry.auth.numeric_dates import require_numeric_dates
 from registry.config import Settings
 from registry.errors import InvalidIdentityNumber, KeySetUnavailable, ServiceUnavailable, Unauthenticated
@@ -80,7 +81,7 @@ class IdentityProvider:
             )
             require_numeric_dates(claims)
         except jwt.PyJWTError as exc:
-            raise Unauthenticated(_("the identity token is not valid: {reason}", reason=str(exc))) from None
+            raise Unauthenticated(_("the identity token is not valid: {reason}", reason=jwt_refusal(exc))) from None
         raw_type = claims.get(self.id_type_claim) if self.id_type_claim else IdType.RESIDENT_ID.value
         try:
             id_type = IdType(str(raw_type))

@@ -198,3 +198,19 @@ async def live_issuer_token(app: FastAPI, http: httpx.AsyncClient, code: str = "
     admin = await token_for(http, *await create_client(app, role=Role.admin))
     await create_issuer(http, admin, code=code)
     return await token_for(http, *await create_client(app, role=Role.issuer, issuer_code=code))
+
+
+async def exchange(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send the raw bytes ``request`` on a new connection to ``server``; the status, headers and body of the answer
+    (read until the body is complete)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines if line)}
+        body = await asyncio.wait_for(reader.readexactly(int(headers.get("content-length", "0"))), timeout=10)
+        return int(status_line.split()[1]), headers, body
+    finally:
+        writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -99,6 +100,29 @@ async def test_a_provider_token_with_a_time_claim_as_numeric_text_is_refused(
     assert f"the {claim} claim must be a NumericDate" in problem["detail"]
     accepted = await client.post("/v1/holder/sessions/external", json={"id_token": _id_token(key, number, nbf=now)})
     assert accepted.status_code == 201, accepted.text  # the same token with numbers is accepted
+
+
+@pytest.mark.parametrize(
+    ("overrides", "chinese"),
+    [({"aud": "someone-else"}, "aud 声明指向另一受众"), ({"iss": "https://evil.example"}, "iss 声明指向另一签发方")],
+    ids=["audience", "issuer"],
+)
+async def test_a_refused_provider_token_is_explained_in_chinese_without_pyjwts_english(
+    app: FastAPI, client: httpx.AsyncClient, overrides: dict[str, Any], chinese: str
+) -> None:
+    """Before: ``str()`` of PyJWT's error in the detail, "身份令牌无效：Audience doesn't match"."""
+    key = Ed25519PrivateKey.generate()
+    _provider(app, key)
+    token = _id_token(key, resident_id(), **overrides)
+
+    response = await client.post(
+        "/v1/holder/sessions/external", json={"id_token": token}, headers={"Accept-Language": "zh-CN"}
+    )
+
+    detail = assert_problem(response, 401)["detail"]
+    assert detail.startswith("身份令牌无效："), detail
+    assert chinese in detail, detail
+    assert not re.findall(r"[A-Za-z]{4,}", detail), detail  # "iss", "aud": the claims' names, said as they are
 
 
 async def test_external_sign_in_is_off_unless_configured(client: httpx.AsyncClient) -> None:

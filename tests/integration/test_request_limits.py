@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from api.server import MAX_REQUEST_HEAD_BYTES, MAX_REQUEST_LINE_BYTES
-from tests.integration.server_support import Server
+from tests.integration.server_support import Server, exchange
 
 MiB = 1 << 20
 
@@ -24,22 +24,6 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     """A fresh `registry serve` on an empty SQLite database it migrates itself (the HTTP layer is the same on both)."""
     async with Server.on_empty_sqlite(tmp_path) as running:
         yield running
-
-
-async def _exchange(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send ``request`` on a new connection; the status, headers and body of the answer (read until the server
-    closes the connection or the body is complete)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines if line)}
-        body = await asyncio.wait_for(reader.readexactly(int(headers.get("content-length", "0"))), timeout=10)
-        return int(status_line.split()[1]), headers, body
-    finally:
-        writer.close()
 
 
 def _get(path: str = "/healthz", headers: bytes = b"") -> bytes:
@@ -63,29 +47,29 @@ def _memory_kib(pid: int) -> dict[str, int]:
 
 
 async def test_a_64_kib_header_is_refused_with_431_and_the_server_answers_on(server: Server) -> None:
-    _assert_refused(await _exchange(server, _get(headers=b"X-Padding: " + b"a" * (64 * 1024) + b"\r\n")), 431)
+    _assert_refused(await exchange(server, _get(headers=b"X-Padding: " + b"a" * (64 * 1024) + b"\r\n")), 431)
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         assert (await http.get("/healthz")).status_code == 200
 
 
 async def test_many_small_headers_adding_up_past_the_limit_are_refused_with_431(server: Server) -> None:
     many = b"".join(b"X-Header-%05d: value\r\n" % index for index in range(3000))  # ~75 KiB, each line tiny
-    _assert_refused(await _exchange(server, _get(headers=many)), 431)
+    _assert_refused(await exchange(server, _get(headers=many)), 431)
 
 
 async def test_a_request_line_over_8_kib_is_refused_with_414(server: Server) -> None:
-    _assert_refused(await _exchange(server, _get("/v1/catalogue?q=" + "x" * (9 * 1024))), 414)
+    _assert_refused(await exchange(server, _get("/v1/catalogue?q=" + "x" * (9 * 1024))), 414)
 
 
 async def test_a_head_just_under_the_limits_and_a_large_body_are_answered_as_usual(server: Server) -> None:
-    code, headers, _ = await _exchange(server, _get("/healthz?" + "x" * 7000, b"X-Padding: " + b"a" * 20_000 + b"\r\n"))
+    code, headers, _ = await exchange(server, _get("/healthz?" + "x" * 7000, b"X-Padding: " + b"a" * 20_000 + b"\r\n"))
     assert code == 200
     assert headers["x-request-id"]
     # 2 MiB of body sent with its head in one go: bodies are not the head's business (this one is refused for want
     # of a token, after its head was read in full).
     upload = b"POST /v1/certificate-batches HTTP/1.1\r\nHost: registry.test\r\nContent-Type: text/csv\r\n"
     upload += b"Content-Length: %d\r\n\r\n" % (2 * MiB) + b"x" * (2 * MiB)
-    code, _, _ = await _exchange(server, upload)
+    code, _, _ = await exchange(server, upload)
     assert code == 401
 
 
@@ -129,7 +113,7 @@ BROWSER_ACCEPT = b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9
 
 async def test_a_browser_opening_a_page_with_too_large_a_head_gets_the_page_in_its_language(server: Server) -> None:
     padding = b"Cookie: " + b"a" * (40 * 1024) + b"\r\n"  # its Accept came first: it is known to want HTML
-    code, headers, body = await _exchange(server, _get("/holder", BROWSER_ACCEPT + padding))
+    code, headers, body = await exchange(server, _get("/holder", BROWSER_ACCEPT + padding))
     assert code == 431, body[:300]
     assert headers["content-type"].startswith("text/html")
     assert headers["connection"] == "close"
@@ -139,7 +123,7 @@ async def test_a_browser_opening_a_page_with_too_large_a_head_gets_the_page_in_i
     assert "请求头过大" in text
     assert f"请求行与请求头不能超过 {MAX_REQUEST_HEAD_BYTES} 字节" in text
     assert 'href="/holder?lang=zh"' in text
-    english = await _exchange(server, _get("/v/abc?lang=en", BROWSER_ACCEPT + padding))
+    english = await exchange(server, _get("/v/abc?lang=en", BROWSER_ACCEPT + padding))
     assert english[0] == 431
     assert english[1]["content-language"] == "en"
     assert english[2].decode().index("Request header fields too large") < english[2].decode().index("请求头过大")
@@ -149,7 +133,7 @@ async def test_a_browser_whose_accept_comes_after_the_limit_or_outside_the_pages
     server: Server,
 ) -> None:
     padding = b"X-Padding: " + b"a" * (40 * 1024) + b"\r\n"
-    _assert_refused(await _exchange(server, _get("/holder", padding + BROWSER_ACCEPT)), 431)  # not arrived
-    _assert_refused(await _exchange(server, _get("/v1/catalogue", BROWSER_ACCEPT + padding)), 431)
+    _assert_refused(await exchange(server, _get("/holder", padding + BROWSER_ACCEPT)), 431)  # not arrived
+    _assert_refused(await exchange(server, _get("/v1/catalogue", BROWSER_ACCEPT + padding)), 431)
     # A 414 is refused in the request line, before any header (Accept included) can have arrived.
-    _assert_refused(await _exchange(server, _get("/v/" + "x" * (9 * 1024), BROWSER_ACCEPT)), 414)
+    _assert_refused(await exchange(server, _get("/v/" + "x" * (9 * 1024), BROWSER_ACCEPT)), 414)
