@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration.cli_support import registry_env, run_registry
-from tests.integration.test_languages import HAN
 from tests.integration.test_import_language import CHINESE, ENGLISH, ISSUER
+from tests.integration.test_languages import HAN
 
 
 def cli_env(tmp_path: Path, locale: dict[str, str]) -> dict[str, str]:
