@@ -101,9 +101,11 @@ class BodySizeLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
                 detail = _("the body exceeds {max_bytes} bytes", max_bytes=max_bytes)
-                title = errors.HTTP_TITLES[413]
-                lang = errors.language(scope)
-                await errors.problem(413, slug="http-413", title=title, detail=detail, lang=lang)(scope, receive, send)
+                title, lang, path = errors.HTTP_TITLES[413], errors.language(scope), scope["path"]
+                # As the streamed body's 413 (errors._http_error): with its instance, and at the token endpoint
+                # RFC 6749's error members.
+                refusal = errors.problem(413, slug="http-413", title=title, detail=detail, lang=lang, instance=path)
+                await refusal(scope, receive, send)
                 return
         received = 0
 

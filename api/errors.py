@@ -137,6 +137,8 @@ def problem(
     if instance is not None:
         body["instance"] = instance
     body.update({key: value for key, value in extra.items() if value is not None})
+    if instance == OAUTH_ENDPOINT and (code := oauth_error(status)) is not None:
+        body.update(error=code, error_description=body["detail"])  # a 413 there, as registry_problem's refusals
     return said_in(Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON), lang)
 
 
@@ -153,10 +155,11 @@ _OAUTH_ERRORS: tuple[tuple[type[RegistryError], str], ...] = (
 )
 
 
-def oauth_error(error: RegistryError) -> str | None:
-    """The RFC 6749 §5.2 ``error`` code of a refusal at the token endpoint: ``invalid_request`` for any other bad
-    request (a missing or malformed field, a body that is not a form); None for what is no OAuth error (429, 5xx)."""
-    if error.status >= 429 or error.status < 400:
+def oauth_error(status: int, error: RegistryError | None = None) -> str | None:
+    """The RFC 6749 §5.2 ``error`` code of a refusal at the token endpoint, of ``status`` (a domain ``error``'s, or
+    the API's own: a body over the size limit, 413): ``invalid_request`` for any other bad request (a missing or
+    malformed field, a body that is not a form or too large); None for what is no OAuth error (429, 5xx)."""
+    if status >= 429 or status < 400:
         return None
     return next((code for kind, code in _OAUTH_ERRORS if isinstance(error, kind)), "invalid_request")
 
@@ -176,7 +179,7 @@ def registry_problem(error: RegistryError, *, instance: str, lang: Language) -> 
         return shown
     body = error.problem(instance=instance, lang=lang)
     headers = error.headers()
-    if instance == OAUTH_ENDPOINT and (code := oauth_error(error)) is not None:
+    if instance == OAUTH_ENDPOINT and (code := oauth_error(error.status, error)) is not None:
         body.update(error=code, error_description=body["detail"])
         if error.status == 401:
             headers = {**headers, "WWW-Authenticate": BASIC_CHALLENGE}

@@ -13,9 +13,9 @@ what they look like): paths of verification pages and share links, bearer tokens
 repeats in its errors, claim codes however typed and 18-character identity numbers are masked wherever they appear,
 in a message or an exception's text.
 
-A warning a client can cause once per connection (the server's 408s and 431s) goes through ``RepeatedWarnings``: the
-first is logged, then at most one line per interval saying how many more came, so a flood of slow clients does not
-become a flood of log lines.
+A warning a client can cause once per connection (the server's 400s, 408s, 414s and 431s) goes through
+``RepeatedWarnings``: the first is logged, then at most one line per interval saying how many more came, so a flood
+of slow or malformed requests does not become a flood of log lines.
 """
 
 from __future__ import annotations

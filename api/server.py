@@ -19,7 +19,8 @@ A request httptools cannot parse (a raw UTF-8 or control character in the addres
 number, a bad chunk size, a header name with a space) is answered **400**, where uvicorn wrote a plain-text English
 "Invalid HTTP request received.": a problem saying what is malformed and how to send it, in the language of an
 ``Accept-Language`` among the bytes received (the parser may stop before it reaches that header), never echoing them.
-One behind an answer still being sent is answered once that answer is complete.
+One behind an answer still being sent is answered once that answer is complete. uvicorn's own line for each is
+dropped: these are logged as the 408s, 414s and 431s are, the first, then a line a minute with how many more came.
 
 Every refusal here says its language (``Content-Language``) and that it depends on ``Accept-Language`` (``Vary``), as
 the app's problems do.
@@ -65,6 +66,16 @@ BODY_BYTES_PER_SECOND = 16 * 1024
 # One line per slow or oversized request would let a slowloris flood write the log: the first of each kind is logged,
 # then one line a minute with how many more came.
 _REFUSALS_LOG = RepeatedWarnings(logging.getLogger("uvicorn.error"), interval=60.0)
+# uvicorn logs this for every request httptools refuses, before it calls send_400_response: a flood of malformed
+# requests would write one line each. It is dropped; send_400_response logs through _REFUSALS_LOG instead.
+_UVICORN_PARSER_LINE = "Invalid HTTP request received."
+
+
+def _not_uvicorns_parser_line(record: logging.LogRecord) -> bool:
+    return not (record.msg == _UVICORN_PARSER_LINE and record.module == "httptools_impl")
+
+
+logging.getLogger("uvicorn.error").addFilter(_not_uvicorns_parser_line)  # kept by dictConfig: it adds, never clears
 # An Accept-Language among the raw bytes of a request the parser gave up on before reaching its headers.
 _ACCEPT_LANGUAGE = re.compile(rb"\r\naccept-language[ \t]*:[ \t]*([^\r\n]{1,200})", re.IGNORECASE)
 # What a request httptools refused got wrong, by words of llhttp's reason ("Invalid character in chunk size").
@@ -261,7 +272,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's answer to a request httptools cannot parse, called while ``data_received`` handles the parser's
         error (``msg`` is its English "Invalid HTTP request received."): a 400 problem in the reader's language saying
         what is malformed. What arrives after it is thrown away: the parser can read no further."""
-        detail = malformed(sys.exc_info()[1])
+        error = sys.exc_info()[1]
+        detail = malformed(error)
+        # llhttp's reason ("Invalid character in chunk size") is a fixed text: it never holds the request's bytes.
+        _REFUSALS_LOG.warning("refused a request the HTTP parser could not read (400): %s", error or msg)
         found = _ACCEPT_LANGUAGE.search(self._read)
         self._sniffed = found[1].decode("latin-1") if found is not None else None
         self._closing = True

@@ -14,6 +14,8 @@ REQUEST_SECONDS = Histogram(
 CERTIFICATES_ISSUED = Counter("registry_certificates_issued_total", "Certificates issued", ["cert_type"])
 VERIFICATIONS = Counter("registry_verifications_total", "Public verifications by result", ["result", "channel"])
 SERVER_REFUSALS = Counter(
-    "registry_http_server_refusals_total", "Requests answered by the server before the app (408, 414, 431)", ["status"]
+    "registry_http_server_refusals_total",
+    "Requests answered by the server before the app (400, 408, 414, 431)",
+    ["status"],
 )
 VISITS_DROPPED = Counter("registry_visits_dropped_total", "Verification visits not recorded: the queue was full")

@@ -5,6 +5,7 @@ with HTTP Basic, the scheme the endpoint takes — not RFC 6750's Bearer of the 
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -83,3 +84,27 @@ async def test_a_missing_field_or_another_format_is_invalid_request(client: http
     assert _oauth(missing, 422, "invalid_request")["errors"][0]["field"] == "grant_type"
     as_json = await client.post("/oauth/token", json={"grant_type": "client_credentials"})
     _oauth(as_json, 415, "invalid_request")
+
+
+@pytest.mark.parametrize("sent", ["with-content-length", "chunked"])
+async def test_a_body_over_the_size_limit_is_invalid_request(client: httpx.AsyncClient, sent: str) -> None:
+    """Before: the 413 (refused at its Content-Length, or once a chunked body passed the limit) had no ``error``."""
+    form = b"grant_type=client_credentials&client_id=trc_x&client_secret=" + b"a" * (2 << 20)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(form), 64 << 10):
+            yield form[start : start + (64 << 10)]
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept-Language": "zh-CN"}
+    body = form if sent == "with-content-length" else chunks()
+    response = await client.post("/oauth/token", content=body, headers=headers)
+
+    assert ("content-length" in response.request.headers) == (sent == "with-content-length")
+    problem = _oauth(response, 413, "invalid_request")
+    assert problem["type"].endswith("/http-413")
+    assert problem["instance"] == "/oauth/token"
+    assert response.headers["content-language"] == "zh-CN"
+    assert "1048576" in problem["error_description"], problem
+    # Elsewhere a 413 stays a plain problem.
+    elsewhere = await client.post("/v1/verify", content=form, headers=headers)
+    assert "error" not in assert_problem(elsewhere, 413)

@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.server_support import Server, exchange
@@ -111,3 +112,33 @@ async def test_the_servers_own_refusals_say_which_language_they_are_in(server: S
     assert headers["vary"] == "Accept-Language", headers
     english = await exchange(server, b"GET /v1/catalogue HTTP/1.1\r\nHost: x\r\n" + padding + b"\r\n")
     assert english[1]["content-language"] == "en"
+
+
+async def test_a_flood_of_malformed_requests_is_logged_once_and_counted(server: Server) -> None:
+    """Before: uvicorn wrote "Invalid HTTP request received." for every one, so a flood wrote the log without bound.
+    Now they are summarised as the server's other refusals are: the first logged, the rest counted for a line a
+    minute later; the metric counts every one."""
+
+    async def refused_400() -> float:
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            metrics = (await client.get("/metrics")).text
+        found = re.search(r'^registry_http_server_refusals_total\{status="400"\} (\S+)$', metrics, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    malformed = [
+        b"GET /v1/cata\x01logue HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /v1/catalogue HTTP/1.1\r\nHost: x\r\nBad Name: x\r\n\r\n",
+    ]
+    before = await refused_400()
+    for number in range(50):
+        status, _headers, body = await exchange(server, malformed[number % len(malformed)])
+        assert status == 400, body
+
+    assert await refused_400() == before + 50
+    messages = [json.loads(line)["message"] for line in server.log.read_text().splitlines() if line.startswith("{")]
+    uvicorns = [said for said in messages if "Invalid HTTP request" in said]
+    assert not uvicorns, uvicorns[:3]
+    logged = [said for said in messages if "the HTTP parser could not read" in said]
+    assert len(logged) == 1, logged[:5]  # all within a minute: the rest go into the next line, a minute on
+    assert logged[0].startswith("refused a request the HTTP parser could not read (400): Invalid "), logged
