@@ -184,11 +184,14 @@ class Outcome:
 
 async def repair_lists(ctx: RegistryContext, session: AsyncSession, withheld: list[ListState]) -> list[Outcome]:
     """Repair each list (``status_lists.repair_list``: locked as a flip locks it, sealed only when trustworthy), and
-    audit each one repaired, in the same transaction."""
+    audit each one repaired, in the same transaction. The audit records are chained once every list is done: the
+    chain's lock is taken last, as every other writer takes it (list rows first, then the chain). Taken after the
+    first list, it made a status change or an issuance in a later list deadlock with the repair, and held every
+    audited write of the registry waiting while the remaining lists were rebuilt."""
     from registry.audit import service as audit
     from registry.certificates import status_lists
 
-    outcomes = []
+    outcomes, entries = [], []
     for state in withheld:
         rebuilt, sealed = await status_lists.repair_list(session, ctx.box, list_id=state.list_id)
         if rebuilt is None:  # its seals check out now (a status change in it rebuilt it since): nothing to do
@@ -196,15 +199,17 @@ async def repair_lists(ctx: RegistryContext, session: AsyncSession, withheld: li
             continue
         outcomes.append(Outcome(state.list_id, tuple(sealed), rebuilt.failing, rebuilt.unproven))
         if sealed:
-            await audit.append(
-                session,
-                actor=audit.Actor(id="cli"),
-                action=REPAIRED,
-                object_type="status_list",
-                object_id=state.list_id,
-                purpose="repair of a withheld status list",
-                details={"issuer": state.issuer, "purposes": sealed, "kept_without_certificate": len(rebuilt.unproven)},
+            details = {"issuer": state.issuer, "purposes": sealed, "kept_without_certificate": len(rebuilt.unproven)}
+            entries.append(
+                audit.Entry(
+                    action=REPAIRED,
+                    object_type="status_list",
+                    object_id=state.list_id,
+                    purpose="repair of a withheld status list",
+                    details=details,
+                )
             )
+    await audit.append_many(session, actor=audit.Actor(id="cli"), entries=entries)
     return outcomes
 
 
