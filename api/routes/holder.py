@@ -202,4 +202,4 @@ async def withdraw_share_link(link_id: uuid.UUID, session: SessionDep, holder: H
 async def list_verifications(session: SessionDep, holder: HolderDep) -> list[VisitPublic]:
     """Who looked: each verification of the holder's certificates that reached the registry (time, channel, purpose,
     region), newest first. Never the verifier's address; answers a cache gave without asking are not counted."""
-    return await visits.list_public(session, holder_index=holder.holder_index or "", issuer_id=holder.holder_issuer_id)
+    return await visits.list_public(session, principal=holder)

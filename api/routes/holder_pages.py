@@ -201,9 +201,7 @@ async def _dashboard(
         record.certificate.number: _standing_words(answer, lang) for record, answer in zip(loaded, answers, strict=True)
     }
     links = await share_links.list_for_holder(session, principal=principal)
-    looked = await visits.list_public(
-        session, holder_index=principal.holder_index or "", issuer_id=principal.holder_issuer_id
-    )
+    looked = await visits.list_public(session, principal=principal)
     # A claim-code session reads one body's certificates: say why the others are missing, in both languages.
     reach = [translate(scope.other_bodies_notice(), code) for code in (lang, "en" if lang == "zh" else "zh")]
     return _page(

@@ -87,11 +87,17 @@ def _visible_to(principal: Principal) -> ColumnElement[bool]:
 def holders_certificates(principal: Principal) -> ColumnElement[bool]:
     """The certificates a holder session reads (a query joining Certificate and Holder): those issued to the holder,
     and of a session opened with a claim code only those of the body that issued the code, which knew of them
-    already. Every holder read goes through here (list, one certificate, PDF, credential, QR, share links)."""
-    own = col(Holder.id_index) == principal.holder_index
-    if principal.holder_issuer_id is None:
+    already. Every holder read goes through here (list, one certificate, PDF, credential, QR, share links, visits)."""
+    return holder_reach(holder_index=principal.holder_index or "", issuer_id=principal.holder_issuer_id)
+
+
+def holder_reach(*, holder_index: str, issuer_id: int | None) -> ColumnElement[bool]:
+    """``holders_certificates`` before a Principal exists (at sign-in): the certificates of the holder with this
+    blind index, and with ``issuer_id`` (the body whose claim code opens the session) only that body's."""
+    own = col(Holder.id_index) == holder_index
+    if issuer_id is None:
         return own
-    return and_(own, col(Certificate.issuer_id) == principal.holder_issuer_id)
+    return and_(own, col(Certificate.issuer_id) == issuer_id)
 
 
 def to_public(ctx: RegistryContext, record: CertificateRecord) -> CertificatePublic:

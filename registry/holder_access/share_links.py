@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -102,19 +102,14 @@ async def create(
     return ShareLinkCreated(**public.model_dump(), url=share_url(settings, token))
 
 
-def _reached(principal: Principal) -> ColumnElement[bool]:
-    """Links to certificates the session reads (a query joining Certificate): a session opened with a claim code
-    neither sees nor withdraws links to other bodies' certificates, whose numbers it must not learn."""
-    if principal.holder_issuer_id is None:
-        return true()
-    return col(Certificate.issuer_id) == principal.holder_issuer_id
-
-
 async def list_for_holder(session: AsyncSession, *, principal: Principal) -> list[ShareLinkPublic]:
+    """The holder's links to certificates the session reads: a session opened with a claim code neither sees nor
+    withdraws links to other bodies' certificates, whose numbers it must not learn."""
     query = (
         select(ShareLink, col(Certificate.number))
         .join(Certificate, col(Certificate.id) == col(ShareLink.certificate_id))
-        .where(col(ShareLink.holder_index) == principal.holder_index, _reached(principal))
+        .join(Holder, col(Holder.id) == col(Certificate.holder_id))
+        .where(col(ShareLink.holder_index) == principal.holder_index, records.holders_certificates(principal))
         .order_by(col(ShareLink.created_at).desc())
     )
     return [_public(link, number) for link, number in (await session.execute(query)).all()]
@@ -124,7 +119,12 @@ async def withdraw(session: AsyncSession, *, principal: Principal, link_id: uuid
     query = (
         select(ShareLink)
         .join(Certificate, col(Certificate.id) == col(ShareLink.certificate_id))
-        .where(col(ShareLink.id) == link_id, col(ShareLink.holder_index) == principal.holder_index, _reached(principal))
+        .join(Holder, col(Holder.id) == col(Certificate.holder_id))
+        .where(
+            col(ShareLink.id) == link_id,
+            col(ShareLink.holder_index) == principal.holder_index,
+            records.holders_certificates(principal),
+        )
     )
     link = (await session.execute(query)).scalar_one_or_none()
     if link is None:  # another holder's, or made in a session that read a body this one does not

@@ -3,11 +3,13 @@ provider's token; answered with a holder token (``registry.auth.tokens.holder_to
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from registry import bulk
@@ -15,6 +17,7 @@ from registry.addresses import limit_key
 from registry.audit import service as audit
 from registry.auth import tokens
 from registry.auth.claim_codes import claim_code_hash
+from registry.certificates import records
 from registry.certificates.models import Certificate, Status
 from registry.certificates.schemas import RevocationReason
 from registry.context import RegistryContext
@@ -66,7 +69,7 @@ async def with_claim_code(
         return WrongClaimCode(_("identity document and claim code do not match"))
     # The count from every address stays: the holder signing in says nothing about guesses made elsewhere.
     here.failures, here.locked_until = 0, None
-    return await _holder_session(ctx, session, holder=holder, certificates_of=matched)
+    return await _holder_session(ctx, session, holder=holder, claimed=matched)
 
 
 async def _throttles(
@@ -106,36 +109,66 @@ async def with_identity_provider(
     holder = (await session.execute(select(Holder).where(col(Holder.id_index) == index))).scalar_one_or_none()
     if holder is None:
         raise Unauthenticated(_("no certificates are registered for this identity"))
-    return await _holder_session(ctx, session, holder=holder, certificates_of=None)
+    return await _holder_session(ctx, session, holder=holder, claimed=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """The body that issued the certificate a claim code claims: the only one a session it opens reads."""
+
+    issuer_id: int
+    issuer_code: str
 
 
 async def _holds_claim_code(
     ctx: RegistryContext, session: AsyncSession, *, holder_id: int | None, code: str
-) -> str | None:
-    """The code of the body that issued the holder the certificate ``code`` claims, or None: the session it opens
-    reads that body's certificates only. A certificate revoked as issued in error was never the holder's (the body
-    typed a stranger's number), so its code opens nothing, answered as a wrong code. A superseded one was corrected
-    for the same holder (a correction never changes whose it is): its code still opens the session."""
-    matched = await session.execute(
-        select(col(Issuer.code))
-        .select_from(Certificate)
-        .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
+) -> _Claimed | None:
+    """The body that issued the holder the certificate ``code`` claims, or None: the session it opens reads that
+    body's certificates only. A certificate revoked as issued in error was never the holder's (the body typed a
+    stranger's number), and neither was any certificate of its correction chain: a correction never changes whose it
+    is. So the code of a certificate any of whose predecessors or successors was revoked as issued in error opens
+    nothing, answered as a wrong code; that of one merely superseded still opens the session.
+
+    One statement whatever the answer (the chain walked by a recursive query, as long as it is), for an unknown
+    identity and a wrong code too: the answer's timing must not tell which it was."""
+    chain = (
+        select(col(Certificate.id).label("root"), col(Certificate.id).label("member"))
+        .add_columns(col(Certificate.supersedes), col(Certificate.superseded_by))
         .where(
             col(Certificate.holder_id) == (holder_id if holder_id is not None else -1),
             col(Certificate.claim_code_hash) == claim_code_hash(ctx.box, code),
-            ~and_(
-                col(Certificate.status) == Status.revoked,
-                func.coalesce(col(Certificate.revocation_reason), "") == RevocationReason.issued_in_error,
-            ),
+        )
+        .cte("chain", recursive=True)
+    )
+    step = aliased(Certificate, name="step")
+    chain = chain.union(  # UNION, not UNION ALL: a row met again ends the walk
+        select(chain.c.root, col(step.id), col(step.supersedes), col(step.superseded_by)).join(
+            step, or_(col(step.number) == chain.c.superseded_by, col(step.number) == chain.c.supersedes)
         )
     )
+    in_error = (
+        select(chain.c.root)
+        .join(Certificate, col(Certificate.id) == chain.c.member)
+        .where(
+            col(Certificate.status) == Status.revoked,
+            col(Certificate.revocation_reason) == RevocationReason.issued_in_error,
+        )
+    )
+    matched = await session.execute(
+        select(col(Certificate.issuer_id), col(Issuer.code))
+        .select_from(chain)
+        .join(Certificate, col(Certificate.id) == chain.c.root)
+        .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
+        .where(chain.c.member == chain.c.root, chain.c.root.not_in(in_error))
+    )
     found = matched.first()
-    return str(found[0]) if holder_id is not None and found is not None else None
+    return _Claimed(found[0], found[1]) if holder_id is not None and found is not None else None
 
 
 async def _holder_session(
-    ctx: RegistryContext, session: AsyncSession, *, holder: Holder, certificates_of: str | None
+    ctx: RegistryContext, session: AsyncSession, *, holder: Holder, claimed: _Claimed | None
 ) -> HolderSession:
+    certificates_of = claimed.issuer_code if claimed is not None else None
     token = await tokens.holder_token(ctx, session, holder_index=holder.id_index, certificates_of=certificates_of)
     via = "identity_provider" if certificates_of is None else "claim_code"
     await audit.append(
@@ -150,7 +183,7 @@ async def _holder_session(
     return HolderSession(
         access_token=token,
         expires_in=int(tokens.HOLDER_TOKEN_TTL.total_seconds()),
-        holder_name=await _latest_name(session, holder, certificates_of=certificates_of),
+        holder_name=await _latest_name(session, holder, claimed=claimed),
         id_masked=holder.id_masked,
         certificates_of=certificates_of,
         notice=scope.other_bodies_notice() if certificates_of is not None else None,
@@ -167,15 +200,15 @@ def _record_strike(throttle: HolderLoginThrottle, *, limit: int, now: datetime) 
         throttle.window_started_at = now
 
 
-async def _latest_name(session: AsyncSession, holder: Holder, *, certificates_of: str | None) -> str:
-    """The name on the holder's latest certificate the session reads: another body's spelling is not the issuing
-    body's to learn."""
-    reach = col(Issuer.code) == certificates_of if certificates_of is not None else true()
+async def _latest_name(session: AsyncSession, holder: Holder, *, claimed: _Claimed | None) -> str:
+    """The name on the holder's latest certificate the session reads (``records.holder_reach``): another body's
+    spelling is not the issuing body's to learn."""
+    reach = records.holder_reach(holder_index=holder.id_index, issuer_id=claimed.issuer_id if claimed else None)
     name = (
         await session.execute(
             select(col(Certificate.holder_name))
-            .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
-            .where(col(Certificate.holder_id) == holder.id, reach)
+            .join(Holder, col(Holder.id) == col(Certificate.holder_id))
+            .where(reach)
             .order_by(col(Certificate.issued_at).desc())
             .limit(1)
         )

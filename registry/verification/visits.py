@@ -26,12 +26,14 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select, true
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from registry import bulk
+from registry.auth.principals import Principal
+from registry.certificates import records
 from registry.certificates.models import Certificate
 from registry.db import utcnow
 from registry.holders.models import Holder
@@ -133,25 +135,22 @@ class VisitLog:
             log.warning("visit log: %d visits not written at shutdown", len(self.queue))
 
 
-async def list_for_holder(
-    session: AsyncSession, *, holder_index: str, issuer_id: int | None
-) -> list[tuple[VerificationVisit, str]]:
-    """The holder's latest visits, newest first, each with its certificate's number; with ``issuer_id`` (a holder
-    session opened with that body's claim code) only visits to that body's certificates."""
-    reached = col(Certificate.issuer_id) == issuer_id if issuer_id is not None else true()
+async def list_for_holder(session: AsyncSession, *, principal: Principal) -> list[tuple[VerificationVisit, str]]:
+    """The holder's latest visits, newest first, each with its certificate's number: only visits to the certificates
+    the session reads (``records.holders_certificates``: of a session opened with a claim code, that body's)."""
     query = (
         select(VerificationVisit, col(Certificate.number))
         .join(Certificate, col(Certificate.id) == col(VerificationVisit.certificate_id))
         .join(Holder, col(Holder.id) == col(Certificate.holder_id))
-        .where(col(Holder.id_index) == holder_index, reached)
+        .where(records.holders_certificates(principal))
         .order_by(col(VerificationVisit.at).desc(), col(VerificationVisit.id).desc())
         .limit(LISTED)
     )
     return [(visit, number) for visit, number in (await session.execute(query)).all()]
 
 
-async def list_public(session: AsyncSession, *, holder_index: str, issuer_id: int | None) -> list[VisitPublic]:
+async def list_public(session: AsyncSession, *, principal: Principal) -> list[VisitPublic]:
     return [
         VisitPublic(at=visit.at, number=number, channel=visit.channel, purpose=visit.purpose, region=visit.region)
-        for visit, number in await list_for_holder(session, holder_index=holder_index, issuer_id=issuer_id)
+        for visit, number in await list_for_holder(session, principal=principal)
     ]

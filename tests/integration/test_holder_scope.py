@@ -2,7 +2,7 @@
 it: a session opened with one reads only that body's certificates of the holder, never another body's (nor their QR
 tokens, credentials, PDFs, share links or who looked at them). A session through the identity provider proved the
 identity and reads every body's. A certificate revoked as issued in error was never the holder's: its code opens
-nothing."""
+nothing, nor that of any certificate of its correction chain."""
 
 from __future__ import annotations
 
@@ -216,6 +216,41 @@ async def test_the_claim_code_of_a_certificate_revoked_as_issued_in_error_no_lon
         assert (await _sign_in(client, person.id_number, person.from_a["claim_code"])).status_code == 401
     locked = await _sign_in(client, person.id_number, person.from_b["claim_code"])
     assert locked.status_code == 429, locked.text
+
+
+async def test_the_claim_code_of_a_certificate_corrected_into_one_issued_in_error_opens_nothing(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Body A issued its applicant's certificate on a stranger's identity number, corrected the name on it twice (each
+    predecessor superseded, each successor with a new code), then saw the number was wrong and revoked the last as
+    issued_in_error. None of the chain was ever the stranger's: the notices the applicant still holds (the number and
+    an earlier claim code) open nothing, answered as a wrong code, instead of the stranger's certificates from A."""
+    person = await _one_person_two_bodies(app, client)  # the stranger, with a genuine certificate from A (from_a)
+    holder = {"name": "李四", "id_type": "resident_id", "id_number": person.id_number}
+    chain = [await issued_certificate(client, person.body_a, holder=holder, level="intermediate")]
+    for name in ("李思", "李斯"):
+        corrected = await client.post(
+            f"/v1/certificates/{chain[-1]['number']}/correct",
+            json={"reason": "name misspelt", "holder_name": name},
+            headers=bearer(person.body_a),
+        )
+        assert corrected.status_code == 201, corrected.text
+        chain.append(corrected.json())
+    revoked = await client.post(
+        f"/v1/certificates/{chain[-1]['number']}/revoke",
+        json={"reason": "wrong identity number typed", "reason_code": "issued_in_error"},
+        headers=bearer(person.body_a),
+    )
+    assert revoked.status_code == 200, revoked.text
+    wrong = await _sign_in(client, person.id_number, "AAAA-BBBB-CCCC")
+    for certificate in chain:
+        refused = await _sign_in(client, person.id_number, certificate["claim_code"])
+        assert refused.status_code == 401, (certificate["number"], refused.text)
+        assert refused.json()["detail"] == wrong.json()["detail"]
+    listed = await client.get(
+        "/v1/holder/certificates", headers=await _holder_of(client, person.id_number, person.from_b["claim_code"])
+    )
+    assert [item["number"] for item in listed.json()] == [person.from_b["number"]]  # the stranger's own: still open
 
 
 async def test_a_certificate_revoked_for_another_reason_or_corrected_keeps_its_claim_code(
