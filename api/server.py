@@ -78,6 +78,9 @@ def _not_uvicorns_parser_line(record: logging.LogRecord) -> bool:
 logging.getLogger("uvicorn.error").addFilter(_not_uvicorns_parser_line)  # kept by dictConfig: it adds, never clears
 # An Accept-Language among the raw bytes of a request the parser gave up on before reaching its headers.
 _ACCEPT_LANGUAGE = re.compile(rb"\r\naccept-language[ \t]*:[ \t]*([^\r\n]{1,200})", re.IGNORECASE)
+# How much of the earlier reads of an unfinished head is kept for that search: llhttp reports a header line only once
+# the byte after its CRLF has arrived, so one that ended a read is not among the parsed headers yet.
+_HEAD_TAIL_BYTES = 1024
 # What a request httptools refused got wrong, by words of llhttp's reason ("Invalid character in chunk size").
 _MALFORMED = (
     ("chunk", _("the chunked body is malformed: each chunk starts with its size in hexadecimal on a line of its own")),
@@ -180,6 +183,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._body_declared = 0  # its Content-Length
         self._body_received = 0
         self._read = b""  # the read being parsed: where a refused request's Accept-Language is looked for
+        self._head_tail = b""  # and the end of the earlier reads of the head being received (_HEAD_TAIL_BYTES)
         self._sniffed: str | None = None  # the Accept-Language found there
         self._deferred: str | None = None  # a 400's detail, to be answered once the answer in flight is complete
 
@@ -200,6 +204,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._read = b""
         if self._closing:
             return  # the parser refused it (send_400_response)
+        if self._in_head:
+            self._keep_tail(data, began=self._heads_begun != heads_begun)
         if self._refusal is None and continuing and self._in_head and self._heads_begun == heads_begun:
             # The whole read went into a header that is still not complete, which httptools holds until it ends: count
             # the reads. (The read in which a request begins is not counted: it may hold the end of the one before.)
@@ -211,7 +217,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head, self._head_bytes, self._parsed_bytes = True, 0, 0
+        self._in_head, self._head_bytes, self._parsed_bytes, self._head_tail = True, 0, 0, b""
         self._heads_begun += 1
         if self._timer is None:  # a request pipelined behind one still being answered
             self._arm(self._deadlines.head_seconds, self._head_late)
@@ -276,14 +282,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         detail = malformed(error)
         # llhttp's reason ("Invalid character in chunk size") is a fixed text: it never holds the request's bytes.
         _REFUSALS_LOG.warning("refused a request the HTTP parser could not read (400): %s", error or msg)
-        found = _ACCEPT_LANGUAGE.search(self._read)
+        found = _ACCEPT_LANGUAGE.search(self._head_tail + self._read if self._in_head else self._read)
         self._sniffed = found[1].decode("latin-1") if found is not None else None
         self._closing = True
         self._disarm()
         if self.transport.is_closing():
             return
         cycle = self.cycle
-        queued = [entry for entry in self.pipeline if entry[0] is cycle]
+        # A malformed head has no cycle yet: self.cycle is the request before it, which is answered as it would be.
+        queued = [] if self._in_head else [entry for entry in self.pipeline if entry[0] is cycle]
         for entry in queued:
             self.pipeline.remove(entry)  # its body is the malformed part: it is never run
         if not self._in_head and cycle is not None and not cycle.response_complete:
@@ -297,6 +304,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._deferred = detail  # not written into the answer being sent: after it (on_response_complete)
             return
         self._answer(400, HTTP_TITLES[400], detail)
+
+    def _keep_tail(self, data: bytes, *, began: bool) -> None:
+        """Keep the end of a read that ended inside a head, for ``send_400_response`` to look for its Accept-Language
+        in. Of the read the head began in, only what follows the last blank line (the end of the head before)."""
+        if began:
+            data = data[data.rfind(b"\r\n\r\n") + 4 :] if b"\r\n\r\n" in data else data
+        self._head_tail = (self._head_tail + data[-_HEAD_TAIL_BYTES:])[-_HEAD_TAIL_BYTES:]
 
     def _arm(self, delay: float, late: Callable[[], None]) -> None:
         self._disarm()
@@ -377,7 +391,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _accept_language(self) -> str | None:
         """The Accept-Language of the request being refused, when it arrived before the refusal (a 431's may have):
-        among its parsed headers, else among the raw bytes of the read the parser refused (``send_400_response``)."""
+        among its parsed headers, else among the raw bytes of the head's earlier reads (their last
+        ``_HEAD_TAIL_BYTES``) and of the read the parser refused (``send_400_response``)."""
         said = (value.decode("latin-1") for name, value in self.headers or [] if name == b"accept-language")
         return next(said, self._sniffed)
 

@@ -1,12 +1,12 @@
 """nginx running the shipped ``deploy/nginx/talent-registry.conf`` in front of a registry, as a child process.
 
 Shared by ``tests/integration/test_proxy_config.py`` and ``benchmarks/proxy.py`` (standard library only). The site file
-is used as shipped except for the four lines it says are local (the upstream address, the listen line, the cache
-folder and the access log's file, beside which the harness logs each answer's cache status); each must be found
-exactly once, so a config that drifts from this harness fails loudly instead of being tested half-replaced. The http
-{ } around it is Debian's, with its ``combined`` access log (``main_config``). nginx gets its own prefix, temp
-folders, pid file and error log under ``root``, runs in the foreground (``daemon off``), and only the process this
-harness started is ever signalled.
+is used as shipped except for the five lines it says are local (the upstream address, the listen line, the cache
+folder, the access log's file, beside which the harness logs each answer's cache status, and the error log's file);
+each must be found exactly once, so a config that drifts from this harness fails loudly instead of being tested
+half-replaced. The http { } around it is Debian's, with its ``combined`` access log (``main_config``). nginx gets its
+own prefix, temp folders, pid file and main error log (``error.log``, at ``warn``) under ``root``, runs in the
+foreground (``daemon off``), and only the process this harness started is ever signalled.
 """
 
 from __future__ import annotations
@@ -24,16 +24,18 @@ UPSTREAM_LINE = "server 127.0.0.1:8000 max_fails=0;"
 LISTEN_LINE = "listen 80;"
 CACHE_FOLDER = "/var/cache/nginx/talent-registry"
 SITE_LOG = "access_log /var/log/nginx/talent-registry.access.log "
+SITE_ERROR_LOG = "error_log /var/log/nginx/talent-registry.error.log "
 STARTUP_SECONDS = 15
 
 
 def render_site(
     *, listen_port: int, upstream_port: int, cache_dir: Path, log_dir: Path, shipped: Path = SHIPPED_CONFIG
 ) -> str:
-    """The shipped site with this run's ports, cache folder and log folder (``talent-registry.access.log``, the
-    site's own log, and ``cache-status.log``, ``$upstream_cache_status $status`` of each answer for the harness)."""
+    """The shipped site with this run's ports, cache folder and log folder (``talent-registry.access.log`` and
+    ``talent-registry.error.log``, the site's own logs, and ``cache-status.log``, ``$upstream_cache_status $status``
+    of each answer for the harness)."""
     text = shipped.read_text(encoding="utf-8")
-    for line in (UPSTREAM_LINE, LISTEN_LINE, CACHE_FOLDER, SITE_LOG):
+    for line in (UPSTREAM_LINE, LISTEN_LINE, CACHE_FOLDER, SITE_LOG, SITE_ERROR_LOG):
         found = text.count(line)
         if found != 1:
             raise ValueError(f"{shipped} has {found} occurrences of {line!r}; the harness replaces exactly one")
@@ -41,6 +43,7 @@ def render_site(
     text = text.replace(LISTEN_LINE, f"listen 127.0.0.1:{listen_port};")
     own_log = f"access_log {log_dir}/cache-status.log cache_status buffer=64k flush=1s;"
     text = text.replace(SITE_LOG, f"{own_log}\n    access_log {log_dir}/talent-registry.access.log ")
+    text = text.replace(SITE_ERROR_LOG, f"error_log {log_dir}/talent-registry.error.log ")
     return text.replace(CACHE_FOLDER, str(cache_dir))
 
 

@@ -114,3 +114,31 @@ async def test_verification_and_share_link_tokens_are_not_in_the_proxy_access_lo
     for logged in (site, debian):
         assert qr_token not in logged, f"the proxy logged a QR token: {logged.strip()}"
         assert share_token not in logged, f"the proxy logged a share link's token: {logged.strip()}"
+
+
+async def test_an_upstream_failure_writes_no_identity_number_or_token_to_the_proxy_logs(
+    tmp_path: Path, nginx_binary: str
+) -> None:
+    """The registry down for a restart: nginx answers 502, and its error log at ``error`` would write the whole
+    request line and upstream address of each request (``request: "GET /v1/certificates?holder_id_number=…"``). The
+    site logs errors only at ``crit``: neither the search's identity number nor the QR token reaches any log file, and
+    the access log still says the upstream failed (``$upstream_status``)."""
+    root = tmp_path / "nginx"
+    proxy = Nginx(nginx_binary, root, port=free_port(), upstream_port=free_port())  # nothing listens upstream
+    proxy.start()
+    try:
+        async with httpx.AsyncClient(base_url=proxy.base_url) as through:
+            search = {"holder_id_number": "110105198202141004", "holder_name": "张三"}
+            for path, params in (("/v1/certificates", search), ("/v/QRTOKENSECRET0123456789", {})):
+                failed = await through.get(path, params=params)
+                assert failed.status_code == 502, (path, failed.text)
+    finally:
+        proxy.stop()
+    logs = {log.name: log.read_text(encoding="utf-8", errors="replace") for log in sorted(root.glob("*.log"))}
+    assert "talent-registry.error.log" in logs, sorted(logs)  # the site's own error log, which the harness moved
+    for name, text in logs.items():
+        assert "110105198202141004" not in text, (name, text)
+        assert "QRTOKENSECRET0123456789" not in text, (name, text)
+    site = logs["talent-registry.access.log"]
+    assert '"GET /v1/certificates HTTP/1.1" 502 502 ' in site, site
+    assert '"GET /v/{token} HTTP/1.1" 502 502 ' in site, site

@@ -100,6 +100,46 @@ async def test_a_malformed_request_pipelined_behind_another_is_refused_after_its
     assert json.loads(answers[1][1])["title"] == "请求有误", answers  # its Accept-Language, read before the wait
 
 
+async def _answers_to_reads(server: Server, *reads: bytes) -> bytes:
+    """Everything the server sends until it closes, the ``reads`` written a third of a second apart (one read each)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        for part in reads:
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.3)
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+async def test_a_malformed_request_behind_two_pipelined_ones_leaves_both_answered(server: Server) -> None:
+    """Two good GETs and a request with a raw UTF-8 character in its address, in one write: each GET is answered, in
+    order, and the 400 comes third. Before: 200 then 400, the second GET never run and the 400 in its place (a
+    malformed head has no request of its own yet, and the one before it was removed from the pipeline)."""
+    good = b"GET /v1/catalogue?limit=1 HTTP/1.1\r\nHost: registry.test\r\n\r\n"
+    malformed = "GET /v1/catalogue?q=具 HTTP/1.1\r\nHost: registry.test\r\n\r\n".encode()
+    answer = await _answers_to_reads(server, good + good + malformed)
+
+    statuses = [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)]  # bodies end without CRLF
+    assert statuses == [200, 200, 400], answer[-400:]
+
+
+async def test_a_malformed_header_after_a_read_ending_in_accept_language_is_refused_in_that_language(
+    server: Server,
+) -> None:
+    """The head in two reads, the first ending with ``Accept-Language: zh-CN``: the 400 for the malformed header in
+    the second is Chinese. Before: English, since llhttp had not reported that header line (it waits for the byte
+    after its CRLF) and only the refused read was searched."""
+    first = b"GET /v1/catalogue HTTP/1.1\r\nHost: registry.test\r\nAccept-Language: zh-CN\r\n"
+    answer = await _answers_to_reads(server, first, b"Bad Name: x\r\n\r\n")
+
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert b"\r\ncontent-language: zh-CN\r\n" in head, answer
+    assert json.loads(body)["title"] == "请求有误", body
+
+
 async def test_the_servers_own_refusals_say_which_language_they_are_in(server: Server) -> None:
     """Before: the 431 the server makes was in Chinese for `Accept-Language: zh-CN` but carried neither
     `Content-Language` nor `Vary: Accept-Language`, so a cache could hand the Chinese answer to an English reader."""
