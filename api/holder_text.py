@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
+from registry.errors import FieldError, NotFound, RegistryError, field_detail, field_errors
+from registry.i18n import translate
+
 PURPOSES_ZH = {
     "hiring": "求职",
     "household_registration": "落户",
@@ -189,3 +194,38 @@ def purpose_words(lang: str, purpose: str | None) -> str:
     code, _, text = purpose.partition(": ")
     words = TEXT[lang]["purposes"].get(code, code)
     return f"{words}（{text}）" if text and lang == "zh" else f"{words} ({text})" if text else words
+
+
+def sentences(lang: str, *parts: str | None) -> str:
+    """Parts said one after another, each a sentence ending in its full stop: Chinese ones run on, English ones take a
+    space (a card's standing: before, " · " after "…不再有效。" made a full stop then a dot)."""
+    stop, gap = ("。", "") if lang == "zh" else (".", " ")
+    return gap.join(part if part.endswith(("。", "！", "？", ".", "!", "?")) else part + stop for part in parts if part)
+
+
+def form_error(problem: Exception, lang: str) -> str:
+    """What was wrong with a form, in the page's language (the same words the API answers with)."""
+    if isinstance(problem, ValidationError):
+        return translate(field_detail(field_errors(problem.errors()), most=10), lang)
+    assert isinstance(problem, RegistryError)
+    return translate(problem.detail, lang)
+
+
+SHARE_FIELDS = ("number", "purpose", "purpose_text", "expires_in_days")
+
+
+def share_form_errors(problem: Exception, lang: str) -> dict[str, str]:
+    """What was wrong with the share-link form, by the field the page shows it beside (``SHARE_FIELDS``; "form": the
+    whole form). A certificate the holder does not hold (404, naming no field) is the certificate field's error."""
+    lead = TEXT[lang]["invalid_form"]
+    if isinstance(problem, ValidationError):
+        found = field_errors(problem.errors())
+    else:
+        assert isinstance(problem, RegistryError)
+        if not problem.errors:
+            return {"number" if isinstance(problem, NotFound) else "form": lead + translate(problem.detail, lang)}
+        found = problem.errors
+    by_field: dict[str, list[FieldError]] = {}
+    for error in found:
+        by_field.setdefault(error.field if error.field in SHARE_FIELDS else "form", []).append(error)
+    return {field: lead + translate(field_detail(errors, most=10), lang) for field, errors in by_field.items()}

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import ContextDep, IdentityProviderDep, Lang, SessionDep, VerifierDep
 from api.documents import certificate_pdf_response, credential_response
 from api.head import HeadOnly
-from api.holder_text import TEXT, purpose_words
+from api.holder_text import TEXT, form_error, purpose_words, sentences, share_form_errors
 from api.limits import client_address
 from api.routes.pages import SECURITY_HEADERS, result_page, templates, verdict_words
 from api.routes.pages import TEXT as PAGE_TEXT
@@ -42,8 +42,6 @@ from registry.errors import (
     TooManyRequests,
     Unauthenticated,
     WrongClaimCode,
-    field_detail,
-    field_errors,
 )
 from registry.holder_access import scope, share_links, sign_in, standing
 from registry.holder_access.schemas import ExternalSessionCreate, HolderSession, HolderSessionCreate, ShareLinkCreate
@@ -174,9 +172,12 @@ async def home(
     return await _dashboard(request, context, session, verifier, principal, lang=lang)
 
 
-def _sign_in_page(request: Request, *, lang: str, status: int = 200, error: str | None = None) -> HTMLResponse:
-    provider = request.app.state.identity_provider
-    response = _page(request, "holder/sign_in.html", lang=lang, status=status, error=error, idp=provider is not None)
+def _sign_in_page(
+    request: Request, *, lang: str, status: int = 200, error: str | None = None, failed: str = "claim_code"
+) -> HTMLResponse:
+    """The sign-in forms; ``failed`` names the one the error is about ("claim_code" or "idp"), shown beside it."""
+    idp = request.app.state.identity_provider is not None
+    response = _page(request, "holder/sign_in.html", lang=lang, status=status, error=error, failed=failed, idp=idp)
     if request.cookies.get(SESSION_COOKIE):
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
     return response
@@ -222,11 +223,11 @@ async def _dashboard(
 
 
 def _standing_words(answer: Verification, lang: str) -> dict[str, Any]:
-    """A certificate's standing as its card says it, in the verification page's words: the result, what it means,
-    since when and why."""
+    """A certificate's standing as its card says it, in the verification page's words: the result, then what it
+    means, since when and why, as sentences (not "…不再有效。 · 撤销日期…")."""
     words = verdict_words(answer, lang)
     why = f"{PAGE_TEXT[lang]['reason']}{'：' if lang == 'zh' else ': '}{words.reason}" if words.reason else None
-    return {"result": answer.result.value, "meaning": words.meaning, "changed": words.changed, "reason": why}
+    return {"result": answer.result.value, "said": sentences(lang, words.meaning, words.changed, why)}
 
 
 @router.post(
@@ -252,7 +253,7 @@ async def sign_in_with_claim_code(
     try:
         body = HolderSessionCreate.model_validate(form)
     except ValidationError as problem:
-        return _sign_in_page(request, lang=lang, status=422, error=text["invalid_form"] + _short(problem, lang))
+        return _sign_in_page(request, lang=lang, status=422, error=text["invalid_form"] + form_error(problem, lang))
     try:
         opened = await sign_in.with_claim_code(
             context, session, request=body, client_address=client_address(request.scope)
@@ -284,18 +285,20 @@ async def sign_in_with_identity_provider(
 ) -> Response:
     if not ours:
         return _forbidden_page(request, lang)
+    text = TEXT[lang]
     if provider is None:
-        return _sign_in_page(request, lang=lang, status=404, error=TEXT[lang]["idp_failed"])
+        return _sign_in_page(request, lang=lang, status=404, error=text["idp_failed"], failed="idp")
     try:
         body = ExternalSessionCreate.model_validate({"id_token": id_token.strip()})
     except ValidationError as problem:
-        return _sign_in_page(request, lang=lang, status=422, error=TEXT[lang]["invalid_form"] + _short(problem, lang))
+        error = text["invalid_form"] + form_error(problem, lang)
+        return _sign_in_page(request, lang=lang, status=422, error=error, failed="idp")
     try:
         opened = await sign_in.with_identity_provider(context, session, provider=provider, id_token=body.id_token)
     except Unauthenticated:
-        return _sign_in_page(request, lang=lang, status=401, error=TEXT[lang]["idp_failed"])
+        return _sign_in_page(request, lang=lang, status=401, error=text["idp_failed"], failed="idp")
     except ServiceUnavailable as down:  # the provider out of reach: not the holder's token at fault
-        response = _sign_in_page(request, lang=lang, status=503, error=TEXT[lang]["idp_unreachable"])
+        response = _sign_in_page(request, lang=lang, status=503, error=text["idp_unreachable"], failed="idp")
         response.headers.update(down.headers())
         return response
     return _signed_in_redirect(context.settings, opened, lang)
@@ -396,8 +399,11 @@ async def create_share_link(
         body = ShareLinkCreate.model_validate(form)
         created = await share_links.create(context.settings, session, principal=principal, request=body)
     except (ValidationError, RegistryError) as problem:
-        error = TEXT[lang]["invalid_form"] + _short(problem, lang)
-        return await _dashboard(request, context, session, verifier, principal, lang=lang, error=error, status=422)
+        typed = {"number": number, "purpose": purpose, "purpose_text": purpose_text, "days": expires_in_days}
+        errors = share_form_errors(problem, lang)
+        return await _dashboard(
+            request, context, session, verifier, principal, lang=lang, errors=errors, typed=typed, status=422
+        )
     return await _dashboard(request, context, session, verifier, principal, lang=lang, new_link=created)
 
 
@@ -411,14 +417,6 @@ def _days(typed: str) -> int | str:
         except ValueError:  # more digits than int() converts: the schema refuses the text instead
             return typed
     return typed
-
-
-def _short(problem: Exception, lang: str) -> str:
-    """What was wrong with the form, in the page's language (the same words the API answers with)."""
-    if isinstance(problem, ValidationError):
-        return translate(field_detail(field_errors(problem.errors()), most=10), lang)
-    assert isinstance(problem, RegistryError)
-    return translate(problem.detail, lang)
 
 
 @router.post(

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from tests.factories import bearer, issued_certificate
+from tests.factories import bearer, issued_certificate, resident_id
 from tests.integration.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
 from tests.integration.holder_support import HOLDER_NAME, signed_in_holder
-from tests.integration.test_holder_pages import _sign_in, csrf_of
+from tests.integration.test_holder_idp import _id_token, _provider
+from tests.integration.test_holder_pages import _sign_in, csrf_of, holder_at_home
 
 # What the pages show does not depend on the database.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -210,6 +212,81 @@ async def test_a_refused_sign_in_is_tied_to_its_fields(app: FastAPI, client: htt
         assert f'aria-describedby="{error.group(1)}"' in control, control
 
 
+def tied_error(page: str, element_id: str) -> str:
+    """The words of the error the control is tied to (aria-invalid, and aria-describedby naming the error)."""
+    control = tag(page, element_id)
+    assert 'aria-invalid="true"' in control, control
+    described = re.search(r'aria-describedby="([^"]+)"', control)
+    assert described is not None, control
+    error = re.search(rf'<p class="error" id="{described.group(1)}" role="alert">([^<]+)</p>', page)
+    assert error is not None, page
+    return error.group(1)
+
+
+async def test_an_identity_providers_refusal_is_shown_beside_its_own_form(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Before, "idp_failed" and "idp_unreachable" showed in the claim-code form, tied to its fields, not the token's."""
+    key = Ed25519PrivateKey.generate()
+    _provider(app, key)
+    form = await client.get("/holder", params={"lang": "en"})
+    for token, status in ((_id_token(key, resident_id()), 401), ("x" * 8193, 422)):
+        refused = await client.post("/holder/sign-in/external?lang=en", data={"csrf": csrf_of(form), "id_token": token})
+        assert refused.status_code == status, refused.text
+        said = tied_error(refused.text, "id_token")
+        assert said.startswith("The identity token is not valid" if status == 401 else "Please correct the form"), said
+        external = refused.text.split('action="/holder/sign-in/external', 1)
+        assert len(external) == 2
+        assert said in external[1].split("</form>", 1)[0]  # inside the token's form
+        assert 'class="error"' not in external[0]  # and nowhere before it: not above the claim-code form
+        assert all("aria-invalid" not in tag(refused.text, field) for field in ("id_number", "claim_code"))
+
+
+async def test_a_refused_share_link_is_shown_beside_the_field_at_fault(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Before, the error showed at the top of the page, tied to no field; now beside its field, what was typed kept."""
+    holder, home = await holder_at_home(app, client)
+    others = await issued_certificate(client, holder.issuer, level="senior")  # someone else's
+    share = {"csrf": csrf_of(home), "number": holder.certificate["number"], "purpose": "hiring"}
+    fields = ("number", "purpose", "purpose_text", "expires_in_days")
+    for wrong, field, words in (
+        ({"purpose": "other"}, "purpose_text", "purpose_text"),
+        ({"purpose": "bribery"}, "purpose", "purpose"),
+        ({"purpose_text": "入职", "expires_in_days": "99999"}, "expires_in_days", "不能大于 365"),
+        ({"number": others["number"]}, "number", "您没有证书"),
+    ):
+        page = await client.post("/holder/share-links", data={**share, **wrong})
+        assert page.status_code == 422, page.text
+        assert words in tied_error(page.text, field), (wrong, page.text)
+        assert [f for f in fields if "aria-invalid" in tag(page.text, f)] == [field], wrong
+        top = page.text.split('<h2 id="links">', 1)[0]
+        assert 'class="error"' not in top, wrong
+    kept = await client.post("/holder/share-links", data={**share, "purpose_text": "入职", "expires_in_days": "999"})
+    assert 'value="入职"' in tag(kept.text, "purpose_text")
+    assert 'value="999"' in tag(kept.text, "expires_in_days")
+    assert "aria-invalid" not in tag((await client.get("/holder")).text, "expires_in_days")  # a fresh form
+
+
+async def test_a_cards_standing_reads_as_sentences(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Before: "证书已被发证机构撤销，不再有效。 · 撤销日期 …", a full stop and then " · "."""
+    holder = await signed_in_holder(app, client)
+    person = {"name": HOLDER_NAME, "id_type": "resident_id", "id_number": holder.id_number}
+    number = (await issued_certificate(client, holder.issuer, holder=person, level="senior"))["number"]
+    revocation = {"reason": "证书信息有误", "reason_code": "issued_in_error"}
+    revoked = await client.post(f"/v1/certificates/{number}/revoke", json=revocation, headers=bearer(holder.issuer))
+    assert revoked.status_code == 200, revoked.text
+    assert (await _sign_in(client, holder)).status_code == 303
+    said = {
+        lang: re.findall(
+            r'<div class="standing revoked">([^<]*)</div>', (await client.get(f"/holder?lang={lang}")).text
+        )
+        for lang in ("zh", "en")
+    }
+    day = r"\d{4}-\d{2}-\d{2}"
+    assert re.fullmatch(rf"证书已被发证机构撤销，不再有效。撤销日期 {day}。原因：误发。", said["zh"][0]), said
+    english = rf"The issuing body has revoked this certificate; it is no longer valid\. Revoked on {day}\. "
+    assert re.fullmatch(english + r"Reason: issued in error\.", said["en"][0]), said
+
+
 async def test_chinese_names_on_an_english_page_are_marked_chinese(app: FastAPI, client: httpx.AsyncClient) -> None:
     """WCAG 3.1.2: on the English page a screen reader reads the holder's and the body's Chinese names in Chinese."""
     holder = await signed_in_holder(app, client)
@@ -262,6 +339,7 @@ async def test_a_320_px_screen_needs_no_sideways_scrolling_and_focus_shows(
             page = await browser.new_page(viewport={"width": 320, "height": 640}, is_mobile=True)
             for lang in ("zh", "en"):
                 await page.goto(f"{served}/v/{holder.certificate['qr_token']}?lang={lang}")
+                await page.evaluate("document.fonts.ready.then(() => true)")  # measured as laid out in its fonts
                 wide = await page.evaluate("document.documentElement.scrollWidth")
                 assert wide <= 320, (lang, wide)
                 spill = await page.evaluate(
