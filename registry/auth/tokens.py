@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from registry import bulk, clock
 from registry.audit.service import Actor
-from registry.auth import client_secrets
+from registry.auth import claim_chains, client_secrets
 from registry.auth.jwt_words import jwt_refusal
 from registry.auth.models import ApiClient, EndedToken
 from registry.auth.numeric_dates import require_numeric_dates
@@ -143,19 +143,28 @@ async def issue_access_token(
 
 
 async def holder_token(
-    ctx: RegistryContext, session: AsyncSession, *, holder_index: str, certificates_of: str | None
+    ctx: RegistryContext,
+    session: AsyncSession,
+    *,
+    holder_index: str,
+    certificates_of: str | None,
+    claimed: uuid.UUID | None,
 ) -> str:
     """A holder's session token: it names the holder's blind index, never the identity number, and how far it reaches.
 
     ``certificates_of`` is the code of the body whose claim code opened the session: the token then reads only that
     body's certificates of the holder, what the body already knows (a body hands its codes out, so it knows them).
     None is a session through the identity provider, which proved the identity and reads every body's. The claim
-    ``via`` says which, in every holder token: one without it predates the scoping and is refused (``_holder``)."""
+    ``via`` says which, in every holder token: one without it predates the scoping and is refused (``_holder``).
+    A claim-code token also names, as ``claimed``, the certificate whose code opened it (its id, never the code): the
+    session ends once that certificate's correction chain holds one revoked as issued in error (``_holder_reach``)."""
     claims = {"sub": _HOLDER_SUBJECT + holder_index, "role": Role.holder.value, "scope": ""}
     if certificates_of is None:
         claims["via"] = HOLDER_VIA_IDENTITY_PROVIDER
+    elif claimed is None:
+        raise ValueError("a claim-code session names the certificate whose code opened it")
     else:
-        claims |= {"via": HOLDER_VIA_CLAIM_CODE, "certificates_of": certificates_of}
+        claims |= {"via": HOLDER_VIA_CLAIM_CODE, "certificates_of": certificates_of, "claimed": str(claimed)}
     return await sign(ctx, session, typ=HOLDER_TOKEN_TYPE, claims=claims, ttl=HOLDER_TOKEN_TTL)
 
 
@@ -213,7 +222,9 @@ async def _holder_reach(session: AsyncSession, claims: dict[str, Any]) -> int | 
 
     A token without ``via`` was signed before sessions were limited to one body and cannot say how it was opened:
     read as unlimited, a claim-code token would keep reading every body's certificates. It is refused; holder tokens
-    live 15 minutes (HOLDER_TOKEN_TTL), so at worst a holder signs in once more."""
+    live 15 minutes (HOLDER_TOKEN_TTL), so at worst a holder signs in once more. So is a claim-code token without
+    ``claimed``, and one whose certificate's correction chain now holds a certificate revoked as issued in error
+    (``claim_chains``): the person the notice reached by mistake reads the stranger's certificates no longer."""
     via = claims.get("via")
     if via == HOLDER_VIA_IDENTITY_PROVIDER:
         return None
@@ -222,10 +233,31 @@ async def _holder_reach(session: AsyncSession, claims: dict[str, Any]) -> int | 
         raise Unauthenticated(
             _("this holder session was opened before sessions were limited to one body: sign in again")
         )
-    issuer_id = (await session.execute(select(col(Issuer.id)).where(col(Issuer.code) == code))).scalar_one_or_none()
-    if issuer_id is None:
+    claimed = _certificate_id(claims.get("claimed"))
+    certificates = claim_chains.CERTIFICATES
+    query = claim_chains.still_claimed(certificates.c.id == claimed).subquery("held")
+    row = (
+        await session.execute(
+            select(col(Issuer.id), query.c.id)
+            .outerjoin(query, query.c.issuer_id == col(Issuer.id))
+            .where(col(Issuer.code) == code)
+        )
+    ).first()
+    if row is None:
         raise Unauthenticated(_("the holder token is not valid"))
-    return int(issuer_id)
+    if row[1] is None:
+        raise Unauthenticated(_("this session has ended: sign in again"))
+    return int(row[0])
+
+
+def _certificate_id(claimed: object) -> uuid.UUID:
+    """A claim-code token's ``claimed``; missing in one signed before sessions named it, which ends that session."""
+    if not isinstance(claimed, str):
+        raise Unauthenticated(_("this session has ended: sign in again"))
+    try:
+        return uuid.UUID(claimed)
+    except ValueError:
+        raise Unauthenticated(_("the holder token is not valid")) from None
 
 
 async def end_session(session: AsyncSession, holder: Principal) -> None:

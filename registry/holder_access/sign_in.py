@@ -3,23 +3,22 @@ provider's token; answered with a holder token (``registry.auth.tokens.holder_to
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from registry import bulk
 from registry.addresses import limit_key
 from registry.audit import service as audit
-from registry.auth import tokens
+from registry.auth import claim_chains, tokens
 from registry.auth.claim_codes import claim_code_hash
 from registry.certificates import records
-from registry.certificates.models import Certificate, Status
-from registry.certificates.schemas import RevocationReason
+from registry.certificates.models import Certificate
 from registry.context import RegistryContext
 from registry.db import utcnow
 from registry.errors import NotFound, TooManyRequests, Unauthenticated, WrongClaimCode
@@ -114,8 +113,9 @@ async def with_identity_provider(
 
 @dataclass(frozen=True, slots=True)
 class _Claimed:
-    """The body that issued the certificate a claim code claims: the only one a session it opens reads."""
+    """The certificate a claim code claims and the body that issued it: the only one a session it opens reads."""
 
+    certificate_id: uuid.UUID
     issuer_id: int
     issuer_code: str
 
@@ -123,53 +123,36 @@ class _Claimed:
 async def _holds_claim_code(
     ctx: RegistryContext, session: AsyncSession, *, holder_id: int | None, code: str
 ) -> _Claimed | None:
-    """The body that issued the holder the certificate ``code`` claims, or None: the session it opens reads that
-    body's certificates only. A certificate revoked as issued in error was never the holder's (the body typed a
-    stranger's number), and neither was any certificate of its correction chain: a correction never changes whose it
-    is. So the code of a certificate any of whose predecessors or successors was revoked as issued in error opens
-    nothing, answered as a wrong code; that of one merely superseded still opens the session.
+    """The certificate ``code`` claims of the holder and its body, or None: the session it opens reads that body's
+    certificates only. The code of a certificate any of whose correction chain was revoked as issued in error opens
+    nothing, answered as a wrong code (``registry.auth.claim_chains``, which also ends a session it opened once that
+    happens later); that of one merely superseded still opens the session.
 
     One statement whatever the answer (the chain walked by a recursive query, as long as it is), for an unknown
     identity and a wrong code too: the answer's timing must not tell which it was."""
-    chain = (
-        select(col(Certificate.id).label("root"), col(Certificate.id).label("member"))
-        .add_columns(col(Certificate.supersedes), col(Certificate.superseded_by))
-        .where(
-            col(Certificate.holder_id) == (holder_id if holder_id is not None else -1),
-            col(Certificate.claim_code_hash) == claim_code_hash(ctx.box, code),
-        )
-        .cte("chain", recursive=True)
-    )
-    step = aliased(Certificate, name="step")
-    chain = chain.union(  # UNION, not UNION ALL: a row met again ends the walk
-        select(chain.c.root, col(step.id), col(step.supersedes), col(step.superseded_by)).join(
-            step, or_(col(step.number) == chain.c.superseded_by, col(step.number) == chain.c.supersedes)
-        )
-    )
-    in_error = (
-        select(chain.c.root)
-        .join(Certificate, col(Certificate.id) == chain.c.member)
-        .where(
-            col(Certificate.status) == Status.revoked,
-            col(Certificate.revocation_reason) == RevocationReason.issued_in_error,
-        )
-    )
+    certificates = claim_chains.CERTIFICATES
+    held = claim_chains.still_claimed(
+        certificates.c.holder_id == (holder_id if holder_id is not None else -1),
+        certificates.c.claim_code_hash == claim_code_hash(ctx.box, code),
+    ).subquery("held")
     matched = await session.execute(
-        select(col(Certificate.issuer_id), col(Issuer.code))
-        .select_from(chain)
-        .join(Certificate, col(Certificate.id) == chain.c.root)
-        .join(Issuer, col(Issuer.id) == col(Certificate.issuer_id))
-        .where(chain.c.member == chain.c.root, chain.c.root.not_in(in_error))
+        select(held.c.id, held.c.issuer_id, col(Issuer.code)).join(Issuer, col(Issuer.id) == held.c.issuer_id)
     )
     found = matched.first()
-    return _Claimed(found[0], found[1]) if holder_id is not None and found is not None else None
+    return _Claimed(found[0], found[1], found[2]) if holder_id is not None and found is not None else None
 
 
 async def _holder_session(
     ctx: RegistryContext, session: AsyncSession, *, holder: Holder, claimed: _Claimed | None
 ) -> HolderSession:
     certificates_of = claimed.issuer_code if claimed is not None else None
-    token = await tokens.holder_token(ctx, session, holder_index=holder.id_index, certificates_of=certificates_of)
+    token = await tokens.holder_token(
+        ctx,
+        session,
+        holder_index=holder.id_index,
+        certificates_of=certificates_of,
+        claimed=claimed.certificate_id if claimed is not None else None,
+    )
     via = "identity_provider" if certificates_of is None else "claim_code"
     await audit.append(
         session,
