@@ -65,16 +65,8 @@ async def first_status_break(session: AsyncSession, box: SecretsBox) -> StatusBr
     postgres = bulk.is_postgres(session)
     after: uuid.UUID | None = None
     while True:
-        query = select(
-            col(Certificate.id),
-            col(Certificate.number),
-            col(Certificate.status),
-            col(Certificate.revocation_reason),
-            col(Certificate.superseded_by),
-            col(Certificate.status_seal),
-            col(Certificate.status_list_id),  # the status seal binds the slot too: a slot moved with SQL fails it
-            col(Certificate.status_index),
-        ).order_by(col(Certificate.id))
+        # What the status seal covers, the slot among it: a slot moved with SQL fails it.
+        query = select(*status_lists.SEALED_COLUMNS).order_by(col(Certificate.id))
         if after is not None:
             query = query.where(col(Certificate.id) > after)
         rows = [cast(dict[str, Any], dict(row)) for row in (await session.execute(query.limit(CHUNK))).mappings()]

@@ -51,8 +51,9 @@ STATUS_BITS: dict[Status, tuple[bool, bool]] = {
 UNCONFIRMED_BITS = (True, True)
 SEAL_KIND = "status-list"
 REBUILD_CHUNK = 10_000
-# What a certificate's status seal covers (signing.status_seal_intact), as a rebuild reads it.
-_SEALED_COLUMNS = (
+# What a certificate's status seal covers (signing.status_seal_intact), as a rebuild and `registry audit verify`
+# (registry.certificates.integrity) read it.
+SEALED_COLUMNS = (
     col(Certificate.id),
     col(Certificate.number),
     col(Certificate.status),
@@ -426,7 +427,7 @@ async def certificate_bits(
     after = -1
     while True:
         query = (
-            select(*_SEALED_COLUMNS)
+            select(*SEALED_COLUMNS)
             .where(col(cert.status_list_id) == list_id, col(cert.status_index) > after)
             .order_by(col(cert.status_index))
             .limit(REBUILD_CHUNK)
@@ -445,7 +446,7 @@ async def strays(session: AsyncSession, box: SecretsBox, *, issuer_id: int, list
     which index it held. Reads every such certificate, a chunk at a time: only a rebuild that would be sealed asks."""
     cert = Certificate
     elsewhere = or_(col(cert.status_list_id).is_(None), col(cert.status_list_id) != list_id)
-    query = select(*_SEALED_COLUMNS).where(col(cert.issuer_id) == issuer_id, elsewhere).order_by(col(cert.id))
+    query = select(*SEALED_COLUMNS).where(col(cert.issuer_id) == issuer_id, elsewhere).order_by(col(cert.id))
     failing: list[str] = []
     after = None
     while True:
