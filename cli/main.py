@@ -202,9 +202,12 @@ def keys_rotate(
     from registry.keys.signers import SigningAlgorithm
 
     if registry == (issuer is not None):
-        raise typer.BadParameter("give either --issuer CODE or --registry")
+        typer.echo(said(_("error: {problem}", problem=_("give either --issuer CODE or --registry"))), err=True)
+        raise typer.Exit(2)
     if algorithm not in {choice.value for choice in SigningAlgorithm} or (registry and algorithm != "Ed25519"):
-        raise typer.BadParameter("--algorithm is Ed25519 or ES256, and only with --issuer")
+        problem = _("--algorithm is Ed25519 or ES256, and only with --issuer")
+        typer.echo(said(_("error: {problem}", problem=problem)), err=True)
+        raise typer.Exit(2)
     settings = load_settings()
     if issuer is None:
         rotated = run_in_transaction(settings, _rotate_registry_key)
@@ -288,6 +291,7 @@ def verify_credential(
     UNKNOWN (something could not be read or fetched, or its registry is not one you trust: the reason is printed); 2
     when it cannot run as asked."""
     from registry.credentials import sources
+    from registry.credentials.report import claims_line
 
     lists = status_list or []
     problem = sources.offline_problem(credential=file, jwks=jwks, status_lists=lists) if offline else None
@@ -300,10 +304,10 @@ def verify_credential(
         raise typer.Exit(2)
     trusted = sources.trusted_registries(trust or [], os.environ)
     report = sources.check(token, jwks=jwks, status_lists=lists, offline=offline, trusted=trusted)
-    claims = sources.described(token)
+    claims, lang = sources.described(token), reader_language(None)
     if claims is not None:
-        typer.echo(f"claims     {claims} (as the credential says; the steps check them)")
-    typer.echo(report.render())
+        typer.echo(claims_line(claims, lang))
+    typer.echo(report.render(lang))
     raise typer.Exit(0 if report.valid else 1)
 
 

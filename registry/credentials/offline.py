@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,9 +29,11 @@ from registry.certificates.status_lists import decode
 from registry.credentials import message_list
 from registry.credentials.credential import CREDENTIAL_TYPE
 from registry.credentials.message_list import status_value
+from registry.credentials.report import STEPS as STEPS
+from registry.credentials.report import Report as Report
+from registry.i18n import Listing, _
 from registry.keys import jws, signers
 
-STEPS = ("format", "signature", "key", "dates", "status")
 _HEX_STATUS = re.compile(r"0[xX][0-9a-fA-F]+")  # ASCII only: "0x+1", "0x 1", "0x0_1" and "0x１" are not hex strings
 _DECIMAL = re.compile(r"[0-9]+")  # "5_0", "+5", " 5" and "٥" are not the index "50", "5" or "5"
 MOST_STATUS_BITS = 8  # statusSize: the largest this verifier reads (the registry's own lists use 1 and 2)
@@ -43,42 +45,6 @@ MINIMUM_ENTRIES = 131_072  # Bitstring Status List v1.0 §3.2: minimumNumberOfEn
 _DATE_TIME_STAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
-
-
-@dataclass
-class Step:
-    name: str
-    outcome: str  # "pass" | "fail" | "unknown"
-    detail: str
-
-
-@dataclass
-class Report:
-    steps: list[Step] = field(default_factory=list)
-
-    @property
-    def valid(self) -> bool:
-        return len(self.steps) == len(STEPS) and all(step.outcome == "pass" for step in self.steps)
-
-    @property
-    def verdict(self) -> str:
-        """VALID, NOT VALID (a step failed) or UNKNOWN (a step could not be decided: something was unreadable)."""
-        if self.valid:
-            return "VALID"
-        return "UNKNOWN" if not any(step.outcome == "fail" for step in self.steps) else "NOT VALID"
-
-    def add(self, name: str, outcome: str, detail: str) -> bool:
-        self.steps.append(Step(name, outcome, detail))
-        return outcome == "pass"
-
-    def render(self) -> str:
-        lines = [f"{step.name:<10} {step.outcome.upper():<8} {step.detail}" for step in self.steps]
-        done = {step.name for step in self.steps}
-        lines += [f"{name:<10} {'SKIPPED':<8} not reached" for name in STEPS if name not in done]
-        undecided = [step.detail for step in self.steps if step.outcome == "unknown"]
-        reason = f" — {undecided[0]}" if self.verdict == "UNKNOWN" and undecided else ""
-        lines.append(f"RESULT     {self.verdict}{reason}")
-        return "\n".join(lines)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -111,7 +77,11 @@ def _time_claims_problem(claims: dict[str, Any]) -> str | None:
     """Why a time claim present (exp, iat, nbf) is no NumericDate (RFC 7519 §2), if one is not."""
     for name in TIME_CLAIMS:
         if name in claims and _numeric_date(claims[name]) is None:
-            return f"{name} {claims[name]!r:.40} is not a NumericDate (RFC 7519: a JSON number of seconds, in range)"
+            return _(
+                "{name} {value!r:.40} is not a NumericDate (RFC 7519: a JSON number of seconds, in range)",
+                name=name,
+                value=claims[name],
+            )
     return None
 
 
@@ -144,22 +114,22 @@ def _verify_jws(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any] | None
     try:
         header = jws.unverified_header(token)
     except ValueError as exc:
-        return None, None, f"not a compact JWS: {exc}"
+        return None, None, _("not a compact JWS: {reason}", reason=str(exc))
     kid, alg = header.get("kid"), header.get("alg")
     jwk = _find_key(jwks, kid) if isinstance(kid, str) else None
     if jwk is None:
-        return None, None, f"key {kid!r} is not in the JWKS"
+        return None, None, _("key {kid!r} is not in the JWKS", kid=kid)
     check = signers.check_for_jwk(jwk)
     if check is None or alg not in check.algorithm.accepts:
-        return None, jwk, f"algorithm {alg!r} is not accepted for key {kid}"
+        return None, jwk, _("algorithm {alg!r} is not accepted for key {kid}", alg=alg, kid=kid)
     try:
         claims = jws.decode(token, check)
     except ValueError as exc:
-        return None, jwk, f"signature does not verify: {exc}"
+        return None, jwk, _("signature does not verify: {reason}", reason=str(exc))
     # A key URL speaks only for the issuer it is published under.
     if isinstance(kid, str) and _is_key_url(kid) and not kid.startswith(f"{claims.get('iss')}/keys/"):
-        return None, jwk, f"key {kid} is not published under the issuer {claims.get('iss')!r}"
-    return claims, jwk, f"{alg} signature by {kid} verifies"
+        return None, jwk, _("key {kid} is not published under the issuer {iss!r}", kid=kid, iss=claims.get("iss"))
+    return claims, jwk, _("{alg} signature by {kid} verifies", alg=alg, kid=kid)
 
 
 def signed_claims(token: str, jwks: dict[str, Any]) -> dict[str, Any] | None:
@@ -189,7 +159,7 @@ def verify_credential(
     if not _format_step(report, token):
         return report
     if jwks is None:
-        report.add("signature", "unknown", unreadable.get("jwks", "no JWKS to check the signature against"))
+        report.add("signature", "unknown", unreadable.get("jwks", _("no JWKS to check the signature against")))
         return report
     claims, jwk, detail = _verify_jws(token, jwks)
     if claims is None or jwk is None:
@@ -208,10 +178,12 @@ def _format_step(report: Report, token: str) -> bool:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
-        return report.add("format", "fail", f"not a compact JWS: {exc}")
+        return report.add("format", "fail", _("not a compact JWS: {reason}", reason=str(exc)))
     if header.get("typ") != CREDENTIAL_TYPE:
-        return report.add("format", "fail", f"typ is {header.get('typ')!r}, expected {CREDENTIAL_TYPE!r}")
-    return report.add("format", "pass", f"compact JWS, typ {CREDENTIAL_TYPE}, kid {header.get('kid')}")
+        said = _("typ is {typ!r}, expected {expected!r}", typ=header.get("typ"), expected=CREDENTIAL_TYPE)
+        return report.add("format", "fail", said)
+    said = _("compact JWS, typ {typ}, kid {kid}", typ=CREDENTIAL_TYPE, kid=header.get("kid"))
+    return report.add("format", "pass", said)
 
 
 def _key_step(
@@ -219,47 +191,61 @@ def _key_step(
 ) -> bool:
     if _issuer_id(claims) != issuer:
         # VC-JOSE-COSE: iss must match issuer (a string) or issuer.id; the key speaks for iss only.
-        said = f"issuer {_issuer_id(claims)!r:.120} does not match iss {issuer!r:.120}"
-        return report.add("key", "fail", f"{said} (VC-JOSE-COSE)")
+        said = _(
+            "issuer {named!r:.120} does not match iss {iss!r:.120} (VC-JOSE-COSE)", named=_issuer_id(claims), iss=issuer
+        )
+        return report.add("key", "fail", said)
     if not _signs_for(jwk, issuer_code):
-        return report.add("key", "fail", f"key {jwk.get('kid')} is not a certificate key of the issuer {issuer!r}")
+        said = _("key {kid} is not a certificate key of the issuer {iss!r}", kid=jwk.get("kid"), iss=issuer)
+        return report.add("key", "fail", said)
     problem = _time_claims_problem(claims)
     if problem is not None or "iat" not in claims:
-        return report.add("key", "fail", problem or "no iat: when it was signed, and so by which key, is unknown")
+        return report.add("key", "fail", problem or _("no iat: when it was signed, and so by which key, is unknown"))
     issued_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
     key_from, key_until = _parse_time(jwk.get("valid_from")), _parse_time(jwk.get("valid_until"))
     compromised = _parse_time(jwk.get("compromised_from"))
     if compromised is not None:
         # The signing time is the signer's own claim: whoever holds a stolen key can backdate it. Nothing signed
         # by a compromised key counts offline; the registry re-issues credentials from a sound key on request.
-        return report.add("key", "fail", f"key {jwk['kid']} is compromised (from {compromised.isoformat()})")
+        said = _("key {kid} is compromised (from {since})", kid=jwk["kid"], since=compromised.isoformat())
+        return report.add("key", "fail", said)
+    signed = issued_at.isoformat()
     if key_from is None or issued_at < key_from.replace(microsecond=0) or (key_until and issued_at > key_until):
-        return report.add("key", "fail", f"signed {issued_at.isoformat()}, outside the key's validity window")
-    return report.add("key", "pass", f"signed {issued_at.isoformat()} within the key's validity window")
+        return report.add("key", "fail", _("signed {signed}, outside the key's validity window", signed=signed))
+    return report.add("key", "pass", _("signed {signed} within the key's validity window", signed=signed))
 
 
 def _dates_step(report: Report, claims: dict[str, Any], now: datetime) -> bool:
     valid_from, valid_until = _date_time_stamp(claims.get("validFrom")), _date_time_stamp(claims.get("validUntil"))
     if valid_from is None:
-        said = f"{claims.get('validFrom')!r:.40}"
-        return report.add("dates", "fail", f"validFrom {said} is missing or not a date-time with a time zone (VC 2.0)")
+        said = _(
+            "validFrom {value!r:.40} is missing or not a date-time with a time zone (VC 2.0)",
+            value=claims.get("validFrom"),
+        )
+        return report.add("dates", "fail", said)
     if "validUntil" in claims and valid_until is None:
-        said = f"{claims.get('validUntil')!r:.40}"
-        return report.add("dates", "fail", f"validUntil {said} is not a date-time with a time zone (VC 2.0)")
+        said = _(
+            "validUntil {value!r:.40} is not a date-time with a time zone (VC 2.0)", value=claims.get("validUntil")
+        )
+        return report.add("dates", "fail", said)
     # validUntil names the last second that is still valid (23:59:59 China Standard Time of the last valid day, as
     # online verification counts it), so the whole of that second is too.
     now = now.replace(microsecond=0)
     if valid_from > now:
-        return report.add("dates", "fail", f"validFrom {valid_from.isoformat()} is in the future")
+        return report.add("dates", "fail", _("validFrom {since} is in the future", since=valid_from.isoformat()))
     if valid_until is not None and valid_until < now:
-        return report.add("dates", "fail", f"expired on {valid_until.date().isoformat()}")
+        return report.add("dates", "fail", _("expired on {day}", day=valid_until.date().isoformat()))
     # The JOSE layer's own window (RFC 7519), when a signer sets one; the key step saw that both are NumericDates.
     if "nbf" in claims and now.timestamp() < claims["nbf"]:
-        return report.add("dates", "fail", "not valid before its nbf")
+        return report.add("dates", "fail", _("not valid before its nbf"))
     if "exp" in claims and now.timestamp() >= claims["exp"]:
-        return report.add("dates", "fail", "expired at its exp")
-    until = f" until {valid_until.date().isoformat()}" if valid_until else ", no expiry"
-    return report.add("dates", "pass", f"valid from {valid_from.date().isoformat()}{until}")
+        return report.add("dates", "fail", _("expired at its exp"))
+    since = valid_from.date().isoformat()
+    if valid_until is None:
+        return report.add("dates", "pass", _("valid from {since}, no expiry", since=since))
+    return report.add(
+        "dates", "pass", _("valid from {since} until {day}", since=since, day=valid_until.date().isoformat())
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,22 +274,23 @@ def _status_step(
 ) -> bool:
     entries = status_entries(claims)
     if not entries:
-        return report.add("status", "unknown", "the credential names no status list, so its status cannot be known")
+        return report.add("status", "unknown", _("the credential names no status list, so its status cannot be known"))
     findings = []
     for entry in entries:
         url, purpose = str(entry.get("statusListCredential")), entry.get("statusPurpose")
         listed = entry.get("statusListIndex")
         if not isinstance(listed, str) or _DECIMAL.fullmatch(listed) is None:  # §2.1: a base-10 integer, as a string
-            return report.add("status", "fail", "a status entry has no usable index")
+            return report.add("status", "fail", _("a status entry has no usable index"))
         index = int(listed)
         size = entry.get("statusSize", 1)
         problem = _size_problem(entry, size)
         if problem is not None:
-            return report.add("status", "fail", f"a status entry {problem} (Bitstring Status List v1.0 §2.1)")
+            return report.add("status", "fail", problem)
         list_token = status_lists.tokens.get(url)
         if list_token is None:
             why = status_lists.unreadable.get(url)
-            return report.add("status", "unknown", why or f"status list {url} was not provided or could not be read")
+            why = why or _("status list {url} was not provided or could not be read", url=url)
+            return report.add("status", "unknown", why)
         bits = _status_bits(
             report, list_token, jwks, url=url, purpose=purpose, issuer=issuer, issuer_code=issuer_code, now=now
         )
@@ -311,16 +298,24 @@ def _status_step(
             return False
         held = len(bits) * 8 // max(size, 1)
         if held < MINIMUM_ENTRIES:
-            too_short = f"holds {held:,} entries of {size} bits, fewer than {MINIMUM_ENTRIES:,}"
-            return report.add("status", "unknown", f"status list {url} {too_short} (STATUS_LIST_LENGTH_ERROR)")
+            too_short = _(
+                "status list {url} holds {held:,} entries of {size} bits, fewer than {least:,} "
+                "(STATUS_LIST_LENGTH_ERROR)",
+                url=url,
+                held=held,
+                size=size,
+                least=MINIMUM_ENTRIES,
+            )
+            return report.add("status", "unknown", too_short)
         try:
             value = status_value(bits, index, size)
         except IndexError:
-            return report.add("status", "unknown", f"status list {url} has no index {index}")
+            return report.add("status", "unknown", _("status list {url} has no index {index}", url=url, index=index))
         if value:
             return report.add("status", "fail", _flagged(entry, purpose, index, value))
-        findings.append(f"{purpose} {index}: {_message(entry, value) or 'clear'}")
-    return report.add("status", "pass", "; ".join(findings))
+        meaning = _message(entry, value) or _("clear")
+        findings.append(_("{purpose} {index}: {meaning}", purpose=purpose, index=index, meaning=meaning))
+    return report.add("status", "pass", Listing(findings))
 
 
 def _size_problem(entry: dict[str, Any], size: Any) -> str | None:
@@ -328,7 +323,12 @@ def _size_problem(entry: dict[str, Any], size: Any) -> str | None:
     bits from 1 to 8 (JSON ``2``, not ``"2"``, ``2.0`` or ``true``), and a size above 1 comes with a message for every
     value it can hold, each ``status`` a hex string."""
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MOST_STATUS_BITS:
-        return f"has a statusSize that is not a whole number of bits from 1 to {MOST_STATUS_BITS}: {size!r:.40}"
+        return _(
+            "a status entry has a statusSize that is not a whole number of bits from 1 to {most}: {size!r:.40} "
+            "(Bitstring Status List v1.0 §2.1)",
+            most=MOST_STATUS_BITS,
+            size=size,
+        )
     messages = entry.get("statusMessage")
     if size == 1 and messages is None:
         return None
@@ -336,7 +336,12 @@ def _size_problem(entry: dict[str, Any], size: Any) -> str | None:
         messages = []
     said = {_status_number(item.get("status")) for item in messages if isinstance(item, dict)}
     if said != set(range(2**size)) or len(messages) != 2**size:
-        return f"of statusSize {size} does not give a statusMessage for each of its {2**size} values"
+        return _(
+            "a status entry of statusSize {size} does not give a statusMessage for each of its {values} values "
+            "(Bitstring Status List v1.0 §2.1)",
+            size=size,
+            values=2**size,
+        )
     return None
 
 
@@ -345,6 +350,11 @@ def _status_number(status: Any) -> int | None:
     if not isinstance(status, str) or _HEX_STATUS.fullmatch(status) is None:
         return None
     return int(status[2:], 16)
+
+
+# The words this registry's credentials give their status values (registry.credentials.message_list), said in the
+# reader's language; another issuer's words are shown as it wrote them.
+_MESSAGE_WORDS = {"valid": _("valid"), "suspended": _("suspended"), "revoked": _("revoked")}
 
 
 def _message(entry: dict[str, Any], value: int) -> str | None:
@@ -356,15 +366,22 @@ def _message(entry: dict[str, Any], value: int) -> str | None:
             and _status_number(item.get("status")) == value
             and isinstance(item.get("message"), str)
         ):
-            return str(item["message"])
+            return _MESSAGE_WORDS.get(item["message"], str(item["message"]))
     return None
 
 
 def _flagged(entry: dict[str, Any], purpose: Any, index: int, value: int) -> str:
     if purpose == message_list.PURPOSE:
-        said = _message(entry, value) or f"status {hex(value)}"
-        return f"message status {hex(value)} at index {index}: the certificate is {said}"
-    return f"{purpose} bit {index} is set: the certificate is {_word(purpose)}"
+        said = _message(entry, value) or _("status {value}", value=hex(value))
+        return _(
+            "message status {value} at index {index}: the certificate is {said}",
+            value=hex(value),
+            index=index,
+            said=said,
+        )
+    return _(
+        "{purpose} bit {index} is set: the certificate is {said}", purpose=purpose, index=index, said=_word(purpose)
+    )
 
 
 def _status_bits(
@@ -381,7 +398,7 @@ def _status_bits(
     """The bitstring of a status list that verifies, is the issuer's own and is current; else reported unknown."""
     list_claims, list_key, list_detail = _verify_jws(list_token, jwks)
     if list_claims is None:
-        report.add("status", "unknown", f"status list {url} does not verify: {list_detail}")
+        report.add("status", "unknown", _("status list {url} does not verify: {reason}", url=url, reason=list_detail))
         return None
     problem = _list_problem(list_claims, list_key, url=url, purpose=purpose, issuer=issuer, issuer_code=issuer_code)
     problem = problem or _list_dates_problem(list_claims, url=url, now=now)
@@ -391,8 +408,12 @@ def _status_bits(
     try:
         return decode(list_claims["credentialSubject"]["encodedList"], most=MOST_LIST_BYTES)
     except (KeyError, TypeError, AttributeError, ValueError, OSError, EOFError, zlib.error) as refused:
-        why = f": {refused}" if isinstance(refused, ValueError) else ""
-        report.add("status", "unknown", f"status list {url} cannot be decoded{why}")
+        said = (
+            _("status list {url} cannot be decoded: {reason}", url=url, reason=str(refused))
+            if isinstance(refused, ValueError)
+            else _("status list {url} cannot be decoded", url=url)
+        )
+        report.add("status", "unknown", said)
         return None
 
 
@@ -409,22 +430,28 @@ def _list_problem(
     subject = list_claims.get("credentialSubject")
     list_purpose = subject.get("statusPurpose") if isinstance(subject, dict) else None
     if list_claims.get("id") != url:
-        return f"status list {url} is another list: its id is {list_claims.get('id')!r:.120}"
+        return _("status list {url} is another list: its id is {id!r:.120}", url=url, id=list_claims.get("id"))
     if list_purpose != purpose:
         # Bitstring Status List v1.0 §3.2: a list of another purpose is a STATUS_VERIFICATION_ERROR.
-        said = f"{list_purpose!r:.40} list, but the entry's statusPurpose is {purpose!r:.40}"
-        return f"status list {url} is a {said} (STATUS_VERIFICATION_ERROR)"
+        return _(
+            "status list {url} is a {listed!r:.40} list, but the entry's statusPurpose is {purpose!r:.40} "
+            "(STATUS_VERIFICATION_ERROR)",
+            url=url,
+            listed=list_purpose,
+            purpose=purpose,
+        )
     if _issuer_id(list_claims) != list_claims.get("iss"):
-        return f"status list {url} names the issuer {_issuer_id(list_claims)!r:.120}, not its iss"
+        named = _issuer_id(list_claims)
+        return _("status list {url} names the issuer {named!r:.120}, not its iss", url=url, named=named)
     # Only the same body's own, uncompromised key may speak for its certificates' status.
     if (
         list_claims.get("iss") != issuer
         or not _signs_for(list_key, issuer_code)
         or (list_key or {}).get("compromised_from")
     ):
-        return f"status list {url} is not signed by the credential's issuer"
+        return _("status list {url} is not signed by the credential's issuer", url=url)
     problem = _time_claims_problem(list_claims)
-    return None if problem is None else f"status list {url}: {problem}"
+    return None if problem is None else _("status list {url}: {problem}", url=url, problem=problem)
 
 
 def _list_dates_problem(list_claims: dict[str, Any], *, url: str, now: datetime) -> str | None:
@@ -434,13 +461,14 @@ def _list_dates_problem(list_claims: dict[str, Any], *, url: str, now: datetime)
         _date_time_stamp(list_claims.get("validUntil")),
     )
     if "validUntil" in list_claims and list_until is None:
-        return f"status list {url} has a validUntil that is not a date-time with a time zone"
+        return _("status list {url} has a validUntil that is not a date-time with a time zone", url=url)
     if list_until is None or list_until < now:
-        return f"status list {url} is out of date; fetch a current one"
+        return _("status list {url} is out of date; fetch a current one", url=url)
     if "validFrom" in list_claims and list_from is None:
-        return f"status list {url} has a validFrom that is not a date-time with a time zone"
+        return _("status list {url} has a validFrom that is not a date-time with a time zone", url=url)
     if list_from is not None and list_from > now:
-        return f"status list {url} is not yet valid (from {list_from.isoformat()}); fetch a current one"
+        since = list_from.isoformat()
+        return _("status list {url} is not yet valid (from {since}); fetch a current one", url=url, since=since)
     return None
 
 
@@ -455,4 +483,4 @@ def _signs_for(jwk: dict[str, Any] | None, issuer_code: str | None) -> bool:
 
 
 def _word(purpose: Any) -> str:
-    return {"revocation": "revoked (or superseded)", "suspension": "suspended"}.get(str(purpose), str(purpose))
+    return {"revocation": _("revoked (or superseded)"), "suspension": _("suspended")}.get(str(purpose), str(purpose))

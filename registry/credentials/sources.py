@@ -31,6 +31,7 @@ import httpx
 import jwt
 
 from registry.credentials.offline import Report, signed_claims, status_entries, verify_credential
+from registry.http_reasons import http_reason, status_reason
 from registry.i18n import _
 from registry.os_reasons import os_reason
 
@@ -58,9 +59,9 @@ def offline_problem(*, credential: str, jwks: str | None, status_lists: list[str
     """Why ``--offline`` cannot run as asked (it fetches nothing, so every input must be a file), or None."""
     urls = [source for source in (credential, jwks or "", *status_lists) if is_url(source)]
     if urls:
-        return f"--offline fetches nothing, but {urls[0]} is a URL: save it and give the file"
+        return _("--offline fetches nothing, but {url} is a URL: save it and give the file", url=urls[0])
     if jwks is None or not status_lists:
-        return (
+        return _(
             "--offline fetches nothing: give --jwks FILE (the registry's /.well-known/jwks.json, saved) and "
             "--status-list FILE for each status list the credential names"
         )
@@ -120,11 +121,12 @@ def _jwks_source(token: str, jwks: str | None, trusted: list[str]) -> tuple[str 
         return jwks, ""
     registry = issuer_registry(token)
     if registry is None:
-        return None, "no --jwks given and the credential names no registry to fetch it from"
+        return None, _("no --jwks given and the credential names no registry to fetch it from")
     if not any(same_registry(registry, base) for base in trusted):
-        return None, (
-            f"the credential names {registry} as its registry, which you have not said you trust: give --trust "
-            f"{registry} if that is the registry you mean, or --jwks FILE|URL from the registry you trust"
+        return None, _(
+            "the credential names {registry} as its registry, which you have not said you trust: give --trust "
+            "{registry} if that is the registry you mean, or --jwks FILE|URL from the registry you trust",
+            registry=registry,
         )
     return registry + JWKS_PATH, ""
 
@@ -158,8 +160,8 @@ def _read_jwks(source: str, http: httpx.Client) -> tuple[dict[str, Any] | None, 
     try:
         jwks = json.loads(text)
     except ValueError:
-        return None, f"JWKS {source} is not JSON"
-    return (jwks, "") if isinstance(jwks, dict) else (None, f"JWKS {source} is not a JSON object")
+        return None, _("JWKS {source} is not JSON", source=source)
+    return (jwks, "") if isinstance(jwks, dict) else (None, _("JWKS {source} is not a JSON object", source=source))
 
 
 def _list_base(jwks_source: str, claims: dict[str, Any]) -> str | None:
@@ -181,16 +183,20 @@ def _read_named_lists(sources: Sources, claims: dict[str, Any], base: str | None
     urls = list(dict.fromkeys(url for url in named if isinstance(url, str) and is_url(url)))
     if len(entries) > MOST_STATUS_ENTRIES:
         for url in urls:
-            sources.unreadable[url] = (
-                f"the credential names {len(entries)} status entries, and one of this registry names at most "
-                f"{MOST_STATUS_ENTRIES}: none was fetched"
+            sources.unreadable[url] = _(
+                "the credential names {count} status entries, and one of this registry names at most {most}: none "
+                "was fetched",
+                count=len(entries),
+                most=MOST_STATUS_ENTRIES,
             )
         return
     for url in urls:
         if base is None or not under_registry(url, base):
-            sources.unreadable[url] = (
-                f"status list {url} is not under {base or 'a registry'}, the registry whose keys verified the "
-                "credential, so it was not fetched: give --status-list FILE|URL if you trust it"
+            sources.unreadable[url] = _(
+                "status list {url} is not under {base}, the registry whose keys verified the credential, so it was "
+                "not fetched: give --status-list FILE|URL if you trust it",
+                url=url,
+                base=base or _("a registry"),
             )
         else:
             _read_lists(sources, [url], http)
@@ -203,7 +209,7 @@ def _read_lists(sources: Sources, given: list[str], http: httpx.Client) -> None:
         if isinstance(list_id, str) and text is not None:
             sources.status_lists[list_id] = text.strip()
         else:
-            sources.unreadable[source] = problem or f"status list {source} is not a signed status list"
+            sources.unreadable[source] = problem or _("status list {source} is not a signed status list", source=source)
 
 
 def read(source: str, http: httpx.Client) -> tuple[str | None, str | None]:
@@ -217,11 +223,12 @@ def read(source: str, http: httpx.Client) -> tuple[str | None, str | None]:
             return None, _("{what} {source} cannot be read: {reason}", what=what, source=source, reason=_why(exc))
     try:
         response = http.get(source)
-    except httpx.HTTPError as exc:
-        reason = _one_line(exc) or type(exc).__name__
-        return None, _("{what} {source} could not be fetched: {reason}", what=what, source=source, reason=reason)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # an address httpx cannot parse is no HTTPError
+        return None, _(
+            "{what} {source} could not be fetched: {reason}", what=what, source=source, reason=http_reason(exc)
+        )
     if response.status_code != 200:
-        reason = f"HTTP {response.status_code}"
+        reason = status_reason(response.status_code)
         return None, _("{what} {source} could not be fetched: {reason}", what=what, source=source, reason=reason)
     return response.text, None
 
@@ -285,7 +292,7 @@ def _printable(text: str) -> str:
 
 
 def _refuse(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("not fetched: --offline", request=request)
+    raise httpx.ConnectError(_("not fetched: --offline"), request=request)
 
 
 def _claims(token: str) -> dict[str, Any]:

@@ -55,7 +55,7 @@ async def test_the_api_ends_the_session_its_token_opened_and_no_other(app: FastA
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "this session has ended: sign in again" in refused.json()["detail"]
     zh = await client.get("/v1/holder/certificates", headers=holder.headers | {"Accept-Language": "zh-CN"})
-    assert "此会话已退出" in zh.json()["detail"]
+    assert "此会话已结束" in zh.json()["detail"]
     assert (await client.delete("/v1/holder/sessions/current", headers=holder.headers)).status_code == 401
     # The holder's other session (another device) is untouched.
     still = await client.get("/v1/holder/certificates", headers=other_headers)
