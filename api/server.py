@@ -25,6 +25,10 @@ dropped: these are logged as the 408s, 414s and 431s are, the first, then a line
 Every refusal here says its language (``Content-Language``) and that it depends on ``Accept-Language`` (``Vary``), as
 the app's problems do.
 
+Nor does uvicorn time an answer: a client that never read held its connection, request and unsent answer for good.
+Once an answer waits in the server (the kernel's buffer is full), some of it must move every
+``REGISTRY_HTTP_SEND_TIMEOUT_SECONDS``, else the connection is reset, logged as the 408s are.
+
 A browser opening a page (``/v…``, ``/s/…``, ``/holder…``) gets these refusals as the problem page the app shows
 (``api.page_problems``), in the page's language, when its ``Accept`` header has arrived whole before the refusal: a
 431 after it, a 408 whose head stalled after it or whose body was late. A 414 comes before any header can, and a head
@@ -34,9 +38,12 @@ that stalls before its ``Accept`` says nothing of what it accepts: those stay pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
+import socket
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +67,7 @@ from registry.metrics import SERVER_REFUSALS
 MAX_REQUEST_LINE_BYTES = 8 * 1024
 MAX_REQUEST_HEAD_BYTES = 32 * 1024
 LINGER_SECONDS = 2.0
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets, dropping what is unsent
 # A body earns a second of its deadline for each of these it declares: a 1 MiB body gets 64 s more, a 32 MiB batch
 # 34 minutes — a slow office line's pace, while a client that sends a byte now and then is cut off.
 BODY_BYTES_PER_SECOND = 16 * 1024
@@ -124,6 +132,7 @@ def malformed(error: BaseException | None) -> str:
 class Deadlines:
     head_seconds: float
     body_seconds: float
+    send_seconds: float
 
     def body_due(self, started: float, size: int) -> float:
         """When a body of ``size`` bytes (declared, or received so far when larger) whose head ended at ``started``
@@ -134,8 +143,8 @@ class Deadlines:
 @functools.cache
 def deadlines() -> Deadlines:
     """From the environment, once per process (a protocol is made per connection)."""
-    settings = Settings()
-    return Deadlines(settings.http_head_timeout_seconds, settings.http_body_timeout_seconds)
+    given = Settings()
+    return Deadlines(given.http_head_timeout_seconds, given.http_body_timeout_seconds, given.http_send_timeout_seconds)
 
 
 def _closes_if_answered_early(cycle: Any) -> None:
@@ -186,6 +195,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_tail = b""  # and the end of the earlier reads of the head being received (_HEAD_TAIL_BYTES)
         self._sniffed: str | None = None  # the Accept-Language found there
         self._deferred: str | None = None  # a 400's detail, to be answered once the answer in flight is complete
+        self._send_timer: asyncio.TimerHandle | None = None  # while an answer waits in the write buffer
+        self._waiting = 0  # how much of it waited at the last check
+        self._answering: Any = None  # the request whose answer is being sent
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -193,7 +205,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._drop_answer()
         super().connection_lost(exc)
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._answering = cycle  # self.cycle is the last request parsed: with pipelining, not the one answered
+        super()._start_asgi_task(cycle, app)
+
+    def _drop_answer(self) -> None:
+        """No more sending: uvicorn stops only the last request parsed (a pipelined answer would write on, and fail)."""
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+        if self._answering is not None and not self._answering.response_complete:
+            self._answering.disconnected = True
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -254,7 +278,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._disarm()  # the request is all here: the app's time is not the client's
             super().on_message_complete()
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._watch_sending()
+
     def on_response_complete(self) -> None:
+        self._watch_sending()  # the end of an answer may wait, and a close would wait for it for good
         if self._deferred is not None and not self.pipeline:
             self.server_state.total_requests += 1
             detail, self._deferred = self._deferred, None
@@ -311,6 +340,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if began:
             data = data[data.rfind(b"\r\n\r\n") + 4 :] if b"\r\n\r\n" in data else data
         self._head_tail = (self._head_tail + data[-_HEAD_TAIL_BYTES:])[-_HEAD_TAIL_BYTES:]
+
+    def _watch_sending(self) -> None:
+        """While any of an answer waits in the write buffer, check every ``send_seconds`` that some of it moved."""
+        if self._send_timer is None and self.transport.get_write_buffer_size():
+            self._waiting = self.transport.get_write_buffer_size()
+            self._send_timer = self.loop.call_later(self._deadlines.send_seconds, self._send_late)
+
+    def _send_late(self) -> None:
+        self._send_timer = None
+        waiting = self.transport.get_write_buffer_size()
+        if waiting != self._waiting:  # the client took some (or, not paused, the app wrote more): check on
+            self._watch_sending()
+            return
+        # The client reads nothing. close() would wait for it for good: a reset (SO_LINGER 0) frees every buffer.
+        _REFUSALS_LOG.warning(
+            "dropped a connection whose client took none of its answer in %.0f s", self._deadlines.send_seconds
+        )
+        self._drop_answer()
+        with contextlib.suppress(OSError, AttributeError):
+            self.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+        self.transport.abort()
 
     def _arm(self, delay: float, late: Callable[[], None]) -> None:
         self._disarm()
@@ -441,6 +491,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         kept), and close when the client does or after LINGER_SECONDS."""
         self._closing = True
         self._disarm()
+        self._watch_sending()
         if not self.transport.can_write_eof():
             self.transport.close()
             return

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # declares. Past either, 408 and the connection is closed: slow clients cannot hold connections for ever.
     http_head_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
     http_body_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 30.0
+    # `registry serve`: while part of an answer waits in the server (the client reads too slowly for the kernel's
+    # buffers), some of it must move this often, else the connection is dropped: a client that never reads cannot
+    # hold its connection, its request and the unsent answer for ever (nginx's send_timeout, 60 s, likewise).
+    http_send_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 60.0
     master_key: SecretStr | None = None
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     region: Region = Region.BJ

@@ -29,6 +29,9 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 metadata: MetaData = SQLModel.metadata
+# On PostgreSQL (``bound_commands``): a wait for a lock ends at this share of the statement bound, early enough to be
+# told from a hung server (registry.faults: Fault.locked, answered 503 "busy" with Retry-After).
+LOCK_WAIT_SHARE = 0.8
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -118,14 +121,21 @@ def bound_commands(engine: AsyncEngine, seconds: float) -> None:
     """Connections ``engine`` opens from now on give up opening, and each statement on them gives up, after
     ``seconds``: a server that stopped answering (SIGSTOP, a partition, a frozen VM) keeps the TCP connection open and
     would hold the request as long as the outage. asyncpg raises TimeoutError, a fault (registry.faults) answered 503,
-    and the connection is thrown away (_treat_broken_as_lost). Nothing on SQLite, whose driver takes no such options."""
+    and the connection is thrown away (_treat_broken_as_lost). Nothing on SQLite, whose driver takes no such options.
+
+    That clock cannot tell a dead server from a statement queued behind a lock another transaction holds (a batch of
+    thousands of rows holds the body's issuance turn, the audit chain's and the log's to its commit): the server's own
+    ``lock_timeout`` ends such a wait first, at ``LOCK_WAIT_SHARE`` of ``seconds``, and the request is answered 503
+    "busy" with ``Retry-After`` (``registry.faults``, ``Fault.locked``), not "the database cannot be reached"."""
     if engine.dialect.driver != "asyncpg":
         return
+    lock_wait_ms = str(max(1, round(seconds * LOCK_WAIT_SHARE * 1000)))
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def _bounded(_dialect: Dialect, _record: ConnectionPoolEntry, _cargs: Any, cparams: dict[str, Any]) -> None:
         cparams.setdefault("timeout", seconds)
         cparams.setdefault("command_timeout", seconds)
+        cparams["server_settings"] = {"lock_timeout": lock_wait_ms, **cparams.get("server_settings", {})}
 
 
 def _discard_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:

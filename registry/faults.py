@@ -8,12 +8,16 @@ progress": the server's goodbye arrived while the connection sat idle, and the s
 ``ConnectionRefusedError`` while the server is down and ``CannotConnectNowError`` while it starts; SQLAlchemy wraps
 the driver's errors in ``DBAPIError`` and raises its own ``TimeoutError`` when its pool has no connection to give
 (the verification read pool says so itself: ``registry.verification.readpool``). A deadlock (40P01) or a
-serialization failure (40001) rolled the whole transaction back: 503 too, so that the client sends it again.
+serialization failure (40001) rolled the whole transaction back: 503 too, so that the client sends it again. So did a
+wait for a lock other work holds that outlived its bound (PostgreSQL's ``lock_timeout``, 55P03, which
+``registry.db.bound_commands`` sets below the statement bound; SQLite's busy timeout, SQLITE_BUSY): the database is
+well and busy — a large batch holds the body's issuance turn and the logs' locks to its commit — and is said to be.
 """
 
 from __future__ import annotations
 
 import errno
+import sqlite3
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TypeVar
@@ -33,6 +37,7 @@ class Fault(StrEnum):
     unreachable = "unreachable"  # no connection could be opened: the server is down, starting, or refuses us
     busy = "busy"  # no connection free in time: every pooled one is in use, or the server is at max_connections
     conflict = "conflict"  # the server aborted the transaction to untangle it from another (deadlock, serialization)
+    locked = "locked"  # a statement waited past its bound for a lock other work holds (a large batch, say)
 
 
 _LOST = (
@@ -49,14 +54,25 @@ _BUSY = (sa.TimeoutError, asyncpg.exceptions.TooManyConnectionsError)
 # SQLSTATE 40P01 and 40001: PostgreSQL rolled the whole transaction back, so nothing of it happened and the same
 # request sent again is expected to succeed — a moment's contention, not a bug in the request.
 _CONFLICT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+_LOCKED = (asyncpg.exceptions.LockNotAvailableError,)  # SQLSTATE 55P03: lock_timeout (the registry never asks NOWAIT)
 _UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL})
 # Clients wait longer when there is no server to talk to than when a connection merely broke.
-RETRY_AFTER_SECONDS = {Fault.connection_lost: 1, Fault.unreachable: 5, Fault.busy: 2, Fault.conflict: 1}
+RETRY_AFTER_SECONDS = {
+    Fault.connection_lost: 1,
+    Fault.unreachable: 5,
+    Fault.busy: 2,
+    Fault.conflict: 1,
+    Fault.locked: 5,
+}
 _DETAIL = {
     Fault.connection_lost: _("the connection to the database was lost; the request's changes were not confirmed"),
     Fault.unreachable: _("the database cannot be reached"),
     Fault.busy: _("every database connection is busy"),
     Fault.conflict: _("the request met a concurrent one in the database and was not applied; send it again"),
+    Fault.locked: _(
+        "the registry is busy with other work on the same records (such as a large batch) and this request could not "
+        "take its turn in time; nothing was changed: send it again"
+    ),
 }
 _LINKS = 8  # how far down an exception's causes to look: SQLAlchemy's wrapper, the adapter's, the driver's
 
@@ -79,10 +95,17 @@ def database_fault(error: BaseException) -> Fault | None:
             return Fault.busy
         if isinstance(seen, _CONFLICT):
             return Fault.conflict
+        if isinstance(seen, _LOCKED) or _sqlite_busy(seen):
+            return Fault.locked
         if isinstance(seen, OSError) and seen.errno in _UNREACHABLE_ERRNOS:
             return Fault.unreachable
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _sqlite_busy(error: BaseException) -> bool:
+    """SQLite's "database is locked": a writer waited past ``busy_timeout`` for the lock another connection holds."""
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def unavailable(fault: Fault) -> ServiceUnavailable:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import asyncpg
 import pytest
 import sqlalchemy.exc
@@ -21,6 +23,12 @@ def _wrapped(cause: BaseException, *, invalidated: bool = False) -> sqlalchemy.e
         return wrapper
 
 
+def _sqlite_error(message: str, code: int) -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
+    return error
+
+
 @pytest.mark.parametrize(
     ("error", "fault"),
     [
@@ -36,10 +44,19 @@ def _wrapped(cause: BaseException, *, invalidated: bool = False) -> sqlalchemy.e
         (TimeoutError(), "unreachable"),
         (sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached"), "busy"),
         (asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"), "busy"),
+        (asyncpg.exceptions.LockNotAvailableError("canceling statement due to lock timeout"), "locked"),
+        (_wrapped(asyncpg.exceptions.LockNotAvailableError("canceling statement due to lock timeout")), "locked"),
+        (_wrapped(_sqlite_error("database is locked", sqlite3.SQLITE_BUSY)), "locked"),
+        (_sqlite_error("database is locked", sqlite3.SQLITE_BUSY | (2 << 8)), "locked"),  # SQLITE_BUSY_SNAPSHOT
     ],
 )
 def test_database_faults_are_recognised_through_the_errors_that_wrap_them(error: BaseException, fault: str) -> None:
-    expected = {"lost": Fault.connection_lost, "unreachable": Fault.unreachable, "busy": Fault.busy}[fault]
+    expected = {
+        "lost": Fault.connection_lost,
+        "unreachable": Fault.unreachable,
+        "busy": Fault.busy,
+        "locked": Fault.locked,
+    }[fault]
     assert database_fault(error) is expected
 
 
@@ -51,6 +68,7 @@ def test_database_faults_are_recognised_through_the_errors_that_wrap_them(error:
         _wrapped(asyncpg.exceptions.UniqueViolationError("duplicate key")),
         asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
         FileNotFoundError(2, "No such file or directory"),
+        _sqlite_error("no such table: certificates", sqlite3.SQLITE_ERROR),
     ],
 )
 def test_bugs_and_refusals_are_not_database_faults(error: BaseException) -> None:
