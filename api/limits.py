@@ -8,7 +8,9 @@ FastAPI's dependency machinery, and a refused request should cost no routing, bo
 The client address is the ASGI ``client`` host. Behind a reverse proxy that is the proxy's address unless uvicorn is
 told to trust the proxy's ``X-Forwarded-For`` (``registry serve`` turns proxy headers on; ``FORWARDED_ALLOW_IPS``
 names the proxies). Forwarding headers are never read here: any client can send them. An address is counted as
-``registry.addresses.limit_key`` groups it: an IPv6 address by its /64, which one subscriber owns whole.
+``registry.addresses.limit_key`` groups it: an IPv6 address by its /64, which one subscriber owns whole. An IPv6
+address is counted by its /48 as well (``registry.addresses.network_key``), at IPV6_NETWORK_ALLOWANCE times each
+per-address limit: a subscriber given a /56 or a /48 would otherwise have 256 or 65,536 separate counts.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import language, registry_problem
 from api.routes.auth import basic_credentials
-from registry.addresses import limit_key
+from registry.addresses import IPV6_NETWORK_PREFIX, limit_key, network_key
 from registry.certificates.numbering import normalize_number
 from registry.config import Settings
 from registry.errors import InvalidCertificateNumber, InvalidClient, TooManyRequests
@@ -60,6 +62,11 @@ MAX_PEEK_BYTES = 1 << 20  # the bodies read for a key belong to single requests,
 REDIS_TIMEOUT_SECONDS = 0.5  # per Redis call: a hung Redis must not hold every verification up
 REDIS_RETRY_SECONDS = 5.0  # after a Redis failure, count in this process for this long before trying Redis again
 MAX_REMEMBERED_REFUSALS = 10_000  # subjects refused lately, answered without asking the counters again
+# An IPv6 /48 may send this many times what each per-address limit allows one /64 (or one IPv4 address): 16 of its
+# /64s at their limit at once, or a whole /56 at a sixteenth of it. It follows the configured limits (a per-address
+# limit turned off has no /48 count either). A /64 is held to its own limit first: one busy /64 spends at most its
+# own allowance of its /48's, and its refused requests are not counted there.
+IPV6_NETWORK_ALLOWANCE = 16
 
 # Reads the subject a limit is counted per (a certificate number, a client_id) from a request and its body.
 SubjectReader = Callable[[Scope, bytes], Awaitable[str | None]]
@@ -82,9 +89,11 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """The limits of one route: per client address, and per a subject read from the request's body."""
+    """The limits of one route: per client address (and an IPv6 address's /48 as a whole), and per a subject read from
+    the request's body."""
 
     per_address: Rule | None
+    per_network: Rule | None = None
     per_subject: Rule | None = None
     subject: SubjectReader | None = None
 
@@ -190,6 +199,17 @@ class RateLimits:
             return self.reads
         return self.posts.get(path) if method == "POST" else None
 
+    def addressed(self, policy: Policy, address: str) -> list[tuple[Rule, str]]:
+        """The per-address counts a request from ``address`` is held to, in order: its own (an IPv6 address's /64),
+        then, for an IPv6 address, its /48's. Each subject keyed."""
+        counts: list[tuple[Rule, str]] = []
+        if policy.per_address is not None:
+            counts.append((policy.per_address, self.keyed(limit_key(address), kind="client-address")))
+        network = network_key(address)
+        if policy.per_network is not None and network is not None:
+            counts.append((policy.per_network, self.keyed(network, kind="client-network")))
+        return counts
+
     def keyed(self, value: str, *, kind: str) -> str:
         """Counters are keyed by a keyed hash: Redis never holds a client's address, a number or a client_id."""
         return self.box.blind_index(value, kind=kind)[:32]
@@ -207,7 +227,26 @@ def _policy(
 ) -> Policy | None:
     if per_address is None and per_subject is None:
         return None
-    return Policy(per_address, per_subject, subject if per_subject is not None else None)
+    return Policy(
+        per_address=per_address,
+        per_network=_per_network(per_address),
+        per_subject=per_subject,
+        subject=subject if per_subject is not None else None,
+    )
+
+
+def _per_network(per_address: Rule | None) -> Rule | None:
+    """The per-address rule's count over an IPv6 address's whole /48: each window IPV6_NETWORK_ALLOWANCE times as
+    large, in counters of its own."""
+    if per_address is None:
+        return None
+    items = tuple(type(item)(item.amount * IPV6_NETWORK_ALLOWANCE, item.multiples) for item in per_address.items)
+    detail = _(
+        "{limit}, counted over the whole IPv6 /{prefix} network your address is in",
+        limit=per_address.detail,
+        prefix=IPV6_NETWORK_PREFIX,
+    )
+    return Rule(f"{per_address.name}-ipv6-{IPV6_NETWORK_PREFIX}", items, detail)
 
 
 class RateLimitMiddleware:
@@ -222,10 +261,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if policy.per_address is not None:
-            address = self.limits.keyed(limit_key(client_address(scope)), kind="client-address")
-            if (wait := await self.limits.counters.refusal(policy.per_address, address)) is not None:
-                await _refuse(policy.per_address, wait, scope, receive, send)
-                return
+            for rule, counted in self.limits.addressed(policy, client_address(scope)):
+                if (wait := await self.limits.counters.refusal(rule, counted)) is not None:
+                    await _refuse(rule, wait, scope, receive, send)
+                    return
         if policy.per_subject is not None and policy.subject is not None:
             messages, body = await _read_body(scope, receive)
             receive = _replaying(messages, receive)  # the app reads the body exactly as it arrived

@@ -3,6 +3,10 @@
 Every IPv6 subscriber is given at least a /64 and can send from any of its 2^64 addresses, so an IPv6 address is
 counted as its /64 network. An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, as a dual-stack socket reports an IPv4
 peer) is the IPv4 address it maps. Used by every per-address limit and lockout (api/limits.py, holder sign-in).
+
+Many subscribers are given more than a /64 — a /56 (256 of them) or a /48 (65,536) are the common allocations (RFC
+6177) — and can send from each: an IPv6 address is therefore also counted as its /48 (``network_key``), under a
+proportionately higher limit (api/limits.py), so that one allocation cannot multiply its allowance without bound.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 
 IPV6_SUBSCRIBER_PREFIX = 64  # the smallest network an IPv6 subscriber is given (RFC 6177), commonly more
+IPV6_NETWORK_PREFIX = 48  # the largest network commonly given to one subscriber (one site, RFC 6177)
 
 
 def limit_key(address: str) -> str:
@@ -23,5 +28,22 @@ def limit_key(address: str) -> str:
         return str(parsed)
     if parsed.ipv4_mapped is not None:
         return str(parsed.ipv4_mapped)
-    network = int(parsed) >> (128 - IPV6_SUBSCRIBER_PREFIX) << (128 - IPV6_SUBSCRIBER_PREFIX)  # drops any %zone too
-    return str(ipaddress.IPv6Network((network, IPV6_SUBSCRIBER_PREFIX)))
+    return _network(parsed, IPV6_SUBSCRIBER_PREFIX)
+
+
+def network_key(address: str) -> str | None:
+    """The wider network an IPv6 client address is counted under as well: its /48 (``2001:db8:1::/48``). None for
+    an IPv4 address, an IPv4-mapped IPv6 address (counted as its IPv4 address only, as before) and text that is no
+    address: those have no wider count."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(parsed, ipaddress.IPv4Address) or parsed.ipv4_mapped is not None:
+        return None
+    return _network(parsed, IPV6_NETWORK_PREFIX)
+
+
+def _network(address: ipaddress.IPv6Address, prefix: int) -> str:
+    network = int(address) >> (128 - prefix) << (128 - prefix)  # drops any %zone too
+    return str(ipaddress.IPv6Network((network, prefix)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,11 +86,13 @@ async def get(session: AsyncSession, code: str) -> CatalogueEntry | None:
     return (await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code) == code))).scalar_one_or_none()
 
 
-def not_fileable(entry: CatalogueEntry, *, first_day: date, today: date) -> Message | None:
-    """Why a filing of an evaluation body from ``first_day`` cannot name ``entry``, or None. The entry must not have
-    ended before the filing's first day (ending on it leaves that day), and must be in force by that day — or, for a
-    filing recorded after its first day, by the day it is recorded: a scheduled amendment may name an entry that
-    begins on or before the amendment's own first day, not one that begins after it."""
+def not_fileable(entry: CatalogueEntry, *, first_day: date, last_day: date | None, today: date) -> Message | None:
+    """Why a filing of an evaluation body from ``first_day`` to ``last_day`` (None: open-ended) cannot name
+    ``entry``, or None. The entry must not have ended before the filing's first day (ending on it leaves that day),
+    and must be in force by that day — or, for a filing recorded after its first day, by the day it is recorded: a
+    scheduled amendment may name an entry that begins on or before the amendment's own first day, not one that begins
+    after it. Either way it must begin by the filing's last day: a filing that ends before the entry begins would
+    claim to authorise awards under it for days it does not exist, and never one on a day it does."""
     if entry.effective_until is not None and entry.effective_until < first_day:
         return _(
             "catalogue entry {code} was in force from {start} to {until}: it ended before {first}, "
@@ -97,6 +100,15 @@ def not_fileable(entry: CatalogueEntry, *, first_day: date, today: date) -> Mess
             code=entry.code,
             start=entry.effective_from.isoformat(),
             until=entry.effective_until.isoformat(),
+            first=first_day.isoformat(),
+        )
+    if last_day is not None and entry.effective_from > last_day:
+        return _(
+            "catalogue entry {code} comes into force on {start}, after {last}, the last day of this filing (from "
+            "{first}): the filing would never cover it",
+            code=entry.code,
+            start=entry.effective_from.isoformat(),
+            last=last_day.isoformat(),
             first=first_day.isoformat(),
         )
     if entry.effective_from > max(first_day, today) and entry.effective_until is not None:
@@ -119,18 +131,30 @@ def not_fileable(entry: CatalogueEntry, *, first_day: date, today: date) -> Mess
     return None
 
 
-async def check_fileable(session: AsyncSession, filings: Sequence[tuple[str, Sequence[str], date]]) -> None:
-    """Each ``(field, catalogue codes, first day)`` of a filing names entries in force for it (``not_fileable``);
-    422 naming the field and each entry with its validity. Codes that are not entries are left to the caller."""
-    codes = {code for _field, named, _first in filings for code in named}
+class FilingDays(NamedTuple):
+    """The entries one filing (or one version of it) names, with the field they are named in and its days."""
+
+    field: str
+    catalogue_codes: Sequence[str]
+    first_day: date
+    last_day: date | None  # None: until amended
+
+
+async def check_fileable(session: AsyncSession, filings: Sequence[FilingDays]) -> None:
+    """Each filing names entries in force for its days (``not_fileable``); 422 naming the field and each entry with
+    its validity. Codes that are not entries are left to the caller (``registry.issuers.service.check_filings``,
+    the one caller, for registrations and amendments alike)."""
+    codes = {code for filing in filings for code in filing.catalogue_codes}
     found = await session.execute(select(CatalogueEntry).where(col(CatalogueEntry.code).in_(codes)))
     entries = {entry.code: entry for entry in found.scalars()}
     today = clock.today()
     errors = [
-        FieldError(field=field, message=problem)
-        for field, named, first_day in filings
-        for code in dict.fromkeys(named)
-        if code in entries and (problem := not_fileable(entries[code], first_day=first_day, today=today)) is not None
+        FieldError(field=filing.field, message=problem)
+        for filing in filings
+        for code in dict.fromkeys(filing.catalogue_codes)
+        if code in entries
+        and (problem := not_fileable(entries[code], first_day=filing.first_day, last_day=filing.last_day, today=today))
+        is not None
     ]
     if errors:
         raise InvalidInput(_("the filed scope names catalogue entries not in force for it"), errors=errors)

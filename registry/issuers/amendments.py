@@ -20,7 +20,6 @@ from registry import clock
 from registry.audit import service as audit
 from registry.audit.models import AuditRecord
 from registry.audit.service import Actor
-from registry.catalogue import service as catalogue
 from registry.db import utcnow
 from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound
 from registry.i18n import _, word
@@ -39,8 +38,9 @@ async def amend_scope(session: AsyncSession, *, actor: Actor, code: str, body: S
     starts on or after that day: amend that one's successor instead of racing it."""
     issuer = await _issuer_for_update(session, code)
     _refuse_past(body)
-    await service.check_scopes_against_catalogue(session, [("", body)])
-    await catalogue.check_fileable(session, [("catalogue_codes", body.catalogue_codes, body.effective_from)])
+    # The new version runs from effective_from until amended; the versions it closes only get shorter, ending the
+    # day before a day after today, so each still meets every entry it names (catalogue.not_fileable).
+    await service.check_filings(session, [("", body, body.effective_from, None)])
     versions = [s for s in await service.filed_scopes(session, issuer.id or 0) if s.cert_type == body.cert_type]
     replaced = _replaced(versions, body)
     before = [_summary(s) for s in replaced]

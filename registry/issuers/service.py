@@ -15,7 +15,7 @@ from registry import clock
 from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType
-from registry.catalogue.service import check_fileable, levels_by_type
+from registry.catalogue.service import FilingDays, check_fileable, levels_by_type
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import utcnow
@@ -113,11 +113,7 @@ async def _refuse_unfit(ctx: RegistryContext, session: AsyncSession, body: Issue
             "region",
             _("{region} has its own node (REGISTRY_PEERS): register this body there", region=body.region.value),
         )
-    await check_scopes_against_catalogue(session, [(f"scopes.{i}.", scope) for i, scope in enumerate(body.scopes)])
-    # Each filing names entries in force for it, as an amendment's must (registry.issuers.amendments).
-    await check_fileable(
-        session, [(f"scopes.{i}.catalogue_codes", s.catalogue_codes, s.valid_from) for i, s in enumerate(body.scopes)]
-    )
+    await check_filings(session, [(f"scopes.{i}.", s, s.valid_from, s.valid_until) for i, s in enumerate(body.scopes)])
     if await get_by_code(session, body.code) is not None:
         raise Conflict(
             _("an evaluation body with code {code} already exists", code=body.code),
@@ -197,6 +193,21 @@ class ScopeContent(Protocol):
     def catalogue_codes(self) -> list[str]: ...
     @property
     def levels(self) -> list[str]: ...
+
+
+async def check_filings(session: AsyncSession, filings: Sequence[tuple[str, ScopeContent, date, date | None]]) -> None:
+    """The one check of what a filing names, for its days, at registration (each of ``scopes``, from ``valid_from``
+    to ``valid_until``) and in an amendment (from ``effective_from``, until amended): catalogue entries of its type
+    at levels on that type's ladder, each entry in force for the filing (``catalogue.not_fileable``). Each filing
+    comes with the prefix its fields are named under (``scopes.0.`` at registration, none in an amendment); 422."""
+    await check_scopes_against_catalogue(session, [(prefix, scope) for prefix, scope, _first, _last in filings])
+    await check_fileable(
+        session,
+        [
+            FilingDays(f"{prefix}catalogue_codes", scope.catalogue_codes, first, last)
+            for prefix, scope, first, last in filings
+        ],
+    )
 
 
 async def check_scopes_against_catalogue(session: AsyncSession, scopes: Sequence[tuple[str, ScopeContent]]) -> None:

@@ -406,7 +406,10 @@ async def test_only_the_bureau_suspends_a_body(app: FastAPI, client: httpx.Async
 
 
 async def test_a_body_whose_filing_has_lapsed_cannot_issue(app: FastAPI, client: httpx.AsyncClient) -> None:
-    world = await set_up(app, client, valid_from="2020-01-01", valid_until="2025-12-31")
+    # Entries in force while the filing ran: a filing that ends before an entry begins is refused (422).
+    world = await set_up(
+        app, client, valid_from="2020-01-01", valid_until="2025-12-31", catalogue_codes=("ENG-AI", "ENG-IC")
+    )
     response = await client.post(
         "/v1/certificates",
         json={
