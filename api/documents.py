@@ -14,6 +14,8 @@ from registry.auth.principals import Principal
 from registry.certificates import numbering, records
 from registry.context import RegistryContext
 from registry.credentials import service as credentials
+from registry.keys import jws
+from registry.keys import service as keys
 from registry.rendering import pdf, qr, signed_pdf
 from registry.rendering.stamps import StatusMark
 from registry.verification.schemas import Verification, VerificationResult
@@ -103,6 +105,7 @@ async def credential_response(
         object_id=record.certificate.number,
         purpose="signed credential download",
     )
+    await keys.refuse_compromised_signers(session, kids=(signing_kid(token),))
     return Response(token, media_type=CREDENTIAL_TYPE, headers=headers)
 
 
@@ -163,7 +166,14 @@ async def certificate_pdf_response(
         object_id=cert.number,
         purpose="e-certificate download",
     )
+    await keys.refuse_compromised_signers(session, kids=(signing_kid(credential),))  # and the PDF's document key
     return Response(body, media_type="application/pdf", headers=headers)
+
+
+def signing_kid(token: str) -> str:
+    """The short kid of the key that signed a credential of this registry (its header names the key's URL,
+    ``{issuer}/keys/{kid}``)."""
+    return str(jws.unverified_header(token)["kid"]).rsplit("/", 1)[-1]
 
 
 def status_mark(verification: Verification) -> StatusMark | None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from cli import keys_check
 from cli.database import load_settings, migrate_database, run_in_transaction, said, with_database
 from cli.database import reader_language as reader_language
 from cli.imports import IMPORT_EXIT_CODES as IMPORT_EXIT_CODES  # the import command's, named here as before too
@@ -35,6 +36,7 @@ clients_app = typer.Typer(help="API clients (admin, evaluation body, partner age
 app.add_typer(clients_app, name="clients")
 keys_app = typer.Typer(help="Signing keys of evaluation bodies and the registry's token key.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+keys_check.register(keys_app)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(status_lists_app, name="status-lists")

@@ -4,31 +4,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from registry import clock
 from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType
 from registry.catalogue.service import FilingDays, check_fileable, levels_by_type
 from registry.config import Region
 from registry.context import RegistryContext
-from registry.db import utcnow
 from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound
 from registry.i18n import _, word
 from registry.issuers.models import FiledScope, Issuer, IssuerKind, IssuerStatus
 from registry.issuers.schemas import FiledScopePublic, IssuerCreate, IssuerPublic
+from registry.keys import compromise
 from registry.keys import service as keys
 from registry.keys.models import KeyStatus, KeyUse, SigningKey
 from registry.keys.signers import DEFAULT_ALGORITHM
 
-# How far ahead of this server's clock a compromise may be dated (the admin's clock may run a little fast).
-COMPROMISE_CLOCK_LEEWAY = timedelta(seconds=60)
 _ISSUER_STATUS = {IssuerStatus.active: _("active"), IssuerStatus.suspended: _("suspended")}  # said in messages
 
 
@@ -296,100 +293,14 @@ async def mark_key_compromised(
     ctx: RegistryContext, session: AsyncSession, *, actor: Actor, code: str, kid: str, since: datetime
 ) -> SigningKey:
     """Certificates this key signed at or after ``since`` verify as 'unknown' until re-issued; if the key was in use,
-    a fresh one takes over at once. The one home of marking a key compromised (the API's route calls it). A date
-    ahead of now is refused (422); on a key already compromised the date only moves earlier: a later one is refused
-    (409) and the same or an earlier one is taken (and audited) again."""
-    if since > clock.now() + COMPROMISE_CLOCK_LEEWAY:
-        raise InvalidInput.field("compromised_from", _("must not be after now: a compromise has already happened"))
+    a fresh one takes over at once. The API's route calls this; the rules (a date ahead of now is 422; once marked,
+    the date only moves earlier, a later one 409; the document keys cut off with a credential key) have their one
+    home in ``registry.keys.compromise``, which the registry's own keys and ``registry keys check|repair`` share."""
+    compromise.refuse_future(since)
     issuer = await _turn_of(session, code)  # then the key is read as a rotation beside this one left it
     key = await keys.get_by_kid(session, kid)
     if issuer is None or key is None or key.issuer_id != issuer.id:
         raise NotFound(_("no signing key {kid} for evaluation body {code}", kid=kid, code=code))
-    earlier = _marked_before(key, since)
-    was_active = key.status == KeyStatus.active
-    now = utcnow()
-    _compromise(ctx, key, since, now=now)
-    cut_off: list[SigningKey] = []
-    if key.use == KeyUse.certificate:
-        # The PDF-signing keys that signed while this key was the body's credential key, from ``since`` on, are cut
-        # off with it (their certificates go into the root's CRL); a later, sound one is left alone.
-        cut_off = await _document_keys_beside(session, key, since, now=now)
-        for document_key in cut_off:
-            _compromise(ctx, document_key, since, now=now)
-    replacement = None
-    if was_active and key.use == KeyUse.certificate:  # a document key's successor is made by the next PDF
-        # Of the same algorithm: the body chose it for its relying parties.
-        replacement = await keys.create_key(
-            session,
-            ctx.box,
-            use=KeyUse.certificate,
-            issuer_id=issuer.id,
-            label=issuer.code,
-            algorithm_name=key.algorithm,
-        )
-    await audit.append(
-        session,
-        actor=actor,
-        action="key.compromised",
-        object_type="signing_key",
-        object_id=kid,
-        purpose="key management",
-        details={
-            "issuer": code,
-            "compromised_from": since.isoformat(),
-            "previously_from": earlier.isoformat() if earlier else None,
-            "document_keys": [k.kid for k in cut_off],
-            "replacement": replacement.kid if replacement else None,
-        },
+    return await compromise.mark(
+        session, ctx.keyring, actor=actor, key=key, since=since, owner={"issuer": code}, label=issuer.code
     )
-    await session.flush()
-    return key
-
-
-def _marked_before(key: SigningKey, since: datetime) -> datetime | None:
-    """The date ``key`` is already marked compromised from, if any; a later ``since`` is refused (409), for a
-    compromise date only moves earlier: a second mark must not bring certificates signed between back to 'valid'."""
-    earlier = key.compromised_from if key.status == KeyStatus.compromised else None
-    if earlier is not None and since > earlier:
-        raise Conflict(
-            _(
-                "key {kid} is compromised from {since}: that date can only move earlier",
-                kid=key.kid,
-                since=earlier.isoformat(),
-            ),
-            errors=[FieldError(field="compromised_from", message=_("after the date already marked"))],
-        )
-    return earlier
-
-
-def _compromise(ctx: RegistryContext, key: SigningKey, since: datetime, *, now: datetime) -> None:
-    """Mark ``key`` compromised from ``since`` (retired now if it was active). A compromise date only moves earlier;
-    a document key's never before its own ``valid_from`` (its certificate's revocation date in the CRL)."""
-    if key.use == KeyUse.document:
-        since = max(since, key.valid_from)
-    if key.status == KeyStatus.compromised and key.compromised_from is not None:
-        since = min(since, key.compromised_from)
-    key.status = KeyStatus.compromised
-    key.compromised_from = since
-    if key.retired_at is None:
-        key.retired_at = now
-    keys.reseal(ctx.box, key)
-    ctx.keyring.forget(key.kid)
-
-
-async def _document_keys_beside(
-    session: AsyncSession, key: SigningKey, since: datetime, *, now: datetime
-) -> list[SigningKey]:
-    """The body's document keys in use while ``key`` was its credential key, from ``since`` on. No column says which
-    credential key a document key served: the time windows do, exactly, since a body has one active key of each use
-    at a time (``_turn_of`` and ``registry.keys.documents._body_turn`` hold its row; a rotation or a compromise of
-    the active credential key retires its document key with it, and the next PDF certifies a new one)."""
-    start = max(key.valid_from, since)
-    end = key.retired_at if key.retired_at is not None and key.retired_at < now else now
-    query = select(SigningKey).where(
-        col(SigningKey.issuer_id) == key.issuer_id,
-        col(SigningKey.use) == KeyUse.document,
-        col(SigningKey.valid_from) < end,
-        or_(col(SigningKey.retired_at).is_(None), col(SigningKey.retired_at) > start),
-    )
-    return list((await session.execute(query.order_by(col(SigningKey.id)).with_for_update())).scalars())

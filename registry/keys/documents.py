@@ -104,7 +104,7 @@ async def document_signer(
     root_certificate = certificate_of(root)
     key = await keys.active_key(session, use=KeyUse.document, issuer_id=issuer_id)
     if key is None:
-        await _body_turn(session, issuer_id)
+        await body_turn(session, issuer_id)
         key = await keys.active_key(session, use=KeyUse.document, issuer_id=issuer_id)  # made while this one waited
     if key is None:
         key = await _certify_new_key(
@@ -116,16 +116,17 @@ async def document_signer(
             issuer_name=issuer_name,
             crl_url=crl_url,
         )
+    keys.note_signing_key(session, key.kid)  # re-checked once the answer's audit record holds the chain
     return DocumentSigner(
         kid=key.kid, private_key=private_key_of(box, key), certificate=certificate_of(key), root=root_certificate
     )
 
 
-async def _body_turn(session: AsyncSession, issuer_id: int) -> None:
+async def body_turn(session: AsyncSession, issuer_id: int) -> None:
     """The body's row locked as its rotations and compromises lock it (``registry.issuers.service._turn_of``), so that
     of PDFs asked for at once, and of a rotation beside them, one makes the body's first document key and the others
     use it (eight PDFs at once left eight active keys). Written as SQL: the issuers package imports this one. On SQLite
-    every writer already holds the database's write lock."""
+    every writer already holds the database's write lock. ``registry keys repair`` takes it too."""
     if bulk.is_postgres(session):
         await session.execute(text("SELECT 1 FROM issuers WHERE id = :id FOR NO KEY UPDATE"), {"id": issuer_id})
 

@@ -21,6 +21,8 @@ from registry import bulk
 from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.db import utcnow
+from registry.errors import ServiceUnavailable
+from registry.i18n import _
 from registry.keys.models import KeyStatus, KeyUse, SigningKey
 from registry.keys.secrets_box import SecretsBox
 from registry.keys.signers import DEFAULT_ALGORITHM, ED25519, KeySigner, PublicKey, SignatureCheck, algorithm
@@ -195,6 +197,37 @@ async def active_key(session: AsyncSession, *, use: KeyUse, issuer_id: int | Non
 
 async def get_by_kid(session: AsyncSession, kid: str) -> SigningKey | None:
     return (await session.execute(select(SigningKey).where(col(SigningKey.kid) == kid))).scalar_one_or_none()
+
+
+# The kids of the keys a transaction signed an answer with (``session.info``), for ``refuse_compromised_signers``.
+_SIGNED_WITH = "registry.keys.signed_with"
+# How soon to ask again when a key was marked compromised while the answer was being signed with it.
+RESIGN_RETRY_AFTER_SECONDS = 1
+
+
+def note_signing_key(session: AsyncSession, kid: str) -> None:
+    """Note that this transaction's answer is being signed with ``kid`` (read as the active key, not locked)."""
+    session.info.setdefault(_SIGNED_WITH, set()).add(kid)
+
+
+async def refuse_compromised_signers(session: AsyncSession, *, kids: tuple[str, ...] = ()) -> None:
+    """Refuse (503, ask again) an answer signed with a key that is compromised by now: ``kids`` and every key noted
+    (``note_signing_key``) in this transaction. Call it once the answer's audit record is appended. Every mark of a
+    key appends one too, and the audit chain's lock is held by each to its commit: so a mark either committed before
+    this read (and is seen: the answer is refused, and asked again, it is signed with the key that took over) or
+    commits after this answer does. No row is locked: a download never holds up, or deadlocks with, a mark, and
+    costs one indexed read. (On SQLite every writer holds the database's write lock from BEGIN IMMEDIATE.)"""
+    signed = sorted({*kids, *session.info.pop(_SIGNED_WITH, set())})
+    if not signed:
+        return
+    query = select(col(SigningKey.kid)).where(
+        col(SigningKey.kid).in_(signed), col(SigningKey.status) == KeyStatus.compromised
+    )
+    if (await session.execute(query)).first() is not None:
+        raise ServiceUnavailable(
+            _("a signing key was marked compromised while this answer was being signed with it: ask again"),
+            retry_after=RESIGN_RETRY_AFTER_SECONDS,
+        )
 
 
 async def lock_registry_keys(session: AsyncSession) -> None:
