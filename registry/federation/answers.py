@@ -2,8 +2,9 @@
 
 A peer's statement is checked for who signed it and which question it answers (``peers``); these checks are about what
 it says: an answer about another certificate or holder, an unmasked identity number, a "valid" with no certificate or
-a bad signature, or a check made long ago (or in the future) is not an answer to the question, whoever signed it. Nor
-is one whose text breaks the rule for text a person reads (``unreadable_text``): this node shows it to its clients.
+a bad signature, a "valid" for a certificate whose validity ended before today, or a check made long ago (or in the
+future) is not an answer to the question, whoever signed it. Nor is one whose text breaks the rule for text a person
+reads (``unreadable_text``): this node shows it to its clients.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
+from registry import clock
 from registry.db import utcnow
 from registry.schemas import FlowingText500, FlowingText1000, Text64, Text128, Text256, person_name_key
 from registry.verification.schemas import Verification, VerificationResult, VerifiedCertificate
@@ -43,14 +45,23 @@ def certificate_agrees(
     certificate: VerifiedCertificate | None, result: VerificationResult, *, number: str, holder_name: str
 ) -> bool:
     """A certificate that is the one asked about (canonical number, the holder asked for), masked as in public output;
-    none only where the result is unknown."""
+    none only where the result is unknown. A ``valid`` one is still valid today, Beijing time: checked when the answer
+    is served (a cached answer too), so an honest "valid" given before midnight on the certificate's last day, or a
+    peer's "valid" for one that has ended, is not passed on as valid."""
     if certificate is None:
         return result is VerificationResult.unknown
+    if result is VerificationResult.valid and not still_valid(certificate):
+        return False
     return (
         certificate.number == number
         and person_name_key(certificate.holder_name) == person_name_key(holder_name)
         and is_masked(certificate.holder_id_masked)
     )
+
+
+def still_valid(certificate: VerifiedCertificate) -> bool:
+    """Whether the certificate's own validity runs to today (``valid_until`` is the last day it is valid on)."""
+    return certificate.valid_until is None or clock.today() <= certificate.valid_until
 
 
 def verification_agrees(

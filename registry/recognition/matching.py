@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from registry.recognition.models import RecognitionRule, RuleKind
+from registry.recognition.models import Decision, RecognitionRule, RuleKind
 
 _ENTRIES, _SERIES, _TYPE = 2, 1, 0
 
@@ -119,10 +119,12 @@ def deciding_rule(rules: Iterable[RecognitionRule], case: Case, day: date) -> Re
 
 
 def bridges(rules: Iterable[RecognitionRule], case: Case, day: date) -> list[RecognitionRule]:
-    """The bridge rules in force on ``day`` for the case: the most specific one per target ladder."""
+    """The bridges the case opens on ``day``: per target ladder, the most specific bridge rule in force, unless that
+    rule says ``not_recognised`` — then the ladder is closed to the case, whatever a broader bridge says (so a closing
+    rule is chosen by precedence first, and only then left out)."""
     best: dict[str, RecognitionRule] = {}
     for rule in _deciding(rules, RuleKind.bridge, case, day):
         current = best.get(target_ladder(rule))
         if current is None or precedence(rule) > precedence(current):
             best[target_ladder(rule)] = rule
-    return [best[key] for key in sorted(best)]
+    return [best[key] for key in sorted(best) if best[key].decision != Decision.not_recognised]

@@ -39,7 +39,7 @@ from registry.federation import answers
 from registry.federation.peers import Federation
 from registry.federation.protocol import RECOGNITION_ANSWER_TYPE, Signer
 from registry.i18n import _, message_of
-from registry.recognition import matching
+from registry.recognition import matching, purposes
 from registry.recognition.models import Decision, RecognitionRule
 from registry.recognition.rules import entry_names, equivalent_of
 from registry.recognition.schemas import (
@@ -62,9 +62,17 @@ _NOT_VALID = _("the certificate number is not valid")
 
 @dataclass(frozen=True, slots=True)
 class Question:
+    """What is asked, for which region and why. The stated purpose is kept with identity numbers masked
+    (``registry.recognition.purposes``) from the start, whoever asks — an agency or a peer node — so the audit record,
+    the signed answers, the holder's "who looked" list and the question passed to a peer all carry the safe form."""
+
     to_region: str
     purpose: Purpose
     purpose_text: str | None
+
+    def __post_init__(self) -> None:
+        if self.purpose_text is not None:
+            object.__setattr__(self, "purpose_text", purposes.masked(self.purpose_text))
 
     def purpose_label(self) -> str:
         return f"{self.purpose.value}: {self.purpose_text}" if self.purpose_text else self.purpose.value
@@ -260,9 +268,29 @@ def _answer_agrees(answer: RecognitionAnswer, item: _Item, asked: _Asked) -> boo
         return False  # only a valid certificate is recognised, on conditions or not
     if answer.result is VerificationResult.valid and answer.certificate is None:
         return False
+    if not _holds_together(answer):
+        return False
     return answers.certificate_agrees(
         answer.certificate, answer.result, number=item.number, holder_name=item.holder_name
     ) and answers.is_fresh(answer.checked_at, max_age_seconds=asked.max_age_seconds)
+
+
+def _holds_together(answer: RecognitionAnswer) -> bool:
+    """A decision as ``_Judge.judge`` gives one: recognised or conditional only by a rule, with its basis, and a
+    conditional one stating its conditions in zh and en; one by no rule names no equivalent, conditions or basis and
+    says why not; a certificate that is not valid is judged by no rule and opens no bridge. A peer's answer that
+    contradicts itself is not signed by this node as its own."""
+    if answer.rule_id is not None:
+        decided = bool(answer.basis) and answer.result is VerificationResult.valid
+    else:
+        says_nothing = answer.equivalent is None and answer.conditions is None and not answer.basis
+        decided = answer.decision is Decision.not_recognised and bool(answer.decision_reason) and says_nothing
+    if not decided:
+        return False
+    conditions = answer.conditions
+    if answer.decision is Decision.conditional and (conditions is None or not (conditions.zh and conditions.en)):
+        return False
+    return answer.result is VerificationResult.valid or not answer.bridges
 
 
 async def answer_items(

@@ -14,6 +14,7 @@ from registry.catalogue import service as catalogue
 from registry.catalogue.models import CatalogueEntry, Level, Series
 from registry.errors import FieldError, InvalidInput
 from registry.i18n import _, word
+from registry.recognition.models import RuleKind
 from registry.recognition.schemas import RuleCreate
 
 
@@ -35,7 +36,9 @@ async def check(session: AsyncSession, body: RuleCreate) -> None:
         errors.append(FieldError("series_code", _("no title series {series}", series=body.series_code)))
     if (other := _eq_series(body)) is not None and await session.get(Series, other) is None:
         errors.append(FieldError("equivalent.series_code", _("no title series {series}", series=other)))
-    await _check_equivalent(session, body, ladders, errors)
+    target = await _check_equivalent(session, body, ladders, errors)
+    if target is not None and body.kind is RuleKind.recognition and body.equivalent and body.equivalent.level is None:
+        _check_same_level(body, target, covered, ladders[body.cert_type], errors)
     if errors:
         raise InvalidInput.fields(errors)
 
@@ -96,11 +99,12 @@ async def _covered(session: AsyncSession, entries: Sequence[CatalogueEntry], ser
 
 async def _check_equivalent(
     session: AsyncSession, body: RuleCreate, ladders: Mapping[str, Mapping[str, Level]], errors: list[FieldError]
-) -> None:
-    """The equivalent names an entry of its ladder, and a level on that ladder that the entry awards."""
+) -> CatalogueEntry | None:
+    """The equivalent names an entry of its ladder, and a level on that ladder that the entry awards. Returns the
+    entry it names, when that is one."""
     equivalent = body.equivalent
     if equivalent is None:
-        return
+        return None
     target_type = equivalent.cert_type or body.cert_type
     entry = None
     if equivalent.catalogue_code is not None:
@@ -112,7 +116,7 @@ async def _check_equivalent(
             errors.append(FieldError("equivalent.catalogue_code", message))
             entry = None
     if equivalent.level is None:
-        return
+        return entry
     if equivalent.level not in ladders[target_type]:
         message = _("{level} is not on the {cert_type} ladder", level=equivalent.level, cert_type=word(target_type))
         errors.append(FieldError("equivalent.level", message))
@@ -120,6 +124,34 @@ async def _check_equivalent(
         problem := _not_awarded(equivalent.level, _Covered(frozenset(entry.levels), entry.code), ladders[target_type])
     ):
         errors.append(FieldError("equivalent.level", problem))
+    return entry
+
+
+def _check_same_level(
+    body: RuleCreate,
+    target: CatalogueEntry,
+    covered: _Covered | None,
+    ladder: Mapping[str, Level],
+    errors: list[FieldError],
+) -> None:
+    """A recognition rule that counts what it covers as ``target`` "at the same level" (no ``equivalent.level``): every
+    level it covers is one ``target`` awards — else an answer would name a title or level that is never awarded."""
+    if body.levels:
+        levels: set[str] = set(body.levels)
+    else:
+        levels = set(covered.levels) if covered is not None else set(ladder)  # none: the whole type's ladder
+    missing = sorted(levels - set(target.levels), key=lambda code: ladder[code].rank if code in ladder else 0)
+    if not missing:
+        return
+    awarded = sorted(target.levels, key=lambda code: ladder[code].rank if code in ladder else 0)
+    message = _(
+        "{code} does not award {levels}, which the rule covers: name the level it counts as, or list in levels only "
+        "what {code} awards ({awarded})",
+        code=target.code,
+        levels=", ".join(missing),
+        awarded=", ".join(awarded),
+    )
+    errors.append(FieldError("equivalent.level", message))
 
 
 def _eq_series(body: RuleCreate) -> str | None:
