@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StringConstraints
@@ -213,12 +215,58 @@ class StrictInput(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=4096)
 
 
+# Scripts written without spaces between words (CJK: Han, kana, bopomofo, Hangul, Yi, Tangut, Nüshu; and Thai, Lao,
+# Tibetan, Myanmar, Khmer, Tai): a space beside one of their characters is how it was typed, not a word boundary, so
+# "张 伟" is 张伟. Planes 2 and 3 are whole, as for the text rules: an unassigned code point there is a newer 汉字.
+_UNSPACED_RANGES: Final = (
+    "0E00..0FFF 1000..109F 1100..11FF 1780..17FF 1980..19FF 1A20..1AAF 2E80..2FFF 3005..3007 3021..3029 3031..3035 "
+    "3038..303C 3040..30FF 3100..312F 3130..318F 31A0..31BF 31F0..31FF 3400..4DBF 4E00..9FFF A000..A4CF A960..A97F "
+    "A9E0..A9FF AA60..AADF AC00..D7FF F900..FAFF FF66..FFDC 16FE0..18D7F 1AFF0..1B2FF 20000..3FFFF"
+)
+_UNSPACED_FIRST, _UNSPACED_LAST = zip(
+    *((int(first, 16), int(last, 16)) for first, _dots, last in (r.partition("..") for r in _UNSPACED_RANGES.split())),
+    strict=True,
+)
+
+
+def _word_letter(character: str) -> bool:
+    """A letter of a script written in words (Latin, Greek, Cyrillic, Arabic…): two of them either side of a space
+    are the end of one word and the start of the next."""
+    if not unicodedata.category(character).startswith("L"):
+        return False  # a dot, a hyphen, an apostrophe, a digit, a mark with nothing before it
+    point = ord(character)
+    at = bisect_right(_UNSPACED_FIRST, point) - 1
+    return at < 0 or point > _UNSPACED_LAST[at]
+
+
+def _ends_with_word_letter(word: str) -> bool:
+    """Whether ``word`` ends with a letter of a script written in words, combining marks after it (an accent NFKC has
+    no precomposed letter for, a Devanagari vowel sign) counted with their letter."""
+    for character in reversed(word):
+        if not unicodedata.category(character).startswith("M"):
+            return _word_letter(character)
+    return False
+
+
 def person_name_key(name: str) -> str:
-    """How names are compared in public verification: compatibility-normalised, case- and space-insensitive, every
-    middle-dot look-alike (and a full stop) the same dot, and characters drawn as nothing left out (a name stored
-    before they were refused still answers to what it looks like)."""
+    """How names are compared in public verification: compatibility-normalised (full-width letters and spaces are
+    plain ones), case-insensitive, every middle-dot look-alike (and a full stop) the same dot, and characters drawn
+    as nothing left out (a name stored before they were refused still answers to what it looks like).
+
+    A space between two letters of a script written in words separates two words and counts, as one space however
+    many were typed: "LIN A" is not "LI NA", nor "ANN ALEE" "ANNA LEE" — two people, where leaving every space out
+    made them one. Every other space is left out, as before: beside a Chinese (or other CJK) character ("张 伟" is
+    张伟, "欧阳 娜娜" 欧阳娜娜), beside a dot ("买买提 · 艾力" is 买买提·艾力), a hyphen or an apostrophe
+    ("Jean - Pierre", "O' Brien"), at either end. Nothing stores this key: both names are keyed when compared, so no
+    stored value depends on it."""
     compatible = unicodedata.normalize("NFKC", name.translate(_IGNORED))
-    return "".join(compatible.translate(_COMPARED_DOTS).casefold().split())
+    words = compatible.translate(_COMPARED_DOTS).casefold().split()
+    key = words[:1]
+    for before, word in pairwise(words):
+        if _ends_with_word_letter(before) and _word_letter(word[0]):
+            key.append(" ")
+        key.append(word)
+    return "".join(key)
 
 
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
