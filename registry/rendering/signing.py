@@ -1,7 +1,13 @@
 """The PDF signature (电子签章): PAdES baseline B-B by the body's document key, its seal as the field's appearance.
 
-Any change to the signed bytes breaks the signature in every common reader; the chain ends at the registry's PDF
-root (``/.well-known/pdf-signing-root.pem``), which a reader must trust for the signature to show as valid.
+It is a *certification* signature (the document's first and only one) that permits no changes (DocMDP P=1). An
+approval signature alone would only cover its own bytes: a later incremental update (a form field, an annotation, a
+new page content stream) leaves those intact, and readers accept what counts as "form filling" or "commenting", so
+an opaque widget could paint over the revocation stamp, the level or the name while the seal still shows valid.
+With P=1 every update after the seal, whatever it draws, makes readers that check DocMDP (pyHanko, Acrobat) call
+the signature invalid; poppler-based viewers do not check it and only say the document is not wholly signed.
+Changing a signed byte breaks it anyway; the chain ends at the registry's PDF root
+(``/.well-known/pdf-signing-root.pem``), which a reader must trust for the signature to show as valid.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ class SealSignature:
 
 
 async def sign(pdf: bytes, seal: SealSignature, *, reason: str, location: str) -> bytes:
-    """``pdf`` with one incremental update: a visible signature field over ``seal.box``, signed PAdES B-B."""
+    """``pdf`` with one incremental update: a visible signature field over ``seal.box``, signed PAdES B-B, certifying
+    the document with no changes allowed after it."""
     signer = signers.SimpleSigner(
         signing_cert=asn1_x509.Certificate.load(seal.certificate.public_bytes(Encoding.DER)),
         signing_key=asn1_keys.PrivateKeyInfo.load(
@@ -59,6 +66,10 @@ async def sign(pdf: bytes, seal: SealSignature, *, reason: str, location: str) -
         reason=reason,
         location=location,
         name=seal.signer_name,
+        # Certify, allowing nothing after: see the module docstring. pyHanko refuses to certify a PDF that already
+        # carries a signature (a certification signature must come first) and to add any signature after this one.
+        certify=True,
+        docmdp_permissions=fields.MDPPerm.NO_CHANGES,
     )
     pdf_signer = signers.PdfSigner(
         metadata,
