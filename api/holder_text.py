@@ -80,7 +80,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "new_link": "新链接（只显示这一次，请复制保存）：",
         "expires_at": "到期时间",
         "state": "状态",
-        "states": {"active": "有效", "expired": "已过期", "withdrawn": "已撤回"},
+        # A link's state, in words that name the link: never a certificate's verdict ("有效") beside its number.
+        "states": {"active": "链接可用", "expired": "链接已过期", "withdrawn": "链接已撤回"},
         "withdraw": "撤回",
         "who_looked": "查验记录",
         "who_looked_intro": "每次查验您的证书都会记录时间、方式、用途和地区，但不记录查验人的网络地址。"
@@ -158,7 +159,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "new_link": "New link (shown only this once; copy it now):",
         "expires_at": "Expires",
         "state": "State",
-        "states": {"active": "Active", "expired": "Expired", "withdrawn": "Withdrawn"},
+        "states": {"active": "Link open", "expired": "Link expired", "withdrawn": "Link withdrawn"},
         "withdraw": "Withdraw",
         "who_looked": "Who looked",
         "who_looked_intro": "Every check of your certificates is recorded with its time, channel, purpose and region — "

@@ -76,6 +76,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "occupation": "职业（工种）",
         "level": "等级",
         "issuer": "发证机构",
+        "catalogue_code": "目录编码",
+        "issuer_code": "机构编码",
         "awarded": "取得日期",
         "validity": "有效期至",
         "no_expiry": "长期有效",
@@ -107,6 +109,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "answered_by": "查验结果来自",
         "regions": {"BJ": "北京市人才证书登记系统", "TJ": "天津市人才证书登记系统", "HE": "河北省人才证书登记系统"},
         "bad_number": "证书编号有误，请检查是否输入错误：",
+        "holder_words": "持证人自述（分享时由持证人本人填写，登记系统未核实）",
     },
     "en": {
         "site": "Talent Certificate Check",
@@ -159,6 +162,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "occupation": "Occupation",
         "level": "Level",
         "issuer": "Issued by",
+        "catalogue_code": "Catalogue code",
+        "issuer_code": "Body's code",
         "awarded": "Awarded on",
         "validity": "Valid until",
         "no_expiry": "No expiry",
@@ -195,6 +200,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "answered_by": "Answered by",
         "regions": {"BJ": "the Beijing registry", "TJ": "the Tianjin registry", "HE": "the Hebei registry"},
         "bad_number": "The certificate number is wrong; please look for a typo: ",
+        "holder_words": "In the holder's own words (typed by the holder when sharing; not checked by the registry)",
     },
 }
 SECURITY_HEADERS = {
