@@ -284,8 +284,9 @@ def verify_credential(
         list[str] | None,
         typer.Option(
             "--trust",
-            help="base URL of a registry whose JWKS may be fetched when no --jwks is given; repeat for each "
-            "(also REGISTRY_TRUSTED_REGISTRIES, separated by spaces or commas)",
+            help="base URL of a registry you trust: a credential of any other is UNKNOWN, and its JWKS is fetched "
+            "from there when no --jwks is given; repeat for each (also REGISTRY_TRUSTED_REGISTRIES, separated by "
+            "spaces or commas)",
         ),
     ] = None,
 ) -> None:

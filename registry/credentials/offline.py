@@ -26,7 +26,7 @@ import jwt
 
 from registry.auth.numeric_dates import TIME_CLAIMS, is_numeric_date
 from registry.certificates.status_lists import decode
-from registry.credentials import message_list
+from registry.credentials import freshness, message_list
 from registry.credentials.credential import CREDENTIAL_TYPE
 from registry.credentials.message_list import status_value
 from registry.credentials.report import STEPS as STEPS
@@ -291,11 +291,12 @@ def _status_step(
             why = status_lists.unreadable.get(url)
             why = why or _("status list {url} was not provided or could not be read", url=url)
             return report.add("status", "unknown", why)
-        bits = _status_bits(
+        read = _status_bits(
             report, list_token, jwks, url=url, purpose=purpose, issuer=issuer, issuer_code=issuer_code, now=now
         )
-        if bits is None:
+        if read is None:
             return False
+        bits, list_claims = read
         held = len(bits) * 8 // max(size, 1)
         if held < MINIMUM_ENTRIES:
             too_short = _(
@@ -314,7 +315,9 @@ def _status_step(
         if value:
             return report.add("status", "fail", _flagged(entry, purpose, index, value))
         meaning = _message(entry, value) or _("clear")
-        findings.append(_("{purpose} {index}: {meaning}", purpose=purpose, index=index, meaning=meaning))
+        finding = _("{purpose} {index}: {meaning}", purpose=purpose, index=index, meaning=meaning)
+        # How old the list read is and until when it counts: a saved one may be out of date (freshness.window).
+        findings.append(_("{finding} ({window})", finding=finding, window=freshness.window(list_claims, now)))
     return report.add("status", "pass", Listing(findings))
 
 
@@ -394,8 +397,9 @@ def _status_bits(
     issuer: Any,
     issuer_code: str | None,
     now: datetime,
-) -> bytes | None:
-    """The bitstring of a status list that verifies, is the issuer's own and is current; else reported unknown."""
+) -> tuple[bytes, dict[str, Any]] | None:
+    """The bitstring and claims of a status list that verifies, is the issuer's own and is current; else reported
+    unknown."""
     list_claims, list_key, list_detail = _verify_jws(list_token, jwks)
     if list_claims is None:
         report.add("status", "unknown", _("status list {url} does not verify: {reason}", url=url, reason=list_detail))
@@ -406,7 +410,7 @@ def _status_bits(
         report.add("status", "unknown", problem)
         return None
     try:
-        return decode(list_claims["credentialSubject"]["encodedList"], most=MOST_LIST_BYTES)
+        return decode(list_claims["credentialSubject"]["encodedList"], most=MOST_LIST_BYTES), list_claims
     except (KeyError, TypeError, AttributeError, ValueError, OSError, EOFError, zlib.error) as refused:
         said = (
             _("status list {url} cannot be decoded: {reason}", url=url, reason=str(refused))

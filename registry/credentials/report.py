@@ -1,6 +1,7 @@
 """What ``registry verify-credential`` prints: each step of the offline check with its outcome and why, and the
 verdict, in the reader's language. Each line is a label in a column, then the words; English keeps the form scripts
 read (``signature  PASS     …``, ``RESULT     NOT VALID``), Chinese pads its labels by the width a terminal gives them.
+Every address a line names shows its host in ASCII (registry.credentials.hosts), as a browser's address bar does.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 
-from registry.i18n import Message, _, translate
+from registry.credentials.hosts import ascii_hosts
+from registry.i18n import Listing, Message, _, translate
 
 STEPS = ("format", "signature", "key", "dates", "status")
 _STEP_WORDS: dict[str, Message] = {
@@ -67,11 +69,11 @@ class Report:
             + " "
             + _padded(translate(_OUTCOME_WORDS.get(outcome, outcome.upper()), lang), _OUTCOME)
             + " "
-            + translate(detail, lang)
+            + _said(detail, lang)
             for name, outcome, detail in shown
         ]
         undecided = [step.detail for step in self.steps if step.outcome == "unknown"]
-        reason = f" — {translate(undecided[0], lang)}" if self.verdict == "UNKNOWN" and undecided else ""
+        reason = f" — {_said(undecided[0], lang)}" if self.verdict == "UNKNOWN" and undecided else ""
         verdict = translate(_VERDICT_WORDS[self.verdict], lang)
         lines.append(f"{_padded(translate(_RESULT, lang), _LABEL)} {verdict}{reason}")
         return "\n".join(lines)
@@ -80,7 +82,24 @@ class Report:
 def claims_line(claims: str, lang: str | None = None) -> str:
     """The line before the steps: what the credential says it is, unchecked, in ``lang``."""
     said = _("{claims} (as the credential says; the steps check them)", claims=claims)
-    return f"{_padded(translate(_CLAIMS, lang), _LABEL)} {translate(said, lang)}"
+    return f"{_padded(translate(_CLAIMS, lang), _LABEL)} {_said(said, lang)}"
+
+
+def _said(detail: str, lang: str | None) -> str:
+    """A detail in ``lang`` with every address's host in ASCII: first in each value it carries (read to the next
+    space: a look-alike host cannot end an address early with punctuation of its own), then in the sentence."""
+    return ascii_hosts(translate(_ascii_values(detail), lang))
+
+
+def _ascii_values(text: str) -> str:
+    if isinstance(text, Listing):
+        return Listing([_ascii_values(item) for item in text.items], text.separator)
+    if isinstance(text, Message):
+        if not text.values:
+            return text  # the registry's own words
+        values = {key: _ascii_values(value) if isinstance(value, str) else value for key, value in text.values.items()}
+        return Message(text.template, **values)
+    return ascii_hosts(text, prose=False)
 
 
 def _padded(text: str, width: int) -> str:

@@ -4,7 +4,8 @@ offline — what the credential itself names: its issuer's JWKS and its status l
 The keys are the trust anchor, so they never come from the credential alone: a credential made by anyone names, in its
 own ``iss``, a "registry" serving that someone's keys, and would verify against them. Without ``--jwks`` the JWKS is
 fetched only from a registry the verifier has said it trusts (``--trust BASE_URL``, or ``REGISTRY_TRUSTED_REGISTRIES``);
-a credential naming any other is 'unknown', with what to give.
+a credential naming any other is 'unknown', with what to give. Once there is such a list, it holds with ``--jwks`` too:
+whoever hands over a key set chooses its keys, so a credential of another registry is checked against none.
 
 What a credential names is fetched only once it is known to be the trusted registry's word: without ``--status-list``,
 the status lists are fetched after the credential's signature verifies against that JWKS, at most the two a credential
@@ -12,7 +13,9 @@ of this registry can name (one ``message`` entry, or the older ``revocation`` an
 under the base URL of the registry whose JWKS it is: the ``--trust`` base, the base of a ``--jwks`` URL (its origin
 unless it ends in /.well-known/jwks.json), or — for a ``--jwks`` FILE, which names no registry — the registry in the
 verified ``iss``. So a forged or unsigned credential sends no request anywhere, and a signed one none outside its
-registry. Status lists given with ``--status-list`` are read as given.
+registry. Status lists given with ``--status-list`` are read as given, unless — the tool being allowed to fetch — one
+is older than its ``ttl`` allows (registry.credentials.freshness): the holder's snapshot then gives way to the current
+list, fetched from its own URL under that same registry, or the status is 'unknown'.
 
 Nothing here raises on a source that cannot be had: it is noted with a one-line reason, and the check then reports
 'unknown' for the step that needed it (registry.credentials.offline), never 'valid'.
@@ -24,12 +27,15 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
 import jwt
 
+from registry.credentials import freshness
+from registry.credentials.hosts import ascii_host
 from registry.credentials.offline import Report, signed_claims, status_entries, verify_credential
 from registry.http_reasons import http_reason, status_reason
 from registry.i18n import _
@@ -86,15 +92,17 @@ def trusted_registries(given: list[str], environ: Mapping[str, str]) -> list[str
 
 def same_registry(one: str, other: str) -> bool:
     """Whether two base URLs name one registry: scheme and host in any case, a default port written or not, a
-    trailing slash or not."""
+    trailing slash or not. Hosts are compared as the report shows them and httpx fetches them: in ASCII
+    (registry.credentials.hosts), so ``bеijing`` (a Cyrillic ``е``) is never ``beijing``."""
     try:
         a, b = urlsplit(one.strip()), urlsplit(other.strip())
         ports = (a.port or _DEFAULT_PORTS.get(a.scheme.lower())), (b.port or _DEFAULT_PORTS.get(b.scheme.lower()))
     except ValueError:  # a port out of range or not a number
         return False
+    hosts = ascii_host(a.hostname or "").lower(), ascii_host(b.hostname or "").lower()
     return (
         bool(a.hostname)
-        and (a.scheme.lower(), a.hostname, a.path.rstrip("/")) == (b.scheme.lower(), b.hostname, b.path.rstrip("/"))
+        and (a.scheme.lower(), hosts[0], a.path.rstrip("/")) == (b.scheme.lower(), hosts[1], b.path.rstrip("/"))
         and ports[0] == ports[1]
     )
 
@@ -116,10 +124,16 @@ def under_registry(url: str, base: str) -> bool:
 
 def _jwks_source(token: str, jwks: str | None, trusted: list[str]) -> tuple[str | None, str]:
     """Where the JWKS comes from, or None and why not: the given file or URL, else the registry the credential names
-    if it is one the verifier trusts."""
+    if it is one the verifier trusts. Once the verifier has said which registries they trust, a credential of any
+    other is checked against no keys at all, whatever ``--jwks`` came with it (the applicant's own look-alike
+    registry can hand over its own keys), and a JWKS URL is taken only from under the credential's registry."""
+    registry = issuer_registry(token)
+    if trusted:
+        problem = _untrusted(registry, token, jwks, trusted)
+        if problem is not None:
+            return None, problem
     if jwks is not None:
         return jwks, ""
-    registry = issuer_registry(token)
     if registry is None:
         return None, _("no --jwks given and the credential names no registry to fetch it from")
     if not any(same_registry(registry, base) for base in trusted):
@@ -131,11 +145,46 @@ def _jwks_source(token: str, jwks: str | None, trusted: list[str]) -> tuple[str 
     return registry + JWKS_PATH, ""
 
 
+def _untrusted(registry: str | None, token: str, jwks: str | None, trusted: list[str]) -> str | None:
+    """Why a credential is not checked against a trust list, if it is not: it names no registry, or none trusted,
+    or the JWKS URL given is not its registry's."""
+    named = ", ".join(trusted)
+    if registry is None:
+        return _(
+            "the credential's issuer {iss!r:.120} names no registry, so none of those you trust ({trusted})",
+            iss=_claims(token).get("iss"),
+            trusted=named,
+        )
+    if not any(same_registry(registry, base) for base in trusted):
+        return _(
+            "the credential names {registry} as its registry, which is none of those you trust ({trusted}): give "
+            "--trust {registry} if that is the registry you mean",
+            registry=registry,
+            trusted=named,
+        )
+    if jwks is not None and is_url(jwks) and not under_registry(jwks, registry):
+        return _(
+            "JWKS {jwks} is not under {registry}, the registry the credential names, which you trust: give --jwks "
+            "{registry}/.well-known/jwks.json, or no --jwks",
+            jwks=jwks,
+            registry=registry,
+        )
+    return None
+
+
 def gather(
-    token: str, *, jwks: str | None, status_lists: list[str], http: httpx.Client, trusted: list[str] | None = None
+    token: str,
+    *,
+    jwks: str | None,
+    status_lists: list[str],
+    http: httpx.Client,
+    trusted: list[str] | None = None,
+    offline: bool = False,
+    now: datetime | None = None,
 ) -> Sources:
     """The JWKS and status lists from the given files or URLs; what is not given, from the URLs the credential names:
-    its JWKS only from a registry in ``trusted``, its status lists only once its signature verifies (module doc)."""
+    its JWKS only from a registry in ``trusted``, its status lists only once its signature verifies (module doc).
+    Unless ``offline``, a given list kept longer than its ``ttl`` is replaced by the current one (``_refresh``)."""
     sources = Sources()
     jwks_source, why_not = _jwks_source(token, jwks, trusted or [])
     if jwks_source is None:
@@ -144,13 +193,51 @@ def gather(
         sources.jwks, problem = _read_jwks(jwks_source, http)
         if sources.jwks is None:
             sources.unreadable["jwks"] = problem
+    claims = signed_claims(token, sources.jwks) if sources.jwks is not None and jwks_source is not None else None
+    # Without verified claims the signature step says why; a forgery's URLs are not the registry's word.
+    base = _list_base(jwks_source, claims) if claims is not None and jwks_source is not None else None
     if status_lists:
         _read_lists(sources, status_lists, http)
-    elif sources.jwks is not None and jwks_source is not None:
-        claims = signed_claims(token, sources.jwks)
-        if claims is not None:  # else the signature step says why; a forgery's URLs are not the registry's word
-            _read_named_lists(sources, claims, _list_base(jwks_source, claims), http)
+        if not offline and claims is not None:
+            _refresh(sources, claims, base, http, now or datetime.now(UTC))
+    elif claims is not None:
+        _read_named_lists(sources, claims, base, http)
     return sources
+
+
+def _refresh(sources: Sources, claims: dict[str, Any], base: str | None, http: httpx.Client, now: datetime) -> None:
+    """Each given status list the verified credential names that is older than the registry lets anyone keep it
+    (registry.credentials.freshness) is set aside for the current one, fetched from its own URL if that is under
+    ``base``, the registry whose keys verified the credential; if it cannot be had, the list's status is unknown,
+    with how old the given one is. A saved list is the holder's snapshot: a revocation since then is not in it."""
+    named = {entry.get("statusListCredential") for entry in status_entries(claims)}
+    for url, given in list(sources.status_lists.items()):
+        given_claims = _claims(given)
+        if url not in named or not freshness.stale(given_claims, now):
+            continue
+        del sources.status_lists[url]
+        signed = freshness.signed_at(given_claims)
+        old = freshness.duration(now - signed) if signed is not None else _("an unknown time")
+        why: str
+        if base is None or not under_registry(url, base):
+            why = _(
+                "{url} is not under {base}, the registry whose keys verified the credential",
+                url=url,
+                base=base or _("a registry"),
+            )
+        else:
+            _read_lists(sources, [url], http)
+            if url in sources.status_lists:
+                continue
+            why = sources.unreadable.get(url) or _("the registry did not answer with that list")
+        sources.unreadable[url] = _(
+            "the status list given for {url} was signed {old} ago, longer than its ttl ({ttl}) allows it to be kept, "
+            "and the current one could not be had: {why}",
+            url=url,
+            old=old,
+            ttl=freshness.duration(freshness.kept_for(given_claims)),
+            why=why,
+        )
 
 
 def _read_jwks(source: str, http: httpx.Client) -> tuple[dict[str, Any] | None, str]:
@@ -254,7 +341,7 @@ def check(
     """The whole check as ``registry verify-credential`` runs it; ``offline``: no request leaves the machine."""
     transport = httpx.MockTransport(_refuse) if offline else None
     with httpx.Client(timeout=FETCH_SECONDS, follow_redirects=False, transport=transport) as http:
-        sources = gather(token, jwks=jwks, status_lists=status_lists, http=http, trusted=trusted)
+        sources = gather(token, jwks=jwks, status_lists=status_lists, http=http, trusted=trusted, offline=offline)
     return verify_credential(token, jwks=sources.jwks, status_lists=sources.status_lists, unreadable=sources.unreadable)
 
 

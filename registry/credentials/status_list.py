@@ -22,7 +22,7 @@ from registry.credentials import message_list
 # Short enough that a revocation reaches verifiers behind a cache within a minute; long enough for a CDN to absorb
 # scan storms. The lists' ``ttl`` says the same in milliseconds.
 CACHE_SECONDS = 60
-_VALID_FROM_ROUNDING = 60  # seconds: validFrom is the minute a list is served in
+VALID_FROM_ROUNDING = 60  # seconds: validFrom is the minute a list is served in
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 LIST_PURPOSES = frozenset({*(purpose.value for purpose in Purpose), message_list.PURPOSE})
 
@@ -43,7 +43,7 @@ def cache_seconds(validity: timedelta) -> int:
     """How long caches may keep a list: never longer than the list stays valid once served. Its validity counts from
     the minute (``list_credential_claims``), so up to 59 s of it may be gone when it is served: a list valid for a
     minute is not cached at all."""
-    return max(0, min(CACHE_SECONDS, int(validity.total_seconds()) - _VALID_FROM_ROUNDING))
+    return max(0, min(CACHE_SECONDS, int(validity.total_seconds()) - VALID_FROM_ROUNDING))
 
 
 def issuer_url(base_url: str, issuer_code: str) -> str:
