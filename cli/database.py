@@ -41,6 +41,29 @@ def said(message: str, lang: Language | None = None) -> str:
     return translate(message, lang or reader_language(None))
 
 
+# Connection options whose value is a credential: left out of the start-up line, not masked after the fact (the
+# log's redaction would take the ``)`` closing the line with the value).
+_CREDENTIAL_OPTIONS = ("password", "secret", "token")
+
+
+def database_for_log(url: str) -> str:
+    """The database a start-up line names: where it is (host, port, database and the connection options), never the
+    user, the password or an option holding a credential (``?password=…``)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(query={}).render_as_string(hide_password=True)
+    place = f"{parsed.host or ''}{f':{parsed.port}' if parsed.port else ''}/{parsed.database or ''}"
+    options = [
+        f"{name}={value}"
+        for name, values in parsed.query.items()
+        if not any(word in name.lower() for word in _CREDENTIAL_OPTIONS)
+        for value in ((values,) if isinstance(values, str) else values)
+    ]
+    return place + (f"?{'&'.join(options)}" if options else "")
+
+
 def load_settings(lang: Language | None = None) -> Settings:
     from pydantic import ValidationError
 
@@ -61,7 +84,10 @@ def load_settings(lang: Language | None = None) -> Settings:
     return settings
 
 
-async def migrate_database(settings: Settings, lang: Language | None = None) -> None:
+async def migrate_database(settings: Settings, lang: Language | None = None) -> list[str]:
+    """Migrate, check the master key and bring the seals up to date; returns the numbers of certificates found
+    unsealed on the way (``registry.certificates.seal_upgrade.upgrade_seals``), which only ``registry migrate``
+    stops for (``say_migrated``)."""
     from registry.certificates.seal_upgrade import upgrade_seals
     from registry.db import create_engine, session_factory
     from registry.keys.key_check import check_master_key_on
@@ -76,7 +102,7 @@ async def migrate_database(settings: Settings, lang: Language | None = None) -> 
         # Once each, what the migrations cannot do without the master key: status seals bound to their slots
         # (migration 0019), then status lists kept from before their seals (0018) rebuilt from their certificates and
         # sealed. Later starts skip both with a look-up.
-        await upgrade_seals(session_factory(engine), box)
+        return await upgrade_seals(session_factory(engine), box)
     finally:
         await engine.dispose()
 
@@ -126,6 +152,29 @@ async def _unknown_revision(engine: AsyncEngine) -> str | None:
 
 # What a command exits with when the database cannot be reached or is busy (as `registry import` does).
 DATABASE_UNAVAILABLE_EXIT = 4
+# What `registry migrate` exits with when the migration found certificates whose status seal does not check out.
+UNSEALED_CERTIFICATES_EXIT = 6
+_NAMED_AT_MOST = 20
+
+
+def say_migrated(unsealed: list[str], lang: Language | None = None) -> None:
+    """The last words of ``registry migrate``: the database is up to date, or — certificates found whose status seal
+    does not check out (the seal columns dropped by a downgrade with the alembic CLI, or rows written with SQL) — how
+    many, the first of them, what that means and what to do, and exit 6. The registry still serves them: 'unknown'."""
+    if not unsealed:
+        typer.echo(said(_("database is at the latest revision"), lang), err=True)
+        return
+    problem = _(
+        "the database is at the latest revision, but {count} certificates do not match their status seal and now "
+        "verify as 'unknown' ({numbers}). The seals were lost or altered outside the registry: a downgrade with the "
+        "alembic command (not supported: it drops the seals, which only the registry can make) or a change with SQL. "
+        "Run `registry audit verify` to list what does not check out, then restore the backup taken before the "
+        'downgrade or the change (README, "Backups")',
+        count=len(unsealed),
+        numbers=", ".join(unsealed[:_NAMED_AT_MOST]) + (", …" if len(unsealed) > _NAMED_AT_MOST else ""),
+    )
+    typer.echo(said(_("error: {problem}", problem=problem), lang), err=True)
+    raise typer.Exit(UNSEALED_CERTIFICATES_EXIT)
 
 
 def with_database(work: Coroutine[Any, Any, _T], lang: Language | None = None) -> _T:

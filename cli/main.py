@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from cli import keys_check
-from cli.database import load_settings, migrate_database, run_in_transaction, said, with_database
+from cli.database import (
+    database_for_log,
+    load_settings,
+    migrate_database,
+    run_in_transaction,
+    said,
+    say_migrated,
+    with_database,
+)
 from cli.database import reader_language as reader_language
 from cli.imports import IMPORT_EXIT_CODES as IMPORT_EXIT_CODES  # the import command's, named here as before too
 from cli.imports import count_rows as count_rows
@@ -44,9 +52,9 @@ app.add_typer(status_lists_app, name="status-lists")
 
 @app.command()
 def migrate() -> None:
-    """Apply every pending migration to REGISTRY_DATABASE_URL (exit 4 when the database cannot be reached)."""
-    with_database(migrate_database(load_settings()))
-    typer.echo(said(_("database is at the latest revision")), err=True)
+    """Apply every pending migration to REGISTRY_DATABASE_URL (exit 4 when the database cannot be reached, 6 when
+    certificates were found whose status seal does not check out: they verify as 'unknown')."""
+    say_migrated(with_database(migrate_database(load_settings())))
 
 
 def share_signing_workers(settings: Settings, *, serving_processes: int) -> None:
@@ -83,7 +91,7 @@ def serve(
     logging.config.dictConfig(logging_settings)  # migrations and start-up lines are JSON too
     with_database(migrate_database(settings))
     settings.master_key_bytes  # noqa: B018 — create the development key once, before workers race to do it
-    database = settings.database_url.split("@")[-1]
+    database = database_for_log(settings.database_url)
     logging.getLogger("registry.serve").info(
         "serving on http://%s:%d (public base URL %s; database: %s)", host, port, settings.public_base_url, database
     )
@@ -176,13 +184,21 @@ def _set_client_active(client_id: str, *, active: bool, reason: str) -> None:
 
 
 @clients_app.command("rotate-secret")
-def clients_rotate_secret(client_id: Annotated[str, typer.Argument(help="the client whose secret to replace")]) -> None:
+def clients_rotate_secret(
+    client_id: Annotated[str, typer.Argument(help="the client whose secret to replace")],
+    no_grace: Annotated[
+        bool, typer.Option("--no-grace", help="end the old secret, and every token it opened, at once (a leak)")
+    ] = False,
+) -> None:
     """Print a new secret for an API client, an admin client included, shown only this once; the old one keeps
-    opening tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS."""
+    opening tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS, unless --no-grace is given or the client is disabled:
+    then the old secret and every token issued before are refused at once."""
     from registry.clients import service as clients
 
     async def rotate(ctx: RegistryContext, session: AsyncSession) -> str:
-        rotated = await clients.rotate_secret(ctx, session, caller=clients.SERVER_MACHINE, client_id=client_id)
+        rotated = await clients.rotate_secret(
+            ctx, session, caller=clients.SERVER_MACHINE, client_id=client_id, keep_old=not no_grace
+        )
         return rotated.model_dump_json()
 
     typer.echo(run_in_transaction(load_settings(), rotate))

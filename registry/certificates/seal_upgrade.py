@@ -72,18 +72,21 @@ class Resealed:
     seconds: float
 
 
-async def upgrade_seals(sessions: async_sessionmaker[AsyncSession], box: SecretsBox) -> None:
+async def upgrade_seals(sessions: async_sessionmaker[AsyncSession], box: SecretsBox) -> list[str]:
     """Every pass not yet done, in order; on PostgreSQL one starter at a time (the lock held on a connection of its
-    own, in a transaction that does nothing else)."""
+    own, in a transaction that does nothing else). Returns the numbers of the certificates this run found whose seal
+    fits neither version and left unsealed (read as tampered, verified as 'unknown'): ``registry migrate`` says so and
+    exits non-zero, ``registry serve`` serves on (those certificates answer 'unknown', the safe answer)."""
     if not (await _pending(sessions, STATUS_SEAL_2) or await _pending(sessions, LIST_SEALS)):
-        return
+        return []
     async with transaction(sessions) as guard:
         if bulk.is_postgres(guard):
             await guard.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
-        await _upgrade(sessions, box)
+        return await _upgrade(sessions, box)
 
 
-async def _upgrade(sessions: async_sessionmaker[AsyncSession], box: SecretsBox) -> None:
+async def _upgrade(sessions: async_sessionmaker[AsyncSession], box: SecretsBox) -> list[str]:
+    tampered: list[str] = []
     if await _pending(sessions, STATUS_SEAL_2):
         found = await reseal_pass(sessions, box)
         rate = found.resealed / found.seconds if found.seconds else 0.0
@@ -101,11 +104,13 @@ async def _upgrade(sessions: async_sessionmaker[AsyncSession], box: SecretsBox) 
                 len(found.tampered),
                 ", ".join(found.tampered[:20]),
             )
+        tampered = found.tampered
         await _mark_done(sessions, STATUS_SEAL_2)
     if await _pending(sessions, LIST_SEALS):
         async with transaction(sessions) as session:
             await status_lists.seal_legacy_lists(session, box)
             await _done(session, LIST_SEALS)
+    return tampered
 
 
 async def reseal_pass(sessions: async_sessionmaker[AsyncSession], box: SecretsBox) -> Resealed:

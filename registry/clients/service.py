@@ -222,16 +222,20 @@ async def set_active(
 
 
 async def rotate_secret(
-    ctx: RegistryContext, session: AsyncSession, *, caller: Principal | None, client_id: str
+    ctx: RegistryContext, session: AsyncSession, *, caller: Principal | None, client_id: str, keep_old: bool = True
 ) -> ClientSecretRotated:
     """A new secret, shown once. The one it replaces still opens tokens for the configured grace period (only the
     latest old secret is kept: a second rotation within the grace ends the first one's), and the tokens it opened live
-    out their own lifetime. With no grace the old secret is done at once, and so is every token it opened."""
+    out their own lifetime. With no grace the old secret is done at once, and so is every token it opened: when the
+    configured grace is 0, when ``keep_old`` is False (``registry clients rotate-secret --no-grace``), and when the
+    client is disabled — the grace is a handover between a client's old and new configuration, a disabled client has
+    no traffic to hand over, and its secret is rotated because it leaked (disable, rotate, enable)."""
     client, _issuer_code = await _load(session, client_id, for_update=True)
     _not_another_admin(client, caller)
     secret = client_secrets.new_secret()
     grace = timedelta(seconds=ctx.settings.client_secret_grace_seconds)
-    keeps_old = grace > timedelta(0)
+    ended = _why_no_grace(client, grace=grace, keep_old=keep_old)
+    keeps_old = ended is None
     client.previous_secret_hash = client.secret_hash if keeps_old else None
     until = client.previous_secret_until = clock.now() + grace if keeps_old else None
     if not keeps_old:
@@ -245,6 +249,20 @@ async def rotate_secret(
         object_type="api_client",
         object_id=client_id,
         purpose=_PURPOSE,
-        details={"previous_secret_valid_until": until.isoformat() if until is not None else None},
+        details={
+            "previous_secret_valid_until": until.isoformat() if until is not None else None,
+            "previous_secret_ended_at_once": ended,
+        },
     )
     return ClientSecretRotated(client_id=client_id, client_secret=secret, previous_secret_valid_until=until)
+
+
+def _why_no_grace(client: ApiClient, *, grace: timedelta, keep_old: bool) -> str | None:
+    """Why the replaced secret ends at once (for the audit record), or None when it keeps its grace."""
+    if grace <= timedelta(0):
+        return "no grace configured"
+    if not keep_old:
+        return "no grace asked"
+    if not client.active:
+        return "client disabled"
+    return None
