@@ -2,7 +2,10 @@
 
 The link carries 192 random bits; only their SHA-256 is stored (a high-entropy token needs no slow or keyed hash), so
 a copy of the database cannot open any link. An expired or withdrawn link answers Gone and never shows the
-certificate; the holder can withdraw a link at any time, and withdrawing twice changes nothing.
+certificate; the holder can withdraw a link at any time, and withdrawing twice changes nothing. A link's purpose is
+a purpose like a recognition question's: an identity number the holder types into it is masked before it is kept
+(``registry.recognition.purposes``; links kept before were masked by migration 0020), so neither the public page, the
+holder's list nor the visits it records ever hold it in clear.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from registry.holder_access.models import ShareLink
 from registry.holder_access.schemas import ShareLinkCreate, ShareLinkCreated, ShareLinkPublic
 from registry.holders.models import Holder
 from registry.i18n import _, message_of
+from registry.recognition.purposes import masked_or_none
 from registry.recognition.schemas import Purpose
 
 # 24 bytes → 32 URL-safe characters; verification tokens are 24 characters, so the two never look alike.
@@ -92,7 +96,7 @@ async def create(
         certificate_id=certificate.id,
         holder_index=principal.holder_index or "",
         purpose=request.purpose.value,
-        purpose_text=request.purpose_text,
+        purpose_text=masked_or_none(request.purpose_text),
         created_at=now,
         expires_at=now + timedelta(days=request.expires_in_days),
     )
