@@ -9,8 +9,10 @@ The client address is the ASGI ``client`` host. Behind a reverse proxy that is t
 told to trust the proxy's ``X-Forwarded-For`` (``registry serve`` turns proxy headers on; ``FORWARDED_ALLOW_IPS``
 names the proxies). Forwarding headers are never read here: any client can send them. An address is counted as
 ``registry.addresses.limit_key`` groups it: an IPv6 address by its /64, which one subscriber owns whole. An IPv6
-address is counted by its /48 as well (``registry.addresses.network_key``), at IPV6_NETWORK_ALLOWANCE times each
-per-address limit: a subscriber given a /56 or a /48 would otherwise have 256 or 65,536 separate counts.
+address is counted by its /56 (one subscriber's allocation) and its /48 as well (``registry.addresses.network_key``),
+at IPV6_NETWORK_ALLOWANCE and IPV6_BACKSTOP_ALLOWANCE times each per-address limit: a subscriber given a /56 or a /48
+would otherwise have 256 or 65,536 separate counts. A request is counted at a level only when every level admits it
+(``Counters.first_refusal``): what one level refuses costs no other level's allowance.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import language, registry_problem
 from api.routes.auth import basic_credentials
-from registry.addresses import IPV6_NETWORK_PREFIX, limit_key, network_key
+from registry.addresses import IPV6_BACKSTOP_PREFIX, IPV6_SITE_PREFIX, limit_key, network_key
 from registry.certificates.numbering import normalize_number
 from registry.config import Settings
 from registry.errors import InvalidCertificateNumber, InvalidClient, TooManyRequests
@@ -62,11 +64,14 @@ MAX_PEEK_BYTES = 1 << 20  # the bodies read for a key belong to single requests,
 REDIS_TIMEOUT_SECONDS = 0.5  # per Redis call: a hung Redis must not hold every verification up
 REDIS_RETRY_SECONDS = 5.0  # after a Redis failure, count in this process for this long before trying Redis again
 MAX_REMEMBERED_REFUSALS = 10_000  # subjects refused lately, answered without asking the counters again
-# An IPv6 /48 may send this many times what each per-address limit allows one /64 (or one IPv4 address): 16 of its
-# /64s at their limit at once, or a whole /56 at a sixteenth of it. It follows the configured limits (a per-address
-# limit turned off has no /48 count either). A /64 is held to its own limit first: one busy /64 spends at most its
-# own allowance of its /48's, and its refused requests are not counted there.
+# An IPv6 /56 — one subscriber's allocation (RFC 6177 practice) — may send this many times what each per-address limit
+# allows one /64 (or one IPv4 address): 16 of its /64s at their limit at once. A /48 — one site's, or 256 /56
+# customers' of an ISP — may send IPV6_BACKSTOP_ALLOWANCE times it, 16 times a /56's: one /56 spends at most a
+# sixteenth of its /48 and cannot lock its neighbours out; it takes 16 /56s at their limit to spend a /48. Both follow
+# the configured limits (a per-address limit turned off has no wider count either).
 IPV6_NETWORK_ALLOWANCE = 16
+IPV6_BACKSTOP_ALLOWANCE = 256
+IPV6_ALLOWANCES = ((IPV6_SITE_PREFIX, IPV6_NETWORK_ALLOWANCE), (IPV6_BACKSTOP_PREFIX, IPV6_BACKSTOP_ALLOWANCE))
 
 # Reads the subject a limit is counted per (a certificate number, a client_id) from a request and its body.
 SubjectReader = Callable[[Scope, bytes], Awaitable[str | None]]
@@ -89,11 +94,11 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """The limits of one route: per client address (and an IPv6 address's /48 as a whole), and per a subject read from
-    the request's body."""
+    """The limits of one route: per client address (and an IPv6 address's /56 and /48 as a whole: ``per_network``,
+    each rule with its prefix, narrower first), and per a subject read from the request's body."""
 
     per_address: Rule | None
-    per_network: Rule | None = None
+    per_network: tuple[tuple[int, Rule], ...] = ()
     per_subject: Rule | None = None
     subject: SubjectReader | None = None
 
@@ -126,23 +131,34 @@ class Counters:
 
     async def refusal(self, rule: Rule, subject: str) -> int | None:
         """Count one request against each of the rule's windows: the seconds to wait when one is spent, else None."""
+        refused = await self.first_refusal([(rule, subject)])
+        return None if refused is None else refused[1]
+
+    async def first_refusal(self, levels: Sequence[tuple[Rule, str]]) -> tuple[Rule, int] | None:
+        """Count one request at each level (a rule and its subject, narrower first: a /64, its /56, its /48) when every
+        level admits it; else the level refusing it (the narrowest) and the seconds to wait, with nothing counted
+        anywhere (but for a race, ``_hit_all``). So what a wider count refuses costs no narrower allowance, and what a
+        narrower one refuses no wider one."""
         now = time.monotonic()
-        until = self.refused_until.get((rule.name, subject))
-        if until is not None and until > now:
-            return math.ceil(until - now)
-        wait = await self._count(rule, subject)
-        if wait is not None:
+        for rule, subject in levels:
+            until = self.refused_until.get((rule.name, subject))
+            if until is not None and until > now:
+                return rule, math.ceil(until - now)
+        refused = await self._count(levels)
+        if refused is not None:
+            rule, subject, wait = refused
             if len(self.refused_until) >= MAX_REMEMBERED_REFUSALS:
                 self.refused_until = {key: t for key, t in self.refused_until.items() if t > now}
                 if len(self.refused_until) >= MAX_REMEMBERED_REFUSALS:
                     self.refused_until.clear()  # a flood of distinct subjects: asking the counters again is correct
             self.refused_until[rule.name, subject] = now + wait
-        return wait
+            return rule, wait
+        return None
 
-    async def _count(self, rule: Rule, subject: str) -> int | None:
+    async def _count(self, levels: Sequence[tuple[Rule, str]]) -> tuple[Rule, str, int] | None:
         if self.shared is not None and time.monotonic() >= self.shared_down_until:
             try:
-                return await _hit_each(self.shared, rule, subject)
+                return await _hit_all(self.shared, levels)
             except StorageError as exc:
                 self.shared_down_until = time.monotonic() + REDIS_RETRY_SECONDS
                 log.warning(
@@ -151,19 +167,33 @@ class Counters:
                     exc.storage_error,
                     REDIS_RETRY_SECONDS,
                 )
-        return await _hit_each(self.local, rule, subject)
+        return await _hit_all(self.local, levels)
 
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.aclose()
 
 
-async def _hit_each(limiter: RateLimiter, rule: Rule, subject: str) -> int | None:
-    for item in rule.items:
-        if not await limiter.hit(item, rule.name, subject):
-            stats = await limiter.get_window_stats(item, rule.name, subject)
-            return max(1, math.ceil(stats.reset_time - time.time()))
+async def _hit_all(limiter: RateLimiter, levels: Sequence[tuple[Rule, str]]) -> tuple[Rule, str, int] | None:
+    """Every level but the widest is tested first without counting (the limiter's ``test``: the same sum its ``hit``
+    compares, a read); then the widest is hit, then each narrower one. A refused hit counts nothing at its own level
+    (the library refuses before adding), so a request refused here is counted nowhere; only one admitted by a test
+    and refused by its hit — another request, in any process, took the last place in between — was counted at the
+    wider levels hit before it: at most once per request in flight at that moment."""
+    for rule, subject in levels[:-1]:
+        for item in rule.items:
+            if not await limiter.test(item, rule.name, subject):
+                return rule, subject, await _wait(limiter, item, rule, subject)
+    for rule, subject in reversed(levels):
+        for item in rule.items:
+            if not await limiter.hit(item, rule.name, subject):
+                return rule, subject, await _wait(limiter, item, rule, subject)
     return None
+
+
+async def _wait(limiter: RateLimiter, item: RateLimitItem, rule: Rule, subject: str) -> int:
+    stats = await limiter.get_window_stats(item, rule.name, subject)
+    return max(1, math.ceil(stats.reset_time - time.time()))
 
 
 class RateLimits:
@@ -200,14 +230,14 @@ class RateLimits:
         return self.posts.get(path) if method == "POST" else None
 
     def addressed(self, policy: Policy, address: str) -> list[tuple[Rule, str]]:
-        """The per-address counts a request from ``address`` is held to, in order: its own (an IPv6 address's /64),
-        then, for an IPv6 address, its /48's. Each subject keyed."""
+        """The per-address counts a request from ``address`` is held to, narrower first: its own (an IPv6 address's
+        /64), then, for an IPv6 address, its /56's and its /48's. Each subject keyed."""
         counts: list[tuple[Rule, str]] = []
         if policy.per_address is not None:
             counts.append((policy.per_address, self.keyed(limit_key(address), kind="client-address")))
-        network = network_key(address)
-        if policy.per_network is not None and network is not None:
-            counts.append((policy.per_network, self.keyed(network, kind="client-network")))
+        for prefix, rule in policy.per_network:
+            if (network := network_key(address, prefix)) is not None:
+                counts.append((rule, self.keyed(network, kind="client-network")))
         return counts
 
     def keyed(self, value: str, *, kind: str) -> str:
@@ -235,18 +265,26 @@ def _policy(
     )
 
 
-def _per_network(per_address: Rule | None) -> Rule | None:
-    """The per-address rule's count over an IPv6 address's whole /48: each window IPV6_NETWORK_ALLOWANCE times as
-    large, in counters of its own."""
+def _per_network(per_address: Rule | None) -> tuple[tuple[int, Rule], ...]:
+    """The per-address rule's counts over an IPv6 address's /56 and /48 (IPV6_ALLOWANCES): each window that many
+    times as large, in counters of their own, refused in words that name the network."""
     if per_address is None:
-        return None
-    items = tuple(type(item)(item.amount * IPV6_NETWORK_ALLOWANCE, item.multiples) for item in per_address.items)
-    detail = _(
-        "{limit}, counted over the whole IPv6 /{prefix} network your address is in",
-        limit=per_address.detail,
-        prefix=IPV6_NETWORK_PREFIX,
+        return ()
+    return tuple(
+        (
+            prefix,
+            Rule(
+                f"{per_address.name}-ipv6-{prefix}",
+                tuple(type(item)(item.amount * allowance, item.multiples) for item in per_address.items),
+                _(
+                    "{limit}, counted over the whole IPv6 /{prefix} network your address is in",
+                    limit=per_address.detail,
+                    prefix=prefix,
+                ),
+            ),
+        )
+        for prefix, allowance in IPV6_ALLOWANCES
     )
-    return Rule(f"{per_address.name}-ipv6-{IPV6_NETWORK_PREFIX}", items, detail)
 
 
 class RateLimitMiddleware:
@@ -261,10 +299,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if policy.per_address is not None:
-            for rule, counted in self.limits.addressed(policy, client_address(scope)):
-                if (wait := await self.limits.counters.refusal(rule, counted)) is not None:
-                    await _refuse(rule, wait, scope, receive, send)
-                    return
+            addressed = self.limits.addressed(policy, client_address(scope))
+            if (refused := await self.limits.counters.first_refusal(addressed)) is not None:
+                await _refuse(*refused, scope, receive, send)
+                return
         if policy.per_subject is not None and policy.subject is not None:
             messages, body = await _read_body(scope, receive)
             receive = _replaying(messages, receive)  # the app reads the body exactly as it arrived

@@ -4,9 +4,11 @@ Every IPv6 subscriber is given at least a /64 and can send from any of its 2^64 
 counted as its /64 network. An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, as a dual-stack socket reports an IPv4
 peer) is the IPv4 address it maps. Used by every per-address limit and lockout (api/limits.py, holder sign-in).
 
-Many subscribers are given more than a /64 — a /56 (256 of them) or a /48 (65,536) are the common allocations (RFC
-6177) — and can send from each: an IPv6 address is therefore also counted as its /48 (``network_key``), under a
-proportionately higher limit (api/limits.py), so that one allocation cannot multiply its allowance without bound.
+Many subscribers are given more than a /64 and can send from every /64 of it. A /56 (256 /64s) is what one
+subscriber is commonly given (RFC 6177, RIPE-690), so an IPv6 address is also counted as its /56 (``network_key``),
+under a proportionately higher limit (api/limits.py). A /48 (65,536 /64s, 256 /56s) is given to one site but also
+shared by an ISP's /56 customers, so it is counted as well, as a backstop high enough that one /56 spends at most a
+sixteenth of it: one subscriber cannot lock its neighbours out.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import ipaddress
 
 IPV6_SUBSCRIBER_PREFIX = 64  # the smallest network an IPv6 subscriber is given (RFC 6177), commonly more
-IPV6_NETWORK_PREFIX = 48  # the largest network commonly given to one subscriber (one site, RFC 6177)
+IPV6_SITE_PREFIX = 56  # what one subscriber is commonly given (RFC 6177 practice, RIPE-690)
+IPV6_BACKSTOP_PREFIX = 48  # the largest network given to one site, or shared by an ISP's /56 customers
+IPV6_NETWORK_PREFIXES = (IPV6_SITE_PREFIX, IPV6_BACKSTOP_PREFIX)  # the wider counts, narrower first
 
 
 def limit_key(address: str) -> str:
@@ -31,17 +35,18 @@ def limit_key(address: str) -> str:
     return _network(parsed, IPV6_SUBSCRIBER_PREFIX)
 
 
-def network_key(address: str) -> str | None:
-    """The wider network an IPv6 client address is counted under as well: its /48 (``2001:db8:1::/48``). None for
-    an IPv4 address, an IPv4-mapped IPv6 address (counted as its IPv4 address only, as before) and text that is no
-    address: those have no wider count."""
+def network_key(address: str, prefix: int) -> str | None:
+    """The wider network of ``prefix`` bits an IPv6 client address is counted under as well (one of
+    IPV6_NETWORK_PREFIXES: ``2001:db8:1:100::/56``, ``2001:db8:1::/48``). None for an IPv4 address, an IPv4-mapped
+    IPv6 address (counted as its IPv4 address only, as before) and text that is no address: those have no wider
+    count."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return None
     if isinstance(parsed, ipaddress.IPv4Address) or parsed.ipv4_mapped is not None:
         return None
-    return _network(parsed, IPV6_NETWORK_PREFIX)
+    return _network(parsed, prefix)
 
 
 def _network(address: ipaddress.IPv6Address, prefix: int) -> str:

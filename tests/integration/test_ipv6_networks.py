@@ -1,7 +1,9 @@
-"""An IPv6 subscriber given a /56 or a /48 (the common allocations) sends from 256 or 65,536 /64s, each with a count
-of its own: besides its /64, every per-address limit counts an IPv6 address's whole /48, at IPV6_NETWORK_ALLOWANCE
-times the limit. Many /64s of one /48 are refused (429 problem+json with Retry-After) once it is spent, in memory and
-in Redis alike; another /48 is not; a single /64 meets its own limit as before, and IPv4 is counted as before."""
+"""An IPv6 subscriber given a /56 (one subscriber's allocation) or a /48 sends from 256 or 65,536 /64s, each with a
+count of its own: besides its /64, every per-address limit counts an IPv6 address's whole /56, at
+IPV6_NETWORK_ALLOWANCE times the limit (and its /48, as a backstop: tests/integration/test_ipv6_fix_networks.py).
+Many /64s of one /56 are refused (429 problem+json with Retry-After, naming the /56) once it is spent, in memory and
+in Redis alike; another /56 of the same /48 is not, nor another /48; a single /64 meets its own limit as before, and
+IPv4 is counted as before."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from tests.integration.rate_limit_support import (
     redis_keys,
 )
 
-LIMIT = 2  # per /64 and per IPv4 address, a minute: a /48 may send LIMIT * IPV6_NETWORK_ALLOWANCE
+LIMIT = 2  # per /64 and per IPv4 address, a minute: a /56 may send LIMIT * IPV6_NETWORK_ALLOWANCE
 SIGN_IN = {"id_type": "resident_id", "id_number": "110105198807120011", "claim_code": "AAAA-BBBB-CCCC"}
 
 Ask = Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[httpx.Response]]
@@ -53,9 +55,9 @@ def _route(name: str, client_id: str) -> tuple[dict[str, str], Ask, tuple[int, .
     }[name]
 
 
-def _subnet_64(n: int, network: str = "2001:db8:1") -> str:
-    """An address in the n-th /56 of ``network``'s /48 (and so in a /64 of its own)."""
-    return f"{network}:{n << 8 | 1:x}::1"
+def _subnet_64(n: int, network: str = "2001:db8:1", site: int = 1) -> str:
+    """An address in the n-th /64 of the ``site``-th /56 of ``network``'s /48."""
+    return f"{network}:{site << 8 | n:x}::1"
 
 
 def _assert_refused(response: httpx.Response) -> str:
@@ -65,57 +67,61 @@ def _assert_refused(response: httpx.Response) -> str:
     return detail
 
 
-async def _spend_the_48(limited: FastAPI, ask: Ask, answered: tuple[int, ...]) -> None:
-    """Each of LIMIT * IPV6_NETWORK_ALLOWANCE /64s of 2001:db8:1::/48 asks once, within its own limit: all answered."""
+async def _spend_the_56(limited: FastAPI, ask: Ask, answered: tuple[int, ...]) -> None:
+    """Each of LIMIT * IPV6_NETWORK_ALLOWANCE /64s of 2001:db8:1:100::/56 asks once, within its own limit: all
+    answered."""
     for n in range(LIMIT * IPV6_NETWORK_ALLOWANCE):
         async with from_address(limited, _subnet_64(n)) as http:
             assert (await ask(http, {})).status_code in answered, n
 
 
 async def _refused_there_and_not_next_door(limited: FastAPI, ask: Ask, answered: tuple[int, ...]) -> None:
-    async with from_address(limited, _subnet_64(0x80)) as fresh:  # a /64 of that /48 never heard from
+    async with from_address(limited, _subnet_64(0x80)) as fresh:  # a /64 of that /56 never heard from
         detail = _assert_refused(await ask(fresh, {}))
-        assert "counted over the whole IPv6 /48 network" in detail, detail
+        assert "counted over the whole IPv6 /56 network" in detail, detail
         zh = _assert_refused(await ask(fresh, {"Accept-Language": "zh"}))
-        assert "按您的地址所在的整个 IPv6 /48 网段合计" in zh, zh
+        assert "按您的地址所在的整个 IPv6 /56 网段合计" in zh, zh
     async with from_address(limited, _subnet_64(0)) as seen:  # one that asked once, within its own limit
         _assert_refused(await ask(seen, {}))
+    async with from_address(limited, _subnet_64(0, site=2)) as next_door:  # another /56 of the same /48
+        assert (await ask(next_door, {})).status_code in answered
     async with from_address(limited, _subnet_64(0, network="2001:db8:2")) as other_48:
         assert (await ask(other_48, {})).status_code in answered
 
 
 @pytest.mark.parametrize("route", ["verify", "holder sign-in", "token"])
-async def test_many_64s_of_one_48_meet_429_once_it_is_spent_and_another_48_does_not(
+async def test_many_64s_of_one_56_meet_429_once_it_is_spent_and_its_neighbours_do_not(
     app: FastAPI, settings: Settings, route: str
 ) -> None:
     client_id, _secret = await create_client(app, role=Role.admin)
     limit, ask, answered = _route(route, client_id)
     async with limited_app(settings, **limit) as limited:
-        await _spend_the_48(limited, ask, answered)
+        await _spend_the_56(limited, ask, answered)
         await _refused_there_and_not_next_door(limited, ask, answered)
 
 
-async def test_the_48_is_counted_in_redis_shared_by_processes_and_keyed_by_hash(settings: Settings) -> None:
+async def test_the_56_and_48_are_counted_in_redis_shared_by_processes_and_keyed_by_hash(settings: Settings) -> None:
     redis_url = await reachable_redis()
     prefix = f"tr-test-{uuid.uuid4().hex}"
     limit, ask, answered = _route("verify", "unused")
     shared: dict[str, Any] = {"redis_url": redis_url, "redis_key_prefix": prefix, **limit}
     try:
         async with limited_app(settings, **shared) as first, limited_app(settings, **shared) as second:
-            await _spend_the_48(first, ask, answered)  # one process hears from every /64 ...
-            await _refused_there_and_not_next_door(second, ask, answered)  # ... and the other knows the /48 spent
+            await _spend_the_56(first, ask, answered)  # one process hears from every /64 ...
+            await _refused_there_and_not_next_door(second, ask, answered)  # ... and the other knows the /56 spent
         keys = await redis_keys(prefix)
+        assert any("verify-ipv6-56" in key for key in keys), keys
         assert any("verify-ipv6-48" in key for key in keys), keys
         assert not any("2001:db8" in key for key in keys), keys  # keyed hashes only, as for every count
     finally:
         await forget_redis_keys(prefix)
 
 
-async def test_a_single_64_meets_its_own_limit_as_before_and_its_refusals_do_not_spend_its_48(
+async def test_a_single_64_meets_its_own_limit_as_before_and_its_refusals_do_not_spend_its_56(
     settings: Settings,
 ) -> None:
-    """One /64 asking far over its limit is refused by its own count (not the /48's), and what it was refused is not
-    counted against its /48: its neighbours keep their allowance."""
+    """One /64 asking far over its limit is refused by its own count (not the /56's or the /48's), and what it was
+    refused is not counted against its /56 or its /48: its neighbours keep their allowance."""
     _limit, ask, answered = _route("verify", "unused")
     async with limited_app(settings, rate_limit_verify="3/minute") as limited:
         async with from_address(limited, "2001:db8:1:2::1") as busy:
