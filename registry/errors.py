@@ -34,7 +34,8 @@ InvalidCreditCode.
 
 Never answered as such: ConfigurationError (the process refuses to start), DecryptionError (a stored secret does not
 open under the master key: a 500, and an operator's problem), KeySetUnavailable (another party's published keys
-cannot be fetched; each caller says what that means for its answer) and IllegalHistory (a certificate's status
+cannot be fetched; each caller says what that means for its answer), JWSRefused (a compact JWS registry.keys.jws
+cannot read or verify: a ValueError whose ``reason`` is a message) and IllegalHistory (a certificate's status
 history the lifecycle cannot have written: `registry audit verify` names it). Federation's own, turned into ``result:
 "unknown"`` with a reason (or 401 for a peer's token) by registry.federation: PeerFailure (no usable answer from a peer
 node), CircuitOpen (the peer failed repeatedly a moment ago and is not being asked), PeerOverloaded (a 502/503/504
@@ -362,3 +363,12 @@ class PeerOverloaded(Exception):
 
 class ProtocolError(Exception):
     """A peer's token or statement that does not check out; the message says what."""
+
+
+class JWSRefused(ValueError):
+    """A compact JWS that registry.keys.jws cannot read or verify; ``reason`` says why, as a message to put after "not
+    a compact JWS:" or "signature does not verify:". A ValueError, as the callers that read leniently catch."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -3,7 +3,8 @@
 PyJWT words its errors in English only ("Invalid issuer", "Audience doesn't match", 'Token is missing the "jti"
 claim'); put into a problem's detail they reached a Chinese reader as "访问令牌无效：Invalid issuer". Here each of its
 error classes is said with a registry.i18n message naming the claim at fault and what to do, for the registry's own
-tokens (registry.auth.tokens) and the identity provider's (registry.holder_access.identity_provider) alike.
+tokens (registry.auth.tokens) and the identity provider's (registry.holder_access.identity_provider) alike; and why a
+compact JWS cannot be read at all (``shape_refusal``), for ``registry verify-credential``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ _REASONS: dict[type[jwt.PyJWTError], Message] = {
 _FALLBACK = _("its claims are not acceptable")
 # registry.auth.numeric_dates' own refusal, said in the words it was raised with.
 _NOT_NUMERIC = re.compile(r"the (\w+) claim must be a NumericDate")
+# Why PyJWT cannot read a token's shape (get_unverified_header), by the start of its words: it raises a DecodeError or
+# a bare InvalidTokenError for each, with nothing else to tell them by. Checked in order; any other: its class's.
+_SHAPES: tuple[tuple[str, Message], ...] = (
+    ("Not enough segments", _("it is not three base64url parts separated by dots")),
+    ("Invalid header string: must be a json object", _("its header is not a JSON object")),
+    ("Invalid header", _("its header is not base64url JSON")),
+    ("Invalid payload padding", _("its payload or signature is not base64url JSON")),
+    ("Invalid crypto padding", _("its payload or signature is not base64url JSON")),
+    ("Key ID header parameter must be a string", _("its kid header is not a string")),
+    ("Invalid 'crit' header", _("its crit header is not a list of the extensions it uses")),
+)
 
 
 def jwt_refusal(error: jwt.PyJWTError) -> Message:
@@ -47,3 +59,10 @@ def jwt_refusal(error: jwt.PyJWTError) -> Message:
         if kind in _REASONS:
             return _REASONS[kind]
     return _FALLBACK
+
+
+def shape_refusal(error: jwt.PyJWTError) -> Message:
+    """Why PyJWT could not read a token's compact form (header, segments, base64url), as a message to put after "not a
+    compact JWS:"; never PyJWT's English."""
+    said = str(error)
+    return next((reason for start, reason in _SHAPES if said.startswith(start)), None) or jwt_refusal(error)

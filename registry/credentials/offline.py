@@ -24,11 +24,13 @@ from typing import Any
 
 import jwt
 
+from registry.auth.jwt_words import shape_refusal
 from registry.auth.numeric_dates import TIME_CLAIMS, is_numeric_date
 from registry.certificates.status_lists import decode
 from registry.credentials import freshness, message_list
 from registry.credentials.credential import CREDENTIAL_TYPE
 from registry.credentials.message_list import status_value
+from registry.credentials.refusals import jws_reason, undecodable
 from registry.credentials.report import STEPS as STEPS
 from registry.credentials.report import Report as Report
 from registry.i18n import Listing, _
@@ -114,7 +116,7 @@ def _verify_jws(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any] | None
     try:
         header = jws.unverified_header(token)
     except ValueError as exc:
-        return None, None, _("not a compact JWS: {reason}", reason=str(exc))
+        return None, None, _("not a compact JWS: {reason}", reason=jws_reason(exc))
     kid, alg = header.get("kid"), header.get("alg")
     jwk = _find_key(jwks, kid) if isinstance(kid, str) else None
     if jwk is None:
@@ -125,7 +127,7 @@ def _verify_jws(token: str, jwks: dict[str, Any]) -> tuple[dict[str, Any] | None
     try:
         claims = jws.decode(token, check)
     except ValueError as exc:
-        return None, jwk, _("signature does not verify: {reason}", reason=str(exc))
+        return None, jwk, _("signature does not verify: {reason}", reason=jws_reason(exc))
     # A key URL speaks only for the issuer it is published under.
     if isinstance(kid, str) and _is_key_url(kid) and not kid.startswith(f"{claims.get('iss')}/keys/"):
         return None, jwk, _("key {kid} is not published under the issuer {iss!r}", kid=kid, iss=claims.get("iss"))
@@ -178,7 +180,7 @@ def _format_step(report: Report, token: str) -> bool:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
-        return report.add("format", "fail", _("not a compact JWS: {reason}", reason=str(exc)))
+        return report.add("format", "fail", _("not a compact JWS: {reason}", reason=shape_refusal(exc)))
     if header.get("typ") != CREDENTIAL_TYPE:
         said = _("typ is {typ!r}, expected {expected!r}", typ=header.get("typ"), expected=CREDENTIAL_TYPE)
         return report.add("format", "fail", said)
@@ -412,12 +414,7 @@ def _status_bits(
     try:
         return decode(list_claims["credentialSubject"]["encodedList"], most=MOST_LIST_BYTES), list_claims
     except (KeyError, TypeError, AttributeError, ValueError, OSError, EOFError, zlib.error) as refused:
-        said = (
-            _("status list {url} cannot be decoded: {reason}", url=url, reason=str(refused))
-            if isinstance(refused, ValueError)
-            else _("status list {url} cannot be decoded", url=url)
-        )
-        report.add("status", "unknown", said)
+        report.add("status", "unknown", undecodable(url, refused, list_claims, most=MOST_LIST_BYTES))
         return None
 
 

@@ -2,7 +2,7 @@
 algorithm the registry signs with, including RFC 9864's ``Ed25519``, which PyJWT does not name.
 
 The bytes are laid out as PyJWT lays them out (header keys sorted, no spaces), so nothing a verifier sees changes but
-the ``alg``.
+the ``alg``. What is refused raises JWSRefused, a ValueError whose ``reason`` says why in the reader's language.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from registry.errors import JWSRefused
+from registry.i18n import _
 from registry.keys.signers import SignatureCheck, Signer
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -24,9 +26,12 @@ def b64url(data: bytes) -> bytes:
 
 def unb64url(segment: str) -> bytes:
     """Strict base64url without padding (RFC 7515 §2): any other character is an error, not skipped."""
-    if not _BASE64URL.fullmatch(segment):
-        raise ValueError("not unpadded base64url")
-    return base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
+    if _BASE64URL.fullmatch(segment):
+        try:
+            return base64.b64decode(segment + "=" * (-len(segment) % 4), altchars=b"-_", validate=True)
+        except binascii.Error:  # a length no base64 has (4n + 1)
+            pass
+    raise JWSRefused(_("it is not unpadded base64url"))
 
 
 def protected_header(*, alg: str, kid: str, typ: str, **extra: Any) -> bytes:
@@ -46,36 +51,37 @@ def encode(claims: dict[str, Any], signer: Signer, *, typ: str) -> str:
 
 
 def unverified_header(token: str) -> dict[str, Any]:
-    """The protected header of a compact JWS, unverified; ValueError if there is none."""
+    """The protected header of a compact JWS, unverified; JWSRefused (a ValueError) if there is none."""
     segment = token.strip().split(".", 1)[0]
     try:
         header = json.loads(unb64url(segment))
-    except (ValueError, binascii.Error) as exc:
-        raise ValueError(f"the header is not base64url JSON ({type(exc).__name__})") from None
+    except ValueError:  # JWSRefused, binascii.Error, json.JSONDecodeError, UnicodeDecodeError
+        raise JWSRefused(_("its header is not base64url JSON")) from None
     if not isinstance(header, dict):
-        raise ValueError("the header is not a JSON object")
+        raise JWSRefused(_("its header is not a JSON object"))
     return header
 
 
 def decode(token: str, check: SignatureCheck) -> dict[str, Any]:
-    """The claims of a compact JWS whose signature ``check`` verifies under the header's ``alg``; ValueError saying
-    why not. No ``crit`` extension is understood, so a token naming one is refused (RFC 7515 §4.1.11)."""
+    """The claims of a compact JWS whose signature ``check`` verifies under the header's ``alg``; JWSRefused (a
+    ValueError) saying why not. No ``crit`` extension is understood, so a token naming one is refused (RFC 7515
+    §4.1.11)."""
     parts = token.strip().split(".")
     if len(parts) != 3:
-        raise ValueError("not a compact JWS (three dot-separated parts)")
+        raise JWSRefused(_("it is not three base64url parts separated by dots"))
     header = unverified_header(token)
     if "crit" in header:
-        raise ValueError("the header names critical extensions this verifier does not understand")
+        raise JWSRefused(_("its header names critical extensions (crit) this verifier does not understand"))
     alg = header.get("alg")
     if alg not in check.algorithm.accepts:
-        raise ValueError(f"algorithm {alg!r} is not one this key signs with")
+        raise JWSRefused(_("its algorithm {alg!r:.40} is not one this key signs with", alg=alg))
     try:
         signature = unb64url(parts[2])
         payload = json.loads(unb64url(parts[1]))
-    except (ValueError, binascii.Error):
-        raise ValueError("the payload or signature is not base64url JSON") from None
+    except ValueError:  # JWSRefused, binascii.Error, json.JSONDecodeError, UnicodeDecodeError
+        raise JWSRefused(_("its payload or signature is not base64url JSON")) from None
     if not check.verify(signature, f"{parts[0]}.{parts[1]}".encode("ascii"), alg=alg):
-        raise ValueError("the signature does not verify")
+        raise JWSRefused(_("its signature does not verify with this key over its header and payload"))
     if not isinstance(payload, dict):
-        raise ValueError("the payload is not a JSON object")
+        raise JWSRefused(_("its payload is not a JSON object"))
     return payload
