@@ -6,7 +6,8 @@ it counts offline (``validUntil``). This registry signs ``validFrom`` as the min
 fetched just now may say up to that minute more: a list older than its ``ttl`` and that minute is *stale* — a copy
 kept past what the registry allows, which a verifier that may fetch replaces with the current one
 (registry.credentials.sources). Offline, a saved list counts until its ``validUntil`` (registry.credentials.offline);
-the report says how old it is either way (``window``).
+the report says how old it is either way (``window``). A ``ttl`` longer than ``MOST_KEPT`` (a year) is no ttl a
+registry means — a damaged or doctored file's, which a ``timedelta`` may not even hold — and counts as none given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from registry.auth.numeric_dates import is_numeric_date
 from registry.credentials.status_list import CACHE_SECONDS, VALID_FROM_ROUNDING
 from registry.i18n import _
+
+MOST_KEPT = timedelta(days=366)  # the longest ttl taken as said; this registry's is CACHE_SECONDS
 
 
 def signed_at(list_claims: dict[str, Any]) -> datetime | None:
@@ -34,11 +37,11 @@ def signed_at(list_claims: dict[str, Any]) -> datetime | None:
 
 
 def kept_for(list_claims: dict[str, Any]) -> timedelta:
-    """How long the registry lets anyone keep the list: its ``ttl`` (a whole number of milliseconds), else
-    ``CACHE_SECONDS``."""
+    """How long the registry lets anyone keep the list: its ``ttl`` (a whole number of milliseconds, at most
+    ``MOST_KEPT``), else ``CACHE_SECONDS``."""
     subject = list_claims.get("credentialSubject")
     ttl = subject.get("ttl") if isinstance(subject, dict) else None
-    if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl >= 0:
+    if isinstance(ttl, int) and not isinstance(ttl, bool) and 0 <= ttl <= MOST_KEPT // timedelta(milliseconds=1):
         return timedelta(milliseconds=ttl)
     return timedelta(seconds=CACHE_SECONDS)
 

@@ -5,7 +5,10 @@ The keys are the trust anchor, so they never come from the credential alone: a c
 own ``iss``, a "registry" serving that someone's keys, and would verify against them. Without ``--jwks`` the JWKS is
 fetched only from a registry the verifier has said it trusts (``--trust BASE_URL``, or ``REGISTRY_TRUSTED_REGISTRIES``);
 a credential naming any other is 'unknown', with what to give. Once there is such a list, it holds with ``--jwks`` too:
-whoever hands over a key set chooses its keys, so a credential of another registry is checked against none.
+whoever hands over a key set chooses its keys, so a credential of another registry is checked against none, and one
+naming a trusted registry (which any copy of this software can call itself) given with a ``--jwks`` FILE is checked,
+online, against that registry's own JWKS, fetched (``_trusted_keys``); only ``--offline`` takes the file, said to be
+the verifier's own saved copy of that registry's keys.
 
 What a credential names is fetched only once it is known to be the trusted registry's word: without ``--status-list``,
 the status lists are fetched after the credential's signature verifies against that JWKS, at most the two a credential
@@ -14,7 +17,8 @@ under the base URL of the registry whose JWKS it is: the ``--trust`` base, the b
 unless it ends in /.well-known/jwks.json), or — for a ``--jwks`` FILE, which names no registry — the registry in the
 verified ``iss``. So a forged or unsigned credential sends no request anywhere, and a signed one none outside its
 registry. Status lists given with ``--status-list`` are read as given, unless — the tool being allowed to fetch — one
-is older than its ``ttl`` allows (registry.credentials.freshness): the holder's snapshot then gives way to the current
+is older than its ``ttl`` allows (registry.credentials.freshness; judged only of a list whose signature verifies against
+the same keys as the credential's): the holder's snapshot then gives way to the current
 list, fetched from its own URL under that same registry, or the status is 'unknown'.
 
 Nothing here raises on a source that cannot be had: it is noted with a one-line reason, and the check then reports
@@ -55,6 +59,7 @@ class Sources:
     jwks: dict[str, Any] | None = None
     status_lists: dict[str, str] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
+    keys_note: str | None = None  # where the keys came from, when the signature step must say it (_trusted_keys)
 
 
 def is_url(source: str) -> bool:
@@ -189,6 +194,8 @@ def gather(
     jwks_source, why_not = _jwks_source(token, jwks, trusted or [])
     if jwks_source is None:
         sources.unreadable["jwks"] = why_not
+    elif trusted and jwks is not None and not is_url(jwks):
+        jwks_source = _trusted_keys(sources, token, jwks, http, offline=offline)
     else:
         sources.jwks, problem = _read_jwks(jwks_source, http)
         if sources.jwks is None:
@@ -212,8 +219,10 @@ def _refresh(sources: Sources, claims: dict[str, Any], base: str | None, http: h
     with how old the given one is. A saved list is the holder's snapshot: a revocation since then is not in it."""
     named = {entry.get("statusListCredential") for entry in status_entries(claims)}
     for url, given in list(sources.status_lists.items()):
-        given_claims = _claims(given)
-        if url not in named or not freshness.stale(given_claims, now):
+        # Only a list the registry's keys signed says truly when it was signed and how long it may be kept; any other
+        # is refused by the status step whatever its age (registry.credentials.offline).
+        given_claims = signed_claims(given, sources.jwks) if sources.jwks is not None else None
+        if url not in named or given_claims is None or not freshness.stale(given_claims, now):
             continue
         del sources.status_lists[url]
         signed = freshness.signed_at(given_claims)
@@ -238,6 +247,58 @@ def _refresh(sources: Sources, claims: dict[str, Any], base: str | None, http: h
             ttl=freshness.duration(freshness.kept_for(given_claims)),
             why=why,
         )
+
+
+def _trusted_keys(sources: Sources, token: str, given: str, http: httpx.Client, *, offline: bool) -> str | None:
+    """The keys of a credential naming a trusted registry, given with a ``--jwks`` FILE: whoever saved a file chose its
+    keys (the applicant's own registry may call itself the trusted one), so online the registry's own JWKS is fetched
+    and used, the file's keys that verify the credential held against it; offline the file is all there is, and the
+    signature step says it is the verifier's own saved copy. Where the keys came from, or None (``unreadable``)."""
+    registry = issuer_registry(token) or ""
+    saved, problem = _read_jwks(given, http)
+    if saved is None:
+        sources.unreadable["jwks"] = problem
+        return None
+    if offline:
+        sources.jwks = saved
+        sources.keys_note = _(
+            "keys from {source}: your own saved copy of the keys of {registry}, as trustworthy as whoever saved it",
+            source=given,
+            registry=registry,
+        )
+        return given
+    published, problem = _read_jwks(registry + JWKS_PATH, http)
+    if published is None:
+        sources.unreadable["jwks"] = _(
+            "JWKS {source} is a file, and the keys of {registry}, which you trust, could not be fetched to hold it "
+            "against: {reason} (with --offline the file is taken as your own saved copy of its keys)",
+            source=given,
+            registry=registry,
+            reason=problem,
+        )
+        return None
+    sources.jwks = published
+    theirs = [_public(key) for key in _keys(published)]
+    offered = [key for key in _keys(saved) if signed_claims(token, {"keys": [key]}) is not None]
+    foreign = [str(key.get("kid")) for key in offered if _public(key) not in theirs]
+    if foreign:
+        sources.keys_note = _(
+            "JWKS {source} offers key {kid}, which {registry} does not publish: checked against the keys it does",
+            source=given,
+            kid=foreign[0],
+            registry=registry,
+        )
+    return registry + JWKS_PATH
+
+
+def _keys(jwks: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = jwks.get("keys")
+    return [key for key in keys if isinstance(key, dict)] if isinstance(keys, list) else []
+
+
+def _public(key: dict[str, Any]) -> dict[str, Any]:
+    """What makes a JWK the key it is: its type and public parameters (not its kid or other metadata)."""
+    return {name: key.get(name) for name in ("kty", "crv", "x", "y", "n", "e")}
 
 
 def _read_jwks(source: str, http: httpx.Client) -> tuple[dict[str, Any] | None, str]:
@@ -342,7 +403,13 @@ def check(
     transport = httpx.MockTransport(_refuse) if offline else None
     with httpx.Client(timeout=FETCH_SECONDS, follow_redirects=False, transport=transport) as http:
         sources = gather(token, jwks=jwks, status_lists=status_lists, http=http, trusted=trusted, offline=offline)
-    return verify_credential(token, jwks=sources.jwks, status_lists=sources.status_lists, unreadable=sources.unreadable)
+    report = verify_credential(
+        token, jwks=sources.jwks, status_lists=sources.status_lists, unreadable=sources.unreadable
+    )
+    for step in report.steps:
+        if step.name == "signature" and sources.keys_note is not None:
+            step.detail = _("{detail} ({note})", detail=step.detail, note=sources.keys_note)
+    return report
 
 
 def described(token: str) -> str | None:

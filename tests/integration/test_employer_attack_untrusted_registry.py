@@ -60,9 +60,16 @@ async def test_a_credential_of_a_registry_the_verifier_does_not_trust_is_not_val
         assert outcome.steps["signature"] == "UNKNOWN", outcome.out
         assert "RESULT     UNKNOWN — the credential names https://registry.test as its registry" in outcome.out
         assert "give --trust https://registry.test if that is the registry you mean" in outcome.out, outcome.out
-    # The registry trusted too: its own keys, given as a file, check it out.
+    # The registry trusted too: a key set given as a file is not its word. Online its own keys are fetched (here they
+    # cannot be: registry.test is no address), so the result is UNKNOWN; offline the file is all there is, and the
+    # report says it is the verifier's own saved copy of that registry's keys.
     both = await _run(*args, "--trust", BUREAU, "--trust", "https://registry.test")
-    assert both.code == 0, both.out + both.err
+    assert both.code == 1, both.out + both.err
+    assert both.steps["signature"] == "UNKNOWN", both.out
+    assert "the keys of https://registry.test, which you trust, could not be fetched" in both.out, both.out
+    kept = await _run(*args, "--trust", BUREAU, "--trust", "https://registry.test", "--offline")
+    assert kept.code == 0, kept.out + kept.err
+    assert f"keys from {files.jwks}: your own saved copy of the keys of https://registry.test" in kept.out, kept.out
 
 
 @pytest.fixture
