@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.database import load_settings, run_in_transaction, said
-from registry.i18n import _
+from registry.i18n import _, message_of
+from registry.schemas import utc_expressible
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -152,7 +153,12 @@ def _moment(text: str) -> datetime:
         problem = _("--compromised-from: give an ISO 8601 date and time with a time zone (such as +08:00 or Z)")
         typer.echo(said(_("error: {problem}", problem=problem)), err=True)
         raise typer.Exit(2)
-    return moment
+    try:
+        return utc_expressible(moment)  # the rule the API's Moment applies: 0001-01-01T00:00+14:00 is not storable
+    except ValueError as exc:
+        problem = _("{field}: {message}", field="--compromised-from", message=message_of(exc))
+        typer.echo(said(_("error: {problem}", problem=problem)), err=True)
+        raise typer.Exit(2) from None
 
 
 def register(keys_app: typer.Typer) -> None:
