@@ -38,12 +38,9 @@ that stalls before its ``Accept`` says nothing of what it accepts: those stay pr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import re
-import socket
-import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +56,7 @@ from uvicorn.server import ServerState
 from api import page_problems
 from api.errors import HTTP_TITLES
 from api.logs import RepeatedWarnings
+from api.sockets import reset, unsent_bytes
 from registry.config import Settings
 from registry.errors import PROBLEM_TYPE_BASE
 from registry.i18n import _, negotiate, translate
@@ -67,7 +65,6 @@ from registry.metrics import SERVER_REFUSALS
 MAX_REQUEST_LINE_BYTES = 8 * 1024
 MAX_REQUEST_HEAD_BYTES = 32 * 1024
 LINGER_SECONDS = 2.0
-_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets, dropping what is unsent
 # A body earns a second of its deadline for each of these it declares: a 1 MiB body gets 64 s more, a 32 MiB batch
 # 34 minutes — a slow office line's pace, while a client that sends a byte now and then is cut off.
 BODY_BYTES_PER_SECOND = 16 * 1024
@@ -344,12 +341,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _watch_sending(self) -> None:
         """While any of an answer waits in the write buffer, check every ``send_seconds`` that some of it moved."""
         if self._send_timer is None and self.transport.get_write_buffer_size():
-            self._waiting = self.transport.get_write_buffer_size()
+            self._waiting = unsent_bytes(self.transport)
             self._send_timer = self.loop.call_later(self._deadlines.send_seconds, self._send_late)
 
     def _send_late(self) -> None:
         self._send_timer = None
-        waiting = self.transport.get_write_buffer_size()
+        waiting = unsent_bytes(self.transport)
         if waiting != self._waiting:  # the client took some (or, not paused, the app wrote more): check on
             self._watch_sending()
             return
@@ -358,9 +355,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             "dropped a connection whose client took none of its answer in %.0f s", self._deadlines.send_seconds
         )
         self._drop_answer()
-        with contextlib.suppress(OSError, AttributeError):
-            self.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
-        self.transport.abort()
+        reset(self.transport)
 
     def _arm(self, delay: float, late: Callable[[], None]) -> None:
         self._disarm()

@@ -43,7 +43,7 @@ def said(message: str, lang: Language | None = None) -> str:
 
 # Connection options whose value is a credential: left out of the start-up line, not masked after the fact (the
 # log's redaction would take the ``)`` closing the line with the value).
-_CREDENTIAL_OPTIONS = ("password", "secret", "token")
+_CREDENTIAL_OPTIONS = ("password", "secret", "token", "user")  # who connects is named nowhere either
 
 
 def database_for_log(url: str) -> str:
@@ -102,9 +102,20 @@ async def migrate_database(settings: Settings, lang: Language | None = None) -> 
         # Once each, what the migrations cannot do without the master key: status seals bound to their slots
         # (migration 0019), then status lists kept from before their seals (0018) rebuilt from their certificates and
         # sealed. Later starts skip both with a look-up.
-        return await upgrade_seals(session_factory(engine), box)
+        found = await upgrade_seals(session_factory(engine), box)
+        return list(dict.fromkeys(found + await _unsealed(engine)))
     finally:
         await engine.dispose()
+
+
+async def _unsealed(engine: AsyncEngine) -> list[str]:
+    """The certificates without a status seal, at every run: the re-seal pass names those it finds only once (its
+    ``seal_upgrades`` row), and a downgrade's lost seals must be said by every ``registry migrate`` until restored."""
+    from sqlalchemy import text
+
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT number FROM certificates WHERE status_seal IS NULL"))
+        return [str(number) for (number,) in rows]
 
 
 async def _upgrade(engine: AsyncEngine, lang: Language | None) -> None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from registry.db import UTCDateTime, new_uuid, utcnow
@@ -25,6 +25,13 @@ class Certificate(SQLModel, table=True):
         Index("ix_certificates_issuer_id_issued_at_id", "issuer_id", "issued_at", "id"),
         # Random status-list indexes: the constraint, not luck, keeps two certificates off one bit.
         UniqueConstraint("status_list_id", "status_index"),
+        # Empty in a sound registry: the certificates whose status seal was taken away (migration 0021).
+        Index(
+            "ix_certificates_unsealed",
+            "number",
+            postgresql_where=text("status_seal IS NULL"),
+            sqlite_where=text("status_seal IS NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_uuid, primary_key=True)

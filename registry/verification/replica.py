@@ -39,7 +39,9 @@ _LAG = text(
     " EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8 AS replay_age"
 )
 # The faults that mean "this replica cannot serve now"; busy pools and errors in the query itself are answered as such.
-_REPLICA_DOWN = frozenset({Fault.unreachable, Fault.connection_lost})
+# A lock wait past its bound (Fault.locked) too: on a hot standby the locks are replayed from the primary (a migration's
+# ALTER TABLE, vacuum truncating a table), which answers the read instead.
+_REPLICA_DOWN = frozenset({Fault.unreachable, Fault.connection_lost, Fault.locked})
 
 
 def replica_lag(
