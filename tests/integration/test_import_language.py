@@ -129,4 +129,5 @@ def test_the_catalogue_check_reads_what_the_commands_say() -> None:
     says without a Chinese entry is caught."""
     found = messages.extract()
     assert "cli/imports.py" in found["rejected rows with reasons: {path}"]
-    assert "cli/main.py" in found["database is at the latest revision"]
+    assert "cli/database.py" in found["database is at the latest revision"]
+    assert "cli/main.py" in found["give either --issuer CODE or --registry"]
