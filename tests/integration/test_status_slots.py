@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
+from cli.database import UNSEALED_CERTIFICATES_EXIT
 from registry.certificates import rows, seal_upgrade, signing, status_lists
 from registry.certificates.models import Certificate
 from registry.db import transaction
@@ -72,7 +73,8 @@ async def test_a_revoked_certificate_moved_off_its_slot_never_reads_valid_offlin
     # `registry migrate` (which seals lists kept from before seals, once) does not seal a rebuild that cannot place
     # a certificate: the list stays unserved.
     code, out, err = await run_registry("migrate", env=registry_env(database_url))
-    assert code == 0, out + err
+    assert code == UNSEALED_CERTIFICATES_EXIT, out + err  # it says what it could not seal
+    assert number in out + err
     await _assert_unserved(client, list_id)
 
     # Nor does the next flip in the list.
@@ -140,7 +142,8 @@ async def test_migrate_seals_version_1_rows_again_once_and_leaves_tampered_ones(
     assert await _result(client, kept) == ("unknown", "status_tampered")
 
     code, out, err = await run_registry("migrate", env=registry_env(database_url))
-    assert code == 0, out + err
+    assert code == UNSEALED_CERTIFICATES_EXIT, out + err  # named, exit 6
+    assert revoked["number"] in out + err
     assert await _result(client, kept) == ("valid", None)  # sealed again, under version 2
     assert await _result(client, revoked) == ("unknown", "status_tampered")  # its version 1 seal did not fit
     # Moved before the upgrade, the slot is sealed where it now is; the list still has the bits where they were,
