@@ -12,7 +12,6 @@ import ipaddress
 import re
 import socket
 import ssl
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,14 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.checks import require_tool
-from tests.integration.nginx_support import STARTUP_SECONDS
-from tests.integration.server_support import Server, accepts_connections, free_port
+from tests.integration.server_support import Server, free_port
 from tests.integration.test_operator_nginx_install import (
     DEPLOY_README,
-    ROOT,
     debian_machine,
+    debian_nginx,
     follow_the_install_block,
-    on_this_machine,
+    run_documented,
 )
 
 HOST = "registry.example.gov.cn"
@@ -92,14 +90,7 @@ def follow_the_https_block(root: Path, nginx: str, *, tls_port: int, chain: Path
             continue
         if not command:
             continue
-        ran = subprocess.run(  # noqa: S603 - the documented command, paths moved under root
-            ["bash", "-euc", on_this_machine(command, root, nginx)],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        ran = run_documented(command, root, nginx)
         assert ran.returncode == 0, f"`{command}` failed:\n{ran.stdout}{ran.stderr}"
 
 
@@ -157,19 +148,10 @@ async def _over_http(port: int) -> tuple[httpx.Response, ...]:
 
 
 async def _through_nginx(root: Path, nginx: str, *, port: int, tls_port: int, chain: Path) -> Seen:
-    command = [nginx, "-p", str(root), "-c", str(root / "etc/nginx/nginx.conf"), "-g", "daemon off;"]
-    process = await asyncio.create_subprocess_exec(*command, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        for _ in range(STARTUP_SECONDS * 20):
-            if (accepts_connections(port) and accepts_connections(tls_port)) or process.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
+    async with debian_nginx(root, nginx, port, tls_port):
         health, scan, form, sign_in = await _over_https(tls_port, chain)
         plain_scan, plain_page, acme = await _over_http(port)
         alpn = await asyncio.to_thread(negotiated_protocol, tls_port, chain)
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=10)
     return Seen(health, scan, form, sign_in, plain_scan, plain_page, acme, alpn)
 
 

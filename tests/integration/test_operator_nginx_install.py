@@ -16,6 +16,8 @@ import asyncio
 import os
 import re
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -95,15 +97,36 @@ def follow_the_install_block(root: Path, nginx: str, *, port: int, upstream_port
             continue
         if not command or command.startswith("apt-get "):
             continue
-        ran = subprocess.run(  # noqa: S603 - the documented command, paths moved under root
-            ["bash", "-euc", on_this_machine(command, root, nginx)],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        ran = run_documented(command, root, nginx)
         assert ran.returncode == 0, f"`{command}` failed on a fresh Debian nginx-light:\n{ran.stdout}{ran.stderr}"
+
+
+def run_documented(command: str, root: Path, nginx: str) -> subprocess.CompletedProcess[str]:
+    """One command of a deploy/README block as an operator runs it, its paths moved under ``root``."""
+    return subprocess.run(  # noqa: S603 - the documented command, paths moved under root
+        ["bash", "-euc", on_this_machine(command, root, nginx)],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@asynccontextmanager
+async def debian_nginx(root: Path, nginx: str, *ports: int) -> AsyncIterator[None]:
+    """This nginx on the Debian layout under ``root``, until every one of ``ports`` takes connections (or it exits)."""
+    command = [nginx, "-p", str(root), "-c", str(root / "etc/nginx/nginx.conf"), "-g", "daemon off;"]
+    process = await asyncio.create_subprocess_exec(*command, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(STARTUP_SECONDS * 20):
+            if all(accepts_connections(port) for port in ports) or process.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=10)
 
 
 async def test_the_documented_install_on_debian_serves_the_registry_and_keeps_tokens_out_of_debians_log(
@@ -115,19 +138,12 @@ async def test_the_documented_install_on_debian_serves_the_registry_and_keeps_to
     (tmp_path / "registry").mkdir()
     async with Server.on_empty_sqlite(tmp_path / "registry") as server:
         follow_the_install_block(root, nginx, port=port, upstream_port=server.port)
-        command = [nginx, "-p", str(root), "-c", str(root / "etc/nginx/nginx.conf"), "-g", "daemon off;"]
-        process = await asyncio.create_subprocess_exec(*command, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            for _ in range(STARTUP_SECONDS * 20):
-                if accepts_connections(port) or process.returncode is not None:
-                    break
-                await asyncio.sleep(0.05)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as through:
-                health = await through.get("/healthz", headers={"Host": "registry.example.gov.cn"})
-                scan = await through.get("/v1/verify/QrTokenOfAScannedCertificate1")
-        finally:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), timeout=10)
+        async with (
+            debian_nginx(root, nginx, port),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as through,
+        ):
+            health = await through.get("/healthz", headers={"Host": "registry.example.gov.cn"})
+            scan = await through.get("/v1/verify/QrTokenOfAScannedCertificate1")
     assert health.status_code == 200, (
         f"nginx answered {health.status_code} instead of the registry: {health.text[:200]}"
     )

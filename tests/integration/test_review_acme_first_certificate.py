@@ -10,17 +10,14 @@ asks for it before any certificate exists."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 from pathlib import Path
 
 import httpx
 
 from tests.checks import require_tool
-from tests.integration.nginx_support import STARTUP_SECONDS
-from tests.integration.server_support import Server, accepts_connections, free_port
+from tests.integration.server_support import Server, free_port
 from tests.integration.test_operator_fix_tls import HOST
-from tests.integration.test_operator_nginx_install import debian_machine, follow_the_install_block
+from tests.integration.test_operator_nginx_install import debian_machine, debian_nginx, follow_the_install_block
 
 
 async def test_before_any_certificate_port_80_serves_the_acme_challenge_from_the_webroot(tmp_path: Path) -> None:
@@ -34,17 +31,10 @@ async def test_before_any_certificate_port_80_serves_the_acme_challenge_from_the
     (tmp_path / "registry").mkdir()
     async with Server.on_empty_sqlite(tmp_path / "registry") as server:
         follow_the_install_block(root, nginx, port=port, upstream_port=server.port)
-        command = [nginx, "-p", str(root), "-c", str(root / "etc/nginx/nginx.conf"), "-g", "daemon off;"]
-        process = await asyncio.create_subprocess_exec(*command, stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            for _ in range(STARTUP_SECONDS * 20):
-                if accepts_connections(port) or process.returncode is not None:
-                    break
-                await asyncio.sleep(0.05)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as plain:
-                answer = await plain.get("/.well-known/acme-challenge/first-token", headers={"Host": HOST})
-        finally:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), timeout=10)
+        async with (
+            debian_nginx(root, nginx, port),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as plain,
+        ):
+            answer = await plain.get("/.well-known/acme-challenge/first-token", headers={"Host": HOST})
     assert answer.status_code == 200, (answer.status_code, answer.text[:300])
     assert answer.text == "first-token.thumbprint"
