@@ -15,6 +15,7 @@ from registry.clients.schemas import (
     ClientPublic,
     ClientRequest,
     ClientSecretRotated,
+    ClientSecretRotation,
     ClientStatusChange,
 )
 
@@ -85,8 +86,16 @@ async def enable_client(
     responses={403: {"description": "another admin client"}},
 )
 async def rotate_client_secret(
-    client_id: str, context: ContextDep, session: SessionDep, admin: ClientsWrite, response: Response
+    client_id: str,
+    context: ContextDep,
+    session: SessionDep,
+    admin: ClientsWrite,
+    response: Response,
+    body: ClientSecretRotation | None = None,
 ) -> ClientSecretRotated:
-    """A new secret, shown once; the previous one still opens tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS."""
+    """A new secret, shown once. The previous one still opens tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS, unless
+    the body says `{"grace": false}` (a leaked secret), the grace is configured 0, or the client is disabled: then it
+    and every token it opened end at once (`previous_secret_valid_until` null)."""
     response.headers["Cache-Control"] = _NO_STORE
-    return await clients.rotate_secret(context, session, caller=admin, client_id=client_id)
+    keep_old = body.grace if body is not None else True
+    return await clients.rotate_secret(context, session, caller=admin, client_id=client_id, keep_old=keep_old)

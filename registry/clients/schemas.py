@@ -101,6 +101,19 @@ class ClientStatusChange(StrictInput):
     reason: Text500
 
 
+class ClientSecretRotation(StrictInput):
+    """How a secret is rotated; the body is optional (``{}`` or none: an ordinary rotation, with the grace)."""
+
+    grace: bool = Field(
+        default=True,
+        description=(
+            "true (the default): the previous secret still opens tokens for REGISTRY_CLIENT_SECRET_GRACE_SECONDS, "
+            "while the client's configuration changes over; false: the previous secret, and every token it opened, "
+            "end at once (a leaked secret; the same as `registry clients rotate-secret --no-grace`)"
+        ),
+    )
+
+
 class ClientSecretRotated(BaseModel):
     """The new secret, shown this once."""
 
