@@ -1,7 +1,7 @@
 """nginx running the shipped ``deploy/nginx/talent-registry.conf`` in front of a registry, as a child process.
 
 Shared by ``tests/integration/test_proxy_config.py`` and ``benchmarks/proxy.py`` (standard library only). The site file
-is used as shipped except for the five lines it says are local (the upstream address, the listen line, the cache
+is used as shipped except for the five lines it says are local (the upstream address, the two listen lines, the cache
 folder, the access log's file, beside which the harness logs each answer's cache status, and the error log's file);
 each must be found exactly once, so a config that drifts from this harness fails loudly instead of being tested
 half-replaced. The http { } around it is Debian's, with its ``combined`` access log (``main_config``). nginx gets its
@@ -22,6 +22,7 @@ from pathlib import Path
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "talent-registry.conf"
 UPSTREAM_LINE = "server 127.0.0.1:8000 max_fails=0;"
 LISTEN_LINE = "listen 80;"
+LISTEN6_LINE = "listen [::]:80;"
 CACHE_FOLDER = "/var/cache/nginx/talent-registry"
 SITE_LOG = "access_log /var/log/nginx/talent-registry.access.log "
 SITE_ERROR_LOG = "error_log /var/log/nginx/talent-registry.error.log "
@@ -35,12 +36,13 @@ def render_site(
     ``talent-registry.error.log``, the site's own logs, and ``cache-status.log``, ``$upstream_cache_status $status``
     of each answer for the harness)."""
     text = shipped.read_text(encoding="utf-8")
-    for line in (UPSTREAM_LINE, LISTEN_LINE, CACHE_FOLDER, SITE_LOG, SITE_ERROR_LOG):
+    for line in (UPSTREAM_LINE, LISTEN_LINE, LISTEN6_LINE, CACHE_FOLDER, SITE_LOG, SITE_ERROR_LOG):
         found = text.count(line)
         if found != 1:
             raise ValueError(f"{shipped} has {found} occurrences of {line!r}; the harness replaces exactly one")
     text = text.replace(UPSTREAM_LINE, f"server 127.0.0.1:{upstream_port} max_fails=0;")
     text = text.replace(LISTEN_LINE, f"listen 127.0.0.1:{listen_port};")
+    text = text.replace(LISTEN6_LINE, f"listen [::1]:{listen_port};")
     own_log = f"access_log {log_dir}/cache-status.log cache_status buffer=64k flush=1s;"
     text = text.replace(SITE_LOG, f"{own_log}\n    access_log {log_dir}/talent-registry.access.log ")
     text = text.replace(SITE_ERROR_LOG, f"error_log {log_dir}/talent-registry.error.log ")
@@ -85,6 +87,11 @@ class Nginx:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url6(self) -> str:
+        """The same site over IPv6 (the shipped ``listen [::]:80;``, moved to ``[::1]``)."""
+        return f"http://[::1]:{self.port}"
 
     def _command(self, *extra: str) -> list[str]:
         return [self.binary, "-p", str(self.root), "-c", str(self.config), "-e", str(self.root / "error.log"), *extra]

@@ -78,7 +78,8 @@ def operator_tls_edit(root: Path, *, tls_port: int, chain: Path, private: Path) 
     text, certificates = re.subn(r"(?m)^ssl_certificate [^;]+;", f"ssl_certificate {chain};", text)
     text, keys = re.subn(r"(?m)^ssl_certificate_key [^;]+;", f"ssl_certificate_key {private};", text)
     text, listens = re.subn(r"(?m)^listen 443 ", f"listen 127.0.0.1:{tls_port} ", text)
-    assert (certificates, keys, listens) == (1, 1, 1), text
+    text, listens6 = re.subn(r"(?m)^listen \[::\]:443 ", f"listen [::1]:{tls_port} ", text)
+    assert (certificates, keys, listens, listens6) == (1, 1, 1, 1), text
     snippet.write_text(re.sub(r"(?<![\w./-])/var/", f"{root}/var/", text), encoding="utf-8")
 
 

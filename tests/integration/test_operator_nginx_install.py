@@ -83,8 +83,10 @@ def operator_edit(root: Path, *, port: int, upstream_port: int) -> None:
     text = site.read_text(encoding="utf-8")
     assert text.count(UPSTREAM_LINE) == 1
     assert text.count("listen 80;") == 1
+    assert text.count("listen [::]:80;") == 1
     text = text.replace(UPSTREAM_LINE, f"server 127.0.0.1:{upstream_port} max_fails=0;")
     text = text.replace("listen 80;", f"listen {port};")
+    text = text.replace("listen [::]:80;", f"listen [::1]:{port};")
     text = re.sub(r"(?<![\w./-])/var/", f"{root}/var/", text)
     site.write_text(text, encoding="utf-8")
 

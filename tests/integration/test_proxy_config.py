@@ -169,3 +169,19 @@ async def test_a_forwarded_for_header_from_the_client_does_not_escape_the_abuse_
         ]
     assert statuses[:3] == [404, 404, 404]  # misses are not cached: every one reached the registry
     assert statuses[3:] == [429, 429, 429]
+
+
+async def test_the_site_answers_over_ipv6_and_counts_an_ipv6_client_as_its_own(
+    settings: Settings, tmp_path: Path, nginx_binary: str
+) -> None:
+    """The shipped site listens on IPv6 as well as IPv4 (public-service sites in China must answer over IPv6), and
+    nginx hands the registry the IPv6 address it saw: a phone over IPv6 is not counted with the IPv4 clients."""
+    limited = {"REGISTRY_RATE_LIMITS_ENABLED": "true", "REGISTRY_RATE_LIMIT_VERIFY": "3/minute"}
+    async with _serving(settings, tmp_path, nginx_binary, **limited) as proxy:
+        await clear_of_a_window_end()
+        async with httpx.AsyncClient(base_url=proxy.base_url, timeout=10) as over_ipv4:
+            ipv4 = [(await over_ipv4.get(f"/v1/verify/{'B' * 23}{i}")).status_code for i in range(4)]
+        async with httpx.AsyncClient(base_url=proxy.base_url6, timeout=10) as over_ipv6:
+            ipv6 = [(await over_ipv6.get(f"/v1/verify/{'C' * 23}{i}")).status_code for i in range(4)]
+    assert ipv4 == [404, 404, 404, 429]
+    assert ipv6 == [404, 404, 404, 429]
