@@ -26,7 +26,8 @@ IMPORT_EXIT_CODES = {
     2: "cannot run as asked: a bad option or configuration, a file that cannot be read, or a header without the "
     "batch columns (the missing and unexpected ones are named); nothing is written",
     3: "some rows were rejected: they are in FILE.rejected.csv with their reasons, the other rows were issued",
-    4: "the database cannot be reached; re-run the same command to carry on where it stopped",
+    4: "the database cannot be reached or is busy (stopped midway, it names the rows committed before and whether "
+    "the chunk under way was); re-run the same command to carry on where it stopped: no row is issued twice",
     5: "another import of the same file (or of the same rows, or of a file with the same outputs, as roll.txt and "
     "roll.csv share roll.issued.csv) is running: this one stopped without writing over anything; once the other has "
     "ended, re-run the same command to carry on",
@@ -129,11 +130,15 @@ def _print_summary(summary: ImportSummary, *, elapsed: float, lang: Language) ->
 async def _import_with_progress(
     settings: Settings, *, file: Path, issuer: str, started: float, lang: Language
 ) -> ImportSummary:
-    """The import, with a database out of reach (at start or midway) raised as ServiceUnavailable."""
+    """The import, with a database out of reach (at start or midway) raised as ServiceUnavailable. Midway, the import
+    itself says which rows its chunks committed before (registry.certificates.import_stops): kept as it said it."""
     from registry import faults
+    from registry.errors import RegistryError
 
     try:
         return await _prepare_then_import(settings, file=file, issuer=issuer, started=started, lang=lang)
+    except RegistryError:
+        raise
     except Exception as exc:
         fault = faults.database_fault(exc)
         if fault is None:

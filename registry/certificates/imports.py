@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
-from registry.certificates import awards, idempotency, issuance, rows
+from registry.certificates import awards, idempotency, import_stops, issuance, rows
 from registry.certificates.idempotency import Outcome
 from registry.context import RegistryContext
 from registry.db import transaction
@@ -361,7 +361,10 @@ async def _issue_into_outputs(
         for header, records in _chunks(path):
             if summary.chunks == 0:
                 rejected_writer.writerow(["row", *header, "reasons"])
-            outcome, replayed = await _import_chunk(ctx, sessions, principal=principal, header=header, records=records)
+            with import_stops.reported(summary, first_row=first_row, rows=len(records)):  # a fault: what is true
+                outcome, replayed = await _import_chunk(
+                    ctx, sessions, principal=principal, header=header, records=records
+                )
             for item in outcome["issued"]:
                 issued_writer.writerow(
                     [first_row - 1 + item["row"], item["number"], item["verify_url"], item["claim_code"]]
