@@ -30,7 +30,7 @@ def reader_language(chosen: str | None, environ: Mapping[str, str] = os.environ)
     if chosen is not None:
         language = language_of(chosen)
         if language is None:
-            raise typer.BadParameter(f"{chosen!r}: give zh or en", param_hint="--lang")
+            raise typer.BadParameter(_("{value}: give zh or en", value=repr(chosen)), param_hint="--lang")
         return language
     locale = next((value for name in ("LC_ALL", "LC_MESSAGES", "LANG") if (value := environ.get(name))), "")
     return language_of(locale.split(".")[0].split("@")[0]) or "en"

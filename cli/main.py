@@ -24,6 +24,7 @@ from cli.imports import IMPORT_EXIT_CODES as IMPORT_EXIT_CODES  # the import com
 from cli.imports import count_rows as count_rows
 from cli.imports import exit_codes_help, import_file
 from cli.status_lists import status_lists_app
+from cli.usage import ReadersGroup
 from registry.config import Settings, default_batch_workers
 from registry.i18n import _
 
@@ -39,6 +40,7 @@ app = typer.Typer(
     help="Talent Registry — professional-title and skill-level certificates. Every command that uses the database "
     "says so in one line and exits 4 when the database cannot be reached (or is busy): run it again later.",
     no_args_is_help=True,
+    cls=ReadersGroup,  # usage errors in the reader's language
 )
 clients_app = typer.Typer(help="API clients (admin, evaluation body, partner agency).", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
