@@ -6,16 +6,26 @@ The purpose goes to the audit log, into every signed answer, to the holder's "wh
 judges the certificate and onto a share link's public page — none of which may hold an identity number in clear. It
 is masked rather than refused: the question is answered, the words are kept, and a bulk question of a thousand items,
 or a peer's question, does not fail over a word in its purpose. Every free-text purpose goes through ``masked``.
+
+What is masked: a resident ID (17 digits and a digit or X, check character right or not) or an old 15-digit one,
+even next to other numbers or spread over groups; any other run of eight digits or more (Taiwan permits), or six
+after one or two letters (passports, Hong Kong and Macau IDs). What is kept, because masking it would destroy what the
+purpose says: a certificate number of this arrangement (its check character right), dates ("2026-12-05",
+"20261205", "20261205-20271204"), money ("1,234,567", "12345678.50", "¥12000000", "12000000元") and telephone
+numbers — unless the words just before the number name an identity document ("台胞证20150601"), when it is masked.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import date
 from typing import Final
 
-from registry.holders.identity import IdType, mask_id_number
+from registry.certificates.numbering import is_valid_number
+from registry.errors import InvalidIdentityNumber
+from registry.holders.identity import IdType, mask_id_number, normalize_id_number
 
 # Fewest digits in a bare run masked as an identity number: Taiwan permits carry eight, a resident ID seventeen; a
 # seven-digit run ("第1234567号") is a file number, not a document.
@@ -29,7 +39,34 @@ ALL_STARRED: Final = 8
 _GROUP: Final = r"[A-Za-z]*[0-9][0-9A-Za-z]*"
 _NUMBER_SHAPED: Final = re.compile(rf"{_GROUP}(?:[ ,./_-]{_GROUP})*(?:\([0-9A-Za-z]\))?")
 _LETTERS_FIRST: Final = re.compile(r"[A-Za-z]{1,2}[0-9]")
-_DATE: Final = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})")
+_ALPHANUMERIC: Final = re.compile(r"[0-9A-Za-z]+")
+# Runs this close ("110105  19491231  002X") may still be one number: a resident ID across them is masked if it is
+# a real one (region, birth date and check character right), so a clerk's spacing cannot leave it in clear.
+_LOOSE_GAP: Final = re.compile(r"[ ,./_-]{1,3}")
+_RESIDENT_SHAPE: Final = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
+_RESIDENT_LENGTH: Final = 18
+# A certificate number as printed or typed (BJ-T-2025-QKCCH3GN-X, BJT2025QKCCH3GNX): kept if its check is right.
+_CERTIFICATE_SHAPED: Final = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z]{2}[ -]?[TtSs][ -]?[0-9]{4}[ -]?[0-9A-Za-z]{8}[ -]?[0-9A-Za-z](?![0-9A-Za-z])"
+)
+_DATE: Final = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})|([0-9]{4})([0-9]{2})([0-9]{2})")
+_COMPACT_YEARS: Final = range(1900, 2100)  # "20261205" is a day; "12345678" is no year anyone writes
+_PHONE: Final = re.compile(
+    r"(?:86[ -]?)?1[3-9][0-9](?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})"  # mobile, maybe with the country code
+    r"|0[0-9]{2,3}-[0-9]{7,8}"  # land line with its area code
+    r"|[48]00-[0-9]{3}-[0-9]{4}"  # 400 and 800 service lines
+)
+_AMOUNT: Final = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?|[0-9]+\.[0-9]{1,2}")
+_CURRENCY_AMOUNT: Final = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
+_CURRENCY_BEFORE: Final = re.compile(r"(?:[¥$€£]|(?<![A-Za-z])(?:RMB|CNY|USD|HKD)|人民币) ?$", re.IGNORECASE)
+_CURRENCY_AFTER: Final = re.compile(r" ?(?:元|圆|万|亿|块)")
+# Words naming an identity document just before a number: then no date, amount or telephone shape saves it.
+_DOCUMENT_NAMED: Final = re.compile(
+    r"(?:(?:身份证|台胞证|通行证|回乡证|居留证|居住证|证件|护照)(?:号码?)?|证号码?"
+    r"|(?<![A-Za-z])(?:passport|permit|id|id card)(?: ?(?:no|number))?\.?)[ :#]*$",
+    re.IGNORECASE,
+)
+_CONTEXT: Final = 16  # characters around a run read for the words above
 
 
 def _folded(char: str) -> str:
@@ -42,23 +79,136 @@ def _folded(char: str) -> str:
     return folded if len(folded) == 1 and folded.isascii() else char
 
 
-def _is_date(run: str) -> bool:
-    """A run such as 2026-12-05 (or with slashes or dots) is a day a clerk names, not a number to hide."""
-    shaped = _DATE.fullmatch(run)
-    if shaped is None:
+def _is_day(shaped: re.Match[str]) -> bool:
+    year, month, day = (shaped[1], shaped[3], shaped[4]) if shaped[1] else (shaped[5], shaped[6], shaped[7])
+    if not shaped[1] and int(year) not in _COMPACT_YEARS:
         return False
     try:
-        date(int(shaped[1]), int(shaped[3]), int(shaped[4]))
+        date(int(year), int(month), int(day))
     except ValueError:
         return False
     return True
 
 
-def _is_identity_shaped(run: str) -> bool:
-    digits = sum(char.isdigit() for char in run)
-    if _is_date(run):
+def _is_dates(run: str) -> bool:
+    """A run of days such as 2026-12-05, 2026/12/31, 20261205 or 20261205-20271204 is what a clerk names, not a
+    number to hide."""
+    at = 0
+    while True:
+        shaped = _DATE.match(run, at)
+        if shaped is None or not _is_day(shaped):
+            return False
+        at = shaped.end()
+        if at == len(run):
+            return True
+        if run[at] not in " ,./_-":
+            return False
+        at += 1
+
+
+def _is_kept_shape(folded: str, start: int, end: int) -> bool:
+    """Whether the run at ``folded[start:end]`` is a date, an amount of money or a telephone number, and no word
+    before it calls it an identity document."""
+    run, before, after = folded[start:end], folded[max(0, start - _CONTEXT) : start], folded[end : end + _CONTEXT]
+    if _DOCUMENT_NAMED.search(before):
         return False
-    return digits >= MIN_DIGITS or (digits >= MIN_DIGITS_AFTER_LETTERS and _LETTERS_FIRST.match(run) is not None)
+    money = _AMOUNT.fullmatch(run) is not None or (
+        _CURRENCY_AMOUNT.fullmatch(run) is not None
+        and (_CURRENCY_BEFORE.search(before) is not None or _CURRENCY_AFTER.match(after) is not None)
+    )
+    return money or _is_dates(run) or _PHONE.fullmatch(run) is not None
+
+
+def _is_identity_shaped(folded: str, start: int, end: int) -> bool:
+    run = folded[start:end]
+    digits = sum(char.isdigit() for char in run)
+    if digits < MIN_DIGITS and not (digits >= MIN_DIGITS_AFTER_LETTERS and _LETTERS_FIRST.match(run)):
+        return False
+    return not _is_kept_shape(folded, start, end)
+
+
+def _is_real_resident_id(number: str) -> bool:
+    if len(number) != _RESIDENT_LENGTH:
+        return False
+    for id_type in (IdType.RESIDENT_ID, IdType.FOREIGN_PERMANENT_RESIDENCE):
+        try:
+            normalize_id_number(id_type, number)
+        except InvalidIdentityNumber:
+            continue
+        return True
+    return False
+
+
+def _resident_ids(groups: list[re.Match[str]], runs: list[int], dated: set[int]) -> list[tuple[int, int]]:
+    """The spans of ``groups`` (in order; ``runs[i]`` the run group ``i`` is in) that together make a resident ID:
+    by shape within one run, only if it is a real one across runs or within a run of dates (``dated``: the middle of
+    "2026-12-05/2027-01-05/2028-01-05" is 18 digits)."""
+    found: list[tuple[int, int]] = []
+    for first in range(len(groups)):
+        joined = ""
+        for last in range(first, len(groups)):
+            joined += groups[last].group()
+            if len(joined) > _RESIDENT_LENGTH:
+                break
+            by_shape = runs[first] == runs[last] and runs[first] not in dated
+            if _RESIDENT_SHAPE.fullmatch(joined) and (by_shape or _is_real_resident_id(joined)):
+                found.append((groups[first].start(), groups[last].end()))
+    return found
+
+
+def _runs_close_together(folded: str, start: int, end: int) -> Iterator[list[re.Match[str]]]:
+    """The number-shaped runs of ``folded[start:end]``, those only a few separators apart in one list."""
+    chain: list[re.Match[str]] = []
+    for run in _NUMBER_SHAPED.finditer(folded, start, end):
+        if chain and not _LOOSE_GAP.fullmatch(folded, chain[-1].end(), run.start()):
+            yield chain
+            chain = []
+        chain.append(run)
+    if chain:
+        yield chain
+
+
+def _hidden_in_chain(folded: str, chain: list[re.Match[str]]) -> list[tuple[int, int]]:
+    """What to mask among runs close together: every resident ID, then each run, or what of it the IDs leave, that
+    is shaped like an identity number."""
+    groups = [
+        (index, group) for index, run in enumerate(chain) for group in _ALPHANUMERIC.finditer(folded, *run.span())
+    ]
+    dated = {index for index, run in enumerate(chain) if _is_dates(run.group())}
+    ids = _resident_ids([group for _, group in groups], [index for index, _ in groups], dated)
+    hidden = list(ids)
+    for index, run in enumerate(chain):
+        if not any(start < run.end() and run.start() < end for start, end in ids):
+            pieces = [run.span()]
+        else:
+            pieces = _pieces_left([group for at, group in groups if at == index], ids)
+        hidden += [piece for piece in pieces if _is_identity_shaped(folded, *piece)]
+    return hidden
+
+
+def _pieces_left(groups: list[re.Match[str]], ids: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans of consecutive ``groups`` (one run's) that no span of ``ids`` covers."""
+    pieces: list[tuple[int, int]] = []
+    piece: tuple[int, int] | None = None
+    for group in groups:
+        if any(start <= group.start() and group.end() <= end for start, end in ids):
+            if piece is not None:
+                pieces.append(piece)
+            piece = None
+        else:
+            piece = group.span() if piece is None else (piece[0], group.end())
+    if piece is not None:
+        pieces.append(piece)
+    return pieces
+
+
+def _outside_certificate_numbers(folded: str) -> Iterator[tuple[int, int]]:
+    at = 0
+    for number in _CERTIFICATE_SHAPED.finditer(folded):
+        if is_valid_number(number.group()):
+            yield at, number.start()
+            at = number.end()
+    yield at, len(folded)
 
 
 def _mask(run: str) -> str:
@@ -67,19 +217,34 @@ def _mask(run: str) -> str:
     return "*" * len(run) if len(run) <= ALL_STARRED else mask_id_number(IdType.RESIDENT_ID, run)
 
 
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def masked(text: str) -> str:
-    """``text`` with every run shaped like an identity number masked; the rest as typed. The length is kept.
+    """``text`` with every number that may be an identity document's masked (see the module's docstring); the rest
+    as typed. The length is kept.
 
     A run is groups of letters and digits, of any width, joined by single spaces, dashes, slashes, dots, underscores
-    or commas; it is an identity number with ``MIN_DIGITS`` digits or more, or ``MIN_DIGITS_AFTER_LETTERS`` after one
-    or two letters — unless it is exactly a date ("2026-12-05"), which stays as typed."""
+    or commas; runs a few such characters apart are read together for a resident ID across them."""
     folded = "".join(_folded(char) for char in text)
+    hidden = [
+        span
+        for start, end in _outside_certificate_numbers(folded)
+        for chain in _runs_close_together(folded, start, end)
+        for span in _hidden_in_chain(folded, chain)
+    ]
     kept: list[str] = []
     last = 0
-    for run in _NUMBER_SHAPED.finditer(folded):
-        if _is_identity_shaped(run.group()):
-            kept += [text[last : run.start()], _mask(run.group())]
-            last = run.end()
+    for start, end in _merged(hidden):
+        kept += [text[last:start], _mask(folded[start:end])]
+        last = end
     kept.append(text[last:])
     return "".join(kept)
 
