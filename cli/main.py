@@ -23,6 +23,7 @@ from cli.database import reader_language as reader_language
 from cli.imports import IMPORT_EXIT_CODES as IMPORT_EXIT_CODES  # the import command's, named here as before too
 from cli.imports import count_rows as count_rows
 from cli.imports import exit_codes_help, import_file
+from cli.rules_check import rules_app
 from cli.status_lists import status_lists_app
 from cli.usage import ReadersGroup
 from registry.config import Settings, default_batch_workers
@@ -50,6 +51,7 @@ keys_check.register(keys_app)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(status_lists_app, name="status-lists")
+app.add_typer(rules_app, name="rules")
 
 
 @app.command()
@@ -256,11 +258,13 @@ def audit_verify() -> None:
     leaf, certificate or list that does not check out."""
     from registry.audit import service as audit
     from registry.certificates import integrity as statuses
+    from registry.db import read_one_snapshot
     from registry.transparency import integrity
 
     settings = load_settings()
 
     async def check(ctx: RegistryContext, session: AsyncSession) -> tuple[list[str], int, int]:
+        await read_one_snapshot(session)  # while the registry serves: its writes commit between the reads
         broken = [
             await audit.first_broken_record(session),
             await integrity.first_broken_leaf(session),

@@ -16,7 +16,7 @@ decided are never left without a rule in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -50,6 +50,25 @@ def covers(rule: RecognitionRule, case: Case) -> bool:
     if rule.catalogue_codes:
         return case.catalogue_code in rule.catalogue_codes
     return rule.series_code is None or rule.series_code == case.series_code
+
+
+def counts_at_the_same_level(rule: RecognitionRule) -> bool:
+    """A recognition rule counting what it covers as another catalogue entry "at the same level": it names the entry
+    and no level, so it can say what a case counts as only at a level that entry awards."""
+    return (
+        rule.kind == RuleKind.recognition
+        and rule.equivalent_catalogue_code is not None
+        and rule.equivalent_level is None
+    )
+
+
+def answers_at(rule: RecognitionRule, level: str, awarded: Collection[str] | None) -> bool:
+    """Whether ``rule`` can say what a case at ``level`` counts as. Not a same-level rule whose entry (which awards
+    ``awarded``; None: no such entry in the catalogue) never awards that level: such a rule is refused since
+    (registry.recognition.references), but one kept before may still be stored, and its answer would name a title
+    that is never awarded. The case is answered not recognised instead (``EQUIVALENT_NOT_AWARDED``), and
+    ``registry rules check`` names the rule."""
+    return not counts_at_the_same_level(rule) or (awarded is not None and level in awarded)
 
 
 def _windows_meet(a: RecognitionRule, b: RecognitionRule) -> bool:

@@ -56,6 +56,9 @@ from registry.verification.verifier import Verifier
 from registry.verification.visits import Visit
 
 RECOGNITION_PATH = "/v1/federation/recognition"
+# Why a case its deciding rule cannot answer is not recognised: the rule counts it "at the same level" in an entry that
+# never awards that level (matching.answers_at); no broader rule is asked in its place.
+EQUIVALENT_NOT_AWARDED = "equivalent_not_awarded"
 UNPARSED_NUMBER = "invalid"  # what the audit record names for an item whose number is not a certificate number
 _NOT_VALID = _("the certificate number is not valid")
 
@@ -111,6 +114,11 @@ class _Judge:
         entry = self._entries[code]
         return entry.series_code if entry else None
 
+    def _awarded_by(self, code: str | None) -> list[str] | None:
+        """The levels the catalogue entry ``code`` (a rule's equivalent) awards; None when there is no such entry."""
+        entry = self._names.get(code) if code is not None else None
+        return entry.levels if entry is not None else None
+
     async def judge(self, item: _Item, to_region: str) -> RecognitionAnswer:
         verification = await self.verifier.by_number(
             self.session, number=item.number, holder_name=item.holder_name, channel="recognition", visit=self.visit
@@ -142,6 +150,8 @@ class _Judge:
         rule = matching.deciding_rule(self.rules, case, self.today)
         if rule is None:
             answer.decision_reason = "no_rule"
+        elif not matching.answers_at(rule, case.level, self._awarded_by(rule.equivalent_catalogue_code)):
+            answer.decision_reason = EQUIVALENT_NOT_AWARDED
         else:
             answer.decision = Decision(rule.decision)
             answer.rule_id = rule.id
