@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import ContextDep, SessionDep, UnlockedSessionDep
 from registry.certificates import numbering
 from registry.errors import InvalidCertificateNumber
+from registry.keys import service as keys
 from registry.transparency import service as transparency
 from registry.transparency.schemas import CheckpointPublic, ConsistencyProofPublic, InclusionProofPublic
 
@@ -21,6 +22,8 @@ router = APIRouter(prefix="/v1/transparency", tags=["transparency"])
 async def checkpoint(context: ContextDep, session: SessionDep) -> CheckpointPublic:
     """The current signed tree head, as JSON and as a C2SP signed note; the key is the registry's in its JWKS."""
     signed, kid = await transparency.checkpoint(context, session)
+    # Never one signed by a key marked compromised meanwhile (the downloads' rule): 503, ask again.
+    await keys.refuse_compromised_signers(session, kids=(kid,))
     return CheckpointPublic.of(signed, kid=kid)
 
 

@@ -216,7 +216,9 @@ async def refuse_compromised_signers(session: AsyncSession, *, kids: tuple[str, 
     key appends one too, and the audit chain's lock is held by each to its commit: so a mark either committed before
     this read (and is seen: the answer is refused, and asked again, it is signed with the key that took over) or
     commits after this answer does. No row is locked: a download never holds up, or deadlocks with, a mark, and
-    costs one indexed read. (On SQLite every writer holds the database's write lock from BEGIN IMMEDIATE.)"""
+    costs one indexed read. (On SQLite every writer holds the database's write lock from BEGIN IMMEDIATE.) An answer
+    that records nothing (a transparency checkpoint) calls it once signed: it writes nothing after this read, so a
+    mark it does not see commits after the answer was made, as one that came a moment later would."""
     signed = sorted({*kids, *session.info.pop(_SIGNED_WITH, set())})
     if not signed:
         return
