@@ -188,3 +188,14 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     """One unit of work: commits when the block succeeds, rolls back when it raises."""
     async with factory() as session, session.begin():
         yield session
+
+
+async def read_one_snapshot(session: AsyncSession) -> None:
+    """From here to the end of its transaction, ``session`` reads one snapshot of the database, whatever commits
+    meanwhile: for a check that compares tables (the audit chain, the transparency log, the certificates' statuses
+    and histories) while the registry serves. Each statement of a READ COMMITTED transaction sees what committed
+    before it, so a status change committing between two reads looked like a leaf removed or a status rolled back.
+    PostgreSQL: REPEATABLE READ, read only; call it before the transaction's first statement. SQLite: nothing to do,
+    the transaction holds the write lock (BEGIN IMMEDIATE) and nothing commits meanwhile."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
