@@ -12,12 +12,13 @@ from typing import Any
 import orjson
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, ExceptionContext, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
+from registry.bulk import is_unique_violation
 from registry.faults import Fault, database_fault
 
 # Stable constraint names, so Alembic migrations can refer to them on both backends.
@@ -188,6 +189,23 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     """One unit of work: commits when the block succeeds, rolls back when it raises."""
     async with factory() as session, session.begin():
         yield session
+
+
+async def add_unless_taken(session: AsyncSession, row: SQLModel) -> bool:
+    """``row`` inserted (True); or False, and the caller's transaction still usable, when a unique index refused it:
+    another transaction made the same thing (a code, say) after the caller looked for it and committed first — two
+    admins registering one body at once. The caller then looks again, sees the winner, and refuses as it would have
+    had the winner come first (409 naming the field), never 500. (PostgreSQL holds the second insert until the first
+    transaction ends; on SQLite writers take turns, so only a row the caller's own check missed gets here.)"""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        return False
+    return True
 
 
 async def read_one_snapshot(session: AsyncSession) -> None:

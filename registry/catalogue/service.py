@@ -15,6 +15,7 @@ from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType, Level, Series
 from registry.catalogue.schemas import CatalogueEntryCreate, CatalogueEntryPublic, CataloguePage, LevelPublic
+from registry.db import add_unless_taken
 from registry.errors import Conflict, FieldError, InvalidInput
 from registry.i18n import Listing, Message, _, word
 
@@ -160,6 +161,14 @@ async def check_fileable(session: AsyncSession, filings: Sequence[FilingDays]) -
         raise InvalidInput(_("the filed scope names catalogue entries not in force for it"), errors=errors)
 
 
+async def _refuse_taken(session: AsyncSession, code: str) -> None:
+    if await get(session, code) is not None:
+        raise Conflict(
+            _("catalogue entry {code} already exists", code=code),
+            errors=[FieldError(field="code", message=_("already exists"))],
+        )
+
+
 async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntryCreate) -> CatalogueEntryPublic:
     levels = (await levels_by_type(session))[entry.cert_type]
     unknown = [code for code in entry.levels if code not in levels]
@@ -178,11 +187,7 @@ async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntr
                 for code in unknown
             ],
         )
-    if await get(session, entry.code) is not None:
-        raise Conflict(
-            _("catalogue entry {code} already exists", code=entry.code),
-            errors=[FieldError(field="code", message=_("already exists"))],
-        )
+    await _refuse_taken(session, entry.code)
     series = None
     if entry.cert_type is CertType.title:
         series = (
@@ -208,8 +213,9 @@ async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntr
         effective_until=entry.effective_until,
         basis=entry.basis,
     )
-    session.add(row)
-    await session.flush()
+    if not await add_unless_taken(session, row):  # added by another request since _refuse_taken looked
+        await _refuse_taken(session, entry.code)
+        raise RuntimeError(f"catalogue entry {entry.code} clashed with a row that cannot be found")
     await audit.append(
         session,
         actor=actor,

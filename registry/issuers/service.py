@@ -17,6 +17,7 @@ from registry.catalogue.models import CatalogueEntry, CertType
 from registry.catalogue.service import FilingDays, check_fileable, levels_by_type
 from registry.config import Region
 from registry.context import RegistryContext
+from registry.db import add_unless_taken
 from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound
 from registry.i18n import _, word
 from registry.issuers.models import FiledScope, Issuer, IssuerKind, IssuerStatus
@@ -60,8 +61,9 @@ def scope_covers(scopes: list[FiledScope], *, cert_type: str, catalogue_code: st
 async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: IssuerCreate) -> IssuerPublic:
     await _refuse_unfit(ctx, session, body)
     issuer = Issuer(code=body.code, name=body.name, credit_code=body.credit_code, kind=body.kind, region=body.region)
-    session.add(issuer)
-    await session.flush()
+    if not await add_unless_taken(session, issuer):  # registered by another request since _refuse_unfit looked
+        await _refuse_taken(session, body)
+        raise RuntimeError(f"evaluation body {body.code} clashed with a row that cannot be found")
     assert issuer.id is not None
     for scope in body.scopes:
         session.add(
@@ -111,6 +113,11 @@ async def _refuse_unfit(ctx: RegistryContext, session: AsyncSession, body: Issue
             _("{region} has its own node (REGISTRY_PEERS): register this body there", region=body.region.value),
         )
     await check_filings(session, [(f"scopes.{i}.", s, s.valid_from, s.valid_until) for i, s in enumerate(body.scopes)])
+    await _refuse_taken(session, body)
+
+
+async def _refuse_taken(session: AsyncSession, body: IssuerCreate) -> None:
+    """A Conflict naming the field when the code or the credit code is already registered."""
     if await get_by_code(session, body.code) is not None:
         raise Conflict(
             _("an evaluation body with code {code} already exists", code=body.code),
