@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
+import orjson
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,7 +107,7 @@ async def credential_response(
         object_id=record.certificate.number,
         purpose="signed credential download",
     )
-    await keys.refuse_compromised_signers(session, kids=(signing_kid(token),))
+    await refuse_unsound_signer(session, token)
     return Response(token, media_type=CREDENTIAL_TYPE, headers=headers)
 
 
@@ -166,8 +168,22 @@ async def certificate_pdf_response(
         object_id=cert.number,
         purpose="e-certificate download",
     )
-    await keys.refuse_compromised_signers(session, kids=(signing_kid(credential),))  # and the PDF's document key
+    await refuse_unsound_signer(session, credential)  # and the PDF's document key
     return Response(body, media_type="application/pdf", headers=headers)
+
+
+async def refuse_unsound_signer(session: AsyncSession, credential: str) -> None:
+    """Once the answer's audit record holds the chain: 503 (ask again) if the key that signed ``credential`` was
+    marked compromised, or retired before it signed (a rotation beside the download), by now."""
+    kid = signing_kid(credential)
+    await keys.refuse_compromised_signers(session, kids=(kid,))
+    await keys.refuse_retired_signer(session, kid=kid, signed_at=signing_time(credential))
+
+
+def signing_time(token: str) -> datetime:
+    """When a credential of this registry says it was signed: its ``iat``, in whole seconds as a verifier reads it."""
+    claims = orjson.loads(jws.unb64url(token.split(".")[1]))
+    return datetime.fromtimestamp(int(claims["iat"]), UTC)
 
 
 def signing_kid(token: str) -> str:

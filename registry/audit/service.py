@@ -61,9 +61,17 @@ def _chained(prev_hash: str, body: bytes) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
 
 
-async def _chain_head(session: AsyncSession) -> str:
+async def hold_chain(session: AsyncSession) -> None:
+    """Take the chain's turn now, held to the end of the transaction, rather than at its first append: whatever
+    appended before has committed, and whatever appends next waits for this transaction to end. (On SQLite every
+    writer holds the database's write lock already.) A key rotation dates the old key's retirement once it holds
+    the chain: ``registry.issuers.service.rotate_key``."""
     if bulk.is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+
+
+async def _chain_head(session: AsyncSession) -> str:
+    await hold_chain(session)
     head = (
         await session.execute(select(col(AuditRecord.hash)).order_by(col(AuditRecord.id).desc()).limit(1))
     ).scalar_one_or_none()

@@ -278,6 +278,11 @@ async def rotate_key(
     issuer = await _turn_of(session, code)
     if issuer is None:
         raise NotFound(_("no evaluation body {code}", code=code))
+    # The old key's retirement (its published valid_until) is dated once the audit chain is held. A download that
+    # read the old key as active appends its audit record either before (it has committed, signed before that date)
+    # or after this rotation commits, and then sees the date (api.documents, keys.refuse_retired_signer). Dated
+    # before the chain was had, say behind a large batch, credentials signed meanwhile fell outside the window.
+    await audit.hold_chain(session)
     retired = await keys.retire_active(session, ctx.box, use=KeyUse.certificate, issuer_id=issuer.id)
     # The PDF-signing key rotates with it; its successor is certified when the next PDF is signed.
     retired += await keys.retire_active(session, ctx.box, use=KeyUse.document, issuer_id=issuer.id)

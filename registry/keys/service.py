@@ -232,6 +232,21 @@ async def refuse_compromised_signers(session: AsyncSession, *, kids: tuple[str, 
         )
 
 
+async def refuse_retired_signer(session: AsyncSession, *, kid: str, signed_at: datetime) -> None:
+    """Refuse (503, ask again) an answer signed at ``signed_at`` (as its verifier reads it) with a key retired before
+    then: read as active while a rotation was retiring it, so outside the validity window the JWKS publishes for it,
+    and never valid offline. Call it once the answer's audit record is appended, as ``refuse_compromised_signers``:
+    a rotation dates the retirement while it holds the audit chain (``registry.issuers.service.rotate_key``), so it
+    either committed before this read (and is seen) or dated the retirement after this answer commits."""
+    query = select(col(SigningKey.retired_at)).where(col(SigningKey.kid) == kid)
+    retired_at = (await session.execute(query)).scalar_one_or_none()
+    if retired_at is not None and signed_at > retired_at:
+        raise ServiceUnavailable(
+            _("the signing key was retired while this answer was being signed with it: ask again"),
+            retry_after=RESIGN_RETRY_AFTER_SECONDS,
+        )
+
+
 async def lock_registry_keys(session: AsyncSession) -> None:
     """Until the transaction ends, no one else changes the registry's own keys. ``retire_active``'s ``FOR UPDATE``
     alone cannot keep two rotations apart: it locks the active keys it sees, not the one a concurrent rotation is
