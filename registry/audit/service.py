@@ -78,8 +78,10 @@ async def _chain_head(session: AsyncSession) -> str:
     return head or GENESIS_HASH
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """What a record says happened (``append``'s fields but the actor's). A tuple, not a dataclass: a batch makes
+    10,000, and a frozen dataclass costs four times as much to make."""
+
     action: str
     object_type: str
     object_id: str
@@ -115,6 +117,28 @@ def prepare(entry: Entry, *, actor: Actor) -> Prepared:
 
 _BEFORE_AT = sorted(name for name in _HASHED if name < "at")
 _AFTER_AT = sorted(name for name in _HASHED if name > "at")
+
+
+class Preparing:
+    """``prepare`` for many entries by one actor with one action, object type and purpose, differing only in object id
+    and details (a batch's issuances): what the shared fields write is written once, and each entry's bytes are
+    joined around its own two values — the bytes ``prepare`` makes, at a third of the cost."""
+
+    __slots__ = ("_action", "_before", "_object_type", "_purpose", "_rest")
+
+    _OWN = b',"details":{},"object_id":""'  # how an entry's own values begin ``after``, written empty
+
+    def __init__(self, *, actor: Actor, action: str, object_type: str, purpose: str) -> None:
+        self._action, self._object_type, self._purpose = action, object_type, purpose
+        _, self._before, after = prepare(Entry(action, object_type, "", purpose, {}), actor=actor)
+        if not after.startswith(self._OWN):  # a hashed field added between "at" and "details": join it otherwise
+            raise RuntimeError("audit.Preparing no longer writes what audit.prepare writes")
+        self._rest = after[len(self._OWN) :]
+
+    def prepare(self, object_id: str, details: dict[str, Any]) -> Prepared:
+        entry = Entry(self._action, self._object_type, object_id, self._purpose, details)
+        own = b',"details":' + canonical_json(details) + b',"object_id":' + canonical_json(object_id)
+        return Prepared(entry, self._before, own + self._rest)
 
 
 _COLUMNS = (*_HASHED, "prev_hash", "hash")

@@ -35,8 +35,12 @@ class Journal:
         self._leaves: list[transparency.Leaf] = []
 
     def add(self, event: Event) -> None:
-        self._audit.append(audit.prepare(event.audit, actor=self.actor))
-        self._leaves.append(transparency.leaf(event.leaf))
+        self.add_made(audit.prepare(event.audit, actor=self.actor), transparency.leaf(event.leaf))
+
+    def add_made(self, prepared: audit.Prepared, leaf: transparency.Leaf) -> None:
+        """An event whose record and leaf are already made (``audit.Preparing``, ``transparency.Leaves``: a batch's)."""
+        self._audit.append(prepared)
+        self._leaves.append(leaf)
 
     async def write(self, session: AsyncSession) -> None:
         """Append every event added, in order, to both logs, in the caller's transaction: one bulk write each,
