@@ -19,7 +19,7 @@ from api.caching import NoStoreByDefault
 from api.guards import ControlCharacterMiddleware, slash_redirects
 from api.head import HeadMiddleware
 from api.limits import RateLimitMiddleware, RateLimits
-from api.logs import RequestLogMiddleware
+from api.logs import RequestLogMiddleware, guard_server_logs
 from api.page_problems import PagePaths
 from api.routes import (
     audit,
@@ -209,6 +209,7 @@ def _wrap(app: FastAPI) -> None:
     app.add_middleware(NoStoreByDefault)  # outside all that answers: a refusal without Cache-Control is no-store too
     # Outermost: every other line of a request carries its request id, and metrics count what the client got.
     app.add_middleware(RequestLogMiddleware)
+    guard_server_logs()  # served by plain uvicorn, its access log is on: no token or identity number in that either
 
 
 def _read_route(settings: Settings, engine: AsyncEngine) -> ReadRoute:

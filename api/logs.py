@@ -11,7 +11,9 @@ As a second line of defence every line is passed through ``redact`` (after NFKC,
 what they look like): paths of verification pages and share links, bearer tokens, JWTs,
 ``client_secret``/``claim_code``/``token``-like parameters (in forms, JSON and Python reprs), the values pydantic
 repeats in its errors, claim codes however typed and 18-character identity numbers are masked wherever they appear,
-in a message or an exception's text.
+in a message or an exception's text. Served by plain ``uvicorn api.main:app`` instead of `registry serve`, uvicorn's
+own access log is on and its handlers are not these: ``guard_server_logs`` redacts uvicorn's lines (and the registry's
+error lines) before any handler formats them.
 
 A warning a client can cause once per connection (the server's 400s, 408s, 414s and 431s) goes through
 ``RepeatedWarnings``: the first is logged, then at most one line per interval saying how many more came, so a flood
@@ -112,6 +114,41 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
+
+
+class RedactingFilter(logging.Filter):
+    """``redact`` for the lines of loggers whose handlers the registry may not own: served by plain ``uvicorn
+    api.main:app`` instead of `registry serve`, uvicorn's access log is on and its formatters are uvicorn's. A record's
+    text is redacted before any handler formats it, its exception text too; uvicorn's access line keeps its shape
+    (``AccessFormatter`` unpacks five arguments) and loses the query string, as the registry's own access log and the
+    shipped nginx site do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            record.args = (client, method, redact(str(path).split("?", 1)[0]), version, status)
+        else:
+            record.msg, record.args = redact(record.getMessage()), None
+            record.__dict__.pop("color_message", None)  # uvicorn's coloured format string, for these arguments
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+# Loggers whose records may reach a handler other than JsonFormatter's (a logger's filters see only its own records).
+# uvicorn.asgi: at --log-level trace uvicorn writes each request's scope, its path and query string with it.
+_GUARDED_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn.asgi", "registry.api", "registry.serve")
+
+
+def guard_server_logs() -> None:
+    """Put ``RedactingFilter`` on uvicorn's loggers and the registry's error loggers, once: uvicorn configures its
+    logging before it imports the app, so this holds however the app is served."""
+    for name in _GUARDED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, RedactingFilter) for existing in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 @dataclass(slots=True)
