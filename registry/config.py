@@ -222,14 +222,16 @@ class Settings(BaseSettings):
             raise ConfigurationError("REGISTRY_MASTER_KEY is required in production")
         path = self.data_dir / MASTER_KEY_FILE
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: two processes starting together must not overwrite each other's key.
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database beside it: the owner's alone
+            # O_EXCL: two processes starting together must not overwrite each other's key. Created 0600, never
+            # chmod-ed after the write: another user could open it in between and read the key later.
             try:
-                with path.open("x", encoding="ascii") as handle:
-                    handle.write(secrets.token_hex(32) + "\n")
-                path.chmod(0o600)
+                created = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             except FileExistsError:
                 pass
+            else:
+                with os.fdopen(created, "w", encoding="ascii") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
         return _parse_master_key(path.read_text(encoding="ascii").strip())
 
     @property

@@ -155,7 +155,8 @@ def _treat_broken_as_lost(context: ExceptionContext) -> None:
 def _create_sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # A folder it creates is its owner's alone: the file holds verification tokens and names in clear.
+        Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # hide_parameters: SQL errors and engine logs must never carry bound values (identity numbers, secrets).
     engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **{**_JSON_CODEC, **kwargs})
 
