@@ -310,9 +310,9 @@ def field_detail(errors: Sequence[FieldError], *, most: int = 5) -> Listing:
     return Listing(_("{field}: {message}", field=e.field, message=e.message) for e in errors[:most])
 
 
-def _said(part: Any) -> str:
-    """A part of a field's path as an error names it: masked when it holds eight digits or more (an identity number
-    sent as a key)."""
+def said_masked(part: Any) -> str:
+    """A part of a field's path, or a refused value, as an error names it: masked when it holds eight digits or more
+    (an identity number sent as a key, or in the level or catalogue column of a shifted CSV row)."""
     text = str(part)
     if _EIGHT_DIGITS.search(unicodedata.normalize("NFKC", text)) is None:
         return text
@@ -334,7 +334,7 @@ def field_errors(
         parts: Sequence[Any] = tuple(error.get("loc", ()))
         if parts and parts[0] in _LOCATIONS:
             parts = parts[1:]
-        field = ".".join(_said(part) for part in parts) or whole
+        field = ".".join(said_masked(part) for part in parts) or whole
         if error.get("type") == "json_invalid":
             field = whole  # the loc holds a character offset, not a field
         cause = (error.get("ctx") or {}).get("error")

@@ -46,6 +46,7 @@ from registry.errors import (
     InvalidInput,
     OutsideFiledScope,
     RegistryError,
+    said_masked,
 )
 from registry.holders import service as holders
 from registry.holders.identity import IdType
@@ -308,10 +309,12 @@ class _Rules:
         entry = self.entries.get(award.catalogue_code)
         cert_type = word(award.cert_type)
         if entry is None or entry.cert_type != award.cert_type:
-            message = _("no {cert_type} catalogue entry {code}", cert_type=cert_type, code=award.catalogue_code)
+            # Named as typed, unless it holds an identity number (a column shifted in a CSV row): never echoed whole.
+            code = said_masked(award.catalogue_code)
+            message = _("no {cert_type} catalogue entry {code}", cert_type=cert_type, code=code)
             return "catalogue_code", message, Refused.invalid
         if award.level not in self.ladders[award.cert_type]:
-            message = _("{level} is not a {cert_type} level", level=award.level, cert_type=cert_type)
+            message = _("{level} is not a {cert_type} level", level=said_masked(award.level), cert_type=cert_type)
             return "level", message, Refused.invalid
         if award.level not in entry.levels:
             message = _("{code} is not awarded at level {level}", code=entry.code, level=award.level)
