@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect, ExceptionContext, make_url
+from sqlalchemy.engine import Connection, Dialect, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -19,7 +19,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 from registry.bulk import is_unique_violation
-from registry.faults import Fault, database_fault
+from registry.faults import Fault, database_fault, refused_startup_parameter
 
 # Stable constraint names, so Alembic migrations can refer to them on both backends.
 SQLModel.metadata.naming_convention = {
@@ -127,16 +127,67 @@ def bound_commands(engine: AsyncEngine, seconds: float) -> None:
     That clock cannot tell a dead server from a statement queued behind a lock another transaction holds (a batch of
     thousands of rows holds the body's issuance turn, the audit chain's and the log's to its commit): the server's own
     ``lock_timeout`` ends such a wait first, at ``LOCK_WAIT_SHARE`` of ``seconds``, and the request is answered 503
-    "busy" with ``Retry-After`` (``registry.faults``, ``Fault.locked``), not "the database cannot be reached"."""
+    "busy" with ``Retry-After`` (``registry.faults``, ``Fault.locked``), not "the database cannot be reached".
+
+    ``lock_timeout`` is sent when connecting, which costs nothing (``_LockWaitBound``)."""
     if engine.dialect.driver != "asyncpg":
         return
-    lock_wait_ms = str(max(1, round(seconds * LOCK_WAIT_SHARE * 1000)))
+    bound = _LockWaitBound(seconds)
+    event.listen(engine.sync_engine, "do_connect", bound.connect)
+    event.listen(engine.sync_engine, "begin", bound.begin)
 
-    @event.listens_for(engine.sync_engine, "do_connect")
-    def _bounded(_dialect: Dialect, _record: ConnectionPoolEntry, _cargs: Any, cparams: dict[str, Any]) -> None:
-        cparams.setdefault("timeout", seconds)
-        cparams.setdefault("command_timeout", seconds)
-        cparams["server_settings"] = {"lock_timeout": lock_wait_ms, **cparams.get("server_settings", {})}
+
+class _LockWaitBound:
+    """``lock_timeout`` on every transaction of one engine. Sent when connecting, it costs nothing; but PgBouncer
+    refuses startup parameters it does not know ("unsupported startup parameter: lock_timeout"; ``options`` too, in
+    1.18), and one told to ignore it (``ignore_startup_parameters``) connects without it. Either is found on the
+    engine's first connection; from then on it connects without the parameter and each transaction begins with
+    ``SET LOCAL lock_timeout`` — one round trip more per transaction, right in every pool mode (a session-wide SET
+    would stay on whichever server connection a transaction-mode PgBouncer lent, and never reach the next one)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lock_wait_ms = max(1, round(seconds * LOCK_WAIT_SHARE * 1000))
+        self.checked = False  # whether the server was seen to apply the parameter sent when connecting
+        self.per_transaction = False
+
+    def connect(self, dialect: Dialect, _record: ConnectionPoolEntry, cargs: Any, cparams: dict[str, Any]) -> Any:
+        cparams.setdefault("timeout", self.seconds)
+        cparams.setdefault("command_timeout", self.seconds)
+        if self.per_transaction:
+            return None  # SQLAlchemy connects with cparams, without lock_timeout
+        settings = {"lock_timeout": str(self.lock_wait_ms), **cparams.get("server_settings", {})}
+        try:
+            connection = dialect.connect(*cargs, **{**cparams, "server_settings": settings})
+        except Exception as error:
+            if not refused_startup_parameter(error):
+                raise
+            self.per_transaction = True
+            return None
+        if not self.checked:
+            try:
+                self.per_transaction = _setting(connection, "lock_timeout") != str(self.lock_wait_ms)
+            except BaseException:
+                connection.terminate()  # not handed to the pool: nothing else would close it
+                raise
+            self.checked = True
+        return connection
+
+    def begin(self, connection: Connection) -> None:
+        if self.per_transaction and connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {self.lock_wait_ms}")
+
+
+def _setting(dbapi_connection: Any, name: str) -> str:
+    """A server setting as the session sees it (in its base unit), read on a connection not yet handed out."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT setting FROM pg_settings WHERE name = $1", (name,))
+        setting: str = cursor.fetchone()[0]
+    finally:
+        cursor.close()
+        dbapi_connection.rollback()
+    return setting
 
 
 def _discard_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:

@@ -103,6 +103,20 @@ def database_fault(error: BaseException) -> Fault | None:
     return None
 
 
+def refused_startup_parameter(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it wraps) is a server refusing a setting sent when connecting: PgBouncer refuses
+    every startup parameter it does not know ("unsupported startup parameter: lock_timeout"; ``options`` too, in 1.18)
+    unless its ``ignore_startup_parameters`` lists it."""
+    seen: BaseException | None = error
+    for _link in range(_LINKS):
+        if seen is None:
+            return False
+        if isinstance(seen, asyncpg.exceptions.ProtocolViolationError) and "startup parameter" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _sqlite_busy(error: BaseException) -> bool:
     """SQLite's "database is locked": a writer waited past ``busy_timeout`` for the lock another connection holds."""
     return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY

@@ -6,7 +6,8 @@ asyncpg directly: one prepared statement per connection (asyncpg's statement cac
 other query, including the cache fills that verification needs now and then, stays on SQLAlchemy.
 
 The pool opens on first use, in the event loop that uses it, and its sessions are read-only
-(``default_transaction_read_only``): nothing on this path can write, whichever database the URL points at.
+(``default_transaction_read_only``): nothing on this path can write, whichever database the URL points at — except
+behind a PgBouncer, which refuses that startup parameter: the pool then opens without it (its one query is a SELECT).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from registry.faults import Fault, database_fault, unavailable
+from registry.faults import Fault, database_fault, refused_startup_parameter, unavailable
 
 # Query options that SQLAlchemy's asyncpg dialect consumes; asyncpg would send them to the server as settings.
 _SQLALCHEMY_ONLY = frozenset({"prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback"})
+_APPLICATION = {"application_name": "talent-registry-verify"}  # PgBouncer knows this one
+_READ_ONLY = {"default_transaction_read_only": "on"}  # and refuses this one, unless told to ignore it
 
 
 def driver_dsn(url: str) -> str:
@@ -70,19 +73,26 @@ class ReadPool:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=self._min_size,
-                    max_size=self._max_size,
-                    reset=_keep_session,
-                    timeout=self._connect_timeout,  # to connect: a server that does not answer is a 503 too
-                    command_timeout=self._command_timeout,
-                    server_settings={
-                        "default_transaction_read_only": "on",
-                        "application_name": "talent-registry-verify",
-                    },
-                )
+                try:
+                    self._pool = await self._create({**_APPLICATION, **_READ_ONLY})
+                except Exception as error:
+                    if not refused_startup_parameter(error):
+                        raise
+                    # A PgBouncer in front: it refuses startup parameters it does not know. This pool runs one
+                    # fixed SELECT, so it does without read-only sessions rather than leave every scan a 503.
+                    self._pool = await self._create(_APPLICATION)
             return self._pool
+
+    async def _create(self, settings: dict[str, str]) -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            self._dsn,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            reset=_keep_session,
+            timeout=self._connect_timeout,  # to connect: a server that does not answer is a 503 too
+            command_timeout=self._command_timeout,
+            server_settings=settings,
+        )
 
     async def fetchrow(self, query: str, *args: Any) -> Mapping[str, Any] | None:
         """One read; run once more on another connection when the first broke under it (a read changes nothing)."""
