@@ -21,7 +21,10 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from datetime import date
-from typing import Final
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from registry.certificates.numbering import is_valid_number
 from registry.errors import InvalidIdentityNumber
@@ -251,3 +254,26 @@ def masked(text: str) -> str:
 
 def masked_or_none(text: str | None) -> str | None:
     return None if text is None else masked(text)
+
+
+_PAGE = 1000
+
+
+def mask_kept(bind: Connection, table: str, column: str) -> None:
+    """Mask in place, with ``masked``, the purposes a migration finds kept in ``table.column`` (by a node before
+    masking, or under an earlier rule): only rows that hold text are read, a thousand at a time, and only those that
+    change are written. Masking what is masked changes nothing, so it may run again whenever the rule grows."""
+    rows = sa.table(table, sa.column("id"), sa.column(column))
+    kept = rows.c[column]
+    last: Any = None
+    while True:
+        query = sa.select(rows.c.id, kept).where(kept.is_not(None)).order_by(rows.c.id).limit(_PAGE)
+        if last is not None:
+            query = query.where(rows.c.id > last)
+        page = bind.execute(query).all()
+        for row_id, text in page:
+            if (said := masked(text)) != text:
+                bind.execute(sa.update(rows).where(rows.c.id == row_id).values({column: said}))
+        if len(page) < _PAGE:
+            return
+        last = page[-1][0]

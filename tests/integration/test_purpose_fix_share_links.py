@@ -100,3 +100,38 @@ async def test_links_and_visits_kept_in_clear_before_are_masked_by_the_migration
     assert identity not in looked.text
     listed = await client.get("/v1/holder/share-links", headers=holder.headers)
     assert [link["purpose_text"] for link in listed.json()] == [said]
+
+
+async def test_an_identity_number_typed_with_wide_gaps_kept_under_the_earlier_rule_is_masked_by_migration_0022(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    holder, _home = await holder_at_home(app, client)
+    identity = holder.id_number
+    body = {"number": holder.certificate["number"], "purpose": "other", "purpose_text": "入职核验"}
+    created = await client.post("/v1/holder/share-links", json=body, headers=holder.headers)
+    assert created.status_code == 201, created.text
+    path = httpx.URL(created.json()["url"]).path
+    assert (await client.get(path)).status_code == 200
+    await app.state.visits.flush()
+    spread = "  ".join(identity[i : i + 4] for i in range(0, 18, 4))  # 1101  0519  4912  3100  2X
+    kept = f"入职核验，身份证号 {spread}，入职日期20261205"  # as 0020's rule left it: in clear
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text("UPDATE share_links SET purpose_text = :kept"), {"kept": kept})
+        await connection.execute(text("UPDATE verification_visits SET purpose = :label"), {"label": f"other: {kept}"})
+    await app.state.engine.dispose()
+
+    engine = create_engine(database_url)
+    try:
+        await downgrade(engine, "20261215_0021")
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+    (link,) = await table_rows(app, "share_links")
+    (visit,) = await table_rows(app, "verification_visits")
+    for said in (link["purpose_text"], visit["purpose"]):
+        shown = said.split("身份证号")[1].split("，")[0].replace("*", "").replace(" ", "")
+        assert shown == identity[:2] + identity[-2:], said  # two characters kept at each end, as ever
+        assert said.endswith("，入职日期20261205"), said  # the date beside it stays as typed
+    page = await client.get(path)
+    assert spread not in page.text
