@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from registry.db import create_engine
 from registry.migrate import downgrade, upgrade
-from tests.integration.holder_support import table_rows
+from tests.integration.holder_support import SignedInHolder, table_rows
 from tests.integration.test_holder_pages import csrf_of, holder_at_home
 
 
@@ -65,29 +65,40 @@ async def test_a_share_links_purpose_without_an_identity_number_is_kept_as_typed
     assert shared.text.count(purpose_text) == 2  # in the page's language and the other
 
 
-async def test_links_and_visits_kept_in_clear_before_are_masked_by_the_migration(
-    app: FastAPI, client: httpx.AsyncClient, database_url: str
-) -> None:
+async def _a_link_visited(app: FastAPI, client: httpx.AsyncClient) -> tuple[SignedInHolder, str]:
+    """A signed-in holder's share link, visited once (its visit recorded): the holder and the link's path."""
     holder, _home = await holder_at_home(app, client)
-    identity = holder.id_number
     body = {"number": holder.certificate["number"], "purpose": "other", "purpose_text": "入职核验"}
     created = await client.post("/v1/holder/share-links", json=body, headers=holder.headers)
     assert created.status_code == 201, created.text
     path = httpx.URL(created.json()["url"]).path
     assert (await client.get(path)).status_code == 200
     await app.state.visits.flush()
-    clear = f"入职核验，身份证号{identity}"
-    async with app.state.engine.begin() as connection:  # as a node before this fix kept them
-        await connection.execute(text("UPDATE share_links SET purpose_text = :clear"), {"clear": clear})
-        await connection.execute(text("UPDATE verification_visits SET purpose = :label"), {"label": f"other: {clear}"})
-    await app.state.engine.dispose()
+    return holder, path
 
+
+async def _kept_then_migrated(app: FastAPI, database_url: str, kept: str, *, since: str) -> None:
+    """The link's and its visit's purposes set to ``kept``, as an earlier node left them; then down to ``since`` and
+    up again."""
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text("UPDATE share_links SET purpose_text = :kept"), {"kept": kept})
+        await connection.execute(text("UPDATE verification_visits SET purpose = :label"), {"label": f"other: {kept}"})
+    await app.state.engine.dispose()
     engine = create_engine(database_url)
     try:
-        await downgrade(engine, "20261213_0019")
+        await downgrade(engine, since)
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+async def test_links_and_visits_kept_in_clear_before_are_masked_by_the_migration(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str
+) -> None:
+    holder, path = await _a_link_visited(app, client)
+    identity = holder.id_number
+    clear = f"入职核验，身份证号{identity}"
+    await _kept_then_migrated(app, database_url, clear, since="20261213_0019")  # as a node before this fix kept it
 
     said = f"入职核验，身份证号{_masked(identity)}"
     assert [row["purpose_text"] for row in await table_rows(app, "share_links")] == [said]
@@ -105,27 +116,11 @@ async def test_links_and_visits_kept_in_clear_before_are_masked_by_the_migration
 async def test_an_identity_number_typed_with_wide_gaps_kept_under_the_earlier_rule_is_masked_by_migration_0022(
     app: FastAPI, client: httpx.AsyncClient, database_url: str
 ) -> None:
-    holder, _home = await holder_at_home(app, client)
+    holder, path = await _a_link_visited(app, client)
     identity = holder.id_number
-    body = {"number": holder.certificate["number"], "purpose": "other", "purpose_text": "入职核验"}
-    created = await client.post("/v1/holder/share-links", json=body, headers=holder.headers)
-    assert created.status_code == 201, created.text
-    path = httpx.URL(created.json()["url"]).path
-    assert (await client.get(path)).status_code == 200
-    await app.state.visits.flush()
     spread = "  ".join(identity[i : i + 4] for i in range(0, 18, 4))  # 1101  0519  4912  3100  2X
     kept = f"入职核验，身份证号 {spread}，入职日期20261205"  # as 0020's rule left it: in clear
-    async with app.state.engine.begin() as connection:
-        await connection.execute(text("UPDATE share_links SET purpose_text = :kept"), {"kept": kept})
-        await connection.execute(text("UPDATE verification_visits SET purpose = :label"), {"label": f"other: {kept}"})
-    await app.state.engine.dispose()
-
-    engine = create_engine(database_url)
-    try:
-        await downgrade(engine, "20261215_0021")
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+    await _kept_then_migrated(app, database_url, kept, since="20261215_0021")
 
     (link,) = await table_rows(app, "share_links")
     (visit,) = await table_rows(app, "verification_visits")
