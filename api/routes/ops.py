@@ -56,16 +56,18 @@ async def readyz(request: Request, reads: UnlockedReadsDep) -> Response:
 
 async def _master_key_refused(request: Request, reads: UnlockedReadsDep) -> Response | None:
     """The master key checked now that the primary answers (``registry.keys.key_check``; at start it could not be):
-    never ready under a key that does not open the database's secrets."""
+    never ready under a key that does not open the database's secrets. Checked once there is a sealed key to open."""
     box = request.app.state.context.box
     try:
-        await reads(lambda session: key_check.check_master_key(session, box))
+        checked = await reads(lambda session: key_check.check_master_key(session, box))
     except ConfigurationError:
         logging.getLogger("registry.serve").error(key_check.WRONG_MASTER_KEY)
         detail = _("the registry was started under a master key that does not open this database's secrets")
         lang = language(request.scope)
         return problem(503, slug="master-key-mismatch", title=HTTP_TITLES[503], detail=detail, lang=lang)
-    request.app.state.master_key_checked = True
+    # Nothing sealed to open yet: asked again next time, so a process under the wrong key is not ready once a command
+    # under the right one binds the database (registry migrate, registry clients create).
+    request.app.state.master_key_checked = checked
     return None
 
 
