@@ -45,14 +45,15 @@ class ReadersGroup(TyperGroup):
 
 def asked_language(args: Sequence[str]) -> Language:
     """The reader's language for a usage error: ``--lang zh`` (or ``--lang=zh``) anywhere in the arguments when it
-    names zh or en, else the locale's."""
+    names zh or en, else the locale's. Given twice, the last one, as the command itself takes the last."""
+    asked: Language | None = None
     for position, arg in enumerate(args):
         chosen = arg.removeprefix("--lang=") if arg.startswith("--lang=") else None
         if arg == "--lang" and position + 1 < len(args):
             chosen = args[position + 1]
         if chosen is not None and (language := language_of(chosen)) is not None:
-            return language
-    return reader_language(None)
+            asked = language
+    return reader_language(None) if asked is None else asked
 
 
 @contextmanager
