@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from registry.certificates.numbering import is_valid_number
 from registry.errors import InvalidIdentityNumber
-from registry.holders.identity import IdType, mask_id_number, normalize_id_number
+from registry.holders.identity import IdType, birth_date, mask_id_number, normalize_id_number
 
 # Fewest digits in a bare run masked as an identity number: Taiwan permits carry eight, a resident ID seventeen; a
 # seven-digit run ("第1234567号") is a file number, not a document.
@@ -42,12 +42,16 @@ ALL_STARRED: Final = 8
 _GROUP: Final = r"[A-Za-z]*[0-9][0-9A-Za-z]*"
 _NUMBER_SHAPED: Final = re.compile(rf"{_GROUP}(?:[ ,./_-]{_GROUP})*(?:\([0-9A-Za-z]\))?")
 _LETTERS_FIRST: Final = re.compile(r"[A-Za-z]{1,2}[0-9]")
+# A Hong Kong ID's letters typed apart from it ("A 123456(7)"): its bracketed check character says what it is.
+_LETTERS_APART: Final = re.compile(r"(?<![A-Za-z])[A-Za-z]{1,2}[ -]\Z")
 _ALPHANUMERIC: Final = re.compile(r"[0-9A-Za-z]+")
-# Runs this close ("110105  19491231  002X") may still be one number: a resident ID across them is masked if it is
-# a real one (region, birth date and check character right), so a clerk's spacing cannot leave it in clear.
-_LOOSE_GAP: Final = re.compile(r"[ ,./_-]{1,3}")
+# Runs this close ("110105  19491231  002X", "110105·19491231·002X") may still be one number: a resident ID across
+# them is masked if its region and birth date are real (its check character mistyped or not; an old 15-digit one
+# too), so a clerk's spacing cannot leave it in clear.
+_LOOSE_GAP: Final = re.compile(r"[\W_]{1,4}")  # any few marks but letters and digits: "·", "、", ":", "|", "(", "  "
 _RESIDENT_SHAPE: Final = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
 _RESIDENT_LENGTH: Final = 18
+_OLD_RESIDENT_LENGTH: Final = 15
 # A certificate number as printed or typed (BJ-T-2025-QKCCH3GN-X, BJT2025QKCCH3GNX): kept if its check is right.
 _CERTIFICATE_SHAPED: Final = re.compile(
     r"(?<![0-9A-Za-z])[A-Za-z]{2}[ -]?[TtSs][ -]?[0-9]{4}[ -]?[0-9A-Za-z]{8}[ -]?[0-9A-Za-z](?![0-9A-Za-z])"
@@ -74,8 +78,10 @@ _CONTEXT: Final = 16  # characters around a run read for the words above
 
 def _folded(char: str) -> str:
     """One character as it reads (NFKC: ``１`` is 1, ``Ｘ`` is X; any dash a dash, any space a space), one for one."""
-    if unicodedata.category(char) == "Pd":
+    if unicodedata.category(char) in ("Pd", "Cf"):  # an invisible one (zero-width space, soft hyphen) parts groups too
         return "-"
+    if char.isdecimal():  # any script's digit ("١", "१") is a digit: masked as "1" would be
+        return str(unicodedata.decimal(char))
     if char.isspace():
         return " "
     folded = unicodedata.normalize("NFKC", char)
@@ -125,14 +131,31 @@ def _is_kept_shape(folded: str, start: int, end: int) -> bool:
 def _is_identity_shaped(folded: str, start: int, end: int) -> bool:
     run = folded[start:end]
     digits = sum(char.isdigit() for char in run)
-    if digits < MIN_DIGITS and not (digits >= MIN_DIGITS_AFTER_LETTERS and _LETTERS_FIRST.match(run)):
+    lettered = _LETTERS_FIRST.match(run) or (
+        run.endswith(")") and _LETTERS_APART.search(folded[max(0, start - 4) : start])
+    )
+    if digits < MIN_DIGITS and not (digits >= MIN_DIGITS_AFTER_LETTERS and lettered):
         return False
     return not _is_kept_shape(folded, start, end)
 
 
 def _is_real_resident_id(number: str) -> bool:
-    if len(number) != _RESIDENT_LENGTH:
+    """Whether ``number`` is a real resident ID but perhaps for its check character (a clerk's typo hides nothing),
+    or an old 15-digit one (its region and birth date real)."""
+    if len(number) == _OLD_RESIDENT_LENGTH and number.isdigit():
+        number = f"{number[:6]}19{number[6:]}0"
+    if len(number) != _RESIDENT_LENGTH or not number[:17].isdigit():
         return False
+    try:
+        born = birth_date(number)
+    except InvalidIdentityNumber:
+        return False
+    return born.year >= _COMPACT_YEARS.start and any(
+        _is_valid_resident_id(number[:17] + check) for check in "0123456789X"
+    )
+
+
+def _is_valid_resident_id(number: str) -> bool:
     for id_type in (IdType.RESIDENT_ID, IdType.FOREIGN_PERMANENT_RESIDENCE):
         try:
             normalize_id_number(id_type, number)
