@@ -8,10 +8,8 @@ a credential naming any other is 'unknown', with what to give. Once there is suc
 whoever hands over a key set chooses its keys, so a credential of another registry is checked against none, and one
 naming a trusted registry (which any copy of this software can call itself) given with a ``--jwks`` FILE is checked,
 online, against that registry's own JWKS, fetched (``_trusted_keys``); only ``--offline`` takes the file, said to be
-the verifier's own saved copy of that registry's keys. A ``--jwks`` URL under the credential's registry is taken only
-if it is the one key set the registry publishes, ``{base}/.well-known/jwks.json``: any other page it serves (issuer
-metadata, a share page, one that shows what someone typed) says what its author wrote, not which keys are the
-registry's.
+the verifier's own saved copy of that registry's keys. A ``--jwks`` URL on the credential's registry's host is taken
+only if it is ``{base}/.well-known/jwks.json``: any other page there (one showing what someone typed) is not its keys.
 
 What a credential names is fetched only once it is known to be the trusted registry's word: without ``--status-list``,
 the status lists are fetched after the credential's signature verifies against that JWKS, at most the two a credential
@@ -33,6 +31,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -130,40 +129,42 @@ def under_registry(url: str, base: str) -> bool:
     )
 
 
+def on_registry_host(url: str, base: str) -> bool:
+    """Whether ``url`` is a URL on the host of the registry at ``base``: any scheme, port, case, root label or not."""
+    with suppress(ValueError):  # "https://[::1" is no address: not the registry's
+        host, its = (ascii_host(urlsplit(one.strip()).hostname or "").lower().rstrip(".") for one in (url, base))
+        return is_url(url) and host == its != ""
+    return False
+
+
 def is_registry_jwks(url: str, base: str) -> bool:
-    """Whether a URL is the one key set the registry at ``base`` publishes, ``{base}/.well-known/jwks.json``, as
-    written (its scheme and host in any case, a default port or not), with no query or fragment. Any other page under
-    the registry — its issuer metadata, one that shows what someone typed — is not its word on its keys."""
-    try:
+    """Whether a URL is the one key set the registry at ``base`` publishes, ``{base}/.well-known/jwks.json`` (scheme
+    and host in any case, a default port or not), with no query or fragment: no other page under it is its keys."""
+    with suppress(ValueError):
         parts = urlsplit(url.strip())
-    except ValueError:
-        return False
-    base_path = parts.path.removesuffix(JWKS_PATH)
-    return (
-        is_url(url.strip())
-        and parts.path.endswith(JWKS_PATH)
-        and not parts.query
-        and not parts.fragment
-        and not url.strip().endswith(("?", "#"))
-        and same_registry(f"{parts.scheme}://{parts.netloc}{base_path}", base)
-        and base_path == urlsplit(base.strip()).path.rstrip("/")
-    )
+        base_path = parts.path.removesuffix(JWKS_PATH)
+        return (
+            is_url(url.strip())
+            and parts.path.endswith(JWKS_PATH)
+            and not {"?", "#"} & set(url)
+            and same_registry(f"{parts.scheme}://{parts.netloc}{base_path}", base)
+            and base_path == urlsplit(base.strip()).path.rstrip("/")
+        )
+    return False
 
 
 def _jwks_source(token: str, jwks: str | None, trusted: list[str]) -> tuple[str | None, str]:
     """Where the JWKS comes from, or None and why not: the given file or URL, else the registry the credential names
     if it is one the verifier trusts. Once the verifier has said which registries they trust, a credential of any
     other is checked against no keys at all, whatever ``--jwks`` came with it (the applicant's own look-alike
-    registry can hand over its own keys), and a JWKS URL is taken only from under the credential's registry. Under
-    the registry a credential names, trusted or not, only its own JWKS is taken for its keys (``is_registry_jwks``)."""
+    registry can hand over its own keys), a JWKS URL only from under its registry; on its host, only its JWKS."""
     registry = issuer_registry(token)
     if trusted:
         problem = _untrusted(registry, token, jwks, trusted)
         if problem is not None:
             return None, problem
     if jwks is not None:
-        on_its_registry = registry is not None and is_url(jwks) and under_registry(jwks, registry)
-        if registry is not None and on_its_registry and not is_registry_jwks(jwks, registry):
+        if registry is not None and on_registry_host(jwks, registry) and not is_registry_jwks(jwks, registry):
             return None, _not_its_jwks(jwks, registry)
         return jwks, ""
     if registry is None:
