@@ -302,7 +302,8 @@ class KeySetUnavailable(Exception):
 # --- pydantic's validation errors, named the registry's way --------------------------------------------------------
 
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie", "form"})
-_EIGHT_DIGITS = re.compile(r"\d{8}")
+# Eight digits, maybe in groups ("1101-0519-4912-3100-2X" passes a catalogue code's shape, "1101_0519_…" a level's).
+_EIGHT_DIGITS = re.compile(r"\d(?:[\s_./-]?\d){7}")
 
 
 def field_detail(errors: Sequence[FieldError], *, most: int = 5) -> Listing:
