@@ -128,7 +128,11 @@ class RedactingFilter(logging.Filter):
             client, method, path, version, status = record.args
             record.args = (client, method, redact(str(path).split("?", 1)[0]), version, status)
         else:
-            record.msg, record.args = redact(record.getMessage()), None
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError):  # arguments that do not fit the format: written as given, not raised here
+                message = f"{record.msg} {record.args!r}"
+            record.msg, record.args = redact(message), None
             record.__dict__.pop("color_message", None)  # uvicorn's coloured format string, for these arguments
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
