@@ -65,7 +65,7 @@ class Sources:
 
 
 def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
+    return source[:8].lower().startswith(("http://", "https://"))  # a scheme is case-insensitive (RFC 3986)
 
 
 def offline_problem(*, credential: str, jwks: str | None, status_lists: list[str]) -> str | None:
