@@ -67,3 +67,14 @@ def test_uvicorns_trace_of_a_request_scope_carries_no_token_or_identity_number()
     assert "ASGI [2] Started scope=" in text, text
     for secret in (TOKEN_PATH, "E98765432"):
         assert secret not in text, text
+
+
+def test_arguments_that_do_not_fit_the_format_raise_nothing_and_are_redacted(written: io.StringIO) -> None:
+    """As without the filter, a call whose arguments do not fit its format is no exception where it is made (logging
+    reports it and goes on), and what is written of it is redacted too (found in review)."""
+    guard_server_logs()
+    logging.getLogger("registry.api").error("unhandled error on %d", IDENTITY_NUMBER)  # %d of a str
+
+    line = written.getvalue()
+    assert "unhandled error on" in line, line
+    assert IDENTITY_NUMBER not in line, line
