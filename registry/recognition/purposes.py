@@ -13,6 +13,14 @@ after one or two letters (passports, Hong Kong and Macau IDs). What is kept, bec
 purpose says: a certificate number of this arrangement (its check character right), dates ("2026-12-05",
 "20261205", "20261205-20271204"), money ("1,234,567", "12345678.50", "¥12000000", "12000000元") and telephone
 numbers — unless the words just before the number name an identity document ("台胞证20150601"), when it is masked.
+
+A number is read as it reads, not as it is typed: in Chinese numerals ("一一〇一〇五…", "壹壹零…", with Arabic or
+full-width digits among them) each numeral is its digit, so the same thresholds apply — "二〇二六年十二月五日",
+"第一二三号" and "一百二十万元" hold no run long enough and stay as typed; in a link, percent escapes ("?id=%31%31%30…")
+are read decoded and each is one character to the mask: it keeps the number's two-and-two ends as typed ("%31%31") and
+stars every other escape whole, never leaving half of one ("%3") beside a digit. Letters typed apart
+from a passport's number ("EA  1234567", "E · 1234567") count as its letters if they are capitals or follow
+Chinese words ("护照ea 1234567"), but not "No".
 """
 
 from __future__ import annotations
@@ -42,8 +50,11 @@ ALL_STARRED: Final = 8
 _GROUP: Final = r"[A-Za-z]*[0-9][0-9A-Za-z]*"
 _NUMBER_SHAPED: Final = re.compile(rf"{_GROUP}(?:[ ,./_-]{_GROUP})*(?:\([0-9A-Za-z]\))?")
 _LETTERS_FIRST: Final = re.compile(r"[A-Za-z]{1,2}[0-9]")
-# A Hong Kong ID's letters typed apart from it ("A 123456(7)"): its bracketed check character says what it is.
-_LETTERS_APART: Final = re.compile(r"(?<![A-Za-z])[A-Za-z]{1,2}[ -]\Z")
+# Letters typed a few marks apart from a number ("A 123456(7)", "EA  1234567", "E · 1234567"): a Hong Kong ID's
+# bracketed check character says what it is; otherwise only capitals, or letters right after Chinese words, are a
+# document's letters ("of 1234567" is not), and never "No" or "Nr" ("NO. 1234567" is a file number).
+_LETTERS_APART: Final = re.compile(r"(?<![A-Za-z])([A-Za-z]{1,2})[\W_]{1,4}\Z")
+_NUMBER_WORDS: Final = ("NO", "NR")
 _ALPHANUMERIC: Final = re.compile(r"[0-9A-Za-z]+")
 # Runs this close ("110105  19491231  002X", "110105·19491231·002X") may still be one number: a resident ID across
 # them is masked if its region and birth date are real (its check character mistyped or not; an old 15-digit one
@@ -74,10 +85,23 @@ _DOCUMENT_NAMED: Final = re.compile(
     re.IGNORECASE,
 )
 _CONTEXT: Final = 16  # characters around a run read for the words above
+# Numerals a clerk may spell a number with, each read as its digit: "〇" or "零" (or "○" typed for it), everyday and
+# financial ones (壹贰叁…), "幺" as one is read aloud. "十", "百", "万" are no digits: "十二" stays "十2".
+_NUMERALS: Final = {
+    numeral: str(digit)
+    for digit, numerals in enumerate(
+        ("〇○零", "一幺壹", "二贰貳", "三叁叄", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")
+    )
+    for numeral in numerals
+}
+# A percent escape of a printable ASCII character ("%31" is 1, "%58" X, "%20" a space), as in a link's query.
+_UNIT: Final = re.compile(r"%[2-7][0-9A-Fa-f]|.", re.DOTALL)
 
 
 def _folded(char: str) -> str:
     """One character as it reads (NFKC: ``１`` is 1, ``Ｘ`` is X; any dash a dash, any space a space), one for one."""
+    if char in _NUMERALS:
+        return _NUMERALS[char]
     if unicodedata.category(char) in ("Pd", "Cf"):  # an invisible one (zero-width space, soft hyphen) parts groups too
         return "-"
     if char.isdecimal():  # any script's digit ("١", "१") is a digit: masked as "1" would be
@@ -86,6 +110,19 @@ def _folded(char: str) -> str:
         return " "
     folded = unicodedata.normalize("NFKC", char)
     return folded if len(folded) == 1 and folded.isascii() else char
+
+
+def _read(text: str) -> tuple[str, list[int]]:
+    """``text`` as it reads: one character (``_folded``) for each character or percent escape typed, and where each of
+    them starts in ``text`` (then ``len(text)``)."""
+    folded: list[str] = []
+    starts: list[int] = []
+    for unit in _UNIT.finditer(text):
+        typed = unit.group()
+        folded.append(_folded(chr(int(typed[1:], 16)) if len(typed) == 3 else typed))
+        starts.append(unit.start())
+    starts.append(len(text))
+    return "".join(folded), starts
 
 
 def _is_day(shaped: re.Match[str]) -> bool:
@@ -131,12 +168,22 @@ def _is_kept_shape(folded: str, start: int, end: int) -> bool:
 def _is_identity_shaped(folded: str, start: int, end: int) -> bool:
     run = folded[start:end]
     digits = sum(char.isdigit() for char in run)
-    lettered = _LETTERS_FIRST.match(run) or (
-        run.endswith(")") and _LETTERS_APART.search(folded[max(0, start - 4) : start])
-    )
-    if digits < MIN_DIGITS and not (digits >= MIN_DIGITS_AFTER_LETTERS and lettered):
+    if digits < MIN_DIGITS and not (digits >= MIN_DIGITS_AFTER_LETTERS and _is_lettered(folded, start, end)):
         return False
     return not _is_kept_shape(folded, start, end)
+
+
+def _is_lettered(folded: str, start: int, end: int) -> bool:
+    """Whether the run at ``folded[start:end]`` carries a passport's or a Hong Kong ID's letters: typed on to it, or
+    just before it (``_LETTERS_APART``)."""
+    if _LETTERS_FIRST.match(folded, start, end):
+        return True
+    apart = _LETTERS_APART.search(folded, max(0, start - 7), start)
+    if apart is None:
+        return False
+    letters, before = apart[1], folded[apart.start() - 1 : apart.start()]
+    written_on = before != "" and not before.isascii()  # "护照ea 1234567": letters right after Chinese words
+    return folded[end - 1] == ")" or ((letters.isupper() or written_on) and letters.upper() not in _NUMBER_WORDS)
 
 
 def _is_real_resident_id(number: str) -> bool:
@@ -243,6 +290,16 @@ def _mask(run: str) -> str:
     return "*" * len(run) if len(run) <= ALL_STARRED else mask_id_number(IdType.RESIDENT_ID, run)
 
 
+def _shown(text: str, starts: list[int], start: int, run: str) -> str:
+    """The mask of ``run`` (read from ``text`` at ``start``, see ``_read``) in the room it takes in ``text``: what the
+    mask keeps as it reads (a percent escape as typed), what it stars starred whole (every character of an escape)."""
+    shown: list[str] = []
+    for at, char in enumerate(_mask(run), start):
+        typed = text[starts[at] : starts[at + 1]]
+        shown.append(char if len(typed) == 1 else "*" * len(typed) if char == "*" else typed)
+    return "".join(shown)
+
+
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
@@ -258,8 +315,9 @@ def masked(text: str) -> str:
     as typed. The length is kept.
 
     A run is groups of letters and digits, of any width, joined by single spaces, dashes, slashes, dots, underscores
-    or commas; runs a few such characters apart are read together for a resident ID across them."""
-    folded = "".join(_folded(char) for char in text)
+    or commas; runs a few such characters apart are read together for a resident ID across them. Numerals and percent
+    escapes are read as the digits they stand for (``_read``)."""
+    folded, starts = _read(text)
     hidden = [
         span
         for start, end in _outside_certificate_numbers(folded)
@@ -269,8 +327,8 @@ def masked(text: str) -> str:
     kept: list[str] = []
     last = 0
     for start, end in _merged(hidden):
-        kept += [text[last:start], _mask(folded[start:end])]
-        last = end
+        kept += [text[last : starts[start]], _shown(text, starts, start, folded[start:end])]
+        last = starts[end]
     kept.append(text[last:])
     return "".join(kept)
 
