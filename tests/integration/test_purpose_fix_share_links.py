@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -130,3 +131,24 @@ async def test_an_identity_number_typed_with_wide_gaps_kept_under_the_earlier_ru
         assert said.endswith("，入职日期20261205"), said  # the date beside it stays as typed
     page = await client.get(path)
     assert spread not in page.text
+
+
+@pytest.mark.parametrize(
+    ("spelled", "shown"),
+    [
+        ("一一〇一〇五一九四九一二三一〇〇二X", "11**************2X"),  # in Chinese numerals
+        ("%31%31%30%31%30%35%31%39%34%39%31%32%33%31%30%30%32X", "%31%31" + "*" * 42 + "%32X"),  # escaped
+        ("EA  1234567", "EA  *******"),  # a passport's letters typed apart from its number
+    ],
+)
+async def test_an_identity_number_spelled_past_the_0022_rule_is_masked_by_migration_0023(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, spelled: str, shown: str
+) -> None:
+    _holder, path = await _a_link_visited(app, client)
+    kept = f"入职核验，证件 {spelled}，入职日期20261205"  # as 0022's rule left it: in clear
+    await _kept_then_migrated(app, database_url, kept, since="20261216_0022")
+
+    said = f"入职核验，证件 {shown}，入职日期20261205"
+    assert [row["purpose_text"] for row in await table_rows(app, "share_links")] == [said]
+    assert [row["purpose"] for row in await table_rows(app, "verification_visits")] == [f"other: {said}"]
+    assert spelled not in (await client.get(path)).text
