@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import secrets
+import stat
+import tempfile
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from registry.errors import ConfigurationError
+from registry.i18n import _
 
 DEFAULT_DATA_DIR = Path(".registry")
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/registry.db"
@@ -24,6 +29,8 @@ DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")  # what registry.d
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 MASTER_KEY_FILE = "master.key"
 MAX_BATCH_WORKERS = 64
+
+_log = logging.getLogger(__name__)
 
 
 class Environment(StrEnum):
@@ -220,19 +227,7 @@ class Settings(BaseSettings):
             return _parse_master_key(self.master_key.get_secret_value())
         if self.env is Environment.production:
             raise ConfigurationError("REGISTRY_MASTER_KEY is required in production")
-        path = self.data_dir / MASTER_KEY_FILE
-        if not path.exists():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database beside it: the owner's alone
-            # O_EXCL: two processes starting together must not overwrite each other's key. Created 0600, never
-            # chmod-ed after the write: another user could open it in between and read the key later.
-            try:
-                created = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(created, "w", encoding="ascii") as handle:
-                    handle.write(secrets.token_hex(32) + "\n")
-        return _parse_master_key(path.read_text(encoding="ascii").strip())
+        return development_master_key(self.data_dir)
 
     @property
     def batch_worker_count(self) -> int:
@@ -304,6 +299,83 @@ def served_base_url(host: str, port: int) -> str:
     elif ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def development_master_key(folder: Path) -> bytes:
+    """The key kept in ``folder/master.key``, made there on first use. The file appears whole or not at all: the key
+    is written and synced to a file of its own (0600 from the start, never chmod-ed after the write: another user
+    could open it in between), then hard-linked to the final name, which never overwrites. Processes starting
+    together (``registry serve --workers 2``, two commands) each draw a key; the first link wins and the others read
+    the winner's whole file, never a file created but not yet written."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database beside it: the owner's alone
+    _check_private(folder, os.stat(folder).st_mode, "700")
+    path = folder / MASTER_KEY_FILE
+    if not os.path.lexists(path):
+        _write_key_file(path)
+    with path.open("rb") as handle:
+        _check_private(path, os.fstat(handle.fileno()).st_mode, "600")  # the file read, not one swapped in since
+        text = handle.read(4096).decode("ascii", errors="replace").strip()
+    try:
+        return _parse_master_key(text)
+    except ValueError:
+        # Never the content: it may be most of a key.
+        raise ConfigurationError(
+            _(
+                "the development master key file {path} is empty or damaged ({count} characters where 64 hexadecimal "
+                "digits are expected): restore it from a backup, or, if the database holds nothing sealed under it "
+                "yet, delete it and a new key is made",
+                path=str(path),
+                count=len(text),
+            )
+        ) from None
+
+
+def _write_key_file(path: Path) -> None:
+    """A new key at ``path`` unless another process put one there first (module: ``development_master_key``)."""
+    created, drafted = tempfile.mkstemp(prefix=f".{MASTER_KEY_FILE}.", dir=path.parent)  # 0600, O_EXCL|O_NOFOLLOW
+    try:
+        with os.fdopen(created, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process's key is there, whole: that one is kept
+            os.link(drafted, path)
+    finally:
+        os.unlink(drafted)
+    with contextlib.suppress(OSError):  # the new name kept across a crash, where folders can be synced
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def _check_private(path: Path, mode: int, private: str) -> None:
+    """The key file (``private`` "600") or its folder ("700") open to other users: a warning when they can read it,
+    a refusal (ConfigurationError) when they can write it — they could put a key of their own in its place. Named by
+    path and mode, never with the key."""
+    if os.name == "nt":  # POSIX modes say nothing there
+        return
+    bits = stat.S_IMODE(mode)
+    shown = format(bits, "04o")
+    if bits & 0o022:
+        raise ConfigurationError(
+            _(
+                "{path} can be written by other users (mode {mode}): they could put a master key of their own in "
+                "its place. Run `chmod {private} {path}` (or set REGISTRY_DATA_DIR to a folder of your own)",
+                path=str(path),
+                mode=shown,
+                private=private,
+            )
+        )
+    if bits & 0o077:
+        _log.warning(
+            "%s is open to other users (mode %s), who may read the development master key: run `chmod %s %s`",
+            path,
+            shown,
+            private,
+            path,
+        )
 
 
 def _parse_master_key(text: str) -> bytes:
