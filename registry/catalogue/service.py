@@ -16,7 +16,7 @@ from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType, Level, Series
 from registry.catalogue.schemas import CatalogueEntryCreate, CatalogueEntryPublic, CataloguePage, LevelPublic
 from registry.db import add_unless_taken
-from registry.errors import Conflict, FieldError, InvalidInput
+from registry.errors import Conflict, FieldError, InvalidInput, said_masked
 from registry.i18n import Listing, Message, _, word
 
 
@@ -98,7 +98,7 @@ def not_fileable(entry: CatalogueEntry, *, first_day: date, last_day: date | Non
         return _(
             "catalogue entry {code} was in force from {start} to {until}: it ended before {first}, "
             "the first day of this filing",
-            code=entry.code,
+            code=said_masked(entry.code),
             start=entry.effective_from.isoformat(),
             until=entry.effective_until.isoformat(),
             first=first_day.isoformat(),
@@ -107,7 +107,7 @@ def not_fileable(entry: CatalogueEntry, *, first_day: date, last_day: date | Non
         return _(
             "catalogue entry {code} comes into force on {start}, after {last}, the last day of this filing (from "
             "{first}): the filing would never cover it",
-            code=entry.code,
+            code=said_masked(entry.code),
             start=entry.effective_from.isoformat(),
             last=last_day.isoformat(),
             first=first_day.isoformat(),
@@ -116,7 +116,7 @@ def not_fileable(entry: CatalogueEntry, *, first_day: date, last_day: date | Non
         return _(
             "catalogue entry {code} is in force from {start} to {until}: it begins after {first}, the first day of "
             "this filing; file it from {start} or later",
-            code=entry.code,
+            code=said_masked(entry.code),
             start=entry.effective_from.isoformat(),
             until=entry.effective_until.isoformat(),
             first=first_day.isoformat(),
@@ -125,7 +125,7 @@ def not_fileable(entry: CatalogueEntry, *, first_day: date, last_day: date | Non
         return _(
             "catalogue entry {code} comes into force on {start}, after {first}, the first day of this filing: "
             "file it from {start} or later",
-            code=entry.code,
+            code=said_masked(entry.code),
             start=entry.effective_from.isoformat(),
             first=first_day.isoformat(),
         )
@@ -164,14 +164,15 @@ async def check_fileable(session: AsyncSession, filings: Sequence[FilingDays]) -
 async def _refuse_taken(session: AsyncSession, code: str) -> None:
     if await get(session, code) is not None:
         raise Conflict(
-            _("catalogue entry {code} already exists", code=code),
+            _("catalogue entry {code} already exists", code=said_masked(code)),
             errors=[FieldError(field="code", message=_("already exists"))],
         )
 
 
 async def add_entry(session: AsyncSession, *, actor: Actor, entry: CatalogueEntryCreate) -> CatalogueEntryPublic:
     levels = (await levels_by_type(session))[entry.cert_type]
-    unknown = [code for code in entry.levels if code not in levels]
+    # Named as typed, unless one holds an identity number (pasted in the wrong box): never echoed whole.
+    unknown = [said_masked(code) for code in entry.levels if code not in levels]
     if unknown:
         raise InvalidInput(
             _(

@@ -28,7 +28,7 @@ from registry.clients.schemas import (
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import MAX_ROW_ID
-from registry.errors import Forbidden, IllegalTransition, InvalidInput, LastAdminClient, NotFound
+from registry.errors import Forbidden, IllegalTransition, InvalidInput, LastAdminClient, NotFound, said_masked
 from registry.i18n import _
 from registry.issuers import service as issuers
 from registry.issuers.models import Issuer
@@ -42,7 +42,7 @@ async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, b
     if body.issuer_code is not None:
         issuer = await issuers.get_by_code(session, body.issuer_code)
         if issuer is None:
-            raise InvalidInput.field("issuer_code", _("no evaluation body {code}", code=body.issuer_code))
+            raise InvalidInput.field("issuer_code", _("no evaluation body {code}", code=said_masked(body.issuer_code)))
         issuer_id = issuer.id
     client_id, client_secret = client_secrets.new_client_credentials()
     scopes = sorted(scope.value for scope in ROLE_SCOPES[body.role])
@@ -130,7 +130,7 @@ async def _load(session: AsyncSession, client_id: str, *, for_update: bool = Fal
         query = query.with_for_update(of=ApiClient)
     row = (await session.execute(query)).first()
     if row is None:
-        raise NotFound(_("no API client {client_id}", client_id=client_id))
+        raise NotFound(_("no API client {client_id}", client_id=said_masked(client_id)))
     return row[0], row[1]
 
 

@@ -21,7 +21,7 @@ from registry.audit import service as audit
 from registry.audit.models import AuditRecord
 from registry.audit.service import Actor
 from registry.db import utcnow
-from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound
+from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound, said_masked
 from registry.i18n import _, word
 from registry.issuers import service
 from registry.issuers.models import FiledScope, Issuer
@@ -119,7 +119,7 @@ async def _issuer_for_update(session: AsyncSession, code: str) -> Issuer:
     query = select(Issuer).where(col(Issuer.code) == code).with_for_update()
     issuer = (await session.execute(query)).scalar_one_or_none()
     if issuer is None:
-        raise NotFound(_("no evaluation body {code}", code=code))
+        raise NotFound(_("no evaluation body {code}", code=said_masked(code)))
     return issuer
 
 
@@ -228,7 +228,7 @@ def _latest(code: str, amendments: list[AuditRecord], body: ScopeWithdrawal) -> 
     raise NotFound(
         _(
             "evaluation body {code} has no amendment of its {cert_type} filing from {day}",
-            code=code,
+            code=said_masked(code),
             cert_type=word(body.cert_type.value),
             day=day,
         )

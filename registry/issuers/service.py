@@ -18,7 +18,7 @@ from registry.catalogue.service import FilingDays, check_fileable, levels_by_typ
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import add_unless_taken
-from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound
+from registry.errors import Conflict, FieldError, IllegalTransition, InvalidInput, NotFound, said_masked
 from registry.i18n import _, word
 from registry.issuers.models import FiledScope, Issuer, IssuerKind, IssuerStatus
 from registry.issuers.schemas import FiledScopePublic, IssuerCreate, IssuerPublic
@@ -120,7 +120,7 @@ async def _refuse_taken(session: AsyncSession, body: IssuerCreate) -> None:
     """A Conflict naming the field when the code or the credit code is already registered."""
     if await get_by_code(session, body.code) is not None:
         raise Conflict(
-            _("an evaluation body with code {code} already exists", code=body.code),
+            _("an evaluation body with code {code} already exists", code=said_masked(body.code)),
             errors=[FieldError(field="code", message=_("already registered"))],
         )
     clash = (await session.execute(select(col(Issuer.id)).where(col(Issuer.credit_code) == body.credit_code))).first()
@@ -184,7 +184,7 @@ async def public_views(session: AsyncSession, bodies: Sequence[Issuer]) -> list[
 async def get_public(session: AsyncSession, code: str) -> IssuerPublic:
     issuer = await get_by_code(session, code)
     if issuer is None:
-        raise NotFound(_("no evaluation body {code}", code=code))
+        raise NotFound(_("no evaluation body {code}", code=said_masked(code)))
     return await public_view(session, issuer)
 
 
@@ -224,19 +224,20 @@ async def check_scopes_against_catalogue(session: AsyncSession, scopes: Sequence
     }
     ladders = await levels_by_type(session)
     errors: list[FieldError] = []
+    # What the admin typed is named as typed, unless it holds an identity number (pasted in the wrong box).
     for prefix, scope in scopes:
         cert_type = scope.cert_type.value
         for code in scope.catalogue_codes:
             entry = entries.get(code)
             if entry is None:
-                message = _("unknown catalogue entry {code}", code=code)
+                message = _("unknown catalogue entry {code}", code=said_masked(code))
                 errors.append(FieldError(field=f"{prefix}catalogue_codes", message=message))
             elif entry.cert_type != cert_type:
-                message = _("{code} is not a {cert_type} entry", code=code, cert_type=word(cert_type))
+                message = _("{code} is not a {cert_type} entry", code=said_masked(code), cert_type=word(cert_type))
                 errors.append(FieldError(field=f"{prefix}catalogue_codes", message=message))
         for level in scope.levels:
             if level not in ladders[cert_type]:
-                message = _("{level} is not a {cert_type} level", level=level, cert_type=word(cert_type))
+                message = _("{level} is not a {cert_type} level", level=said_masked(level), cert_type=word(cert_type))
                 errors.append(FieldError(field=f"{prefix}levels", message=message))
     if errors:
         raise InvalidInput(_("the filed scope does not match the catalogue"), errors=errors)
@@ -249,10 +250,10 @@ async def set_status(
     requests at once, the first changes the status and the others find it done (409)."""
     issuer = await _turn_of(session, code)
     if issuer is None:
-        raise NotFound(_("no evaluation body {code}", code=code))
+        raise NotFound(_("no evaluation body {code}", code=said_masked(code)))
     if issuer.status == status:
         raise IllegalTransition(
-            _("evaluation body {code} is already {status}", code=code, status=_ISSUER_STATUS[status])
+            _("evaluation body {code} is already {status}", code=said_masked(code), status=_ISSUER_STATUS[status])
         )
     previous, issuer.status = issuer.status, status
     await audit.append(
@@ -277,7 +278,7 @@ async def rotate_key(
     active."""
     issuer = await _turn_of(session, code)
     if issuer is None:
-        raise NotFound(_("no evaluation body {code}", code=code))
+        raise NotFound(_("no evaluation body {code}", code=said_masked(code)))
     # The old key's retirement (its published valid_until) is dated once the audit chain is held. A download that
     # read the old key as active appends its audit record either before (it has committed, signed before that date)
     # or after this rotation commits, and then sees the date (api.documents, keys.refuse_retired_signer). Dated
@@ -312,7 +313,9 @@ async def mark_key_compromised(
     issuer = await _turn_of(session, code)  # then the key is read as a rotation beside this one left it
     key = await keys.get_by_kid(session, kid)
     if issuer is None or key is None or key.issuer_id != issuer.id:
-        raise NotFound(_("no signing key {kid} for evaluation body {code}", kid=kid, code=code))
+        raise NotFound(
+            _("no signing key {kid} for evaluation body {code}", kid=said_masked(kid), code=said_masked(code))
+        )
     return await compromise.mark(
         session, ctx.keyring, actor=actor, key=key, since=since, owner={"issuer": code}, label=issuer.code
     )

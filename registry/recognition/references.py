@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from registry.catalogue import service as catalogue
 from registry.catalogue.models import CatalogueEntry, Level, Series
-from registry.errors import FieldError, InvalidInput
+from registry.errors import FieldError, InvalidInput, said_masked
 from registry.i18n import _, word
 from registry.recognition.models import RuleKind
 from registry.recognition.schemas import RuleCreate
@@ -20,7 +20,8 @@ from registry.recognition.schemas import RuleCreate
 
 async def check(session: AsyncSession, body: RuleCreate) -> None:
     """Every entry, series and level the rule names exists, on the ladder it claims, and every level it names is one
-    that what it covers awards: a rule for a level its entries never award could never decide a case."""
+    that what it covers awards: a rule for a level its entries never award could never decide a case. What the rule
+    names is said back as typed, unless it holds an identity number (``said_masked``): never echoed whole."""
     errors: list[FieldError] = []
     ladders = await catalogue.levels_by_type(session)
     entries = await _covered_entries(session, body, errors)
@@ -28,14 +29,16 @@ async def check(session: AsyncSession, body: RuleCreate) -> None:
     covered = await _covered(session, entries, series)
     for index, level in enumerate(body.levels):
         if level not in ladders[body.cert_type]:
-            message = _("{level} is not on the {cert_type} ladder", level=level, cert_type=word(body.cert_type))
+            message = _(
+                "{level} is not on the {cert_type} ladder", level=said_masked(level), cert_type=word(body.cert_type)
+            )
             errors.append(FieldError(f"levels[{index}]", message))
         elif (problem := _not_awarded(level, covered, ladders[body.cert_type])) is not None:
             errors.append(FieldError(f"levels[{index}]", problem))
     if body.series_code is not None and series is None:
-        errors.append(FieldError("series_code", _("no title series {series}", series=body.series_code)))
+        errors.append(FieldError("series_code", _("no title series {series}", series=said_masked(body.series_code))))
     if (other := _eq_series(body)) is not None and await session.get(Series, other) is None:
-        errors.append(FieldError("equivalent.series_code", _("no title series {series}", series=other)))
+        errors.append(FieldError("equivalent.series_code", _("no title series {series}", series=said_masked(other))))
     target = await _check_equivalent(session, body, ladders, errors)
     if target is not None and body.kind is RuleKind.recognition and body.equivalent and body.equivalent.level is None:
         _check_same_level(body, target, covered, ladders[body.cert_type], errors)
@@ -49,10 +52,12 @@ async def _covered_entries(session: AsyncSession, body: RuleCreate, errors: list
     for index, code in enumerate(body.catalogue_codes):
         entry = await catalogue.get(session, code)
         if entry is None or entry.cert_type != body.cert_type:
-            message = _("no {cert_type} catalogue entry {code}", cert_type=word(body.cert_type), code=code)
+            message = _("no {cert_type} catalogue entry {code}", cert_type=word(body.cert_type), code=said_masked(code))
             errors.append(FieldError(f"catalogue_codes[{index}]", message))
         elif body.series_code is not None and entry.series_code != body.series_code:
-            message = _("{code} is not in series {series}", code=code, series=body.series_code)
+            message = _(
+                "{code} is not in series {series}", code=said_masked(code), series=said_masked(body.series_code)
+            )
             errors.append(FieldError(f"catalogue_codes[{index}]", message))
         else:
             entries.append(entry)
@@ -67,12 +72,15 @@ def _not_awarded(level: str, covered: _Covered | None, ladder: Mapping[str, Leve
     if covered.series is not None:
         return _(
             "{level} is not awarded in series {series}; it awards: {levels}",
-            level=level,
-            series=covered.series,
+            level=said_masked(level),
+            series=said_masked(covered.series),
             levels=levels,
         )
     return _(
-        "{level} is awarded by none of {codes}; they award: {levels}", level=level, codes=covered.codes, levels=levels
+        "{level} is awarded by none of {codes}; they award: {levels}",
+        level=said_masked(level),
+        codes=covered.codes,
+        levels=levels,
     )
 
 
@@ -87,7 +95,7 @@ class _Covered:
 
 async def _covered(session: AsyncSession, entries: Sequence[CatalogueEntry], series: Series | None) -> _Covered | None:
     if entries:
-        codes = ", ".join(sorted({entry.code for entry in entries}))
+        codes = ", ".join(sorted({said_masked(entry.code) for entry in entries}))  # as the rule names them
         return _Covered(levels=frozenset(code for entry in entries for code in entry.levels), codes=codes)
     if series is None:
         return None  # the whole type: every level on its ladder is awarded somewhere
@@ -111,17 +119,22 @@ async def _check_equivalent(
         entry = await catalogue.get(session, equivalent.catalogue_code)
         if entry is None or entry.cert_type != target_type:
             message = _(
-                "no {cert_type} catalogue entry {code}", cert_type=word(target_type), code=equivalent.catalogue_code
+                "no {cert_type} catalogue entry {code}",
+                cert_type=word(target_type),
+                code=said_masked(equivalent.catalogue_code),
             )
             errors.append(FieldError("equivalent.catalogue_code", message))
             entry = None
     if equivalent.level is None:
         return entry
     if equivalent.level not in ladders[target_type]:
-        message = _("{level} is not on the {cert_type} ladder", level=equivalent.level, cert_type=word(target_type))
+        level = said_masked(equivalent.level)
+        message = _("{level} is not on the {cert_type} ladder", level=level, cert_type=word(target_type))
         errors.append(FieldError("equivalent.level", message))
     elif entry is not None and (
-        problem := _not_awarded(equivalent.level, _Covered(frozenset(entry.levels), entry.code), ladders[target_type])
+        problem := _not_awarded(
+            equivalent.level, _Covered(frozenset(entry.levels), said_masked(entry.code)), ladders[target_type]
+        )
     ):
         errors.append(FieldError("equivalent.level", problem))
     return entry
@@ -147,8 +160,8 @@ def _check_same_level(
     message = _(
         "{code} does not award {levels}, which the rule covers: name the level it counts as, or list in levels only "
         "what {code} awards ({awarded})",
-        code=target.code,
-        levels=", ".join(missing),
+        code=said_masked(target.code),
+        levels=", ".join(said_masked(level) for level in missing),
         awarded=", ".join(awarded),
     )
     errors.append(FieldError("equivalent.level", message))
