@@ -84,10 +84,12 @@ async def sign(
     claims: dict[str, Any],
     ttl: timedelta,
     not_before: datetime | None = None,
+    master_key_proved: bool = False,
 ) -> str:
     """A token of type ``typ`` with the registry's standard claims (iss, aud, iat, nbf, exp, jti) around ``claims``;
-    never dated before ``not_before`` (its client's ``tokens_not_before``, at most a second ahead)."""
-    key = await keys.registry_token_key(session, ctx.box)
+    never dated before ``not_before`` (its client's ``tokens_not_before``, at most a second ahead). Only a caller that
+    ``master_key_proved`` makes a database's first key while it holds only API clients (``keys.registry_token_key``)."""
+    key = await keys.registry_token_key(session, ctx.box, master_key_proved=master_key_proved)
     now = int(utcnow().timestamp())
     if not_before is not None:
         now = max(now, math.ceil(not_before.timestamp()))
@@ -138,6 +140,8 @@ async def issue_access_token(
         claims=claims,
         ttl=timedelta(seconds=ttl),
         not_before=client.tokens_not_before,
+        # The secret opened a hash keyed by a subkey of the master key: the key is the clients' own, and may bind.
+        master_key_proved=True,
     )
     return TokenResponse(access_token=token, expires_in=ttl, scope=granted)
 

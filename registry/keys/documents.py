@@ -56,10 +56,13 @@ class DocumentSigner:
 
 
 async def root_key(session: AsyncSession, box: SecretsBox) -> SigningKey:
-    """The registry's PDF-signing root, created on first use (self-signed, ECDSA P-256, 30 years)."""
+    """The registry's PDF-signing root, created on first use (self-signed, ECDSA P-256, 30 years) — but not as the
+    first key of a database whose master key is unproven (``keys.refuse_unproven_first_key``): its anonymous routes
+    (``/.well-known/pdf-signing-root.pem``) would bind the database to whatever key the process was started with."""
     key = await keys.active_key(session, use=KeyUse.document_root)
     if key is not None:
         return key
+    await keys.refuse_unproven_first_key(session)
     private = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [

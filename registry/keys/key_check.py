@@ -8,14 +8,17 @@ A keyed hash (an API client's secret) says nothing about the key without the sec
 comes before anything is signed. So start-up and commands (``check_master_key_on``) seal the registry's token key
 under the master key of a database that holds nothing the key protects yet, before anything else is sealed: from then
 on every start is checked. A database holding API clients and no sealed key (made before this) cannot be checked,
-and is not bound to a key no one has proved: a start under the wrong one would lock the right one out.
+and is not bound to a key no one has proved: a start under the wrong one would lock the right one out. Nor is it
+bound by a request that makes the registry's first key (a checkpoint, a peer's statement, a holder's session): they
+are refused until an API client's secret has opened its keyed hash, which proves the key, and its token's key binds
+the database (``registry.keys.service.refuse_unproven_first_key``).
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import column, select, table
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
@@ -24,10 +27,8 @@ from registry.errors import ConfigurationError, DecryptionError
 from registry.i18n import _
 from registry.keys.models import SigningKey
 from registry.keys.secrets_box import SecretsBox
-from registry.keys.service import Executes, registry_token_key
+from registry.keys.service import Executes, master_key_unproven, registry_token_key
 
-# API clients by their table alone: registry.auth already imports this package (the secrets box).
-_API_CLIENTS = table("api_clients", column("id"))
 WRONG_MASTER_KEY = _(
     "REGISTRY_MASTER_KEY is not the key this database's secrets are sealed with "
     "(a signing key does not open with it); start with the key the database was made with"
@@ -54,8 +55,8 @@ async def check_master_key_on(engine: AsyncEngine, box: SecretsBox) -> None:
     async with engine.connect() as connection:
         if await check_master_key(connection, box):
             return
-        clients = (await connection.execute(select(_API_CLIENTS.c.id).limit(1))).first()
-    if clients is not None:
+        unproven = await master_key_unproven(connection)
+    if unproven:
         logging.getLogger("registry.serve").warning(
             "the master key could not be checked: the database holds API clients but no sealed key yet"
         )

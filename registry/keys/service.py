@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, text
+from sqlalchemy import column, select, table, text
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
@@ -275,13 +275,48 @@ async def retire_active(
     return retired
 
 
-async def registry_token_key(session: AsyncSession, box: SecretsBox) -> SigningKey:
-    """The registry's current access-token key, created on first use (by one of the requests that find none)."""
+# API clients by their table alone: registry.auth already imports this package (the secrets box).
+_API_CLIENTS = table("api_clients", column("id"))
+# How soon to ask again while a database's master key is unproven (``refuse_unproven_first_key``).
+UNPROVEN_KEY_RETRY_AFTER_SECONDS = 60
+
+
+async def master_key_unproven(reader: Executes) -> bool:
+    """Whether the database holds API clients and no signing key: clients made before a database was bound to the
+    master key of its first start (``registry.keys.key_check``). Nothing in it tells whether the running master key
+    is theirs (a keyed hash says nothing without the secret), and the first key sealed under it binds the database:
+    under the wrong key, the right one would be locked out."""
+    if (await reader.execute(select(col(SigningKey.id)).limit(1))).first() is not None:
+        return False
+    return (await reader.execute(select(_API_CLIENTS.c.id).limit(1))).first() is not None
+
+
+async def refuse_unproven_first_key(session: AsyncSession) -> None:
+    """Refuse (503, ask again later) to seal the database's first key under a master key no one has proved
+    (``master_key_unproven``): only an API client whose secret opened its keyed hash proves it (its token request,
+    ``registry.auth.tokens.issue_access_token``), and its key binds the database. Call it where the key is made, with
+    the owner's turn held (``lock_registry_keys``), so a key made meanwhile is seen."""
+    if await master_key_unproven(session):
+        raise ServiceUnavailable(
+            _(
+                "the registry cannot sign yet: its master key has not been confirmed since an upgrade "
+                "(an API client's first token confirms it); ask again later"
+            ),
+            retry_after=UNPROVEN_KEY_RETRY_AFTER_SECONDS,
+        )
+
+
+async def registry_token_key(session: AsyncSession, box: SecretsBox, *, master_key_proved: bool = False) -> SigningKey:
+    """The registry's current access-token key, created on first use (by one of the requests that find none). The
+    first key of a database holding only API clients is made only by a caller that ``master_key_proved`` (an API
+    client's secret matched): any other is refused, 503 (``refuse_unproven_first_key``)."""
     key = await active_key(session, use=KeyUse.access_token)
     if key is None:
         await lock_registry_keys(session)
         key = await active_key(session, use=KeyUse.access_token)  # made while this request waited its turn
     if key is None:
+        if not master_key_proved:
+            await refuse_unproven_first_key(session)
         key = await create_key(session, box, use=KeyUse.access_token, label="registry")
     return key
 
@@ -292,8 +327,10 @@ async def rotate_registry_token_key(
     """New tokens are signed with a new key (returned with the keys it replaces); the old one is retired, trusted until
     the last token it signed has expired (``outlived``), and published for good (``to_jwk``). Rotations at once are
     taken one after the other, each retiring the key the one before made: every one succeeds, as it would one by one
-    (a rotation asks for a new key, not for a given one to be replaced), and one key is left active."""
+    (a rotation asks for a new key, not for a given one to be replaced), and one key is left active. Nor does it make
+    the first key of a database holding only API clients (``refuse_unproven_first_key``): a client's token does."""
     await lock_registry_keys(session)
+    await refuse_unproven_first_key(session)
     retired = await retire_active(session, keyring.box, use=KeyUse.access_token, issuer_id=None)
     key = await create_key(session, keyring.box, use=KeyUse.access_token, label="registry")
     for old in retired:
