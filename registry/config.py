@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # How long the primary may take to open a connection for a request, or to answer one statement, before the request
     # is answered 503: a server that hangs (stopped, partitioned) is a fault, not a wait as long as the outage.
     database_command_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
+    # `registry import`: how long one of its statements may wait for a lock other work holds (a LOCK TABLE, a
+    # migration begun meanwhile, another import's chunk) before the import stops, saying which rows it committed;
+    # re-running carries on. Only lock waits are bounded (a slow chunk runs to its end); a shorter lock_timeout set on
+    # the database or role stays.
+    import_lock_timeout_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     # `registry serve` (api/server.py): a request's head must be complete this long after the connection opened or
     # the previous answer ended; its body this long after the head, plus a second per HTTP_BODY_BYTES_PER_SECOND it
     # declares. Past either, 408 and the connection is closed: slow clients cannot hold connections for ever.

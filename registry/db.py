@@ -85,15 +85,17 @@ def create_engine(
     read_only: bool = False,
     pool_timeout: float = 30,
     command_timeout: float | None = None,
+    lock_timeout: float | None = None,
     **kwargs: Any,
 ) -> AsyncEngine:
     """``pool_timeout``: how long a request waits for a free pooled connection before it is answered 503.
     ``command_timeout`` (PostgreSQL): see ``bound_commands``; None leaves connecting and statements unbounded, as
-    migrations and the command line need (an index built over a large table may take minutes)."""
+    migrations and the command line need (an index built over a large table may take minutes). ``lock_timeout``: see
+    ``bound_lock_waits`` (on SQLite, the busy timeout; None: 30 s there, unbounded on PostgreSQL)."""
     if is_sqlite(url):
         if make_url(url).database not in (None, "", ":memory:"):  # in memory: one shared connection, no queue
             kwargs.setdefault("pool_timeout", pool_timeout)
-        return _create_sqlite_engine(url, **kwargs)
+        return _create_sqlite_engine(url, busy_seconds=30 if lock_timeout is None else lock_timeout, **kwargs)
     # No pool_pre_ping: with asyncpg it is BEGIN, a ping and ROLLBACK on every checkout (1.5-1.7x a one-row read,
     # benchmarks/pool_checks.py). A connection the server closed while pooled is known closed to the driver without
     # asking (_discard_closed); one that dies under a request is invalidated with every older one
@@ -115,7 +117,32 @@ def create_engine(
     event.listen(engine.sync_engine, "handle_error", _treat_broken_as_lost)
     if command_timeout is not None:
         bound_commands(engine, command_timeout)
+    if lock_timeout is not None:
+        bound_lock_waits(engine, lock_timeout)
     return engine
+
+
+def bound_lock_waits(engine: AsyncEngine, seconds: float) -> None:
+    """Each transaction of ``engine`` gives up waiting for a lock after ``seconds`` (PostgreSQL's ``lock_timeout``,
+    55P03: ``Fault.locked``), or sooner when the database or role sets a shorter one; nothing else is bounded, so a
+    statement that is merely slow runs to its end (``registry import``: a chunk behind a ``LOCK TABLE`` or a long
+    migration stops and says so; a chunk of thousands of rows on a loaded server goes on). Set with ``SET LOCAL`` as
+    each transaction begins: right behind PgBouncer in every pool mode, one round trip per transaction."""
+    if engine.dialect.driver != "asyncpg":
+        return
+    ms = max(1, round(seconds * 1000))
+    # The database's or role's own lock_timeout when it is shorter (and not 0, unbounded), else ours; ``ms`` is ours.
+    shorter_or_ours = (
+        "SELECT set_config('lock_timeout', "  # noqa: S608
+        f"CASE WHEN setting::bigint BETWEEN 1 AND {ms} THEN setting ELSE '{ms}' END, true) "
+        "FROM pg_settings WHERE name = 'lock_timeout'"
+    )
+
+    def begin(connection: Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql(shorter_or_ours)
+
+    event.listen(engine.sync_engine, "begin", begin)
 
 
 def bound_commands(engine: AsyncEngine, seconds: float) -> None:
@@ -203,13 +230,14 @@ def _treat_broken_as_lost(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
-def _create_sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def _create_sqlite_engine(url: str, *, busy_seconds: float = 30, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         # A folder it creates is its owner's alone: the file holds verification tokens and names in clear.
         Path(database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # hide_parameters: SQL errors and engine logs must never carry bound values (identity numbers, secrets).
-    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **{**_JSON_CODEC, **kwargs})
+    connect_args = {"timeout": busy_seconds}
+    engine = create_async_engine(url, connect_args=connect_args, hide_parameters=True, **{**_JSON_CODEC, **kwargs})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -218,7 +246,7 @@ def _create_sqlite_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={max(1, round(busy_seconds * 1000))}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -7,10 +7,14 @@ expired, the rows already issued come back as duplicates): no row is issued twic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.errors import RegistryError, ServiceUnavailable
 from registry.faults import RETRY_AFTER_SECONDS, Fault, database_fault
@@ -27,6 +31,12 @@ _CAUSE = {
         "take its turn in time"
     ),
 }
+# A fault met while a chunk's COMMIT was under way, said in place of the one above: no answer came back.
+_CAUSE_AT_COMMIT = {
+    Fault.unreachable: _("the database stopped answering while the chunk's commit was under way"),
+}
+# The server answered these with an error, having rolled the transaction back: even at COMMIT, nothing of it stayed.
+_ROLLED_BACK = frozenset({Fault.conflict, Fault.locked})
 
 
 class Committed(Protocol):
@@ -40,25 +50,54 @@ class Committed(Protocol):
     rejected_file: Path | None
 
 
+@dataclass
+class Chunk:
+    """The chunk under way: whether its COMMIT has been sent (``transaction``), after which a fault leaves its outcome
+    unknown — the server may have committed it and the answer been lost."""
+
+    committing: bool = False
+
+
+_UNDER_WAY: ContextVar[Chunk | None] = ContextVar("import_chunk_under_way", default=None)
+
+
 @contextmanager
-def reported(committed: Committed, *, first_row: int, rows: int) -> Iterator[None]:
-    """Around one chunk (rows ``first_row`` on, ``rows`` of them): a database fault becomes ServiceUnavailable saying
-    what is true of the whole import. Any other error goes on as it was."""
+def reported(committed: Committed, *, first_row: int, rows: int) -> Iterator[Chunk]:
+    """Around one chunk (rows ``first_row`` on, ``rows`` of them), whose transaction is ``transaction(sessions)``: a
+    database fault becomes ServiceUnavailable saying what is true of the whole import. Any other error goes on."""
+    chunk = Chunk()
+    under_way = _UNDER_WAY.set(chunk)
     try:
-        yield
+        yield chunk
     except RegistryError:
         raise
     except Exception as exc:
         fault = database_fault(exc)
         if fault is None:
             raise
-        detail = stopped(fault, committed, first_row=first_row, last_row=first_row + rows - 1)
+        last_row = first_row + rows - 1
+        detail = stopped(fault, committed, first_row=first_row, last_row=last_row, committing=chunk.committing)
         raise ServiceUnavailable(detail, retry_after=RETRY_AFTER_SECONDS[fault]) from exc
+    finally:
+        _UNDER_WAY.reset(under_way)
 
 
-def stopped(fault: Fault, committed: Committed, *, first_row: int, last_row: int) -> Message:
-    """The lines the import stops with, one message: the cause, the rows committed, the chunk under way, a re-run."""
-    lines = [_("the import stopped at row {row}: {cause}", row=first_row, cause=_CAUSE[fault])]
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """``registry.db.transaction`` for the chunk under way (``reported``): what it wrote is flushed (a fault there is
+    before the COMMIT, and rolls it back), then the chunk is marked committing as the COMMIT is sent."""
+    chunk = _UNDER_WAY.get() or Chunk()
+    async with sessions() as session, session.begin():
+        yield session
+        await session.flush()
+        chunk.committing = True
+
+
+def stopped(fault: Fault, committed: Committed, *, first_row: int, last_row: int, committing: bool = False) -> Message:
+    """The lines the import stops with, one message: the cause, the rows committed, the chunk under way, a re-run.
+    ``committing``: the fault met the chunk's COMMIT."""
+    cause = _CAUSE_AT_COMMIT.get(fault, _CAUSE[fault]) if committing else _CAUSE[fault]
+    lines = [_("the import stopped at row {row}: {cause}", row=first_row, cause=cause)]
     if committed.rows:
         lines.append(
             _(
@@ -72,7 +111,16 @@ def stopped(fault: Fault, committed: Committed, *, first_row: int, last_row: int
                 rejected_file=str(committed.rejected_file),
             )
         )
-    if fault is Fault.connection_lost:  # the commit may have been under way: its outcome was never heard
+    if committing and fault not in _ROLLED_BACK:  # the COMMIT was sent; whether it was applied was never heard
+        lines.append(
+            _(
+                "rows {row} to {last} may or may not have been issued (the import stopped while their commit was under "
+                "way, and its outcome was never heard); nothing after them was committed",
+                row=first_row,
+                last=last_row,
+            )
+        )
+    elif fault is Fault.connection_lost:  # the commit may have been under way: its outcome was never heard
         lines.append(
             _(
                 "rows {row} to {last} may or may not have been issued (the connection was lost before their commit "

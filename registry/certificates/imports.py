@@ -420,7 +420,7 @@ async def _once(
     records: list[list[str] | rows.Unreadable],
     key: str,
 ) -> tuple[dict[str, Any], bool]:
-    async with transaction(sessions) as session:
+    async with import_stops.transaction(sessions) as session:  # a fault at its COMMIT leaves the chunk unknown
 
         async def run() -> Outcome:
             issuer = await issuance.issuing_body(session, principal)
