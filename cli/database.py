@@ -84,16 +84,19 @@ def load_settings(lang: Language | None = None) -> Settings:
     return settings
 
 
-async def migrate_database(settings: Settings, lang: Language | None = None) -> list[str]:
+async def migrate_database(
+    settings: Settings, lang: Language | None = None, *, lock_timeout: float | None = None
+) -> list[str]:
     """Migrate, check the master key and bring the seals up to date; returns the numbers of certificates found
     unsealed on the way (``registry.certificates.seal_upgrade.upgrade_seals``), which only ``registry migrate``
-    stops for (``say_migrated``)."""
+    stops for (``say_migrated``). ``lock_timeout``: how long a lock other work holds may hold it up
+    (``registry.db.bound_lock_waits``; ``registry import`` passes its own bound), else as long as the lock is held."""
     from registry.certificates.seal_upgrade import upgrade_seals
     from registry.db import create_engine, session_factory
     from registry.keys.key_check import check_master_key_on
     from registry.keys.secrets_box import SecretsBox
 
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, lock_timeout=lock_timeout)
     box = SecretsBox.from_master_key(settings.master_key_bytes)
     try:
         await _upgrade(engine, lang)

@@ -165,10 +165,9 @@ async def _prepare_then_import(
     from registry.context import RegistryContext
     from registry.db import create_engine, session_factory
 
-    await migrate_database(settings, lang)
     # A wait for a lock (a LOCK TABLE, a migration begun meanwhile) stops the import, saying what it committed (exit 4),
     # rather than holding it without a word for as long as the other work; a chunk that is merely slow runs to its end.
-    # (migrate_database, above, opens an engine of its own, not bounded so.)
+    await migrate_database(settings, lang, lock_timeout=settings.import_lock_timeout_seconds)
     engine = create_engine(settings.database_url, lock_timeout=settings.import_lock_timeout_seconds)
     sessions = session_factory(engine)
     columns = (

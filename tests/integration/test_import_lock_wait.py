@@ -82,7 +82,7 @@ async def _import(path: Path, database_url: str, env: dict[str, str], *, within:
 
 
 @asynccontextmanager
-async def _lock(database_url: str, backend: str) -> AsyncIterator[Held]:
+async def _lock(database_url: str, backend: str, mode: str = "EXCLUSIVE") -> AsyncIterator[Held]:
     """The lock a second connection holds until the block ends; yields how to read the certificates under it."""
     if backend == "sqlite":
         other = sqlite3.connect(str(make_url(database_url).database), isolation_level=None)
@@ -100,7 +100,7 @@ async def _lock(database_url: str, backend: str) -> AsyncIterator[Held]:
     connection = await asyncpg.connect(_admin_dsn(database_url))
     transaction = connection.transaction()
     await transaction.start()
-    await connection.execute("LOCK TABLE certificates IN EXCLUSIVE MODE")
+    await connection.execute(f"LOCK TABLE certificates IN {mode} MODE")
 
     async def names_postgres() -> list[str]:
         return [row[0] for row in await connection.fetch("SELECT holder_name FROM certificates ORDER BY holder_name")]
@@ -213,3 +213,21 @@ async def test_an_import_that_meets_the_lock_at_its_first_chunk_says_nothing_was
     assert lines[0].startswith("error: the import stopped at row 1: the registry is busy with other work"), err
     assert lines[1] == "nothing from row 1 on was committed", err
     assert lines[2].startswith("run the same command again to carry on"), err
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_an_import_that_meets_an_access_exclusive_lock_before_its_first_row_stops_too(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, backend: str, tmp_path: Path
+) -> None:
+    """A lock that holds up even reads (a migration's ALTER TABLE, a VACUUM FULL) meets the import in the migration
+    and seal checks it runs first, before any chunk: bounded there too."""
+    path = await _roll(app, client, tmp_path)
+
+    async with _lock(database_url, backend, "ACCESS EXCLUSIVE"):  # held before the import starts
+        code, out, err = await _import(path, database_url, {**ENGLISH, **BOUND}, within=20)
+
+    assert code == 4, out + err
+    assert err.strip().splitlines()[-1] == (
+        "error: the registry is busy with other work on the same records (such as a large batch) and this request "
+        "could not take its turn in time; nothing was changed: send it again"
+    ), err
