@@ -14,9 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api.deps import ContextDep, IssuerBeforeUpload, SessionDep
+from api.deps import ISSUER, BearerDep, ContextDep, IssuerBeforeUpload, SessionDep, get_principal
 from api.errors import DATABASE_UNAVAILABLE
 from api.responses import outcome_response
+from registry.auth.principals import Principal, require
+from registry.auth.scopes import Scope
 from registry.certificates import issuance, rows
 from registry.errors import InvalidInput, UnsupportedMediaType
 from registry.i18n import _
@@ -115,6 +117,18 @@ async def read_rows(request: Request, issuer: IssuerBeforeUpload) -> list[rows.R
 BatchRows = Annotated[list[rows.Row], Depends(read_rows)]
 
 
+async def issuer_after_upload(
+    given: BatchRows, context: ContextDep, session: SessionDep, credentials: BearerDep
+) -> Principal:
+    """The caller checked once more, in the transaction that issues, once the rows have arrived: the check before the
+    upload (``IssuerBeforeUpload``) holds no lock, and a client disabled while its rows were on their way, or whose
+    tokens a secret rotation without grace ended, must issue nothing (401), as any request of its after that does."""
+    return require(await get_principal(context, session, credentials), scope=Scope.certificates_issue, roles=ISSUER)
+
+
+IssuerAfterUpload = Annotated[Principal, Depends(issuer_after_upload)]
+
+
 @router.post(
     "",
     status_code=201,
@@ -129,8 +143,8 @@ BatchRows = Annotated[list[rows.Row], Depends(read_rows)]
     },
 )
 async def create_batch(
-    issuer: IssuerBeforeUpload,
     given: BatchRows,
+    issuer: IssuerAfterUpload,
     context: ContextDep,
     session: SessionDep,
     idempotency_key: Annotated[

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api.deps import (
+    BearerDep,
     ContextDep,
     FederationDep,
     RecognitionAsk,
@@ -17,10 +18,11 @@ from api.deps import (
     RecognitionWrite,
     SessionDep,
     VerifierDep,
+    get_principal,
 )
 from api.errors import PROBLEM_JSON, language, said_in
-from registry.auth.principals import Principal
-from registry.auth.scopes import Role
+from registry.auth.principals import Principal, require
+from registry.auth.scopes import Role, Scope
 from registry.catalogue.models import CertType
 from registry.config import Region
 from registry.db import transaction
@@ -122,6 +124,7 @@ async def bulk_query(
     verifier: VerifierDep,
     federation: FederationDep,
     asker: RecognitionAsk,
+    credentials: BearerDep,
 ) -> BulkAnswer:
     """Up to 1,000 certificates, answered in order; a bad item gets its own problem and does not fail the others."""
     question = Question(
@@ -132,8 +135,10 @@ async def bulk_query(
     # No transaction while peers are asked (on SQLite it would hold the write lock for the round trip) ...
     async with state.unlocked_sessions() as reading:
         results = await queries.answer_items(reading, verifier, federation, question=question, items=body.items)
-    # ... and one short one for the audit records, which exist exactly when the answers are given.
+    # ... and one short one for the audit records, which exist exactly when the answers are given. The caller is checked
+    # again in it: a client disabled (or its tokens ended) while the peers answered is given nothing (401).
     async with transaction(state.sessions) as session:
+        require(await get_principal(context, session, credentials), scope=Scope.recognition_read)
         partner = {"partner": asker.client_id, "region": asker.region}
         await queries.record(
             session, actor=asker.actor, partner=partner, question=question, items=body.items, results=results
@@ -162,6 +167,7 @@ async def query(
     verifier: VerifierDep,
     federation: FederationDep,
     asker: RecognitionAsk,
+    credentials: BearerDep,
     purpose_text: Annotated[PurposeText | None, Query()] = None,
     to_region: Region | None = None,
 ) -> RecognitionAnswer | Response:
@@ -174,7 +180,7 @@ async def query(
         )
     except ValidationError as exc:
         raise InvalidInput.fields(field_errors(exc.errors())) from None
-    answer = await bulk_query(request, body, context, verifier, federation, asker)
+    answer = await bulk_query(request, body, context, verifier, federation, asker, credentials)
     result = answer.results[0]
     if result.answer is not None:
         return result.answer

@@ -85,6 +85,8 @@ async def change_status(
     cert = record.certificate
     current = Status(cert.status)
     target = TRANSITIONS.get((current, action))
+    if target is None and await _bureau_takes_over(session, principal, cert, current=current, action=action):
+        target = Status.suspended  # the body's suspension becomes the bureau's hold, which only the bureau lifts
     if target is None:
         raise IllegalTransition(NOT_ALLOWED[action](STATUS_WORDS[current]))
     if action == "reinstate" and principal.role is not Role.admin and await _suspended_by_bureau(session, cert):
@@ -303,6 +305,16 @@ async def _publish_bits(
         await status_lists.set_status(
             session, ctx.box, list_id=cert.status_list_id, index=cert.status_index, purpose=purpose, value=value
         )
+
+
+async def _bureau_takes_over(
+    session: AsyncSession, principal: Principal, cert: Certificate, *, current: Status, action: str
+) -> bool:
+    """Whether this is the bureau suspending a certificate its body suspended (and the bureau has not): without it, a
+    body would suspend its own certificate first to keep the bureau's hold off it, and reinstate it at will."""
+    if (current, action, principal.role) != (Status.suspended, "suspend", Role.admin):
+        return False
+    return not await _suspended_by_bureau(session, cert)
 
 
 async def _suspended_by_bureau(session: AsyncSession, cert: Certificate) -> bool:

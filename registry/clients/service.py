@@ -157,6 +157,19 @@ def _not_another_admin(client: ApiClient, caller: Principal | None) -> None:
         )
 
 
+def _not_widening_itself(client: ApiClient, caller: Principal | None) -> None:
+    """A token narrowed to fewer scopes than its client holds (``scope=clients:write`` at ``POST /oauth/token``) does
+    not rotate that client's own secret: the new secret, shown to it, would open every scope the narrowing left out."""
+    if caller is not None and caller.client_id == client.client_id and not set(client.scopes) <= caller.scopes:
+        raise Forbidden(
+            _(
+                "this access token holds fewer scopes than its client, and a new secret would open them all: rotate "
+                "the secret with a token of every scope of the client, or on the server's machine (registry clients "
+                "rotate-secret)"
+            )
+        )
+
+
 async def _lock_enabled_admins(session: AsyncSession) -> list[str]:
     """The enabled admin clients, their rows locked until the transaction ends, always in the same order (so two
     requests locking them cannot deadlock). A second request deciding whether it may disable an admin waits here for
@@ -232,6 +245,7 @@ async def rotate_secret(
     no traffic to hand over, and its secret is rotated because it leaked (disable, rotate, enable)."""
     client, _issuer_code = await _load(session, client_id, for_update=True)
     _not_another_admin(client, caller)
+    _not_widening_itself(client, caller)
     secret = client_secrets.new_secret()
     grace = timedelta(seconds=ctx.settings.client_secret_grace_seconds)
     ended = _why_no_grace(client, grace=grace, keep_old=keep_old)
