@@ -16,8 +16,18 @@ from typing import Any, Final
 from pydantic import TypeAdapter, ValidationError
 
 from registry import clock
+from registry.certificates import numbering
 from registry.db import utcnow
-from registry.schemas import FlowingText500, FlowingText1000, Text64, Text128, Text256, person_name_key
+from registry.errors import InvalidCertificateNumber
+from registry.schemas import (
+    MOST_DIGITS_IN_A_NAME,
+    FlowingText500,
+    FlowingText1000,
+    Text64,
+    Text128,
+    Text256,
+    person_name_key,
+)
 from registry.verification.schemas import Verification, VerificationResult, VerifiedCertificate
 
 # How far two nodes' clocks may disagree about when a peer checked a certificate.
@@ -30,6 +40,13 @@ _MASKED_ID_LENGTH: Final = 32  # the stored masked form's column
 def is_masked(holder_id: str) -> bool:
     """Whether ``holder_id`` is an identity number masked as this software masks it (never a full one)."""
     return len(holder_id) <= _MASKED_ID_LENGTH and _MASKED_ID.fullmatch(holder_id) is not None
+
+
+def names_no_holder(holder_name: str) -> bool:
+    """Whether ``holder_name`` holds more digits than a certificate's holder name may (registry.schemas.HolderName):
+    an identity number typed into the name, or beside it. No certificate answers to it, so it is answered here (not
+    found) and never sent to a peer node, which would receive the number in clear."""
+    return sum(character.isdigit() for character in holder_name) > MOST_DIGITS_IN_A_NAME
 
 
 def is_fresh(checked_at: datetime, *, max_age_seconds: float) -> bool:
@@ -64,6 +81,25 @@ def still_valid(certificate: VerifiedCertificate) -> bool:
     return certificate.valid_until is None or clock.today() <= certificate.valid_until
 
 
+def succession_agrees(
+    result: VerificationResult, *, number: str, superseded_by: str | None, supersedes: str | None = None
+) -> bool:
+    """A certificate's place in a chain of corrections as a node could state it: a certificate a correction replaced
+    is not valid, and its successor (or the one it corrected) is another certificate of the same region (the same body
+    corrects its own), named by its canonical number — not a link, nor another region's number."""
+    if superseded_by is not None and result is VerificationResult.valid:
+        return False
+    return all(other is None or _sibling(other, number) for other in (superseded_by, supersedes))
+
+
+def _sibling(other: str, number: str) -> bool:
+    try:
+        canonical = numbering.normalize_number(other)
+    except InvalidCertificateNumber:
+        return False
+    return canonical == other and canonical[:2] == number[:2] and canonical != number
+
+
 def verification_agrees(
     verification: Verification, *, number: str, holder_name: str, region: str, max_age_seconds: float
 ) -> bool:
@@ -74,9 +110,14 @@ def verification_agrees(
         verification.certificate is None or not verification.signature_valid
     ):
         return False
-    return certificate_agrees(
-        verification.certificate, verification.result, number=number, holder_name=holder_name
-    ) and is_fresh(verification.checked_at, max_age_seconds=max_age_seconds)
+    succession = succession_agrees(
+        verification.result, number=number, superseded_by=verification.superseded_by, supersedes=verification.supersedes
+    )
+    return (
+        succession
+        and certificate_agrees(verification.certificate, verification.result, number=number, holder_name=holder_name)
+        and is_fresh(verification.checked_at, max_age_seconds=max_age_seconds)
+    )
 
 
 _SHORT_TEXT: Final = TypeAdapter(Text256)  # a code, a reason, a number, a date: any text the table does not name

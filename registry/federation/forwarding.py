@@ -1,8 +1,10 @@
 """Verification by number + name, answered by the node of the region the number carries.
 
-A number of this node's region — or of a region with no configured peer — is answered here. Any other is forwarded
-to its region's node, which answers from its own records only: a forwarded question is never forwarded again (the
-peer-facing endpoint calls ``Verifier.by_number`` directly, never this module), so no loop can form.
+A number of this node's region — or of a region with no configured peer — is answered here, and so is a question
+naming a holder no certificate can carry (an identity number typed into the name: it never goes to a peer). Any
+other is forwarded to its region's node, which answers from its own records only: a forwarded question is never
+forwarded again (the peer-facing endpoint calls ``Verifier.by_number`` directly, never this module), so no loop can
+form.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ async def verify_by_number(
     channel: str = "number",
 ) -> Verification:
     region = home_region(number)
-    if region is None or federation.peer_for_region(region) is None:
+    # A name no certificate carries (an identity number typed into it) is not found here: never sent to a peer.
+    if region is None or federation.peer_for_region(region) is None or answers.names_no_holder(holder_name):
         return await verifier.by_number(connection, number=number, holder_name=holder_name, channel=channel)
     canonical = numbering.normalize_number(number)
     try:

@@ -280,6 +280,8 @@ def _answer_agrees(answer: RecognitionAnswer, item: _Item, asked: _Asked) -> boo
         return False
     if not _holds_together(answer):
         return False
+    if not answers.succession_agrees(answer.result, number=item.number, superseded_by=answer.superseded_by):
+        return False
     return answers.certificate_agrees(
         answer.certificate, answer.result, number=item.number, holder_name=item.holder_name
     ) and answers.is_fresh(answer.checked_at, max_age_seconds=asked.max_age_seconds)
@@ -303,6 +305,12 @@ def _holds_together(answer: RecognitionAnswer) -> bool:
     return answer.result is VerificationResult.valid or not answer.bridges
 
 
+def _for_peer(federation: Federation, item: _Item) -> bool:
+    """Whether ``item`` is judged by its region's node: one of a region with a peer, unless no certificate can carry
+    the name it asks about (an identity number typed into it: judged here, not found, and never sent to the peer)."""
+    return federation.peer_for_region(item.number[:2]) is not None and not answers.names_no_holder(item.holder_name)
+
+
 async def answer_items(
     session: AsyncSession,
     verifier: Verifier,
@@ -319,7 +327,7 @@ async def answer_items(
         parsed = _parse(index, raw, question.to_region)
         if isinstance(parsed, QueryResult):
             results[index] = parsed
-        elif federation is not None and federation.peer_for_region(parsed.number[:2]) is not None:
+        elif federation is not None and _for_peer(federation, parsed):
             remote.setdefault(parsed.number[:2], []).append(parsed)
         else:
             here.append(parsed)
