@@ -105,6 +105,19 @@ async def _roll(app: FastAPI, client: httpx.AsyncClient, tmp_path: Path) -> Path
     return path
 
 
+def busy_at_row_3(path: Path) -> list[str]:
+    """The lines an import of ``path`` in chunks of two stops with when its second chunk could not take its turn."""
+    return [
+        "error: the import stopped at row 3: the registry is busy with other work on the same records (such as a "
+        "large batch) and the import could not take its turn in time",
+        f"rows 1 to 2 were committed before it (2 issued, 0 already issued, 0 rejected): their claim codes are in "
+        f"{path.with_suffix('.issued.csv')}, the rejected rows in {path.with_suffix('.rejected.csv')}",
+        "nothing from row 3 on was committed",
+        "run the same command again to carry on: no row is issued twice, and this run's files are kept beside the new "
+        "ones as numbered backups",
+    ]
+
+
 def _issued(path: Path) -> list[list[str]]:
     with path.open(encoding="utf-8") as handle:
         return list(csv.reader(handle))[1:]
@@ -178,16 +191,7 @@ async def test_an_import_stopped_by_a_lock_says_which_rows_were_committed_and_th
     assert "send it again" not in err, err
     issued = path.with_suffix(".issued.csv")
     assert len(_issued(issued)) == 2, err  # the first chunk's claim codes are kept
-    lines = [line.strip() for line in err.strip().splitlines()[-4:]]
-    assert lines == [
-        "error: the import stopped at row 3: the registry is busy with other work on the same records (such as a "
-        "large batch) and the import could not take its turn in time",
-        f"rows 1 to 2 were committed before it (2 issued, 0 already issued, 0 rejected): their claim codes are in "
-        f"{issued}, the rejected rows in {path.with_suffix('.rejected.csv')}",
-        "nothing from row 3 on was committed",
-        "run the same command again to carry on: no row is issued twice, and this run's files are kept beside the new "
-        "ones as numbered backups",
-    ], err
+    assert [line.strip() for line in err.strip().splitlines()[-4:]] == busy_at_row_3(path), err
 
     code, out, err = await _run(path, database_url, ENGLISH)  # what the message promises
     assert code == 0, out + err
