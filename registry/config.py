@@ -8,7 +8,9 @@ import logging
 import os
 import secrets
 import stat
+import string
 import tempfile
+import time
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +31,8 @@ DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")  # what registry.d
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 MASTER_KEY_FILE = "master.key"
 MAX_BATCH_WORKERS = 64
+# How long a key file only just made and still short is read again (``_read_key_file``).
+KEY_FILE_SETTLE_SECONDS = 1.0
 
 _log = logging.getLogger(__name__)
 
@@ -311,15 +315,24 @@ def development_master_key(folder: Path) -> bytes:
     is written and synced to a file of its own (0600 from the start, never chmod-ed after the write: another user
     could open it in between), then hard-linked to the final name, which never overwrites. Processes starting
     together (``registry serve --workers 2``, two commands) each draw a key; the first link wins and the others read
-    the winner's whole file, never a file created but not yet written."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database beside it: the owner's alone
-    _check_private(folder, os.stat(folder).st_mode, "700")
+    the winner's whole file, never a file created but not yet written. Where the folder's filesystem has no hard
+    links, the key is written in place (``_write_in_place``) and a reader waits for a file that young to be whole."""
     path = folder / MASTER_KEY_FILE
-    if not os.path.lexists(path):
-        _write_key_file(path)
-    with path.open("rb") as handle:
-        _check_private(path, os.fstat(handle.fileno()).st_mode, "600")  # the file read, not one swapped in since
-        text = handle.read(4096).decode("ascii", errors="replace").strip()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database beside it: the owner's alone
+        _check_private(folder, os.stat(folder).st_mode, "700")
+        if not os.path.lexists(path):
+            _write_key_file(path)
+        text = _read_key_file(path)
+    except OSError as error:  # a dangling link, a folder that cannot be written: said plainly, not as a traceback
+        raise ConfigurationError(
+            _(
+                "the development master key file {path} cannot be made or read ({reason}): set REGISTRY_MASTER_KEY, "
+                "or REGISTRY_DATA_DIR to a folder of your own",
+                path=str(path),
+                reason=error.strerror or type(error).__name__,
+            )
+        ) from None
     try:
         return _parse_master_key(text)
     except ValueError:
@@ -337,14 +350,19 @@ def development_master_key(folder: Path) -> bytes:
 
 def _write_key_file(path: Path) -> None:
     """A new key at ``path`` unless another process put one there first (module: ``development_master_key``)."""
+    key = (secrets.token_hex(32) + "\n").encode("ascii")
     created, drafted = tempfile.mkstemp(prefix=f".{MASTER_KEY_FILE}.", dir=path.parent)  # 0600, O_EXCL|O_NOFOLLOW
     try:
-        with os.fdopen(created, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
+        with os.fdopen(created, "wb") as handle:
+            handle.write(key)
             handle.flush()
             os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # another process's key is there, whole: that one is kept
+        try:
             os.link(drafted, path)
+        except FileExistsError:  # another process's key is there, whole: that one is kept
+            pass
+        except OSError:  # no hard links on this filesystem (EPERM, ENOTSUP: some network, FUSE and FAT mounts)
+            _write_in_place(path, key)
     finally:
         os.unlink(drafted)
     with contextlib.suppress(OSError):  # the new name kept across a crash, where folders can be synced
@@ -353,6 +371,51 @@ def _write_key_file(path: Path) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+def _write_in_place(path: Path, key: bytes) -> None:
+    """``key`` written to ``path`` created O_EXCL (never over another process's key, nor through a link planted
+    there), 0600 from the start, in one write: a reader that finds it still short waits (``_read_key_file``)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        created = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.write(created, key)
+        os.fsync(created)
+    finally:
+        os.close(created)
+
+
+def _read_key_file(path: Path) -> str:
+    """What the key file holds, read from the file whose mode is checked (not one swapped in since). A file that is
+    not a regular one is refused rather than read (a FIFO would hang start-up). A file still short and only just
+    made — another process writing it in place (``_write_in_place``) — is read again for up to
+    KEY_FILE_SETTLE_SECONDS; an old short file is reported damaged at once."""
+    deadline = time.monotonic() + KEY_FILE_SETTLE_SECONDS
+    while True:
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer that never comes.
+        opened = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            status = os.fstat(opened)
+            if not stat.S_ISREG(status.st_mode):
+                raise ConfigurationError(
+                    _(
+                        "the development master key file {path} is not a regular file: replace it with the key "
+                        "file, or set REGISTRY_MASTER_KEY",
+                        path=str(path),
+                    )
+                )
+            _check_private(path, status.st_mode, "600")
+            text = os.read(opened, 4096).decode("ascii", errors="replace").strip()
+        finally:
+            os.close(opened)
+        young = time.time() - status.st_mtime < KEY_FILE_SETTLE_SECONDS
+        short = len(text) < 64 and all(character in string.hexdigits for character in text)
+        if not (short and young) or time.monotonic() >= deadline:
+            return text
+        time.sleep(0.02)
 
 
 def _check_private(path: Path, mode: int, private: str) -> None:
