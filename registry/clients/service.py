@@ -28,16 +28,26 @@ from registry.clients.schemas import (
 from registry.config import Region
 from registry.context import RegistryContext
 from registry.db import MAX_ROW_ID
-from registry.errors import Forbidden, IllegalTransition, InvalidInput, LastAdminClient, NotFound, said_masked
+from registry.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    InvalidInput,
+    LastAdminClient,
+    NotFound,
+    said_masked,
+)
 from registry.i18n import _
 from registry.issuers import service as issuers
 from registry.issuers.models import Issuer
+from registry.keys import service as keys
 from registry.pagination import decode_cursor, encode_cursor
 
 _PURPOSE = "access management"
 
 
 async def create(ctx: RegistryContext, session: AsyncSession, *, actor: Actor, body: ClientCreate) -> ClientCreated:
+    await _not_under_an_unproven_key(session)
     issuer_id = None
     if body.issuer_code is not None:
         issuer = await issuers.get_by_code(session, body.issuer_code)
@@ -170,6 +180,21 @@ def _not_widening_itself(client: ApiClient, caller: Principal | None) -> None:
         )
 
 
+async def _not_under_an_unproven_key(session: AsyncSession) -> None:
+    """No secret is made while the database's master key is unproven (``keys.master_key_unproven``: API clients of an
+    earlier version, nothing sealed): hashed under whatever key this process runs with, its token would prove that key
+    and bind the database to it (``registry.auth.tokens.issue_access_token``) — a wrong one locking the right one out.
+    A token of a client the database already holds proves the key; then clients are made as ever."""
+    if await keys.master_key_unproven(session):
+        raise Conflict(
+            _(
+                "this database's master key has not been confirmed since an upgrade, and a client secret made now "
+                "would confirm whichever key this process runs with: first get a token with one of the database's "
+                "existing API clients (that confirms REGISTRY_MASTER_KEY), then create or rotate clients"
+            )
+        )
+
+
 async def _lock_enabled_admins(session: AsyncSession) -> list[str]:
     """The enabled admin clients, their rows locked until the transaction ends, always in the same order (so two
     requests locking them cannot deadlock). A second request deciding whether it may disable an admin waits here for
@@ -246,6 +271,7 @@ async def rotate_secret(
     client, _issuer_code = await _load(session, client_id, for_update=True)
     _not_another_admin(client, caller)
     _not_widening_itself(client, caller)
+    await _not_under_an_unproven_key(session)
     secret = client_secrets.new_secret()
     grace = timedelta(seconds=ctx.settings.client_secret_grace_seconds)
     ended = _why_no_grace(client, grace=grace, keep_old=keep_old)
