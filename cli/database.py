@@ -90,7 +90,8 @@ async def migrate_database(
     """Migrate, check the master key and bring the seals up to date; returns the numbers of certificates found
     unsealed on the way (``registry.certificates.seal_upgrade.upgrade_seals``), which only ``registry migrate``
     stops for (``say_migrated``). ``lock_timeout``: how long a lock other work holds may hold it up
-    (``registry.db.bound_lock_waits``; ``registry import`` passes its own bound), else as long as the lock is held."""
+    (``registry.db.bound_lock_waits``; ``registry import`` passes its own bound), else as long as the lock is held
+    (PostgreSQL) or SQLite's usual 30 s busy timeout."""
     from registry.certificates.seal_upgrade import upgrade_seals
     from registry.db import create_engine, session_factory
     from registry.keys.key_check import check_master_key_on
