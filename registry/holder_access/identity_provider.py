@@ -2,9 +2,20 @@
 
 Configured with its JWKS URL, issuer, audience and the claim that carries the identity number; its keys come through
 ``registry.auth.jwks.RemoteKeySet`` (that URL only, cached, re-fetched once when an unknown kid appears).
+
+Only an OpenID Connect ID token issued to this registry signs a holder in (OIDC Core 3.1.3.7, RFC 8725): signed with
+the published key of its kid in that key's own algorithm (EdDSA or ES256; never none or HMAC), ``aud`` naming this
+registry and, when it names several parties or ``azp`` is present, ``azp`` naming it too (a token the provider issued
+to another relying party that merely lists this one must not sign in here); ``exp`` and ``iat`` present, ``nbf`` and
+``iat`` not in the future (5 s of leeway); a ``typ`` header, when set, ``JWT`` (RFC 7515 4.1.9: any case,
+``application/`` optional) — an access token (``at+jwt``), a logout token (``logout+jwt``, or untyped with
+``events``) or any other kind is refused; the identity number (and its type) a JSON string, never ``str()`` of
+whatever the claim holds.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import httpx
 import jwt
@@ -15,9 +26,15 @@ from registry.auth.numeric_dates import require_numeric_dates
 from registry.config import Settings
 from registry.errors import InvalidIdentityNumber, KeySetUnavailable, ServiceUnavailable, Unauthenticated
 from registry.holders.identity import IdType, normalize_id_number
-from registry.i18n import _
+from registry.i18n import Message, _
 
 ALGORITHMS = ["EdDSA", "ES256"]
+# RFC 7515 4.1.9: typ is a media type, compared without regard to case, its "application/" prefix optional.
+_ID_TOKEN_TYPES = frozenset({"jwt", "application/jwt"})
+_NOT_AN_ID_TOKEN = _(
+    "its typ header or its claims say it is not an ID token (an access or logout token, say): sign in with the ID "
+    "token the provider issued for this service"
+)
 
 
 class IdentityProvider:
@@ -56,8 +73,8 @@ class IdentityProvider:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthenticated(_("the identity token is malformed")) from None
-        kid = header.get("kid")
-        if header.get("alg") not in ALGORITHMS or not isinstance(kid, str):
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALGORITHMS or not isinstance(kid, str):
             raise Unauthenticated(_("the identity token's algorithm or key id is not accepted"))
         try:
             key = await self.keys.key(kid)
@@ -69,25 +86,60 @@ class IdentityProvider:
             ) from None
         if key is None:
             raise Unauthenticated(_("the identity token's key is not published by the provider"))
+        if key.algorithm_name != alg:  # the key's own algorithm only: an Ed25519 key is never read as a P-256 one
+            raise Unauthenticated(_("the identity token's algorithm or key id is not accepted"))
         try:
             claims = jwt.decode(
                 token,
                 key=key.key,
-                algorithms=ALGORITHMS,
+                algorithms=[alg],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=5,
-                options={"require": ["iss", "aud", "exp", "iat", self.id_claim]},
+                options={"require": ["iss", "aud", "exp", "iat", self.id_claim], "verify_nbf": True},
             )
             require_numeric_dates(claims)
+            _require_issued_to(claims, self.audience)
         except jwt.PyJWTError as exc:
-            raise Unauthenticated(_("the identity token is not valid: {reason}", reason=jwt_refusal(exc))) from None
+            raise _refused(jwt_refusal(exc)) from None
+        if not _is_id_token(header, claims):
+            raise _refused(_NOT_AN_ID_TOKEN)
+        return self._identity_of(claims)
+
+    def _identity_of(self, claims: dict[str, Any]) -> tuple[IdType, str]:
+        """The claims' document type and number, each a JSON string: ``str()`` of a list or a number is no identity."""
         raw_type = claims.get(self.id_type_claim) if self.id_type_claim else IdType.RESIDENT_ID.value
+        raw_number = claims[self.id_claim]
         try:
-            id_type = IdType(str(raw_type))
-            return id_type, normalize_id_number(id_type, str(claims[self.id_claim]))
+            if not isinstance(raw_type, str) or not isinstance(raw_number, str):
+                raise ValueError("not a JSON string")
+            id_type = IdType(raw_type)
+            return id_type, normalize_id_number(id_type, raw_number)
         except (ValueError, InvalidIdentityNumber):
             raise Unauthenticated(_("the identity token does not carry a valid identity number")) from None
 
     async def close(self) -> None:
         await self.keys.close()
+
+
+def _refused(reason: Message) -> Unauthenticated:
+    return Unauthenticated(_("the identity token is not valid: {reason}", reason=reason))
+
+
+def _require_issued_to(claims: dict[str, Any], audience: str) -> None:
+    """OIDC Core 3.1.3.7: beyond ``aud`` containing this registry (PyJWT's check), a token for several audiences must
+    name it as the authorised party, and ``azp``, whenever present, must be it. Said as the aud refusal."""
+    aud, azp = claims["aud"], claims.get("azp")
+    several = isinstance(aud, list) and len(set(aud)) > 1
+    if (several and azp is None) or ("azp" in claims and azp != audience):
+        raise jwt.InvalidAudienceError("issued to another party (azp)")
+
+
+def _is_id_token(header: dict[str, Any], claims: dict[str, Any]) -> bool:
+    """RFC 8725 3.11: no typ (OIDC sets none) or JWT; not an access token (at+jwt, RFC 9068), nor a logout token
+    (logout+jwt, or any security event token: it carries ``events``, OIDC Back-Channel Logout 2.4)."""
+    if "typ" in header:
+        typ = header["typ"]
+        if not isinstance(typ, str) or typ.lower() not in _ID_TOKEN_TYPES:
+            return False
+    return "events" not in claims
