@@ -38,7 +38,8 @@ def home_region(number: str) -> str | None:
 
 
 def unknown(number: str, region: str, reason: str) -> Verification:
-    """What a scanner sees when the node that holds the certificate cannot be asked: never valid."""
+    """What a scanner sees when the node that holds the certificate cannot be asked: never valid, and answered by
+    ``region``, this node's — the peer said nothing this node passes on."""
     return Verification(
         result=VerificationResult.unknown,
         reason=reason,
@@ -67,8 +68,8 @@ async def verify_by_number(
         answer = await federation.ask(region, VERIFY_PATH, {"number": canonical, "holder_name": holder_name})
     except PeerFailure as failure:
         VERIFICATIONS.labels(result="unknown", channel=f"peer:{channel}").inc()
-        return unknown(canonical, region, failure.reason)
-    question = _Question(number=canonical, holder_name=holder_name, region=region)
+        return unknown(canonical, federation.region, failure.reason)
+    question = _Question(number=canonical, holder_name=holder_name, region=region, here=federation.region)
     return _from_peer(answer, question, channel=channel, max_age_seconds=federation.cache_seconds)
 
 
@@ -77,6 +78,7 @@ class _Question:
     number: str  # canonical
     holder_name: str
     region: str  # the peer's, which answers for the number
+    here: str  # this node's, which answers when the peer's answer is not passed on
 
 
 def _from_peer(answer: Any, question: _Question, *, channel: str, max_age_seconds: float) -> Verification:
@@ -104,7 +106,7 @@ def _from_peer(answer: Any, question: _Question, *, channel: str, max_age_second
         ):
             VERIFICATIONS.labels(result=verification.result.value, channel=f"peer:{channel}").inc()
             return verification
-    return unknown(question.number, question.region, "peer_answer_not_trusted")
+    return unknown(question.number, question.here, "peer_answer_not_trusted")
 
 
 async def answer_peer(

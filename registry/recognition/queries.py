@@ -3,8 +3,10 @@
 One path for every item, single or bulk: the number is checked, then judged here (a certificate of this node's region,
 or of a region with no configured peer) or by its region's node (grouped per peer, one request each, concurrently).
 Every item of a partner's question is one audit record, and every answer is signed by this node for the agency's
-files. A peer's question is judged here only — never forwarded again. A peer's judgement is passed on (and signed)
-only when it agrees with the question (registry.federation.answers); its problems are said again in this node's words.
+files; one whose certificate no node judged (its region's node could not be asked, or said nothing this node can pass
+on) is ``unknown`` and answered by this node, which signs only that it could not tell. A peer's question is judged here only — never
+forwarded again. A peer's judgement is passed on (and signed) only when it agrees with the question
+(registry.federation.answers); its problems are said again in this node's words.
 """
 
 from __future__ import annotations
@@ -201,16 +203,18 @@ def _parse(index: int, raw: Any, to_region: str) -> _Item | QueryResult:
     return _Item(index=index, number=number, holder_name=item.holder_name)
 
 
-def _unknown(item: _Item, to_region: str, reason: str) -> QueryResult:
+def _unknown(item: _Item, asked: _Asked, reason: str) -> QueryResult:
+    """No node judged the certificate: ``unknown``, ``reason`` (the peer's failure) as why it is not recognised, and
+    answered by this node — not by the peer, which said nothing this node passes on."""
     answer = RecognitionAnswer(
         number=item.number,
         result=VerificationResult.unknown,
         reason=reason,
-        to_region=to_region,
+        to_region=asked.to_region,
         decision=Decision.not_recognised,
         decision_reason=reason,
         certificate=None,
-        answered_by=item.number[:2],
+        answered_by=asked.here,
         checked_at=utcnow(),
     )
     return QueryResult(index=item.index, status=200, answer=answer)
@@ -230,13 +234,15 @@ async def _ask_peer(federation: Federation, region: str, question: Question, ite
         "purpose_text": question.purpose_text,
         "items": [{"number": item.number, "holder_name": item.holder_name} for item in items],
     }
+    asked = _Asked(
+        region=region, to_region=question.to_region, max_age_seconds=federation.cache_seconds, here=federation.region
+    )
     try:
         answer = await federation.ask(region, RECOGNITION_PATH, body)
     except PeerFailure as failure:
-        return [_unknown(item, question.to_region, failure.reason) for item in items]
+        return [_unknown(item, asked, failure.reason) for item in items]
     if not isinstance(answer, list) or len(answer) != len(items):
-        return [_unknown(item, question.to_region, "peer_answer_not_trusted") for item in items]
-    asked = _Asked(region=region, to_region=question.to_region, max_age_seconds=federation.cache_seconds)
+        return [_unknown(item, asked, "peer_answer_not_trusted") for item in items]
     return [_peer_result(result, item, asked) for item, result in zip(items, answer, strict=True)]
 
 
@@ -245,6 +251,7 @@ class _Asked:
     region: str  # the peer's
     to_region: str
     max_age_seconds: float
+    here: str  # this node's region: it answers when the peer's answer is not passed on
 
 
 def _peer_result(result: Any, item: _Item, asked: _Asked) -> QueryResult:
@@ -266,7 +273,7 @@ def _peer_result(result: Any, item: _Item, asked: _Asked) -> QueryResult:
         if answer is not None and _answer_agrees(answer, item, asked):
             answer.signature = None  # this node signs what it passes on (sign_answers), never relays another's
             return QueryResult(index=item.index, status=200, answer=answer)
-    return _unknown(item, asked.to_region, "peer_answer_not_trusted")
+    return _unknown(item, asked, "peer_answer_not_trusted")
 
 
 def _answer_agrees(answer: RecognitionAnswer, item: _Item, asked: _Asked) -> bool:

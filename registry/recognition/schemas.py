@@ -191,7 +191,8 @@ class RecognitionAnswer(BaseModel):
     decision: Decision
     decision_reason: str | None = Field(
         default=None,
-        description="why not recognised: the certificate's result (revoked, expired...), no_rule, or a peer failure",
+        description="why not recognised: the certificate's result (revoked, expired...), no_rule, or a peer failure "
+        "(peer_unreachable, peer_timeout...: result unknown, no certificate — no node judged it)",
     )
     rule_id: int | None = None
     equivalent: EquivalentPublic | None = None
@@ -202,7 +203,10 @@ class RecognitionAnswer(BaseModel):
     superseded_by: str | None = Field(
         default=None, description="the corrected successor's number, when a correction replaced this certificate"
     )
-    answered_by: Region = Field(description="the region whose node judged the certificate")
+    answered_by: Region = Field(
+        description="the region whose node answered: the one that judged the certificate, or this node when the "
+        "certificate's node could not be asked (result unknown, no certificate)"
+    )
     checked_at: datetime
     signature: str | None = Field(
         default=None,

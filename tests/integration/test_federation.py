@@ -282,7 +282,7 @@ async def test_with_beijing_stopped_tianjin_answers_unknown_and_the_breaker_open
         failing = await asyncio.gather(*(timed_verify(tj, question) for _ in range(3)))
         opened = time.monotonic()
         for elapsed, answer in failing:
-            assert (answer["result"], answer["reason"], answer["answered_by"]) == ("unknown", "peer_timeout", "BJ")
+            assert (answer["result"], answer["reason"], answer["answered_by"]) == ("unknown", "peer_timeout", "TJ")
             assert answer["certificate"] is None
             assert TIMEOUT_SECONDS <= elapsed <= PEER_BOUND_SECONDS, elapsed
         fast, answer = await timed_verify(tj, question)

@@ -231,7 +231,7 @@ async def test_a_verification_answer_that_contradicts_the_question_is_unknown(ti
 
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert (answer["result"], answer["reason"], answer["answered_by"]) == ("unknown", "peer_answer_not_trusted", "BJ")
+    assert (answer["result"], answer["reason"], answer["answered_by"]) == ("unknown", "peer_answer_not_trusted", "TJ")
     assert answer["certificate"] is None
     assert answer["signature_valid"] is False
 
@@ -335,7 +335,7 @@ async def test_a_peer_trickling_its_answer_is_given_up_within_two_timeouts(tianj
 
     elapsed, answer = await _timed_verify(tianjin)
 
-    assert (answer["result"], answer["reason"], answer["answered_by"]) == ("unknown", "peer_timeout", "BJ")
+    assert (answer["result"], answer["reason"], answer["answered_by"]) == ("unknown", "peer_timeout", "TJ")
     assert elapsed <= PEER_BOUND_SECONDS, elapsed
 
 

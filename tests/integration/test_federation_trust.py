@@ -65,7 +65,7 @@ async def test_a_peer_answer_that_does_not_check_out_is_refused(tianjin: Tianjin
 
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert (answer["result"], answer["reason"], answer["answered_by"]) == ("unknown", "peer_answer_not_trusted", "BJ")
+    assert (answer["result"], answer["reason"], answer["answered_by"]) == ("unknown", "peer_answer_not_trusted", "TJ")
     assert answer["certificate"] is None
     assert answer["signature_valid"] is False
     page = await tianjin.http.post("/v", data=question)

@@ -210,7 +210,7 @@ async def test_a_verification_answer_with_text_unfit_to_read_is_unknown(
 
     assert response.status_code == 200, response.text
     said = response.json()
-    assert (said["result"], said["reason"], said["answered_by"]) == ("unknown", "peer_answer_not_trusted", "BJ")
+    assert (said["result"], said["reason"], said["answered_by"]) == ("unknown", "peer_answer_not_trusted", "TJ")
     assert said["certificate"] is None
     for text in change.values():
         assert text not in response.text
