@@ -5,7 +5,9 @@ registry node's for federation. Keys come from the configured URL only, never fr
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,14 @@ MAX_AGE_SECONDS = 300.0
 # An unknown kid triggers one early re-fetch (the party may have rotated), but not more often than this: a stream of
 # tokens with made-up kids must not become a stream of requests to the party.
 MIN_REFETCH_SECONDS = 10.0
+# The most of a key set read (after decompression): a party's few keys, even each with its certificate chain, are some
+# KiB; a party sending more is not read on (it would be held in memory whole, on every re-fetch).
+MAX_KEY_SET_BYTES = 1 << 20
+# What a party may compress its answer with (``read_at_most`` unpacks it itself, a bounded step at a time): asked for
+# explicitly, so an httpx that gained brotli or zstd support does not offer an encoding no bound is kept on.
+ACCEPT_ENCODING = "gzip, deflate"
+_UNPACKED_STEP = 256 << 10  # the most unpacked at once, so the bound is overshot by this much at most
+_ENCODINGS = {"identity": None, "gzip": zlib.MAX_WBITS | 32, "deflate": zlib.MAX_WBITS | 32}  # | 32: either header
 
 
 class RemoteKeySet:
@@ -44,7 +54,12 @@ class RemoteKeySet:
     ) -> None:
         self.url = url
         self._accept = accept
-        self._client = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
+        )
         self._timeout = timeout
         self._max_age = max_age
         self._clock = clock
@@ -80,10 +95,10 @@ class RemoteKeySet:
 
     async def _fetch(self) -> None:
         try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._client.get(self.url)
+            async with asyncio.timeout(self._timeout), self._client.stream("GET", self.url) as response:
                 response.raise_for_status()
-                document: Any = response.json()
+                content = await read_at_most(response, MAX_KEY_SET_BYTES)
+            document: Any = json.loads(content)
         except (httpx.HTTPError, ValueError, TimeoutError) as exc:
             raise KeySetUnavailable(f"the key set at {self.url} cannot be fetched: {type(exc).__name__}") from None
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
@@ -96,6 +111,42 @@ class RemoteKeySet:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+async def read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The body of a streamed ``response``, decompressed, of at most ``limit`` bytes: ValueError once it would be longer
+    (nothing more is read or unpacked), or when it is compressed other than once with gzip or deflate. It is unpacked
+    here, never more than the bound at a time: httpx unpacks each chunk whole, and 64 KiB of gzip are 64 MiB (and a
+    second ``Content-Encoding`` layer a thousand times that) before any bound on what it yields can be checked."""
+    if response.is_stream_consumed:  # read whole (and unpacked) already: a transport that hands over bytes, no stream
+        if len(response.content) > limit:
+            raise ValueError(f"the answer is longer than {limit} bytes")
+        return response.content
+    encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    if encoding not in _ENCODINGS:
+        raise ValueError(f"content encoded as {encoding[:40]!r} is not read")
+    wbits = _ENCODINGS[encoding]
+    unpack = None if wbits is None else zlib.decompressobj(wbits)
+    content = bytearray()
+    async for data in response.aiter_raw():
+        while data:
+            if unpack is None:
+                piece, data = data, b""
+            else:
+                piece = _unpacked(unpack, data, room=min(_UNPACKED_STEP, limit + 1 - len(content)))
+                data = unpack.unconsumed_tail
+            content += piece
+            if len(content) > limit:
+                raise ValueError(f"the answer is longer than {limit} bytes")
+    return bytes(content)
+
+
+def _unpacked(unpack: Any, data: bytes, *, room: int) -> bytes:
+    try:
+        piece: bytes = unpack.decompress(data, room)
+    except zlib.error:
+        raise ValueError("the answer's compression is broken") from None
+    return piece
 
 
 def _usable_keys(items: list[Any]) -> dict[str, jwt.PyJWK]:

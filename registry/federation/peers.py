@@ -11,7 +11,6 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,16 +18,15 @@ import stamina
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import canonical
-from registry.auth.jwks import RemoteKeySet
+from registry.auth.jwks import ACCEPT_ENCODING, RemoteKeySet, read_at_most
 from registry.breaker import Breaker
 from registry.context import RegistryContext
-from registry.db import transaction, utcnow
+from registry.db import transaction
 from registry.errors import CircuitOpen, KeySetUnavailable, PeerFailure, PeerOverloaded, ProtocolError, Unauthenticated
 from registry.federation import answers, protocol
 from registry.i18n import _
 
 _CACHE_LIMIT = 50_000
-_SIGNER_SECONDS = 60.0  # re-read the node key this often, so a rotation is picked up
 # The most of a peer's answer read: a thousand items' judgements, each with its certificate, conditions and bases, are
 # a few MiB; a peer sending more is not read on (it would be held in memory whole).
 MAX_ANSWER_BYTES = 16 << 20
@@ -36,27 +34,6 @@ MAX_ANSWER_BYTES = 16 << 20
 # stops counting here within this, not the five minutes registry.auth.jwks keeps a key set by default. The same
 # minute as a forwarded answer's default bound (REGISTRY_PEER_CACHE_SECONDS).
 KEY_SET_SECONDS = 60.0
-# How long after its retirement a peer's node key still speaks for it: the peer signs with it for up to
-# ``_SIGNER_SECONDS`` more, and what it signed lives ``protocol.MAX_STATEMENT_AGE_SECONDS`` (a service token as long),
-# the clocks a minute apart. A key retired before then signs nothing new: a statement by it is a forgery.
-_RETIRED_KEY_GRACE = timedelta(seconds=_SIGNER_SECONDS + protocol.MAX_STATEMENT_AGE_SECONDS + 60)
-
-
-def speaks_for_node(jwk: dict[str, Any]) -> bool:
-    """A peer's published key that may sign its statements and service tokens now: its node key
-    (``protocol.is_node_key``), and if retired, only just (``_RETIRED_KEY_GRACE``). Judged when the key set is
-    fetched."""
-    if not protocol.is_node_key(jwk):
-        return False
-    if jwk.get("status") != "retired":
-        return True
-    try:
-        retired_at = datetime.fromisoformat(str(jwk.get("valid_until")))
-    except ValueError:
-        return False  # retired, but since when it does not say
-    if retired_at.tzinfo is None:
-        retired_at = retired_at.replace(tzinfo=UTC)
-    return utcnow() - retired_at <= _RETIRED_KEY_GRACE
 
 
 class Peer:
@@ -72,12 +49,13 @@ class Peer:
             timeout=httpx.Timeout(settings_timeout),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
         )
         self.keys = RemoteKeySet(
             f"{base_url}/.well-known/jwks.json",
             transport=transport,
             timeout=settings_timeout,
-            accept=speaks_for_node,
+            accept=protocol.speaks_for_node,
             max_age=KEY_SET_SECONDS,
             clock=options.get("clock", time.monotonic),
         )
@@ -107,17 +85,15 @@ class Peer:
         """One attempt: the peer's status and at most ``MAX_ANSWER_BYTES`` of its answer (ProtocolError beyond)."""
         request = self.http.build_request("POST", path, json=body, headers=headers)
         response = await self.http.send(request, stream=True)
-        content = bytearray()
         try:
             if response.status_code in (502, 503, 504):
                 raise PeerOverloaded(str(response.status_code))
-            async for chunk in response.aiter_bytes():  # decoded: a compressed answer is bounded as it unpacks
-                content += chunk
-                if len(content) > MAX_ANSWER_BYTES:
-                    raise ProtocolError(f"the peer's answer is longer than {MAX_ANSWER_BYTES} bytes")
+            content = await read_at_most(response, MAX_ANSWER_BYTES)  # a compressed answer bounded as it unpacks
+        except ValueError as exc:
+            raise ProtocolError(f"the peer's answer is not read: {exc}") from None
         finally:
             await response.aclose()
-        return httpx.Response(response.status_code, content=bytes(content), request=request)
+        return httpx.Response(response.status_code, content=content, request=request)
 
     async def checked_answer(self, response: httpx.Response, nonce: str, *, asker: str) -> Any:
         if response.status_code != 200:
@@ -189,7 +165,7 @@ class Federation:
         A caller inside a transaction passes its session: on SQLite every transaction holds the write lock, so a
         second one opened here would wait for the caller's to end."""
         now = self._clock()
-        if self._signer is None or now - self._signer[0] > _SIGNER_SECONDS:
+        if self._signer is None or now - self._signer[0] > protocol.SIGNER_SECONDS:
             if session is not None:
                 sign = await protocol.signer(self.ctx, session)
             else:

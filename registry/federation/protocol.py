@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -34,6 +34,12 @@ PEER_ANSWER_TYPE = "peer-answer+jwt"
 RECOGNITION_ANSWER_TYPE = "recognition-answer+jwt"
 SERVICE_TOKEN_TTL = timedelta(minutes=2)
 MAX_STATEMENT_AGE_SECONDS = 120
+# How long a node signs with the key it read (``peers.Federation.sign``): a rotation is picked up within this.
+SIGNER_SECONDS = 60.0
+# How long after its retirement a node key still speaks for its node: the node signs with it for up to
+# ``SIGNER_SECONDS`` more, and what it signed lives ``MAX_STATEMENT_AGE_SECONDS`` (a service token as long), the
+# clocks a minute apart. A key retired before then signs nothing new: a statement by it is a forgery.
+RETIRED_KEY_GRACE = timedelta(seconds=SIGNER_SECONDS + MAX_STATEMENT_AGE_SECONDS + 60)
 _FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
 
 
@@ -42,8 +48,25 @@ def node_audience(region: str) -> str:
 
 
 def is_node_key(jwk: dict[str, Any]) -> bool:
-    """Of a node's published keys, only its own registry key speaks for the node (not its evaluation bodies' keys)."""
+    """Of a node's published keys, only its own registry key speaks for the node (not its evaluation bodies' keys);
+    whether it still does, once retired, is ``speaks_for_node``."""
     return jwk.get("key_use") == KeyUse.access_token and jwk.get("status") != KeyStatus.compromised
+
+
+def speaks_for_node(jwk: dict[str, Any]) -> bool:
+    """A peer's published key that may sign its statements and service tokens now: its node key (``is_node_key``),
+    and if retired, only just (``RETIRED_KEY_GRACE``). Judged when the key set is fetched (``peers.Peer.keys``)."""
+    if not is_node_key(jwk):
+        return False
+    if jwk.get("status") != KeyStatus.retired:
+        return True
+    try:
+        retired_at = datetime.fromisoformat(str(jwk.get("valid_until")))
+    except ValueError:
+        return False  # retired, but since when it does not say
+    if retired_at.tzinfo is None:
+        retired_at = retired_at.replace(tzinfo=UTC)
+    return utcnow() - retired_at <= RETIRED_KEY_GRACE
 
 
 Signer = Callable[[str, dict[str, Any]], str]
