@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from registry.certificates.lifecycle import CORRECTABLE, TRANSITIONS
+from registry.certificates.lifecycle import CORRECTABLE, TAKEOVERS, TRANSITIONS
 from registry.certificates.models import Status
 from registry.errors import IllegalHistory
 
@@ -46,7 +46,8 @@ def _step(status: Status, entry: str) -> Status:
     if entry == SUPERSEDED:
         target: Status | None = Status.superseded if status in CORRECTABLE else None
     elif entry in ACTIONS:
-        target = TRANSITIONS.get((status, ACTIONS[entry]))
+        change = (status, ACTIONS[entry])
+        target = TRANSITIONS.get(change) or TAKEOVERS.get(change)  # the bureau's hold over a body's suspension too
     elif entry == ISSUED:
         target = None
     else:

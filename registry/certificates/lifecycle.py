@@ -50,6 +50,9 @@ TRANSITIONS: dict[tuple[Status, str], Status] = {
     (Status.active, "revoke"): Status.revoked,
     (Status.suspended, "revoke"): Status.revoked,
 }
+# The one change TRANSITIONS leaves out, the bureau's alone: its suspension of a certificate its body suspended, which
+# becomes the bureau's hold (``_bureau_takes_over``). A replayed history (``histories``) allows it too.
+TAKEOVERS: dict[tuple[Status, str], Status] = {(Status.suspended, "suspend"): Status.suspended}
 CORRECT_OPERATION = "certificates.correct"
 # What a status and a refused change are called where a person reads them.
 STATUS_WORDS: dict[Status, Message] = {
@@ -86,7 +89,7 @@ async def change_status(
     current = Status(cert.status)
     target = TRANSITIONS.get((current, action))
     if target is None and await _bureau_takes_over(session, principal, cert, current=current, action=action):
-        target = Status.suspended  # the body's suspension becomes the bureau's hold, which only the bureau lifts
+        target = TAKEOVERS[(current, action)]  # the body's suspension becomes the bureau's hold, only it lifts
     if target is None:
         raise IllegalTransition(NOT_ALLOWED[action](STATUS_WORDS[current]))
     if action == "reinstate" and principal.role is not Role.admin and await _suspended_by_bureau(session, cert):
@@ -312,7 +315,7 @@ async def _bureau_takes_over(
 ) -> bool:
     """Whether this is the bureau suspending a certificate its body suspended (and the bureau has not): without it, a
     body would suspend its own certificate first to keep the bureau's hold off it, and reinstate it at will."""
-    if (current, action, principal.role) != (Status.suspended, "suspend", Role.admin):
+    if (current, action) not in TAKEOVERS or principal.role is not Role.admin:
         return False
     return not await _suspended_by_bureau(session, cert)
 
