@@ -11,24 +11,26 @@ What is masked: a resident ID (17 digits and a digit or X, check character right
 even next to other numbers or spread over groups; any other run of eight digits or more (Taiwan permits), or six
 after one or two letters (passports, Hong Kong and Macau IDs). What is kept, because masking it would destroy what the
 purpose says: a certificate number of this arrangement (its check character right), dates ("2026-12-05",
-"20261205", "20261205-20271204"), money ("1,234,567", "12345678.50", "¥12000000", "12000000元") and telephone
-numbers — unless the words just before the number name an identity document ("台胞证20150601"), when it is masked.
+"20261205", "20261205-20271204", with a time of day: "2026-12-05 20:30"), money ("1,234,567", "12345678.50",
+"¥12000000", "12000000元") and telephone numbers ("010 1234 5678", "+86 10 12345678") — unless the words just
+before the number name an identity document ("台胞证20150601"), when it is masked.
 
 A number is read as it reads, not as it is typed: in Chinese numerals ("一一〇一〇五…", "壹壹零…", with Arabic or
 full-width digits among them) each numeral is its digit, so the same thresholds apply — "二〇二六年十二月五日",
 "第一二三号" and "一百二十万元" hold no run long enough and stay as typed; in a link, percent escapes ("?id=%31%31%30…")
-are read decoded and each is one character to the mask: it keeps the number's two-and-two ends as typed ("%31%31") and
-stars every other escape whole, never leaving half of one ("%3") beside a digit. Letters typed apart
-from a passport's number ("EA  1234567", "E · 1234567") count as its letters if they are capitals or follow
-Chinese words ("护照ea 1234567"), but not "No".
+are read decoded (escaped twice, "%2531", too) and each is one character to the mask: it keeps the number's
+two-and-two ends as typed ("%31%31") and stars every other escape whole, never leaving half of one ("%3") beside a
+digit. Letters typed apart from a passport's number ("EA  1234567", "E · 1234567") count as its letters if they are
+capitals or follow Chinese words ("护照ea 1234567"), but not "No".
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -37,6 +39,7 @@ from sqlalchemy.engine import Connection
 from registry.certificates.numbering import is_valid_number
 from registry.errors import InvalidIdentityNumber
 from registry.holders.identity import IdType, birth_date, mask_id_number, normalize_id_number
+from registry.numerals import DIGIT_OF
 
 # Fewest digits in a bare run masked as an identity number: Taiwan permits carry eight, a resident ID seventeen; a
 # seven-digit run ("第1234567号") is a file number, not a document.
@@ -71,9 +74,16 @@ _DATE: Final = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})|([0-9]{4
 _COMPACT_YEARS: Final = range(1900, 2100)  # "20261205" is a day; "12345678" is no year anyone writes
 _PHONE: Final = re.compile(
     r"(?:86[ -]?)?1[3-9][0-9](?:[0-9]{8}|[ -][0-9]{4}[ -][0-9]{4})"  # mobile, maybe with the country code
-    r"|0[0-9]{2,3}-[0-9]{7,8}"  # land line with its area code
+    # land line with its area code: "010-12345678", "010 1234 5678", "86 10 12345678", "0086-10-12345678"
+    r"|(?:0|(?:00)?86[ -]?)[1-9][0-9]{1,2}[ -](?:[0-9]{7,8}|[0-9]{3,4}[ -][0-9]{4})"
+    r"|85[23][ -]?[0-9]{4}[ -]?[0-9]{4}"  # Hong Kong and Macau numbers with their country code ("+852 9123 4567")
     r"|[48]00-[0-9]{3}-[0-9]{4}"  # 400 and 800 service lines
 )
+_AREA_CODE_BEFORE: Final = re.compile(r"\(0[1-9][0-9]{1,2}\) ?$")  # "(010)12345678": a land line's number
+# A day's time typed on to a date ("2026-12-05 20:30", "2026-12-05T20:30:00"): the run stops at the colon, so it
+# ends in the hour; a range's next run begins with the minutes ("20:30-2026-12-06 08:00").
+_HOUR_AT_END: Final = re.compile(r"[ Tt](?:[01]?[0-9]|2[0-3])\Z")
+_MINUTES_AT_START: Final = re.compile(r"[0-5][0-9](?::[0-5][0-9])?[ ,/_-]")
 _AMOUNT: Final = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?|[0-9]+\.[0-9]{1,2}")
 _CURRENCY_AMOUNT: Final = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")
 _CURRENCY_BEFORE: Final = re.compile(r"(?:[¥$€£]|(?<![A-Za-z])(?:RMB|CNY|USD|HKD)|人民币) ?$", re.IGNORECASE)
@@ -85,19 +95,14 @@ _DOCUMENT_NAMED: Final = re.compile(
     re.IGNORECASE,
 )
 _CONTEXT: Final = 16  # characters around a run read for the words above
-# Numerals a clerk may spell a number with, each read as its digit: "〇" or "零" (or "○" typed for it), everyday and
-# financial ones (壹贰叁…), "幺" as one is read aloud. "十", "百", "万" are no digits: "十二" stays "十2".
-_NUMERALS: Final = {
-    numeral: str(digit)
-    for digit, numerals in enumerate(
-        ("〇○零", "一幺壹", "二贰貳", "三叁叄", "四肆", "五伍", "六陆陸", "七柒", "八捌", "九玖")
-    )
-    for numeral in numerals
-}
+_NUMERALS: Final = DIGIT_OF  # "一一〇…", "壹壹零…": each numeral read as its digit
 # A percent escape of a printable ASCII character ("%31" is 1, "%58" X, "%20" a space), as in a link's query.
-_UNIT: Final = re.compile(r"%[2-7][0-9A-Fa-f]|.", re.DOTALL)
+# Escaped twice ("%2531", as a link inside a link's query carries it), it is still that character.
+_UNIT: Final = re.compile(r"%(?:25)?[2-7][0-9A-Fa-f]|.", re.DOTALL)
+_DIGIT: Final = re.compile(r"[0-9]")
 
 
+@lru_cache(maxsize=4096)
 def _folded(char: str) -> str:
     """One character as it reads (NFKC: ``１`` is 1, ``Ｘ`` is X; any dash a dash, any space a space), one for one."""
     if char in _NUMERALS:
@@ -112,17 +117,24 @@ def _folded(char: str) -> str:
     return folded if len(folded) == 1 and folded.isascii() else char
 
 
-def _read(text: str) -> tuple[str, list[int]]:
+def _read(text: str) -> tuple[str, Sequence[int]]:
     """``text`` as it reads: one character (``_folded``) for each character or percent escape typed, and where each of
     them starts in ``text`` (then ``len(text)``)."""
+    if "%" not in text:  # one character each: the common case, on every item of a bulk question
+        return "".join(map(_folded, text)), range(len(text) + 1)
     folded: list[str] = []
     starts: list[int] = []
     for unit in _UNIT.finditer(text):
         typed = unit.group()
-        folded.append(_folded(chr(int(typed[1:], 16)) if len(typed) == 3 else typed))
+        folded.append(_folded(chr(int(typed[-2:], 16)) if len(typed) > 1 else typed))
         starts.append(unit.start())
     starts.append(len(text))
     return "".join(folded), starts
+
+
+def as_read(text: str) -> str:
+    """``text`` as the mask reads it (``_read``): numerals and percent escapes as their characters, any width folded."""
+    return _read(text)[0]
 
 
 def _is_day(shaped: re.Match[str]) -> bool:
@@ -162,7 +174,20 @@ def _is_kept_shape(folded: str, start: int, end: int) -> bool:
         _CURRENCY_AMOUNT.fullmatch(run) is not None
         and (_CURRENCY_BEFORE.search(before) is not None or _CURRENCY_AFTER.match(after) is not None)
     )
-    return money or _is_dates(run) or _PHONE.fullmatch(run) is not None
+    phone = _PHONE.fullmatch(run) is not None or (
+        len(run) <= MIN_DIGITS and _AREA_CODE_BEFORE.search(before) is not None
+    )
+    return money or phone or _is_dates(_without_times(run, before, after))
+
+
+def _without_times(run: str, before: str, after: str) -> str:
+    """``run`` without the hour of a time that follows it (``after`` begins with its colon) or the minutes of one
+    it follows (``before`` ends with its colon): what is left of "2026-12-05 20:30" is a date."""
+    if before.endswith(":") and (minutes := _MINUTES_AT_START.match(run)) is not None:
+        run = run[minutes.end() :]
+    if after.startswith(":") and (hour := _HOUR_AT_END.search(run)) is not None:
+        run = run[: hour.start()]
+    return run
 
 
 def _is_identity_shaped(folded: str, start: int, end: int) -> bool:
@@ -290,7 +315,7 @@ def _mask(run: str) -> str:
     return "*" * len(run) if len(run) <= ALL_STARRED else mask_id_number(IdType.RESIDENT_ID, run)
 
 
-def _shown(text: str, starts: list[int], start: int, run: str) -> str:
+def _shown(text: str, starts: Sequence[int], start: int, run: str) -> str:
     """The mask of ``run`` (read from ``text`` at ``start``, see ``_read``) in the room it takes in ``text``: what the
     mask keeps as it reads (a percent escape as typed), what it stars starred whole (every character of an escape)."""
     shown: list[str] = []
@@ -318,6 +343,8 @@ def masked(text: str) -> str:
     or commas; runs a few such characters apart are read together for a resident ID across them. Numerals and percent
     escapes are read as the digits they stand for (``_read``)."""
     folded, starts = _read(text)
+    if _DIGIT.search(folded) is None:
+        return text
     hidden = [
         span
         for start, end in _outside_certificate_numbers(folded)
