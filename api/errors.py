@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
 import asyncpg
 import orjson
@@ -29,6 +30,7 @@ from registry.errors import (
 )
 from registry.faults import database_fault, unavailable
 from registry.i18n import Language, Listing, Message, _, negotiate, translate
+from registry.recognition.purposes import as_read
 
 log = logging.getLogger("registry.api")
 PROBLEM_JSON = "application/problem+json"
@@ -113,6 +115,31 @@ def language(scope: Scope) -> Language:
     return negotiate(Headers(scope=scope).get("accept-language"), query.get("lang"))
 
 
+# A path segment that is an identity number typed into a URL, as read with separators left out: a resident ID, a run of
+# eight digits or more (Taiwan permits), or six after one or two letters (passports, Hong Kong, Macau, Taiwan IDs),
+# maybe with a check character in brackets. A certificate number, a key id ("cert-20261205-a1b2c3d4") or a uuid is
+# none: each has letters among its digits.
+_IDENTITY_SEGMENT = re.compile(r"([A-Za-z]{1,2})?([0-9]{6,})[0-9A-Za-z]?(?:\([0-9A-Za-z]\))?")
+_SEPARATORS = re.compile(r"[^0-9A-Za-z()]+")
+
+
+def _identity_shaped(read: str) -> bool:
+    shaped = _IDENTITY_SEGMENT.fullmatch(_SEPARATORS.sub("", read))
+    return shaped is not None and (len(shaped[2]) >= 8 or (shaped[1] is not None and len(shaped[2]) >= 6))
+
+
+def shown_path(path: str) -> str:
+    """A request's path as a problem's ``instance`` names it: a segment holding an identity number (typed as is,
+    grouped, in full-width digits or numerals, or percent-escaped: ``/v1/issuers/11010519491231002X``) by its first
+    two and last two characters as read (``11**************2X``); every other segment as it came."""
+    segments = path.split("/")
+    for at, segment in enumerate(segments):
+        read = as_read(unquote(segment))
+        if _identity_shaped(read):
+            segments[at] = read[:2] + "*" * (len(read) - 4) + read[-2:] if len(read) > 8 else "*" * len(read)
+    return "/".join(segments)
+
+
 def said_in(response: Response, lang: Language) -> Response:
     """Mark a problem answer with its language, and that it depends on the Accept-Language the request sent."""
     response.headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
@@ -135,7 +162,7 @@ def problem(
         "detail": translate(detail, lang),
     }
     if instance is not None:
-        body["instance"] = instance
+        body["instance"] = shown_path(instance)
     body.update({key: value for key, value in extra.items() if value is not None})
     if instance == OAUTH_ENDPOINT and (code := oauth_error(status)) is not None:
         body.update(error=code, error_description=body["detail"])  # a 413 there, as registry_problem's refusals
@@ -177,7 +204,7 @@ def registry_problem(error: RegistryError, *, instance: str, lang: Language) -> 
     shown = page_problems.page(error.status, title=error.title, detail=_detail(error), headers=error.headers())
     if shown is not None:
         return shown
-    body = error.problem(instance=instance, lang=lang)
+    body = error.problem(instance=shown_path(instance), lang=lang)
     headers = error.headers()
     if instance == OAUTH_ENDPOINT and (code := oauth_error(error.status, error)) is not None:
         body.update(error=code, error_description=body["detail"])

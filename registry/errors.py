@@ -49,8 +49,10 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 from registry.i18n import Listing, _, translate, validation_message
+from registry.numerals import DIGIT_OF
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +306,7 @@ class KeySetUnavailable(Exception):
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie", "form"})
 # Eight digits, maybe in groups ("1101-0519-4912-3100-2X" passes a catalogue code's shape, "1101_0519_…" a level's).
 _EIGHT_DIGITS = re.compile(r"\d(?:[\s_./-]?\d){7}")
+_NUMERALS = str.maketrans(DIGIT_OF)  # "一一〇…", "壹壹零…": read as their digits, as purposes are
 
 
 def field_detail(errors: Sequence[FieldError], *, most: int = 5) -> Listing:
@@ -315,7 +318,8 @@ def said_masked(part: Any) -> str:
     """A part of a field's path, or a refused value, as an error names it: masked when it holds eight digits or more
     (an identity number sent as a key, or in the level or catalogue column of a shifted CSV row)."""
     text = str(part)
-    if _EIGHT_DIGITS.search(unicodedata.normalize("NFKC", text)) is None:
+    read = unicodedata.normalize("NFKC", unquote(unquote(text))).translate(_NUMERALS)  # "%31%31%30…", "一一〇…" too
+    if _EIGHT_DIGITS.search(read) is None:
         return text
     return text[:2] + "*" * (len(text) - 4) + text[-2:] if len(text) > 8 else "*" * len(text)
 

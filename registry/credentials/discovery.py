@@ -25,7 +25,7 @@ from registry import clock
 from registry.auth.tokens import token_key_afterlife
 from registry.config import Settings
 from registry.credentials.status_list import issuer_url
-from registry.errors import NotFound
+from registry.errors import NotFound, said_masked
 from registry.i18n import _
 from registry.issuers import service as issuers
 from registry.issuers.models import Issuer
@@ -74,7 +74,7 @@ def key_jwk(key: SigningKey, code: str, *, base_url: str) -> dict[str, Any]:
 async def _issuer(session: AsyncSession, code: str) -> Issuer:
     issuer = await issuers.get_by_code(session, code)
     if issuer is None:
-        raise NotFound(_("no evaluation body {code}", code=code))
+        raise NotFound(_("no evaluation body {code}", code=said_masked(code)))
     return issuer
 
 
@@ -110,7 +110,9 @@ async def key_document(session: AsyncSession, code: str, kid: str, *, base_url: 
     issuer = await _issuer(session, code)
     key = await keys.get_by_kid(session, kid)
     if key is None or key.issuer_id != issuer.id or key.use != KeyUse.certificate:
-        raise NotFound(_("no signing key {kid} for evaluation body {code}", kid=kid, code=code))
+        raise NotFound(
+            _("no signing key {kid} for evaluation body {code}", kid=said_masked(kid), code=said_masked(code))
+        )
     return key_jwk(key, issuer.code, base_url=base_url)
 
 

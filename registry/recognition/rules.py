@@ -20,7 +20,7 @@ from registry.audit import service as audit
 from registry.audit.service import Actor
 from registry.catalogue.models import CatalogueEntry, CertType
 from registry.db import MAX_ROW_ID, utcnow
-from registry.errors import FieldError, IllegalTransition, InvalidInput, NotFound, OverlappingRule
+from registry.errors import FieldError, IllegalTransition, InvalidInput, NotFound, OverlappingRule, said_masked
 from registry.i18n import _
 from registry.recognition import matching, references
 from registry.recognition.models import RecognitionRule
@@ -315,7 +315,7 @@ async def _stored(session: AsyncSession, rule_id: int, *, for_update: bool = Fal
 async def get_live(session: AsyncSession, rule_id: int) -> RecognitionRule:
     rule = await _stored(session, rule_id, for_update=True)
     if rule is None:
-        raise NotFound(_("no recognition rule {rule}", rule=rule_id))
+        raise NotFound(_("no recognition rule {rule}", rule=said_masked(rule_id)))
     if rule.retired_at is not None:
         raise IllegalTransition(
             _(
@@ -355,7 +355,7 @@ async def retire(session: AsyncSession, *, actor: Actor, rule_id: int, reason: s
 async def read(session: AsyncSession, rule_id: int) -> RulePublic:
     rule = await _stored(session, rule_id)
     if rule is None:
-        raise NotFound(_("no recognition rule {rule}", rule=rule_id))
+        raise NotFound(_("no recognition rule {rule}", rule=said_masked(rule_id)))
     return (await publish(session, [rule]))[0]
 
 
