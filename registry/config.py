@@ -33,6 +33,8 @@ MASTER_KEY_FILE = "master.key"
 MAX_BATCH_WORKERS = 64
 # How long a key file only just made and still short is read again (``_read_key_file``).
 KEY_FILE_SETTLE_SECONDS = 1.0
+# FAT keeps a file's mtime in 2 s steps: a file made a moment ago can read as that much older.
+MTIME_STEP_SECONDS = 2.0
 
 _log = logging.getLogger(__name__)
 
@@ -316,7 +318,7 @@ def development_master_key(folder: Path) -> bytes:
     could open it in between), then hard-linked to the final name, which never overwrites. Processes starting
     together (``registry serve --workers 2``, two commands) each draw a key; the first link wins and the others read
     the winner's whole file, never a file created but not yet written. Where the folder's filesystem has no hard
-    links, the key is written in place (``_write_in_place``) and a reader waits for a file that young to be whole."""
+    links, the key is written in place (``_write_in_place``) and a reader gives a short file a moment to be whole."""
     path = folder / MASTER_KEY_FILE
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database beside it: the owner's alone
@@ -382,8 +384,15 @@ def _write_in_place(path: Path, key: bytes) -> None:
     except FileExistsError:
         return
     try:
-        os.write(created, key)
+        written = 0
+        while written < len(key):  # a write may take less than it was given (a signal, a network mount)
+            written += os.write(created, key[written:])
         os.fsync(created)
+    except BaseException:
+        # Not left empty or short: the next start would call it damaged and ask for a backup of a key never used.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
     finally:
         os.close(created)
 
@@ -392,30 +401,44 @@ def _read_key_file(path: Path) -> str:
     """What the key file holds, read from the file whose mode is checked (not one swapped in since). A file that is
     not a regular one is refused rather than read (a FIFO would hang start-up). A file still short and only just
     made — another process writing it in place (``_write_in_place``) — is read again for up to
-    KEY_FILE_SETTLE_SECONDS; an old short file is reported damaged at once."""
+    KEY_FILE_SETTLE_SECONDS ("just made" allowing for FAT's coarse mtime, MTIME_STEP_SECONDS); an old short file is
+    reported damaged at once, and one whose mtime is ahead of the clock (a server's) after that wait."""
     deadline = time.monotonic() + KEY_FILE_SETTLE_SECONDS
     while True:
-        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer that never comes.
-        opened = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         try:
-            status = os.fstat(opened)
-            if not stat.S_ISREG(status.st_mode):
-                raise ConfigurationError(
-                    _(
-                        "the development master key file {path} is not a regular file: replace it with the key "
-                        "file, or set REGISTRY_MASTER_KEY",
-                        path=str(path),
-                    )
-                )
-            _check_private(path, status.st_mode, "600")
-            text = os.read(opened, 4096).decode("ascii", errors="replace").strip()
-        finally:
-            os.close(opened)
-        young = time.time() - status.st_mtime < KEY_FILE_SETTLE_SECONDS
+            text, status = _read_key_file_once(path)
+        except BlockingIOError:
+            # EAGAIN: another program holds a lease on the file (Samba, an NFS server), which a non-blocking open
+            # does not wait for; the open asked it to let go, so it is tried again, for as long as a short file.
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+            continue
+        young = time.time() - status.st_mtime < KEY_FILE_SETTLE_SECONDS + MTIME_STEP_SECONDS
         short = len(text) < 64 and all(character in string.hexdigits for character in text)
         if not (short and young) or time.monotonic() >= deadline:
             return text
         time.sleep(0.02)
+
+
+def _read_key_file_once(path: Path) -> tuple[str, os.stat_result]:
+    """The key file's text and the status of the file it was read from (``_read_key_file``)."""
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer that never comes.
+    opened = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        status = os.fstat(opened)
+        if not stat.S_ISREG(status.st_mode):
+            raise ConfigurationError(
+                _(
+                    "the development master key file {path} is not a regular file: replace it with the key "
+                    "file, or set REGISTRY_MASTER_KEY",
+                    path=str(path),
+                )
+            )
+        _check_private(path, status.st_mode, "600")
+        return os.read(opened, 4096).decode("ascii", errors="replace").strip(), status
+    finally:
+        os.close(opened)
 
 
 def _check_private(path: Path, mode: int, private: str) -> None:

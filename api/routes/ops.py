@@ -12,20 +12,26 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import UnlockedReadsDep
 from api.errors import DATABASE_UNAVAILABLE, HTTP_DETAILS, HTTP_TITLES, language, problem, registry_problem
 from registry.config import Settings
 from registry.errors import ConfigurationError, Unauthenticated
 from registry.faults import Fault, database_fault, unavailable
-from registry.i18n import _
+from registry.i18n import _, translate
 from registry.keys import key_check
+from registry.keys import service as keys
 from registry.verification.replica import ReadRoute
 
 router = APIRouter(tags=["operations"])
 # /readyz answers within this, whatever the database does: a probe that waited as long as a hung primary would be
 # counted failed by the load balancer's own timeout without ever saying why.
 READY_DEADLINE_SECONDS = 2.0
+MASTER_KEY_UNCONFIRMED = _(
+    "the master key has not been confirmed since an upgrade: until one of the database's API clients gets a token "
+    "(POST /oauth/token), checkpoints, the PDF signing root, holder sign-in and questions from peer nodes answer 503"
+)
 
 
 @router.get("/healthz", operation_id="ops-healthz")
@@ -38,8 +44,11 @@ async def readyz(request: Request, reads: UnlockedReadsDep) -> Response:
     """Ready while the primary answers; ``pools`` says how each database is: the primary ``ok``, and the replica's
     ``state`` (``ok``, ``lagging``, ``down``, ``unchecked``), ``lag_seconds`` and ``breaker`` (``closed``, ``open``,
     ``half_open``). A replica that lags or is down does not make the process unready: reads go to the primary."""
+    # (Said here, not in the docstring, which is the OpenAPI document's text.) ``master_key`` appears while the
+    # database's master key is unconfirmed (``keys.master_key_state``: API clients of an earlier version, nothing
+    # sealed): still ready, for the token request that confirms it must reach a process.
     try:
-        await _primary_answers(request.app, reads)
+        key_state = await _primary_answers(request.app, reads)
     except Exception as error:  # any failure to reach the database means "not ready", whatever the driver raises
         fault = database_fault(error) or Fault.unreachable
         return registry_problem(unavailable(fault), instance=request.url.path, lang=language(request.scope))
@@ -51,7 +60,13 @@ async def readyz(request: Request, reads: UnlockedReadsDep) -> Response:
     route: ReadRoute = request.app.state.read_route
     if (replica := await route.report()) is not None:
         pools["replica"] = replica
-    return Response(orjson.dumps({"status": "ready", "pools": pools}), media_type="application/json")
+    body: dict[str, Any] = {"status": "ready", "pools": pools}
+    if key_state == "unproven":
+        body["master_key"] = {
+            "state": "unconfirmed",
+            "detail": translate(MASTER_KEY_UNCONFIRMED, language(request.scope)),
+        }
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def _master_key_refused(request: Request, reads: UnlockedReadsDep) -> Response | None:
@@ -71,18 +86,30 @@ async def _master_key_refused(request: Request, reads: UnlockedReadsDep) -> Resp
     return None
 
 
-async def _primary_answers(app: FastAPI, reads: UnlockedReadsDep) -> None:
-    """``SELECT 1`` on the primary, or TimeoutError after READY_DEADLINE_SECONDS. The check itself is not cancelled: a
-    statement cancelled while the server hangs would hold the probe in its connection's clean-up until the command
-    timeout all the same. It runs on in the background, and the checks that come meanwhile wait for it, rather than
-    each taking a connection of its own from the pool a hung server already holds."""
-    probe: asyncio.Future[Any] | None = getattr(app.state, "ready_probe", None)
+async def _primary_answers(app: FastAPI, reads: UnlockedReadsDep) -> keys.MasterKeyState:
+    """The primary's answer (``_probe``), or TimeoutError after READY_DEADLINE_SECONDS. The check itself is not
+    cancelled: a statement cancelled while the server hangs would hold the probe in its connection's clean-up until
+    the command timeout all the same. It runs on in the background, and the checks that come meanwhile wait for it,
+    rather than each taking a connection of its own from the pool a hung server already holds."""
+    probe: asyncio.Future[keys.MasterKeyState] | None = getattr(app.state, "ready_probe", None)
     if probe is None or probe.done():
         # A pooled connection that died is no answer to "can the database be reached?": Reads asks a fresh one.
-        probe = asyncio.ensure_future(reads(lambda session: session.execute(text("SELECT 1"))))
+        probe = asyncio.ensure_future(reads(lambda session: _probe(app, session)))
         probe.add_done_callback(lambda done: done.cancelled() or done.exception())  # seen, even if no one waits
         app.state.ready_probe = probe
-    await asyncio.wait_for(asyncio.shield(probe), READY_DEADLINE_SECONDS)
+    state = await asyncio.wait_for(asyncio.shield(probe), READY_DEADLINE_SECONDS)
+    if state == "bound":
+        app.state.master_key_bound = True  # for good: keys are retired, never deleted
+    return state
+
+
+async def _probe(app: FastAPI, session: AsyncSession) -> keys.MasterKeyState:
+    """``SELECT 1`` once the database is known bound to its master key; until then, the question of how it stands
+    (``keys.master_key_state``), which the primary answers just as well: no query added to a check, none more."""
+    if getattr(app.state, "master_key_bound", False):
+        await session.execute(text("SELECT 1"))
+        return "bound"
+    return await keys.master_key_state(session)
 
 
 @router.get("/metrics", operation_id="ops-metrics", include_in_schema=False)

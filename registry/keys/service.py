@@ -8,7 +8,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import column, select, table, text
@@ -281,14 +281,27 @@ _API_CLIENTS = table("api_clients", column("id"))
 UNPROVEN_KEY_RETRY_AFTER_SECONDS = 60
 
 
+# How a database stands to its master key (``master_key_state``).
+MasterKeyState = Literal["bound", "unproven", "unbound"]
+
+
+async def master_key_state(reader: Executes) -> MasterKeyState:
+    """``bound`` once the database holds a signing key (sealed under its master key, which start-up checks; keys are
+    retired, never deleted, so it stays bound); ``unproven`` while it holds API clients and no signing key
+    (``master_key_unproven``); ``unbound`` while it holds neither (the next start or command binds it)."""
+    if (await reader.execute(select(col(SigningKey.id)).limit(1))).first() is not None:
+        return "bound"
+    if (await reader.execute(select(_API_CLIENTS.c.id).limit(1))).first() is not None:
+        return "unproven"
+    return "unbound"
+
+
 async def master_key_unproven(reader: Executes) -> bool:
     """Whether the database holds API clients and no signing key: clients made before a database was bound to the
     master key of its first start (``registry.keys.key_check``). Nothing in it tells whether the running master key
     is theirs (a keyed hash says nothing without the secret), and the first key sealed under it binds the database:
     under the wrong key, the right one would be locked out."""
-    if (await reader.execute(select(col(SigningKey.id)).limit(1))).first() is not None:
-        return False
-    return (await reader.execute(select(_API_CLIENTS.c.id).limit(1))).first() is not None
+    return await master_key_state(reader) == "unproven"
 
 
 async def refuse_unproven_first_key(session: AsyncSession) -> None:
