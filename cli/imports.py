@@ -31,6 +31,9 @@ IMPORT_EXIT_CODES = {
     5: "another import of the same file (or of the same rows, or of a file with the same outputs, as roll.txt and "
     "roll.csv share roll.issued.csv) is running: this one stopped without writing over anything; once the other has "
     "ended, re-run the same command to carry on",
+    6: "an output file could not be written midway (e.g. a full disk): it names the rows committed, whose claim codes "
+    "may be missing from FILE.issued.csv; make room and re-run the same command: it writes them again, and no row is "
+    "issued twice",
 }
 
 
@@ -66,6 +69,7 @@ def import_file(
         ConfigurationError,
         IdempotencyKeyInFlight,
         InvalidInput,
+        OutputsNotWritten,
         RegistryError,
         ServiceUnavailable,
     )
@@ -82,6 +86,9 @@ def import_file(
     except ConfigurationError as exc:  # a master key that is not the database's (registry.keys.key_check)
         typer.echo(said(_("configuration error: {problem}", problem=message_of(exc)), language), err=True)
         raise typer.Exit(2) from None
+    except OutputsNotWritten as exc:  # e.g. a full disk midway: what was committed, and that a re-run writes it
+        typer.echo(said(_("error: {problem}", problem=exc.detail), language), err=True)
+        raise typer.Exit(6) from None
     except RegistryError as exc:
         typer.echo(said(_("error: {problem}", problem=exc.detail), language), err=True)
         for error in exc.errors:  # e.g. the header's missing or unreadable columns

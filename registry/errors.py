@@ -35,11 +35,13 @@ InvalidCreditCode.
 Never answered as such: ConfigurationError (the process refuses to start), DecryptionError (a stored secret does not
 open under the master key: a 500, and an operator's problem), KeySetUnavailable (another party's published keys
 cannot be fetched; each caller says what that means for its answer), JWSRefused (a compact JWS registry.keys.jws
-cannot read or verify: a ValueError whose ``reason`` is a message) and IllegalHistory (a certificate's status
-history the lifecycle cannot have written: `registry audit verify` names it). Federation's own, turned into ``result:
-"unknown"`` with a reason (or 401 for a peer's token) by registry.federation: PeerFailure (no usable answer from a peer
-node), CircuitOpen (the peer failed repeatedly a moment ago and is not being asked), PeerOverloaded (a 502/503/504
-worth one more try) and ProtocolError (a peer's token or statement that does not check out).
+cannot read or verify: a ValueError whose ``reason`` is a message), IllegalHistory (a certificate's status
+history the lifecycle cannot have written: `registry audit verify` names it) and OutputsNotWritten (`registry import`
+could not write its output files midway, e.g. a full disk: its ``detail`` says what was committed). Federation's own,
+turned into ``result: "unknown"`` with a reason (or 401 for a peer's token) by registry.federation: PeerFailure (no
+usable answer from a peer node), CircuitOpen (the peer failed repeatedly a moment ago and is not being asked),
+PeerOverloaded (a 502/503/504 worth one more try) and ProtocolError (a peer's token or statement that does not
+check out).
 """
 
 from __future__ import annotations
@@ -291,6 +293,15 @@ class ConfigurationError(RuntimeError):
 class IllegalHistory(ValueError):
     """A status history the lifecycle cannot have written (registry.certificates.histories); the message says why, in
     words naming no one."""
+
+
+class OutputsNotWritten(Exception):
+    """``registry import`` stopped because its output files could not take a committed chunk's lines (a full disk, a
+    quota, a drive gone); ``detail`` says which rows were committed and that a re-run writes their claim codes."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class DecryptionError(Exception):

@@ -1,4 +1,5 @@
-"""Every CSV the registry writes goes through here, so that opening it in a spreadsheet cannot run a formula.
+"""Every CSV the registry writes goes through here, so that opening it in a spreadsheet cannot run a formula; and the
+lines of a CSV file it reads (``bounded_lines``), so that no line, however long, is held in memory whole.
 
 The OWASP rule for CSV injection: a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
 (or their full-width forms ``＝ ＋ － ＠``, which some spreadsheet input methods treat alike) gets a leading
@@ -10,12 +11,21 @@ corrupt it. Quoting and embedded quotes are the ``csv`` module's job, as always.
 from __future__ import annotations
 
 import csv
+import os
 import re
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from registry.errors import InvalidInput
+from registry.i18n import _
+from registry.os_reasons import os_reason
 
 FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+# Characters of one line read at a time: over nine values at the csv module's limit (128 KiB each) with their quotes
+# and commas, so no line of the batch columns is ever cut short by it.
+LINE_LIMIT = 1 << 21
 
 
 class _Writable(Protocol):
@@ -41,3 +51,44 @@ class SafeWriter:
     def writerows(self, rows: Iterable[Iterable[object]]) -> None:
         for row in rows:
             self.writerow(row)
+
+
+def bounded_lines(handle: IO[str], limit: int = LINE_LIMIT) -> Iterator[str]:
+    """The lines of ``handle``, none longer than ``limit`` characters: a longer one (a value gigabytes long, a file
+    with no LF in it, such as one saved with CR line ends) is cut there and the rest of it skipped unread into memory.
+    The cut line holds a value over the csv module's limit (or more values than columns), so it is refused as any
+    such line is, naming its column; it never reads as a good row."""
+    while line := handle.readline(limit):
+        if len(line) == limit and not line.endswith("\n"):
+            while (rest := handle.readline(limit)) and not rest.endswith("\n"):
+                pass
+        yield line
+
+
+class NewPrivateFile:
+    """A new text file readable and writable by its owner only, for CSV (``SafeWriter``): never an existing file,
+    never reached through a symbolic link (``in_the_way`` says what to raise when one is there). Closed after an error,
+    it keeps that error: what could not be written then (a full disk) is not raised a second time over it."""
+
+    def __init__(self, path: Path, *, in_the_way: Callable[[Path], Exception]) -> None:
+        self.path = path
+        self._in_the_way = in_the_way
+
+    def __enter__(self) -> IO[str]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except FileExistsError:  # put there since the caller looked: not ours to write over, nor to follow
+            raise self._in_the_way(self.path) from None
+        except OSError as exc:
+            raise InvalidInput.field(str(self.path), _("cannot be written: {reason}", reason=os_reason(exc))) from None
+        os.fchmod(fd, 0o600)  # the umask may only take more away; this is what the owner needs
+        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        return self.handle
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        try:
+            self.handle.close()
+        except OSError:
+            if kind is None:
+                raise

@@ -7,18 +7,19 @@ expired, the rows already issued come back as duplicates): no row is issued twic
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.errors import RegistryError, ServiceUnavailable
+from registry.errors import OutputsNotWritten, RegistryError, ServiceUnavailable
 from registry.faults import RETRY_AFTER_SECONDS, Fault, database_fault
 from registry.i18n import Listing, Message, _
+from registry.os_reasons import os_reason
 
 # Why the import stopped, said of the import (registry.faults says it of one request).
 _CAUSE = {
@@ -93,24 +94,74 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         chunk.committing = True
 
 
+@contextmanager
+def written(committed: Committed, *, first_row: int, rows: int, outputs: Sequence[IO[str]]) -> Iterator[None]:
+    """Around writing a committed chunk's lines (rows ``first_row`` on, ``rows`` of them) to ``outputs``, flushed at
+    its end: an output that cannot take them (a full disk, a quota, a drive gone) stops the import saying which rows
+    were committed and that a re-run writes their claim codes (each chunk's stored outcome is replayed), never with a
+    traceback after which the files look complete."""
+    try:
+        yield
+        for output in outputs:
+            output.flush()
+    except OSError as exc:
+        last_row = first_row + rows - 1
+        detail = not_written(committed, first_row=first_row, last_row=last_row, reason=os_reason(exc))
+        raise OutputsNotWritten(detail) from exc  # the files' closing keeps it: registry.spreadsheets.NewPrivateFile
+
+
+def not_written(committed: Committed, *, first_row: int, last_row: int, reason: str) -> Message:
+    """The lines the import stops with when its output files cannot be written, one message."""
+    folder = committed.issued_file.parent if committed.issued_file is not None else None
+    lines = [
+        _(
+            "the import stopped at row {row}: its output files in {folder} cannot be written: {reason}",
+            row=first_row,
+            folder=str(folder),
+            reason=reason,
+        )
+    ]
+    if committed.rows:
+        lines.append(_committed(committed))
+    lines.append(
+        _(
+            "rows {row} to {last} were committed, but their claim codes and reasons may be missing from {issued_file} "
+            "and {rejected_file}; nothing after them was committed",
+            row=first_row,
+            last=last_row,
+            issued_file=str(committed.issued_file),
+            rejected_file=str(committed.rejected_file),
+        )
+    )
+    lines.append(
+        _(
+            "make room (or make the folder writable) and run the same command again: it writes their claim codes "
+            "again, no row is issued twice, and this run's files are kept beside the new ones as numbered backups"
+        )
+    )
+    return Listing(lines, separator="\n  ")
+
+
+def _committed(committed: Committed) -> Message:
+    return _(
+        "rows 1 to {last} were committed before it ({issued} issued, {already_issued} already issued, "
+        "{rejected} rejected): their claim codes are in {issued_file}, the rejected rows in {rejected_file}",
+        last=committed.rows,
+        issued=committed.issued,
+        already_issued=committed.already_issued,
+        rejected=committed.rejected,
+        issued_file=str(committed.issued_file),
+        rejected_file=str(committed.rejected_file),
+    )
+
+
 def stopped(fault: Fault, committed: Committed, *, first_row: int, last_row: int, committing: bool = False) -> Message:
     """The lines the import stops with, one message: the cause, the rows committed, the chunk under way, a re-run.
     ``committing``: the fault met the chunk's COMMIT."""
     cause = _CAUSE_AT_COMMIT.get(fault, _CAUSE[fault]) if committing else _CAUSE[fault]
     lines = [_("the import stopped at row {row}: {cause}", row=first_row, cause=cause)]
     if committed.rows:
-        lines.append(
-            _(
-                "rows 1 to {last} were committed before it ({issued} issued, {already_issued} already issued, "
-                "{rejected} rejected): their claim codes are in {issued_file}, the rejected rows in {rejected_file}",
-                last=committed.rows,
-                issued=committed.issued,
-                already_issued=committed.already_issued,
-                rejected=committed.rejected,
-                issued_file=str(committed.issued_file),
-                rejected_file=str(committed.rejected_file),
-            )
-        )
+        lines.append(_committed(committed))
     if committing and fault not in _ROLLED_BACK:  # the COMMIT was sent; whether it was applied was never heard
         lines.append(
             _(

@@ -39,7 +39,7 @@ from registry.errors import IdempotencyKeyInFlight, InvalidInput, NotFound
 from registry.i18n import Language, Listing, Message, _, translate
 from registry.issuers import service as issuers
 from registry.os_reasons import os_reason
-from registry.spreadsheets import SafeWriter
+from registry.spreadsheets import NewPrivateFile, SafeWriter, bounded_lines
 
 CHUNK_ROWS = 5_000
 OPERATION = "certificates.import"
@@ -62,7 +62,7 @@ class ImportSummary:
 def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str] | rows.Unreadable]]]:
     # Read as an upload is read (rows.utf8_lines): LF-only lines, bad bytes kept in their cells to be named there.
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
-        header, records = rows.read_csv(handle)
+        header, records = rows.read_csv(bounded_lines(handle))
         chunk: list[list[str] | rows.Unreadable] = []
         for record in records:
             chunk.append(record)
@@ -158,7 +158,7 @@ def _check_rows(path: Path) -> None:
     """The file can be read, has something in it, a header with the batch columns and a row under it."""
     try:
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
-            header, records = rows.read_csv(handle)
+            header, records = rows.read_csv(bounded_lines(handle))
             empty = next(records, None) is None
     except OSError as exc:
         raise InvalidInput.field("file", _("cannot be read: {reason}", reason=os_reason(exc))) from None
@@ -365,18 +365,22 @@ async def _issue_into_outputs(
                 outcome, replayed = await _import_chunk(
                     ctx, sessions, principal=principal, header=header, records=records
                 )
-            for item in outcome["issued"]:
-                issued_writer.writerow(
-                    [first_row - 1 + item["row"], item["number"], item["verify_url"], item["claim_code"]]
-                )
-            for row_number, stored in outcome["rejected"]:
-                reasons = [_reason(reason) for reason in stored]
-                said = translate(Listing(message for _field, message in reasons), lang)
-                rejected_writer.writerow(
-                    _rejected_line(first_row - 1 + row_number, header, records[row_number - 1], said)
-                )
-                for field_name, _message in reasons:
-                    summary.reasons[field_name] = summary.reasons.get(field_name, 0) + 1
+            # Each chunk's lines are flushed once written: a file that cannot take them stops the import, saying so.
+            with import_stops.written(
+                summary, first_row=first_row, rows=len(records), outputs=(rejected_out, issued_out)
+            ):
+                for item in outcome["issued"]:
+                    issued_writer.writerow(
+                        [first_row - 1 + item["row"], item["number"], item["verify_url"], item["claim_code"]]
+                    )
+                for row_number, stored in outcome["rejected"]:
+                    reasons = [_reason(reason) for reason in stored]
+                    said = translate(Listing(message for _field, message in reasons), lang)
+                    rejected_writer.writerow(
+                        _rejected_line(first_row - 1 + row_number, header, records[row_number - 1], said)
+                    )
+                    for field_name, _message in reasons:
+                        summary.reasons[field_name] = summary.reasons.get(field_name, 0) + 1
             summary.rows += len(records)
             summary.rejected += len(outcome["rejected"])
             if replayed:
@@ -477,24 +481,7 @@ def _reason(kept: str | dict[str, Any]) -> tuple[str, Message]:
     return kept["field"], _("{field}: {message}", field=kept["field"], message=message)
 
 
-class _private:
+def _private(path: Path) -> NewPrivateFile:
     """A new file readable and writable by its owner only: never an existing file (``prepare`` renamed what an earlier
     run left), never through a symbolic link."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> Any:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(self.path, flags, 0o600)
-        except FileExistsError:  # put there since prepare looked: not ours to write over, nor to follow
-            raise _in_the_way(self.path) from None
-        except OSError as exc:
-            raise InvalidInput.field(str(self.path), _("cannot be written: {reason}", reason=os_reason(exc))) from None
-        os.fchmod(fd, 0o600)  # the umask may only take more away; this is what the owner needs
-        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        self.handle.close()
+    return NewPrivateFile(path, in_the_way=_in_the_way)
