@@ -4,8 +4,8 @@ One path for every item, single or bulk: the number is checked, then judged here
 or of a region with no configured peer) or by its region's node (grouped per peer, one request each, concurrently).
 Every item of a partner's question is one audit record, and every answer is signed by this node for the agency's
 files; one whose certificate no node judged (its region's node could not be asked, or said nothing this node can pass
-on) is ``unknown`` and answered by this node, which signs only that it could not tell. A peer's question is judged here only — never
-forwarded again. A peer's judgement is passed on (and signed) only when it agrees with the question
+on) is ``unknown`` and answered by this node, which signs only that it could not tell. A peer's question is judged
+here only — never forwarded again. A peer's judgement is passed on (and signed) only when it agrees with the question
 (registry.federation.answers); its problems are said again in this node's words.
 """
 

@@ -2,9 +2,9 @@
 
 The Tianjin node runs in-process; its Beijing peer is down (every connection refused). Then nobody judged the
 certificate: the answer says ``unknown`` with the peer's failure as the reason, names the node that actually answered
-(Tianjin, this one) — never Beijing, which said nothing — and a recognition answer is not signed, so no agency files a
-signed "not recognised" that no node decided (``decision`` stays ``not_recognised``, the one value of the API's three
-that claims nothing, with ``decision_reason`` saying why: ``peer_unreachable``).
+(Tianjin, this one) — never Beijing, which said nothing — and a recognition answer is signed by Tianjin over exactly
+that, so no agency files a signed judgement in Beijing's name (``decision`` stays ``not_recognised``, the API having no
+"unknown" value, with ``decision_reason`` saying why: ``peer_unreachable``).
 """
 
 from __future__ import annotations
