@@ -125,7 +125,14 @@ async def get_principal(context: ContextDep, session: SessionDep, credentials: B
     return await tokens.authenticate(context, session, _bearer_token(credentials))
 
 
+async def get_held_principal(context: ContextDep, session: SessionDep, credentials: BearerDep) -> Principal:
+    """Like ``get_principal``, the client's row held until the request's transaction ends (``tokens.authenticate``):
+    for requests that issue, which a disable or a secret rotation must not land in the middle of."""
+    return await tokens.authenticate(context, session, _bearer_token(credentials), hold=True)
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+HeldPrincipalDep = Annotated[Principal, Depends(get_held_principal)]
 ADMIN = frozenset({Role.admin})
 ISSUER = frozenset({Role.issuer})
 ISSUER_OR_ADMIN = frozenset({Role.issuer, Role.admin})
@@ -139,6 +146,13 @@ class Authorize:
         self.roles = roles
 
     async def __call__(self, principal: PrincipalDep) -> Principal:
+        return require(principal, scope=self.scope, roles=self.roles)
+
+
+class AuthorizeHeld(Authorize):
+    """Like ``Authorize``, the client's row held until the request's transaction ends (``get_held_principal``)."""
+
+    async def __call__(self, principal: HeldPrincipalDep) -> Principal:
         return require(principal, scope=self.scope, roles=self.roles)
 
 
@@ -165,7 +179,7 @@ RecognitionAsk = Annotated[Principal, Depends(AuthorizeBriefly(scope=Scope.recog
 CatalogueWrite = Annotated[Principal, Depends(Authorize(scope=Scope.catalogue_write, roles=ADMIN))]
 IssuersWrite = Annotated[Principal, Depends(Authorize(scope=Scope.issuers_write, roles=ADMIN))]
 ClientsWrite = Annotated[Principal, Depends(Authorize(scope=Scope.clients_write, roles=ADMIN))]
-CertificatesIssue = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_issue, roles=ISSUER))]
+CertificatesIssue = Annotated[Principal, Depends(AuthorizeHeld(scope=Scope.certificates_issue, roles=ISSUER))]
 CertificatesRead = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER))]
 CertificatesRevoke = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_revoke, roles=ISSUER_OR_ADMIN))]
 CertificatesSupervise = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER_OR_ADMIN))]

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api.deps import ISSUER, BearerDep, ContextDep, IssuerBeforeUpload, SessionDep, get_principal
+from api.deps import ISSUER, BearerDep, ContextDep, IssuerBeforeUpload, SessionDep, get_held_principal
 from api.errors import DATABASE_UNAVAILABLE
 from api.responses import outcome_response
 from registry.auth.principals import Principal, require
@@ -122,8 +122,11 @@ async def issuer_after_upload(
 ) -> Principal:
     """The caller checked once more, in the transaction that issues, once the rows have arrived: the check before the
     upload (``IssuerBeforeUpload``) holds no lock, and a client disabled while its rows were on their way, or whose
-    tokens a secret rotation without grace ended, must issue nothing (401), as any request of its after that does."""
-    return require(await get_principal(context, session, credentials), scope=Scope.certificates_issue, roles=ISSUER)
+    tokens a secret rotation without grace ended, must issue nothing (401), as any request of its after that does.
+    The client's row stays held until the batch commits: a disable or rotation arriving after this check waits for it.
+    """
+    principal = await get_held_principal(context, session, credentials)
+    return require(principal, scope=Scope.certificates_issue, roles=ISSUER)
 
 
 IssuerAfterUpload = Annotated[Principal, Depends(issuer_after_upload)]

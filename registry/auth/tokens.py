@@ -172,8 +172,11 @@ async def holder_token(
     return await sign(ctx, session, typ=HOLDER_TOKEN_TYPE, claims=claims, ttl=HOLDER_TOKEN_TTL)
 
 
-async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) -> Principal:
-    """The caller a bearer token stands for, or Unauthenticated (401) saying what did not check out."""
+async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str, *, hold: bool = False) -> Principal:
+    """The caller a bearer token stands for, or Unauthenticated (401) saying what did not check out. With ``hold`` the
+    client's row is held (FOR SHARE on PostgreSQL) until the transaction ends: a disable or a secret rotation, which
+    lock it for update (``registry.clients.service``), waits for what the caller does in it, or is seen by this check —
+    never lands between the check and the commit."""
     token_type, claims = await _verified_claims(ctx, session, token)
     if token_type == HOLDER_TOKEN_TYPE:
         return await _holder(session, claims)
@@ -182,6 +185,8 @@ async def authenticate(ctx: RegistryContext, session: AsyncSession, token: str) 
         .outerjoin(Issuer, col(Issuer.id) == col(ApiClient.issuer_id))
         .where(col(ApiClient.client_id) == claims["sub"])
     )
+    if hold:
+        query = query.with_for_update(read=True, of=ApiClient)
     row = (await session.execute(query)).first()
     client, issuer_code = (row[0], row[1]) if row is not None else (None, None)
     if client is None or not client.active:

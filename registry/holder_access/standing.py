@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -23,12 +23,11 @@ from registry.auth.principals import Principal
 from registry.certificates import records
 from registry.certificates.models import CertificateEvent
 from registry.certificates.records import CertificateRecord
-from registry.clock import CHINA_STANDARD_TIME
 from registry.context import RegistryContext
 from registry.holder_access.schemas import HolderCertificate
 from registry.verification.caches import EntryNames, LevelNames
 from registry.verification.judgement import Judgement, judge_row
-from registry.verification.reading import StatusChange
+from registry.verification.reading import StatusChange, events_dating, stopped
 from registry.verification.schemas import Verification, VerificationResult
 from registry.verification.verifier import Verifier, public_answer
 
@@ -101,11 +100,12 @@ def _change(
 async def _last_events(
     session: AsyncSession, wanted: Sequence[tuple[uuid.UUID, str]]
 ) -> dict[tuple[uuid.UUID, str], StatusChange]:
-    """The latest event of each wanted (certificate, event) pair, in one query per chunk of certificates: only its
-    day (China Standard Time) and public reason code, never the free text the body wrote."""
-    kinds = {event for _id, event in wanted}
+    """When and why each wanted (certificate, event) pair stopped being valid, as a single verification dates it
+    (``reading.stopped``), in one query per chunk of certificates: only the day (China Standard Time) and public reason
+    code, never the free text the body wrote."""
+    kinds = {kind for _id, event in wanted for kind in events_dating(event)}
     ids = sorted({certificate_id for certificate_id, _event in wanted})
-    latest: dict[tuple[uuid.UUID, str], StatusChange] = {}
+    happened: dict[uuid.UUID, list[tuple[str, datetime, str | None]]] = {}
     for chunk in bulk.lookup_chunks(ids, postgres=False):  # a holder's few: an IN list on either database
         query = (
             select(
@@ -115,13 +115,18 @@ async def _last_events(
                 col(CertificateEvent.reason_code),
             )
             .where(col(CertificateEvent.certificate_id).in_(chunk), col(CertificateEvent.event).in_(kinds))
-            .order_by(col(CertificateEvent.at), col(CertificateEvent.id))  # the latest of each pair read last
+            .order_by(col(CertificateEvent.id))  # in the order they happened (as reading._EVENTS reads them)
         )
         for certificate_id, event, at, reason_code in await session.execute(query):
-            at_day = at.astimezone(CHINA_STANDARD_TIME).date()
-            latest[(certificate_id, event)] = StatusChange(on=at_day, reason_code=reason_code)
-    asked = set(wanted)  # a suspended-then-revoked certificate's suspension is not asked for
-    return {key: change for key, change in latest.items() if key in asked}
+            happened.setdefault(certificate_id, []).append((event, at, reason_code))
+    changes: dict[tuple[uuid.UUID, str], StatusChange] = {}
+    for certificate_id, event in wanted:  # a suspended-then-revoked certificate's suspension is not asked for
+        dating = events_dating(event)
+        mine = (happening for happening in happened.get(certificate_id, []) if happening[0] in dating)
+        change = stopped(mine, event=event)
+        if change is not None:
+            changes[(certificate_id, event)] = change
+    return changes
 
 
 async def list_for_holder(

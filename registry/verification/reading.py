@@ -8,7 +8,7 @@ On the replica when one serves (``replica``); a read the replica fails runs once
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -164,19 +164,42 @@ class StatusChange:
 
 
 _e = CertificateEvent.__table__.c  # type: ignore[attr-defined]
-_LAST_EVENT: Select[Any] = (
-    select(_e.at, _e.reason_code)
-    .where(_e.certificate_id == bindparam("certificate_id"), _e.event == bindparam("event"))
-    .order_by(_e.at.desc(), _e.id.desc())
-    .limit(1)
+_EVENTS: Select[Any] = (
+    select(_e.event, _e.at, _e.reason_code)
+    .where(_e.certificate_id == bindparam("certificate_id"), _e.event.in_(bindparam("events", expanding=True)))
+    .order_by(_e.id)  # the order they happened: a certificate's changes are made one at a time under its row lock
 )
+REINSTATED = "reinstated"
+
+
+def events_dating(event: str) -> list[str]:
+    """The events ``stopped`` reads for a certificate whose latest status change is ``event``: a suspension's run
+    since its last reinstatement too."""
+    return [event, REINSTATED] if event == "suspended" else [event]
+
+
+def stopped(events: Iterable[tuple[str, datetime, str | None]], *, event: str) -> StatusChange | None:
+    """When and why a certificate stopped being valid, from its ``events_dating(event)`` (kind, time, public reason
+    code) in the order they happened: the day of the first ``event`` since the last reinstatement, with the reason
+    code of the latest. The bureau's hold over a body's suspension (``lifecycle.TAKEOVERS``) is a second suspension
+    in the same run: it says why the certificate is held now (``bureau``), not when it stopped being valid — the body's
+    day, which is what an employer asks."""
+    first: datetime | None = None
+    reason_code: str | None = None
+    for kind, at, code in events:
+        if kind != event:  # reinstated: the run so far is over
+            first = None
+            continue
+        first = first if first is not None else at
+        reason_code = code
+    if first is None:
+        return None
+    return StatusChange(on=first.astimezone(CHINA_STANDARD_TIME).date(), reason_code=reason_code)
 
 
 async def status_change(connection: Connection, certificate_id: Any, *, event: str) -> StatusChange | None:
-    """The latest ``event`` (revoked, suspended, superseded) of a certificate: only the public reason code, never the
-    free text the body wrote."""
-    row = (await connection.execute(_LAST_EVENT, {"certificate_id": certificate_id, "event": event})).first()
-    if row is None:
-        return None
-    at: datetime = row.at
-    return StatusChange(on=at.astimezone(CHINA_STANDARD_TIME).date(), reason_code=row.reason_code)
+    """When and why (``stopped``) a certificate whose latest status change is ``event`` (revoked, suspended,
+    superseded) stopped being valid: only the public reason code, never the free text the body wrote."""
+    parameters = {"certificate_id": certificate_id, "events": events_dating(event)}
+    rows = (await connection.execute(_EVENTS, parameters)).all()
+    return stopped(((row.event, row.at, row.reason_code) for row in rows), event=event)
