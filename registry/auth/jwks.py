@@ -27,12 +27,14 @@ MAX_KEY_SET_BYTES = 1 << 20
 # explicitly, so an httpx that gained brotli or zstd support does not offer an encoding no bound is kept on.
 ACCEPT_ENCODING = "gzip, deflate"
 _UNPACKED_STEP = 256 << 10  # the most unpacked at once, so the bound is overshot by this much at most
-_ENCODINGS = {"identity": None, "gzip": zlib.MAX_WBITS | 32, "deflate": zlib.MAX_WBITS | 32}  # | 32: either header
+_ENCODINGS = frozenset({"identity", "gzip", "deflate"})
+_GZIP_WBITS = zlib.MAX_WBITS | 32  # either header: a gzip one, or the zlib one some servers send as gzip
 
 
 class RemoteKeySet:
     """``await keys.key(kid)``: the party's key with this kid, or None when its current JWKS has no such usable key
-    (``accept`` narrows which published keys count, e.g. a peer node's own key but not its evaluation bodies').
+    (``accept`` narrows which published keys count, e.g. a peer node's own key but not its evaluation bodies': asked
+    when the set is fetched and again each time a key is used; a key published for encryption never counts).
 
     The set is re-fetched when it is older than ``max_age``, or early for a kid it does not know; when that fetch
     fails, KeySetUnavailable is raised rather than answering from keys that may have been withdrawn. Callers share
@@ -63,7 +65,7 @@ class RemoteKeySet:
         self._timeout = timeout
         self._max_age = max_age
         self._clock = clock
-        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys: dict[str, tuple[dict[str, Any], jwt.PyJWK]] = {}  # by kid: the key as published, and as read
         self._fetched: float | None = None
         self._failed: float | None = None
         self._fetching = asyncio.Lock()
@@ -73,7 +75,10 @@ class RemoteKeySet:
             async with self._fetching:
                 if self._wants_fetch(kid):  # another caller may have fetched while this one waited
                     await self._refresh()
-        return self._keys.get(kid)
+        published = self._keys.get(kid)
+        # ``accept`` is asked again at each use: what it judges may change while the set is kept (a peer's retired
+        # node key stops speaking for it a set time after its retirement, not up to ``max_age`` later).
+        return published[1] if published is not None and self._accept(published[0]) else None
 
     def _wants_fetch(self, kid: str) -> bool:
         now = self._clock()
@@ -115,9 +120,11 @@ class RemoteKeySet:
 
 async def read_at_most(response: httpx.Response, limit: int) -> bytes:
     """The body of a streamed ``response``, decompressed, of at most ``limit`` bytes: ValueError once it would be longer
-    (nothing more is read or unpacked), or when it is compressed other than once with gzip or deflate. It is unpacked
-    here, never more than the bound at a time: httpx unpacks each chunk whole, and 64 KiB of gzip are 64 MiB (and a
-    second ``Content-Encoding`` layer a thousand times that) before any bound on what it yields can be checked."""
+    (nothing more is read or unpacked), or when it is compressed other than once with gzip or deflate (zlib-wrapped or
+    raw: both are sent as ``deflate``), cut short, or followed by more bytes. It is unpacked here, never more than the
+    bound at a time: httpx unpacks each chunk whole, and 64 KiB of gzip are 64 MiB (and a second ``Content-Encoding``
+    layer a thousand times that) before any bound on what it yields can be checked. The transport's own errors
+    (a connection closed early, a Content-Length the body does not keep) are httpx's, as from any read."""
     if response.is_stream_consumed:  # read whole (and unpacked) already: a transport that hands over bytes, no stream
         if len(response.content) > limit:
             raise ValueError(f"the answer is longer than {limit} bytes")
@@ -125,20 +132,66 @@ async def read_at_most(response: httpx.Response, limit: int) -> bytes:
     encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
     if encoding not in _ENCODINGS:
         raise ValueError(f"content encoded as {encoding[:40]!r} is not read")
-    wbits = _ENCODINGS[encoding]
-    unpack = None if wbits is None else zlib.decompressobj(wbits)
     content = bytearray()
+    if encoding == "identity":
+        async for data in response.aiter_raw():
+            content += data
+            _within(content, limit)
+        return bytes(content)
+    unpack = _Unpacker(encoding)
     async for data in response.aiter_raw():
-        while data:
-            if unpack is None:
-                piece, data = data, b""
-            else:
-                piece = _unpacked(unpack, data, room=min(_UNPACKED_STEP, limit + 1 - len(content)))
-                data = unpack.unconsumed_tail
-            content += piece
-            if len(content) > limit:
-                raise ValueError(f"the answer is longer than {limit} bytes")
+        unpack.feed(data, content, limit)
+    unpack.finish(content, limit)
     return bytes(content)
+
+
+def _within(content: bytearray, limit: int) -> None:
+    if len(content) > limit:
+        raise ValueError(f"the answer is longer than {limit} bytes")
+
+
+class _Unpacker:
+    """One gzip or deflate stream unpacked into a bounded buffer, ``_UNPACKED_STEP`` at most at a time. Deflate is
+    told apart by its first two bytes (RFC 1950's header, else RFC 1951 raw data, as httpx and browsers read it)."""
+
+    def __init__(self, encoding: str) -> None:
+        self._gzip = encoding == "gzip"
+        self._head = b""  # the first bytes, until there are two (deflate: to tell zlib-wrapped from raw)
+        self._unpack: Any = None  # until then: an empty body is empty, as httpx reads it
+
+    def feed(self, data: bytes, content: bytearray, limit: int) -> None:
+        if self._unpack is None:
+            self._head += data
+            if len(self._head) < 2:
+                return
+            data, self._head = self._head, b""
+            wbits = _GZIP_WBITS if self._gzip else zlib.MAX_WBITS if _zlib_header(data) else -zlib.MAX_WBITS
+            self._unpack = zlib.decompressobj(wbits)
+        while data:
+            content += _unpacked(self._unpack, data, room=min(_UNPACKED_STEP, limit + 1 - len(content)))
+            if self._unpack.unused_data:  # zlib would keep all that follows, copied whole at each step: unbounded
+                raise ValueError("the answer goes on after its compressed data ends")
+            _within(content, limit)
+            data = self._unpack.unconsumed_tail
+
+    def finish(self, content: bytearray, limit: int) -> None:
+        """What zlib still holds once the input is all in, then whether the compressed data ended: else it is cut
+        short (a server that closed early without a length), never a prefix taken for the whole."""
+        if self._unpack is None:
+            if self._head:
+                raise ValueError("the answer's compression is broken")
+            return  # an empty body: nothing was compressed
+        while not self._unpack.eof:
+            piece = _unpacked(self._unpack, b"", room=min(_UNPACKED_STEP, limit + 1 - len(content)))
+            if not piece:
+                raise ValueError("the answer's compressed data is cut short")
+            content += piece
+            _within(content, limit)
+
+
+def _zlib_header(head: bytes) -> bool:
+    """RFC 1950 2.2: CM 8 (deflate), CINFO at most 7, and the two bytes a multiple of 31."""
+    return head[0] & 0x0F == 8 and head[0] >> 4 <= 7 and (head[0] << 8 | head[1]) % 31 == 0
 
 
 def _unpacked(unpack: Any, data: bytes, *, room: int) -> bytes:
@@ -149,14 +202,24 @@ def _unpacked(unpack: Any, data: bytes, *, room: int) -> bytes:
     return piece
 
 
-def _usable_keys(items: list[Any]) -> dict[str, jwt.PyJWK]:
-    """Each published key on its own: one that cannot be used (other type, unsupported curve, malformed) just does not
-    count, and takes none of the others with it."""
-    keys: dict[str, jwt.PyJWK] = {}
+def _usable_keys(items: list[Any]) -> dict[str, tuple[dict[str, Any], jwt.PyJWK]]:
+    """Each published key on its own: one that cannot be used (other type, unsupported curve, malformed, or not
+    published for verifying signatures) just does not count, and takes none of the others with it."""
+    keys: dict[str, tuple[dict[str, Any], jwt.PyJWK]] = {}
     for item in items:
-        if isinstance(item, dict) and isinstance(item.get("kid"), str) and (key := _key_of(item)) is not None:
-            keys[item["kid"]] = key
+        verifies = isinstance(item, dict) and isinstance(item.get("kid"), str) and _verifies_signatures(item)
+        if verifies and (key := _key_of(item)) is not None:
+            keys[item["kid"]] = (item, key)
     return keys
+
+
+def _verifies_signatures(item: dict[str, Any]) -> bool:
+    """RFC 7517 4.2, 4.3: a key published for encryption (``"use": "enc"``), or whose ``key_ops`` leave out
+    ``verify``, is not one a signature is checked with; neither member set: any use."""
+    if "use" in item and item["use"] != "sig":
+        return False
+    ops = item.get("key_ops")
+    return "key_ops" not in item or (isinstance(ops, list) and "verify" in ops)
 
 
 def _key_of(item: dict[str, Any]) -> jwt.PyJWK | None:

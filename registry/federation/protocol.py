@@ -55,7 +55,8 @@ def is_node_key(jwk: dict[str, Any]) -> bool:
 
 def speaks_for_node(jwk: dict[str, Any]) -> bool:
     """A peer's published key that may sign its statements and service tokens now: its node key (``is_node_key``),
-    and if retired, only just (``RETIRED_KEY_GRACE``). Judged when the key set is fetched (``peers.Peer.keys``)."""
+    and if retired, only just (``RETIRED_KEY_GRACE``). Judged when the key set is fetched and again each time the key
+    is used (``peers.Peer.keys``): the grace is counted to the use, not to a fetch up to ``KEY_SET_SECONDS`` before."""
     if not is_node_key(jwk):
         return False
     if jwk.get("status") != KeyStatus.retired:
