@@ -128,16 +128,54 @@ def _identity_shaped(read: str) -> bool:
     return shaped is not None and (len(shaped[2]) >= 8 or (shaped[1] is not None and len(shaped[2]) >= 6))
 
 
+# A file's kind after the name a route takes ("/v1/certificates/{number}.pdf"): the number is what comes before it.
+_EXTENSION = re.compile(r"\.[A-Za-z]{2,5}\Z")
+
+
+def _identity_in(segment: str) -> tuple[str, str] | None:
+    """The identity number a path segment holds, as a route hands it on (decoded) and as a problem shows it (its
+    first two and last two characters as read, a file's kind after it as typed); None for an ordinary segment."""
+    decoded = unquote(segment)
+    kind = _EXTENSION.search(decoded)
+    typed = decoded[: kind.start()] if kind else decoded
+    read = as_read(typed)
+    if not _identity_shaped(read):
+        return None
+    return typed, (read[:2] + "*" * (len(read) - 4) + read[-2:] if len(read) > 8 else "*" * len(read))
+
+
 def shown_path(path: str) -> str:
     """A request's path as a problem's ``instance`` names it: a segment holding an identity number (typed as is,
-    grouped, in full-width digits or numerals, or percent-escaped: ``/v1/issuers/11010519491231002X``) by its first
-    two and last two characters as read (``11**************2X``); every other segment as it came."""
+    grouped, in full-width digits or numerals, or percent-escaped: ``/v1/issuers/11010519491231002X``, before a file's
+    kind too: ``/v1/certificates/11010519491231002X.pdf``) by its first two and last two characters as read
+    (``11**************2X``); every other segment as it came."""
     segments = path.split("/")
     for at, segment in enumerate(segments):
-        read = as_read(unquote(segment))
-        if _identity_shaped(read):
-            segments[at] = read[:2] + "*" * (len(read) - 4) + read[-2:] if len(read) > 8 else "*" * len(read)
+        if (found := _identity_in(segment)) is not None:
+            segments[at] = found[1] + (kind[0] if (kind := _EXTENSION.search(unquote(segment))) else "")
     return "/".join(segments)
+
+
+def shown_problem(body: dict[str, Any], path: str) -> dict[str, Any]:
+    """A problem document for a request to ``path``: its ``instance`` as ``shown_path`` names it, and wherever its
+    texts (detail, each field's message) say back an identity number the path held, as the route read it ("no
+    certificate 11010519491231002X"), that number masked — whichever refusal said it."""
+    found = [hidden for segment in path.split("/") if (hidden := _identity_in(segment)) is not None]
+    said = {**body, "instance": shown_path(path)}
+    return _unechoed(said, found) if found else said
+
+
+def _unechoed(value: Any, found: list[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        for typed, shown in found:
+            for spelt in {typed, typed.upper(), as_read(typed), _SEPARATORS.sub("", as_read(typed))}:
+                value = value.replace(spelt, shown) if spelt else value
+        return value
+    if isinstance(value, dict):
+        return {key: item if key in ("type", "instance") else _unechoed(item, found) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unechoed(item, found) for item in value]
+    return value
 
 
 def said_in(response: Response, lang: Language) -> Response:
@@ -162,8 +200,10 @@ def problem(
         "detail": translate(detail, lang),
     }
     if instance is not None:
-        body["instance"] = shown_path(instance)
+        body["instance"] = instance
     body.update({key: value for key, value in extra.items() if value is not None})
+    if instance is not None:
+        body = shown_problem(body, instance)
     if instance == OAUTH_ENDPOINT and (code := oauth_error(status)) is not None:
         body.update(error=code, error_description=body["detail"])  # a 413 there, as registry_problem's refusals
     return said_in(Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON), lang)
@@ -204,7 +244,7 @@ def registry_problem(error: RegistryError, *, instance: str, lang: Language) -> 
     shown = page_problems.page(error.status, title=error.title, detail=_detail(error), headers=error.headers())
     if shown is not None:
         return shown
-    body = error.problem(instance=shown_path(instance), lang=lang)
+    body = shown_problem(error.problem(instance=instance, lang=lang), instance)
     headers = error.headers()
     if instance == OAUTH_ENDPOINT and (code := oauth_error(error.status, error)) is not None:
         body.update(error=code, error_description=body["detail"])

@@ -318,6 +318,10 @@ _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie", "form"})
 # Eight digits, maybe in groups ("1101-0519-4912-3100-2X" passes a catalogue code's shape, "1101_0519_…" a level's).
 _EIGHT_DIGITS = re.compile(r"\d(?:[\s_./-]?\d){7}")
 _NUMERALS = str.maketrans(DIGIT_OF)  # "一一〇…", "壹壹零…": read as their digits, as purposes are
+# A passport's or a Hong Kong, Macau ID's number on its own: one or two letters, six or seven digits ungrouped, maybe a
+# check character in brackets ("EA1234567", "e_1234567", "A123456(7)"). No code the registry names has that shape: a
+# skill code's digits come in groups ("SK-6-31-01-03"), a client id's letters run on ("trc_…").
+_LETTERED = re.compile(r"(?<![0-9A-Za-z])[A-Za-z]{1,2}[ ._-]?\d{6,7}(?:\([0-9A-Za-z]\))?(?![0-9A-Za-z])")
 
 
 def field_detail(errors: Sequence[FieldError], *, most: int = 5) -> Listing:
@@ -327,10 +331,11 @@ def field_detail(errors: Sequence[FieldError], *, most: int = 5) -> Listing:
 
 def said_masked(part: Any) -> str:
     """A part of a field's path, or a refused value, as an error names it: masked when it holds eight digits or more
-    (an identity number sent as a key, or in the level or catalogue column of a shifted CSV row)."""
+    (an identity number sent as a key, or in the level or catalogue column of a shifted CSV row), or a passport's or
+    Hong Kong ID's number ("EA1234567", "A123456(7)")."""
     text = str(part)
     read = unicodedata.normalize("NFKC", unquote(unquote(text))).translate(_NUMERALS)  # "%31%31%30…", "一一〇…" too
-    if _EIGHT_DIGITS.search(read) is None:
+    if _EIGHT_DIGITS.search(read) is None and _LETTERED.search(read) is None:
         return text
     return text[:2] + "*" * (len(text) - 4) + text[-2:] if len(text) > 8 else "*" * len(text)
 

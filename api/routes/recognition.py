@@ -20,7 +20,7 @@ from api.deps import (
     VerifierDep,
     get_principal,
 )
-from api.errors import PROBLEM_JSON, language, said_in
+from api.errors import PROBLEM_JSON, language, said_in, shown_problem
 from registry.auth.principals import Principal, require
 from registry.auth.scopes import Role, Scope
 from registry.catalogue.models import CertType
@@ -186,7 +186,7 @@ async def query(
         return result.answer
     # The item's own problem, returned rather than raised: the audit record of the question is kept. It is this
     # node's own (a 404 or 422 that registry.recognition.queries made here, a peer's being said again, never copied).
-    problem = {**(result.problem or {}), "instance": request.url.path}
+    problem = shown_problem(result.problem or {}, request.url.path)  # the number in the path as problems name it
     if isinstance(errors := problem.get("errors"), list):
         problem["errors"] = [_unprefixed(error) for error in errors]
     problem["detail"] = str(problem.get("detail", "")).replace("items[0].", "")

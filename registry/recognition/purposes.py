@@ -12,8 +12,9 @@ even next to other numbers or spread over groups; any other run of eight digits 
 after one or two letters (passports, Hong Kong and Macau IDs). What is kept, because masking it would destroy what the
 purpose says: a certificate number of this arrangement (its check character right), dates ("2026-12-05",
 "20261205", "20261205-20271204", with a time of day: "2026-12-05 20:30"), money ("1,234,567", "12345678.50",
-"¥12000000", "12000000元") and telephone numbers ("010 1234 5678", "+86 10 12345678") — unless the words just
-before the number name an identity document ("台胞证20150601"), when it is masked.
+"¥12000000", "12000000元") and telephone numbers ("010 1234 5678", "+86 10 12345678", "(021) 6123 4567",
+"+886 2 2345 6789", "400 810 8888", after a time of day too: "20:30 13812345678") — unless the words just before the
+number name an identity document ("台胞证20150601"), when it is masked.
 
 A number is read as it reads, not as it is typed: in Chinese numerals ("一一〇一〇五…", "壹壹零…", with Arabic or
 full-width digits among them) each numeral is its digit, so the same thresholds apply — "二〇二六年十二月五日",
@@ -77,9 +78,12 @@ _PHONE: Final = re.compile(
     # land line with its area code: "010-12345678", "010 1234 5678", "86 10 12345678", "0086-10-12345678"
     r"|(?:0|(?:00)?86[ -]?)[1-9][0-9]{1,2}[ -](?:[0-9]{7,8}|[0-9]{3,4}[ -][0-9]{4})"
     r"|85[23][ -]?[0-9]{4}[ -]?[0-9]{4}"  # Hong Kong and Macau numbers with their country code ("+852 9123 4567")
-    r"|[48]00-[0-9]{3}-[0-9]{4}"  # 400 and 800 service lines
+    # Taiwan's, with its country code: "+886 2 2345 6789", "+886 912 345 678"
+    r"|886[ -](?:[2-8][0-9]?[ -]?[0-9]{3,4}[ -]?[0-9]{4}|9[0-9]{2}[ -]?[0-9]{3}[ -]?[0-9]{3})"
+    r"|[48]00([ -])[0-9]{3}\1[0-9]{4}"  # 400 and 800 service lines: "400-810-8888", "400 810 8888"
 )
 _AREA_CODE_BEFORE: Final = re.compile(r"\(0[1-9][0-9]{1,2}\) ?$")  # "(010)12345678": a land line's number
+_LOCAL_NUMBER: Final = re.compile(r"[0-9]{7,8}|[0-9]{3,4}[ -][0-9]{4}")  # after it: "12345678", "6123-4567"
 # A day's time typed on to a date ("2026-12-05 20:30", "2026-12-05T20:30:00"): the run stops at the colon, so it
 # ends in the hour; a range's next run begins with the minutes ("20:30-2026-12-06 08:00").
 _HOUR_AT_END: Final = re.compile(r"[ Tt](?:[01]?[0-9]|2[0-3])\Z")
@@ -174,10 +178,11 @@ def _is_kept_shape(folded: str, start: int, end: int) -> bool:
         _CURRENCY_AMOUNT.fullmatch(run) is not None
         and (_CURRENCY_BEFORE.search(before) is not None or _CURRENCY_AFTER.match(after) is not None)
     )
-    phone = _PHONE.fullmatch(run) is not None or (
-        len(run) <= MIN_DIGITS and _AREA_CODE_BEFORE.search(before) is not None
+    timeless = _without_times(run, before, after)  # "20:30 13812345678" is a time and a telephone number
+    phone = _PHONE.fullmatch(timeless) is not None or (
+        _LOCAL_NUMBER.fullmatch(run) is not None and _AREA_CODE_BEFORE.search(before) is not None
     )
-    return money or phone or _is_dates(_without_times(run, before, after))
+    return money or phone or _is_dates(timeless)
 
 
 def _without_times(run: str, before: str, after: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.checks import assert_problem
-from tests.factories import admin_token, bearer
+from tests.factories import admin_token, bearer, create_issuer
 
 NUMBER = "11010519491231002X"  # a valid resident ID number (GB 11643) that belongs to nobody
 BIRTH = "19491231"  # in every form the number is typed in below
@@ -90,3 +90,14 @@ async def test_an_ordinary_path_is_named_as_it_came(client: httpx.AsyncClient, p
     code = path.split("/")[-1] if path.startswith("/.well-known") else path.split("/")[3]
     if not path.startswith("/v1/no-such-thing"):
         assert code in problem["detail"], problem
+
+
+async def test_a_real_kid_is_named_as_it_came_though_its_date_has_eight_digits(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A kid carries its day ("cert-20261205-…"): eight digits, but no identity number; the refusal names it whole."""
+    await create_issuer(client, await admin_token(app, client), code="BJ-KID-TEST")
+    kid = "cert-20261205-a1b2c3d4"
+    problem = assert_problem(await client.get(f"/v1/issuers/BJ-KID-TEST/keys/{kid}"), 404)
+    assert kid in problem["detail"], problem
+    assert problem["instance"] == f"/v1/issuers/BJ-KID-TEST/keys/{kid}", problem
