@@ -58,14 +58,16 @@ def _folder(tmp_path: Path) -> Path:
     return folder
 
 
-async def test_processes_starting_together_on_a_fresh_folder_all_end_with_one_key(tmp_path: Path) -> None:
+async def started_together(tmp_path: Path, starter: str, count: int) -> tuple[list[str], str]:
+    """``count`` processes running ``starter`` on ``tmp_path/data``, each imported and waiting, then released at once:
+    what each printed (its key's hash, or why it failed), and the hash of the key file left behind."""
     folder, go = tmp_path / "data", tmp_path / "go"
     env = {key: value for key, value in os.environ.items() if key != "REGISTRY_MASTER_KEY"}
     starters = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            STARTER,
+            starter,
             str(folder),
             str(go),
             str(tmp_path / f"ready-{number}"),
@@ -74,16 +76,22 @@ async def test_processes_starting_together_on_a_fresh_folder_all_end_with_one_ke
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
-        for number in range(STARTERS)
+        for number in range(count)
     ]
     for _ in range(600):  # every one imported and waiting, then all at once
-        if all((tmp_path / f"ready-{number}").exists() for number in range(STARTERS)):
+        if all((tmp_path / f"ready-{number}").exists() for number in range(count)):
             break
         await asyncio.sleep(0.05)
     go.touch()
-    said = [(await starter.communicate())[0].decode().strip() for starter in starters]
+    said = [(await process.communicate())[0].decode().strip() for process in starters]
     kept = hashlib.sha256(bytes.fromhex((folder / MASTER_KEY_FILE).read_text(encoding="ascii"))).hexdigest()
+    return said, kept
+
+
+async def test_processes_starting_together_on_a_fresh_folder_all_end_with_one_key(tmp_path: Path) -> None:
+    said, kept = await started_together(tmp_path, STARTER, STARTERS)
     assert said == [kept] * STARTERS, said
+    folder = tmp_path / "data"
     assert [entry.name for entry in folder.iterdir()] == [MASTER_KEY_FILE]  # no draft left behind
     assert stat.S_IMODE((folder / MASTER_KEY_FILE).stat().st_mode) == 0o600
 

@@ -17,16 +17,8 @@ import pytest
 
 from registry.config import KEY_FILE_SETTLE_SECONDS, MASTER_KEY_FILE, development_master_key
 from registry.errors import ConfigurationError
-
-
-def _folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir(mode=0o700)
-    return folder
-
-
-def _no_link(*args: object, **kwargs: object) -> None:
-    raise OSError(errno.EPERM, "Operation not permitted")
+from tests.unit.test_master_key_file import _folder
+from tests.unit.test_review_master_key_file import _no_link
 
 
 def test_a_key_being_written_in_place_is_waited_for_even_when_its_mtime_reads_older_than_a_second(

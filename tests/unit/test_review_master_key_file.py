@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import os
 import secrets
 import stat
@@ -18,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from registry.config import MASTER_KEY_FILE, Settings
+from registry.config import MASTER_KEY_FILE
 from registry.errors import ConfigurationError
+from tests.unit.test_master_key_file import _folder, _settings, started_together
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTERS = 6
@@ -63,16 +63,6 @@ else:
 """
 
 
-def _settings(folder: Path) -> Settings:
-    return Settings(env="development", data_dir=folder)
-
-
-def _folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir(mode=0o700)
-    return folder
-
-
 def _no_link(*args: object, **kwargs: object) -> None:
     raise OSError(errno.EPERM, "Operation not permitted")
 
@@ -91,32 +81,9 @@ def test_a_folder_without_hard_links_still_gets_a_private_key_and_no_draft(
 
 
 async def test_processes_starting_together_without_hard_links_all_end_with_one_key(tmp_path: Path) -> None:
-    folder, go = tmp_path / "data", tmp_path / "go"
-    env = {key: value for key, value in os.environ.items() if key != "REGISTRY_MASTER_KEY"}
-    starters = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            STARTER,
-            str(folder),
-            str(go),
-            str(tmp_path / f"ready-{number}"),
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        for number in range(STARTERS)
-    ]
-    for _ in range(600):
-        if all((tmp_path / f"ready-{number}").exists() for number in range(STARTERS)):
-            break
-        await asyncio.sleep(0.05)
-    go.touch()
-    said = [(await starter.communicate())[0].decode().strip() for starter in starters]
-    kept = hashlib.sha256(bytes.fromhex((folder / MASTER_KEY_FILE).read_text(encoding="ascii"))).hexdigest()
+    said, kept = await started_together(tmp_path, STARTER, STARTERS)
     assert said == [kept] * STARTERS, said
-    assert [entry.name for entry in folder.iterdir()] == [MASTER_KEY_FILE]
+    assert [entry.name for entry in (tmp_path / "data").iterdir()] == [MASTER_KEY_FILE]
 
 
 def test_a_key_file_only_just_made_is_waited_for_until_whole(tmp_path: Path) -> None:
