@@ -45,6 +45,27 @@ async def _admin(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(_admin_dsn(database_url))
 
 
+async def _import_killed_at(
+    admin: asyncpg.Connection, path: Path, database_url: str, where: str
+) -> tuple[int, str, str]:
+    """The import of ``path``, its backend terminated from ``admin`` once ``pg_stat_activity`` shows it ``where``."""
+    task = asyncio.create_task(_import(path, database_url, ENGLISH, within=30))
+    deadline, killed = time.monotonic() + 20, False
+    while time.monotonic() < deadline and not task.done():
+        pids = await admin.fetch(
+            f"SELECT pid FROM pg_stat_activity WHERE {where} "  # noqa: S608 - the tests' own conditions
+            "AND datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        if pids:
+            await admin.execute("SELECT pg_terminate_backend($1)", pids[0]["pid"])
+            killed = True
+            break
+        await asyncio.sleep(0.05)
+    code, out, err = await task
+    assert killed, out + err
+    return code, out, err
+
+
 @POSTGRES
 @pytest.mark.parametrize("setting", ["300ms", "0.3s", "300"])
 @pytest.mark.parametrize("on", ["DATABASE {database}", "ROLE CURRENT_USER IN DATABASE {database}"])
@@ -128,21 +149,9 @@ async def test_a_connection_killed_while_the_commit_is_under_way_is_said_unknown
     admin = await _admin(database_url)
     try:
         await admin.execute(KILL_AT_COMMIT)
-        task = asyncio.create_task(_import(path, database_url, ENGLISH, within=30))
-        deadline = time.monotonic() + 20
-        killed = False
-        while time.monotonic() < deadline and not task.done():
-            pids = await admin.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'COMMIT%' AND state = 'active' "
-                "AND datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if pids:
-                await admin.execute("SELECT pg_terminate_backend($1)", pids[0]["pid"])
-                killed = True
-                break
-            await asyncio.sleep(0.05)
-        code, out, err = await task
-        assert killed, out + err
+        code, out, err = await _import_killed_at(
+            admin, path, database_url, "query ILIKE 'COMMIT%' AND state = 'active'"
+        )
         names = [row[0] for row in await admin.fetch("SELECT holder_name FROM certificates ORDER BY holder_name")]
         await admin.execute("DROP TRIGGER review_slow_commit ON certificates")
     finally:
@@ -293,20 +302,7 @@ async def test_a_connection_killed_in_a_slow_statement_before_the_commit_and_a_r
     admin = await _admin(database_url)
     try:
         await admin.execute(SLOW_ROW)
-        task = asyncio.create_task(_import(path, database_url, ENGLISH, within=30))
-        deadline, killed = time.monotonic() + 20, False
-        while time.monotonic() < deadline and not task.done():
-            pids = await admin.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
-                "AND datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if pids:
-                await admin.execute("SELECT pg_terminate_backend($1)", pids[0]["pid"])
-                killed = True
-                break
-            await asyncio.sleep(0.05)
-        code, out, err = await task
-        assert killed, out + err
+        code, out, err = await _import_killed_at(admin, path, database_url, "wait_event = 'PgSleep'")
         names = [row[0] for row in await admin.fetch("SELECT holder_name FROM certificates ORDER BY holder_name")]
         await admin.execute("DROP TRIGGER review_slow_row ON certificates")
     finally:
