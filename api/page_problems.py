@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.shown_paths import shown_path
 from registry.i18n import Language, language_of, translate
 
 # The language and path of the page the current request is for; None for everything else (the API, the well-known
@@ -126,7 +127,7 @@ def _render(
             "t": text[lang],
             "u": text[other],
             "alt_lang": "zh-CN" if other == "zh" else "en",
-            "switch_url": f"{path}?lang={other}",
+            "switch_url": f"{shown_path(path)}?lang={other}",  # an ID typed into the URL is not said back
             "page_title": said[lang][0],
             "said": said,
             "back_url": f"{back[0]}?lang={lang}",

@@ -27,6 +27,7 @@ from api.holder_text import TEXT, form_error, purpose_words, sentences, share_fo
 from api.limits import client_address
 from api.routes.pages import SECURITY_HEADERS, result_page, templates, verdict_words
 from api.routes.pages import TEXT as PAGE_TEXT
+from api.shown_paths import shown_path
 from registry.auth import tokens
 from registry.auth.principals import Principal
 from registry.auth.scopes import Role
@@ -96,7 +97,7 @@ def _page(request: Request, template: str, *, lang: str, status: int = 200, **co
             "t": TEXT[lang],
             "u": TEXT[other],
             "alt_lang": other,
-            "switch_url": f"{path}?lang={other}",
+            "switch_url": f"{shown_path(path)}?lang={other}",  # an ID typed into the URL: not said back
         }
         | {"csrf": csrf, **context},
         status_code=status,

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import FederationDep, Lang, ReaderDep, VerifierDep
 from api.errors import DATABASE_UNAVAILABLE
+from api.shown_paths import shown_path
 from registry.certificates import numbering
 from registry.certificates.lifecycle import BUREAU
 from registry.clock import CHINA_STANDARD_TIME
@@ -245,7 +246,7 @@ def _page(request: Request, template: str, *, lang: str, status: int = 200, **co
             "t": TEXT[lang],
             "u": TEXT[other],  # the other language, shown beneath: the reader need not switch
             "alt_lang": "zh-CN" if other == "zh" else "en",
-            "switch_url": f"{request.url.path}?lang={other}",
+            "switch_url": f"{shown_path(request.url.path)}?lang={other}",  # an ID typed into the URL: not said back
             **context,
         },
         status_code=status,

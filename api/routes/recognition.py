@@ -20,7 +20,8 @@ from api.deps import (
     VerifierDep,
     get_principal,
 )
-from api.errors import PROBLEM_JSON, language, said_in, shown_problem
+from api.errors import PROBLEM_JSON, language, said_in
+from api.shown_paths import shown_problem
 from registry.auth.principals import Principal, require
 from registry.auth.scopes import Role, Scope
 from registry.catalogue.models import CertType

@@ -101,3 +101,16 @@ async def test_a_real_kid_is_named_as_it_came_though_its_date_has_eight_digits(
     problem = assert_problem(await client.get(f"/v1/issuers/BJ-KID-TEST/keys/{kid}"), 404)
     assert kid in problem["detail"], problem
     assert problem["instance"] == f"/v1/issuers/BJ-KID-TEST/keys/{kid}", problem
+
+
+@pytest.mark.parametrize("page", ["/v/{}", "/s/{}", "/holder/certificates/{}.pdf"])
+async def test_a_page_for_an_identity_number_typed_into_its_url_does_not_say_it_back(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    """The not-found page's link to the other language repeated the path whole (``/v/11010519491231002X?lang=en``)."""
+    response = await client.get(page.format(NUMBER), headers={"Accept": "text/html"})
+    assert response.status_code in (401, 404), response.text
+    assert "text/html" in response.headers["content-type"]
+    for hidden in (NUMBER, BIRTH):
+        assert hidden not in response.text, response.text
+    assert "11**************2X" in response.text  # the link to the other language, masked
