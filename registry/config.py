@@ -383,15 +383,17 @@ def _write_in_place(path: Path, key: bytes) -> None:
         created = os.open(path, flags, 0o600)
     except FileExistsError:
         return
+    written = 0
     try:
-        written = 0
         while written < len(key):  # a write may take less than it was given (a signal, a network mount)
             written += os.write(created, key[written:])
         os.fsync(created)
     except BaseException:
-        # Not left empty or short: the next start would call it damaged and ask for a backup of a key never used.
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        # Not left empty or short: the next start would call it damaged and ask for a backup of a key never used. A
+        # whole key stays (its sync failed): another process may have read it already and sealed under it.
+        if written < len(key):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         raise
     finally:
         os.close(created)
