@@ -19,6 +19,7 @@ from registry.clients.schemas import ClientCreate
 from registry.context import RegistryContext
 from registry.db import transaction
 from registry.issuers.credit_code import credit_code_check_char
+from registry.keys.key_check import check_master_key_on
 
 _GB11643_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _sequence = itertools.count(100)
@@ -57,8 +58,11 @@ def credit_code() -> str:
 async def create_client(
     app: FastAPI, *, role: Role, issuer_code: str | None = None, region: str | None = None
 ) -> tuple[str, str]:
-    """Create a client the way `registry clients create` does: straight through the service, no HTTP."""
+    """Create a client the way `registry clients create` does: straight through the service, no HTTP — after binding
+    a database that holds nothing sealed to the master key, as the command's start does (``check_master_key_on``):
+    clients made in a database bound to no key would leave it as an earlier version did (keys.master_key_unproven)."""
     context: RegistryContext = app.state.context
+    await check_master_key_on(app.state.engine, context.box)
     async with transaction(app.state.sessions) as session:
         created = await clients.create(
             context,
