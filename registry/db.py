@@ -133,7 +133,7 @@ def bound_lock_waits(engine: AsyncEngine, seconds: float) -> None:
     ms = max(1, round(seconds * 1000))
     # The database's or role's own lock_timeout when it is shorter (and not 0, unbounded), else ours; ``ms`` is ours.
     shorter_or_ours = (
-        "SELECT set_config('lock_timeout', "  # noqa: S608
+        "SELECT set_config('lock_timeout', "  # noqa: S608  # nosec B608 - ms is an int made here, never input
         f"CASE WHEN setting::bigint BETWEEN 1 AND {ms} THEN setting ELSE '{ms}' END, true) "
         "FROM pg_settings WHERE name = 'lock_timeout'"
     )

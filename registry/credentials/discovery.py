@@ -110,9 +110,7 @@ async def key_document(session: AsyncSession, code: str, kid: str, *, base_url: 
     issuer = await _issuer(session, code)
     key = await keys.get_by_kid(session, kid)
     if key is None or key.issuer_id != issuer.id or key.use != KeyUse.certificate:
-        raise NotFound(
-            _("no signing key {kid} for evaluation body {code}", kid=kid, code=said_masked(code))
-        )
+        raise NotFound(_("no signing key {kid} for evaluation body {code}", kid=kid, code=said_masked(code)))
     return key_jwk(key, issuer.code, base_url=base_url)
 
 

@@ -313,9 +313,7 @@ async def mark_key_compromised(
     issuer = await _turn_of(session, code)  # then the key is read as a rotation beside this one left it
     key = await keys.get_by_kid(session, kid)
     if issuer is None or key is None or key.issuer_id != issuer.id:
-        raise NotFound(
-            _("no signing key {kid} for evaluation body {code}", kid=kid, code=said_masked(code))
-        )
+        raise NotFound(_("no signing key {kid} for evaluation body {code}", kid=kid, code=said_masked(code)))
     return await compromise.mark(
         session, ctx.keyring, actor=actor, key=key, since=since, owner={"issuer": code}, label=issuer.code
     )
