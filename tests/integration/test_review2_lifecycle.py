@@ -161,6 +161,16 @@ async def _holder_headers(client: httpx.AsyncClient, certificate: dict[str, Any]
     return bearer(session.json()["access_token"])
 
 
+async def _a_holders_certificate(app: FastAPI, client: httpx.AsyncClient) -> tuple[Any, dict[str, Any], str]:
+    """The bodies and admin (``set_up``), and a certificate of theirs whose holder can sign in: with its ID number."""
+    world = await set_up(app, client)
+    id_number = resident_id()
+    certificate = await issued_certificate(
+        client, world.issuer, holder={"name": "张三", "id_type": "resident_id", "id_number": id_number}
+    )
+    return world, certificate, id_number
+
+
 async def test_the_bureaus_hold_over_a_bodys_suspension_keeps_the_day_it_stopped_being_valid(
     app: FastAPI, client: httpx.AsyncClient, registry_clock: RegistryClock
 ) -> None:
@@ -169,11 +179,7 @@ async def test_the_bureaus_hold_over_a_bodys_suspension_keeps_the_day_it_stopped
     was valid until the bureau acted. Expected: the day the body suspended it (when it stopped being valid), with the
     hold's reason code (``bureau``: why it is held now)."""
     registry_clock.freeze()
-    world = await set_up(app, client)
-    id_number = resident_id()
-    certificate = await issued_certificate(
-        client, world.issuer, holder={"name": "张三", "id_type": "resident_id", "id_number": id_number}
-    )
+    world, certificate, id_number = await _a_holders_certificate(app, client)
     number = certificate["number"]
     assert (await act(client, world.issuer, number, "suspend")).status_code == 200
     await _backdate(app, number, [10])
@@ -193,11 +199,7 @@ async def test_a_suspension_after_a_reinstatement_is_dated_by_its_own_run(
     """Suspended 20 days ago, reinstated 15 days ago, suspended again 5 days ago, then held by the bureau today: it
     stopped being valid 5 days ago — not 20 (the first run ended), not today."""
     registry_clock.freeze()
-    world = await set_up(app, client)
-    id_number = resident_id()
-    certificate = await issued_certificate(
-        client, world.issuer, holder={"name": "张三", "id_type": "resident_id", "id_number": id_number}
-    )
+    world, certificate, id_number = await _a_holders_certificate(app, client)
     number = certificate["number"]
     for action in ("suspend", "reinstate", "suspend"):
         assert (await act(client, world.issuer, number, action)).status_code == 200
@@ -219,11 +221,7 @@ async def test_a_revocation_after_the_hold_is_dated_by_the_revocation(
     app: FastAPI, client: httpx.AsyncClient, registry_clock: RegistryClock
 ) -> None:
     registry_clock.freeze()
-    world = await set_up(app, client)
-    id_number = resident_id()
-    certificate = await issued_certificate(
-        client, world.issuer, holder={"name": "张三", "id_type": "resident_id", "id_number": id_number}
-    )
+    world, certificate, id_number = await _a_holders_certificate(app, client)
     number = certificate["number"]
     assert (await act(client, world.issuer, number, "suspend")).status_code == 200
     assert (await act(client, world.admin, number, "suspend")).status_code == 200
