@@ -34,6 +34,10 @@ IMPORT_EXIT_CODES = {
     6: "an output file could not be written midway (e.g. a full disk): it names the rows committed, whose claim codes "
     "may be missing from FILE.issued.csv; make room and re-run the same command: it writes them again, and no row is "
     "issued twice",
+    7: "the file stopped being readable midway (an input/output error, a file system gone, or the file cut short, "
+    "written to or replaced while being read): it names the rows committed, whose claim codes are in "
+    "FILE.issued.csv, and issues nothing of the rows it was reading; once the file can be read whole, re-run the same "
+    "command to carry on: no row is issued twice",
 }
 
 
@@ -43,11 +47,19 @@ def exit_codes_help(codes: dict[int, str]) -> str:
 
 def count_rows(path: Path) -> int:
     """Data rows in the file (for the progress bar's ETA): a fast line count, header excluded. A last line without
-    its newline counts; a value holding a line break counts twice (the bar's total is an estimate)."""
+    its newline counts; a value holding a line break counts twice (the bar's total is an estimate). A file that cannot
+    be read through (an input/output error) stops the import before its first row, as a read midway would (exit 7)."""
+    from registry.certificates import import_stops, imports
+    from registry.errors import InputNotRead
+
     lines, last = 0, b"\n"
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            lines, last = lines + block.count(b"\n"), block[-1:]
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                lines, last = lines + block.count(b"\n"), block[-1:]
+    except OSError as exc:
+        nothing = imports.ImportSummary()
+        raise InputNotRead(import_stops.not_read(nothing, path=path, reason=os_reason(exc))) from exc
     return max(0, lines + (last != b"\n") - 1)
 
 
@@ -68,6 +80,7 @@ def import_file(
     from registry.errors import (
         ConfigurationError,
         IdempotencyKeyInFlight,
+        InputNotRead,
         InvalidInput,
         OutputsNotWritten,
         RegistryError,
@@ -89,6 +102,9 @@ def import_file(
     except OutputsNotWritten as exc:  # e.g. a full disk midway: what was committed, and that a re-run writes it
         typer.echo(said(_("error: {problem}", problem=exc.detail), language), err=True)
         raise typer.Exit(6) from None
+    except InputNotRead as exc:  # e.g. EIO midway, the file cut short: what was committed, and that a re-run carries on
+        typer.echo(said(_("error: {problem}", problem=exc.detail), language), err=True)
+        raise typer.Exit(7) from None
     except RegistryError as exc:
         typer.echo(said(_("error: {problem}", problem=exc.detail), language), err=True)
         for error in exc.errors:  # e.g. the header's missing or unreadable columns
@@ -101,15 +117,21 @@ def import_file(
 
 
 def _refuse_unreadable(file: Path, lang: Language) -> None:
-    """A file that cannot be opened for reading (missing, a folder, not ours to read) is one line in the reader's
-    language and exit 2, before the configuration or the database is looked at (as an empty file is refused)."""
+    """A file that cannot be opened for reading (missing, a folder, not ours to read), or a pipe or a device (looked at
+    without opening it: that would wait for a FIFO's writer), is one line in the reader's language and exit 2, before
+    the configuration or the database is looked at (as an empty file is refused)."""
+    from registry.spreadsheets import NOT_A_FILE, streamed
+
     try:
-        with file.open("rb"):
-            pass
+        if not streamed(file):
+            with file.open("rb"):
+                return
+        message = NOT_A_FILE
     except OSError as exc:
-        problem = _("{field}: {message}", field=str(file), message=_("cannot be read: {reason}", reason=os_reason(exc)))
-        typer.echo(said(_("error: {problem}", problem=problem), lang), err=True)
-        raise typer.Exit(2) from None
+        message = _("cannot be read: {reason}", reason=os_reason(exc))
+    problem = _("{field}: {message}", field=str(file), message=message)
+    typer.echo(said(_("error: {problem}", problem=problem), lang), err=True)
+    raise typer.Exit(2) from None
 
 
 def _print_summary(summary: ImportSummary, *, elapsed: float, lang: Language) -> None:
@@ -140,11 +162,11 @@ async def _import_with_progress(
     """The import, with a database out of reach (at start or midway) raised as ServiceUnavailable. Midway, the import
     itself says which rows its chunks committed before (registry.certificates.import_stops): kept as it said it."""
     from registry import faults
-    from registry.errors import RegistryError
+    from registry.errors import InputNotRead, OutputsNotWritten, RegistryError
 
     try:
         return await _prepare_then_import(settings, file=file, issuer=issuer, started=started, lang=lang)
-    except RegistryError:
+    except (RegistryError, InputNotRead, OutputsNotWritten):  # said already, whatever OSError lies beneath
         raise
     except Exception as exc:
         fault = faults.database_fault(exc)

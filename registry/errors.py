@@ -36,8 +36,9 @@ Never answered as such: ConfigurationError (the process refuses to start), Decry
 open under the master key: a 500, and an operator's problem), KeySetUnavailable (another party's published keys
 cannot be fetched; each caller says what that means for its answer), JWSRefused (a compact JWS registry.keys.jws
 cannot read or verify: a ValueError whose ``reason`` is a message), IllegalHistory (a certificate's status
-history the lifecycle cannot have written: `registry audit verify` names it) and OutputsNotWritten (`registry import`
-could not write its output files midway, e.g. a full disk: its ``detail`` says what was committed). Federation's own,
+history the lifecycle cannot have written: `registry audit verify` names it), OutputsNotWritten (`registry import`
+could not write its output files midway, e.g. a full disk: its ``detail`` says what was committed) and InputNotRead
+(`registry import` could not read its file to the end: an I/O error, a file changed while read). Federation's own,
 turned into ``result: "unknown"`` with a reason (or 401 for a peer's token) by registry.federation: PeerFailure (no
 usable answer from a peer node), CircuitOpen (the peer failed repeatedly a moment ago and is not being asked),
 PeerOverloaded (a 502/503/504 worth one more try) and ProtocolError (a peer's token or statement that does not
@@ -298,6 +299,16 @@ class IllegalHistory(ValueError):
 class OutputsNotWritten(Exception):
     """``registry import`` stopped because its output files could not take a committed chunk's lines (a full disk, a
     quota, a drive gone); ``detail`` says which rows were committed and that a re-run writes their claim codes."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InputNotRead(Exception):
+    """``registry import`` stopped because the file it imports could not be read to its end once chunks were committed
+    (an I/O error, a file system gone, the file cut short, written to or replaced while being read); ``detail`` says
+    which rows were committed and that a re-run carries on."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -26,6 +27,11 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 # Characters of one line read at a time: over nine values at the csv module's limit (128 KiB each) with their quotes
 # and commas, so no line of the batch columns is ever cut short by it.
 LINE_LIMIT = 1 << 21
+# Said of a path ``streamed`` finds: a file to import is read more than once (and again by a re-run).
+NOT_A_FILE = _(
+    "is a pipe, a socket or a device, not a file: the import reads its file more than once (and a re-run reads it "
+    "again), so save what it holds to a file and import that"
+)
 
 
 class _Writable(Protocol):
@@ -63,6 +69,18 @@ def bounded_lines(handle: IO[str], limit: int = LINE_LIMIT) -> Iterator[str]:
             while (rest := handle.readline(limit)) and not rest.endswith("\n"):
                 pass
         yield line
+
+
+def streamed(path: Path) -> bool:
+    """Whether ``path`` names a pipe (a FIFO, /dev/stdin fed by one), a socket or a device rather than a file or a
+    folder: what it holds can be read only once, so a second reading finds nothing (or waits for a writer that has
+    gone), and a writer that stops early looks like the file's end. Looked at without opening it (opening a FIFO waits
+    for a writer); a path that cannot be looked at is left to be said when it is opened."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 class NewPrivateFile:

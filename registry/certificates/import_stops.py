@@ -2,11 +2,14 @@
 were committed, so the words of a single request ("nothing was changed: send it again") would not be true. It says
 which rows were committed and where their claim codes are, whether the chunk under way was written, and that running
 the same command again carries on (each chunk's idempotency key replays what was committed; once those records have
-expired, the rows already issued come back as duplicates): no row is issued twice.
+expired, the rows already issued come back as duplicates): no row is issued twice. So does an import whose file stops
+being readable midway (``read``: an I/O error, a file system gone, the file cut short, written to or replaced while
+being read), before the chunk it was reading is issued, and one whose output files cannot take a chunk (``written``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -16,7 +19,7 @@ from typing import IO, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.errors import OutputsNotWritten, RegistryError, ServiceUnavailable
+from registry.errors import InputNotRead, OutputsNotWritten, RegistryError, ServiceUnavailable
 from registry.faults import RETRY_AFTER_SECONDS, Fault, database_fault
 from registry.i18n import Listing, Message, _
 from registry.os_reasons import os_reason
@@ -38,6 +41,8 @@ _CAUSE_AT_COMMIT = {
 }
 # The server answered these with an error, having rolled the transaction back: even at COMMIT, nothing of it stayed.
 _ROLLED_BACK = frozenset({Fault.conflict, Fault.locked})
+# Why a file that could be read when the import began cannot be read to its end, when no read failed.
+CHANGED = _("it was changed while being read (cut short, written to, moved or replaced)")
 
 
 class Committed(Protocol):
@@ -108,6 +113,70 @@ def written(committed: Committed, *, first_row: int, rows: int, outputs: Sequenc
         last_row = first_row + rows - 1
         detail = not_written(committed, first_row=first_row, last_row=last_row, reason=os_reason(exc))
         raise OutputsNotWritten(detail) from exc  # the files' closing keeps it: registry.spreadsheets.NewPrivateFile
+
+
+class Unchanged:
+    """The file being imported as the import's checks found it (``since``): ``check``, once a chunk's rows are read and
+    before they are issued, stops the import when the file has been cut short, written to, moved or replaced since.
+    Rows read from a file in the middle of changing could be half the old line and half the new (or a line cut short,
+    read as a row), and what follows is not the file the operator meant: none of it is issued."""
+
+    def __init__(self, committed: Committed, path: Path) -> None:
+        self._committed, self._path = committed, path
+        self._fd: int | None = None
+        self._seen: tuple[int, ...] = ()
+
+    def since(self, handle: IO[str], seen: os.stat_result | None = None) -> None:
+        """Watch ``handle``, which must still be the file ``seen`` (as it was when the import was checked; else as it
+        is now)."""
+        self._fd = handle.fileno()
+        self._seen = _version(seen or os.fstat(self._fd))
+        self.check()
+
+    def check(self) -> None:
+        assert self._fd is not None, "since() names the handle first"
+        now, named = os.fstat(self._fd), self._path.stat()  # an OSError (the file gone): said by ``read``
+        if _version(now) != self._seen or (named.st_dev, named.st_ino) != (now.st_dev, now.st_ino):
+            raise InputNotRead(not_read(self._committed, path=self._path, reason=CHANGED))
+
+
+def _version(found: os.stat_result) -> tuple[int, ...]:
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+@contextmanager
+def read(committed: Committed, *, path: Path) -> Iterator[Unchanged]:
+    """Around reading ``path`` chunk by chunk, its lines taken only from a file ``Unchanged`` watches: an error reading
+    it (EIO from a failing disk, a network file system gone) stops the import saying which rows were committed, where
+    their claim codes are and that a re-run carries on, never with a traceback; the chunk under way is not issued."""
+    try:
+        yield Unchanged(committed, path)
+    except OSError as exc:
+        raise InputNotRead(not_read(committed, path=path, reason=os_reason(exc))) from exc
+
+
+def not_read(committed: Committed, *, path: Path, reason: str) -> Message:
+    """The lines the import stops with when its file cannot be read to its end (``reason``), one message: the rows
+    committed before (their claim codes in FILE.issued.csv), nothing after them, and that a re-run carries on."""
+    row = committed.rows + 1
+    lines = [
+        _(
+            "the import stopped at row {row}: {file} could not be read any further: {reason}",
+            row=row,
+            file=str(path),
+            reason=reason,
+        )
+    ]
+    if committed.rows:
+        lines.append(_committed(committed))
+    lines.append(_("nothing from row {row} on was committed", row=row))
+    lines.append(
+        _(
+            "once the file can be read whole again, run the same command again to carry on: no row is issued twice, "
+            "and this run's files are kept beside the new ones as numbered backups"
+        )
+    )
+    return Listing(lines, separator="\n  ")
 
 
 def not_written(committed: Committed, *, first_row: int, last_row: int, reason: str) -> Message:

@@ -8,7 +8,8 @@ that is a link, another import of the same file, or of one writing the same outp
 (``prepare``), before any output file is touched. The output files are never written over: claim codes are shown only
 once, and a re-run (say, after the idempotency records expired, when every row comes back as a duplicate) must not lose
 them. What an earlier run left is renamed to a numbered backup first, and each output is a new file that only its owner
-may read. A chunk's stored outcome keeps its rejected rows' reasons as messages, said in the reader's language.
+may read. A chunk's stored outcome keeps its rejected rows' reasons as messages, said in the reader's language. A file
+that stops being readable midway stops the import before the chunk under way is issued (``import_stops.read``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from registry.errors import IdempotencyKeyInFlight, InvalidInput, NotFound
 from registry.i18n import Language, Listing, Message, _, translate
 from registry.issuers import service as issuers
 from registry.os_reasons import os_reason
-from registry.spreadsheets import NewPrivateFile, SafeWriter, bounded_lines
+from registry.spreadsheets import NOT_A_FILE, NewPrivateFile, SafeWriter, bounded_lines, streamed
 
 CHUNK_ROWS = 5_000
 OPERATION = "certificates.import"
@@ -59,16 +60,24 @@ class ImportSummary:
     set_aside: list[tuple[Path, Path]] = field(default_factory=list)  # (output, the backup an earlier run's became)
 
 
-def _chunks(path: Path) -> Iterator[tuple[list[str], list[list[str] | rows.Unreadable]]]:
+def _chunks(
+    path: Path, committed: import_stops.Committed | None = None, seen: os.stat_result | None = None
+) -> Iterator[tuple[list[str], list[list[str] | rows.Unreadable]]]:
     # Read as an upload is read (rows.utf8_lines): LF-only lines, bad bytes kept in their cells to be named there.
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
+    with (
+        import_stops.read(committed or ImportSummary(), path=path) as unchanged,
+        path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle,
+    ):
+        unchanged.since(handle, seen)  # the file ``prepare`` checked, as then; a read error or change: the import stops
         header, records = rows.read_csv(bounded_lines(handle))
         chunk: list[list[str] | rows.Unreadable] = []
         for record in records:
             chunk.append(record)
             if len(chunk) == CHUNK_ROWS:
+                unchanged.check()
                 yield header, chunk
                 chunk = []
+        unchanged.check()
         if chunk:
             yield header, chunk
 
@@ -155,7 +164,10 @@ async def prepare(sessions: async_sessionmaker[AsyncSession], *, path: Path, iss
 
 
 def _check_rows(path: Path) -> None:
-    """The file can be read, has something in it, a header with the batch columns and a row under it."""
+    """The file can be read, has something in it, a header with the batch columns and a row under it; it is a file,
+    not a pipe or a device (read once, it would hold nothing for the chunks, nor for a re-run)."""
+    if streamed(path):
+        raise InvalidInput.field("file", NOT_A_FILE)
     try:
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle:
             header, records = rows.read_csv(bounded_lines(handle))
@@ -190,6 +202,7 @@ class ImportLock:
         except OSError as exc:
             raise InvalidInput.field("file", _("cannot be read: {reason}", reason=os_reason(exc))) from None
         try:
+            self.seen = os.fstat(self._input)  # the file as checked: the chunks must read it so (import_stops.read)
             if not _locked(self._input):
                 raise IdempotencyKeyInFlight(
                     _(
@@ -358,7 +371,7 @@ async def _issue_into_outputs(
         rejected_writer, issued_writer = SafeWriter(rejected_out), SafeWriter(issued_out)
         issued_writer.writerow(["row", "number", "verify_url", "claim_code"])
         first_row = 1
-        for header, records in _chunks(path):
+        for header, records in _chunks(path, summary, plan.lock.seen):
             if summary.chunks == 0:
                 rejected_writer.writerow(["row", *header, "reasons"])
             with import_stops.reported(summary, first_row=first_row, rows=len(records)):  # a fault: what is true
