@@ -89,15 +89,18 @@ async def migrate_database(
 ) -> list[str]:
     """Migrate, check the master key and bring the seals up to date; returns the numbers of certificates found
     unsealed on the way (``registry.certificates.seal_upgrade.upgrade_seals``), which only ``registry migrate``
-    stops for (``say_migrated``). ``lock_timeout``: how long a lock other work holds may hold it up
-    (``registry.db.bound_lock_waits``; ``registry import`` passes its own bound), else as long as the lock is held
-    (PostgreSQL) or SQLite's usual 30 s busy timeout."""
+    stops for (``say_migrated``). ``lock_timeout``: how long one of its statements may wait for a lock another
+    session holds (``registry.db.bound_lock_waits``; SQLite's busy timeout): ``registry import`` passes its own
+    bound, every other command REGISTRY_MIGRATE_LOCK_TIMEOUT_SECONDS. A migration that gives up is rolled back and
+    raised as MigrationLockWait naming it and the lock's holder (``registry.migrate.upgrade``; ``with_database``
+    says it, exit 4)."""
     from registry.certificates.seal_upgrade import upgrade_seals
     from registry.db import create_engine, session_factory
     from registry.keys.key_check import check_master_key_on
     from registry.keys.secrets_box import SecretsBox
 
-    engine = create_engine(settings.database_url, lock_timeout=lock_timeout)
+    bound = settings.migrate_lock_timeout_seconds if lock_timeout is None else lock_timeout
+    engine = create_engine(settings.database_url, lock_timeout=bound)
     box = SecretsBox.from_master_key(settings.master_key_bytes)
     try:
         await _upgrade(engine, lang)
@@ -193,15 +196,19 @@ def say_migrated(unsealed: list[str], lang: Language | None = None) -> None:
 
 
 def with_database(work: Coroutine[Any, Any, _T], lang: Language | None = None) -> _T:
-    """``asyncio.run(work)``; a database out of reach (registry.faults) is one line on stderr (in ``lang``) and exit 4,
-    not a traceback."""
+    """``asyncio.run(work)``; a database out of reach or busy (registry.faults; a migration that gave up waiting for a
+    lock, naming itself and the lock's holder) is one line on stderr (in ``lang``) and exit 4, not a traceback."""
     from registry import faults
+    from registry.errors import MigrationLockWait
 
     try:
         return asyncio.run(work)
     except ConfigurationError as exc:  # a master key that is not the database's (registry.keys.key_check)
         typer.echo(said(_("configuration error: {problem}", problem=message_of(exc)), lang), err=True)
         raise typer.Exit(2) from None
+    except MigrationLockWait as exc:  # said by registry.migrate.upgrade: its own words
+        typer.echo(said(_("error: {problem}", problem=exc.detail), lang), err=True)
+        raise typer.Exit(DATABASE_UNAVAILABLE_EXIT) from None
     except Exception as exc:
         fault = faults.database_fault(exc)
         refused = None if fault is not None else _refused_connection(exc)

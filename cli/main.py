@@ -56,8 +56,9 @@ app.add_typer(rules_app, name="rules")
 
 @app.command()
 def migrate() -> None:
-    """Apply every pending migration to REGISTRY_DATABASE_URL (exit 4 when the database cannot be reached, 6 when
-    certificates were found whose status seal does not check out: they verify as 'unknown')."""
+    """Apply every pending migration to REGISTRY_DATABASE_URL (exit 4 when the database cannot be reached, or when a
+    lock another session holds kept a migration waiting past REGISTRY_MIGRATE_LOCK_TIMEOUT_SECONDS: nothing is
+    migrated then; 6 when certificates were found whose status seal does not check out: they verify as 'unknown')."""
     say_migrated(with_database(migrate_database(load_settings())))
 
 

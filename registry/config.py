@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # re-running carries on. Only lock waits are bounded (a slow chunk runs to its end); a shorter lock_timeout set on
     # the database or role stays.
     import_lock_timeout_seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # `registry migrate`, the migration `registry serve` (and every other command but import) runs first: how long one
+    # of its statements may wait for a lock another session holds before the run is rolled back and the command exits
+    # 4 naming the migration and the holder. Short: on PostgreSQL every later reader of the table queues behind a
+    # waiting ALTER TABLE, so the service stalls (then answers 503 busy) for as long as the migration waits.
+    migrate_lock_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = 10.0
     # `registry serve` (api/server.py): a request's head must be complete this long after the connection opened or
     # the previous answer ended; its body this long after the head, plus a second per HTTP_BODY_BYTES_PER_SECOND it
     # declares. Past either, 408 and the connection is closed: slow clients cannot hold connections for ever.

@@ -27,6 +27,7 @@ RegistryError                        400   the base: a request the registry refu
 │   └── IdempotencyKeyReused         422     an Idempotency-Key reused with a different request
 ├── TooManyRequests                  429   over a rate limit or locked out; ``Retry-After`` says for how long
 └── ServiceUnavailable               503   database unreachable or busy (registry.faults); ``Retry-After`` says when
+    └── MigrationLockWait            503     a migration gave up waiting for another session's lock (the CLI: exit 4)
 
 ValueError subclasses, raised by pure parsers and turned into InvalidInput (422) naming the field by the schemas:
 FieldValueError (a model validator blaming one field), InvalidCertificateNumber, InvalidIdentityNumber,
@@ -259,6 +260,12 @@ class ServiceUnavailable(RegistryError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class MigrationLockWait(ServiceUnavailable):
+    """A migration gave up waiting for a lock another session holds and was rolled back whole
+    (``registry.migrate.upgrade``): its detail names the migration and the session holding the lock. The commands say
+    it as it is and exit 4 (``cli.database.with_database``)."""
 
 
 # --- parse errors of pure functions --------------------------------------------------------------------------------

@@ -36,13 +36,13 @@ from registry.certificates import signing, status_lists
 from registry.certificates.models import Certificate, Status, StatusList
 from registry.db import UTCDateTime, transaction, utcnow
 from registry.keys.secrets_box import SecretsBox
+from registry.migrate import MIGRATE_LOCK
 
 log = logging.getLogger(__name__)
 
 STATUS_SEAL_2 = "certificate-status-2"
 LIST_SEALS = "status-list-seals"
 CHUNK = 5000
-MIGRATE_LOCK = 72657269  # the PostgreSQL advisory lock registry.migrate takes
 SEAL_UPGRADES = sa.table("seal_upgrades", sa.column("name", sa.String(64)), sa.column("done_at", UTCDateTime()))
 _COLUMNS = (
     col(Certificate.id),
@@ -81,6 +81,9 @@ async def upgrade_seals(sessions: async_sessionmaker[AsyncSession], box: Secrets
         return []
     async with transaction(sessions) as guard:
         if bulk.is_postgres(guard):
+            # Another starter's passes may outlast the migrations' lock bound: waiting for them here holds no lock a
+            # reader needs, and this transaction does nothing else (as registry.migrate's own turn-taking).
+            await guard.execute(text("SET LOCAL lock_timeout = 0"))
             await guard.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
         return await _upgrade(sessions, box)
 
