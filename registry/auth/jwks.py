@@ -71,6 +71,11 @@ class RemoteKeySet:
         self._fetching = asyncio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
+        published = await self.published(kid)
+        return None if published is None else published[1]
+
+    async def published(self, kid: str) -> tuple[dict[str, Any], jwt.PyJWK] | None:
+        """``key``, with the JWK as the party published it: whether it states ``alg`` (PyJWK's reading cannot tell)."""
         if self._wants_fetch(kid):
             async with self._fetching:
                 if self._wants_fetch(kid):  # another caller may have fetched while this one waited
@@ -78,7 +83,7 @@ class RemoteKeySet:
         published = self._keys.get(kid)
         # ``accept`` is asked again at each use: what it judges may change while the set is kept (a peer's retired
         # node key stops speaking for it a set time after its retirement, not up to ``max_age`` later).
-        return published[1] if published is not None and self._accept(published[0]) else None
+        return published if published is not None and self._accept(published[0]) else None
 
     def _wants_fetch(self, kid: str) -> bool:
         now = self._clock()

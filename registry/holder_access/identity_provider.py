@@ -4,13 +4,13 @@ Configured with its JWKS URL, issuer, audience and the claim that carries the id
 ``registry.auth.jwks.RemoteKeySet`` (that URL only, cached, re-fetched once when an unknown kid appears).
 
 Only an OpenID Connect ID token issued to this registry signs a holder in (OIDC Core 3.1.3.7, RFC 8725): signed with
-the published key of its kid in that key's own algorithm (EdDSA or ES256; never none or HMAC), ``aud`` naming this
-registry and, when it names several parties or ``azp`` is present, ``azp`` naming it too (a token the provider issued
-to another relying party that merely lists this one must not sign in here); ``exp`` and ``iat`` present, ``nbf`` and
-``iat`` not in the future (5 s of leeway); a ``typ`` header, when set, ``JWT`` (RFC 7515 4.1.9: any case,
-``application/`` optional) — an access token (``at+jwt``), a logout token (``logout+jwt``, or untyped with
-``events``) or any other kind is refused; the identity number (and its type) a JSON string, never ``str()`` of
-whatever the claim holds.
+the published key of its kid in that key's own algorithm (EdDSA, ES256, or RS256 or PS256 over an RSA key of at least
+2048 bits; never none or HMAC: ``_signs_with``), ``aud`` naming this registry and, when it names several parties or
+``azp`` is present, ``azp`` naming it too (a token the provider issued to another relying party that merely lists this
+one must not sign in here); ``exp`` and ``iat`` present, ``nbf`` and ``iat`` not in the future (5 s of leeway); a
+``typ`` header, when set, ``JWT`` (RFC 7515 4.1.9: any case, ``application/`` optional) — an access token
+(``at+jwt``), a logout token (``logout+jwt``, or untyped with ``events``) or any other kind is refused; the identity
+number (and its type) a JSON string, never ``str()`` of whatever the claim holds.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from registry.auth.jwks import MIN_REFETCH_SECONDS, RemoteKeySet
 from registry.auth.jwt_words import jwt_refusal
@@ -28,7 +29,13 @@ from registry.errors import InvalidIdentityNumber, KeySetUnavailable, ServiceUna
 from registry.holders.identity import IdType, normalize_id_number
 from registry.i18n import Message, _
 
-ALGORITHMS = ["EdDSA", "ES256"]
+# What a provider may sign an ID token with (RFC 7518 3), each with the type of key it is checked with: most public
+# providers sign with RS256, some with PS256. Never none, nor HMAC: the published key must never be a shared secret.
+_KEY_TYPES = {"EdDSA": "OKP", "ES256": "EC", "RS256": "RSA", "PS256": "RSA"}
+ALGORITHMS = list(_KEY_TYPES)
+# NIST SP 800-131A: an RSA key shorter than this is refused whatever the token; a provider with one must rotate it.
+MIN_RSA_BITS = 2048
+_NOT_ITS_ALGORITHM = _("the identity token's algorithm or key id is not accepted")
 # RFC 7515 4.1.9: typ is a media type, compared without regard to case, its "application/" prefix optional.
 _ID_TOKEN_TYPES = frozenset({"jwt", "application/jwt"})
 _NOT_AN_ID_TOKEN = _(
@@ -74,24 +81,13 @@ class IdentityProvider:
         except jwt.PyJWTError:
             raise Unauthenticated(_("the identity token is malformed")) from None
         alg, kid = header.get("alg"), header.get("kid")
-        if alg not in ALGORITHMS or not isinstance(kid, str):
-            raise Unauthenticated(_("the identity token's algorithm or key id is not accepted"))
-        try:
-            key = await self.keys.key(kid)
-        except KeySetUnavailable:
-            # The provider is out of reach, not the holder's token at fault: try again soon, as the key set is.
-            raise ServiceUnavailable(
-                _("the identity provider's keys cannot be fetched; try again shortly"),
-                retry_after=int(MIN_REFETCH_SECONDS),
-            ) from None
-        if key is None:
-            raise Unauthenticated(_("the identity token's key is not published by the provider"))
-        if key.algorithm_name != alg:  # the key's own algorithm only: an Ed25519 key is never read as a P-256 one
-            raise Unauthenticated(_("the identity token's algorithm or key id is not accepted"))
+        if alg not in ALGORITHMS or not isinstance(kid, str):  # asks nothing of the provider for HS256 or none
+            raise Unauthenticated(_NOT_ITS_ALGORITHM)
+        key = await self._key(kid, alg)
         try:
             claims = jwt.decode(
                 token,
-                key=key.key,
+                key=key,
                 algorithms=[alg],
                 audience=self.audience,
                 issuer=self.issuer,
@@ -105,6 +101,27 @@ class IdentityProvider:
         if not _is_id_token(header, claims):
             raise _refused(_NOT_AN_ID_TOKEN)
         return self._identity_of(claims)
+
+    async def _key(self, kid: str, alg: str) -> Any:
+        """The provider's published key of ``kid``, to check a token signed with ``alg``: 401 when it publishes no such
+        key, when ``alg`` is not the key's own (``_signs_with``) or the key proves nothing (``_untrustworthy``); 503
+        when its keys are out of reach."""
+        try:
+            published = await self.keys.published(kid)
+        except KeySetUnavailable:
+            # The provider is out of reach, not the holder's token at fault: try again soon, as the key set is.
+            raise ServiceUnavailable(
+                _("the identity provider's keys cannot be fetched; try again shortly"),
+                retry_after=int(MIN_REFETCH_SECONDS),
+            ) from None
+        if published is None:
+            raise Unauthenticated(_("the identity token's key is not published by the provider"))
+        jwk, key = published
+        if not _signs_with(jwk, key, alg):
+            raise Unauthenticated(_NOT_ITS_ALGORITHM)
+        if (why := _untrustworthy(jwk, key)) is not None:
+            raise Unauthenticated(why)
+        return key.key
 
     def _identity_of(self, claims: dict[str, Any]) -> tuple[IdType, str]:
         """The claims' document type and number, each a JSON string: ``str()`` of a list or a number is no identity."""
@@ -124,6 +141,34 @@ class IdentityProvider:
 
 def _refused(reason: Message) -> Unauthenticated:
     return Unauthenticated(_("the identity token is not valid: {reason}", reason=reason))
+
+
+def _signs_with(jwk: dict[str, Any], key: jwt.PyJWK, alg: str) -> bool:
+    """The one home of the algorithm rule (RFC 8725 2.1, 3.1): ``alg``, from the token's header, is an accepted one
+    for this type of key and the key's own — the ``alg`` its JWK states; without one, what its type says (RS256 or
+    PS256 over an RSA key, ES256 over P-256, EdDSA over Ed25519: PyJWK's reading). So an Ed25519 key is never read as
+    a P-256 one, a key published for RS256 never checks PS256, and no published key is ever an HMAC secret."""
+    if _KEY_TYPES.get(alg) != key.key_type:
+        return False
+    if "alg" in jwk:
+        return bool(jwk["alg"] == alg)
+    return key.key_type == "RSA" or key.algorithm_name == alg
+
+
+def _untrustworthy(jwk: dict[str, Any], key: jwt.PyJWK) -> Message | None:
+    """Why a published key, in its own algorithm, still proves nothing: an RSA key too short to resist factoring, or a
+    key whose private half is published with it (RFC 7517 6.3's ``d``: anyone could sign with it; PyJWT would also
+    try to verify with an RSA private key and fail with a 500)."""
+    if "d" in jwk:
+        return _("the identity provider publishes this key's private half, so anyone could have signed the token")
+    if isinstance(key.key, RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
+        return _(
+            "the identity provider signs with an RSA key of {bits} bits, shorter than the {least} bits accepted: it "
+            "must sign with a longer key",
+            bits=key.key.key_size,
+            least=MIN_RSA_BITS,
+        )
+    return None
 
 
 def _require_issued_to(claims: dict[str, Any], audience: str) -> None:
