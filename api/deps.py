@@ -14,6 +14,7 @@ from registry.auth import tokens
 from registry.auth.principals import Principal, require
 from registry.auth.scopes import Role, Scope
 from registry.certificates.records import CertificateRecord, get_visible
+from registry.clients import service as clients
 from registry.context import RegistryContext
 from registry.errors import Unauthenticated
 from registry.faults import Reads
@@ -127,7 +128,8 @@ async def get_principal(context: ContextDep, session: SessionDep, credentials: B
 
 async def get_held_principal(context: ContextDep, session: SessionDep, credentials: BearerDep) -> Principal:
     """Like ``get_principal``, the client's row held until the request's transaction ends (``tokens.authenticate``):
-    for requests that issue, which a disable or a secret rotation must not land in the middle of."""
+    for requests that write (issue, change a certificate's status, answer a recognition question with its audit
+    record, an admin's writes), which a disable or a secret rotation must not land in the middle of."""
     return await tokens.authenticate(context, session, _bearer_token(credentials), hold=True)
 
 
@@ -156,7 +158,22 @@ class AuthorizeHeld(Authorize):
         return require(principal, scope=self.scope, roles=self.roles)
 
 
-RecognitionWrite = Annotated[Principal, Depends(Authorize(scope=Scope.recognition_write, roles=ADMIN))]
+class AuthorizeAdminsFirst(AuthorizeHeld):
+    """Like ``AuthorizeHeld``, for the requests that manage API clients: checked once without a lock (401 and 403
+    take none), then every admin client's row is locked (``clients.lock_admin_clients``), then the caller is checked
+    again with its row held. Those requests lock admins' rows for update (a disable locks every enabled admin's):
+    had each held its caller's row first, A disabling itself while B does would each hold one row and wait for the
+    other's. Taken first, in one order, they queue instead."""
+
+    async def __call__(  # type: ignore[override]
+        self, context: ContextDep, session: SessionDep, credentials: BearerDep
+    ) -> Principal:
+        require(await get_principal(context, session, credentials), scope=self.scope, roles=self.roles)
+        await clients.lock_admin_clients(session)
+        return await super().__call__(await get_held_principal(context, session, credentials))
+
+
+RecognitionWrite = Annotated[Principal, Depends(AuthorizeHeld(scope=Scope.recognition_write, roles=ADMIN))]
 RecognitionRead = Annotated[Principal, Depends(Authorize(scope=Scope.recognition_read))]
 
 
@@ -176,12 +193,19 @@ class AuthorizeBriefly(Authorize):
 
 IssuerBeforeUpload = Annotated[Principal, Depends(AuthorizeBriefly(scope=Scope.certificates_issue, roles=ISSUER))]
 RecognitionAsk = Annotated[Principal, Depends(AuthorizeBriefly(scope=Scope.recognition_read))]
-CatalogueWrite = Annotated[Principal, Depends(Authorize(scope=Scope.catalogue_write, roles=ADMIN))]
-IssuersWrite = Annotated[Principal, Depends(Authorize(scope=Scope.issuers_write, roles=ADMIN))]
-ClientsWrite = Annotated[Principal, Depends(Authorize(scope=Scope.clients_write, roles=ADMIN))]
+# Writes hold their caller's row (``AuthorizeHeld``): a disable or a secret rotation waits for them or is seen (401).
+# The listings of the same scopes change nothing, and hold nothing.
+CatalogueWrite = Annotated[Principal, Depends(AuthorizeHeld(scope=Scope.catalogue_write, roles=ADMIN))]
+IssuersWrite = Annotated[Principal, Depends(AuthorizeHeld(scope=Scope.issuers_write, roles=ADMIN))]
+IssuersListing = Annotated[Principal, Depends(Authorize(scope=Scope.issuers_write, roles=ADMIN))]
+ClientsWrite = Annotated[Principal, Depends(AuthorizeAdminsFirst(scope=Scope.clients_write, roles=ADMIN))]
+ClientsListing = Annotated[Principal, Depends(Authorize(scope=Scope.clients_write, roles=ADMIN))]
 CertificatesIssue = Annotated[Principal, Depends(AuthorizeHeld(scope=Scope.certificates_issue, roles=ISSUER))]
 CertificatesRead = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER))]
-CertificatesRevoke = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_revoke, roles=ISSUER_OR_ADMIN))]
+# A status change (revoke, suspend, reinstate, the bureau's hold) holds its caller's row as issuance does.
+CertificatesRevoke = Annotated[
+    Principal, Depends(AuthorizeHeld(scope=Scope.certificates_revoke, roles=ISSUER_OR_ADMIN))
+]
 CertificatesSupervise = Annotated[Principal, Depends(Authorize(scope=Scope.certificates_read, roles=ISSUER_OR_ADMIN))]
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ClientsWrite, ContextDep, SessionDep
+from api.deps import ClientsListing, ClientsWrite, ContextDep, SessionDep
 from registry.clients import service as clients
 from registry.clients.schemas import (
     ClientCreated,
@@ -38,14 +38,14 @@ async def create_client(
 
 @router.get("", response_model=ClientPage, operation_id="clients-list")
 async def list_clients(
-    filters: Annotated[ClientFilter, Query()], session: SessionDep, admin: ClientsWrite
+    filters: Annotated[ClientFilter, Query()], session: SessionDep, admin: ClientsListing
 ) -> ClientPage:
     """Every API client, oldest first; never a secret or its hash."""
     return await clients.list_clients(session, filters=filters)
 
 
 @router.get("/{client_id}", response_model=ClientPublic, operation_id="clients-get")
-async def get_client(client_id: str, session: SessionDep, admin: ClientsWrite) -> ClientPublic:
+async def get_client(client_id: str, session: SessionDep, admin: ClientsListing) -> ClientPublic:
     return await clients.get(session, client_id)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import ContextDep, IssuersWrite, SessionDep
+from api.deps import ContextDep, IssuersListing, IssuersWrite, SessionDep
 from registry.certificates.schemas import StatusChange
 from registry.credentials import discovery
 from registry.issuers import amendments, listing
@@ -40,7 +40,7 @@ async def create_issuer(
 
 @router.get("", response_model=IssuerPage, operation_id="issuers-list")
 async def list_issuers(
-    filters: Annotated[IssuerFilter, Query()], session: SessionDep, admin: IssuersWrite
+    filters: Annotated[IssuerFilter, Query()], session: SessionDep, admin: IssuersListing
 ) -> IssuerPage:
     """Every evaluation body the registry knows, in code order, as ``GET /v1/issuers/{code}`` shows each."""
     return await listing.list_issuers(session, filters=filters)

@@ -18,7 +18,7 @@ from api.deps import (
     RecognitionWrite,
     SessionDep,
     VerifierDep,
-    get_principal,
+    get_held_principal,
 )
 from api.errors import PROBLEM_JSON, language, said_in
 from api.shown_paths import shown_problem
@@ -137,9 +137,10 @@ async def bulk_query(
     async with state.unlocked_sessions() as reading:
         results = await queries.answer_items(reading, verifier, federation, question=question, items=body.items)
     # ... and one short one for the audit records, which exist exactly when the answers are given. The caller is checked
-    # again in it: a client disabled (or its tokens ended) while the peers answered is given nothing (401).
+    # again in it: a client disabled (or its tokens ended) while the peers answered is given nothing (401); its row is
+    # held until the records commit, so a disable arriving after the check waits for them (the answer was given).
     async with transaction(state.sessions) as session:
-        require(await get_principal(context, session, credentials), scope=Scope.recognition_read)
+        require(await get_held_principal(context, session, credentials), scope=Scope.recognition_read)
         partner = {"partner": asker.client_id, "region": asker.region}
         await queries.record(
             session, actor=asker.actor, partner=partner, question=question, items=body.items, results=results

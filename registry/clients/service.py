@@ -195,6 +195,16 @@ async def _not_under_an_unproven_key(session: AsyncSession) -> None:
         )
 
 
+async def lock_admin_clients(session: AsyncSession) -> None:
+    """Every admin client's row, enabled or not, locked until the transaction ends, in id order: what a request that
+    manages clients takes before it holds its own caller's row (``api.deps.ClientsWrite``). Held first by every such
+    request, in one order, the admins' rows cannot be taken crosswise: two admins each holding its own row and then
+    asking for all of them (``_lock_enabled_admins``, A disabling itself while B does) would deadlock; and the set
+    ``_lock_enabled_admins`` locks later, enabled ones only, is then already held, whatever was enabled meanwhile."""
+    query = select(col(ApiClient.id)).where(col(ApiClient.role) == Role.admin).order_by(col(ApiClient.id))
+    await session.execute(query.with_for_update())
+
+
 async def _lock_enabled_admins(session: AsyncSession) -> list[str]:
     """The enabled admin clients, their rows locked until the transaction ends, always in the same order (so two
     requests locking them cannot deadlock). A second request deciding whether it may disable an admin waits here for

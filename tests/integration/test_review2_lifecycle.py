@@ -4,9 +4,8 @@ re-check and the commit must not issue; a verifier reads the day a held certific
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,44 +24,17 @@ from registry.db import transaction, utcnow
 from tests.checks import assert_problem
 from tests.conftest import RegistryClock
 from tests.factories import (
-    admin_token,
     bearer,
     certificate_body,
     create_client,
-    create_issuer,
     issued_certificate,
     resident_id,
     row_count,
     token_for,
 )
 from tests.integration.federation_support import HOLDER, fake_certificate, tianjin_with_fake_beijing
+from tests.integration.holds_support import Ending, disable, issuer_world, race, rotate
 from tests.integration.lifecycle_support import act, set_up
-
-BODY = "BJ-AI-COMMITTEE"
-Ending = Callable[[], Coroutine[Any, Any, httpx.Response]]
-
-
-async def _issuer(app: FastAPI, client: httpx.AsyncClient) -> tuple[str, str, str]:
-    """(admin token, the body's client id, its token)."""
-    admin = await admin_token(app, client)
-    await create_issuer(client, admin, code=BODY)
-    client_id, secret = await create_client(app, role=Role.issuer, issuer_code=BODY)
-    return admin, client_id, await token_for(client, client_id, secret)
-
-
-def _disable(client: httpx.AsyncClient, admin: str, client_id: str) -> Ending:
-    async def disable() -> httpx.Response:
-        return await client.post(f"/v1/clients/{client_id}/disable", json={"reason": "泄露"}, headers=bearer(admin))
-
-    return disable
-
-
-def _rotate(client: httpx.AsyncClient, admin: str, client_id: str) -> Ending:
-    async def rotate() -> httpx.Response:
-        path = f"/v1/clients/{client_id}/rotate-secret"
-        return await client.post(path, json={"grace": False}, headers=bearer(admin))
-
-    return rotate
 
 
 async def _issue(client: httpx.AsyncClient, token: str, *, batch: bool) -> httpx.Response:
@@ -74,7 +46,7 @@ async def _issue(client: httpx.AsyncClient, token: str, *, batch: bool) -> httpx
 
 
 @pytest.mark.parametrize("batch", [True, False], ids=["batch", "single"])
-@pytest.mark.parametrize("ending", [_disable, _rotate], ids=["disable", "rotate-no-grace"])
+@pytest.mark.parametrize("ending", [disable, rotate], ids=["disable", "rotate-no-grace"])
 async def test_access_ended_between_the_recheck_and_the_commit_waits_for_the_issue_or_stops_it(
     app: FastAPI,
     client: httpx.AsyncClient,
@@ -86,35 +58,20 @@ async def test_access_ended_between_the_recheck_and_the_commit_waits_for_the_iss
     no grace) that landed after it committed at once, and the batch then committed too: 201 with claim codes for a
     client disabled before the certificates existed. Expected: the one ordering or the other — the disable waits for
     the issue (the issue committed first), or the issue sees the disable (401, nothing issued)."""
-    admin, client_id, token = await _issuer(app, client)
+    admin, client_id, token = await issuer_world(app, client)
     before = await row_count(app, "certificates")
     name = "issue_batch" if batch else "issue_one"
-    real = getattr(issuance, name)
-    checked = asyncio.Event()
-    ended: dict[str, asyncio.Task[httpx.Response]] = {}
-    seen: dict[str, bool] = {}
-
-    async def paused(*args: Any, **kwargs: Any) -> Any:
-        checked.set()  # past the re-check, in the transaction that issues
-        await asyncio.sleep(0.5)  # the disable is sent now
-        outcome = await real(*args, **kwargs)
-        await asyncio.sleep(0.3)
-        seen["ended_before_commit"] = ended["task"].done()
-        return outcome
-
-    monkeypatch.setattr(issuance, name, paused)
-    issuing = asyncio.create_task(_issue(client, token, batch=batch))
-    await asyncio.wait_for(checked.wait(), 10)
-    ended["task"] = asyncio.create_task(ending(client, admin, client_id)())
-    answer = await asyncio.wait_for(issuing, 30)
-    done = await asyncio.wait_for(ended["task"], 30)
-    assert done.status_code == 200, done.text
+    issuing = await race(
+        monkeypatch, issuance, name, lambda: _issue(client, token, batch=batch), ending(client, admin, client_id)
+    )
+    answer = issuing.answer
+    assert issuing.ended.status_code == 200, issuing.ended.text
     if answer.status_code == 401:  # the issue saw the end of the client's access: nothing issued
         assert "claim_code" not in answer.text
         assert await row_count(app, "certificates") == before
         return
     assert answer.status_code == 201, answer.text
-    assert seen["ended_before_commit"] is False, "the client's access ended while its certificates were being issued"
+    assert issuing.ended_before_commit is False, "the client's access ended while its certificates were being issued"
     assert await row_count(app, "certificates") == before + (2 if batch else 1)
     again = await _issue(client, token, batch=False)
     assert_problem(again, 401, slug="unauthenticated")
