@@ -106,10 +106,12 @@ async def sign(
     )
 
 
-async def issue_access_token(
-    ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None
-) -> TokenResponse:
-    """OAuth 2.0 client credentials (RFC 6749 §4.4): the client's secret for a short-lived access token."""
+async def client_opened_by(
+    ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str
+) -> ApiClient:
+    """The API client whose keyed hash ``client_secret`` opens (``client_secrets.opens``), else InvalidClient: the one
+    check of a client's secret, for its token request and ``registry keys confirm-master``. A match proves the master
+    key too: the hash is keyed by a subkey of it."""
     known = control_character(client_id) is None  # a NUL is no client's id (and PostgreSQL cannot compare one)
     query = select(ApiClient).where(col(ApiClient.client_id) == client_id)
     client = (await session.execute(query)).scalar_one_or_none() if known else None
@@ -117,6 +119,14 @@ async def issue_access_token(
     opened = client_secrets.opens(ctx.box, client, client_secret, now=clock.now())
     if client is None or not opened:
         raise InvalidClient(_("client_id or client_secret is wrong"))
+    return client
+
+
+async def issue_access_token(
+    ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None
+) -> TokenResponse:
+    """OAuth 2.0 client credentials (RFC 6749 §4.4): the client's secret for a short-lived access token."""
+    client = await client_opened_by(ctx, session, client_id=client_id, client_secret=client_secret)
     allowed = set(client.scopes)
     requested = set(scope.split()) if scope else allowed
     if not requested <= allowed:

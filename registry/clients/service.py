@@ -189,8 +189,9 @@ async def _not_under_an_unproven_key(session: AsyncSession) -> None:
         raise Conflict(
             _(
                 "this database's master key has not been confirmed since an upgrade, and a client secret made now "
-                "would confirm whichever key this process runs with: first get a token with one of the database's "
-                "existing API clients (that confirms REGISTRY_MASTER_KEY), then create or rotate clients"
+                "would confirm whichever key this process runs with: first confirm REGISTRY_MASTER_KEY — get a token "
+                "with one of the database's existing API clients, or run `registry keys confirm-master` on the "
+                "server's machine (--without-proof when no client's secret is known) — then create or rotate clients"
             )
         )
 
