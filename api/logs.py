@@ -10,10 +10,10 @@ that looks like a random secret) or a new one, and is sent back in the ``X-Reque
 As a second line of defence every line is passed through ``redact`` (after NFKC, so full-width characters count as
 what they look like): paths of verification pages and share links, bearer tokens, JWTs,
 ``client_secret``/``claim_code``/``token``-like parameters (in forms, JSON and Python reprs), the values pydantic
-repeats in its errors, claim codes however typed and 18-character identity numbers are masked wherever they appear,
-in a message or an exception's text. Served by plain ``uvicorn api.main:app`` instead of `registry serve`, uvicorn's
-own access log is on and its handlers are not these: ``guard_server_logs`` redacts uvicorn's lines (and the registry's
-error lines) before any handler formats them.
+repeats in its errors, claim codes however typed and identity numbers (run together or in their groups, next to
+letters too) are masked wherever they appear, in a message or an exception's text. Served by plain ``uvicorn
+api.main:app`` instead of `registry serve`, uvicorn's own access log is on and its handlers are not these:
+``guard_server_logs`` redacts uvicorn's lines (and the registry's error lines) before any handler formats them.
 
 A warning a client can cause once per connection (the server's 400s, 408s, 414s and 431s) goes through
 ``RepeatedWarnings``: the first is logged, then at most one line per interval saying how many more came, so a flood
@@ -37,6 +37,7 @@ import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.shown_paths import shown_path
 from registry.metrics import REQUEST_SECONDS, REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -57,13 +58,18 @@ _INPUT_VALUE = re.compile(r"""(input_value=)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"
 # Not next to a hyphen: the groups of a UUID are not one.
 _CLAIM_CODE = re.compile(r"(?i)(?<![0-9A-Z-])[0-9A-TV-Z]{4}(-?)[0-9A-TV-Z]{4}\1[0-9A-TV-Z]{4}(?![0-9A-Z-])")
 _HEX = re.compile(r"[0-9a-f]+")
+# An identity number (17 digits and a digit or X): run together or in its groups (110105 19491231 002X, one space,
+# hyphen, dot, slash or underscore between them), and next to letters too (``ID11010519491231002X``, a correlation id
+# built from it) — only not inside a longer run of digits.
+_IDENTITY_NUMBER = re.compile(r"(?<![0-9])[0-9]{6}([ ./_-]?)[0-9]{8}\1[0-9]{3}[0-9Xx](?![0-9])")
 _REDACTIONS = (
     (_INPUT_VALUE, r"\1[redacted]"),
-    (re.compile(r"(/v1/verify/|/v/|/s/)(?!\{)[^\s/?#\"'<>]+"), r"\1[redacted]"),
+    # A verification or share-link path however a client typed it: a slash too many (/v//…) or in capitals (/V/…).
+    (re.compile(r"(?i)(/+v1/+verify/+|/+v/+|/+s/+)(?!\{)[^\s/?#\"'<>]+"), r"\1[redacted]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[jwt]"),
     (_NAMED_SECRET, r"\1\2[redacted]"),
-    (re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])"), "[identity number]"),
+    (_IDENTITY_NUMBER, "[identity number]"),
 )
 
 
@@ -88,11 +94,37 @@ def redact(text: str) -> str:
 # Random secrets and tokens are base64url: a long run holding capitals, small letters and digits (a UUID or a hex id,
 # what proxies send, holds no mix of cases).
 _RANDOM_LOOKING = re.compile(r"(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}")
+# The marks between the parts of a request id (``req-…``, ``hr.…``). After a hyphen ``redact`` leaves a claim code
+# run together alone (a UUID's groups are not one), so each part is read on its own as well.
+_ID_PARTS = re.compile(r"[._:-]")
 
 
 def _secret_looking(text: str) -> bool:
-    """Whether a client's request id could be a secret it pasted: ``redact`` would mask it, or it looks random."""
-    return redact(text) != text or _RANDOM_LOOKING.search(text) is not None
+    """Whether a client's request id could be a secret it pasted: ``redact`` would mask it or one of its parts (an
+    upper-case UUID's last group reads as a claim code: such an id is replaced too), or it looks random."""
+    parts = _ID_PARTS.sub(" ", text)
+    return redact(text) != text or redact(parts) != parts or _RANDOM_LOOKING.search(text) is not None
+
+
+def _address_shown(path: str) -> str:
+    """A request's path as uvicorn's own lines may write it: without its query string, an identity number in a
+    segment masked however it was typed (``shown_path``: in its groups, or in full-width digits, which uvicorn writes
+    percent-encoded, %EF%BC%91…), a segment that looks like a pasted secret masked, then ``redact``."""
+    segments = shown_path(path.split("?", 1)[0]).split("/")
+    return redact("/".join("[redacted]" if _RANDOM_LOOKING.fullmatch(part) else part for part in segments))
+
+
+def _scope_shown(value: object) -> object:
+    """An ASGI scope as uvicorn's trace writes it (``Started scope={…}``): its decoded path as ``_address_shown``
+    shows it, and neither its raw path nor its query string, whose escapes hold what the path shows masked
+    (``/v1/%76erify/…`` is a verification path, ``?q=%31%31%30…`` an identity number the app reads decoded)."""
+    if not isinstance(value, dict) or not isinstance(value.get("path"), str):
+        return value
+    shown = {**value, "path": _address_shown(value["path"])}
+    for name in ("raw_path", "query_string"):
+        if name in shown:
+            shown[name] = "<...>"
+    return shown
 
 
 class JsonFormatter(logging.Formatter):
@@ -121,13 +153,16 @@ class RedactingFilter(logging.Filter):
     api.main:app`` instead of `registry serve`, uvicorn's access log is on and its formatters are uvicorn's. A record's
     text is redacted before any handler formats it, its exception text too; uvicorn's access line keeps its shape
     (``AccessFormatter`` unpacks five arguments) and loses the query string, as the registry's own access log and the
-    shipped nginx site do."""
+    shipped nginx site do; its path (``_address_shown``) and its client address are masked, and at ``trace`` a
+    request's scope keeps only its masked path (``_scope_shown``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, path, version, status = record.args
-            record.args = (client, method, redact(str(path).split("?", 1)[0]), version, status)
+            record.args = (redact(str(client)), method, _address_shown(str(path)), version, status)
         else:
+            if record.name == "uvicorn.asgi" and isinstance(record.args, tuple):
+                record.args = tuple(_scope_shown(arg) for arg in record.args)
             try:
                 message = record.getMessage()
             except (TypeError, ValueError):  # arguments that do not fit the format: written as given, not raised here
