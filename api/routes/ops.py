@@ -30,7 +30,8 @@ router = APIRouter(tags=["operations"])
 READY_DEADLINE_SECONDS = 2.0
 MASTER_KEY_UNCONFIRMED = _(
     "the master key has not been confirmed since an upgrade: until one of the database's API clients gets a token "
-    "(POST /oauth/token), checkpoints, the PDF signing root, holder sign-in and questions from peer nodes answer 503"
+    "(POST /oauth/token) or an operator runs `registry keys confirm-master` on the server, checkpoints, the PDF "
+    "signing root, holder sign-in and questions from peer nodes answer 503"
 )
 
 

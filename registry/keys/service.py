@@ -313,7 +313,8 @@ async def refuse_unproven_first_key(session: AsyncSession) -> None:
         raise ServiceUnavailable(
             _(
                 "the registry cannot sign yet: its master key has not been confirmed since an upgrade "
-                "(an API client's first token confirms it); ask again later"
+                "(an API client's first token, or `registry keys confirm-master` on the server, confirms it); "
+                "ask again later"
             ),
             retry_after=UNPROVEN_KEY_RETRY_AFTER_SECONDS,
         )

@@ -31,9 +31,12 @@ from tests.integration.test_master_key_clients_only import OTHER_KEY
 
 UNPROVEN = (
     "the registry cannot sign yet: its master key has not been confirmed since an upgrade (an API client's first "
-    "token confirms it); ask again later"
+    "token, or `registry keys confirm-master` on the server, confirms it); ask again later"
 )
-UNPROVEN_ZH = "登记系统暂时无法签名：升级后其主密钥尚未得到确认（API 客户端首次获取令牌即可确认）；请稍后再试"
+UNPROVEN_ZH = (
+    "登记系统暂时无法签名：升级后其主密钥尚未得到确认（API 客户端首次获取令牌，或在服务器上运行 "
+    "`registry keys confirm-master`，即可确认）；请稍后再试"
+)
 CLIENT_ID = "trc_legacy"
 SECRET = "a-secret-made-by-an-earlier-version"
 

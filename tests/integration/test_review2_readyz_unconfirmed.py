@@ -22,11 +22,12 @@ from tests.integration.test_master_key_unproven_first_key import (
 
 UNCONFIRMED = (
     "the master key has not been confirmed since an upgrade: until one of the database's API clients gets a token "
-    "(POST /oauth/token), checkpoints, the PDF signing root, holder sign-in and questions from peer nodes answer 503"
+    "(POST /oauth/token) or an operator runs `registry keys confirm-master` on the server, checkpoints, the PDF "
+    "signing root, holder sign-in and questions from peer nodes answer 503"
 )
 UNCONFIRMED_ZH = (
-    "主密钥自升级以来尚未确认：在数据库中已有的某个 API 客户端获取令牌（POST /oauth/token）之前，检查点、PDF "
-    "签名根证书、持证人登录和来自对等节点的查询均答复 503"
+    "主密钥自升级以来尚未确认：在数据库中已有的某个 API 客户端获取令牌（POST /oauth/token）或运维人员在服务器上运行 "
+    "`registry keys confirm-master` 之前，检查点、PDF 签名根证书、持证人登录和来自对等节点的查询均答复 503"
 )
 
 
