@@ -39,6 +39,11 @@ def _identity_in(segment: str) -> tuple[str, str] | None:
     return typed, (read[:2] + "*" * (len(read) - 4) + read[-2:] if len(read) > 8 else "*" * len(read))
 
 
+def holds_identity_number(typed: str) -> bool:
+    """Whether a value a form was sent is an identity number (typed into the wrong box), read as a path segment is."""
+    return _identity_in(typed) is not None
+
+
 def shown_path(path: str) -> str:
     """A request's path as a problem's ``instance`` names it: a segment holding an identity number (typed as is,
     grouped, in full-width digits or numerals, or percent-escaped: ``/v1/issuers/11010519491231002X``, before a file's

@@ -10,6 +10,8 @@ ideographs, so a newly encoded rare 汉字 is not refused), and more than ``MAX_
 (Mn, Mc, Me) in a row. Runs of white space become one space. What the e-certificate prints (a holder's, a body's,
 an entry's name) is held to more: every character drawn by its fonts (``printed``; a newly encoded 汉字 no font draws
 yet is refused there, naming it, rather than printed as an empty box), and a holder's name to at most 5 digits.
+Nor may such text hold a resident identity number (``_holds_resident_id``): a person's name has its own digit rule,
+and a purpose is masked where it is kept instead.
 
 A person's name also has its middle dot made one character: 少数民族 and transliterated names are written with
 U+00B7 MIDDLE DOT (阿沛·阿旺晋美, 买买提·艾力), which is what resident identity cards carry; the look-alikes that
@@ -30,7 +32,7 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from registry import printable
+from registry import gb11643, printable
 from registry.i18n import _
 
 MAX_COMBINING_MARKS = 2
@@ -107,7 +109,31 @@ def control_character(value: str) -> str | None:
     return _("must not contain {what} ({where})", what=_CONTROL, where=_describe(found.group(), found.start() + 1))
 
 
-def _cleaner(max_length: int, *, person_name: bool = False) -> Callable[[str], str]:
+# A resident identity number written into free text (a reason, a name, a purpose), as typed: 18 characters, maybe
+# grouped by single spaces or hyphens, in full-width digits too. Refused when it is one (its birth date and check
+# character hold): a reason is kept in the certificate's history and in the append-only audit log (neither may
+# hold a clear identity number), read by all who read those. An order or a file number of 18 digits is no identity.
+_RESIDENT_ID_TYPED = re.compile(r"(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx](?![0-9A-Za-z])")
+_ID_SEPARATORS = str.maketrans("", "", " -")
+
+
+def _is_resident_id(number: str) -> bool:
+    """18 ASCII characters with a birth date at 7-14 and a GB 11643 check character that holds (the full rule,
+    regions and all, is registry.holders.identity's, which cannot be imported here without an import cycle)."""
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        check = gb11643.check_char(number[:17])
+    except ValueError:
+        return False
+    return born.year >= 1900 and check == number[17].upper()
+
+
+def _holds_resident_id(value: str) -> bool:
+    read = unicodedata.normalize("NFKC", value)
+    return any(_is_resident_id(typed.group().translate(_ID_SEPARATORS)) for typed in _RESIDENT_ID_TYPED.finditer(read))
+
+
+def _cleaner(max_length: int, *, person_name: bool = False, masked_later: bool = False) -> Callable[[str], str]:
     def clean(value: str) -> str:
         """NFC, single spaces, only visible characters: what is stored is what a person would read."""
         value = unicodedata.normalize("NFC", value)
@@ -115,6 +141,9 @@ def _cleaner(max_length: int, *, person_name: bool = False) -> Callable[[str], s
         if problem is not None:
             raise ValueError(problem)
         value = " ".join(value.split())
+        # A holder's name allows 5 digits (_holder_name); a purpose has its identity numbers masked where it is kept.
+        if not (person_name or masked_later) and _holds_resident_id(value):
+            raise ValueError(_("must not hold an identity number: everyone who reads this would see it whole"))
         if person_name:
             value = value.translate(_NAME_DOTS)
         if not value:
@@ -157,8 +186,13 @@ def _flowing(value: object) -> object:
     return _composed(one_line(value))
 
 
+# A purpose (registry.recognition.schemas.PurposeText): an identity number in it is masked, not refused
+# (registry.recognition.purposes.masked), in the audit, the signed answer and the share link's page.
 FlowingText200 = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_flowing), AfterValidator(_cleaner(200))
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    BeforeValidator(_flowing),
+    AfterValidator(_cleaner(200, masked_later=True)),
 ]
 FlowingText500 = Annotated[
     str, StringConstraints(min_length=1, max_length=500), BeforeValidator(_flowing), AfterValidator(_cleaner(500))

@@ -17,7 +17,7 @@ from api.errors import DATABASE_UNAVAILABLE, OAUTH_ENDPOINT
 from registry.auth import tokens
 from registry.auth.schemas import TokenResponse
 from registry.credentials import discovery
-from registry.errors import FieldError, InvalidClient, UnsupportedGrantType, UnsupportedMediaType
+from registry.errors import FieldError, InvalidClient, UnsupportedGrantType, UnsupportedMediaType, said_masked
 from registry.i18n import _
 from registry.keys import documents
 from registry.keys.schemas import TokenKeyRotated
@@ -86,8 +86,9 @@ async def token(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     if grant_type != "client_credentials":
+        # Named as sent, unless it holds an identity number (typed into the wrong field): never said back whole.
         raise UnsupportedGrantType(
-            _("grant_type {grant_type} is not supported", grant_type=repr(grant_type)),
+            _("grant_type {grant_type} is not supported", grant_type=repr(said_masked(grant_type))),
             errors=[FieldError("grant_type", _("must be client_credentials"))],
         )
     basic = basic_credentials(authorization)

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import FederationDep, Lang, ReaderDep, VerifierDep
 from api.errors import DATABASE_UNAVAILABLE
-from api.shown_paths import shown_path
+from api.shown_paths import holds_identity_number, shown_path
 from registry.certificates import numbering
 from registry.certificates.lifecycle import BUREAU
 from registry.clock import CHINA_STANDARD_TIME
@@ -318,6 +318,8 @@ async def verify_by_number(
         # The reason, as the API gives it (a letter that cannot be in a number, its length, its check character).
         reason = invalid.errors[0].message if invalid.errors else invalid.detail
         error = TEXT[lang]["bad_number"] + translate(reason, lang)
+        # Written back for the reader to correct, but never an identity number typed into either box.
+        number, holder_name = ("" if holds_identity_number(typed) else typed for typed in (number, holder_name))
         return _page(request, "form.html", lang=lang, status=422, number=number, holder_name=holder_name, error=error)
     except NotFound:
         return _page(request, "missing.html", lang=lang, status=404)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import re
 from datetime import date
 from enum import StrEnum
@@ -10,6 +9,7 @@ from typing import Final, assert_never
 
 from registry import clock
 from registry.errors import InvalidIdentityNumber
+from registry.gb11643 import check_char as _gb11643_check_char
 from registry.i18n import _
 
 
@@ -20,11 +20,6 @@ class IdType(StrEnum):
     TAIWAN_PERMIT = "taiwan_permit"  # 台湾居民来往大陆通行证
     FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence"  # 外国人永久居留身份证
 
-
-# GB 11643-1999 is ISO 7064 MOD 11-2: the weights are 2**17 .. 2**1 mod 11, the map turns "sum + c ≡ 1" into a char.
-_GB11643_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_GB11643_CHECK_CHARS: Final = "10X98765432"
-_ZERO_SHARE: Final = ord("0") * sum(_GB11643_WEIGHTS)
 
 # Province-level codes of GB/T 2260. 71 (Taiwan) is deliberately absent: Taiwan residents hold 83xxxx permits.
 _PROVINCE_CODES: Final = frozenset(
@@ -104,16 +99,6 @@ def birth_date(number: str) -> date:
         return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
     except ValueError:
         raise InvalidIdentityNumber(_("the birth date in it is not a real date")) from None
-
-
-def _gb11643_check_char(first17: str) -> str:
-    """The check character of 17 ASCII digits. Summed over the digits' bytes, with the share of ``ord("0")`` taken off
-    once: the same total as over ``int(digit)``, for a third of the time (it runs for every row of a batch)."""
-    digits = first17.encode("ascii")  # UnicodeEncodeError (a ValueError) for anything else, as int() would raise
-    if len(digits) != len(_GB11643_WEIGHTS) or not digits.isdigit():
-        raise ValueError(f"need {len(_GB11643_WEIGHTS)} digits 0-9")
-    total = sum(map(operator.mul, digits, _GB11643_WEIGHTS)) - _ZERO_SHARE
-    return _GB11643_CHECK_CHARS[total % 11]
 
 
 def _validate_resident_id(number: str, today: date) -> str:
