@@ -58,14 +58,20 @@ _INPUT_VALUE = re.compile(r"""(input_value=)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"
 # Not next to a hyphen: the groups of a UUID are not one.
 _CLAIM_CODE = re.compile(r"(?i)(?<![0-9A-Z-])[0-9A-TV-Z]{4}(-?)[0-9A-TV-Z]{4}\1[0-9A-TV-Z]{4}(?![0-9A-Z-])")
 _HEX = re.compile(r"[0-9a-f]+")
-# An identity number (17 digits and a digit or X): run together or in its groups (110105 19491231 002X, one space,
-# hyphen, dot, slash or underscore between them), and next to letters too (``ID11010519491231002X``, a correlation id
-# built from it) — only not inside a longer run of digits.
-_IDENTITY_NUMBER = re.compile(r"(?<![0-9])[0-9]{6}([ ./_-]?)[0-9]{8}\1[0-9]{3}[0-9Xx](?![0-9])")
+# An identity number (17 digits and a digit or X): run together or in its groups (110105 19491231 002X), between
+# which a space, a hyphen or dash of any kind (NFKC leaves ‐ – — − as they are), a dot, a slash or an underscore, each
+# with a space either side or not, the two not necessarily alike (110105 19491231-002X, 110105 – 19491231 – 002X); and
+# next to letters too (``ID11010519491231002X``, a correlation id built from it) — only not inside a longer run of
+# digits.
+_ID_GAP = r"[ \t]?[./_\u2010-\u2015\u2212-]?[ \t]?"
+_IDENTITY_NUMBER = re.compile(rf"(?<![0-9])[0-9]{{6}}{_ID_GAP}[0-9]{{8}}{_ID_GAP}[0-9]{{3}}[0-9Xx](?![0-9])")
+# A verification or share-link path however a client typed it: a slash too many (/v//…) or in capitals (/V/…). Read
+# from the first slash of a run only: tried at each slash of a long run (a path of 10,000 slashes) it took time growing
+# with the square of the run's length — seconds for one 10 KB line, on every line that held it.
+_VERIFICATION_PATH = re.compile(r"(?i)(?<!/)(/+v1/+verify/+|/+v/+|/+s/+)(?!\{)[^\s/?#\"'<>]+")
 _REDACTIONS = (
     (_INPUT_VALUE, r"\1[redacted]"),
-    # A verification or share-link path however a client typed it: a slash too many (/v//…) or in capitals (/V/…).
-    (re.compile(r"(?i)(/+v1/+verify/+|/+v/+|/+s/+)(?!\{)[^\s/?#\"'<>]+"), r"\1[redacted]"),
+    (_VERIFICATION_PATH, r"\1[redacted]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[jwt]"),
     (_NAMED_SECRET, r"\1\2[redacted]"),

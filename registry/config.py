@@ -28,6 +28,7 @@ from registry.i18n import _
 DEFAULT_DATA_DIR = Path(".registry")
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/registry.db"
 DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")  # what registry.db is written for
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")  # REGISTRY_LOG_LEVEL, any case
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 MASTER_KEY_FILE = "master.key"
 MAX_BATCH_WORKERS = 64
@@ -117,6 +118,7 @@ class Settings(BaseSettings):
     # Batches under ``batch_parallel_min_rows`` always stay in process (a hand-over costs more than it saves there).
     batch_workers: Annotated[int | None, Field(ge=0, le=MAX_BATCH_WORKERS)] = None
     batch_parallel_min_rows: Annotated[int, Field(ge=1)] = 200
+    # One of LOG_LEVELS, in any case (stored in capitals): what ``logging`` and uvicorn both know.
     log_level: str = "INFO"
     # Federation: the other regions' nodes (region -> base URL, e.g. {"TJ": "http://10.0.0.2:8000"}). A question about
     # a certificate whose number carries one of these regions is answered by that region's node.
@@ -168,6 +170,16 @@ class Settings(BaseSettings):
             return ""
         limits.parse_many(value)  # ValueError names the notation it could not read
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        """A level ``logging`` knows: any other (uvicorn's ``trace``, a typo) would stop `registry serve` with a
+        traceback when its logging is set up."""
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"REGISTRY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (in any case)")
+        return level
 
     @field_validator("redis_url")
     @classmethod

@@ -65,25 +65,27 @@ class RemoteKeySet:
         self._timeout = timeout
         self._max_age = max_age
         self._clock = clock
-        self._keys: dict[str, tuple[dict[str, Any], jwt.PyJWK]] = {}  # by kid: the key as published, and as read
+        # By kid: each key as published, and as read. RFC 7517 4.5 lets keys of different types share a kid (an RSA
+        # and an EC key the party treats as alternatives): each is kept, the last one published answering ``key``.
+        self._keys: dict[str, list[tuple[dict[str, Any], jwt.PyJWK]]] = {}
         self._fetched: float | None = None
         self._failed: float | None = None
         self._fetching = asyncio.Lock()
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
         published = await self.published(kid)
-        return None if published is None else published[1]
+        return published[-1][1] if published else None
 
-    async def published(self, kid: str) -> tuple[dict[str, Any], jwt.PyJWK] | None:
-        """``key``, with the JWK as the party published it: whether it states ``alg`` (PyJWK's reading cannot tell)."""
+    async def published(self, kid: str) -> list[tuple[dict[str, Any], jwt.PyJWK]]:
+        """Every usable key of ``kid``, in the order published, each with its JWK as the party published it: whether
+        it states ``alg`` (PyJWK's reading cannot tell); none, when the party publishes no such key."""
         if self._wants_fetch(kid):
             async with self._fetching:
                 if self._wants_fetch(kid):  # another caller may have fetched while this one waited
                     await self._refresh()
-        published = self._keys.get(kid)
         # ``accept`` is asked again at each use: what it judges may change while the set is kept (a peer's retired
         # node key stops speaking for it a set time after its retirement, not up to ``max_age`` later).
-        return published if published is not None and self._accept(published[0]) else None
+        return [published for published in self._keys.get(kid, ()) if self._accept(published[0])]
 
     def _wants_fetch(self, kid: str) -> bool:
         now = self._clock()
@@ -207,14 +209,14 @@ def _unpacked(unpack: Any, data: bytes, *, room: int) -> bytes:
     return piece
 
 
-def _usable_keys(items: list[Any]) -> dict[str, tuple[dict[str, Any], jwt.PyJWK]]:
+def _usable_keys(items: list[Any]) -> dict[str, list[tuple[dict[str, Any], jwt.PyJWK]]]:
     """Each published key on its own: one that cannot be used (other type, unsupported curve, malformed, or not
     published for verifying signatures) just does not count, and takes none of the others with it."""
-    keys: dict[str, tuple[dict[str, Any], jwt.PyJWK]] = {}
+    keys: dict[str, list[tuple[dict[str, Any], jwt.PyJWK]]] = {}
     for item in items:
         verifies = isinstance(item, dict) and isinstance(item.get("kid"), str) and _verifies_signatures(item)
         if verifies and (key := _key_of(item)) is not None:
-            keys[item["kid"]] = (item, key)
+            keys.setdefault(item["kid"], []).append((item, key))
     return keys
 
 

@@ -35,6 +35,11 @@ _KEY_TYPES = {"EdDSA": "OKP", "ES256": "EC", "RS256": "RSA", "PS256": "RSA"}
 ALGORITHMS = list(_KEY_TYPES)
 # NIST SP 800-131A: an RSA key shorter than this is refused whatever the token; a provider with one must rotate it.
 MIN_RSA_BITS = 2048
+# Nor longer than this, nor with an even modulus or an exponent of 2^31 or more (as Go's crypto/rsa; ``cryptography``
+# refuses an even one): no provider signs with such a key, and each sign-in would pay for it (a huge exponent costs a
+# modular exponentiation in full).
+MAX_RSA_BITS = 8192
+_MAX_RSA_EXPONENT = (1 << 31) - 1
 _NOT_ITS_ALGORITHM = _("the identity token's algorithm or key id is not accepted")
 # RFC 7515 4.1.9: typ is a media type, compared without regard to case, its "application/" prefix optional.
 _ID_TOKEN_TYPES = frozenset({"jwt", "application/jwt"})
@@ -114,9 +119,10 @@ class IdentityProvider:
                 _("the identity provider's keys cannot be fetched; try again shortly"),
                 retry_after=int(MIN_REFETCH_SECONDS),
             ) from None
-        if published is None:
+        if not published:
             raise Unauthenticated(_("the identity token's key is not published by the provider"))
-        jwk, key = published
+        # Keys of different types may share a kid (RFC 7517 4.5): the one whose own algorithm ``alg`` is checks it.
+        jwk, key = next(((jwk, key) for jwk, key in published if _signs_with(jwk, key, alg)), published[0])
         if not _signs_with(jwk, key, alg):
             raise Unauthenticated(_NOT_ITS_ALGORITHM)
         if (why := _untrustworthy(jwk, key)) is not None:
@@ -161,12 +167,21 @@ def _untrustworthy(jwk: dict[str, Any], key: jwt.PyJWK) -> Message | None:
     try to verify with an RSA private key and fail with a 500)."""
     if "d" in jwk:
         return _("the identity provider publishes this key's private half, so anyone could have signed the token")
-    if isinstance(key.key, RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
+    if not isinstance(key.key, RSAPublicKey):
+        return None
+    if key.key.key_size < MIN_RSA_BITS:
         return _(
             "the identity provider signs with an RSA key of {bits} bits, shorter than the {least} bits accepted: it "
             "must sign with a longer key",
             bits=key.key.key_size,
             least=MIN_RSA_BITS,
+        )
+    numbers = key.key.public_numbers()
+    if key.key.key_size > MAX_RSA_BITS or numbers.n % 2 == 0 or numbers.e > _MAX_RSA_EXPONENT:
+        return _(
+            "the identity provider signs with an RSA key the registry does not check signatures with: at most {most} "
+            "bits, an odd modulus and an odd public exponent below 2^31 are accepted",
+            most=MAX_RSA_BITS,
         )
     return None
 

@@ -242,3 +242,82 @@ async def test_a_token_signed_by_another_rsa_key_is_refused(app: FastAPI, client
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     detail = await _refused(client, _rsa_signed(other, "RS256", "idp-rsa", _claims(number)), number)
     assert "signature" in detail, detail
+
+
+def _es256_signed(key: ec.EllipticCurvePrivateKey, kid: str, claims: dict[str, Any]) -> str:
+    """ES256 (RFC 7518 3.4): ECDSA over P-256 with SHA-256, the signature as r and s of 32 bytes each."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    signing_input = _signing_input({"alg": "ES256", "kid": kid, "typ": "JWT"}, claims)
+    r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input.decode()}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+@pytest.mark.parametrize("rsa_first", [True, False], ids=["rsa-then-ec", "ec-then-rsa"])
+async def test_keys_of_two_types_sharing_a_kid_each_check_their_own_algorithm(
+    app: FastAPI, client: httpx.AsyncClient, rsa_first: bool
+) -> None:
+    """RFC 7517 4.5 lets an RSA and an EC key share a kid. Before, the key set kept only the one published last: a
+    token signed with the other (RS256 or ES256, each in its own key's algorithm) was refused."""
+    rsa_key, ec_key = _rsa(2048), ec.generate_private_key(ec.SECP256R1())
+    pair = [_rsa_jwk(rsa_key, "idp-both", "RS256"), _ec_jwk(ec_key, "idp-both")]
+    _serve(app, pair if rsa_first else pair[::-1])
+    number, _ = await _holder(app, client)
+
+    for token in (
+        _rsa_signed(rsa_key, "RS256", "idp-both", _claims(number)),
+        _es256_signed(ec_key, "idp-both", _claims(number)),
+    ):
+        session = await client.post(SIGN_IN, json={"id_token": token})
+        assert session.status_code == 201, session.text
+    detail = await _refused(client, _rsa_signed(rsa_key, "PS256", "idp-both", _claims(number)), number)
+    assert "algorithm" in detail, detail  # neither key is published for PS256
+
+
+def _odd_jwk(key: rsa.RSAPrivateKey, **numbers: int) -> dict[str, Any]:
+    return {**_rsa_jwk(key, "idp-odd", "RS256"), **{name: _uint(value) for name, value in numbers.items()}}
+
+
+@pytest.mark.parametrize(
+    "numbers",
+    [
+        {"n": (1 << 16383) | (0xA5 << 4000) | 1},
+        {"n": (1 << 8192) | 1},
+        {"e": (1 << 2040) + 1},
+        {"e": (1 << 31) + 1},
+        {"n": _rsa(2048).public_key().public_numbers().n + 1},
+    ],
+    ids=["16384-bit", "8193-bit", "2041-bit-exponent", "exponent-over-2^31", "even-modulus"],
+)
+async def test_an_rsa_key_too_long_or_with_an_odd_exponent_is_refused_before_any_signature_is_checked(
+    app: FastAPI, client: httpx.AsyncClient, numbers: dict[str, int]
+) -> None:
+    """Before, such a key was used: each sign-in paid for a full modular exponentiation with a 2048-bit exponent, or
+    checked the signature against a 16384-bit modulus no provider uses; now the problem says what is accepted."""
+    key = _rsa(2048)
+    _serve(app, [_odd_jwk(key, **numbers)])
+    number, _ = await _holder(app, client)
+
+    detail = await _refused(client, _rsa_signed(key, "RS256", "idp-odd", _claims(number)), number)
+
+    assert "at most 8192 bits" in detail, detail
+    zh = await client.post(
+        SIGN_IN,
+        json={"id_token": _rsa_signed(key, "RS256", "idp-odd", _claims(number))},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert "8192 位" in assert_problem(zh, 401)["detail"]
+
+
+async def test_a_modulus_written_with_a_leading_zero_byte_is_read_at_its_length(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A JWK's ``n`` with a zero byte in front (some providers encode it signed) is the same 2048-bit key."""
+    key = _rsa(2048)
+    modulus = key.public_key().public_numbers().n
+    _serve(app, [{**_rsa_jwk(key, "idp-rsa", "RS256"), "n": _b64(b"\0" + modulus.to_bytes(256, "big"))}])
+    number, _ = await _holder(app, client)
+
+    session = await client.post(SIGN_IN, json={"id_token": _rsa_signed(key, "RS256", "idp-rsa", _claims(number))})
+
+    assert session.status_code == 201, session.text
