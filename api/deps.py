@@ -160,16 +160,19 @@ class AuthorizeHeld(Authorize):
 
 class AuthorizeAdminsFirst(AuthorizeHeld):
     """Like ``AuthorizeHeld``, for the requests that manage API clients: checked once without a lock (401 and 403
-    take none), then every admin client's row is locked (``clients.lock_admin_clients``), then the caller is checked
-    again with its row held. Those requests lock admins' rows for update (a disable locks every enabled admin's):
-    had each held its caller's row first, A disabling itself while B does would each hold one row and wait for the
-    other's. Taken first, in one order, they queue instead."""
+    take none). An admin's request about its own client (``/v1/clients/{client_id}/…`` naming itself) then locks every
+    admin client's row (``clients.lock_admin_clients``) before the caller is checked again with its row held: it locks
+    admins' rows for update (its own; a disable every enabled admin's), and had each held its caller's row first, A
+    disabling itself while B does would each hold one row and wait for the other's. Taken first, in one order, they
+    queue instead. Any other (a body's or partner's client, a new client, the registry's key) takes no admin's row
+    but its caller's: a disable waiting for a body's batch holds up that body alone, never every admin's writes."""
 
     async def __call__(  # type: ignore[override]
-        self, context: ContextDep, session: SessionDep, credentials: BearerDep
+        self, request: Request, context: ContextDep, session: SessionDep, credentials: BearerDep
     ) -> Principal:
-        require(await get_principal(context, session, credentials), scope=self.scope, roles=self.roles)
-        await clients.lock_admin_clients(session)
+        caller = require(await get_principal(context, session, credentials), scope=self.scope, roles=self.roles)
+        if request.path_params.get("client_id") == caller.client_id:
+            await clients.lock_admin_clients(session)
         return await super().__call__(await get_held_principal(context, session, credentials))
 
 

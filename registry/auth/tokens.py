@@ -107,13 +107,16 @@ async def sign(
 
 
 async def client_opened_by(
-    ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str
+    ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str, hold: bool = False
 ) -> ApiClient:
     """The API client whose keyed hash ``client_secret`` opens (``client_secrets.opens``), else InvalidClient: the one
     check of a client's secret, for its token request and ``registry keys confirm-master``. A match proves the master
-    key too: the hash is keyed by a subkey of it."""
+    key too: the hash is keyed by a subkey of it. With ``hold`` the row is held (FOR SHARE) until the transaction ends,
+    as ``authenticate`` holds it."""
     known = control_character(client_id) is None  # a NUL is no client's id (and PostgreSQL cannot compare one)
     query = select(ApiClient).where(col(ApiClient.client_id) == client_id)
+    if hold:
+        query = query.with_for_update(read=True)
     client = (await session.execute(query)).scalar_one_or_none() if known else None
     # Hashed for unknown and disabled clients too, which get the same answer as a wrong secret.
     opened = client_secrets.opens(ctx.box, client, client_secret, now=clock.now())
@@ -125,8 +128,11 @@ async def client_opened_by(
 async def issue_access_token(
     ctx: RegistryContext, session: AsyncSession, *, client_id: str, client_secret: str, scope: str | None
 ) -> TokenResponse:
-    """OAuth 2.0 client credentials (RFC 6749 §4.4): the client's secret for a short-lived access token."""
-    client = await client_opened_by(ctx, session, client_id=client_id, client_secret=client_secret)
+    """OAuth 2.0 client credentials (RFC 6749 §4.4): the client's secret for a short-lived access token. The client's
+    row is held until the token's transaction commits: a disable or a rotation without grace (which lock it for
+    update) waits, and its cut (``tokens_not_before``, after this token's ``iat``) refuses the token. Read unheld, one
+    committed between the check and the signing, and the token, dated a second after its cut, outlived it."""
+    client = await client_opened_by(ctx, session, client_id=client_id, client_secret=client_secret, hold=True)
     allowed = set(client.scopes)
     requested = set(scope.split()) if scope else allowed
     if not requested <= allowed:

@@ -136,8 +136,8 @@ async def _load(session: AsyncSession, client_id: str, *, for_update: bool = Fal
         .outerjoin(Issuer, col(Issuer.id) == col(ApiClient.issuer_id))
         .where(col(ApiClient.client_id) == client_id)
     )
-    if for_update:
-        query = query.with_for_update(of=ApiClient)
+    if for_update:  # the row as it is once locked, not as this session first read it
+        query = query.with_for_update(of=ApiClient).execution_options(populate_existing=True)
     row = (await session.execute(query)).first()
     if row is None:
         raise NotFound(_("no API client {client_id}", client_id=said_masked(client_id)))
@@ -244,10 +244,14 @@ async def set_active(
     for good: ``registry.auth.tokens.authenticate`` looks the client up on every request, and refuses a token issued
     before it was last disabled even once it is enabled again. Through the API (``caller`` given) the last enabled
     admin client is not disabled (409); on the server's machine it is, the operator's to undo."""
-    # Locked before the client's own row, in the one order every such request takes: see _lock_enabled_admins.
-    enabled_admins = await _lock_enabled_admins(session) if caller is not None and not active else None
+    # Another admin is refused before anything is locked (a role never changes); the enabled admins are locked only
+    # to disable an admin, before the client's own row, in the one order every such request takes (see
+    # _lock_enabled_admins). A body's or partner's client is never the last admin: its disable locks no admin's row.
+    seen, _code = await _load(session, client_id)
+    _not_another_admin(seen, caller)
+    guarded = caller is not None and not active and seen.role == Role.admin
+    enabled_admins = await _lock_enabled_admins(session) if guarded else None
     client, issuer_code = await _load(session, client_id, for_update=True)
-    _not_another_admin(client, caller)
     if client.active == active:
         if active:
             raise IllegalTransition(_("API client {client_id} is already enabled", client_id=client_id))
@@ -279,8 +283,8 @@ async def rotate_secret(
     configured grace is 0, when ``keep_old`` is False (``registry clients rotate-secret --no-grace``), and when the
     client is disabled — the grace is a handover between a client's old and new configuration, a disabled client has
     no traffic to hand over, and its secret is rotated because it leaked (disable, rotate, enable)."""
+    _not_another_admin((await _load(session, client_id))[0], caller)  # before any lock: a role never changes
     client, _issuer_code = await _load(session, client_id, for_update=True)
-    _not_another_admin(client, caller)
     _not_widening_itself(client, caller)
     await _not_under_an_unproven_key(session)
     secret = client_secrets.new_secret()
