@@ -35,7 +35,8 @@ IMPORT_EXIT_CODES = {
     "may be missing from FILE.issued.csv; make room and re-run the same command: it writes them again, and no row is "
     "issued twice",
     7: "the file stopped being readable midway (an input/output error, a file system gone, or the file cut short, "
-    "written to or replaced while being read): it names the rows committed, whose claim codes are in "
+    "written to, touched, moved or replaced while being read, or its last line without a line break, as in an export "
+    "still being written): it names the rows committed, whose claim codes are in "
     "FILE.issued.csv, and issues nothing of the rows it was reading; once the file can be read whole, re-run the same "
     "command to carry on: no row is issued twice",
 }

@@ -4,7 +4,8 @@ which rows were committed and where their claim codes are, whether the chunk und
 the same command again carries on (each chunk's idempotency key replays what was committed; once those records have
 expired, the rows already issued come back as duplicates): no row is issued twice. So does an import whose file stops
 being readable midway (``read``: an I/O error, a file system gone, the file cut short, written to or replaced while
-being read), before the chunk it was reading is issued, and one whose output files cannot take a chunk (``written``).
+being read, or its last line without a line break, as a file still being written ends), before the chunk it was
+reading is issued, and one whose output files cannot take a chunk (``written``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from registry.errors import InputNotRead, OutputsNotWritten, RegistryError, Serv
 from registry.faults import RETRY_AFTER_SECONDS, Fault, database_fault
 from registry.i18n import Listing, Message, _
 from registry.os_reasons import os_reason
+from registry.spreadsheets import LINE_LIMIT, bounded_lines
 
 # Why the import stopped, said of the import (registry.faults says it of one request).
 _CAUSE = {
@@ -43,6 +45,12 @@ _CAUSE_AT_COMMIT = {
 _ROLLED_BACK = frozenset({Fault.conflict, Fault.locked})
 # Why a file that could be read when the import began cannot be read to its end, when no read failed.
 CHANGED = _("it was changed while being read (cut short, written to, moved or replaced)")
+# Why the rows of a file whose last line stops without a line break are not issued: so ends a file still being
+# written (an export not finished) or cut short (a copy that failed), whose last row may be cut (a name cut short).
+UNENDED = _(
+    "its last line has no line break at its end, as a file still being written or cut short ends, so its last row may "
+    "be cut short (if the file is whole, add a line break at the end of its last line)"
+)
 
 
 class Committed(Protocol):
@@ -125,6 +133,7 @@ class Unchanged:
         self._committed, self._path = committed, path
         self._fd: int | None = None
         self._seen: tuple[int, ...] = ()
+        self._unended = False  # the last line read has no line break: it is the file's last, and it may be cut
 
     def since(self, handle: IO[str], seen: os.stat_result | None = None) -> None:
         """Watch ``handle``, which must still be the file ``seen`` (as it was when the import was checked; else as it
@@ -133,11 +142,28 @@ class Unchanged:
         self._seen = _version(seen or os.fstat(self._fd))
         self.check()
 
+    def lines(self, handle: IO[str]) -> Iterator[str]:
+        """``handle``'s lines (``bounded_lines``), noting whether the last one read ends without a line break (one cut
+        at the line limit is refused as too long anyway): ``check`` then stops before its row is issued."""
+        for line in bounded_lines(handle):
+            self._unended = not line.endswith("\n") and len(line) < LINE_LIMIT
+            yield line
+
     def check(self) -> None:
         assert self._fd is not None, "since() names the handle first"
-        now, named = os.fstat(self._fd), self._path.stat()  # an OSError (the file gone): said by ``read``
-        if _version(now) != self._seen or (named.st_dev, named.st_ino) != (now.st_dev, now.st_ino):
+        now = os.fstat(self._fd)  # an OSError (the file unreadable): said by ``read``
+        try:
+            named: tuple[int, int] | None = _identity(self._path.stat())
+        except (FileNotFoundError, NotADirectoryError):  # moved away (its folder renamed): still readable, not there
+            named = None
+        if _version(now) != self._seen or named != _identity(now):
             raise InputNotRead(not_read(self._committed, path=self._path, reason=CHANGED))
+        if self._unended:
+            raise InputNotRead(not_read(self._committed, path=self._path, reason=UNENDED))
+
+
+def _identity(found: os.stat_result) -> tuple[int, int]:
+    return found.st_dev, found.st_ino
 
 
 def _version(found: os.stat_result) -> tuple[int, ...]:

@@ -69,7 +69,7 @@ def _chunks(
         path.open(encoding="utf-8-sig", errors="surrogateescape", newline="\n") as handle,
     ):
         unchanged.since(handle, seen)  # the file ``prepare`` checked, as then; a read error or change: the import stops
-        header, records = rows.read_csv(bounded_lines(handle))
+        header, records = rows.read_csv(unchanged.lines(handle))
         chunk: list[list[str] | rows.Unreadable] = []
         for record in records:
             chunk.append(record)

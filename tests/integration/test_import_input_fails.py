@@ -5,6 +5,11 @@ carries on; nothing of the chunk it was reading is issued, no output row is half
 twice. It used to end in a traceback (exit 1); a file cut short even went on as if it had ended there, issuing its last,
 cut line as a row (a holder's name cut short).
 
+A file is also stopped so (exit 7) when it is only touched, moved (its folder renamed) or, being a link, pointed
+elsewhere while it is read, and when its last line has no line break (an export still being written, a copy cut
+short: that row may be cut, as a name cut short), before any row of its last chunk is issued. Another file put at the
+same path after a stop issues its own rows once; Windows line ends and a BOM read as the same rows.
+
 A pipe (a FIFO, /dev/stdin fed by one) is refused before anything (exit 2): the import reads its file more than once,
 so the second reading of a pipe found nothing (or waited for a writer that had gone), and a writer that stops early is
 only the end of the data, which no reader can tell from the end of the file. Bytes that are not UTF-8 far into the file
@@ -35,7 +40,8 @@ from tests.integration.test_import_language import CHINESE, ENGLISH, ISSUER
 
 # The registry command with chunks of CHUNK_ROWS rows. EIO_OPEN ("text 2": the second time the file is opened as text,
 # which is the chunks' reading; "binary 2": the row count's) gives that reading a disk failing from byte EIO_AT on.
-# AFTER_FIRST_CHUNK ("truncate BYTES" or "replace PATH") changes the file once the first chunk is committed.
+# AFTER_FIRST_CHUNK ("truncate BYTES", "replace PATH", "touch", "rename FOLDER" or "relink PATH") changes the file once
+# the first chunk is committed.
 IMPORT_READING_BADLY = """
 import errno, io, os, pathlib, sys
 from registry.certificates import imports
@@ -95,6 +101,13 @@ async def changing_the_file_after_the_first(*args, **options):
         os.truncate(target, int(after_first[1]))
     elif len(chunks_done) == 1 and after_first[0] == "replace":
         os.replace(after_first[1], target)
+    elif len(chunks_done) == 1 and after_first[0] == "touch":  # backup software, `touch`: the mtime alone
+        os.utime(target, ns=(os.stat(target).st_atime_ns, os.stat(target).st_mtime_ns + 1_000_000_000))
+    elif len(chunks_done) == 1 and after_first[0] == "rename":  # the folder renamed while the import runs
+        os.rename(os.path.dirname(target), after_first[1])
+    elif len(chunks_done) == 1 and after_first[0] == "relink":  # the link imported pointed at another file
+        os.symlink(after_first[1], target + ".link")
+        os.replace(target + ".link", target)
     return done
 
 
@@ -324,3 +337,160 @@ async def test_bytes_not_utf8_after_the_first_chunk_reject_their_row_and_the_oth
     assert code == 3, out + err
     assert "rows 5  issued 0  already issued 4  rejected 1" in out, out
     assert await _certificates(app) == 4
+
+
+UNENDED = (
+    "its last line has no line break at its end, as a file still being written or cut short ends, so its last row may "
+    "be cut short (if the file is whole, add a line break at the end of its last line)"
+)
+CHANGED = "it was changed while being read (cut short, written to, moved or replaced)"
+
+
+def _stopped_at_row_5(path: Path, err: str, reason: str) -> None:
+    """The four lines of a stop at row 5 (``reason``) with rows 1 to 4 committed, their outputs named beside path."""
+    outputs = path
+    assert _stop_lines(err) == [
+        f"error: the import stopped at row 5: {path} could not be read any further: {reason}",
+        f"rows 1 to 4 were committed before it (4 issued, 0 already issued, 0 rejected): their claim codes are in "
+        f"{outputs.with_suffix('.issued.csv')}, the rejected rows in {outputs.with_suffix('.rejected.csv')}",
+        "nothing from row 5 on was committed",
+        "once the file can be read whole again, run the same command again to carry on: no row is issued twice, and "
+        "this run's files are kept beside the new ones as numbered backups",
+    ], err
+
+
+@pytest.mark.parametrize("rows", [5, 6])  # the cut row alone in the last chunk, or filling it
+async def test_a_file_still_being_written_whose_last_line_is_cut_issues_nothing_of_its_last_chunk(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path, rows: int
+) -> None:
+    """An export (or a copy) not finished when the import reads to its end: its last line stops mid-row, "导入N" for
+    "导入N号", and the file does not change while it is read. That row used to be issued with its name cut short (exit
+    0), and the whole row, once written, was then refused as a duplicate: the wrong name stood."""
+    path = (await _folder(app, client, tmp_path)) / "roll.csv"
+    whole = _roll_bytes(rows)
+    path.write_bytes(whole[: -len("号\n".encode())])
+    chunks = {"CHUNK_ROWS": "2"}
+
+    code, out, err = await _run(path, database_url, ENGLISH, **chunks)
+    assert code == 7, out + err
+    assert "Traceback" not in err, err
+    _stopped_at_row_5(path, err, UNENDED)
+    assert await _certificates(app) == 4  # neither the cut row nor the rows read with it
+    first = _assert_committed_rows_written(path, 4)
+
+    path.write_bytes(whole)  # the export has ended
+    await _rerun_carries_on(app, path, database_url, rows=rows, first=first, **chunks)
+    async with transaction(app.state.sessions) as session:
+        names = (await session.execute(text("SELECT holder_name FROM certificates"))).scalars().all()
+    assert sorted(names) == sorted(f"导入{number}号" for number in range(1, rows + 1))
+
+
+async def test_a_whole_file_without_a_last_line_break_is_issued_once_one_is_added(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    path = (await _folder(app, client, tmp_path)) / "roll.csv"
+    whole = _roll_bytes(6)
+    path.write_bytes(whole.removesuffix(b"\n"))  # as some editors save it
+    chunks = {"CHUNK_ROWS": "4"}
+
+    code, out, err = await _run(path, database_url, ENGLISH, **chunks)
+    assert code == 7, out + err
+    assert _stop_lines(err)[0].endswith(f"{path} could not be read any further: {UNENDED}"), err
+    first = _assert_committed_rows_written(path, 4)
+
+    path.write_bytes(whole)
+    await _rerun_carries_on(app, path, database_url, rows=6, first=first, **chunks)
+
+
+async def test_windows_line_ends_and_a_bom_read_as_the_same_rows(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    path = (await _folder(app, client, tmp_path)) / "roll.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + _roll_bytes(5).replace(b"\n", b"\r\n"))
+
+    code, out, err = await _run(path, database_url, ENGLISH, CHUNK_ROWS="2")
+    assert code == 0, out + err
+    assert "rows 5  issued 5  already issued 0  rejected 0" in out, out
+    async with transaction(app.state.sessions) as session:
+        names = (await session.execute(text("SELECT holder_name FROM certificates"))).scalars().all()
+    assert sorted(names) == sorted(f"导入{number}号" for number in range(1, 6))  # no "\r" kept in the last column
+
+
+async def test_a_file_only_touched_while_read_stops_as_changed_and_a_rerun_carries_on(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    """Only its modification time changed (backup software, `touch`): telling that from a rewrite of the same size
+    would take reading it again, so the import stops as for a change, and the re-run issues nothing twice."""
+    path = (await _folder(app, client, tmp_path)) / "roll.csv"
+    path.write_bytes(_roll_bytes(12, gap_after=6, gap=9000))
+    chunks = {"CHUNK_ROWS": "4"}
+
+    code, out, err = await _run(path, database_url, ENGLISH, **chunks, AFTER_FIRST_CHUNK="touch")
+    assert code == 7, out + err
+    _stopped_at_row_5(path, err, CHANGED)
+    first = _assert_committed_rows_written(path, 4)
+    await _rerun_carries_on(app, path, database_url, rows=12, first=first, **chunks)
+
+
+async def test_a_folder_renamed_while_its_file_is_read_stops_as_moved_and_a_rerun_there_carries_on(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    """The file can still be read, only not under its name: said as a file moved, not "no such file or directory"."""
+    path = (await _folder(app, client, tmp_path)) / "roll.csv"
+    path.write_bytes(_roll_bytes(12, gap_after=6, gap=9000))
+    moved = tmp_path / "moved"
+    chunks = {"CHUNK_ROWS": "4"}
+
+    code, out, err = await _run(path, database_url, ENGLISH, **chunks, AFTER_FIRST_CHUNK=f"rename {moved}")
+    assert code == 7, out + err
+    _stopped_at_row_5(path, err, CHANGED)
+    first = _assert_committed_rows_written(moved / "roll.csv", 4)
+    await _rerun_carries_on(app, moved / "roll.csv", database_url, rows=12, first=first, **chunks)
+
+
+async def test_a_different_file_at_the_same_path_after_a_stop_issues_its_own_rows_once(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    """After exit 7, another file is put where the stopped one was: its first chunk, the same rows, is what was
+    committed (already issued), its other rows are new people and are issued, none taken for the old file's."""
+    folder = await _folder(app, client, tmp_path)
+    path = folder / "roll.csv"
+    old = _roll_bytes(8)
+    path.write_bytes(old)
+    chunks = {"CHUNK_ROWS": "4"}
+    code, out, err = await _run(path, database_url, ENGLISH, **chunks, AFTER_FIRST_CHUNK=f"truncate {len(old) - 3}")
+    assert code == 7, out + err
+    assert await _certificates(app) == 4
+
+    new = _roll_bytes(4) + b"".join(_line(number) for number in range(100, 106))
+    path.write_bytes(new)
+    code, out, err = await _run(path, database_url, ENGLISH, **chunks)
+    assert code == 0, out + err
+    assert "rows 10  issued 6  already issued 4  rejected 0" in out, out
+    assert await _certificates(app) == 10
+    issued = _csv(path.with_suffix(".issued.csv"))
+    assert [line[0] for line in issued[1:]] == [str(row) for row in range(1, 11)]
+
+
+async def test_a_linked_file_whose_link_is_pointed_elsewhere_while_read_stops_as_changed(
+    app: FastAPI, client: httpx.AsyncClient, database_url: str, tmp_path: Path
+) -> None:
+    folder = await _folder(app, client, tmp_path)
+    whole = _roll_bytes(12, gap_after=6, gap=9000)
+    (folder / "june.csv").write_bytes(whole)
+    (folder / "july.csv").write_bytes(whole.replace("导入10号".encode(), "导入10号乙".encode()))
+    path = folder / "roll.csv"
+    path.symlink_to(folder / "june.csv")
+    chunks = {"CHUNK_ROWS": "4"}
+
+    code, out, err = await _run(
+        path, database_url, ENGLISH, **chunks, AFTER_FIRST_CHUNK=f"relink {folder / 'july.csv'}"
+    )
+    assert code == 7, out + err
+    _stopped_at_row_5(path, err, CHANGED)
+    assert await _certificates(app) == 4
+    first = _assert_committed_rows_written(path, 4)
+
+    path.unlink()
+    path.symlink_to(folder / "june.csv")
+    await _rerun_carries_on(app, path, database_url, rows=12, first=first, **chunks)
