@@ -14,7 +14,7 @@ import typer
 
 from registry.config import Settings
 from registry.errors import ConfigurationError
-from registry.i18n import Language, _, language_of, message_of, translate
+from registry.i18n import Language, Message, _, language_of, message_of, translate
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -44,6 +44,8 @@ def said(message: str, lang: Language | None = None) -> str:
 # Connection options whose value is a credential: left out of the start-up line, not masked after the fact (the
 # log's redaction would take the ``)`` closing the line with the value).
 _CREDENTIAL_OPTIONS = ("password", "secret", "token", "user")  # who connects is named nowhere either
+# The application name of the migrations' sessions (PostgreSQL), which a migration waiting its turn names.
+MIGRATE_APPLICATION = {"application_name": "talent-registry-migrate"}
 
 
 def database_for_log(url: str) -> str:
@@ -95,12 +97,16 @@ async def migrate_database(
     raised as MigrationLockWait naming it and the lock's holder (``registry.migrate.upgrade``; ``with_database``
     says it, exit 4)."""
     from registry.certificates.seal_upgrade import upgrade_seals
-    from registry.db import create_engine, session_factory
+    from registry.db import create_engine, is_sqlite, session_factory
     from registry.keys.key_check import check_master_key_on
     from registry.keys.secrets_box import SecretsBox
 
     bound = settings.migrate_lock_timeout_seconds if lock_timeout is None else lock_timeout
-    engine = create_engine(settings.database_url, lock_timeout=bound)
+    # Named in pg_stat_activity: a starter hung while holding the migrations' turn is named to the next one by it.
+    named: dict[str, Any] = (
+        {} if is_sqlite(settings.database_url) else {"connect_args": {"server_settings": MIGRATE_APPLICATION}}
+    )
+    engine = create_engine(settings.database_url, lock_timeout=bound, **named)
     box = SecretsBox.from_master_key(settings.master_key_bytes)
     try:
         await _upgrade(engine, lang)
@@ -127,13 +133,17 @@ async def _unsealed(engine: AsyncEngine) -> list[str]:
 
 async def _upgrade(engine: AsyncEngine, lang: Language | None) -> None:
     """Upgrade to the newest revision; a database at a revision this version does not know (migrated by a newer
-    version) is one line and exit 2: this version can neither upgrade it nor serve its schema."""
+    version) is one line and exit 2: this version can neither upgrade it nor serve its schema. A wait for another
+    instance's migration is said on stderr as it begins, naming that session: it lasts as long as that one runs."""
     from alembic.util import CommandError
 
     from registry.migrate import upgrade
 
+    def waiting(message: Message) -> None:
+        typer.echo(said(message, lang), err=True)
+
     try:
-        await upgrade(engine)
+        await upgrade(engine, waiting=waiting)
     except CommandError:
         unknown = await _unknown_revision(engine)
         if unknown is None:
@@ -212,15 +222,37 @@ def with_database(work: Coroutine[Any, Any, _T], lang: Language | None = None) -
     except Exception as exc:
         fault = faults.database_fault(exc)
         refused = None if fault is not None else _refused_connection(exc)
-        if fault is None and refused is None:
+        cancelled = None if fault is not None or refused is not None else _cancelled(exc)
+        if fault is not None:
+            problem = faults.unavailable(fault).detail
+        elif refused is not None:
+            problem = _("the database refused us: {refused}", refused=refused)
+        elif cancelled is not None:
+            problem = _(
+                "the database cancelled a statement ({words}): a statement_timeout set on the database or its role, "
+                "or an administrator, ended it; its transaction was rolled back, so nothing of it was written",
+                words=cancelled,
+            )
+        else:
             raise
-        problem = (
-            faults.unavailable(fault).detail
-            if fault is not None
-            else _("the database refused us: {refused}", refused=refused)
-        )
         typer.echo(said(_("error: {problem}", problem=problem), lang), err=True)
         raise typer.Exit(DATABASE_UNAVAILABLE_EXIT) from None
+
+
+def _cancelled(error: BaseException) -> str | None:
+    """The server's own words when it cancelled a statement (57014: its statement_timeout, which a database or role
+    may set shorter than a migration's lock bound, or pg_cancel_backend), else None. The words are the server's fixed
+    reason, never the statement."""
+    import asyncpg
+
+    seen: BaseException | None = error
+    for _attempt in range(8):  # SQLAlchemy's wrapper, the adapter's, the driver's
+        if seen is None:
+            return None
+        if isinstance(seen, asyncpg.exceptions.QueryCanceledError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _refused_connection(error: BaseException) -> str | None:

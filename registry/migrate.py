@@ -13,6 +13,7 @@ Retrying is the caller's call: nothing here tries again.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -45,6 +46,14 @@ WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
   AND c.relnamespace <> 'pg_catalog'::regnamespace
 ORDER BY a.xact_start NULLS LAST, l.pid
 """
+# The session holding the migrations' turn (MIGRATE_LOCK: a bigint advisory lock, its low 32 bits in objid).
+_TURN_HOLDERS = f"""
+SELECT l.pid, a.application_name, a.state
+FROM pg_locks l
+LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = {MIGRATE_LOCK} AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""  # noqa: S608  # nosec B608 - MIGRATE_LOCK is a constant int
 
 
 def alembic_config() -> Config:
@@ -53,15 +62,18 @@ def alembic_config() -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(
+    engine: AsyncEngine, revision: str = "head", *, waiting: Callable[[Message], None] | None = None
+) -> None:
     """Migrate over a connection of ``engine``, in one transaction; on PostgreSQL an advisory lock keeps concurrent
-    starters in line. A wait for a lock another session holds that outlives the engine's bound is rolled back whole
-    and raised as ``MigrationLockWait``, naming the migration under way and who holds the lock."""
+    starters in line (``waiting`` is told, before this one waits its turn, which session's migration it waits for).
+    A wait for a lock another session holds that outlives the engine's bound is rolled back whole and raised as
+    ``MigrationLockWait``, naming the migration under way and who holds the lock."""
     under_way: list[str] = []
 
     def _upgrade(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":
-            _take_turn(connection)
+            _take_turn(connection, waiting)
         config = alembic_config()
         config.attributes["connection"] = connection
         try:
@@ -80,12 +92,24 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         raise _locked_out(under_way[0] if under_way else None, holder) from exc
 
 
-def _take_turn(connection: Connection) -> None:
+def _take_turn(connection: Connection, waiting: Callable[[Message], None] | None) -> None:
     """Wait for another instance's migration to end (two starting at once), for as long as it takes: its own lock
-    waits are bounded, and waiting for it holds no lock any reader needs. The bound applies again from here on."""
+    waits are bounded, and waiting for it holds no lock any reader needs. The bound applies again from here on.
+    A wait is said first, naming the session that runs the other migration: a starter hung while holding its turn
+    (a stopped process, a session left idle in transaction) would otherwise keep this one waiting without a word."""
     bound = connection.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar_one()
     connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
-    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
+    if not connection.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({MIGRATE_LOCK})").scalar_one():
+        rows = connection.exec_driver_sql(_TURN_HOLDERS).all() if waiting is not None else []
+        if waiting is not None and rows:  # none: the other migration has just ended
+            message = _(
+                "another migration of this database is under way, in session {sessions}: waiting for it to end, "
+                "however long it takes (migrations run one at a time); if that session hangs, end it (SELECT "
+                "pg_terminate_backend(PID)) and this one goes on",
+                sessions="; ".join(dict.fromkeys(_session(row) for row in rows)),
+            )
+            waiting(message)
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
     connection.execute(text("SELECT set_config('lock_timeout', :bound, true)"), {"bound": bound})
 
 

@@ -22,6 +22,7 @@ from registry.audit.service import Actor
 from registry.errors import InvalidClient
 from registry.i18n import _
 from registry.keys import service as keys
+from registry.keys.key_check import check_master_key
 from registry.keys.secrets_box import SecretsBox
 
 CONFIRMED = "master_key.confirmed"
@@ -76,8 +77,11 @@ async def unproven_clients(session: AsyncSession) -> tuple[UncheckedClient, ...]
 async def confirm(session: AsyncSession, box: SecretsBox, *, proof: SecretProof | None) -> Confirmation:
     """Bind an unproven database to the master key of ``box``: as the client's token request would once ``proof``
     checked out (else InvalidClient, nothing bound), or without proof (None) on the operator's word, naming every
-    client. Audited either way. A database bound already, or holding no client, is left as it is."""
+    client. Audited either way. A database bound already, or holding no client, is left as it is; bound under
+    another master key (another process bound it while this one waited its turn), ConfigurationError."""
     state = await master_key_state(session)
+    if state == "bound":  # perhaps meanwhile, by another process under its own key: this one's must open it
+        await check_master_key(session, box)
     if state != "unproven":
         return Confirmation(state=state)
     unchecked: tuple[UncheckedClient, ...] = ()

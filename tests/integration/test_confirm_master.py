@@ -9,18 +9,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
 from registry.audit.models import AuditRecord
+from registry.auth import client_secrets
 from registry.config import Settings
+from registry.context import RegistryContext
 from registry.db import create_engine, session_factory, transaction
+from registry.keys import service as keys
 from tests.conftest import MASTER_KEY
 from tests.integration.cli_support import REGISTRY, registry_env, run_registry
 from tests.integration.test_import_language import CHINESE, ENGLISH
 from tests.integration.test_master_key_clients_only import OTHER_KEY
+from tests.integration.test_master_key_clients_only import REFUSED as WRONG_KEY
 from tests.integration.test_master_key_unproven_first_key import (
     CLIENT_ID,
     SECRET,
@@ -229,3 +235,101 @@ async def test_one_way_must_be_chosen(settings: Settings) -> None:
         code, out, err = await _confirm_master(settings, *args)
         assert code == 2, (args, out, err)
         assert _said(err) == ["error: give either --client-id ID or --without-proof"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize(
+    ("args", "stdin"), [(("--without-proof", "--yes"), ""), (("--client-id", CLIENT_ID), SECRET + "\n")]
+)
+async def test_a_token_request_binding_the_database_meanwhile_wins_and_the_command_binds_nothing(
+    settings: Settings, args: tuple[str, ...], stdin: str
+) -> None:
+    """A client's token request is binding the database (the registry keys' turn held, its key made, not committed)
+    as the command starts: the command waits for that turn, then sees the database bound and leaves it as it is
+    (exit 0, no second key, no confirmation audited), whichever way it was asked to bind."""
+    await _a_client_of_an_earlier_version(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            token_request = await keys.registry_token_key(
+                session, RegistryContext.from_settings(settings).box, master_key_proved=True
+            )
+            command = asyncio.create_task(_confirm_master(settings, *args, stdin=stdin))
+            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            while not (await _sql(settings, waiting)):
+                assert not command.done(), command.result()
+                await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
+
+    code, out, err = await command
+    assert code == 0, (out, err)
+    assert _said(out) == [ALREADY_BOUND]
+    assert SECRET not in out + err
+    assert await _keys(settings) == 1
+    assert await _kid(settings) == token_request.kid
+    assert await _confirmations(settings) == []
+
+
+async def test_a_disabled_clients_secret_or_one_past_its_grace_binds_nothing_an_old_one_in_grace_proves_the_key(
+    settings: Settings,
+) -> None:
+    """The token request's own check: a disabled client's right secret opens nothing (exit 1, in Chinese too), nor a
+    rotated-away secret past its grace; one still in its grace does (it is hashed under the same key: a proof)."""
+    await _a_client_of_an_earlier_version(settings)
+    await _sql(settings, "UPDATE api_clients SET active = false")
+    code, out, err = await _confirm_master(settings, "--client-id", CLIENT_ID, stdin=SECRET + "\n", lang=CHINESE)
+    assert code == 1, (out, err)
+    assert _said(err) == [
+        f"错误：所给密钥在 REGISTRY_MASTER_KEY 下无法打开 API 客户端 {CLIENT_ID}"
+        "（密钥错误、客户端不存在或已停用，或该主密钥并非其密钥哈希所用的密钥）：未作任何绑定"
+    ], err
+    assert SECRET not in out + err
+    assert await _keys(settings) == 0
+
+    box = RegistryContext.from_settings(settings).box
+    rotated = "UPDATE api_clients SET active = true, secret_hash = :new, previous_secret_hash = :old, "
+    new_hash = client_secrets.secret_hash(box, "the-new-secret")
+    old_hash = client_secrets.secret_hash(box, SECRET)
+    past = rotated + "previous_secret_until = :until"
+    await _sql(settings, past, new=new_hash, old=old_hash, until=datetime.now(UTC) - timedelta(minutes=1))
+    code, out, err = await _confirm_master(settings, "--client-id", CLIENT_ID, stdin=SECRET + "\n")
+    assert code == 1, (out, err)
+    assert await _keys(settings) == 0
+
+    await _sql(settings, past, new=new_hash, old=old_hash, until=datetime.now(UTC) + timedelta(hours=1))
+    code, out, err = await _confirm_master(settings, "--client-id", CLIENT_ID, stdin=SECRET + "\n")
+    assert code == 0, (out, err)
+    assert SECRET not in out + err
+    assert await _keys(settings) == 1
+    assert await _confirmations(settings) == [("cli", {"proof": "client_secret", "client_id": CLIENT_ID})]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_bound_meanwhile_under_another_master_key_is_refused_not_called_bound_to_this_one(
+    settings: Settings,
+) -> None:
+    """Two operators bind at once, one under another key (`--without-proof` on another machine): the one that waited
+    its turn finds the database bound, but not to its REGISTRY_MASTER_KEY. It used to say "already bound to
+    REGISTRY_MASTER_KEY (its signing keys open with it)" and exit 0; now it says the key is not the database's
+    (exit 2)."""
+    await _a_client_of_an_earlier_version(settings)
+    other = _under(settings, OTHER_KEY)
+    engine = create_engine(settings.database_url)
+    try:
+        async with transaction(session_factory(engine)) as session:
+            await keys.registry_token_key(session, RegistryContext.from_settings(other).box, master_key_proved=True)
+            command = asyncio.create_task(_confirm_master(settings, "--without-proof", "--yes"))
+            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            while not (await _sql(settings, waiting)):
+                assert not command.done(), command.result()
+                await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
+
+    code, out, err = await command
+    assert code == 2, (out, err)
+    assert _said(out) == []
+    assert _said(err) == [WRONG_KEY]
+    assert await _keys(settings) == 1
+    assert await _confirmations(settings) == []

@@ -31,11 +31,13 @@ from tests.integration.server_support import free_port
 from tests.integration.test_import_language import CHINESE, ENGLISH
 
 BEFORE = "20261211_0017"  # the revision the database is taken down to
+EARLIER = "20261210_0016"  # one further down: 0017 (api_clients.tokens_not_before) comes before the blocked one
 BLOCKED = "20261212_0018"  # the next one: ALTER TABLE status_lists
 HEAD = "20261217_0023"
 BOUND = {"REGISTRY_MIGRATE_LOCK_TIMEOUT_SECONDS": "1"}
 WITHIN = 60  # seconds: far past the bound; a command still running then waits for the lock without end
 REPORT = "monthly-report"  # the application name of the session holding the lock
+STUCK = "hung-starter"  # the application name of a session holding the migrations' turn
 POSTGRESQL_ONLY = pytest.mark.parametrize("backend", ["postgresql"])
 
 
@@ -58,13 +60,13 @@ async def _registry(*args: str, database_url: str, env: dict[str, str]) -> tuple
     return process.returncode, out.decode(), err.decode()
 
 
-async def _at_revision_before(database_url: str) -> None:
+async def _at_revision_before(database_url: str, revision: str = BEFORE) -> None:
     engine = create_engine(database_url)
     try:
-        await downgrade(engine, BEFORE)
+        await downgrade(engine, revision)
     finally:
         await engine.dispose()
-    assert await _revision(database_url) == BEFORE
+    assert await _revision(database_url) == revision
 
 
 async def _revision(database_url: str) -> str:
@@ -124,7 +126,9 @@ async def test_serve_behind_an_idle_reader_exits_before_listening_and_says_so_in
     port = str(free_port())
 
     async with _reader_left_open(database_url) as pid:
-        code, out, err = await _registry("serve", "--port", port, database_url=database_url, env={**CHINESE, **BOUND})
+        code, out, err = await _registry(
+            "serve", "--port", port, "--workers", "2", database_url=database_url, env={**CHINESE, **BOUND}
+        )
         assert code == 4, out + err
         assert "serving on" not in out + err
         line = err.strip().splitlines()[-1]
@@ -179,4 +183,134 @@ async def test_a_second_migration_waits_for_the_first_however_long_not_only_the_
     code, out, err = await second
 
     assert code == 0, out + err
+    assert await _revision(database_url) == HEAD
+
+
+@POSTGRESQL_ONLY
+async def test_a_later_migration_that_gives_up_takes_the_earlier_ones_of_its_run_with_it(database_url: str) -> None:
+    """Two revisions pending before the blocked one's: 0017 adds a column to api_clients, then 0018 waits for the
+    reader and gives up; 0017's column and version are gone with it (one transaction), not left half-migrated."""
+    await _at_revision_before(database_url, EARLIER)
+    column = (
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'api_clients' "
+        "AND column_name = 'tokens_not_before'"
+    )
+
+    async with _reader_left_open(database_url) as pid:
+        code, out, err = await _registry("migrate", database_url=database_url, env={**ENGLISH, **BOUND})
+        assert code == 4, out + err
+        assert err.strip().splitlines()[-1] == _stopped(pid), err
+
+    assert await _revision(database_url) == EARLIER
+    connection = await asyncpg.connect(_admin_dsn(database_url))
+    try:
+        assert await connection.fetchval(column) == 0
+    finally:
+        await connection.close()
+
+
+@POSTGRESQL_ONLY
+async def test_a_migration_waiting_for_another_ones_turn_says_whose_then_goes_on(database_url: str) -> None:
+    """The wait for another starter's migration (the advisory lock) has no bound; a starter hung while holding it (a
+    stopped process, a session left idle in transaction) kept this one waiting without a word. It now says, as it
+    begins to wait, which session it waits for and how to end it; once that session ends, it migrates."""
+    await _at_revision_before(database_url)
+    holder = await asyncpg.connect(_admin_dsn(database_url), server_settings={"application_name": STUCK})
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
+        process = await asyncio.create_subprocess_exec(
+            *REGISTRY,
+            "migrate",
+            env={**os.environ, **registry_env(database_url), **ENGLISH, **BOUND},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=WITHIN)).decode().strip()
+            assert line == (
+                f"another migration of this database is under way, in session pid {holder.get_server_pid()}, {STUCK}, "
+                "idle in transaction: waiting for it to end, however long it takes (migrations run one at a time); if "
+                "that session hangs, end it (SELECT pg_terminate_backend(PID)) and this one goes on"
+            )
+            assert process.returncode is None  # still waiting its turn
+        except BaseException:
+            process.kill()
+            await process.wait()
+            raise
+        await transaction.commit()
+    finally:
+        await holder.close()
+
+    out, err = await asyncio.wait_for(process.communicate(), timeout=WITHIN)
+    assert process.returncode == 0, out + err
+    assert await _revision(database_url) == HEAD
+
+
+@POSTGRESQL_ONLY
+async def test_a_statement_timeout_shorter_than_the_bound_is_said_as_such_not_as_a_lock_wait(
+    database_url: str,
+) -> None:
+    """A database (or role) whose statement_timeout ends the migration's wait before the lock bound does: one line
+    saying the database cancelled it and nothing was written, exit 4, not a traceback (exit 1), nor a lock wait."""
+    await _at_revision_before(database_url)
+    admin = await asyncpg.connect(_admin_dsn(database_url))
+    try:
+        await admin.execute(f'ALTER DATABASE "{make_url(database_url).database}" SET statement_timeout = 200')
+    finally:
+        await admin.close()
+
+    async with _reader_left_open(database_url):
+        code, out, err = await _registry("migrate", database_url=database_url, env={**ENGLISH, **BOUND})
+
+    assert code == 4, out + err
+    assert err.strip().splitlines() == [
+        "error: the database cancelled a statement (canceling statement due to statement timeout): a "
+        "statement_timeout set on the database or its role, or an administrator, ended it; its transaction was "
+        "rolled back, so nothing of it was written"
+    ], err
+    assert await _revision(database_url) == BEFORE
+
+
+@POSTGRESQL_ONLY
+async def test_a_migration_waiting_behind_another_registry_migration_names_it(database_url: str) -> None:
+    """The first starter holds the turn while it waits (bounded) for the idle reader; the second says whose turn it
+    waits for: the first's session by the name the registry's migrations connect with. Once the reader ends, both
+    succeed."""
+    await _at_revision_before(database_url)
+    patient = {**ENGLISH, "REGISTRY_MIGRATE_LOCK_TIMEOUT_SECONDS": str(WITHIN)}
+    async with _reader_left_open(database_url):
+        first = asyncio.create_task(_registry("migrate", database_url=database_url, env=patient))
+        watcher = await asyncpg.connect(_admin_dsn(database_url))
+        try:
+            waiting = "SELECT pid FROM pg_locks WHERE locktype = 'relation' AND NOT granted"
+            while (pid := await watcher.fetchval(waiting)) is None:
+                assert not first.done(), first.result()
+                await asyncio.sleep(0.05)
+        finally:
+            await watcher.close()
+        process = await asyncio.create_subprocess_exec(
+            *REGISTRY,
+            "migrate",
+            env={**os.environ, **registry_env(database_url), **patient},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=WITHIN)).decode()
+        except BaseException:
+            process.kill()
+            await process.wait()
+            raise
+        assert line.startswith(
+            f"another migration of this database is under way, in session pid {pid}, talent-registry-migrate, active:"
+        ), line
+
+    code, out, err = await first
+    assert code == 0, out + err
+    out_b, err_b = await asyncio.wait_for(process.communicate(), timeout=WITHIN)
+    assert process.returncode == 0, out_b + err_b
     assert await _revision(database_url) == HEAD
