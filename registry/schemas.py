@@ -133,7 +133,7 @@ def _holds_resident_id(value: str) -> bool:
     return any(_is_resident_id(typed.group().translate(_ID_SEPARATORS)) for typed in _RESIDENT_ID_TYPED.finditer(read))
 
 
-def _cleaner(max_length: int, *, person_name: bool = False, masked_later: bool = False) -> Callable[[str], str]:
+def _cleaner(max_length: int, *, person_name: bool = False, identity_allowed: bool = False) -> Callable[[str], str]:
     def clean(value: str) -> str:
         """NFC, single spaces, only visible characters: what is stored is what a person would read."""
         value = unicodedata.normalize("NFC", value)
@@ -141,8 +141,9 @@ def _cleaner(max_length: int, *, person_name: bool = False, masked_later: bool =
         if problem is not None:
             raise ValueError(problem)
         value = " ".join(value.split())
-        # A holder's name allows 5 digits (_holder_name); a purpose has its identity numbers masked where it is kept.
-        if not (person_name or masked_later) and _holds_resident_id(value):
+        # A holder's name allows 5 digits (_holder_name); a purpose has its identity numbers masked where it is kept,
+        # and a name to match (NameToMatch) is kept nowhere.
+        if not (person_name or identity_allowed) and _holds_resident_id(value):
             raise ValueError(_("must not hold an identity number: everyone who reads this would see it whole"))
         if person_name:
             value = value.translate(_NAME_DOTS)
@@ -176,6 +177,17 @@ Text500 = Annotated[
 ]
 
 
+# The holder's name a verifier or a partner types to match a certificate (POST /v1/verify, recognition questions): kept
+# nowhere and never sent to a peer node when it holds more digits than a name may (registry.verification), so an
+# identity number typed into it is answered as no match (404), as it always was, rather than refused.
+NameToMatch = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    BeforeValidator(_composed),
+    AfterValidator(_cleaner(64, identity_allowed=True)),
+]
+
+
 def one_line(value: object) -> object:
     """Text typed on several lines (a question's purpose, a rule's conditions) read as one line: its line breaks and
     tabs become single spaces before ``_cleaner`` judges it, which refuses them in a name or a label."""
@@ -192,7 +204,7 @@ FlowingText200 = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200),
     BeforeValidator(_flowing),
-    AfterValidator(_cleaner(200, masked_later=True)),
+    AfterValidator(_cleaner(200, identity_allowed=True)),
 ]
 FlowingText500 = Annotated[
     str, StringConstraints(min_length=1, max_length=500), BeforeValidator(_flowing), AfterValidator(_cleaner(500))

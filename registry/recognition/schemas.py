@@ -14,7 +14,16 @@ from registry.config import Region
 from registry.errors import FieldValueError
 from registry.i18n import _
 from registry.recognition.models import Decision, RuleKind
-from registry.schemas import Code, FlowingText200, FlowingText500, FlowingText1000, StrictInput, Text64, Text256
+from registry.schemas import (
+    Code,
+    FlowingText200,
+    FlowingText500,
+    FlowingText1000,
+    NameToMatch,
+    StrictInput,
+    Text64,
+    Text256,
+)
 from registry.verification.schemas import VerificationResult, VerifiedCertificate
 
 SeriesCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,31}$")]
@@ -154,7 +163,7 @@ PurposeText = FlowingText200
 
 class QueryItem(StrictInput):
     number: Annotated[str, Field(min_length=1, max_length=32)]
-    holder_name: Text64
+    holder_name: NameToMatch
 
 
 class BulkQuery(StrictInput):

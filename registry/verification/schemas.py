@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from registry.catalogue.models import CertType
-from registry.schemas import StrictInput, Text64
+from registry.schemas import NameToMatch, StrictInput
 
 
 class VerificationResult(StrEnum):
@@ -68,4 +68,4 @@ class Verification(BaseModel):
 
 class VerifyByNumber(StrictInput):
     number: Annotated[str, Field(min_length=1, max_length=32)]
-    holder_name: Text64
+    holder_name: NameToMatch
