@@ -44,8 +44,10 @@ def said(message: str, lang: Language | None = None) -> str:
 # Connection options whose value is a credential: left out of the start-up line, not masked after the fact (the
 # log's redaction would take the ``)`` closing the line with the value).
 _CREDENTIAL_OPTIONS = ("password", "secret", "token", "user")  # who connects is named nowhere either
-# The application name of the migrations' sessions (PostgreSQL), which a migration waiting its turn names.
-MIGRATE_APPLICATION = {"application_name": "talent-registry-migrate"}
+# What the command line's sessions are called on PostgreSQL (``pg_stat_activity``): a migration waiting for a lock,
+# or for another starter's turn, names the session holding it by this.
+MIGRATE_APPLICATION = "talent-registry-migrate"
+IMPORT_APPLICATION = "talent-registry-import"
 
 
 def database_for_log(url: str) -> str:
@@ -97,16 +99,13 @@ async def migrate_database(
     raised as MigrationLockWait naming it and the lock's holder (``registry.migrate.upgrade``; ``with_database``
     says it, exit 4)."""
     from registry.certificates.seal_upgrade import upgrade_seals
-    from registry.db import create_engine, is_sqlite, session_factory
+    from registry.db import create_engine, session_factory
     from registry.keys.key_check import check_master_key_on
     from registry.keys.secrets_box import SecretsBox
 
     bound = settings.migrate_lock_timeout_seconds if lock_timeout is None else lock_timeout
     # Named in pg_stat_activity: a starter hung while holding the migrations' turn is named to the next one by it.
-    named: dict[str, Any] = (
-        {} if is_sqlite(settings.database_url) else {"connect_args": {"server_settings": MIGRATE_APPLICATION}}
-    )
-    engine = create_engine(settings.database_url, lock_timeout=bound, **named)
+    engine = create_engine(settings.database_url, lock_timeout=bound, application_name=MIGRATE_APPLICATION)
     box = SecretsBox.from_master_key(settings.master_key_bytes)
     try:
         await _upgrade(engine, lang)

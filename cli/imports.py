@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.database import load_settings, migrate_database, reader_language, said
+from cli.database import IMPORT_APPLICATION, load_settings, migrate_database, reader_language, said
 from registry.config import Settings
 from registry.i18n import _
 from registry.os_reasons import os_reason
@@ -198,7 +198,9 @@ async def _prepare_then_import(
     # A wait for a lock (a LOCK TABLE, a migration begun meanwhile) stops the import, saying what it committed (exit 4),
     # rather than holding it without a word for as long as the other work; a chunk that is merely slow runs to its end.
     await migrate_database(settings, lang, lock_timeout=settings.import_lock_timeout_seconds)
-    engine = create_engine(settings.database_url, lock_timeout=settings.import_lock_timeout_seconds)
+    engine = create_engine(
+        settings.database_url, lock_timeout=settings.import_lock_timeout_seconds, application_name=IMPORT_APPLICATION
+    )
     sessions = session_factory(engine)
     columns = (
         TextColumn("[bold]" + said(_("importing"), lang)),

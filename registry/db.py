@@ -86,12 +86,15 @@ def create_engine(
     pool_timeout: float = 30,
     command_timeout: float | None = None,
     lock_timeout: float | None = None,
+    application_name: str | None = None,
     **kwargs: Any,
 ) -> AsyncEngine:
     """``pool_timeout``: how long a request waits for a free pooled connection before it is answered 503.
     ``command_timeout`` (PostgreSQL): see ``bound_commands``; None leaves connecting and statements unbounded, as
     migrations and the command line need (an index built over a large table may take minutes). ``lock_timeout``: see
-    ``bound_lock_waits`` (on SQLite, the busy timeout; None: 30 s there, unbounded on PostgreSQL)."""
+    ``bound_lock_waits`` (on SQLite, the busy timeout; None: 30 s there, unbounded on PostgreSQL).
+    ``application_name`` (PostgreSQL): what its sessions are called in ``pg_stat_activity``, so that one holding a
+    lock another waits for can be named (``registry.migrate``)."""
     if is_sqlite(url):
         if make_url(url).database not in (None, "", ":memory:"):  # in memory: one shared connection, no queue
             kwargs.setdefault("pool_timeout", pool_timeout)
@@ -111,6 +114,8 @@ def create_engine(
     }
     if read_only:
         options["execution_options"] = {"postgresql_readonly": True}
+    if application_name is not None:
+        options["connect_args"] = {"server_settings": {"application_name": application_name}}
     options.update(kwargs)
     engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "checkout", _discard_closed)
