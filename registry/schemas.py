@@ -110,22 +110,36 @@ def control_character(value: str) -> str | None:
 
 
 # A resident identity number written into free text (a reason, a name, a purpose), as typed: 18 characters, maybe
-# grouped by single spaces or hyphens, in full-width digits too. Refused when it is one (its birth date and check
-# character hold): a reason is kept in the certificate's history and in the append-only audit log (neither may
-# hold a clear identity number), read by all who read those. An order or a file number of 18 digits is no identity.
-_RESIDENT_ID_TYPED = re.compile(r"(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx](?![0-9A-Za-z])")
+# grouped by single spaces or hyphens, in full-width digits too, wherever it stands (after a letter too: "ID" or
+# "sfz" typed before it). Refused when it is one (a real region, birth date and check character): a reason is kept
+# in the certificate's history and in the append-only audit log (neither may hold a clear identity number), read by
+# all who read those. An order, a file or a batch number of 18 digits is no identity: one that begins with a date
+# (20261219…) or a year has no province for its region, and is taken.
+_RESIDENT_ID_TYPED = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx](?![0-9])")
 _ID_SEPARATORS = str.maketrans("", "", " -")
 
 
+def _real_region(number: str) -> bool:
+    """A region as registry.holders.identity's ``_check_region`` takes it: a province and a prefecture (01-90), or
+    a residence permit's 810000-830000; or, for a permanent residence card of 2023 (9…), the province after its 9."""
+    province = int(number[:2])
+    if province in gb11643.RESIDENCE_PERMIT_CODES:
+        return number[2:6] == "0000"
+    if province in gb11643.PROVINCE_CODES:
+        return 1 <= int(number[2:4]) <= 90
+    return number[0] == "9" and int(number[1:3]) in gb11643.PROVINCE_CODES
+
+
 def _is_resident_id(number: str) -> bool:
-    """18 ASCII characters with a birth date at 7-14 and a GB 11643 check character that holds (the full rule,
-    regions and all, is registry.holders.identity's, which cannot be imported here without an import cycle)."""
+    """18 ASCII characters with a real region, a birth date at 7-14 and a GB 11643 check character that holds (the
+    holders' own rule, registry.holders.identity, cannot be imported here without an import cycle; its province
+    codes and check character are registry.gb11643's, as these)."""
     try:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
         check = gb11643.check_char(number[:17])
     except ValueError:
         return False
-    return born.year >= 1900 and check == number[17].upper()
+    return born.year >= 1900 and check == number[17].upper() and _real_region(number)
 
 
 def _holds_resident_id(value: str) -> bool:

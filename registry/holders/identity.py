@@ -9,6 +9,8 @@ from typing import Final, assert_never
 
 from registry import clock
 from registry.errors import InvalidIdentityNumber
+from registry.gb11643 import PROVINCE_CODES as _PROVINCE_CODES
+from registry.gb11643 import RESIDENCE_PERMIT_CODES as _RESIDENCE_PERMIT_CODES
 from registry.gb11643 import check_char as _gb11643_check_char
 from registry.i18n import _
 
@@ -21,12 +23,6 @@ class IdType(StrEnum):
     FOREIGN_PERMANENT_RESIDENCE = "foreign_permanent_residence"  # 外国人永久居留身份证
 
 
-# Province-level codes of GB/T 2260. 71 (Taiwan) is deliberately absent: Taiwan residents hold 83xxxx permits.
-_PROVINCE_CODES: Final = frozenset(
-    [*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55), *range(61, 66)]
-)
-# 港澳台居民居住证 numbers carry only the province part: 810000 (HK), 820000 (Macao), 830000 (Taiwan).
-_RESIDENCE_PERMIT_CODES: Final = frozenset({81, 82, 83})
 _EARLIEST_BIRTH_DATE: Final = date(1900, 1, 1)
 
 # Explicit [0-9] everywhere: \d would also accept Arabic-Indic and other Unicode digits.

@@ -4,12 +4,25 @@ into the wrong field."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from registry.auth.scopes import Role
+from registry.config import Settings
 from tests.checks import assert_problem, leaves_no_trace
-from tests.factories import admin_token, bearer, issued_certificate, ready_issuer
+from tests.factories import admin_token, bearer, create_client, issued_certificate, ready_issuer, token_for
+from tests.integration.federation_support import (
+    HOLDER,
+    Tianjin,
+    fake_certificate,
+    fake_recognition,
+    fake_verification,
+    tianjin_with_fake_beijing,
+)
 
 NUMBER = "11010519491231002X"  # a valid resident ID number (GB 11643) that belongs to nobody
 
@@ -106,3 +119,112 @@ async def test_retiring_a_rule_for_a_reason_holding_an_identity_number_is_refuse
     )
     response = await leaves_no_trace(app, request)
     assert_problem(response, 422, field="reason", message="不得包含身份证件号码", secret=NUMBER)
+
+
+# Codes a body or the bureau writes into a reason, as they are made: a date and a serial (202612190001234528: its
+# digits 7-14 read as 1900-01-23 and its last as the check character of the 17 before it), a 文号, a year and a
+# serial. None begins with a province, so none is a resident's number.
+NO_IDENTITIES = [
+    "复核批次 202612190001234528 号",
+    "档案号20261231001123404X",
+    "津人社备〔2026〕12号",
+    "2026 1219 0001 2345 28",
+]
+
+
+@pytest.mark.parametrize("reason", NO_IDENTITIES)
+async def test_a_reason_quoting_a_date_led_order_or_file_number_is_taken(
+    app: FastAPI, client: httpx.AsyncClient, reason: str
+) -> None:
+    token, number = await _live_certificate(app, client)
+    response = await client.post(f"/v1/certificates/{number}/suspend", json={"reason": reason}, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    events = await client.get(f"/v1/certificates/{number}/events", headers=bearer(token))
+    assert events.json()[-1]["reason"] == reason, events.text
+
+
+FOREIGN_RESIDENT = "911156198001010016"  # a 2023 permanent residence card's shape: 9, a province, a birth date
+TYPED_BESIDE_LETTERS = {
+    "after letters": (f"sfz{NUMBER}", NUMBER),
+    "between letters, grouped": ("ID110105-19491231-002Xabc", NUMBER),
+    "a permanent residence card": (f"外籍持证人 {FOREIGN_RESIDENT}", FOREIGN_RESIDENT),
+}
+
+
+@pytest.mark.parametrize(("reason", "secret"), TYPED_BESIDE_LETTERS.values(), ids=TYPED_BESIDE_LETTERS.keys())
+async def test_an_identity_number_typed_against_letters_is_refused_too(
+    app: FastAPI, client: httpx.AsyncClient, reason: str, secret: str
+) -> None:
+    token, number = await _live_certificate(app, client)
+    response = await leaves_no_trace(
+        app, client.post(f"/v1/certificates/{number}/revoke", json={"reason": reason}, headers=bearer(token))
+    )
+    assert_problem(response, 422, field="reason", message="identity number", secret=secret)
+
+
+# --- a peer's answer holding an identity number in its text --------------------------------------------------------
+
+
+@pytest.fixture
+async def tianjin(settings: Settings) -> AsyncIterator[Tianjin]:
+    async with tianjin_with_fake_beijing(settings) as node:
+        yield node
+
+
+PEER_TEXT = {
+    "the body's name": {"issuer_name": f"北京市评审委员会 {NUMBER}"},
+    "the series, grouped": {"series_zh": "工程 110105 19491231 002X"},
+    "the English entry name, full-width": {"name_en": "AI \uff11\uff11\uff10\uff11\uff10\uff15" + NUMBER[6:]},
+}
+
+
+@pytest.mark.parametrize("change", PEER_TEXT.values(), ids=PEER_TEXT.keys())
+async def test_a_peer_verification_holding_an_identity_number_is_unknown_and_never_relays_it(
+    tianjin: Tianjin, change: dict[str, Any]
+) -> None:
+    def answer(question: dict[str, Any]) -> Any:
+        verification = fake_verification(question["number"])
+        return {"status": 200, "body": {**verification, "certificate": {**verification["certificate"], **change}}}
+
+    tianjin.peer.verify_answer = answer
+
+    response = await tianjin.http.post("/v1/verify", json={"number": tianjin.peer.number, "holder_name": HOLDER})
+
+    assert response.status_code == 200, response.text
+    said = response.json()
+    assert (said["result"], said["reason"], said["answered_by"]) == ("unknown", "peer_answer_not_trusted", "TJ")
+    assert said["certificate"] is None
+    assert "19491231" not in response.text
+    assert "１１０１０５" not in response.text
+
+
+async def test_a_peer_recognition_whose_basis_holds_an_identity_number_is_not_passed_on(tianjin: Tianjin) -> None:
+    def answer(question: dict[str, Any]) -> Any:
+        return [
+            {
+                "index": index,
+                "status": 200,
+                "answer": {
+                    **fake_recognition(item["number"], question["to_region"]),
+                    "certificate": fake_certificate(item["number"]),
+                    "basis": [{"code": f"京人社函〔2026〕{NUMBER}号", "title": "互认办法"}],
+                    "conditions": {"zh": f"申请人 {NUMBER}", "en": "Filed"},
+                },
+            }
+            for index, item in enumerate(question["items"])
+        ]
+
+    tianjin.peer.recognition_answer = answer
+    client = await create_client(tianjin.app, role=Role.partner, region="TJ")
+    headers = bearer(await token_for(tianjin.http, *client))
+
+    response = await tianjin.http.get(
+        f"/v1/recognition/{tianjin.peer.number}", params={"holder_name": HOLDER, "purpose": "hiring"}, headers=headers
+    )
+
+    assert response.status_code == 200, response.text
+    said = response.json()
+    assert (said["result"], said["decision"]) == ("unknown", "not_recognised")
+    assert said["decision_reason"] == "peer_answer_not_trusted"
+    assert (said["certificate"], said["basis"], said["conditions"]) == (None, [], None)
+    assert "19491231" not in response.text
