@@ -9,7 +9,7 @@ import json
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import jwt
@@ -29,6 +29,12 @@ ACCEPT_ENCODING = "gzip, deflate"
 _UNPACKED_STEP = 256 << 10  # the most unpacked at once, so the bound is overshot by this much at most
 _ENCODINGS = frozenset({"identity", "gzip", "deflate"})
 _GZIP_WBITS = zlib.MAX_WBITS | 32  # either header: a gzip one, or the zlib one some servers send as gzip
+# Why a published key does not count (``RemoteKeySet.unusable``): published for encryption, for another use, with
+# ``key_ops`` leaving out ``verify``; a ``kty`` or an ``alg`` not written as RFC 7518 does (a list, lower case); or
+# members that make no public key of its type (an RSA exponent of 1 or 2, an unknown curve, a missing member).
+Unusable = Literal["encryption", "other-use", "no-verify", "kty", "alg", "key"]
+_KTYS = frozenset({"RSA", "EC", "OKP", "oct"})
+_ALGS = frozenset(jwt.algorithms.get_default_algorithms())
 
 
 class RemoteKeySet:
@@ -40,8 +46,11 @@ class RemoteKeySet:
     fails, KeySetUnavailable is raised rather than answering from keys that may have been withdrawn. Callers share
     one fetch at a time, and after a failure the party is not asked again for ``MIN_REFETCH_SECONDS``: while it is
     down, requests fail at once instead of each waiting out a timeout. A fetch is bounded as a whole by ``timeout``
-    (httpx's own timeout is per read: a party trickling its answer a byte at a time would hold the lock for ever),
-    and a set with no usable key is a failed fetch like any other.
+    (httpx's own timeout is per read: a party trickling its answer a byte at a time would hold the lock for ever).
+
+    A set fetched and read but with no usable key is a failed fetch like any other when ``empty_fails`` (a peer's: no
+    answer of its can be checked). Otherwise it is kept as fetched: every kid answers none, ``unusable(kid)`` says why,
+    and it is re-fetched no more often than for any unknown kid — the party answered; it is not out of reach.
     """
 
     def __init__(
@@ -53,9 +62,11 @@ class RemoteKeySet:
         max_age: float = MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         accept: Callable[[dict[str, Any]], bool] = lambda jwk: True,
+        empty_fails: bool = True,
     ) -> None:
         self.url = url
         self._accept = accept
+        self._empty_fails = empty_fails
         self._client = httpx.AsyncClient(
             transport=transport,
             timeout=timeout,
@@ -68,6 +79,7 @@ class RemoteKeySet:
         # By kid: each key as published, and as read. RFC 7517 4.5 lets keys of different types share a kid (an RSA
         # and an EC key the party treats as alternatives): each is kept, the last one published answering ``key``.
         self._keys: dict[str, list[tuple[dict[str, Any], jwt.PyJWK]]] = {}
+        self._unusable: dict[str, list[Unusable]] = {}  # by kid: why each key published under it does not count
         self._fetched: float | None = None
         self._failed: float | None = None
         self._fetching = asyncio.Lock()
@@ -86,6 +98,11 @@ class RemoteKeySet:
         # ``accept`` is asked again at each use: what it judges may change while the set is kept (a peer's retired
         # node key stops speaking for it a set time after its retirement, not up to ``max_age`` later).
         return [published for published in self._keys.get(kid, ()) if self._accept(published[0])]
+
+    def unusable(self, kid: str) -> list[Unusable]:
+        """Why each key the last fetched set publishes under ``kid`` does not count, in the order published (asks
+        nothing of the party): empty when it publishes none under ``kid``."""
+        return list(self._unusable.get(kid, ()))
 
     def _wants_fetch(self, kid: str) -> bool:
         now = self._clock()
@@ -115,10 +132,12 @@ class RemoteKeySet:
             raise KeySetUnavailable(f"the key set at {self.url} cannot be fetched: {type(exc).__name__}") from None
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise KeySetUnavailable(f"{self.url} does not hold a JWK set")
-        keys = _usable_keys([item for item in document["keys"] if isinstance(item, dict) and self._accept(item)])
-        if not keys:
+        keys, unusable = _usable_keys(
+            [item for item in document["keys"] if isinstance(item, dict) and self._accept(item)]
+        )
+        if not keys and self._empty_fails:
             raise KeySetUnavailable(f"{self.url} publishes no key this node can use")
-        self._keys = keys
+        self._keys, self._unusable = keys, unusable
         self._fetched = self._clock()
 
     async def close(self) -> None:
@@ -209,24 +228,43 @@ def _unpacked(unpack: Any, data: bytes, *, room: int) -> bytes:
     return piece
 
 
-def _usable_keys(items: list[Any]) -> dict[str, list[tuple[dict[str, Any], jwt.PyJWK]]]:
+def _usable_keys(
+    items: list[Any],
+) -> tuple[dict[str, list[tuple[dict[str, Any], jwt.PyJWK]]], dict[str, list[Unusable]]]:
     """Each published key on its own: one that cannot be used (other type, unsupported curve, malformed, or not
-    published for verifying signatures) just does not count, and takes none of the others with it."""
+    published for verifying signatures) just does not count, and takes none of the others with it; why, by kid."""
     keys: dict[str, list[tuple[dict[str, Any], jwt.PyJWK]]] = {}
+    unusable: dict[str, list[Unusable]] = {}
     for item in items:
-        verifies = isinstance(item, dict) and isinstance(item.get("kid"), str) and _verifies_signatures(item)
-        if verifies and (key := _key_of(item)) is not None:
+        if not isinstance(item, dict) or not isinstance(item.get("kid"), str):
+            continue
+        why = _not_for_signatures(item)
+        key = _key_of(item) if why is None else None
+        if key is not None:
             keys.setdefault(item["kid"], []).append((item, key))
-    return keys
+        else:
+            unusable.setdefault(item["kid"], []).append(why or _unreadable(item))
+    return keys, unusable
 
 
-def _verifies_signatures(item: dict[str, Any]) -> bool:
+def _not_for_signatures(item: dict[str, Any]) -> Unusable | None:
     """RFC 7517 4.2, 4.3: a key published for encryption (``"use": "enc"``), or whose ``key_ops`` leave out
     ``verify``, is not one a signature is checked with; neither member set: any use."""
     if "use" in item and item["use"] != "sig":
-        return False
+        return "encryption" if item["use"] == "enc" else "other-use"
     ops = item.get("key_ops")
-    return "key_ops" not in item or (isinstance(ops, list) and "verify" in ops)
+    return None if "key_ops" not in item or (isinstance(ops, list) and "verify" in ops) else "no-verify"
+
+
+def _unreadable(item: dict[str, Any]) -> Unusable:
+    """Why PyJWK could not read a key published for signatures: names are case-sensitive single strings (RFC 7517
+    6.1, RFC 7518 3.1), so ``"rsa"`` or ``["RS256"]`` names nothing; else its members make no key of that type."""
+    kty, alg = item.get("kty"), item.get("alg")
+    if not isinstance(kty, str) or kty not in _KTYS:
+        return "kty"
+    if "alg" in item and (not isinstance(alg, str) or alg not in _ALGS):
+        return "alg"
+    return "key"
 
 
 def _key_of(item: dict[str, Any]) -> jwt.PyJWK | None:

@@ -1,7 +1,9 @@
 """An external identity provider's tokens as a way for holders to sign in (optional).
 
 Configured with its JWKS URL, issuer, audience and the claim that carries the identity number; its keys come through
-``registry.auth.jwks.RemoteKeySet`` (that URL only, cached, re-fetched once when an unknown kid appears).
+``registry.auth.jwks.RemoteKeySet`` (that URL only, cached, re-fetched once when an unknown kid appears). A provider
+out of reach (or answering with no key set) is a 503 to try again; a key set read whose keys under the token's kid are
+all unusable, or none, is the token's 401, saying why — it does not resolve by trying again.
 
 Only an OpenID Connect ID token issued to this registry signs a holder in (OIDC Core 3.1.3.7, RFC 8725): signed with
 the published key of its kid in that key's own algorithm (EdDSA, ES256, or RS256 or PS256 over an RSA key of at least
@@ -21,13 +23,13 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from registry.auth.jwks import MIN_REFETCH_SECONDS, RemoteKeySet
+from registry.auth.jwks import MIN_REFETCH_SECONDS, RemoteKeySet, Unusable
 from registry.auth.jwt_words import jwt_refusal
 from registry.auth.numeric_dates import require_numeric_dates
 from registry.config import Settings
 from registry.errors import InvalidIdentityNumber, KeySetUnavailable, ServiceUnavailable, Unauthenticated
 from registry.holders.identity import IdType, normalize_id_number
-from registry.i18n import Message, _
+from registry.i18n import Listing, Message, _
 
 # What a provider may sign an ID token with (RFC 7518 3), each with the type of key it is checked with: most public
 # providers sign with RS256, some with PS256. Never none, nor HMAC: the published key must never be a shared secret.
@@ -47,6 +49,15 @@ _NOT_AN_ID_TOKEN = _(
     "its typ header or its claims say it is not an ID token (an access or logout token, say): sign in with the ID "
     "token the provider issued for this service"
 )
+# Why the provider's keys under the token's kid check no signature (``registry.auth.jwks.Unusable``).
+_UNUSABLE: dict[Unusable, Message] = {
+    "encryption": _("it is published for encryption only"),
+    "other-use": _('its "use" is not "sig"'),
+    "no-verify": _('its "key_ops" leave out "verify"'),
+    "kty": _('its "kty" is not a key type as RFC 7518 writes one (RSA, EC, OKP)'),
+    "alg": _('its "alg" is not one algorithm name as RFC 7518 writes it (RS256, PS256, ES256, EdDSA)'),
+    "key": _("its members make no valid public key (an RSA exponent of 1 or 2, say)"),
+}
 
 
 class IdentityProvider:
@@ -64,7 +75,8 @@ class IdentityProvider:
         self.audience = audience
         self.id_claim = id_claim
         self.id_type_claim = id_type_claim
-        self.keys = RemoteKeySet(jwks_url, transport=transport)
+        # A set read but of no usable key is the token's 401, not a fetch that failed (``_key``).
+        self.keys = RemoteKeySet(jwks_url, transport=transport, empty_fails=False)
 
     @classmethod
     def configured(cls, settings: Settings) -> IdentityProvider | None:
@@ -109,8 +121,8 @@ class IdentityProvider:
 
     async def _key(self, kid: str, alg: str) -> Any:
         """The provider's published key of ``kid``, to check a token signed with ``alg``: 401 when it publishes no such
-        key, when ``alg`` is not the key's own (``_signs_with``) or the key proves nothing (``_untrustworthy``); 503
-        when its keys are out of reach."""
+        key, or only keys unusable to check signatures (why, said), when ``alg`` is not the key's own (``_signs_with``)
+        or the key proves nothing (``_untrustworthy``); 503 when its keys are out of reach."""
         try:
             published = await self.keys.published(kid)
         except KeySetUnavailable:
@@ -120,7 +132,7 @@ class IdentityProvider:
                 retry_after=int(MIN_REFETCH_SECONDS),
             ) from None
         if not published:
-            raise Unauthenticated(_("the identity token's key is not published by the provider"))
+            raise Unauthenticated(_unpublished(self.keys.unusable(kid)))
         # Keys of different types may share a kid (RFC 7517 4.5): the one whose own algorithm ``alg`` is checks it.
         jwk, key = next(((jwk, key) for jwk, key in published if _signs_with(jwk, key, alg)), published[0])
         if not _signs_with(jwk, key, alg):
@@ -147,6 +159,14 @@ class IdentityProvider:
 
 def _refused(reason: Message) -> Unauthenticated:
     return Unauthenticated(_("the identity token is not valid: {reason}", reason=reason))
+
+
+def _unpublished(unusable: list[Unusable]) -> Message:
+    """No key of the token's kid checks signatures: none published, or each unusable (every reason said once)."""
+    if not unusable:
+        return _("the identity token's key is not published by the provider")
+    why = Listing(_UNUSABLE[reason] for reason in dict.fromkeys(unusable))
+    return _("the identity token's key is not published by the provider as a usable signing key: {why}", why=why)
 
 
 def _signs_with(jwk: dict[str, Any], key: jwt.PyJWK, alg: str) -> bool:

@@ -321,3 +321,68 @@ async def test_a_modulus_written_with_a_leading_zero_byte_is_read_at_its_length(
     session = await client.post(SIGN_IN, json={"id_token": _rsa_signed(key, "RS256", "idp-rsa", _claims(number))})
 
     assert session.status_code == 201, session.text
+
+
+def _jwk_for(kid: str, **members: Any) -> dict[str, Any]:
+    """The provider's one key, published under ``kid`` with ``members`` changed, e.g. for encryption only."""
+    return {**_rsa_jwk(_rsa(2048), kid, "RS256"), **members}
+
+
+_NO_USABLE_KEY = {
+    "use-enc": ({"use": "enc"}, "published for encryption only"),
+    "key_ops-without-verify": ({"key_ops": ["encrypt", "wrapKey"]}, '"key_ops" leave out "verify"'),
+    "alg-a-list": ({"alg": ["RS256"]}, '"alg" is not one algorithm name'),
+    "alg-lower-case": ({"alg": "rs256"}, '"alg" is not one algorithm name'),
+    "kty-lower-case": ({"kty": "rsa"}, '"kty" is not a key type'),
+    "exponent-1": ({"e": _uint(1)}, "no valid public key"),
+    "exponent-2": ({"e": _uint(2)}, "no valid public key"),
+}
+
+
+@pytest.mark.parametrize(("members", "why"), _NO_USABLE_KEY.values(), ids=_NO_USABLE_KEY.keys())
+async def test_a_key_set_read_but_with_no_usable_key_for_the_kid_is_a_401_saying_why_not_a_503(
+    app: FastAPI, client: httpx.AsyncClient, members: dict[str, Any], why: str
+) -> None:
+    """Before, a key set fetched whole but holding no usable key was taken for an unreachable one: every sign-in was
+    answered 503 "cannot be fetched; try again shortly" with Retry-After, which no retry would ever resolve."""
+    key = _rsa(2048)
+    _serve(app, [_jwk_for("idp-rsa", **members)])
+    number, _ = await _holder(app, client)
+
+    for _attempt in range(2):  # the second at once: the set was read, nothing remembered as a failure
+        token = _rsa_signed(key, "RS256", "idp-rsa", _claims(number))
+        response = await client.post(SIGN_IN, json={"id_token": token})
+        assert "Retry-After" not in response.headers
+        detail = str(assert_problem(response, 401, slug="unauthenticated", secret=number)["detail"])
+        assert "not published by the provider as a usable signing key" in detail, detail
+        assert why in detail, detail
+    token = _rsa_signed(key, "RS256", "idp-rsa", _claims(number))
+    zh = await client.post(SIGN_IN, json={"id_token": token}, headers={"Accept-Language": "zh-CN"})
+    assert "没有把身份令牌的密钥作为可用的签名密钥公布" in assert_problem(zh, 401)["detail"]
+
+
+async def test_a_kid_under_which_a_read_key_set_publishes_nothing_is_a_401_and_a_down_provider_still_a_503(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """An empty key set, or one whose only key is unusable under another kid: nothing under the token's kid."""
+    number, _ = await _holder(app, client)
+    for keys in ([], [_jwk_for("idp-other", use="enc")]):
+        _serve(app, keys)
+        detail = await _refused(client, _rsa_signed(_rsa(2048), "RS256", "idp-rsa", _claims(number)), number)
+        assert detail == "the identity token's key is not published by the provider", detail
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, text="internal error")
+
+    app.state.identity_provider = IdentityProvider(
+        jwks_url=f"{ISSUER}/jwks.json",
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        id_claim="id_number",
+        transport=httpx.MockTransport(failing),
+    )
+    for _attempt in range(2):
+        token = _rsa_signed(_rsa(2048), "RS256", "idp-rsa", _claims(number))
+        response = await client.post(SIGN_IN, json={"id_token": token})
+        assert "try again" in assert_problem(response, 503, slug="service-unavailable")["detail"]
+        assert int(response.headers["Retry-After"]) > 0

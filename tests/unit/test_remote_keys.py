@@ -140,3 +140,44 @@ async def test_callers_arriving_together_share_one_fetch() -> None:
     assert all(key is not None for key in found)
     assert party.fetches == 1
     await keys.close()
+
+
+_UNUSABLE = [
+    {**_jwk("k1"), "use": "enc"},
+    {**_jwk("k1"), "key_ops": ["encrypt"]},
+    {**_jwk("k1"), "alg": ["EdDSA"]},
+    {**_jwk("k1"), "alg": "eddsa"},
+    {**_jwk("k1"), "kty": "okp"},
+    {**_jwk("k1"), "crv": "Ed448x"},
+    {**_jwk("k1"), "use": "wrap"},
+]
+
+
+async def test_a_set_read_with_no_usable_key_is_kept_saying_why_and_not_refetched_for_made_up_kids() -> None:
+    """Before, a set fetched whole but holding no usable key was a failed fetch: KeySetUnavailable (the identity
+    provider said "cannot be fetched; try again shortly") though the party had answered, and nothing said why."""
+    party = Party(*_UNUSABLE)
+    keys = RemoteKeySet(URL, transport=httpx.MockTransport(party.handle), clock=lambda: party.now, empty_fails=False)
+
+    assert await keys.published("k1") == []
+    assert keys.unusable("k1") == ["encryption", "no-verify", "alg", "alg", "kty", "key", "other-use"]
+    assert keys.unusable("made-up") == []
+    for number in range(50):  # made-up kids do not turn into requests to the party
+        assert await keys.key(f"made-up-{number}") is None
+    assert party.fetches == 1
+    party.now += MIN_REFETCH_SECONDS + 1
+    party.keys = [_jwk("k1")]  # the party fixed its key: found on the next early fetch
+    assert await keys.key("k1") is not None
+    assert (party.fetches, keys.unusable("k1")) == (2, [])
+    await keys.close()
+
+
+async def test_a_set_with_no_usable_key_is_still_a_failed_fetch_where_empty_fails() -> None:
+    """The default (a peer node's keys): unchanged, a failure remembered for the floor."""
+    party = Party(*_UNUSABLE)
+    keys = party.key_set()
+    for _ in range(5):
+        with pytest.raises(KeySetUnavailable):
+            await keys.key("k1")
+    assert party.fetches == 1
+    await keys.close()
