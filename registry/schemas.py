@@ -147,6 +147,14 @@ def _holds_resident_id(value: str) -> bool:
     return any(_is_resident_id(typed.group().translate(_ID_SEPARATORS)) for typed in _RESIDENT_ID_TYPED.finditer(read))
 
 
+def without_identity_number(value: str) -> str:
+    """Kept text, refused when it holds a resident identity number (``_holds_resident_id``): everyone who reads it
+    would see it whole. For the ``Text`` types (``_cleaner``) and a certificate's evaluation round, which is signed."""
+    if _holds_resident_id(value):
+        raise ValueError(_("must not hold an identity number: everyone who reads this would see it whole"))
+    return value
+
+
 def _cleaner(max_length: int, *, person_name: bool = False, identity_allowed: bool = False) -> Callable[[str], str]:
     def clean(value: str) -> str:
         """NFC, single spaces, only visible characters: what is stored is what a person would read."""
@@ -157,8 +165,8 @@ def _cleaner(max_length: int, *, person_name: bool = False, identity_allowed: bo
         value = " ".join(value.split())
         # A holder's name allows 5 digits (_holder_name); a purpose has its identity numbers masked where it is kept,
         # and a name to match (NameToMatch) is kept nowhere.
-        if not (person_name or identity_allowed) and _holds_resident_id(value):
-            raise ValueError(_("must not hold an identity number: everyone who reads this would see it whole"))
+        if not (person_name or identity_allowed):
+            without_identity_number(value)
         if person_name:
             value = value.translate(_NAME_DOTS)
         if not value:

@@ -7,7 +7,15 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from registry.catalogue.models import CertType
 from registry.catalogue.schemas import LevelCode
@@ -16,13 +24,27 @@ from registry.errors import FieldValueError, InvalidIdentityNumber
 from registry.holders.identity import IdType, normalize_id_number
 from registry.holders.schemas import checked_id_number
 from registry.i18n import _, message_of
-from registry.schemas import Code, Day, HolderName, PersonName, StrictInput, Text256, Text500, one_line
+from registry.schemas import (
+    Code,
+    Day,
+    HolderName,
+    PersonName,
+    StrictInput,
+    Text256,
+    Text500,
+    one_line,
+    without_identity_number,
+)
 
 # A label the body gives its evaluation round; printable, so it can be typed and searched for.
 # White space runs become one space and ends are trimmed ("   " is empty; " 2026  X " is "2026 X"), so a round is
 # stored, searched and printed the same however it was typed.
+# Signed with the certificate and shown to the body, the bureau and the export: never an identity number.
 EvaluationBatch = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$"), BeforeValidator(one_line)
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[\w\-./ ]+$"),
+    BeforeValidator(one_line),
+    AfterValidator(without_identity_number),
 ]
 # A label asked for in a search, kept as typed: certificates issued before labels were collapsed (4 December 2026)
 # store theirs as given, and the label is signed, so it is never rewritten; a search matches both forms.

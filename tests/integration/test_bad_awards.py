@@ -146,6 +146,14 @@ BAD_AWARDS = [
     ),
     BadAward("65-character batch label", "evaluation_batch", 422, "64 characters", _set(evaluation_batch="B" * 65)),
     BadAward("a blank batch label", "evaluation_batch", 422, "must not be empty", _set(evaluation_batch="   ")),
+    # Signed with the certificate, shown to the body, the bureau and the export: an identity number would stay whole.
+    BadAward(
+        "identity number in batch label",
+        "evaluation_batch",
+        422,
+        "must not hold an identity number",
+        _set(evaluation_batch=f"2026 {resident_id()}"),
+    ),
     BadAward("unknown field", "colour", 422, "unknown field", _set(colour="red"), in_csv=False),
     BadAward(
         "unknown holder field",
