@@ -115,7 +115,9 @@ def control_character(value: str) -> str | None:
 # in the certificate's history and in the append-only audit log (neither may hold a clear identity number), read by
 # all who read those. An order, a file or a batch number of 18 digits is no identity: one that begins with a date
 # (20261219…) or a year has no province for its region, and is taken.
-_RESIDENT_ID_TYPED = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx](?![0-9])")
+# Looked for at every start (a lookahead, so candidates overlap): "1 11010519491231002X" is first read as the 18
+# digits "1 11010519491231002", which are no number, and that reading must not use up the number that follows it.
+_RESIDENT_ID_TYPED = re.compile(r"(?<![0-9])(?=([0-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx])(?![0-9]))")
 _ID_SEPARATORS = str.maketrans("", "", " -")
 
 
@@ -144,7 +146,8 @@ def _is_resident_id(number: str) -> bool:
 
 def _holds_resident_id(value: str) -> bool:
     read = unicodedata.normalize("NFKC", value)
-    return any(_is_resident_id(typed.group().translate(_ID_SEPARATORS)) for typed in _RESIDENT_ID_TYPED.finditer(read))
+    typed = (found.group(1).translate(_ID_SEPARATORS) for found in _RESIDENT_ID_TYPED.finditer(read))
+    return any(_is_resident_id(number) for number in typed)
 
 
 def without_identity_number(value: str) -> str:

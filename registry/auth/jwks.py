@@ -83,6 +83,9 @@ class RemoteKeySet:
         self._fetched: float | None = None
         self._failed: float | None = None
         self._fetching = asyncio.Lock()
+        # Whether the last fetch read a set whole that held no usable key (a failure only where ``empty_fails``): the
+        # party answered, so its callers say so rather than that it cannot be reached. Kept through the floor.
+        self.none_usable = False
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
         published = await self.published(kid)
@@ -112,6 +115,7 @@ class RemoteKeySet:
     async def _refresh(self) -> None:
         if self._failed is not None and self._clock() - self._failed < MIN_REFETCH_SECONDS:
             raise KeySetUnavailable(f"the key set at {self.url} could not be fetched a moment ago")
+        self.none_usable = False
         try:
             await self._fetch()
         except KeySetUnavailable:
@@ -135,6 +139,7 @@ class RemoteKeySet:
         keys, unusable = _usable_keys(
             [item for item in document["keys"] if isinstance(item, dict) and self._accept(item)]
         )
+        self.none_usable = not keys
         if not keys and self._empty_fails:
             raise KeySetUnavailable(f"{self.url} publishes no key this node can use")
         self._keys, self._unusable = keys, unusable

@@ -230,6 +230,7 @@ class Federation:
     async def caller(self, authorization: str | None) -> str:
         """The region of the peer node that sent this service token, or Unauthenticated."""
         token = (authorization or "").removeprefix("Bearer ").strip()
+        peer: Peer | None = None
         try:
             region = protocol.unverified_region(token)
             peer = self.peer_for_region(region)
@@ -241,6 +242,9 @@ class Federation:
                 raise ProtocolError("the token's key is not a node key in the peer's key set")
             protocol.check_service_token(token, key, own_region=self.region, caller_region=region)
         except KeySetUnavailable:
+            # Read whole but with no node key this node can use (all withdrawn, say) is not out of reach: said apart.
+            if peer is not None and peer.keys.none_usable:
+                raise Unauthenticated(_("the calling node's key set holds no node key this node can use")) from None
             raise Unauthenticated(_("the calling node's key set cannot be fetched")) from None
         except ProtocolError as exc:
             raise Unauthenticated(str(exc)) from None
