@@ -28,7 +28,7 @@ from registry.certificates.models import Certificate
 from registry.certificates.records import CertificateRecord, joined_query, to_public
 from registry.certificates.schemas import CertificateFilters, CertificateListQuery, CertificatePage
 from registry.context import RegistryContext
-from registry.errors import Forbidden, InvalidInput
+from registry.errors import Forbidden, InvalidInput, said_masked
 from registry.holders.models import Holder
 from registry.holders.service import id_index
 from registry.i18n import _
@@ -62,7 +62,8 @@ class Selection:
         return hashlib.sha256(canonical_json(fields)).hexdigest()[:16]
 
     def audit_details(self) -> dict[str, Any]:
-        """The filters as the audit log keeps them: the holder by (a prefix of) blind index, never the number."""
+        """The filters as the audit log keeps them: the holder by (a prefix of) blind index, never the number, and an
+        evaluation round searched for with an identity number in it masked."""
         details = {
             name: value.isoformat() if isinstance(value, date) else value
             for name, value in asdict(self).items()
@@ -70,6 +71,8 @@ class Selection:
         }
         if self.holder_index is not None:
             details["holder"] = f"holder:{self.holder_index[:16]}"  # as holder sessions name the holder
+        if "evaluation_batch" in details:  # searched as typed: an identity number in it is never kept whole
+            details["evaluation_batch"] = said_masked(details["evaluation_batch"])
         return details
 
 

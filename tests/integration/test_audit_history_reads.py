@@ -78,3 +78,22 @@ async def test_a_body_reading_its_own_certificates_history_is_not_audited(
     assert await audit_records(client, admin, "certificate.history_read") == []
     assert (await client.get(f"/v1/certificates/{number}/events", headers=bearer(admin))).status_code == 200
     assert len(await audit_records(client, admin, "certificate.history_read")) == 1
+
+
+async def test_a_search_for_a_round_holding_an_identity_number_keeps_it_masked_in_the_audit_log(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A round is searched for as given (certificates issued before rounds refused identity numbers may hold one), and
+    the bureau's search is audited with its filters: the append-only log never keeps the number whole."""
+    admin = await admin_token(app, client)
+    number = "11010519491231002X"
+    for path in ("/v1/certificates", "/v1/certificates/export.csv"):
+        params = {"evaluation_batch": f"2026 {number}", "purpose": "filing review"}
+        found = await client.get(path, params=params, headers=bearer(admin))
+        assert found.status_code == 200, found.text
+    records = await audit_records(client, admin, "certificate.listed")
+    records += await audit_records(client, admin, "certificate.exported")
+    assert len(records) == 2, records
+    for record in records:
+        assert number not in str(record), record
+        assert record["details"]["filters"]["evaluation_batch"].endswith("2X"), record
