@@ -43,7 +43,7 @@ EQUIVALENT: dict[str, str] = {
         "padding -len % 4 -> +len % 4: differs only for lengths of 1 and 3 mod 4; base64's decoder refuses the "
         "first either way and ignores padding beyond the needed '=' in the second"
     ),
-    "registry.holders.identity.x__gb11643_check_char__mutmut_4": _CODEC_CASE,
+    "registry.gb11643.x_check_char__mutmut_4": _CODEC_CASE,
     "registry.crockford.x_encode__mutmut_5": _CODEC_CASE,
     "registry.issuers.credit_code.x_credit_code_check_char__mutmut_16": "str.index -> rindex: _ALPHABET has no repeats",
     "registry.issuers.credit_code.x_credit_code_check_char__mutmut_19": _ZIP_LENGTHS,

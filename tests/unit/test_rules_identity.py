@@ -9,8 +9,8 @@ from typing import cast
 
 import pytest
 
+from registry import gb11643
 from registry.errors import InvalidIdentityNumber
-from registry.holders import identity
 from registry.holders.identity import IdType, birth_date, mask_id_number, normalize_id_number
 from tests.unit.test_identity import resident_id, with_check_char, wrong_check_char
 
@@ -156,7 +156,7 @@ def test_an_unknown_document_type_is_a_programming_error_never_an_accepted_numbe
     [("11010519491231002", "X"), ("44052418800101001", "4"), ("00000000000000000", "1"), ("99999999999999999", "3")],
 )
 def test_the_check_character_is_iso_7064_mod_11_2_over_the_seventeen_digits(first17: str, check: str) -> None:
-    assert identity._gb11643_check_char(first17) == check
+    assert gb11643.check_char(first17) == check
 
 
 @pytest.mark.parametrize(
@@ -164,4 +164,4 @@ def test_the_check_character_is_iso_7064_mod_11_2_over_the_seventeen_digits(firs
 )
 def test_the_check_character_is_only_computed_over_seventeen_ascii_digits(first17: str) -> None:
     with pytest.raises(ValueError, match=r"17 digits|'ascii' codec"):
-        identity._gb11643_check_char(first17)
+        gb11643.check_char(first17)
