@@ -13,6 +13,7 @@ import base64
 import json
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -404,3 +405,21 @@ async def tianjin_with_fake_beijing(settings: Settings, **changes: Any) -> Async
             yield Tianjin(app, http, peer)
     finally:
         await dispose(app)
+
+
+def beijing_service_token(key: Ed25519PrivateKey, kid: str = "bj-node", **claims: Any) -> str:
+    """A service token as the Beijing node would send Tianjin (protocol.SERVICE_TOKEN_TYPE), signed with ``key`` under
+    ``kid``; ``claims`` replace the standard ones."""
+    now = int(time.time())
+    standard = {
+        "iss": "http://bj-node.test",
+        "sub": "node:BJ",
+        "region": "BJ",
+        "aud": protocol.node_audience("TJ"),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 60,
+        "jti": str(uuid.uuid4()),
+    }
+    headers = {"kid": kid, "typ": protocol.SERVICE_TOKEN_TYPE}
+    return jwt.encode({**standard, **claims}, key, algorithm="EdDSA", headers=headers)

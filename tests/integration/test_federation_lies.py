@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -32,6 +30,7 @@ from tests.integration.federation_support import (
     HOLDER,
     PEER_BOUND_SECONDS,
     Tianjin,
+    beijing_service_token,
     fake_recognition,
     fake_verification,
     peer_jwk,
@@ -271,22 +270,6 @@ def _malformed(key: Ed25519PrivateKey, kid: str) -> dict[str, Any]:
     return {**peer_jwk(key, kid, "access_token"), "alg": ["EdDSA"]}  # PyJWK raises TypeError, not PyJWTError
 
 
-def _service_token(key: Ed25519PrivateKey, kid: str, **claims: Any) -> str:
-    now = int(time.time())
-    standard = {
-        "iss": "http://bj-node.test",
-        "sub": "node:BJ",
-        "region": "BJ",
-        "aud": protocol.node_audience("TJ"),
-        "iat": now,
-        "nbf": now,
-        "exp": now + 60,
-        "jti": str(uuid.uuid4()),
-    }
-    headers = {"kid": kid, "typ": protocol.SERVICE_TOKEN_TYPE}
-    return jwt.encode({**standard, **claims}, key, algorithm="EdDSA", headers=headers)
-
-
 async def _ask_as_beijing(tianjin: Tianjin, token: str) -> httpx.Response:
     number = numbering.new_number(region="TJ", cert_type="title", year=2026)
     question = {"number": number, "holder_name": HOLDER, "nonce": "n" * 16}
@@ -301,7 +284,7 @@ async def test_a_malformed_key_in_the_peer_key_set_is_skipped_and_the_good_ones_
 
     assert response.status_code == 200, response.text
     assert (response.json()["result"], response.json()["answered_by"]) == ("revoked", "BJ")
-    assert (await _ask_as_beijing(tianjin, _service_token(peer.node_key, "bj-node"))).status_code == 200
+    assert (await _ask_as_beijing(tianjin, beijing_service_token(peer.node_key))).status_code == 200
 
 
 async def test_a_peer_key_set_with_no_usable_key_is_a_failed_fetch_and_never_a_500(tianjin: Tianjin) -> None:
@@ -310,7 +293,7 @@ async def test_a_peer_key_set_with_no_usable_key_is_a_failed_fetch_and_never_a_5
     question = {"number": peer.number, "holder_name": HOLDER}
 
     answers = [await tianjin.http.post("/v1/verify", json=question) for _ in range(2)]
-    refused = await _ask_as_beijing(tianjin, _service_token(peer.stranger, "bj-node"))
+    refused = await _ask_as_beijing(tianjin, beijing_service_token(peer.stranger))
 
     for response in answers:
         assert response.status_code == 200, response.text
@@ -344,7 +327,7 @@ async def test_a_peer_trickling_its_key_set_holds_no_question_beyond_the_bound(t
 
     timed = await asyncio.gather(*(_timed_verify(tianjin) for _ in range(3)))
     started = time.monotonic()
-    refused = await asyncio.wait_for(_ask_as_beijing(tianjin, _service_token(tianjin.peer.node_key, "bj-node")), 5)
+    refused = await asyncio.wait_for(_ask_as_beijing(tianjin, beijing_service_token(tianjin.peer.node_key)), 5)
 
     for elapsed, answer in timed:
         assert (answer["result"], answer["reason"]) == ("unknown", "peer_keys_unavailable")
@@ -359,7 +342,7 @@ async def test_a_peer_trickling_its_key_set_holds_no_question_beyond_the_bound(t
 
 async def test_a_service_token_naming_several_audiences_is_refused(tianjin: Tianjin) -> None:
     key = tianjin.peer.node_key
-    several = _service_token(key, "bj-node", aud=[protocol.node_audience("TJ"), protocol.node_audience("HE")])
+    several = beijing_service_token(key, "bj-node", aud=[protocol.node_audience("TJ"), protocol.node_audience("HE")])
 
     assert (await _ask_as_beijing(tianjin, several)).status_code == 401
-    assert (await _ask_as_beijing(tianjin, _service_token(key, "bj-node"))).status_code == 200
+    assert (await _ask_as_beijing(tianjin, beijing_service_token(key))).status_code == 200

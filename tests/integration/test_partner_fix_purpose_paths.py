@@ -5,8 +5,6 @@ looked" list, the question passed to a peer node, and a question received from o
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,10 +16,15 @@ from fastapi import FastAPI
 from registry.auth.scopes import Role
 from registry.certificates import numbering
 from registry.config import Settings
-from registry.federation import protocol
 from registry.recognition.queries import RECOGNITION_PATH
 from tests.factories import admin_token, bearer, create_client, resident_id, token_for
-from tests.integration.federation_support import HOLDER, Tianjin, fake_recognition, tianjin_with_fake_beijing
+from tests.integration.federation_support import (
+    HOLDER,
+    Tianjin,
+    beijing_service_token,
+    fake_recognition,
+    tianjin_with_fake_beijing,
+)
 from tests.integration.holder_support import HOLDER_NAME, signed_in_holder
 
 
@@ -106,22 +109,6 @@ async def test_the_purpose_passed_to_a_peer_node_holds_no_identity_number_in_cle
     assert identity not in audit_text
 
 
-def _beijing_service_token(tianjin: Tianjin) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": "http://bj-node.test",
-        "sub": "node:BJ",
-        "region": "BJ",
-        "aud": protocol.node_audience("TJ"),
-        "iat": now,
-        "nbf": now,
-        "exp": now + 60,
-        "jti": str(uuid.uuid4()),
-    }
-    headers = {"kid": "bj-node", "typ": protocol.SERVICE_TOKEN_TYPE}
-    return jwt.encode(claims, tianjin.peer.node_key, algorithm="EdDSA", headers=headers)
-
-
 async def test_a_purpose_received_from_a_peer_node_is_audited_masked(tianjin: Tianjin) -> None:
     identity = resident_id()
     number = numbering.new_number(region="TJ", cert_type="title", year=2026)
@@ -132,7 +119,7 @@ async def test_a_purpose_received_from_a_peer_node_is_audited_masked(tianjin: Ti
         "items": [{"number": number, "holder_name": HOLDER}],
         "nonce": "n" * 16,
     }
-    token = _beijing_service_token(tianjin)
+    token = beijing_service_token(tianjin.peer.node_key)
 
     response = await tianjin.http.post(RECOGNITION_PATH, json=question, headers=bearer(token))
 

@@ -4,15 +4,11 @@ not "cannot be fetched"; and an identity number typed after a lone digit is stil
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
 from registry import schemas
@@ -20,11 +16,16 @@ from registry.auth.jwks import MIN_REFETCH_SECONDS, RemoteKeySet
 from registry.certificates import numbering
 from registry.config import Settings
 from registry.errors import KeySetUnavailable
-from registry.federation import protocol
 from registry.federation.peers import Federation
 from tests.checks import assert_problem, leaves_no_trace
 from tests.factories import bearer, certificate_body, issued_certificate, ready_issuer
-from tests.integration.federation_support import HOLDER, Tianjin, peer_jwk, tianjin_with_fake_beijing
+from tests.integration.federation_support import (
+    HOLDER,
+    Tianjin,
+    beijing_service_token,
+    peer_jwk,
+    tianjin_with_fake_beijing,
+)
 from tests.unit.test_remote_keys import URL, Party, _jwk
 
 NUMBER = "11010519491231002X"  # a valid resident ID number (GB 11643) that belongs to nobody
@@ -36,25 +37,10 @@ async def tianjin(settings: Settings) -> AsyncIterator[Tianjin]:
         yield node
 
 
-def _service_token(key: Ed25519PrivateKey, kid: str) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": "http://bj-node.test",
-        "sub": "node:BJ",
-        "region": "BJ",
-        "aud": protocol.node_audience("TJ"),
-        "iat": now,
-        "nbf": now,
-        "exp": now + 60,
-        "jti": str(uuid.uuid4()),
-    }
-    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": protocol.SERVICE_TOKEN_TYPE})
-
-
 async def _ask_as_beijing(tianjin: Tianjin, headers: dict[str, str] | None = None) -> httpx.Response:
     number = numbering.new_number(region="TJ", cert_type="title", year=2026)
     question = {"number": number, "holder_name": HOLDER, "nonce": "n" * 16}
-    token = _service_token(tianjin.peer.node_key, "bj-node")
+    token = beijing_service_token(tianjin.peer.node_key)
     return await tianjin.http.post("/v1/federation/verify", json=question, headers={**bearer(token), **(headers or {})})
 
 
