@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from registry.holder_access.identity_provider import IdentityProvider
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
 
 HOLDER_NAME = "孙八"
@@ -37,3 +38,21 @@ async def table_rows(app: FastAPI, table: str) -> list[dict[str, Any]]:
     async with app.state.engine.connect() as connection:
         result = await connection.execute(text(f"SELECT * FROM {table}"))  # noqa: S608 — a fixed table name
         return [dict(row) for row in result.mappings()]
+
+
+IDP_ISSUER = "https://id.example.gov.cn"
+IDP_AUDIENCE = "talent-registry-holders"
+
+
+def mock_identity_provider(app: FastAPI, answer: Any) -> IdentityProvider:
+    """The identity provider of the tests' holders, its key set answered by ``answer`` (an httpx.MockTransport
+    handler), installed in ``app``."""
+    provider = IdentityProvider(
+        jwks_url=f"{IDP_ISSUER}/jwks.json",
+        issuer=IDP_ISSUER,
+        audience=IDP_AUDIENCE,
+        id_claim="id_number",
+        transport=httpx.MockTransport(answer),
+    )
+    app.state.identity_provider = provider
+    return provider

@@ -12,12 +12,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from registry.holder_access.identity_provider import IdentityProvider
 from tests.checks import assert_problem
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
+from tests.integration.holder_support import IDP_AUDIENCE, IDP_ISSUER, mock_identity_provider
 
-ISSUER = "https://id.example.gov.cn"
-AUDIENCE = "talent-registry-holders"
+ISSUER, AUDIENCE = IDP_ISSUER, IDP_AUDIENCE
 
 
 def _provider(app: FastAPI, key: Ed25519PrivateKey) -> None:
@@ -28,14 +27,7 @@ def _provider(app: FastAPI, key: Ed25519PrivateKey) -> None:
         assert str(request.url) == f"{ISSUER}/jwks.json"
         return httpx.Response(200, json={"keys": [jwk]})
 
-    provider = IdentityProvider(
-        jwks_url=f"{ISSUER}/jwks.json",
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        id_claim="id_number",
-        transport=httpx.MockTransport(serve),
-    )
-    app.state.identity_provider = provider
+    mock_identity_provider(app, serve)
 
 
 def _id_token(key: Ed25519PrivateKey, number: str, **overrides: Any) -> str:
@@ -138,13 +130,7 @@ async def test_a_provider_whose_keys_cannot_be_fetched_is_503_try_again_not_a_ba
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("provider down", request=request)
 
-    app.state.identity_provider = IdentityProvider(
-        jwks_url=f"{ISSUER}/jwks.json",
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        id_claim="id_number",
-        transport=httpx.MockTransport(down),
-    )
+    mock_identity_provider(app, down)
     token = _id_token(Ed25519PrivateKey.generate(), resident_id())
     response = await client.post("/v1/holder/sessions/external", json={"id_token": token})
     problem = assert_problem(response, 503, slug="service-unavailable")

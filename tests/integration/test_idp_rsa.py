@@ -21,12 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from fastapi import FastAPI
 
-from registry.holder_access.identity_provider import IdentityProvider
 from tests.checks import assert_problem
 from tests.factories import admin_token, bearer, create_issuer, issued_certificate, issuer_token, resident_id
+from tests.integration.holder_support import IDP_AUDIENCE, IDP_ISSUER, mock_identity_provider
 
-ISSUER = "https://id.example.gov.cn"
-AUDIENCE = "talent-registry-holders"
+ISSUER, AUDIENCE = IDP_ISSUER, IDP_AUDIENCE
 SIGN_IN = "/v1/holder/sessions/external"
 _ABSENT = object()
 
@@ -62,13 +61,7 @@ def _serve(app: FastAPI, keys: list[dict[str, Any]]) -> None:
         assert str(request.url) == f"{ISSUER}/jwks.json"
         return httpx.Response(200, json={"keys": keys})
 
-    app.state.identity_provider = IdentityProvider(
-        jwks_url=f"{ISSUER}/jwks.json",
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        id_claim="id_number",
-        transport=httpx.MockTransport(serve),
-    )
+    mock_identity_provider(app, serve)
 
 
 def _claims(number: str) -> dict[str, Any]:
@@ -374,13 +367,7 @@ async def test_a_kid_under_which_a_read_key_set_publishes_nothing_is_a_401_and_a
     def failing(request: httpx.Request) -> httpx.Response:
         return httpx.Response(500, text="internal error")
 
-    app.state.identity_provider = IdentityProvider(
-        jwks_url=f"{ISSUER}/jwks.json",
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        id_claim="id_number",
-        transport=httpx.MockTransport(failing),
-    )
+    mock_identity_provider(app, failing)
     for _attempt in range(2):
         token = _rsa_signed(_rsa(2048), "RS256", "idp-rsa", _claims(number))
         response = await client.post(SIGN_IN, json={"id_token": token})

@@ -19,13 +19,12 @@ from registry.config import Settings
 from registry.db import utcnow
 from registry.federation import protocol
 from registry.federation.peers import KEY_SET_SECONDS, Federation
-from registry.holder_access.identity_provider import IdentityProvider
 from tests.checks import assert_problem
 from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token, resident_id
 from tests.integration.federation_support import HOLDER, Tianjin, peer_jwk, tianjin_with_fake_beijing
+from tests.integration.holder_support import IDP_AUDIENCE, IDP_ISSUER, mock_identity_provider
 
-ISSUER = "https://id.example.gov.cn"
-AUDIENCE = "talent-registry-holders"
+ISSUER, AUDIENCE = IDP_ISSUER, IDP_AUDIENCE
 SIGN_IN = "/v1/holder/sessions/external"
 
 
@@ -49,13 +48,7 @@ class Provider:
         def serve(request: httpx.Request) -> httpx.Response:
             return httpx.Response(200, json=document)
 
-        app.state.identity_provider = IdentityProvider(
-            jwks_url=f"{ISSUER}/jwks.json",
-            issuer=ISSUER,
-            audience=AUDIENCE,
-            id_claim="id_number",
-            transport=httpx.MockTransport(serve),
-        )
+        mock_identity_provider(app, serve)
 
     def token(self, number: str, kid: str) -> str:
         now = int(time.time())

@@ -19,12 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from registry.holder_access.identity_provider import IdentityProvider
 from tests.checks import assert_problem
 from tests.factories import admin_token, create_issuer, issued_certificate, issuer_token, resident_id
+from tests.integration.holder_support import IDP_AUDIENCE, IDP_ISSUER, mock_identity_provider
 
-ISSUER = "https://id.example.gov.cn"
-AUDIENCE = "talent-registry-holders"
+ISSUER, AUDIENCE = IDP_ISSUER, IDP_AUDIENCE
 OTHER_PARTY = "another-relying-party"
 SIGN_IN = "/v1/holder/sessions/external"
 
@@ -43,13 +42,7 @@ class FakeProvider:
             self.fetches += 1
             return httpx.Response(200, json={"keys": [jwk]})
 
-        app.state.identity_provider = IdentityProvider(
-            jwks_url=f"{ISSUER}/jwks.json",
-            issuer=ISSUER,
-            audience=AUDIENCE,
-            id_claim="id_number",
-            transport=httpx.MockTransport(serve),
-        )
+        mock_identity_provider(app, serve)
 
     def token(self, number: str, *, headers: dict[str, Any] | None = None, **overrides: Any) -> str:
         now = int(time.time())
